@@ -1,0 +1,607 @@
+/* xtc check: the calls of a model case. Forward calls map the stored inputs
+ * onto struct xtc_inputs; the wrapper calls (ar_loss, xl_ar_loss, generate,
+ * xl_generate) replay x-transformers' AutoregressiveWrapper and
+ * XLAutoregressiveWrapper on top of xtc_model_forward (golden README §8, §9). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+
+/* ------------------------------------------------------------------ helpers */
+
+static int forward(struct check *c, const struct xtc_inputs *in, struct xtc_outputs *out) {
+    struct xtc_error err = {0};
+    if (xtc_model_forward(c->model, in, out, &err) != XTC_OK)
+        return check_fail(c, "%s", err.msg);
+    return 0;
+}
+
+static int64_t argmax(const float *x, int64_t n) {
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (x[i] > x[best])
+            best = i;
+    return best;
+}
+
+/* Sum of -log_softmax(logits[i])[target[i]] over kept targets (double), count in *kept. */
+static double ce_sum(const float *logits, const int64_t *targets, int64_t n, int64_t V, int64_t ignore,
+                     int64_t *kept) {
+    double total = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (targets[i] == ignore)
+            continue;
+        const float *row = logits + i * V;
+        double mx = row[0], s = 0;
+        for (int64_t v = 1; v < V; v++)
+            mx = row[v] > mx ? row[v] : mx;
+        for (int64_t v = 0; v < V; v++)
+            s += exp(row[v] - mx);
+        total += mx + log(s) - row[targets[i]];
+        (*kept)++;
+    }
+    return total;
+}
+
+static int wrapper_kwargs(struct check *c, const cJSON *call, int64_t *ignore, int64_t *pad) {
+    *ignore = -100;
+    *pad = 0;
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(call, "wrapper"), "kwargs");
+    for (const cJSON *v = w ? w->child : NULL; v; v = v->next) {
+        if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || fabs(v->valuedouble) > 1e15)
+            return check_fail(c, "wrapper keyword '%s' must be an integer", v->string);
+        if (strcmp(v->string, "ignore_index") == 0)
+            *ignore = (int64_t)v->valuedouble;
+        else if (strcmp(v->string, "pad_value") == 0)
+            *pad = (int64_t)v->valuedouble;
+        else
+            return check_fail(c, "unsupported wrapper keyword '%s'", v->string);
+    }
+    return 0;
+}
+
+static int check_targets(struct check *c, const int64_t *x, int64_t n, int64_t V, int64_t ignore) {
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] != ignore && (x[i] < 0 || x[i] >= V))
+            return check_fail(c, "token %lld at index %lld is outside the vocabulary (num_tokens %lld)",
+                              (long long)x[i], (long long)i, (long long)V);
+    return 0;
+}
+
+static const struct xtc_net_config *decoder_net(const struct xtc_config *cfg) { return &cfg->net; }
+
+static bool list_has(const cJSON *list, const char *name) {
+    for (const cJSON *v = list ? list->child : NULL; v; v = v->next)
+        if (cJSON_IsString(v) && strcmp(v->valuestring, name) == 0)
+            return true;
+    return false;
+}
+
+static int expect_inputs(struct check *c, const cJSON *call, int K, const char *const *allowed, int n_allowed) {
+    const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(call, "inputs");
+    if (!cJSON_IsArray(inputs))
+        return check_fail(c, "calls[%d].inputs must be a list of names", K);
+    for (const cJSON *v = inputs->child; v; v = v->next) {
+        bool ok = false;
+        for (int i = 0; cJSON_IsString(v) && i < n_allowed; i++)
+            ok |= strcmp(v->valuestring, allowed[i]) == 0;
+        if (!ok)
+            return check_fail(c, "calls[%d]: input '%s' is not accepted by this call", K,
+                              cJSON_IsString(v) ? v->valuestring : "?");
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ forward calls */
+
+static int parse_index(const char *name, const char *prefix, int limit) {
+    size_t n = strlen(prefix);
+    if (strncmp(name, prefix, n) != 0)
+        return -1;
+    char *end;
+    long i = strtol(name + n, &end, 10);
+    if (*end || end == name + n || i < 0 || i >= limit)
+        return -2;
+    return (int)i;
+}
+
+static int forward_call(struct check *c, const cJSON *call, int K) {
+    const struct xtc_config *cfg = xtc_model_config(c->model);
+    const struct xtc_net_config *net = &cfg->net;
+    bool xt = cfg->model_class == XTC_MODEL_XTRANSFORMER, tokens = net->has_wrapper;
+    const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(call, "inputs");
+    const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(call, "outputs");
+    const cJSON *kwargs = cJSON_GetObjectItemCaseSensitive(call, "kwargs");
+    if (!cJSON_IsArray(inputs) || !cJSON_IsArray(outputs))
+        return check_fail(c, "calls[%d] needs \"inputs\" and \"outputs\" lists", K);
+    struct xtc_inputs in = {0};
+    for (const cJSON *v = kwargs ? kwargs->child : NULL; v; v = v->next) {
+        if (strcmp(v->string, "return_mems") == 0 && cJSON_IsBool(v))
+            in.return_mems = cJSON_IsTrue(v);
+        else
+            return check_fail(c, "calls[%d]: unsupported forward keyword '%s'", K, v->string);
+    }
+    const struct xtc_st_entry *e;
+    void *d;
+    int64_t B, dim = net->layers.dim;
+    /* the sequence first: it fixes B and n for the other inputs */
+    if (xt) {
+        if (!list_has(inputs, "src") || !list_has(inputs, "tgt"))
+            return check_fail(c, "calls[%d]: XTransformer takes src and tgt", K);
+        if (check_input(c, K, "src", K_I64, 2, NULL, &e, &d))
+            return 1;
+        B = e->shape[0];
+        in.src = d;
+        in.src_len = e->shape[1];
+        if (check_input(c, K, "tgt", K_I64, 2, (int64_t[]){B, -1}, &e, &d))
+            return 1;
+        in.tokens = d;
+        in.len = e->shape[1];
+    } else {
+        if (!list_has(inputs, "x"))
+            return check_fail(c, "calls[%d]: input x is required", K);
+        if (check_input(c, K, "x", tokens ? K_I64 : K_F32, tokens ? 2 : 3, (int64_t[]){-1, -1, dim}, &e, &d))
+            return 1;
+        B = e->shape[0];
+        in.len = e->shape[1];
+        if (tokens)
+            in.tokens = d;
+        else
+            in.x = d;
+    }
+    in.batch = B;
+    const float *mems[64] = {0};
+    const uint8_t *mem_masks[64] = {0};
+    int n_mems = 0, n_mem_masks = 0;
+    for (const cJSON *v = inputs->child; v; v = v->next) {
+        const char *name = cJSON_IsString(v) ? v->valuestring : "";
+        if (!strcmp(name, "x") || !strcmp(name, "src") || !strcmp(name, "tgt"))
+            continue;
+        if (!strcmp(name, "mask")) {
+            if (check_input(c, K, name, K_BOOL, 2, (int64_t[]){B, xt ? in.src_len : in.len}, &e, &d))
+                return 1;
+            if (xt)
+                in.src_mask = d;
+            else
+                in.mask = d;
+        } else if (!strcmp(name, "pos") || !strcmp(name, "context_pos")) {
+            const struct xtc_st_entry *pe = check_io_entry(c, K, "in", name);
+            int nd = pe && pe->ndim == 2 ? 2 : 1;
+            if (check_input(c, K, name, K_I64, nd, (int64_t[]){nd == 2 ? B : -1, -1}, &e, &d))
+                return 1;
+            if (name[0] == 'p') {
+                in.pos = d;
+                in.pos_len = e->shape[nd - 1];
+                in.pos_batched = nd == 2;
+            } else {
+                in.context_pos = d;
+                in.context_pos_batched = nd == 2;
+                if (in.context && e->shape[nd - 1] != in.context_len)
+                    return check_fail(c, "call%d.in.context_pos has %lld positions for a context of %lld", K,
+                                      (long long)e->shape[nd - 1], (long long)in.context_len);
+                in.context_len = e->shape[nd - 1];
+            }
+        } else if (!strcmp(name, "context")) {
+            if (check_input(c, K, name, K_F32, 3, (int64_t[]){B, -1, net->layers.dim_context}, &e, &d))
+                return 1;
+            if (in.context_pos && e->shape[1] != in.context_len)
+                return check_fail(c, "call%d.in.context has %lld positions but context_pos %lld", K,
+                                  (long long)e->shape[1], (long long)in.context_len);
+            in.context = d;
+            in.context_len = e->shape[1];
+        } else if (!strcmp(name, "context_mask")) {
+            if (check_input(c, K, name, K_BOOL, 2, (int64_t[]){B, in.context ? in.context_len : -1}, &e, &d))
+                return 1;
+            in.context_mask = d;
+            if (!in.context)
+                in.context_len = e->shape[1];
+        } else if (parse_index(name, "mems.", 64) != -1) {
+            int i = parse_index(name, "mems.", 64);
+            if (i < 0 || mems[i])
+                return check_fail(c, "calls[%d]: bad memory input '%s'", K, name);
+            if (check_input(c, K, name, K_F32, 3, (int64_t[]){B, n_mems ? in.mem_len : -1, dim}, &e, &d))
+                return 1;
+            mems[i] = d;
+            in.mem_len = e->shape[1];
+            n_mems++;
+        } else if (parse_index(name, "mem_masks.", 64) != -1) {
+            int i = parse_index(name, "mem_masks.", 64);
+            if (i < 0 || mem_masks[i])
+                return check_fail(c, "calls[%d]: bad memory-mask input '%s'", K, name);
+            if (check_input(c, K, name, K_BOOL, 2, (int64_t[]){B, -1}, &e, &d))
+                return 1;
+            mem_masks[i] = d;
+            n_mem_masks++;
+        } else {
+            return check_fail(c, "calls[%d]: unsupported input '%s'", K, name);
+        }
+    }
+    for (int i = 0; i < n_mems; i++)
+        if (!mems[i])
+            return check_fail(c, "calls[%d]: mems.%d is missing (mems must be numbered from 0)", K, i);
+    if (n_mem_masks) {
+        if (n_mem_masks != n_mems)
+            return check_fail(c, "calls[%d]: %d mem_masks for %d mems", K, n_mem_masks, n_mems);
+        for (int i = 0; i < n_mems; i++) {
+            const struct xtc_st_entry *me;
+            char mname[32];
+            snprintf(mname, sizeof mname, "mem_masks.%d", i);
+            if (!(me = check_io_entry(c, K, "in", mname)) || me->shape[1] != in.mem_len)
+                return check_fail(c, "call%d.in.%s must be (batch, %lld) like mems.%d", K, mname,
+                                  (long long)in.mem_len, i);
+        }
+        in.mem_masks = mem_masks;
+    }
+    in.mems = n_mems ? mems : NULL;
+    in.n_mems = n_mems;
+
+    struct xtc_outputs out;
+    if (forward(c, &in, &out))
+        return 1;
+    for (const cJSON *v = outputs->child; v; v = v->next) {
+        const char *name = cJSON_IsString(v) ? v->valuestring : "";
+        int mi = parse_index(name, "mems.", 64);
+        int rc;
+        if (!strcmp(name, "logits") || !strcmp(name, "out"))
+            rc = check_compare(c, K, name, out.logits, 3, (int64_t[]){B, in.len, out.out_dim});
+        else if (!strcmp(name, "loss") && xt)
+            rc = check_compare(c, K, name, &out.loss, 0, NULL);
+        else if (!strcmp(name, "encoder_out") && xt)
+            rc = check_compare(c, K, name, out.encoder_out, 3, (int64_t[]){B, in.src_len, dim});
+        else if (mi >= 0 && mi < out.n_mems)
+            rc = check_compare(c, K, name, out.mems[mi], 3, (int64_t[]){B, out.mem_len, dim});
+        else
+            rc = check_fail(c, "calls[%d]: output '%s' is not produced by this call", K, name);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ AutoregressiveWrapper loss */
+
+static int ar_loss_call(struct check *c, const cJSON *call, int K) {
+    const struct xtc_net_config *net = decoder_net(xtc_model_config(c->model));
+    const struct xtc_st_entry *e;
+    void *d;
+    int64_t ignore, pad, V = net->wrap.num_tokens;
+    if (expect_inputs(c, call, K, (const char *[]){"x"}, 1) || wrapper_kwargs(c, call, &ignore, &pad) ||
+        check_input(c, K, "x", K_I64, 2, NULL, &e, &d))
+        return 1;
+    const int64_t *x = d;
+    int64_t B = e->shape[0], n = e->shape[1];
+    if (n < 2)
+        return check_fail(c, "ar_loss needs at least 2 tokens per row");
+    if (check_targets(c, x, B * n, V, ignore))
+        return 1;
+    int64_t *inp = check_own(c, sizeof(int64_t) * (size_t)(B * n));
+    float *logits = check_own(c, sizeof(float) * (size_t)(B * (n - 1) * V));
+    if (!inp || !logits)
+        return check_fail(c, "out of memory");
+    for (int64_t i = 0; i < B * n; i++)
+        inp[i] = x[i] == ignore ? pad : x[i];
+    struct xtc_inputs in = {.batch = B, .len = n, .tokens = inp};
+    struct xtc_outputs out;
+    if (forward(c, &in, &out))
+        return 1;
+    double total = 0;
+    int64_t kept = 0;
+    for (int64_t b = 0; b < B; b++) {
+        memcpy(logits + b * (n - 1) * V, out.logits + b * n * V, sizeof(float) * (size_t)((n - 1) * V));
+        total += ce_sum(logits + b * (n - 1) * V, x + b * n + 1, n - 1, V, ignore, &kept);
+    }
+    float loss = kept ? (float)(total / (double)kept) : NAN;
+    check_note_skip(c, "gradients");
+    return check_compare(c, K, "loss", &loss, 0, NULL) ||
+           check_compare(c, K, "logits", logits, 3, (int64_t[]){B, n - 1, V});
+}
+
+/* ------------------------------------------------------------------ XLAutoregressiveWrapper loss */
+
+/* Runs one segment tokens[:, s:s+len] with mems; keeps copies of the new mems. */
+static int xl_segment(struct check *c, const int64_t *x, int64_t B, int64_t n, int64_t s, int64_t len, float **mems,
+                      int n_self, int64_t *mem_len, const float **logits) {
+    const struct xtc_net_config *net = decoder_net(xtc_model_config(c->model));
+    int64_t C = net->layers.dim;
+    int64_t *seg = check_own(c, sizeof(int64_t) * (size_t)(B * len));
+    if (!seg)
+        return check_fail(c, "out of memory");
+    for (int64_t b = 0; b < B; b++)
+        memcpy(seg + b * len, x + b * n + s, sizeof(int64_t) * (size_t)len);
+    struct xtc_inputs in = {.batch = B, .len = len, .tokens = seg, .return_mems = true};
+    if (*mem_len > 0) {
+        in.mems = (const float *const *)mems;
+        in.n_mems = n_self;
+        in.mem_len = *mem_len;
+    }
+    struct xtc_outputs out;
+    if (forward(c, &in, &out))
+        return 1;
+    *logits = out.logits;
+    for (int l = 0; l < n_self; l++) {
+        float *m = check_own(c, sizeof(float) * (size_t)(B * out.mem_len * C));
+        if (!m)
+            return check_fail(c, "out of memory");
+        memcpy(m, out.mems[l], sizeof(float) * (size_t)(B * out.mem_len * C));
+        mems[l] = m; /* the previous copies are freed with the call */
+    }
+    *mem_len = out.mem_len;
+    return 0;
+}
+
+static int count_self_layers(const struct xtc_layers_config *l) { return l->only_cross ? 0 : l->depth; }
+
+static int xl_ar_loss_call(struct check *c, const cJSON *call, int K) {
+    const struct xtc_net_config *net = decoder_net(xtc_model_config(c->model));
+    const struct xtc_st_entry *e;
+    void *d;
+    int64_t ignore, pad, V = net->wrap.num_tokens, M = net->wrap.max_seq_len;
+    if (expect_inputs(c, call, K, (const char *[]){"x"}, 1) || wrapper_kwargs(c, call, &ignore, &pad) ||
+        check_input(c, K, "x", K_I64, 2, NULL, &e, &d))
+        return 1;
+    const int64_t *x = d;
+    int64_t B = e->shape[0], n = e->shape[1], N = n - 1;
+    if (N < 1 || M < 1)
+        return check_fail(c, "xl_ar_loss needs at least 2 tokens and max_seq_len >= 1");
+    /* inputs x[:, :-1] are fed as they are (no pad replacement), so they must be token ids */
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < N; i++)
+            if (x[b * n + i] < 0 || x[b * n + i] >= V)
+                return check_fail(c, "x[%lld, %lld] = %lld is fed as a token but is not a token id", (long long)b,
+                                  (long long)i, (long long)x[b * n + i]);
+    if (check_targets(c, x, B * n, V, ignore))
+        return 1;
+    int n_self = count_self_layers(&net->layers);
+    float *mems[64] = {0};
+    if (n_self > 64)
+        return check_fail(c, "too many layers");
+    int64_t mem_len = 0;
+    float *logits = check_own(c, sizeof(float) * (size_t)(B * N * V));
+    int64_t *tgt = check_own(c, sizeof(int64_t) * (size_t)N);
+    if (!logits || !tgt)
+        return check_fail(c, "out of memory");
+    double loss = 0;
+    for (int64_t s = 0; s < N; s += M) {
+        int64_t len = N - s < M ? N - s : M;
+        const float *seg_logits;
+        if (xl_segment(c, x, B, n, s, len, mems, n_self, &mem_len, &seg_logits))
+            return 1;
+        double total = 0;
+        int64_t kept = 0;
+        for (int64_t b = 0; b < B; b++) {
+            memcpy(logits + (b * N + s) * V, seg_logits + b * len * V, sizeof(float) * (size_t)(len * V));
+            total += ce_sum(seg_logits + b * len * V, x + b * n + s + 1, len, V, ignore, &kept);
+        }
+        if (kept)
+            loss += (double)len / (double)N * (total / (double)kept);
+    }
+    float lossf = (float)loss;
+    check_note_skip(c, "gradients");
+    return check_compare(c, K, "loss", &lossf, 0, NULL) ||
+           check_compare(c, K, "logits", logits, 3, (int64_t[]){B, N, V});
+}
+
+/* ------------------------------------------------------------------ greedy generation */
+
+struct gen {
+    int64_t B, t, steps, V, cap;
+    int64_t *out;    /* (B, cap) running sequences, prompt first */
+    float *step_logits; /* (B, steps, V) */
+    int64_t *window; /* (B, cap) */
+};
+
+static int gen_kwargs(struct check *c, const cJSON *call, int64_t *seq_len, bool *has_eos, int64_t *eos, bool *cached) {
+    const cJSON *kw = cJSON_GetObjectItemCaseSensitive(call, "kwargs");
+    const cJSON *sl = cJSON_GetObjectItemCaseSensitive(kw, "seq_len");
+    const cJSON *temp = cJSON_GetObjectItemCaseSensitive(kw, "temperature");
+    const cJSON *eo = cJSON_GetObjectItemCaseSensitive(kw, "eos_token");
+    const cJSON *ck = cJSON_GetObjectItemCaseSensitive(kw, "cache_kv");
+    if (!cJSON_IsNumber(sl) || sl->valuedouble < 0 || sl->valuedouble > 1 << 20 ||
+        sl->valuedouble != floor(sl->valuedouble))
+        return check_fail(c, "generate: seq_len must be a non-negative integer");
+    if (temp && (!cJSON_IsNumber(temp) || temp->valuedouble != 0))
+        return check_fail(c, "generate: only greedy decoding (temperature 0) can be compared with torch");
+    *seq_len = (int64_t)sl->valuedouble;
+    *has_eos = eo && cJSON_IsNumber(eo);
+    *eos = *has_eos ? (int64_t)eo->valuedouble : 0;
+    *cached = !ck || cJSON_IsTrue(ck);
+    return 0;
+}
+
+static int gen_alloc(struct check *c, struct gen *g) {
+    g->cap = g->t + g->steps;
+    g->out = check_own(c, sizeof(int64_t) * (size_t)(g->B * g->cap));
+    g->window = check_own(c, sizeof(int64_t) * (size_t)(g->B * g->cap));
+    g->step_logits = check_own(c, sizeof(float) * (size_t)(g->B * (g->steps ? g->steps : 1) * g->V));
+    return g->out && g->window && g->step_logits ? 0 : check_fail(c, "out of memory");
+}
+
+/* Copies out[:, from:from+len] into g->window (B, len). */
+static const int64_t *gen_window(struct gen *g, int64_t from, int64_t len) {
+    for (int64_t b = 0; b < g->B; b++)
+        memcpy(g->window + b * len, g->out + b * g->cap + from, sizeof(int64_t) * (size_t)len);
+    return g->window;
+}
+
+/* Records the last-position logits of a forward over `len` tokens and appends the argmax. */
+static void gen_append(struct gen *g, const float *logits, int64_t len, int64_t step) {
+    for (int64_t b = 0; b < g->B; b++) {
+        const float *last = logits + (b * len + len - 1) * g->V;
+        memcpy(g->step_logits + (b * g->steps + step) * g->V, last, sizeof(float) * (size_t)g->V);
+        g->out[b * g->cap + g->t + step] = argmax(last, g->V);
+    }
+}
+
+static int gen_compare(struct check *c, int K, struct gen *g, int64_t s) {
+    int64_t *tokens = check_own(c, sizeof(int64_t) * (size_t)(g->B * (s ? s : 1)));
+    float *logits = check_own(c, sizeof(float) * (size_t)(g->B * (s ? s : 1) * g->V));
+    if (!tokens || !logits)
+        return check_fail(c, "out of memory");
+    for (int64_t b = 0; b < g->B; b++) {
+        memcpy(tokens + b * s, g->out + b * g->cap + g->t, sizeof(int64_t) * (size_t)s);
+        memcpy(logits + b * s * g->V, g->step_logits + b * g->steps * g->V, sizeof(float) * (size_t)(s * g->V));
+    }
+    return check_compare_i64(c, K, "tokens", tokens, g->B * s) ||
+           check_compare(c, K, "step_logits", logits, 3, (int64_t[]){g->B, s, g->V});
+}
+
+static int generate_call(struct check *c, const cJSON *call, int K) {
+    const struct xtc_config *cfg = xtc_model_config(c->model);
+    bool xt = cfg->model_class == XTC_MODEL_XTRANSFORMER;
+    const struct xtc_net_config *net = decoder_net(cfg);
+    const struct xtc_st_entry *e;
+    void *d;
+    int64_t seq_len, eos, ignore, pad;
+    bool has_eos, cached;
+    if (gen_kwargs(c, call, &seq_len, &has_eos, &eos, &cached) || wrapper_kwargs(c, call, &ignore, &pad))
+        return 1;
+    if (expect_inputs(c, call, K, (const char *[]){"prompts", "src", "mask"}, xt ? 3 : 1) ||
+        check_input(c, K, "prompts", K_I64, 2, NULL, &e, &d))
+        return 1;
+    struct gen g = {.B = e->shape[0], .t = e->shape[1], .steps = seq_len, .V = net->wrap.num_tokens};
+    if (g.t < 1)
+        return check_fail(c, "generate: empty prompt");
+    if (check_targets(c, d, g.B * g.t, g.V, INT64_MIN) || gen_alloc(c, &g))
+        return 1;
+    for (int64_t b = 0; b < g.B; b++)
+        memcpy(g.out + b * g.cap, (int64_t *)d + b * g.t, sizeof(int64_t) * (size_t)g.t);
+    struct xtc_inputs base = {.batch = g.B};
+    if (xt) {
+        if (check_input(c, K, "src", K_I64, 2, (int64_t[]){g.B, -1}, &e, &d))
+            return 1;
+        base.src = d;
+        base.src_len = e->shape[1];
+        if (check_io_entry(c, K, "in", "mask")) {
+            if (check_input(c, K, "mask", K_BOOL, 2, (int64_t[]){g.B, base.src_len}, &e, &d))
+                return 1;
+            base.src_mask = d;
+        }
+    }
+    int64_t M = net->wrap.max_seq_len;
+    if (cached && M > 0 && g.t + seq_len - 1 > M) {
+        /* past max_seq_len x-transformers' cache keeps keys computed from tokens that left the
+         * window; that cache semantics comes with xtc's KV cache */
+        check_note_skip(c, "kv-cache generation past max_seq_len");
+        return 0;
+    }
+    int64_t s = 0;
+    for (; s < seq_len; s++) {
+        int64_t len = g.t + s, w = M > 0 && len > M ? M : len;
+        struct xtc_inputs in = base;
+        in.len = w;
+        in.tokens = gen_window(&g, len - w, w);
+        struct xtc_outputs out;
+        if (forward(c, &in, &out))
+            return 1;
+        gen_append(&g, out.logits, w, s);
+        if (has_eos) {
+            bool all = true;
+            for (int64_t b = 0; b < g.B && all; b++) {
+                bool found = false;
+                for (int64_t i = 0; i <= len && !found; i++)
+                    found = g.out[b * g.cap + i] == eos;
+                all = found;
+            }
+            if (all) {
+                s++;
+                break;
+            }
+        }
+    }
+    if (has_eos) {
+        /* every token after a row's first eos (searching from the prompt) becomes pad_value */
+        for (int64_t b = 0; b < g.B; b++) {
+            int64_t *row = g.out + b * g.cap;
+            int64_t i = 0;
+            while (i < g.t + s && row[i] != eos)
+                i++;
+            for (i++; i < g.t + s; i++)
+                row[i] = pad;
+        }
+    }
+    return gen_compare(c, K, &g, s);
+}
+
+/* ------------------------------------------------------------------ XL generation */
+
+static int xl_generate_call(struct check *c, const cJSON *call, int K) {
+    const struct xtc_net_config *net = decoder_net(xtc_model_config(c->model));
+    const struct xtc_st_entry *e;
+    void *d;
+    int64_t seq_len, eos, ignore, pad;
+    bool has_eos, cached;
+    if (gen_kwargs(c, call, &seq_len, &has_eos, &eos, &cached) || wrapper_kwargs(c, call, &ignore, &pad))
+        return 1;
+    if (has_eos)
+        return check_fail(c, "xl_generate with eos_token is not supported by the checker");
+    if (expect_inputs(c, call, K, (const char *[]){"prompts"}, 1) ||
+        check_input(c, K, "prompts", K_I64, 2, NULL, &e, &d))
+        return 1;
+    struct gen g = {.B = e->shape[0], .t = e->shape[1], .steps = seq_len, .V = net->wrap.num_tokens};
+    int64_t M = net->wrap.max_seq_len;
+    if (g.t < 1 || M < 1)
+        return check_fail(c, "xl_generate needs a prompt and max_seq_len >= 1");
+    if (check_targets(c, d, g.B * g.t, g.V, INT64_MIN) || gen_alloc(c, &g))
+        return 1;
+    for (int64_t b = 0; b < g.B; b++)
+        memcpy(g.out + b * g.cap, (int64_t *)d + b * g.t, sizeof(int64_t) * (size_t)g.t);
+    int n_self = count_self_layers(&net->layers);
+    float *mems[64] = {0};
+    int64_t mem_len = 0;
+    const float *logits;
+    /* full prompt segments build the memories: all pieces of split(M) but the last */
+    int64_t F = (g.t + M - 1) / M - 1, start = F * M;
+    for (int64_t f = 0; f < F; f++)
+        if (xl_segment(c, g.out, g.B, g.cap, f * M, M, mems, n_self, &mem_len, &logits))
+            return 1;
+    for (int64_t s = 0; s < seq_len; s++) {
+        int64_t len = g.t + s;
+        if (len - start == M) {
+            /* x-transformers 2.26.4 fails here (an empty segment); xtc finishes the segment, takes
+             * its last logits and starts a new one whose memories come from it (README §9) */
+            if (xl_segment(c, g.out, g.B, g.cap, start, M, mems, n_self, &mem_len, &logits))
+                return 1;
+            gen_append(&g, logits, M, s);
+            start += M;
+            continue;
+        }
+        struct xtc_inputs in = {.batch = g.B, .len = len - start, .tokens = gen_window(&g, start, len - start)};
+        if (mem_len > 0) {
+            in.mems = (const float *const *)mems;
+            in.n_mems = n_self;
+            in.mem_len = mem_len;
+        }
+        struct xtc_outputs out;
+        if (forward(c, &in, &out))
+            return 1;
+        gen_append(&g, out.logits, len - start, s);
+    }
+    return gen_compare(c, K, &g, seq_len);
+}
+
+/* ------------------------------------------------------------------ dispatch */
+
+int check_model_call(struct check *c, const cJSON *call, int K) {
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(call, "type");
+    const cJSON *grad = cJSON_GetObjectItemCaseSensitive(c->root, "grad");
+    int rc;
+    if (!type)
+        rc = forward_call(c, call, K);
+    else if (!cJSON_IsString(type))
+        rc = check_fail(c, "calls[%d].type must be a string", K);
+    else if (!strcmp(type->valuestring, "ar_loss"))
+        rc = ar_loss_call(c, call, K);
+    else if (!strcmp(type->valuestring, "xl_ar_loss"))
+        rc = xl_ar_loss_call(c, call, K);
+    else if (!strcmp(type->valuestring, "generate"))
+        rc = generate_call(c, call, K);
+    else if (!strcmp(type->valuestring, "xl_generate"))
+        rc = xl_generate_call(c, call, K);
+    else
+        rc = check_fail(c, "calls[%d]: unknown call type '%s'", K, type->valuestring);
+    if (!rc && cJSON_IsTrue(grad))
+        check_note_skip(c, "gradients");
+    return rc;
+}

@@ -1,0 +1,12 @@
+/* xtc command-line tool: the only code that prints or exits. */
+#ifndef XTC_CLI_H
+#define XTC_CLI_H
+
+int xtc_cli_check(int argc, char **argv);
+int xtc_cli_info(int argc, char **argv);
+int xtc_cli_forward(int argc, char **argv);
+
+/* Reads a whole (small) file; NULL with a message in err on failure. Caller frees. */
+char *xtc_cli_read_file(const char *path, size_t *len, char *err, size_t err_len);
+
+#endif

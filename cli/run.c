@@ -1,0 +1,185 @@
+/* xtc info / xtc forward: inspect a model directory and run one forward pass. */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "xtc/xtc.h"
+
+static void print_log(enum xtc_log_level level, const char *msg, void *user) {
+    (void)user;
+    if (level >= XTC_LOG_WARN)
+        fprintf(stderr, "%s: %s\n", level == XTC_LOG_WARN ? "warning" : "error", msg);
+}
+
+static const char *class_name(enum xtc_model_class c) {
+    switch (c) {
+    case XTC_MODEL_TRANSFORMER_WRAPPER: return "TransformerWrapper";
+    case XTC_MODEL_ENCODER: return "Encoder";
+    case XTC_MODEL_DECODER: return "Decoder";
+    case XTC_MODEL_CROSS_ATTENDER: return "CrossAttender";
+    case XTC_MODEL_XTRANSFORMER: return "XTransformer";
+    }
+    return "?";
+}
+
+static void describe(const struct xtc_net_config *n, const char *label) {
+    const struct xtc_layers_config *l = &n->layers;
+    printf("%s: %s, dim %d, depth %d, heads %d x %d (kv heads %d), ff x%g%s, %s\n", label,
+           l->only_cross ? "cross-attender" : l->causal ? "decoder" : "encoder", l->dim, l->depth, l->heads,
+           l->dim_head, l->kv_heads, l->ff_mult, l->ff_glu ? " GLU" : "",
+           l->norm == XTC_NORM_RMSNORM ? "RMSNorm" : "LayerNorm");
+    printf("  positions:");
+    if (n->has_wrapper && n->wrap.use_abs_pos_emb)
+        printf(" %s", n->wrap.scaled_sinu_pos_emb ? "scaled-sinusoidal" : "learned-absolute");
+    if (l->rotary)
+        printf(" rotary(dim %d%s%s)", l->rotary_emb_dim, l->rotary_xpos ? ", xpos" : "",
+               l->rotary_layout == XTC_ROPE_HALF_SPLIT ? ", half-split" : "");
+    if (l->alibi)
+        printf(" alibi(%d of %d heads)", l->alibi_num_heads, l->heads);
+    if (l->rel_pos_bias)
+        printf(" t5(%d buckets, max distance %d)", l->rel_pos_num_buckets, l->rel_pos_max_distance);
+    if (l->cross_attend)
+        printf(" cross-attention(context dim %d)", l->dim_context);
+    if (l->num_mem_kv)
+        printf(" mem-kv %d", l->num_mem_kv);
+    if (n->has_wrapper)
+        printf("\n  vocabulary %d, max_seq_len %d, memory tokens %d, max_mem_len %d%s", n->wrap.num_tokens,
+               n->wrap.max_seq_len, n->wrap.num_memory_tokens, n->wrap.max_mem_len,
+               n->wrap.tie_embedding ? ", tied embedding" : "");
+    printf("\n");
+}
+
+int xtc_cli_info(int argc, char **argv) {
+    if (argc != 2 || argv[1][0] == '-') {
+        fprintf(argc == 2 ? stdout : stderr, "usage: xtc info MODEL_DIR\n");
+        return argc == 2 ? 0 : 2;
+    }
+    xtc_log_set(print_log, NULL);
+    xtc_model_t m;
+    struct xtc_error err;
+    if (xtc_model_load_dir(&m, argv[1], &err) != XTC_OK) {
+        fprintf(stderr, "xtc info: %s\n", err.msg);
+        return 1;
+    }
+    const struct xtc_config *c = xtc_model_config(m);
+    printf("%s with %lld parameters\n", class_name(c->model_class), (long long)xtc_model_num_params(m));
+    if (c->model_class == XTC_MODEL_XTRANSFORMER)
+        describe(&c->enc, "encoder");
+    describe(&c->net, c->model_class == XTC_MODEL_XTRANSFORMER ? "decoder" : "stack");
+    xtc_model_free(m);
+    return 0;
+}
+
+static int parse_tokens(const char *s, int64_t **out, int64_t *n) {
+    *n = 0;
+    *out = malloc(sizeof(int64_t) * (strlen(s) + 1));
+    if (!*out)
+        return 1;
+    while (*s) {
+        char *end;
+        long long v = strtoll(s, &end, 10);
+        if (end == s)
+            return 1;
+        (*out)[(*n)++] = v;
+        s = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',')
+            return 1;
+    }
+    return *n == 0;
+}
+
+int xtc_cli_forward(int argc, char **argv) {
+    const char *dir = NULL, *tokens = NULL, *text = NULL;
+    int top = 5;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--tokens") && i + 1 < argc)
+            tokens = argv[++i];
+        else if (!strcmp(argv[i], "--text") && i + 1 < argc)
+            text = argv[++i];
+        else if (!strcmp(argv[i], "--top") && i + 1 < argc)
+            top = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: xtc forward MODEL_DIR (--tokens 1,2,3 | --text TEXT) [--top K]\n\n"
+                   "Runs one forward pass and prints the K most likely next tokens.\n"
+                   "--text feeds the bytes of TEXT (for byte-level models, num_tokens >= 256).\n");
+            return 0;
+        } else if (argv[i][0] != '-' && !dir)
+            dir = argv[i];
+        else {
+            fprintf(stderr, "xtc forward: unexpected argument '%s' (see --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!dir || (!tokens && !text) || top < 1) {
+        fprintf(stderr, "usage: xtc forward MODEL_DIR (--tokens 1,2,3 | --text TEXT) [--top K]\n");
+        return 2;
+    }
+    xtc_log_set(print_log, NULL);
+    int64_t *ids = NULL, n = 0;
+    if (text) {
+        n = (int64_t)strlen(text);
+        ids = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+        for (int64_t i = 0; ids && i < n; i++)
+            ids[i] = (unsigned char)text[i];
+    } else if (parse_tokens(tokens, &ids, &n)) {
+        fprintf(stderr, "xtc forward: --tokens must be a comma-separated list of integers\n");
+        free(ids);
+        return 2;
+    }
+    xtc_model_t m;
+    struct xtc_error err;
+    if (xtc_model_load_dir(&m, dir, &err) != XTC_OK) {
+        fprintf(stderr, "xtc forward: %s\n", err.msg);
+        free(ids);
+        return 1;
+    }
+    struct xtc_inputs in = {.batch = 1, .len = n, .tokens = ids};
+    struct xtc_outputs out;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    xtc_status rc = xtc_model_forward(m, &in, &out, &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (rc != XTC_OK) {
+        fprintf(stderr, "xtc forward: %s\n", err.msg);
+        xtc_model_free(m);
+        free(ids);
+        return 1;
+    }
+    int64_t V = out.out_dim;
+    float *last = malloc(sizeof(float) * (size_t)V); /* a copy: the output view is read-only */
+    if (!last) {
+        fprintf(stderr, "xtc forward: out of memory\n");
+        xtc_model_free(m);
+        free(ids);
+        return 1;
+    }
+    memcpy(last, out.logits + (n - 1) * V, sizeof(float) * (size_t)V);
+    double mx = last[0], sum = 0;
+    for (int64_t v = 0; v < V; v++)
+        mx = last[v] > mx ? last[v] : mx;
+    for (int64_t v = 0; v < V; v++)
+        sum += exp(last[v] - mx);
+    printf("%lld tokens in %.2f ms; most likely next tokens:\n", (long long)n,
+           (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+    bool bytes = V >= 256 && V <= 512;
+    for (int k = 0; k < top && k < V; k++) {
+        int64_t best = 0;
+        for (int64_t v = 1; v < V; v++)
+            if (last[v] > last[best])
+                best = v;
+        double p = exp(last[best] - mx) / sum;
+        if (bytes && best < 256 && isprint((int)best))
+            printf("  %2d. token %4lld  '%c'  p = %.4f\n", k + 1, (long long)best, (int)best, p);
+        else
+            printf("  %2d. token %4lld        p = %.4f\n", k + 1, (long long)best, p);
+        last[best] = -INFINITY; /* next round finds the next best */
+    }
+    free(last);
+    xtc_model_free(m);
+    free(ids);
+    return 0;
+}

@@ -1,0 +1,34 @@
+/* xtc: one binary, subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "xtc/xtc.h"
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: xtc <command> [options]\n\n"
+               "commands:\n"
+               "  check CASE_DIR...   run x-transformers golden cases and compare every output\n"
+               "  info MODEL_DIR      configuration, parameter count and warnings of a model\n"
+               "  forward MODEL_DIR --tokens 1,2,3 [--top K]\n"
+               "                      run a forward pass and print the top next-token predictions\n\n"
+               "A MODEL_DIR holds config.json (the x-transformers constructor call as JSON)\n"
+               "and model.safetensors (x-transformers parameter names).\n"
+               "Run 'xtc <command> --help' for the options of a command.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "check") == 0)
+        return xtc_cli_check(argc - 1, argv + 1);
+    if (strcmp(argv[1], "info") == 0)
+        return xtc_cli_info(argc - 1, argv + 1);
+    if (strcmp(argv[1], "forward") == 0)
+        return xtc_cli_forward(argc - 1, argv + 1);
+    fprintf(stderr, "xtc: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

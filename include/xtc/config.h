@@ -1,0 +1,98 @@
+/* xtc — model configuration: the x-transformers constructor call as data.
+ *
+ * A config is parsed from the JSON form of the constructor call, exactly the
+ * `model` object of a golden case:
+ *   {"class": "TransformerWrapper", "kwargs": {"num_tokens": 256, "max_seq_len": 1024,
+ *     "attn_layers": {"class": "Decoder", "kwargs": {"dim": 512, "depth": 6, "rotary_pos_emb": true}}}}
+ * Keyword names and defaults are those of x-transformers 2.26.4. A keyword
+ * xtc does not implement is an error that names it, never silently ignored.
+ * xtc-only settings live in an optional "xtc" object next to "class"
+ * (e.g. {"rotary_layout": "half_split"} for checkpoints older than 1.30). */
+#ifndef XTC_CONFIG_H
+#define XTC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "xtc/rope.h"
+#include "xtc/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum xtc_model_class {
+    XTC_MODEL_TRANSFORMER_WRAPPER, /* token ids in, logits (or embeddings) out */
+    XTC_MODEL_ENCODER,             /* bare attention stacks: (B, T, dim) floats in and out */
+    XTC_MODEL_DECODER,
+    XTC_MODEL_CROSS_ATTENDER,
+    XTC_MODEL_XTRANSFORMER,        /* encoder-decoder */
+};
+
+enum xtc_norm_kind { XTC_NORM_LAYERNORM, XTC_NORM_RMSNORM };
+
+/* AttentionLayers (Encoder / Decoder / CrossAttender). */
+struct xtc_layers_config {
+    int dim, depth, heads, dim_head, kv_heads;
+    bool causal;       /* Decoder */
+    bool cross_attend; /* blocks (self, cross, ff) */
+    bool only_cross;   /* CrossAttender: blocks (cross, ff) */
+    int dim_context;   /* width of the cross-attention context (default dim) */
+
+    bool rotary;
+    int rotary_emb_dim; /* default dim_head / 2 */
+    bool rotary_xpos;
+    double rotary_xpos_scale_base, rotary_interpolation_factor, rotary_base_rescale_factor;
+    enum xtc_rope_layout rotary_layout; /* xtc-only; x-transformers >= 1.30 is interleaved */
+
+    bool alibi;
+    int alibi_num_heads;
+    bool rel_pos_bias; /* T5 */
+    int rel_pos_num_buckets, rel_pos_max_distance;
+
+    int num_mem_kv;
+    bool qk_norm;
+    double qk_norm_scale;
+
+    enum xtc_norm_kind norm;
+    double ff_mult;
+    bool ff_glu;
+    int ff_inner; /* int(dim * ff_mult) */
+};
+
+/* TransformerWrapper around a stack. */
+struct xtc_wrapper_config {
+    int num_tokens, max_seq_len, num_memory_tokens, max_mem_len;
+    bool use_abs_pos_emb;     /* resolved: false under rotary / T5 or max_seq_len 0 */
+    bool scaled_sinu_pos_emb; /* resolved: only when an absolute embedding is used */
+    bool tie_embedding;
+    bool return_only_embed;   /* no to_logits (XTransformer encoder) */
+};
+
+/* One network: a stack, optionally wrapped. */
+struct xtc_net_config {
+    bool has_wrapper;
+    struct xtc_wrapper_config wrap;
+    struct xtc_layers_config layers;
+};
+
+struct xtc_config {
+    enum xtc_model_class model_class;
+    struct xtc_net_config net; /* the model; for XTransformer the decoder */
+    struct xtc_net_config enc; /* XTransformer only: the encoder (wrapper with return_only_embed) */
+    bool tie_token_emb;        /* XTransformer */
+    int ignore_index, pad_value;
+};
+
+/* Parses the JSON text of a constructor call into cfg, resolving defaults.
+ * Errors: XTC_ERR_FORMAT (not JSON), XTC_ERR_CONFIG (unknown class or keyword,
+ * wrong type, value out of range, contradictions such as rotary_emb_dim >
+ * dim_head or XPOS on an encoder), XTC_ERR_UNSUPPORTED (a valid x-transformers
+ * keyword with a value xtc does not implement). Soft problems (rotary dim
+ * below 32) are logged as warnings. */
+xtc_status xtc_config_parse(struct xtc_config *cfg, const char *json, size_t len, struct xtc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

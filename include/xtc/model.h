@@ -1,0 +1,105 @@
+/* xtc — models: load an x-transformers checkpoint and run it.
+ *
+ *     xtc_model_t m;
+ *     struct xtc_error err;
+ *     if (xtc_model_load_dir(&m, "models/gpt", &err) != XTC_OK) { fprintf(stderr, "%s\n", err.msg); return 1; }
+ *     struct xtc_inputs in = {.batch = 1, .len = n, .tokens = ids};
+ *     struct xtc_outputs out;
+ *     if (xtc_model_forward(m, &in, &out, &err) == XTC_OK) use(out.logits);  // (1, n, num_tokens)
+ *     xtc_model_free(m);
+ *
+ * Ownership: outputs are views into memory the model owns, valid until the
+ * next call on the same model (as sqlite3_errmsg). Thread safety: one model
+ * handle is used by one thread at a time; distinct handles are independent. */
+#ifndef XTC_MODEL_H
+#define XTC_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "xtc/config.h"
+#include "xtc/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct xtc_model *xtc_model_t;
+
+/* Builds the model described by config_json (the constructor call, see config.h)
+ * and loads its weights from a safetensors file with x-transformers' names.
+ * Every parameter the config implies must be present as F32 with the exact shape,
+ * and nothing else may be (persistent buffers such as rotary inv_freq are checked
+ * against what the config implies). Sizes are checked against the file before
+ * anything is allocated. Errors: XTC_ERR_IO, XTC_ERR_FORMAT, XTC_ERR_CONFIG,
+ * XTC_ERR_SHAPE (parameter shape or dtype), XTC_ERR_UNSUPPORTED, XTC_ERR_NOMEM. */
+xtc_status xtc_model_load(xtc_model_t *out, const char *config_json, size_t config_len, const char *safetensors_path,
+                          struct xtc_error *err);
+
+/* Loads DIR/config.json and DIR/model.safetensors. */
+xtc_status xtc_model_load_dir(xtc_model_t *out, const char *dir, struct xtc_error *err);
+
+/* Frees the model; NULL is allowed. */
+void xtc_model_free(xtc_model_t m);
+
+const struct xtc_config *xtc_model_config(const struct xtc_model *m);
+
+/* Number of trainable parameters (buffers excluded). */
+int64_t xtc_model_num_params(const struct xtc_model *m);
+
+/* Inputs of one forward call; x-transformers' forward() keywords. Unused fields are 0/NULL.
+ * Masks are bytes, nonzero = keep / may be attended to. */
+struct xtc_inputs {
+    int64_t batch, len;          /* B, T */
+    const int64_t *tokens;       /* (B, T) token ids: TransformerWrapper; XTransformer: tgt */
+    const float *x;              /* (B, T, dim): bare Encoder / Decoder / CrossAttender */
+    const uint8_t *mask;         /* (B, T) padding mask of the sequence, or NULL */
+    const int64_t *pos;          /* explicit positions: (pos_len) or (B, pos_len), or NULL */
+    int64_t pos_len;
+    bool pos_batched;
+    const float *context;        /* (B, context_len, dim_context) for cross-attention */
+    int64_t context_len;
+    const uint8_t *context_mask; /* (B, context_len) or NULL */
+    const int64_t *context_pos;  /* (context_len) or (B, context_len): rotary positions of the context */
+    bool context_pos_batched;
+    const float *const *mems;    /* n_mems tensors (B, mem_len, dim), one per self-attention layer */
+    const uint8_t *const *mem_masks; /* n_mems masks (B, mem_len) or NULL */
+    int n_mems;
+    int64_t mem_len;
+    bool return_mems;
+    const int64_t *src;          /* XTransformer: (B, src_len) source tokens */
+    int64_t src_len;
+    const uint8_t *src_mask;     /* XTransformer: (B, src_len), also the decoder's context mask */
+};
+
+struct xtc_outputs {
+    const float *logits;      /* (B, T, out_dim): logits, or embeddings for stacks / return_only_embed */
+    int64_t out_dim;
+    const float *const *mems; /* with return_mems: n_mems tensors (B, mem_len, dim) */
+    int n_mems;
+    int64_t mem_len;
+    const float *encoder_out; /* XTransformer: (B, src_len, dim) */
+    float loss;               /* XTransformer: next-token cross-entropy of the decoder over tgt */
+};
+
+/* Runs the model in evaluation mode. Errors: XTC_ERR_ARG (missing input, token id out of
+ * range, positions outside the absolute table), XTC_ERR_SHAPE (mask / mems / context
+ * shapes), XTC_ERR_UNSUPPORTED, XTC_ERR_NOMEM. */
+xtc_status xtc_model_forward(xtc_model_t m, const struct xtc_inputs *in, struct xtc_outputs *out,
+                             struct xtc_error *err);
+
+/* Parameter table: names (x-transformers'), shapes and data, in checkpoint order. */
+struct xtc_param_info {
+    const char *name;
+    int ndim;
+    int64_t shape[4];
+    float *data;
+    bool is_buffer;
+};
+int xtc_model_param_count(const struct xtc_model *m);
+struct xtc_param_info xtc_model_param(const struct xtc_model *m, int i);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

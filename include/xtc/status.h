@@ -1,0 +1,50 @@
+/* xtc — status codes, error messages and the log callback.
+ *
+ * Every fallible call returns an xtc_status and, when the caller passes a
+ * struct xtc_error, writes a readable message into it. The library never
+ * prints, exits or aborts on bad input. */
+#ifndef XTC_STATUS_H
+#define XTC_STATUS_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum xtc_status {
+    XTC_OK = 0,
+    XTC_ERR_ARG,         /* a caller argument is invalid (NULL, out of range) */
+    XTC_ERR_SHAPE,       /* tensor shapes do not fit each other or the model */
+    XTC_ERR_CONFIG,      /* a model configuration is invalid */
+    XTC_ERR_IO,          /* a file could not be opened, read or written */
+    XTC_ERR_FORMAT,      /* a file is malformed (safetensors, JSON) */
+    XTC_ERR_NOMEM,       /* an allocation failed */
+    XTC_ERR_UNSUPPORTED, /* valid for x-transformers, not implemented by xtc */
+    XTC_ERR_BACKEND,     /* BLAS / CUDA failure */
+} xtc_status;
+
+#define XTC_ERROR_MSG_MAX 512
+
+/* Filled by failing calls; the caller owns it (stack allocation is fine).
+ * Passing NULL where a struct xtc_error * is expected is allowed: the
+ * message is then dropped and only the status is returned. */
+struct xtc_error {
+    xtc_status code;
+    char msg[XTC_ERROR_MSG_MAX];
+};
+
+/* Fixed, static text for a status ("shape mismatch", ...). Never NULL. */
+const char *xtc_status_str(xtc_status status);
+
+enum xtc_log_level { XTC_LOG_DEBUG, XTC_LOG_INFO, XTC_LOG_WARN, XTC_LOG_ERROR };
+
+typedef void (*xtc_log_fn)(enum xtc_log_level level, const char *msg, void *user_data);
+
+/* Routes the library's log messages (e.g. "rotary dim 8 below 32" warnings)
+ * to fn. With fn == NULL (the default) messages are dropped. The callback
+ * is process-wide; set it once, before using the library from threads. */
+void xtc_log_set(xtc_log_fn fn, void *user_data);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

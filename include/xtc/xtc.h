@@ -1,0 +1,12 @@
+/* xtc — umbrella header. */
+#ifndef XTC_H
+#define XTC_H
+
+#include "xtc/config.h"
+#include "xtc/model.h"
+#include "xtc/rope.h"
+#include "xtc/safetensors.h"
+#include "xtc/status.h"
+#include "xtc/tensor.h"
+
+#endif

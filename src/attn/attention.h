@@ -1,0 +1,48 @@
+/* Attention core (private): scores -> positional bias -> masks -> softmax -> values,
+ * for self- and cross-attention, with memory key/values and XL memories.
+ * Shape letters: B batch, T queries, S keys (XL memories + sequence, or context;
+ * memory key/values excluded), K memory key/values, H query heads, G kv heads
+ * (query head h reads kv head h % G), D head dim. */
+#ifndef XTC_ATTENTION_H
+#define XTC_ATTENTION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum xtc_bias_kind { XTC_BIAS_NONE, XTC_BIAS_ALIBI, XTC_BIAS_T5 };
+
+/* Additive bias of query i against key j, a function of (key pos - query pos).
+ * Default positions are right-aligned: key j at j, query i at S - T + i.
+ * With explicit positions (ALiBi only), both come from pos[b] (S == T). */
+struct xtc_attn_bias {
+    enum xtc_bias_kind kind;
+    const float *slopes;   /* ALiBi: (H), 0 for unbiased heads */
+    const float *t5;       /* T5: (H, 2*S - 1) bias by relative distance, index rel + S - 1 */
+    const int64_t *pos;    /* explicit positions (pos_b ? (B, T) : (T)), or NULL */
+    bool pos_batched;
+};
+
+struct xtc_attn_params {
+    int64_t B, T, S, K;
+    int H, G, D;
+    float scale;               /* dim_head^-0.5, or qk_norm_scale */
+    bool causal;               /* right-aligned: key j hidden from query i when j > i + S - T */
+    const uint8_t *key_mask;   /* (B, S) nonzero = visible, or NULL */
+    const uint8_t *query_mask; /* (B, T): rows with 0 produce zeros, or NULL */
+    const float *mem_k;        /* (G, K, D), already l2-normalised with qk_norm */
+    const float *mem_v;        /* (G, K, D) */
+    struct xtc_attn_bias bias;
+};
+
+/* out (B, T, H*D) = attention of q (B, T, H*D) over k, v (B, S, G*D).
+ * scratch: omp_get_max_threads() * (K + S) floats. Masked logits are replaced by
+ * -FLT_MAX (so a row with every key hidden averages all values, as torch does),
+ * then rows whose key_mask is all 0 and masked query rows are zeroed. */
+void xtc_attention_forward(float *out, const float *q, const float *k, const float *v,
+                           const struct xtc_attn_params *p, float *scratch);
+
+/* Fills the T5 table (H, 2*S - 1) from the learned (buckets, H) embedding. */
+void xtc_t5_table_fill(float *table, const float *emb, int H, int64_t S, bool causal, int num_buckets,
+                       int max_distance, float scale);
+
+#endif

@@ -1,0 +1,41 @@
+/* Bump allocator (see arena.h). */
+#include "core/arena.h"
+
+#include <stdlib.h>
+
+#include "core/status.h"
+
+#define ARENA_ALIGN 64
+
+void xtc_arena_measure(struct xtc_arena *a) {
+    a->measuring = true;
+    a->used = 0;
+}
+
+xtc_status xtc_arena_commit(struct xtc_arena *a, struct xtc_error *err) {
+    size_t need = a->used;
+    a->measuring = false;
+    a->used = 0;
+    if (need <= a->cap)
+        return XTC_OK;
+    free(a->base);
+    a->base = aligned_alloc(ARENA_ALIGN, (need + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN);
+    a->cap = a->base ? need : 0;
+    if (!a->base)
+        XTC_FAIL(err, XTC_ERR_NOMEM, "cannot allocate %zu bytes of activations", need);
+    return XTC_OK;
+}
+
+float *xtc_arena_floats(struct xtc_arena *a, size_t n) {
+    size_t bytes = (n * sizeof(float) + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    size_t at = a->used;
+    a->used += bytes;
+    if (a->measuring || !a->base)
+        return NULL;
+    return (float *)(a->base + at);
+}
+
+void xtc_arena_free(struct xtc_arena *a) {
+    free(a->base);
+    *a = (struct xtc_arena){0};
+}

@@ -1,0 +1,505 @@
+/* Model configuration from the JSON form of the x-transformers constructor
+ * call (reference §A). Every keyword is matched against a table of the ones
+ * xtc implements; keywords that only select behaviour xtc does not have are
+ * accepted at their x-transformers default and rejected otherwise, and any
+ * other keyword is an error naming it. Sizes are bounded here so that no
+ * later step can be asked to allocate from an absurd configuration. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "xtc/config.h"
+
+/* Upper bounds: far above any real model, far below what would overflow. */
+#define MAX_DIM (1 << 16)
+#define MAX_DEPTH 1024
+#define MAX_HEADS 1024
+#define MAX_DIM_HEAD 4096
+#define MAX_TOKENS (1 << 24)
+#define MAX_SEQ (1 << 24)
+#define MAX_SMALL 65536
+
+enum kw_kind { KW_INT, KW_BOOL, KW_NUM, KW_DEFAULT_ONLY_BOOL, KW_DEFAULT_ONLY_INT, KW_IGNORED_NUM };
+
+struct kw {
+    const char *name;
+    enum kw_kind kind;
+    void *dst;          /* int *, bool * or double * */
+    double lo, hi;      /* range for KW_INT / KW_NUM */
+    double dflt;        /* the only accepted value for KW_DEFAULT_ONLY_* */
+    bool *seen;         /* optional: set when the keyword is present */
+};
+
+static xtc_status read_kw(const struct kw *k, const cJSON *v, const char *where, struct xtc_error *err) {
+    switch (k->kind) {
+    case KW_BOOL:
+    case KW_DEFAULT_ONLY_BOOL:
+        if (!cJSON_IsBool(v))
+            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: keyword '%s' must be true or false", where, k->name);
+        if (k->kind == KW_DEFAULT_ONLY_BOOL) {
+            if ((cJSON_IsTrue(v) ? 1.0 : 0.0) != k->dflt)
+                XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "%s: keyword '%s' = %s is not supported by xtc (only %s)", where,
+                         k->name, cJSON_IsTrue(v) ? "true" : "false", k->dflt != 0 ? "true" : "false");
+        } else {
+            *(bool *)k->dst = cJSON_IsTrue(v);
+        }
+        break;
+    case KW_INT:
+    case KW_DEFAULT_ONLY_INT: {
+        if (!cJSON_IsNumber(v))
+            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: keyword '%s' must be an integer", where, k->name);
+        double d = v->valuedouble;
+        if (d != floor(d) || !isfinite(d))
+            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: keyword '%s' must be an integer (got %g)", where, k->name, d);
+        if (k->kind == KW_DEFAULT_ONLY_INT) {
+            if (d != k->dflt)
+                XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "%s: keyword '%s' = %.0f is not supported by xtc (only %.0f)", where,
+                         k->name, d, k->dflt);
+            break;
+        }
+        if (d < k->lo || d > k->hi)
+            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: keyword '%s' = %.0f is out of range [%.0f, %.0f]", where, k->name, d,
+                     k->lo, k->hi);
+        *(int *)k->dst = (int)d;
+        break;
+    }
+    case KW_NUM:
+    case KW_IGNORED_NUM: {
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: keyword '%s' must be a number", where, k->name);
+        double d = v->valuedouble;
+        if (d < k->lo || d > k->hi)
+            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: keyword '%s' = %g is out of range [%g, %g]", where, k->name, d, k->lo,
+                     k->hi);
+        if (k->dst)
+            *(double *)k->dst = d;
+        break;
+    }
+    }
+    if (k->seen)
+        *k->seen = true;
+    return XTC_OK;
+}
+
+/* Applies every member of obj whose key is in table; unknown keys are errors
+ * unless skip(key) says another parser owns them. */
+static xtc_status read_kwargs(const cJSON *obj, const struct kw *table, size_t n, const char *where,
+                              bool (*skip)(const char *), struct xtc_error *err) {
+    for (const cJSON *v = obj->child; v; v = v->next) {
+        const char *key = v->string ? v->string : "";
+        if (skip && skip(key))
+            continue;
+        size_t i = 0;
+        while (i < n && strcmp(table[i].name, key) != 0)
+            i++;
+        if (i == n)
+            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: unknown or unsupported keyword '%s'", where, key);
+        XTC_TRY(read_kw(&table[i], v, where, err));
+    }
+    return XTC_OK;
+}
+
+static xtc_status check_no_duplicates(const cJSON *obj, const char *where, struct xtc_error *err) {
+    for (const cJSON *a = obj->child; a; a = a->next)
+        for (const cJSON *b = a->next; b; b = b->next)
+            if (a->string && b->string && strcmp(a->string, b->string) == 0)
+                XTC_FAIL(err, XTC_ERR_CONFIG, "%s: keyword '%s' appears twice", where, a->string);
+    return XTC_OK;
+}
+
+/* ------------------------------------------------------------ attention layers */
+
+static void layers_defaults(struct xtc_layers_config *c) {
+    *c = (struct xtc_layers_config){0};
+    c->heads = 8;
+    c->dim_head = 64;
+    c->rotary_emb_dim = -1;
+    c->rotary_xpos_scale_base = 512;
+    c->rotary_interpolation_factor = 1;
+    c->rotary_base_rescale_factor = 1;
+    c->rotary_layout = XTC_ROPE_INTERLEAVED;
+    c->alibi_num_heads = -1;
+    c->rel_pos_num_buckets = 32;
+    c->rel_pos_max_distance = 128;
+    c->qk_norm_scale = 10;
+    c->ff_mult = 4;
+    c->kv_heads = -1;
+    c->dim_context = -1;
+}
+
+/* Validates and resolves the defaults that depend on other keywords. */
+static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where, struct xtc_error *err) {
+    if (c->dim <= 0)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: 'dim' is required", where);
+    if (c->depth <= 0)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: 'depth' must be at least 1", where);
+    if (c->rotary_xpos)
+        c->rotary = true; /* x-transformers: rotary_pos_emb = rotary_pos_emb or rotary_xpos */
+    if (c->rotary_xpos && !c->causal)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: rotary_xpos requires a causal model (Decoder); XPOS on an encoder is invalid",
+                 where);
+    if (c->rotary_emb_dim < 0)
+        c->rotary_emb_dim = c->dim_head / 2;
+    if (c->rotary) {
+        if (c->rotary_emb_dim < 1)
+            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: rotary_emb_dim %d is too small (attn_dim_head %d)", where,
+                     c->rotary_emb_dim, c->dim_head);
+        int rot = 2 * ((c->rotary_emb_dim + 1) / 2);
+        if (c->rotary_emb_dim > c->dim_head || rot > c->dim_head)
+            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: rotary_emb_dim %d exceeds attn_dim_head %d", where, c->rotary_emb_dim,
+                     c->dim_head);
+        if (c->rotary_emb_dim < 32)
+            xtc_log(XTC_LOG_WARN, "rotary embedding dimension %d is below 32 (attn_dim_head %d): valid, but x-transformers "
+                    "recommends at least 32 for language models", c->rotary_emb_dim, c->dim_head);
+    }
+    if (c->alibi && c->rel_pos_bias)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: alibi_pos_bias and rel_pos_bias are mutually exclusive", where);
+    if (c->alibi_num_heads < 0)
+        c->alibi_num_heads = c->heads;
+    if (c->alibi_num_heads < 1 || c->alibi_num_heads > c->heads)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: alibi_num_heads %d must be between 1 and heads %d", where,
+                 c->alibi_num_heads, c->heads);
+    if (c->rel_pos_bias) {
+        int exact = (c->causal ? c->rel_pos_num_buckets : c->rel_pos_num_buckets / 2) / 2;
+        if (exact < 1 || c->rel_pos_max_distance <= exact)
+            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: rel_pos_num_buckets %d / rel_pos_max_distance %d leave no log-spaced buckets",
+                     where, c->rel_pos_num_buckets, c->rel_pos_max_distance);
+    }
+    if (c->kv_heads < 0)
+        c->kv_heads = c->heads;
+    if (c->kv_heads < 1 || c->heads % c->kv_heads != 0)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: heads %d must be a multiple of attn_kv_heads %d", where, c->heads, c->kv_heads);
+    if (c->heads == 1 && c->dim_head != c->dim)
+        XTC_FAIL(err, XTC_ERR_CONFIG,
+                 "%s: a single head has no output projection, so attn_dim_head (%d) must equal dim (%d)", where,
+                 c->dim_head, c->dim);
+    if (c->dim_context < 0)
+        c->dim_context = c->dim;
+    double inner = floor(c->dim * c->ff_mult);
+    if (inner < 1 || inner > (double)MAX_DIM * 64)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: ff_mult %g gives an inner width of %.0f", where, c->ff_mult, inner);
+    c->ff_inner = (int)inner;
+    return XTC_OK;
+}
+
+/* kwargs of Encoder / Decoder / CrossAttender; prefix "" or "enc_"/"dec_" (XTransformer). */
+static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c, const char *where,
+                               struct xtc_error *err) {
+    bool one_kv_head = false;
+    struct kw table[] = {
+        {"dim", KW_INT, &c->dim, 1, MAX_DIM, 0, NULL},
+        {"depth", KW_INT, &c->depth, 1, MAX_DEPTH, 0, NULL},
+        {"heads", KW_INT, &c->heads, 1, MAX_HEADS, 0, NULL},
+        {"attn_dim_head", KW_INT, &c->dim_head, 1, MAX_DIM_HEAD, 0, NULL},
+        {"attn_kv_heads", KW_INT, &c->kv_heads, 1, MAX_HEADS, 0, NULL},
+        {"attn_one_kv_head", KW_BOOL, &one_kv_head, 0, 0, 0, NULL},
+        {"cross_attend", KW_BOOL, &c->cross_attend, 0, 0, 0, NULL},
+        {"cross_attn_dim_context", KW_INT, &c->dim_context, 1, MAX_DIM, 0, NULL},
+        {"rotary_pos_emb", KW_BOOL, &c->rotary, 0, 0, 0, NULL},
+        {"rotary_emb_dim", KW_INT, &c->rotary_emb_dim, 1, MAX_DIM_HEAD, 0, NULL},
+        {"rotary_xpos", KW_BOOL, &c->rotary_xpos, 0, 0, 0, NULL},
+        {"rotary_xpos_scale_base", KW_NUM, &c->rotary_xpos_scale_base, 1e-6, 1e12, 0, NULL},
+        {"rotary_interpolation_factor", KW_NUM, &c->rotary_interpolation_factor, 1, 1e12, 0, NULL},
+        {"rotary_base_rescale_factor", KW_NUM, &c->rotary_base_rescale_factor, 1e-12, 1e12, 0, NULL},
+        {"alibi_pos_bias", KW_BOOL, &c->alibi, 0, 0, 0, NULL},
+        {"alibi_num_heads", KW_INT, &c->alibi_num_heads, 1, MAX_HEADS, 0, NULL},
+        {"rel_pos_bias", KW_BOOL, &c->rel_pos_bias, 0, 0, 0, NULL},
+        {"rel_pos_num_buckets", KW_INT, &c->rel_pos_num_buckets, 2, MAX_SMALL, 0, NULL},
+        {"rel_pos_max_distance", KW_INT, &c->rel_pos_max_distance, 1, MAX_SEQ, 0, NULL},
+        {"attn_num_mem_kv", KW_INT, &c->num_mem_kv, 0, MAX_SMALL, 0, NULL},
+        {"attn_qk_norm", KW_BOOL, &c->qk_norm, 0, 0, 0, NULL},
+        {"attn_qk_norm_scale", KW_NUM, &c->qk_norm_scale, 1e-12, 1e12, 0, NULL},
+        {"ff_mult", KW_NUM, &c->ff_mult, 1e-6, 1024, 0, NULL},
+        {"ff_glu", KW_BOOL, &c->ff_glu, 0, 0, 0, NULL},
+        /* Dropout has no effect in evaluation; the values are accepted for loading trained models. */
+        {"attn_dropout", KW_IGNORED_NUM, NULL, 0, 1, 0, NULL},
+        {"ff_dropout", KW_IGNORED_NUM, NULL, 0, 1, 0, NULL},
+        {"layer_dropout", KW_IGNORED_NUM, NULL, 0, 1, 0, NULL},
+        /* The same maths either way (reference: flash matches non-flash to 1e-6). */
+        {"attn_flash", KW_BOOL, &(bool){0}, 0, 0, 0, NULL},
+        /* Behaviour xtc implements only at the x-transformers default. */
+        {"pre_norm", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 1, NULL},
+        {"norm_add_unit_offset", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 1, NULL},
+        {"use_scalenorm", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"use_simple_rmsnorm", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"sandwich_norm", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"macaron", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"residual_attn", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"cross_residual_attn", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"scale_residual", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"gate_residual", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"use_layerscale", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"dynamic_pos_bias", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"shift_tokens", KW_DEFAULT_ONLY_INT, NULL, 0, 0, 0, NULL},
+        {"attn_on_attn", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"attn_gate_values", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"attn_head_scale", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"attn_qk_norm_dim_scale", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"ff_swish", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"ff_relu_squared", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"ff_no_bias", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"ff_post_act_ln", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"use_rmsnorm", KW_BOOL, &(bool){0}, 0, 0, 0, NULL},
+    };
+    size_t n = sizeof table / sizeof table[0];
+    bool rms = false;
+    table[n - 1].dst = &rms;
+    XTC_TRY(read_kwargs(kwargs, table, n, where, NULL, err));
+    if (one_kv_head)
+        c->kv_heads = 1;
+    c->norm = rms ? XTC_NORM_RMSNORM : XTC_NORM_LAYERNORM;
+    return XTC_OK;
+}
+
+static xtc_status parse_layers_class(const cJSON *obj, struct xtc_layers_config *c, const char *where,
+                                     struct xtc_error *err) {
+    if (!cJSON_IsObject(obj))
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: expected {\"class\": ..., \"kwargs\": {...}}", where);
+    XTC_TRY(check_no_duplicates(obj, where, err));
+    const cJSON *cls = cJSON_GetObjectItemCaseSensitive(obj, "class");
+    const cJSON *kwargs = cJSON_GetObjectItemCaseSensitive(obj, "kwargs");
+    if (!cJSON_IsString(cls))
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: missing \"class\"", where);
+    if (kwargs && !cJSON_IsObject(kwargs))
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: \"kwargs\" must be an object", where);
+    for (const cJSON *v = obj->child; v; v = v->next)
+        if (strcmp(v->string, "class") != 0 && strcmp(v->string, "kwargs") != 0 && strcmp(v->string, "xtc") != 0)
+            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: unexpected key '%s'", where, v->string);
+    layers_defaults(c);
+    const char *name = cls->valuestring;
+    if (strcmp(name, "Decoder") == 0)
+        c->causal = true;
+    else if (strcmp(name, "Encoder") == 0)
+        c->causal = false;
+    else if (strcmp(name, "CrossAttender") == 0)
+        c->cross_attend = c->only_cross = true;
+    else
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: unknown attention-layers class '%s' (expected Encoder, Decoder or CrossAttender)",
+                 where, name);
+    bool only_cross = c->only_cross;
+    if (kwargs) {
+        XTC_TRY(check_no_duplicates(kwargs, where, err));
+        XTC_TRY(parse_layers(kwargs, c, where, err));
+    }
+    if (only_cross && !c->cross_attend)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: CrossAttender always cross-attends", where);
+    return layers_resolve(c, where, err);
+}
+
+/* ------------------------------------------------------------ wrapper */
+
+static void wrapper_defaults(struct xtc_wrapper_config *w) {
+    *w = (struct xtc_wrapper_config){0};
+    w->num_tokens = -1;
+    w->max_seq_len = -1;
+    w->use_abs_pos_emb = true;
+}
+
+static void wrapper_resolve(struct xtc_wrapper_config *w, const struct xtc_layers_config *l) {
+    bool disable_abs = l->rel_pos_bias || l->rotary;
+    bool no_abs = w->max_seq_len == 0 || !(w->use_abs_pos_emb && !disable_abs);
+    w->use_abs_pos_emb = !no_abs;
+    if (no_abs)
+        w->scaled_sinu_pos_emb = false;
+}
+
+static bool skip_attn_layers(const char *key) { return strcmp(key, "attn_layers") == 0; }
+
+static xtc_status parse_wrapper(const cJSON *kwargs, struct xtc_net_config *net, struct xtc_error *err) {
+    const char *where = "TransformerWrapper";
+    struct xtc_wrapper_config *w = &net->wrap;
+    wrapper_defaults(w);
+    int emb_dim = -1;
+    struct kw table[] = {
+        {"num_tokens", KW_INT, &w->num_tokens, 1, MAX_TOKENS, 0, NULL},
+        {"max_seq_len", KW_INT, &w->max_seq_len, 0, MAX_SEQ, 0, NULL},
+        {"use_abs_pos_emb", KW_BOOL, &w->use_abs_pos_emb, 0, 0, 0, NULL},
+        {"scaled_sinu_pos_emb", KW_BOOL, &w->scaled_sinu_pos_emb, 0, 0, 0, NULL},
+        {"tie_embedding", KW_BOOL, &w->tie_embedding, 0, 0, 0, NULL},
+        {"num_memory_tokens", KW_INT, &w->num_memory_tokens, 0, MAX_SMALL, 0, NULL},
+        {"max_mem_len", KW_INT, &w->max_mem_len, 0, MAX_SEQ, 0, NULL},
+        {"return_only_embed", KW_BOOL, &w->return_only_embed, 0, 0, 0, NULL},
+        {"emb_dim", KW_INT, &emb_dim, 1, MAX_DIM, 0, NULL},
+        {"emb_dropout", KW_IGNORED_NUM, NULL, 0, 1, 0, NULL},
+        {"post_emb_norm", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"l2norm_embed", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"use_cls_token", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"average_pool_embed", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+    };
+    XTC_TRY(check_no_duplicates(kwargs, where, err));
+    XTC_TRY(read_kwargs(kwargs, table, sizeof table / sizeof table[0], where, skip_attn_layers, err));
+    if (w->num_tokens < 0)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: 'num_tokens' is required", where);
+    if (w->max_seq_len < 0)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: 'max_seq_len' is required", where);
+    const cJSON *al = cJSON_GetObjectItemCaseSensitive(kwargs, "attn_layers");
+    if (!al)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: 'attn_layers' is required", where);
+    XTC_TRY(parse_layers_class(al, &net->layers, "attn_layers", err));
+    if (emb_dim >= 0 && emb_dim != net->layers.dim)
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "%s: emb_dim %d different from dim %d (project_emb) is not supported", where,
+                 emb_dim, net->layers.dim);
+    if (w->scaled_sinu_pos_emb && net->layers.dim % 2)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: scaled_sinu_pos_emb needs an even dim (got %d)", where, net->layers.dim);
+    net->has_wrapper = true;
+    wrapper_resolve(w, &net->layers);
+    return XTC_OK;
+}
+
+/* ------------------------------------------------------------ XTransformer */
+
+/* Splits XTransformer kwargs: dim, tie_token_emb, ignore_index, pad_value, then enc_* / dec_*
+ * keys, of which num_tokens, max_seq_len, emb_dropout, scaled_sinu_pos_emb, use_abs_pos_emb
+ * (and enc_num_memory_tokens) go to the wrappers and the rest to the stacks. */
+static xtc_status parse_xtransformer(const cJSON *kwargs, struct xtc_config *cfg, struct xtc_error *err) {
+    const char *where = "XTransformer";
+    XTC_TRY(check_no_duplicates(kwargs, where, err));
+    cJSON *side[2] = {cJSON_CreateObject(), cJSON_CreateObject()};
+    cJSON *wrap[2] = {cJSON_CreateObject(), cJSON_CreateObject()};
+    xtc_status rc = XTC_OK;
+    int dim = -1;
+    cfg->ignore_index = -100;
+    cfg->pad_value = 0;
+    if (!side[0] || !side[1] || !wrap[0] || !wrap[1]) {
+        rc = xtc_error_set(err, XTC_ERR_NOMEM, "config");
+        goto done;
+    }
+    static const char *wrapper_keys[] = {"num_tokens", "max_seq_len", "emb_dropout", "scaled_sinu_pos_emb",
+                                         "use_abs_pos_emb", "num_memory_tokens"};
+    for (const cJSON *v = kwargs->child; v; v = v->next) {
+        const char *key = v->string;
+        struct kw top[] = {
+            {"dim", KW_INT, &dim, 1, MAX_DIM, 0, NULL},
+            {"tie_token_emb", KW_BOOL, &cfg->tie_token_emb, 0, 0, 0, NULL},
+            {"ignore_index", KW_INT, &cfg->ignore_index, -2147483647.0, 2147483647.0, 0, NULL},
+            {"pad_value", KW_INT, &cfg->pad_value, -2147483647.0, 2147483647.0, 0, NULL},
+            {"cross_attn_tokens_dropout", KW_IGNORED_NUM, NULL, 0, 1, 0, NULL},
+        };
+        int s = strncmp(key, "enc_", 4) == 0 ? 0 : strncmp(key, "dec_", 4) == 0 ? 1 : -1;
+        if (s < 0) {
+            size_t i = 0, n = sizeof top / sizeof top[0];
+            while (i < n && strcmp(top[i].name, key) != 0)
+                i++;
+            if (i == n) {
+                rc = xtc_error_set(err, XTC_ERR_CONFIG, "%s: unknown or unsupported keyword '%s'", where, key);
+                goto done;
+            }
+            if ((rc = read_kw(&top[i], v, where, err)) != XTC_OK)
+                goto done;
+            continue;
+        }
+        const char *rest = key + 4;
+        if (strcmp(rest, "dim") == 0) {
+            rc = xtc_error_set(err, XTC_ERR_CONFIG, "%s: '%s' is not allowed; set the width with 'dim'", where, key);
+            goto done;
+        }
+        bool to_wrapper = false;
+        for (size_t i = 0; i < sizeof wrapper_keys / sizeof wrapper_keys[0]; i++)
+            to_wrapper |= strcmp(rest, wrapper_keys[i]) == 0;
+        if (s == 1 && strcmp(rest, "num_memory_tokens") == 0)
+            to_wrapper = false; /* only the encoder wrapper takes memory tokens; the decoder stack rejects it */
+        cJSON_AddItemToObject(to_wrapper ? wrap[s] : side[s], rest, cJSON_Duplicate(v, 1));
+    }
+    if (dim < 0) {
+        rc = xtc_error_set(err, XTC_ERR_CONFIG, "%s: 'dim' is required", where);
+        goto done;
+    }
+    for (int s = 0; s < 2; s++) {
+        cJSON_AddNumberToObject(side[s], "dim", dim);
+        if (s == 1)
+            cJSON_AddBoolToObject(side[s], "cross_attend", 1);
+        cJSON *al = cJSON_CreateObject();
+        cJSON_AddStringToObject(al, "class", s == 0 ? "Encoder" : "Decoder");
+        cJSON_AddItemToObject(al, "kwargs", side[s]);
+        side[s] = NULL;
+        cJSON_AddItemToObject(wrap[s], "attn_layers", al);
+        if (s == 0)
+            cJSON_AddBoolToObject(wrap[s], "return_only_embed", 1);
+        struct xtc_net_config *net = s == 0 ? &cfg->enc : &cfg->net;
+        if ((rc = parse_wrapper(wrap[s], net, err)) != XTC_OK) {
+            xtc_error_prefix(err, "%s %s: ", where, s == 0 ? "encoder" : "decoder");
+            goto done;
+        }
+    }
+    if (cfg->tie_token_emb && cfg->enc.wrap.num_tokens != cfg->net.wrap.num_tokens) {
+        rc = xtc_error_set(err, XTC_ERR_CONFIG, "%s: tie_token_emb needs enc_num_tokens == dec_num_tokens", where);
+        goto done;
+    }
+done:
+    for (int s = 0; s < 2; s++) {
+        cJSON_Delete(side[s]);
+        cJSON_Delete(wrap[s]);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ entry point */
+
+static xtc_status parse_xtc_options(const cJSON *opts, struct xtc_config *cfg, struct xtc_error *err) {
+    if (!cJSON_IsObject(opts))
+        XTC_FAIL(err, XTC_ERR_CONFIG, "\"xtc\" options must be an object");
+    for (const cJSON *v = opts->child; v; v = v->next) {
+        if (strcmp(v->string, "rotary_layout") == 0 && cJSON_IsString(v)) {
+            enum xtc_rope_layout l;
+            if (strcmp(v->valuestring, "interleaved") == 0)
+                l = XTC_ROPE_INTERLEAVED;
+            else if (strcmp(v->valuestring, "half_split") == 0)
+                l = XTC_ROPE_HALF_SPLIT;
+            else
+                XTC_FAIL(err, XTC_ERR_CONFIG, "xtc.rotary_layout must be \"interleaved\" or \"half_split\"");
+            cfg->net.layers.rotary_layout = cfg->enc.layers.rotary_layout = l;
+        } else {
+            XTC_FAIL(err, XTC_ERR_CONFIG, "unknown xtc option '%s'", v->string);
+        }
+    }
+    return XTC_OK;
+}
+
+xtc_status xtc_config_parse(struct xtc_config *cfg, const char *json, size_t len, struct xtc_error *err) {
+    if (!cfg || !json)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_config_parse: NULL argument");
+    memset(cfg, 0, sizeof *cfg);
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!root)
+        XTC_FAIL(err, XTC_ERR_FORMAT, "model config is not valid JSON");
+    xtc_status rc = XTC_OK;
+    const cJSON *cls = cJSON_GetObjectItemCaseSensitive(root, "class");
+    const cJSON *kwargs = cJSON_GetObjectItemCaseSensitive(root, "kwargs");
+    const cJSON *opts = cJSON_GetObjectItemCaseSensitive(root, "xtc");
+    if (!cJSON_IsObject(root) || !cJSON_IsString(cls) || !cJSON_IsObject(kwargs)) {
+        rc = xtc_error_set(err, XTC_ERR_CONFIG, "model config must be {\"class\": NAME, \"kwargs\": {...}}");
+        goto done;
+    }
+    if ((rc = check_no_duplicates(root, "model", err)) != XTC_OK)
+        goto done;
+    for (const cJSON *v = root->child; v; v = v->next)
+        if (strcmp(v->string, "class") && strcmp(v->string, "kwargs") && strcmp(v->string, "xtc")) {
+            rc = xtc_error_set(err, XTC_ERR_CONFIG, "model config: unexpected key '%s'", v->string);
+            goto done;
+        }
+    const char *name = cls->valuestring;
+    cfg->ignore_index = -100;
+    if (strcmp(name, "TransformerWrapper") == 0) {
+        cfg->model_class = XTC_MODEL_TRANSFORMER_WRAPPER;
+        rc = parse_wrapper(kwargs, &cfg->net, err);
+    } else if (strcmp(name, "Encoder") == 0 || strcmp(name, "Decoder") == 0 || strcmp(name, "CrossAttender") == 0) {
+        cfg->model_class = name[0] == 'E' ? XTC_MODEL_ENCODER : name[0] == 'D' ? XTC_MODEL_DECODER
+                                                                               : XTC_MODEL_CROSS_ATTENDER;
+        rc = parse_layers_class(root, &cfg->net.layers, name, err);
+    } else if (strcmp(name, "XTransformer") == 0) {
+        cfg->model_class = XTC_MODEL_XTRANSFORMER;
+        rc = parse_xtransformer(kwargs, cfg, err);
+    } else {
+        rc = xtc_error_set(err, XTC_ERR_CONFIG,
+                           "unknown model class '%s' (expected TransformerWrapper, Encoder, Decoder, CrossAttender or "
+                           "XTransformer)", name);
+    }
+    if (rc == XTC_OK && opts)
+        rc = parse_xtc_options(opts, cfg, err);
+done:
+    cJSON_Delete(root);
+    return rc;
+}

@@ -1,0 +1,321 @@
+/* The attention stack, x-transformers AttentionLayers.forward (reference B.2,
+ * B.3, B.8, B.9): for each sub-layer x <- x + block(norm(x)), then the final
+ * norm. Blocks are self-attention ('a'), cross-attention ('c') and
+ * feed-forward ('f') in the order (a, f), (a, c, f) or (c, f) per depth.
+ * Shape letters as in stack.h. */
+#include "layers/stack.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attn/attention.h"
+#include "core/status.h"
+#include "ops/ops.h"
+
+/* --------------------------------------------------------------- setup */
+
+xtc_status xtc_stack_init(struct xtc_stack *s, const struct xtc_layers_config *c, struct xtc_error *err) {
+    memset(s, 0, sizeof *s);
+    s->cfg = *c;
+    int per = c->only_cross ? 2 : c->cross_attend ? 3 : 2;
+    s->n_sub = per * c->depth;
+    s->sub = calloc((size_t)s->n_sub, sizeof *s->sub);
+    if (!s->sub)
+        XTC_FAIL(err, XTC_ERR_NOMEM, "stack layers");
+    for (int l = 0; l < s->n_sub; l++) {
+        int r = l % per;
+        enum xtc_sub_kind k = c->only_cross ? (r == 0 ? XTC_SUB_CROSS : XTC_SUB_FF)
+                              : c->cross_attend ? (r == 0 ? XTC_SUB_SELF : r == 1 ? XTC_SUB_CROSS : XTC_SUB_FF)
+                                                : (r == 0 ? XTC_SUB_SELF : XTC_SUB_FF);
+        s->sub[l].kind = k;
+        s->n_self += k == XTC_SUB_SELF;
+    }
+    if (c->rotary) {
+        struct xtc_rotary_config rc = {
+            .rotary_emb_dim = c->rotary_emb_dim,
+            .base = 10000.0, /* AttentionLayers never passes a base */
+            .base_rescale_factor = c->rotary_base_rescale_factor,
+            .interpolation_factor = c->rotary_interpolation_factor,
+            .xpos = c->rotary_xpos,
+            .xpos_scale_base = c->rotary_xpos_scale_base,
+            .layout = c->rotary_layout,
+        };
+        xtc_status rc_ = xtc_rotary_init(&s->rotary, &rc, err);
+        if (rc_ != XTC_OK) {
+            xtc_stack_free(s);
+            return rc_;
+        }
+    }
+    if (c->alibi) {
+        s->alibi_slopes = malloc(sizeof(float) * (size_t)c->heads);
+        if (!s->alibi_slopes) {
+            xtc_stack_free(s);
+            XTC_FAIL(err, XTC_ERR_NOMEM, "alibi slopes");
+        }
+        xtc_alibi_slopes(s->alibi_slopes, c->alibi_num_heads, c->heads);
+    }
+    return XTC_OK;
+}
+
+void xtc_stack_free(struct xtc_stack *s) {
+    if (!s)
+        return;
+    free(s->sub);
+    free(s->alibi_slopes);
+    xtc_rotary_free(&s->rotary);
+    s->sub = NULL;
+    s->alibi_slopes = NULL;
+}
+
+xtc_status xtc_stack_check_buffers(const struct xtc_stack *s, struct xtc_error *err) {
+    const struct xtc_rotary *r = &s->rotary;
+    for (int k = 0; s->inv_freq_buf && k < r->n_freq; k++) {
+        float want = r->inv_freq[k], got = s->inv_freq_buf[k];
+        if (!(fabsf(got - want) <= 1e-6f + 1e-4f * fabsf(want)))
+            XTC_FAIL(err, XTC_ERR_FORMAT,
+                     "rotary_pos_emb.inv_freq[%d] = %g but the configuration implies %g (rotary_emb_dim %d, "
+                     "base 10000, rescale %g): checkpoint and config disagree",
+                     k, got, want, s->cfg.rotary_emb_dim, s->cfg.rotary_base_rescale_factor);
+    }
+    for (int k = 0; s->xpos_scale_buf && r->xpos_scale && k < r->n_freq; k++) {
+        float want = r->xpos_scale[k], got = s->xpos_scale_buf[k];
+        if (!(fabsf(got - want) <= 1e-6f + 1e-5f * fabsf(want)))
+            XTC_FAIL(err, XTC_ERR_FORMAT, "rotary_pos_emb.scale[%d] = %g but XPOS implies %g", k, got, want);
+    }
+    return XTC_OK;
+}
+
+/* --------------------------------------------------------------- planning */
+
+static int64_t kv_len(const struct xtc_stack_io *io) {
+    int64_t s = io->M + io->T;
+    return io->S_ctx > s ? io->S_ctx : s;
+}
+
+void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_arena *a,
+                    struct xtc_stack_bufs *bufs) {
+    const struct xtc_layers_config *c = &s->cfg;
+    int64_t B = io->B, T = io->T, M = io->M, C = c->dim, HD = (int64_t)c->heads * c->dim_head;
+    int64_t GD = (int64_t)c->kv_heads * c->dim_head, S = kv_len(io), Sself = M + T;
+    int64_t Cin = c->dim_context > C ? c->dim_context : C;
+    int64_t nf = s->rotary.n_freq;
+    memset(bufs, 0, sizeof *bufs);
+    bufs->h = xtc_arena_floats(a, (size_t)(B * T * C));
+    bufs->kvin = M > 0 ? xtc_arena_floats(a, (size_t)(B * Sself * Cin)) : NULL;
+    bufs->q = xtc_arena_floats(a, (size_t)(B * T * HD));
+    bufs->k = xtc_arena_floats(a, (size_t)(B * S * GD));
+    bufs->v = xtc_arena_floats(a, (size_t)(B * S * GD));
+    bufs->o = xtc_arena_floats(a, (size_t)(B * T * HD));
+    bufs->y = xtc_arena_floats(a, (size_t)(B * T * C));
+    bufs->ff1 = xtc_arena_floats(a, (size_t)(B * T * c->ff_inner * (c->ff_glu ? 2 : 1)));
+    bufs->ffa = xtc_arena_floats(a, (size_t)(B * T * c->ff_inner));
+    bufs->scratch = xtc_arena_floats(a, (size_t)(omp_get_max_threads() * (c->num_mem_kv + S)));
+    bufs->memk = xtc_arena_floats(a, (size_t)((int64_t)c->kv_heads * c->num_mem_kv * c->dim_head));
+    bufs->key_mask = (uint8_t *)xtc_arena_floats(a, (size_t)(B * S + 3) / 4);
+    if (c->rotary) {
+        int64_t nb = io->pos && io->pos_batched ? B : 1;
+        int64_t Lp = io->pos ? io->pos_len : Sself;
+        bufs->self_pos = (int64_t *)xtc_arena_floats(a, (size_t)(nb * Lp * 2));
+        bufs->self_cos = xtc_arena_floats(a, (size_t)(nb * Lp * nf));
+        bufs->self_sin = xtc_arena_floats(a, (size_t)(nb * Lp * nf));
+        bufs->self_qfac = xtc_arena_floats(a, (size_t)(nb * Lp * nf));
+        bufs->self_kfac = xtc_arena_floats(a, (size_t)(nb * Lp * nf));
+        if (io->context_pos) {
+            int64_t nbc = io->context_pos_batched ? B : 1;
+            bufs->ctx_cos = xtc_arena_floats(a, (size_t)(nbc * io->S_ctx * nf));
+            bufs->ctx_sin = xtc_arena_floats(a, (size_t)(nbc * io->S_ctx * nf));
+            bufs->ctx_kfac = xtc_arena_floats(a, (size_t)(nbc * io->S_ctx * nf));
+        }
+    }
+    if (c->rel_pos_bias)
+        bufs->t5 = xtc_arena_floats(a, (size_t)((int64_t)c->heads * (2 * Sself - 1)));
+}
+
+/* --------------------------------------------------------------- rotary */
+
+/* Rotates rows of x (B, L, nh heads of D) with table rows (b % nb) * Lp + (Lp - L + j):
+ * x-transformers slices the position tables from the right (apply_rotary_pos_emb). */
+static void rotate_rows(const struct xtc_rotary *r, float *x, int64_t B, int64_t L, int nh, int D, int64_t nb,
+                        int64_t Lp, const float *cos, const float *sin, const float *fac) {
+    int nf = r->n_freq;
+#pragma omp parallel for collapse(2) schedule(static) if (B * L * nh * D > 32768)
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t j = 0; j < L; j++) {
+            int64_t t = (b % nb) * Lp + (Lp - L + j);
+            for (int h = 0; h < nh; h++)
+                xtc_rotary_rotate(x + ((b * L + j) * nh + h) * D, cos + t * nf, sin + t * nf, fac ? fac + t * nf : NULL,
+                                  nf, r->layout);
+        }
+}
+
+/* --------------------------------------------------------------- sub-layers */
+
+static void norm_rows(const struct xtc_stack *s, float *out, const float *inp, const float *w, int64_t N) {
+    if (s->cfg.norm == XTC_NORM_RMSNORM)
+        xtc_rmsnorm_forward(out, NULL, inp, w, N, s->cfg.dim);
+    else
+        xtc_layernorm_forward(out, NULL, NULL, inp, w, N, s->cfg.dim);
+}
+
+struct rope_tables {
+    int64_t nb, Lp;
+    const float *cos, *sin, *qfac, *kfac;
+};
+
+static void attention_sublayer(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_stack_io *io,
+                               const struct xtc_stack_bufs *bf, int self_idx, const struct rope_tables *self_rt,
+                               const struct rope_tables *ctx_rt) {
+    const struct xtc_layers_config *c = &s->cfg;
+    const int64_t B = io->B, T = io->T, C = c->dim;
+    const int H = c->heads, G = c->kv_heads, D = c->dim_head, K = c->num_mem_kv;
+    const bool self = L->kind == XTC_SUB_SELF;
+    const int64_t M = self ? io->M : 0;
+    const int64_t S = self ? M + T : io->S_ctx;
+    const int64_t Cin = self ? C : c->dim_context;
+
+    /* keys/values from [norm(mem); norm(x)] (self, XL) or the raw context (cross) */
+    const float *kvin = bf->h;
+    if (self && M > 0) {
+        for (int64_t b = 0; b < B; b++) {
+            norm_rows(s, bf->kvin + b * S * C, io->mems[self_idx] + b * M * C, L->norm, M);
+            memcpy(bf->kvin + (b * S + M) * C, bf->h + b * T * C, sizeof(float) * (size_t)(T * C));
+        }
+        kvin = bf->kvin;
+    } else if (!self) {
+        kvin = io->context;
+    }
+    xtc_linear_forward(bf->q, bf->h, L->wq, NULL, B * T, C, (int64_t)H * D);
+    xtc_linear_forward(bf->k, kvin, L->wk, NULL, B * S, Cin, (int64_t)G * D);
+    xtc_linear_forward(bf->v, kvin, L->wv, NULL, B * S, Cin, (int64_t)G * D);
+
+    const float *mem_k = L->mem_k;
+    if (c->qk_norm) {
+        xtc_l2norm_rows(bf->q, B * T * H, D);
+        xtc_l2norm_rows(bf->k, B * S * G, D);
+        if (K > 0) {
+            memcpy(bf->memk, L->mem_k, sizeof(float) * (size_t)G * K * D);
+            xtc_l2norm_rows(bf->memk, (int64_t)G * K, D);
+            mem_k = bf->memk;
+        }
+    }
+    /* rotary: self-attention always; cross-attention only with context_pos (reference B.9) */
+    if (c->rotary && (self || ctx_rt->cos)) {
+        rotate_rows(&s->rotary, bf->q, B, T, H, D, self_rt->nb, self_rt->Lp, self_rt->cos, self_rt->sin, self_rt->qfac);
+        const struct rope_tables *kt = self ? self_rt : ctx_rt;
+        rotate_rows(&s->rotary, bf->k, B, S, G, D, kt->nb, kt->Lp, kt->cos, kt->sin, kt->kfac);
+    }
+
+    /* key padding mask: [mem_mask ; mask] for self, context_mask for cross */
+    const uint8_t *key_mask = NULL;
+    if (self) {
+        const uint8_t *mm = M > 0 && io->mem_masks ? io->mem_masks[self_idx] : NULL;
+        if (io->mask || mm) {
+            for (int64_t b = 0; b < B; b++) {
+                for (int64_t j = 0; j < M; j++)
+                    bf->key_mask[b * S + j] = mm ? mm[b * M + j] : 1;
+                for (int64_t j = 0; j < T; j++)
+                    bf->key_mask[b * S + M + j] = io->mask ? io->mask[b * T + j] : 1;
+            }
+            key_mask = bf->key_mask;
+        }
+    } else {
+        key_mask = io->context_mask;
+    }
+
+    struct xtc_attn_params p = {
+        .B = B, .T = T, .S = S, .K = K, .H = H, .G = G, .D = D,
+        .scale = c->qk_norm ? (float)c->qk_norm_scale : (float)(1.0 / sqrt((double)D)),
+        .causal = self && c->causal,
+        .key_mask = key_mask,
+        .query_mask = io->mask,
+        .mem_k = mem_k,
+        .mem_v = L->mem_v,
+    };
+    if (self && c->alibi) {
+        p.bias.kind = XTC_BIAS_ALIBI;
+        p.bias.slopes = s->alibi_slopes;
+        /* AttentionLayers hands `pos` to ALiBi as custom positions (forward_custom_pos) */
+        p.bias.pos = io->pos;
+        p.bias.pos_batched = io->pos_batched;
+    } else if (self && c->rel_pos_bias) {
+        p.bias.kind = XTC_BIAS_T5;
+        p.bias.t5 = bf->t5;
+    }
+    xtc_attention_forward(bf->o, bf->q, bf->k, bf->v, &p, bf->scratch);
+    if (L->wo)
+        xtc_linear_forward(bf->y, bf->o, L->wo, NULL, B * T, (int64_t)H * D, C);
+    else
+        memcpy(bf->y, bf->o, sizeof(float) * (size_t)(B * T * C)); /* one head: H*D == C, no projection */
+}
+
+static void ff_sublayer(const struct xtc_stack *s, const struct xtc_sublayer *L, int64_t N,
+                        const struct xtc_stack_bufs *bf) {
+    const struct xtc_layers_config *c = &s->cfg;
+    int64_t C = c->dim, I = c->ff_inner;
+    xtc_linear_forward(bf->ff1, bf->h, L->w1, L->b1, N, C, c->ff_glu ? 2 * I : I);
+    if (c->ff_glu)
+        xtc_glu_forward(bf->ffa, bf->ff1, N, I);
+    else
+        xtc_gelu_forward(bf->ffa, bf->ff1, N * I);
+    xtc_linear_forward(bf->y, bf->ffa, L->w2, L->b2, N, I, C);
+}
+
+/* --------------------------------------------------------------- forward */
+
+void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io, const struct xtc_stack_bufs *bf) {
+    const struct xtc_layers_config *c = &s->cfg;
+    const int64_t B = io->B, T = io->T, C = c->dim, N = B * T, M = io->M;
+    int nf = s->rotary.n_freq;
+
+    /* Position tables, once per call. Self positions: -M .. T-1 unless explicit. */
+    struct rope_tables self_rt = {0}, ctx_rt = {0};
+    if (c->rotary) {
+        self_rt.nb = io->pos && io->pos_batched ? B : 1;
+        self_rt.Lp = io->pos ? io->pos_len : M + T;
+        int64_t n = self_rt.nb * self_rt.Lp;
+        if (io->pos)
+            memcpy(bf->self_pos, io->pos, sizeof(int64_t) * (size_t)n);
+        else
+            for (int64_t j = 0; j < n; j++)
+                bf->self_pos[j] = j - M;
+        int64_t half = xtc_rotary_xpos_half(bf->self_pos, n);
+        xtc_rotary_table_fill(&s->rotary, bf->self_pos, n, half, bf->self_cos, bf->self_sin, bf->self_qfac,
+                              bf->self_kfac);
+        self_rt.cos = bf->self_cos;
+        self_rt.sin = bf->self_sin;
+        self_rt.qfac = s->rotary.xpos_scale ? bf->self_qfac : NULL;
+        self_rt.kfac = s->rotary.xpos_scale ? bf->self_kfac : NULL;
+        if (io->context_pos) {
+            ctx_rt.nb = io->context_pos_batched ? B : 1;
+            ctx_rt.Lp = io->S_ctx;
+            int64_t nc = ctx_rt.nb * ctx_rt.Lp;
+            int64_t chalf = xtc_rotary_xpos_half(io->context_pos, nc);
+            xtc_rotary_table_fill(&s->rotary, io->context_pos, nc, chalf, bf->ctx_cos, bf->ctx_sin, NULL, bf->ctx_kfac);
+            ctx_rt.cos = bf->ctx_cos;
+            ctx_rt.sin = bf->ctx_sin;
+            ctx_rt.kfac = s->rotary.xpos_scale ? bf->ctx_kfac : NULL;
+        }
+    }
+    (void)nf;
+    if (c->rel_pos_bias)
+        xtc_t5_table_fill(bf->t5, s->t5_emb, c->heads, M + T, c->causal, c->rel_pos_num_buckets,
+                          c->rel_pos_max_distance, (float)sqrt((double)c->dim_head));
+
+    int self_idx = 0;
+    for (int l = 0; l < s->n_sub; l++) {
+        const struct xtc_sublayer *L = &s->sub[l];
+        if (L->kind == XTC_SUB_SELF && io->hiddens)
+            memcpy(io->hiddens[self_idx], io->x, sizeof(float) * (size_t)(N * C));
+        norm_rows(s, bf->h, io->x, L->norm, N);
+        if (L->kind == XTC_SUB_FF)
+            ff_sublayer(s, L, N, bf);
+        else
+            attention_sublayer(s, L, io, bf, self_idx, &self_rt, &ctx_rt);
+        for (int64_t i = 0; i < N * C; i++)
+            io->x[i] += bf->y[i];
+        self_idx += L->kind == XTC_SUB_SELF;
+    }
+    norm_rows(s, io->x, io->x, s->final_norm, N);
+}

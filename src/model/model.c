@@ -1,0 +1,395 @@
+/* Models: loading (config -> parameter table -> validated checkpoint) and the
+ * public forward entry point, which validates every input at the boundary and
+ * then runs TransformerWrapper / bare stacks / XTransformer without further
+ * checks. Activations come from the model's arena, planned per call. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "model/wrapper.h"
+#include "ops/ops.h"
+#include "xtc/safetensors.h"
+
+#define MAX_BATCH (1 << 20)
+#define MAX_LEN (1 << 24)
+#define MAX_ROWS ((int64_t)1 << 28)
+
+/* ------------------------------------------------------------------ loading */
+
+static void build_params(struct xtc_model *m, struct xtc_param_builder *b) {
+    bool xt = m->cfg.model_class == XTC_MODEL_XTRANSFORMER;
+    if (xt) {
+        snprintf(b->prefix, sizeof b->prefix, "encoder.");
+        xtc_net_params(b, &m->enc);
+        snprintf(b->prefix, sizeof b->prefix, "decoder.net.");
+    }
+    xtc_net_params(b, &m->net);
+    b->prefix[0] = '\0';
+}
+
+static void format_shape(char *buf, size_t n, int ndim, const int64_t *shape) {
+    size_t at = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < ndim && at < n; i++)
+        at += (size_t)snprintf(buf + at, n - at, i ? ", %lld" : "%lld", (long long)shape[i]);
+    if (at < n)
+        snprintf(buf + at, n - at, "]");
+}
+
+/* Every parameter present as F32 with its exact shape; nothing unexpected. */
+static xtc_status check_checkpoint(const struct xtc_model *m, const struct xtc_safetensors *st,
+                                   struct xtc_error *err) {
+    for (int i = 0; i < m->n_params; i++) {
+        const struct xtc_param *p = &m->params[i];
+        const struct xtc_st_entry *e = xtc_safetensors_find(st, p->name);
+        char want[96], got[96];
+        format_shape(want, sizeof want, p->ndim, p->shape);
+        if (!e) {
+            if (p->is_buffer)
+                continue; /* persistent buffers can be recomputed from the config */
+            XTC_FAIL(err, XTC_ERR_FORMAT, "missing parameter %s %s", p->name, want);
+        }
+        if (e->dtype != XTC_DTYPE_F32)
+            XTC_FAIL(err, XTC_ERR_FORMAT, "parameter %s is %s; model weights must be F32", p->name,
+                     xtc_dtype_name(e->dtype));
+        bool same = e->ndim == p->ndim;
+        for (int d = 0; same && d < p->ndim; d++)
+            same = e->shape[d] == p->shape[d];
+        if (!same) {
+            format_shape(got, sizeof got, e->ndim, e->shape);
+            XTC_FAIL(err, XTC_ERR_SHAPE, "parameter %s has shape %s but the configuration implies %s", p->name, got,
+                     want);
+        }
+    }
+    for (size_t i = 0; i < xtc_safetensors_count(st); i++) {
+        const struct xtc_st_entry *e = xtc_safetensors_entry(st, i);
+        int j = 0;
+        while (j < m->n_params && strcmp(m->params[j].name, e->name) != 0)
+            j++;
+        if (j == m->n_params)
+            XTC_FAIL(err, XTC_ERR_FORMAT, "unexpected tensor %s: not a parameter of this configuration", e->name);
+    }
+    return XTC_OK;
+}
+
+static xtc_status init_net(struct xtc_net *net, const struct xtc_net_config *c, struct xtc_error *err) {
+    memset(net, 0, sizeof *net);
+    net->cfg = *c;
+    return xtc_stack_init(&net->stack, &c->layers, err);
+}
+
+/* Rotary buffers absent from the file are filled from the tables the config implies. */
+static void fill_missing_buffers(struct xtc_stack *s) {
+    if (s->inv_freq_buf && s->rotary.inv_freq)
+        memcpy(s->inv_freq_buf, s->rotary.inv_freq, sizeof(float) * (size_t)s->rotary.n_freq);
+    if (s->xpos_scale_buf && s->rotary.xpos_scale)
+        memcpy(s->xpos_scale_buf, s->rotary.xpos_scale, sizeof(float) * (size_t)s->rotary.n_freq);
+}
+
+static xtc_status load_weights(struct xtc_model *m, const char *path, struct xtc_error *err) {
+    struct xtc_param_builder b = {.err = err};
+    build_params(m, &b);
+    m->params = b.params;
+    m->n_params = b.n;
+    if (b.status != XTC_OK)
+        return b.status;
+    xtc_safetensors_t st = NULL;
+    xtc_status rc = xtc_safetensors_open(&st, path, err);
+    if (rc == XTC_OK)
+        rc = check_checkpoint(m, st, err);
+    if (rc != XTC_OK) {
+        xtc_error_prefix(err, "%s: ", path);
+        xtc_safetensors_free(st);
+        return rc;
+    }
+    /* Only now, with every shape confirmed by the file, is the block allocated. */
+    m->n_floats = b.total;
+    m->data = malloc(sizeof(float) * (b.total ? b.total : 1));
+    if (!m->data) {
+        xtc_safetensors_free(st);
+        XTC_FAIL(err, XTC_ERR_NOMEM, "cannot allocate %zu parameters", b.total);
+    }
+    struct xtc_param_builder b2 = {.data = m->data, .err = err};
+    build_params(m, &b2);
+    free(b2.params);
+    fill_missing_buffers(&m->net.stack);
+    fill_missing_buffers(&m->enc.stack);
+    for (int i = 0; i < m->n_params && rc == XTC_OK; i++) {
+        const struct xtc_st_entry *e = xtc_safetensors_find(st, m->params[i].name);
+        if (e)
+            rc = xtc_st_read_f32(e, m->data + m->params[i].offset, err);
+    }
+    xtc_safetensors_free(st);
+    if (rc == XTC_OK)
+        rc = xtc_stack_check_buffers(&m->net.stack, err);
+    if (rc == XTC_OK && m->cfg.model_class == XTC_MODEL_XTRANSFORMER)
+        rc = xtc_stack_check_buffers(&m->enc.stack, err);
+    if (rc != XTC_OK)
+        xtc_error_prefix(err, "%s: ", path);
+    return rc;
+}
+
+xtc_status xtc_model_load(xtc_model_t *out, const char *config_json, size_t config_len, const char *safetensors_path,
+                          struct xtc_error *err) {
+    if (!out || !config_json || !safetensors_path)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_model_load: NULL argument");
+    *out = NULL;
+    struct xtc_model *m = calloc(1, sizeof *m);
+    if (!m)
+        XTC_FAIL(err, XTC_ERR_NOMEM, "model");
+    xtc_status rc = xtc_config_parse(&m->cfg, config_json, config_len, err);
+    if (rc == XTC_OK)
+        rc = init_net(&m->net, &m->cfg.net, err);
+    if (rc == XTC_OK && m->cfg.model_class == XTC_MODEL_XTRANSFORMER)
+        rc = init_net(&m->enc, &m->cfg.enc, err);
+    if (rc == XTC_OK)
+        rc = load_weights(m, safetensors_path, err);
+    if (rc != XTC_OK) {
+        xtc_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return XTC_OK;
+}
+
+static char *read_text(const char *path, size_t *len, struct xtc_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        xtc_error_set(err, XTC_ERR_IO, "cannot open %s", path);
+        return NULL;
+    }
+    char *buf = NULL;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long n = ftell(f);
+        if (n >= 0 && n < (64L << 20) && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
+            *len = fread(buf, 1, (size_t)n, f);
+            buf[*len] = '\0';
+        }
+    }
+    fclose(f);
+    if (!buf)
+        xtc_error_set(err, XTC_ERR_IO, "cannot read %s (missing, unreadable or over 64 MiB)", path);
+    return buf;
+}
+
+xtc_status xtc_model_load_dir(xtc_model_t *out, const char *dir, struct xtc_error *err) {
+    if (!out || !dir)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_model_load_dir: NULL argument");
+    char cpath[4096], wpath[4096];
+    snprintf(cpath, sizeof cpath, "%s/config.json", dir);
+    snprintf(wpath, sizeof wpath, "%s/model.safetensors", dir);
+    size_t len = 0;
+    char *json = read_text(cpath, &len, err);
+    if (!json)
+        return XTC_ERR_IO;
+    xtc_status rc = xtc_model_load(out, json, len, wpath, err);
+    if (rc != XTC_OK && rc != XTC_ERR_IO && rc != XTC_ERR_FORMAT && rc != XTC_ERR_SHAPE)
+        xtc_error_prefix(err, "%s: ", cpath);
+    free(json);
+    return rc;
+}
+
+void xtc_model_free(xtc_model_t m) {
+    if (!m)
+        return;
+    xtc_stack_free(&m->net.stack);
+    xtc_stack_free(&m->enc.stack);
+    free(m->params);
+    free(m->data);
+    xtc_arena_free(&m->arena);
+    free(m);
+}
+
+const struct xtc_config *xtc_model_config(const struct xtc_model *m) { return &m->cfg; }
+
+int64_t xtc_model_num_params(const struct xtc_model *m) {
+    int64_t n = 0;
+    for (int i = 0; i < m->n_params; i++)
+        n += m->params[i].is_buffer ? 0 : (int64_t)m->params[i].numel;
+    return n;
+}
+
+int xtc_model_param_count(const struct xtc_model *m) { return m->n_params; }
+
+struct xtc_param_info xtc_model_param(const struct xtc_model *m, int i) {
+    struct xtc_param_info info = {0};
+    if (i < 0 || i >= m->n_params)
+        return info;
+    const struct xtc_param *p = &m->params[i];
+    info.name = p->name;
+    info.ndim = p->ndim;
+    memcpy(info.shape, p->shape, sizeof info.shape);
+    info.data = m->data + p->offset;
+    info.is_buffer = p->is_buffer;
+    return info;
+}
+
+/* ------------------------------------------------------------------ input validation */
+
+static xtc_status check_tokens(const int64_t *ids, int64_t n, int64_t V, const char *what, struct xtc_error *err) {
+    for (int64_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= V)
+            XTC_FAIL(err, XTC_ERR_ARG, "%s[%lld] = %lld is not a token id (num_tokens %lld: valid ids 0..%lld)", what,
+                     (long long)i, (long long)ids[i], (long long)V, (long long)V - 1);
+    return XTC_OK;
+}
+
+/* context_from_encoder: XTransformer's decoder, whose context is produced inside the call. */
+static xtc_status check_net_inputs(const struct xtc_net *net, const struct xtc_inputs *in, bool tokens_checked,
+                                   bool context_from_encoder, struct xtc_error *err) {
+    const struct xtc_net_config *c = &net->cfg;
+    const struct xtc_layers_config *lc = &c->layers;
+    int64_t B = in->batch, T = in->len;
+    if (B < 1 || B > MAX_BATCH || T < 1 || T > MAX_LEN || B * T > MAX_ROWS)
+        XTC_FAIL(err, XTC_ERR_ARG, "batch %lld x length %lld is out of range", (long long)B, (long long)T);
+    int64_t R = c->has_wrapper ? c->wrap.num_memory_tokens : 0, Tt = T + R;
+    if (c->has_wrapper) {
+        if (!in->tokens)
+            XTC_FAIL(err, XTC_ERR_ARG, "this model takes token ids (x: int64 (batch, len))");
+        if (!tokens_checked)
+            XTC_TRY(check_tokens(in->tokens, B * T, c->wrap.num_tokens, "x", err));
+        if (c->wrap.use_abs_pos_emb && !c->wrap.scaled_sinu_pos_emb && T > c->wrap.max_seq_len)
+            XTC_FAIL(err, XTC_ERR_SHAPE, "sequence length %lld exceeds max_seq_len %d of the absolute positional embedding",
+                     (long long)T, c->wrap.max_seq_len);
+    } else if (!in->x) {
+        XTC_FAIL(err, XTC_ERR_ARG, "this model takes embeddings (x: float (batch, len, dim))");
+    }
+    /* memories */
+    int n_self = net->stack.n_self;
+    int64_t M = in->n_mems > 0 ? in->mem_len : 0;
+    if (in->n_mems != 0 && in->n_mems != n_self)
+        XTC_FAIL(err, XTC_ERR_SHAPE, "mems: got %d tensors, the model has %d self-attention layers", in->n_mems, n_self);
+    if (in->n_mems > 0) {
+        if (in->mem_len < 0 || in->mem_len > MAX_LEN || !in->mems)
+            XTC_FAIL(err, XTC_ERR_ARG, "mems: invalid memory length %lld", (long long)in->mem_len);
+        for (int l = 0; l < in->n_mems; l++)
+            if (!in->mems[l])
+                XTC_FAIL(err, XTC_ERR_ARG, "mems.%d is NULL", l);
+    }
+    if (in->mem_masks && in->n_mems == 0)
+        XTC_FAIL(err, XTC_ERR_ARG, "mem_masks given without mems");
+    if (in->return_mems && !c->has_wrapper)
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "return_mems is a TransformerWrapper option");
+    /* explicit positions: every consumer must be able to use them */
+    if (in->pos) {
+        bool abs = c->has_wrapper && c->wrap.use_abs_pos_emb;
+        if (in->pos_len < 1 || in->pos_len > MAX_LEN)
+            XTC_FAIL(err, XTC_ERR_SHAPE, "pos: invalid length %lld", (long long)in->pos_len);
+        if (lc->rel_pos_bias)
+            XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "explicit pos with the T5 relative position bias (x-transformers allows "
+                                               "custom positions only for ALiBi)");
+        if (!abs && !lc->rotary && !lc->alibi)
+            XTC_FAIL(err, XTC_ERR_ARG, "pos given, but this model has no positional scheme that reads positions");
+        if (abs && in->pos_len != T)
+            XTC_FAIL(err, XTC_ERR_SHAPE, "pos has %lld positions for %lld tokens", (long long)in->pos_len, (long long)T);
+        if (lc->rotary && in->pos_len < M + Tt)
+            XTC_FAIL(err, XTC_ERR_SHAPE,
+                     "pos has %lld positions; rotary needs one per key (%lld memories + %lld tokens)",
+                     (long long)in->pos_len, (long long)M, (long long)Tt);
+        if (lc->alibi && (in->pos_len != Tt || M > 0))
+            XTC_FAIL(err, XTC_ERR_SHAPE, "ALiBi with explicit pos needs exactly one position per token and no mems");
+        int64_t n = in->pos_batched ? B * in->pos_len : in->pos_len;
+        for (int64_t i = 0; abs && i < n; i++)
+            if (!c->wrap.scaled_sinu_pos_emb && (in->pos[i] < 0 || in->pos[i] >= c->wrap.max_seq_len))
+                XTC_FAIL(err, XTC_ERR_ARG, "pos[%lld] = %lld is outside the absolute positional embedding (0..%d)",
+                         (long long)i, (long long)in->pos[i], c->wrap.max_seq_len - 1);
+    }
+    /* cross-attention */
+    bool has_context = in->context || context_from_encoder;
+    if (lc->cross_attend && !has_context)
+        XTC_FAIL(err, XTC_ERR_ARG, "this model cross-attends: context is required");
+    if (!lc->cross_attend && (has_context || in->context_mask || in->context_pos))
+        XTC_FAIL(err, XTC_ERR_ARG, "%s given to a model without cross-attention",
+                 in->context ? "context" : in->context_mask ? "context_mask" : "context_pos");
+    if (has_context && (in->context_len < 1 || in->context_len > MAX_LEN || B * in->context_len > MAX_ROWS))
+        XTC_FAIL(err, XTC_ERR_SHAPE, "context length %lld is out of range", (long long)in->context_len);
+    if (in->context_pos && !lc->rotary)
+        XTC_FAIL(err, XTC_ERR_ARG, "context_pos given, but the model has no rotary embedding to use it");
+    return XTC_OK;
+}
+
+/* ------------------------------------------------------------------ forward */
+
+struct plan {
+    struct xtc_net_bufs enc, dec;
+    int64_t *tgt; /* XTransformer: tgt with ignore_index replaced by pad_value */
+};
+
+static void plan_all(struct xtc_model *m, const struct xtc_inputs *in, const struct xtc_inputs *enc_in,
+                     struct plan *p) {
+    if (enc_in) {
+        xtc_net_plan(&m->enc, enc_in, &m->arena, &p->enc);
+        p->tgt = (int64_t *)xtc_arena_floats(&m->arena, (size_t)(2 * in->batch * in->len));
+    }
+    xtc_net_plan(&m->net, in, &m->arena, &p->dec);
+}
+
+static xtc_status forward_xtransformer(struct xtc_model *m, const struct xtc_inputs *in, struct xtc_outputs *out,
+                                       struct xtc_error *err) {
+    const struct xtc_config *c = &m->cfg;
+    int64_t B = in->batch, T = in->len, V = c->net.wrap.num_tokens;
+    if (!in->src || !in->tokens)
+        XTC_FAIL(err, XTC_ERR_ARG, "XTransformer needs src and tgt tokens");
+    for (int64_t i = 0; i < B * T; i++)
+        if (in->tokens[i] != c->ignore_index && (in->tokens[i] < 0 || in->tokens[i] >= V))
+            XTC_FAIL(err, XTC_ERR_ARG, "tgt[%lld] = %lld is not a token id (dec_num_tokens %lld) nor ignore_index",
+                     (long long)i, (long long)in->tokens[i], (long long)V);
+    struct xtc_inputs enc_in = {.batch = B, .len = in->src_len, .tokens = in->src, .mask = in->src_mask};
+    struct xtc_inputs dec_in = {.batch = B, .len = T, .context_len = in->src_len, .context_mask = in->src_mask};
+    XTC_TRY(check_net_inputs(&m->enc, &enc_in, false, false, err));
+    dec_in.tokens = in->tokens;
+    XTC_TRY(check_net_inputs(&m->net, &dec_in, true, true, err));
+
+    struct plan p;
+    xtc_arena_measure(&m->arena);
+    plan_all(m, &dec_in, &enc_in, &p);
+    XTC_TRY(xtc_arena_commit(&m->arena, err));
+    plan_all(m, &dec_in, &enc_in, &p);
+
+    xtc_net_forward(&m->enc, &enc_in, &p.enc);
+    /* AutoregressiveWrapper: ignore_index entries are fed as pad_value */
+    for (int64_t i = 0; i < B * T; i++)
+        p.tgt[i] = in->tokens[i] == c->ignore_index ? c->pad_value : in->tokens[i];
+    dec_in.tokens = p.tgt;
+    dec_in.context = p.enc.out;
+    xtc_net_forward(&m->net, &dec_in, &p.dec);
+
+    /* loss = CE(logits[:, :-1], tgt[:, 1:]), one mean over the kept targets of the batch */
+    double total = 0;
+    int64_t kept = 0;
+    for (int64_t b = 0; b < B && T > 1; b++) {
+        int64_t k = 0;
+        double mean = xtc_crossentropy_forward(p.dec.out + b * T * V, in->tokens + b * T + 1, T - 1, V,
+                                               c->ignore_index, &k);
+        if (k > 0)
+            total += mean * (double)k;
+        kept += k;
+    }
+    *out = (struct xtc_outputs){.logits = p.dec.out, .out_dim = V, .encoder_out = p.enc.out,
+                                .loss = kept ? (float)(total / (double)kept) : 0.0f / 0.0f};
+    return XTC_OK;
+}
+
+xtc_status xtc_model_forward(xtc_model_t m, const struct xtc_inputs *in, struct xtc_outputs *out,
+                             struct xtc_error *err) {
+    if (!m || !in || !out)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_model_forward: NULL argument");
+    memset(out, 0, sizeof *out);
+    if (m->cfg.model_class == XTC_MODEL_XTRANSFORMER)
+        return forward_xtransformer(m, in, out, err);
+    XTC_TRY(check_net_inputs(&m->net, in, false, false, err));
+    struct plan p;
+    xtc_arena_measure(&m->arena);
+    plan_all(m, in, NULL, &p);
+    XTC_TRY(xtc_arena_commit(&m->arena, err));
+    plan_all(m, in, NULL, &p);
+    xtc_net_forward(&m->net, in, &p.dec);
+    out->logits = p.dec.out;
+    out->out_dim = xtc_net_out_dim(&m->net);
+    if (in->return_mems) {
+        out->mems = (const float *const *)p.dec.mems;
+        out->n_mems = m->net.stack.n_self;
+        out->mem_len = xtc_net_mem_out_len(&m->net, in);
+    }
+    return XTC_OK;
+}

@@ -1,0 +1,61 @@
+/* Private model structures: a network is an optional TransformerWrapper around
+ * an attention stack; a model is one network (two for XTransformer) plus the
+ * one block of parameters they point into (params.c). */
+#ifndef XTC_MODEL_PRIVATE_H
+#define XTC_MODEL_PRIVATE_H
+
+#include <stddef.h>
+
+#include "core/arena.h"
+#include "layers/stack.h"
+#include "xtc/model.h"
+
+struct xtc_net {
+    struct xtc_net_config cfg;
+    /* TransformerWrapper parameters (NULL when absent) */
+    float *token_emb;     /* (V, C) */
+    float *pos_emb;       /* (max_seq_len, C) learned absolute */
+    float *pos_scale;     /* (1) scaled sinusoidal */
+    float *memory_tokens; /* (num_memory_tokens, C) */
+    float *to_logits;     /* (V, C); NULL when tied or return_only_embed */
+    struct xtc_stack stack;
+};
+
+struct xtc_param {
+    char name[160];
+    int ndim;
+    int64_t shape[4];
+    size_t offset; /* in floats, into the parameter block */
+    size_t numel;
+    bool is_buffer;
+};
+
+/* Two-pass builder: pass 1 (data == NULL) records names and shapes and counts floats;
+ * pass 2 hands out pointers into the allocated block at the same offsets. */
+struct xtc_param_builder {
+    struct xtc_param *params;
+    int n, cap;
+    size_t total;
+    float *data;
+    char prefix[96];
+    struct xtc_error *err;
+    xtc_status status;
+};
+
+float *xtc_param_add(struct xtc_param_builder *b, const char *name, int ndim, const int64_t *shape, bool is_buffer);
+/* Registers every parameter of a network under the builder's prefix. */
+void xtc_net_params(struct xtc_param_builder *b, struct xtc_net *net);
+
+struct xtc_model {
+    struct xtc_config cfg;
+    struct xtc_net net, enc; /* enc only for XTransformer */
+    struct xtc_param *params;
+    int n_params;
+    float *data;
+    size_t n_floats;
+    struct xtc_arena arena; /* activations, re-planned when shapes grow */
+    /* output views handed to the caller */
+    const float **mems_out;
+};
+
+#endif

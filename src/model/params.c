@@ -1,0 +1,131 @@
+/* The one table of named parameters. Names and shapes follow x-transformers'
+ * state_dict (reference §C); the same table drives checkpoint loading and
+ * writing, and will drive gradients and optimiser state. Built in two passes
+ * (see struct xtc_param_builder) so that shapes can be checked against a file
+ * before a single parameter byte is allocated. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "model/model.h"
+
+float *xtc_param_add(struct xtc_param_builder *b, const char *name, int ndim, const int64_t *shape, bool is_buffer) {
+    if (b->status != XTC_OK)
+        return NULL;
+    size_t numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (__builtin_mul_overflow(numel, (size_t)shape[i], &numel)) {
+            b->status = xtc_error_set(b->err, XTC_ERR_CONFIG, "parameter %s%s: size overflows", b->prefix, name);
+            return NULL;
+        }
+    }
+    float *ptr = NULL;
+    if (b->data) {
+        ptr = b->data + b->total;
+    } else {
+        if (b->n == b->cap) {
+            int cap = b->cap ? 2 * b->cap : 64;
+            struct xtc_param *p = realloc(b->params, sizeof *p * (size_t)cap);
+            if (!p) {
+                b->status = xtc_error_set(b->err, XTC_ERR_NOMEM, "parameter table");
+                return NULL;
+            }
+            b->params = p;
+            b->cap = cap;
+        }
+        struct xtc_param *p = &b->params[b->n++];
+        memset(p, 0, sizeof *p);
+        int len = snprintf(p->name, sizeof p->name, "%s%s", b->prefix, name);
+        if (len < 0 || (size_t)len >= sizeof p->name) {
+            b->status = xtc_error_set(b->err, XTC_ERR_CONFIG, "parameter name too long: %s%s", b->prefix, name);
+            return NULL;
+        }
+        p->ndim = ndim;
+        memcpy(p->shape, shape, sizeof(int64_t) * (size_t)ndim);
+        p->offset = b->total;
+        p->numel = numel;
+        p->is_buffer = is_buffer;
+    }
+    if (__builtin_add_overflow(b->total, numel, &b->total))
+        b->status = xtc_error_set(b->err, XTC_ERR_CONFIG, "model size overflows");
+    return ptr;
+}
+
+#define SHAPE(...) ((const int64_t[]){__VA_ARGS__})
+#define ADD(name, ...) \
+    xtc_param_add(b, name, (int)(sizeof(SHAPE(__VA_ARGS__)) / sizeof(int64_t)), SHAPE(__VA_ARGS__), false)
+
+static void stack_params(struct xtc_param_builder *b, struct xtc_stack *s) {
+    const struct xtc_layers_config *c = &s->cfg;
+    const int64_t C = c->dim, HD = (int64_t)c->heads * c->dim_head, GD = (int64_t)c->kv_heads * c->dim_head;
+    const int64_t I = c->ff_inner;
+    const char *norm = c->norm == XTC_NORM_RMSNORM ? "g" : "gamma";
+    char name[96];
+    for (int l = 0; l < s->n_sub; l++) {
+        struct xtc_sublayer *L = &s->sub[l];
+        snprintf(name, sizeof name, "layers.%d.0.0.%s", l, norm);
+        L->norm = ADD(name, C);
+        if (L->kind == XTC_SUB_FF) {
+            snprintf(name, sizeof name, c->ff_glu ? "layers.%d.1.ff.0.proj.weight" : "layers.%d.1.ff.0.0.weight", l);
+            L->w1 = ADD(name, c->ff_glu ? 2 * I : I, C);
+            snprintf(name, sizeof name, c->ff_glu ? "layers.%d.1.ff.0.proj.bias" : "layers.%d.1.ff.0.0.bias", l);
+            L->b1 = ADD(name, c->ff_glu ? 2 * I : I);
+            snprintf(name, sizeof name, "layers.%d.1.ff.2.weight", l);
+            L->w2 = ADD(name, C, I);
+            snprintf(name, sizeof name, "layers.%d.1.ff.2.bias", l);
+            L->b2 = ADD(name, C);
+            continue;
+        }
+        int64_t Cin = L->kind == XTC_SUB_CROSS ? c->dim_context : C;
+        if (c->num_mem_kv > 0) {
+            snprintf(name, sizeof name, "layers.%d.1.mem_k", l);
+            L->mem_k = ADD(name, c->kv_heads, c->num_mem_kv, c->dim_head);
+            snprintf(name, sizeof name, "layers.%d.1.mem_v", l);
+            L->mem_v = ADD(name, c->kv_heads, c->num_mem_kv, c->dim_head);
+        }
+        snprintf(name, sizeof name, "layers.%d.1.to_q.weight", l);
+        L->wq = ADD(name, HD, C);
+        snprintf(name, sizeof name, "layers.%d.1.to_k.weight", l);
+        L->wk = ADD(name, GD, Cin);
+        snprintf(name, sizeof name, "layers.%d.1.to_v.weight", l);
+        L->wv = ADD(name, GD, Cin);
+        L->wo = NULL;
+        if (c->heads > 1) {
+            snprintf(name, sizeof name, "layers.%d.1.to_out.weight", l);
+            L->wo = ADD(name, C, HD);
+        }
+    }
+    if (c->rel_pos_bias)
+        s->t5_emb = ADD("rel_pos.relative_attention_bias.weight", c->rel_pos_num_buckets, c->heads);
+    snprintf(name, sizeof name, "final_norm.%s", norm);
+    s->final_norm = ADD(name, C);
+    if (c->rotary) {
+        int64_t nf = s->rotary.n_freq;
+        s->inv_freq_buf = xtc_param_add(b, "rotary_pos_emb.inv_freq", 1, SHAPE(nf), true);
+        if (c->rotary_xpos)
+            s->xpos_scale_buf = xtc_param_add(b, "rotary_pos_emb.scale", 1, SHAPE(nf), true);
+    }
+}
+
+void xtc_net_params(struct xtc_param_builder *b, struct xtc_net *net) {
+    const struct xtc_net_config *c = &net->cfg;
+    const int64_t C = c->layers.dim;
+    size_t plen = strlen(b->prefix);
+    if (c->has_wrapper) {
+        const struct xtc_wrapper_config *w = &c->wrap;
+        if (w->num_memory_tokens > 0)
+            net->memory_tokens = ADD("memory_tokens", w->num_memory_tokens, C);
+        net->token_emb = ADD("token_emb.emb.weight", w->num_tokens, C);
+        if (w->use_abs_pos_emb && w->scaled_sinu_pos_emb)
+            net->pos_scale = ADD("pos_emb.scale", 1);
+        else if (w->use_abs_pos_emb)
+            net->pos_emb = ADD("pos_emb.emb.weight", w->max_seq_len, C);
+        if (plen + 12 < sizeof b->prefix)
+            strcat(b->prefix, "attn_layers.");
+    }
+    stack_params(b, &net->stack);
+    b->prefix[plen] = '\0';
+    if (c->has_wrapper && !c->wrap.tie_embedding && !c->wrap.return_only_embed)
+        net->to_logits = ADD("to_logits.weight", c->wrap.num_tokens, C);
+}

@@ -1,0 +1,146 @@
+/* TransformerWrapper forward (reference B.1): token embedding + absolute
+ * positions, memory tokens prepended, the attention stack, memory tokens
+ * removed, logits (or embeddings). Also the Transformer-XL memory update
+ * (B.8): new mems = the last max_mem_len rows of [mems ; residual input of
+ * each self-attention layer].
+ * Shape letters: B batch, T tokens, R memory tokens, Tt = R + T, C dim,
+ * V vocab, M incoming memory length, L outgoing memory length. */
+#include <math.h>
+#include <string.h>
+
+#include "model/wrapper.h"
+#include "ops/ops.h"
+#include "pos/pos.h"
+
+static int64_t total_len(const struct xtc_net *net, const struct xtc_inputs *in) {
+    return in->len + (net->cfg.has_wrapper ? net->cfg.wrap.num_memory_tokens : 0);
+}
+
+int64_t xtc_net_mem_out_len(const struct xtc_net *net, const struct xtc_inputs *in) {
+    int64_t all = in->mem_len * (in->n_mems > 0) + total_len(net, in);
+    int64_t L = net->cfg.has_wrapper ? net->cfg.wrap.max_mem_len : 0;
+    return L > 0 && L < all ? L : all;
+}
+
+int64_t xtc_net_out_dim(const struct xtc_net *net) {
+    const struct xtc_net_config *c = &net->cfg;
+    return c->has_wrapper && !c->wrap.return_only_embed ? c->wrap.num_tokens : c->layers.dim;
+}
+
+void xtc_net_plan(const struct xtc_net *net, const struct xtc_inputs *in, struct xtc_arena *a,
+                  struct xtc_net_bufs *bufs) {
+    const struct xtc_stack *s = &net->stack;
+    int64_t B = in->batch, T = in->len, Tt = total_len(net, in), C = s->cfg.dim;
+    memset(bufs, 0, sizeof *bufs);
+    bufs->x = xtc_arena_floats(a, (size_t)(B * Tt * C));
+    bufs->mask = in->mask && Tt != T ? (uint8_t *)xtc_arena_floats(a, (size_t)(B * Tt + 3) / 4) : NULL;
+    bufs->out = xtc_arena_floats(a, (size_t)(B * T * xtc_net_out_dim(net)));
+    if (in->return_mems) {
+        int64_t L = xtc_net_mem_out_len(net, in);
+        size_t ptrs = ((size_t)s->n_self * sizeof(float *) + sizeof(float) - 1) / sizeof(float);
+        bufs->hiddens = (float **)xtc_arena_floats(a, ptrs);
+        bufs->mems = (float **)xtc_arena_floats(a, ptrs);
+        for (int l = 0; l < s->n_self; l++) {
+            float *h = xtc_arena_floats(a, (size_t)(B * Tt * C));
+            float *m = xtc_arena_floats(a, (size_t)(B * L * C));
+            if (bufs->hiddens) {
+                bufs->hiddens[l] = h;
+                bufs->mems[l] = m;
+            }
+        }
+    }
+    struct xtc_stack_io io = {.B = B, .T = Tt, .pos = in->pos, .pos_len = in->pos_len, .pos_batched = in->pos_batched,
+                              .S_ctx = s->cfg.cross_attend ? in->context_len : 0, .context_pos = in->context_pos,
+                              .context_pos_batched = in->context_pos_batched, .M = in->n_mems > 0 ? in->mem_len : 0};
+    xtc_stack_plan(s, &io, a, &bufs->stack);
+}
+
+/* x (B, T, C) = token embedding + absolute positions, then memory tokens in front. */
+static void embed(const struct xtc_net *net, const struct xtc_inputs *in, float *x) {
+    const struct xtc_wrapper_config *w = &net->cfg.wrap;
+    int64_t B = in->batch, T = in->len, C = net->cfg.layers.dim, R = w->num_memory_tokens, Tt = R + T;
+    float pos_scale = (float)(1.0 / sqrt((double)C)); /* AbsolutePositionalEmbedding.scale = dim ** -0.5 */
+    for (int64_t b = 0; b < B; b++) {
+        float *xb = x + b * Tt * C;
+        for (int64_t r = 0; r < R; r++)
+            memcpy(xb + r * C, net->memory_tokens + r * C, sizeof(float) * (size_t)C);
+        xtc_embedding_forward(xb + R * C, in->tokens + b * T, net->token_emb, T, C);
+        if (!w->use_abs_pos_emb)
+            continue;
+        for (int64_t t = 0; t < T; t++) {
+            int64_t p = in->pos ? in->pos[(in->pos_batched ? b * in->pos_len : 0) + t] : t;
+            float *row = xb + (R + t) * C;
+            if (net->pos_scale) {
+                float tmp[C];
+                xtc_sinusoidal_forward(tmp, p, (int)C, net->pos_scale[0]);
+                for (int64_t c = 0; c < C; c++)
+                    row[c] += tmp[c];
+            } else {
+                const float *pe = net->pos_emb + p * C;
+                for (int64_t c = 0; c < C; c++)
+                    row[c] += pe[c] * pos_scale;
+            }
+        }
+    }
+}
+
+void xtc_net_forward(const struct xtc_net *net, const struct xtc_inputs *in, const struct xtc_net_bufs *bufs) {
+    const struct xtc_net_config *c = &net->cfg;
+    const struct xtc_stack *s = &net->stack;
+    int64_t B = in->batch, T = in->len, C = c->layers.dim;
+    int64_t R = c->has_wrapper ? c->wrap.num_memory_tokens : 0, Tt = R + T;
+    int64_t M = in->n_mems > 0 ? in->mem_len : 0;
+
+    if (c->has_wrapper)
+        embed(net, in, bufs->x);
+    else
+        memcpy(bufs->x, in->x, sizeof(float) * (size_t)(B * T * C));
+
+    /* memory tokens are always visible: the padding mask gets R true entries in front */
+    const uint8_t *mask = in->mask;
+    if (in->mask && R > 0) {
+        for (int64_t b = 0; b < B; b++) {
+            memset(bufs->mask + b * Tt, 1, (size_t)R);
+            memcpy(bufs->mask + b * Tt + R, in->mask + b * T, (size_t)T);
+        }
+        mask = bufs->mask;
+    }
+    struct xtc_stack_io io = {
+        .B = B, .T = Tt, .x = bufs->x, .mask = mask,
+        .pos = in->pos, .pos_len = in->pos_len, .pos_batched = in->pos_batched,
+        .context = in->context, .S_ctx = s->cfg.cross_attend ? in->context_len : 0, .context_mask = in->context_mask,
+        .context_pos = in->context_pos, .context_pos_batched = in->context_pos_batched,
+        .M = M, .mems = in->mems, .mem_masks = in->mem_masks,
+        .hiddens = in->return_mems ? bufs->hiddens : NULL,
+    };
+    /* explicit positions are for the absolute embedding only unless rotary / ALiBi read them */
+    if (!s->cfg.rotary && !s->cfg.alibi)
+        io.pos = NULL;
+    xtc_stack_forward(s, &io, &bufs->stack);
+
+    if (in->return_mems) {
+        int64_t L = xtc_net_mem_out_len(net, in);
+        for (int l = 0; l < s->n_self; l++) {
+            for (int64_t b = 0; b < B; b++) {
+                /* last L rows of [mems[l][b] (M rows) ; hiddens[l][b] (Tt rows)] */
+                for (int64_t r = 0; r < L; r++) {
+                    int64_t src = M + Tt - L + r;
+                    const float *row = src < M ? in->mems[l] + (b * M + src) * C
+                                               : bufs->hiddens[l] + (b * Tt + src - M) * C;
+                    memcpy(bufs->mems[l] + (b * L + r) * C, row, sizeof(float) * (size_t)C);
+                }
+            }
+        }
+    }
+
+    /* drop memory tokens, then the output head */
+    int64_t V = xtc_net_out_dim(net);
+    for (int64_t b = 0; b < B; b++) {
+        const float *h = bufs->x + (b * Tt + R) * C;
+        float *out = bufs->out + b * T * V;
+        if (!c->has_wrapper || c->wrap.return_only_embed)
+            memcpy(out, h, sizeof(float) * (size_t)(T * C));
+        else
+            xtc_linear_forward(out, h, net->to_logits ? net->to_logits : net->token_emb, NULL, T, C, V);
+    }
+}

@@ -1,0 +1,43 @@
+/* Ops (private): one op per file, forward (and later backward) side by side.
+ * Shapes: N rows, C features; Cin/Cout for linear layers. Row-major throughout.
+ *
+ * Gradient rule (for the backward passes): parameter grads always +=; an
+ * activation grad is = when one op reads the activation and += when several
+ * do (residual stream, memory tokens, tied embeddings). */
+#ifndef XTC_OPS_H
+#define XTC_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* out (N, Cout) = inp (N, Cin) @ w^T (w: (Cout, Cin), PyTorch layout) + bias (Cout, or NULL).
+ * The only caller of cblas_sgemm. */
+void xtc_linear_forward(float *out, const float *inp, const float *w, const float *bias, int64_t N, int64_t Cin,
+                        int64_t Cout);
+
+/* x-transformers LayerNorm: (x - mean) / sqrt(var + 1e-5) * (1 + gamma), no bias.
+ * gamma is stored as (scale - 1) (norm_add_unit_offset). mean/rstd (N) may be NULL. */
+void xtc_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma, int64_t N,
+                           int64_t C);
+
+/* x-transformers RMSNorm: x / max(||x||_2, 1e-12) * sqrt(C) * (1 + g). rnorm (N) may be NULL. */
+void xtc_rmsnorm_forward(float *out, float *rnorm, const float *inp, const float *g, int64_t N, int64_t C);
+
+/* Exact (erf) GELU, elementwise over n values. */
+void xtc_gelu_forward(float *out, const float *inp, int64_t n);
+
+/* GLU with GELU gate: inp (N, 2*C) = [value | gate]; out (N, C) = value * gelu(gate). */
+void xtc_glu_forward(float *out, const float *inp, int64_t N, int64_t C);
+
+/* out (N, C) = table[ids[i]] (ids already validated against the table size). */
+void xtc_embedding_forward(float *out, const int64_t *ids, const float *table, int64_t N, int64_t C);
+
+/* l2-normalises each of the N rows of length C in place: x / max(||x||, 1e-12) (F.normalize). */
+void xtc_l2norm_rows(float *x, int64_t N, int64_t C);
+
+/* Mean next-token cross-entropy over rows whose target != ignore_index;
+ * logits (N, V). Returns NAN when no target is kept. */
+double xtc_crossentropy_forward(const float *logits, const int64_t *targets, int64_t N, int64_t V,
+                                int64_t ignore_index, int64_t *n_kept);
+
+#endif

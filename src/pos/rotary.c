@@ -1,0 +1,124 @@
+/* Rotary position embedding (RoFormer), XPOS (Sun et al. 2022), position
+ * interpolation (Chen et al. 2023) and NTK-aware base rescaling, as in
+ * x-transformers' RotaryEmbedding and apply_rotary_pos_emb.
+ *
+ * Angles are built in float32 exactly as torch does ((float)pos * inv_freq,
+ * then / interpolation_factor) so that checkpoints match to the last bits;
+ * cos/sin themselves are evaluated in double and rounded once. */
+#include "pos/pos.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "core/status.h"
+
+xtc_status xtc_rotary_init(struct xtc_rotary *r, const struct xtc_rotary_config *c, struct xtc_error *err) {
+    *r = (struct xtc_rotary){0};
+    int rd = c->rotary_emb_dim;
+    if (rd < 1)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "rotary_emb_dim must be at least 1 (got %d)", rd);
+    if (!(c->base > 0))
+        XTC_FAIL(err, XTC_ERR_CONFIG, "rotary base must be positive (got %g)", c->base);
+    if (!(c->interpolation_factor >= 1.0))
+        XTC_FAIL(err, XTC_ERR_CONFIG, "rotary_interpolation_factor must be >= 1 (got %g)", c->interpolation_factor);
+    if (!(c->base_rescale_factor > 0))
+        XTC_FAIL(err, XTC_ERR_CONFIG, "rotary_base_rescale_factor must be positive (got %g)", c->base_rescale_factor);
+    if (c->xpos && !(c->xpos_scale_base > 0))
+        XTC_FAIL(err, XTC_ERR_CONFIG, "rotary_xpos_scale_base must be positive (got %g)", c->xpos_scale_base);
+    double base = c->base;
+    if (c->base_rescale_factor != 1.0) {
+        /* x-transformers raises ZeroDivisionError here for r == 2 even with factor 1;
+         * xtc only needs the exponent when the factor is not 1. */
+        if (rd == 2)
+            XTC_FAIL(err, XTC_ERR_CONFIG, "rotary_base_rescale_factor needs rotary_emb_dim > 2 (exponent r/(r-2))");
+        base *= pow(c->base_rescale_factor, (double)rd / (double)(rd - 2));
+    }
+    int n = (rd + 1) / 2;
+    r->n_freq = n;
+    r->rot_dim = 2 * n;
+    r->interp = (float)c->interpolation_factor;
+    r->xpos_scale_base = (float)c->xpos_scale_base;
+    r->layout = c->layout;
+    r->inv_freq = malloc(sizeof(float) * (size_t)n);
+    if (!r->inv_freq)
+        XTC_FAIL(err, XTC_ERR_NOMEM, "rotary tables");
+    /* torch: 1. / (base ** (arange(0, r, 2).float() / r)), base a python float */
+    float fbase = (float)base;
+    for (int k = 0; k < n; k++) {
+        float e = (float)(2 * k) / (float)rd;
+        r->inv_freq[k] = 1.0f / powf(fbase, e);
+    }
+    if (c->xpos) {
+        r->xpos_scale = malloc(sizeof(float) * (size_t)n);
+        if (!r->xpos_scale) {
+            xtc_rotary_free(r);
+            XTC_FAIL(err, XTC_ERR_NOMEM, "rotary tables");
+        }
+        /* (arange(0, r, 2) + 0.4 * r) / (1.4 * r) */
+        for (int k = 0; k < n; k++)
+            r->xpos_scale[k] = (float)((2.0 * k + 0.4 * rd) / (1.4 * rd));
+    }
+    return XTC_OK;
+}
+
+void xtc_rotary_free(struct xtc_rotary *r) {
+    if (!r)
+        return;
+    free(r->inv_freq);
+    free(r->xpos_scale);
+    r->inv_freq = r->xpos_scale = NULL;
+}
+
+void xtc_rotary_cos_sin(const struct xtc_rotary *r, int64_t pos, float *cos_out, float *sin_out) {
+    float p = (float)pos;
+    for (int k = 0; k < r->n_freq; k++) {
+        float theta = (p * r->inv_freq[k]) / r->interp;
+        cos_out[k] = (float)cos((double)theta);
+        sin_out[k] = (float)sin((double)theta);
+    }
+}
+
+void xtc_rotary_xpos(const struct xtc_rotary *r, int64_t pos, int64_t half, float sign, float *factor) {
+    /* power = (t - max_pos // 2) / scale_base in float32; scale ** power (** -1 for keys) */
+    float power = (float)(pos - half) / r->xpos_scale_base;
+    for (int k = 0; k < r->n_freq; k++) {
+        float f = (float)pow((double)r->xpos_scale[k], (double)power);
+        factor[k] = sign > 0 ? f : 1.0f / f;
+    }
+}
+
+void xtc_rotary_rotate(float *x, const float *cos, const float *sin, const float *factor, int n_freq,
+                       enum xtc_rope_layout layout) {
+    int stride = layout == XTC_ROPE_INTERLEAVED ? 2 : 1;
+    int other = layout == XTC_ROPE_INTERLEAVED ? 1 : n_freq;
+    for (int k = 0; k < n_freq; k++) {
+        float *a = x + k * stride, *b = a + other;
+        float f = factor ? factor[k] : 1.0f;
+        /* t * cos * scale + rotate_half(t) * sin * scale */
+        float ya = *a * cos[k] * f + (-*b) * sin[k] * f;
+        float yb = *b * cos[k] * f + (*a) * sin[k] * f;
+        *a = ya;
+        *b = yb;
+    }
+}
+
+void xtc_rotary_table_fill(const struct xtc_rotary *r, const int64_t *pos, int64_t n_pos, int64_t xpos_half, float *cos,
+                           float *sin, float *qfac, float *kfac) {
+    int nf = r->n_freq;
+    for (int64_t i = 0; i < n_pos; i++) {
+        xtc_rotary_cos_sin(r, pos[i], cos + i * nf, sin + i * nf);
+        if (r->xpos_scale && qfac)
+            xtc_rotary_xpos(r, pos[i], xpos_half, 1.0f, qfac + i * nf);
+        if (r->xpos_scale && kfac)
+            xtc_rotary_xpos(r, pos[i], xpos_half, -1.0f, kfac + i * nf);
+    }
+}
+
+int64_t xtc_rotary_xpos_half(const int64_t *pos, int64_t n) {
+    int64_t mx = INT64_MIN;
+    for (int64_t i = 0; i < n; i++)
+        mx = pos[i] > mx ? pos[i] : mx;
+    int64_t P = mx + 1;
+    /* python floor division (max_pos // 2) also for negative P */
+    return P >= 0 ? P / 2 : -((-P + 1) / 2);
+}
