@@ -2,6 +2,7 @@
 #ifndef XTC_H
 #define XTC_H
 
+#include "xtc/backend.h"
 #include "xtc/config.h"
 #include "xtc/model.h"
 #include "xtc/rope.h"

@@ -1,0 +1,16 @@
+/* One thread budget for OpenMP and OpenBLAS. xtc links OpenBLAS's OpenMP build,
+ * so BLAS calls made outside parallel regions use the same OpenMP pool; the
+ * BLAS count is still pinned explicitly in case another build is loaded. */
+#include <cblas.h>
+#include <omp.h>
+
+#include "xtc/backend.h"
+
+void xtc_set_num_threads(int n) {
+    if (n < 1)
+        n = 1;
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+
+int xtc_get_num_threads(void) { return omp_get_max_threads(); }
