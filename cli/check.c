@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "check.h"
 #include "cli.h"
@@ -234,6 +235,12 @@ int xtc_cli_check(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (argv[i][0] == '-')
             continue;
+        struct stat sb;
+        if (stat(argv[i], &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+            /* a shell glob over tests/golden also matches README.md and friends */
+            fprintf(stderr, "skipping %s: not a case directory\n", argv[i]);
+            continue;
+        }
         char dir[4096];
         snprintf(dir, sizeof dir, "%s", argv[i]);
         for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--)

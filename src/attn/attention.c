@@ -5,6 +5,7 @@
 #include "attn/attention.h"
 
 #include <float.h>
+#include <stdbool.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -35,63 +36,158 @@ static inline float bias_at(const struct xtc_attn_bias *bias, int64_t b, int h, 
     return bias->t5[(int64_t)h * (2 * S - 1) + rel + S - 1];
 }
 
+/* Logits of query row i of head h into row (K + S); masked entries are exactly -FLT_MAX.
+ * Returns the row maximum. */
+static float score_row(const struct xtc_attn_params *p, const float *q, const float *k, const float *mem_k, int64_t b,
+                       int h, int64_t i, float *row) {
+    const int64_t T = p->T, S = p->S, K = p->K;
+    const int D = p->D, hk = h % p->G;
+    const int64_t qstride = (int64_t)p->H * D, kstride = (int64_t)p->G * D;
+    const uint8_t *km = p->key_mask ? p->key_mask + b * S : NULL;
+    const float *qv = q + (b * T + i) * qstride + (int64_t)h * D;
+    float mx = -FLT_MAX;
+    /* memory key/values: never masked, zero positional bias */
+    for (int64_t j = 0; j < K; j++)
+        row[j] = dot(qv, mem_k + ((int64_t)hk * K + j) * D, D) * p->scale;
+    int64_t last = p->causal ? i + S - T : S - 1; /* last visible key */
+    for (int64_t j = 0; j < S; j++) {
+        bool masked = j > last || (km && !km[j]);
+        float s = -FLT_MAX;
+        if (!masked) {
+            s = dot(qv, k + (b * S + j) * kstride + (int64_t)hk * D, D) * p->scale;
+            if (p->bias.kind != XTC_BIAS_NONE)
+                s += bias_at(&p->bias, b, h, i, j, S, T);
+        }
+        row[K + j] = s;
+    }
+    for (int64_t j = 0; j < K + S; j++)
+        mx = row[j] > mx ? row[j] : mx;
+    return mx;
+}
+
+/* softmax in place (masked logits are -FLT_MAX, so a fully masked row becomes uniform, as in torch) */
+static void softmax_row(float *row, int64_t n, float mx) {
+    double sum = 0;
+    for (int64_t j = 0; j < n; j++) {
+        row[j] = expf(row[j] - mx);
+        sum += row[j];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int64_t j = 0; j < n; j++)
+        row[j] *= inv;
+}
+
+/* Whether the output row (b, i) is forced to zero: a masked query, or no visible key in the padding mask. */
+static bool row_is_zeroed(const struct xtc_attn_params *p, int64_t b, int64_t i) {
+    if (p->query_mask && !p->query_mask[b * p->T + i])
+        return true;
+    if (!p->key_mask || p->K > 0)
+        return false; /* memory key/values pad the mask with True */
+    for (int64_t j = 0; j < p->S; j++)
+        if (p->key_mask[b * p->S + j])
+            return false;
+    return true;
+}
+
+static inline const float *value_at(const struct xtc_attn_params *p, const float *v, int64_t b, int hk, int64_t j) {
+    return j < p->K ? p->mem_v + ((int64_t)hk * p->K + j) * p->D
+                    : v + (b * p->S + (j - p->K)) * (int64_t)p->G * p->D + (int64_t)hk * p->D;
+}
+
 void xtc_attention_forward(float *out, const float *q, const float *k, const float *v,
                            const struct xtc_attn_params *p, float *scratch) {
     const int64_t B = p->B, T = p->T, S = p->S, K = p->K;
-    const int H = p->H, G = p->G, D = p->D;
-    const int64_t qstride = (int64_t)H * D, kstride = (int64_t)G * D;
+    const int H = p->H, D = p->D;
+    const int64_t qstride = (int64_t)H * D;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t b = 0; b < B; b++) {
         for (int h = 0; h < H; h++) {
             float *row = scratch + (int64_t)omp_get_thread_num() * (K + S);
-            int hk = h % G;
-            const uint8_t *km = p->key_mask ? p->key_mask + b * S : NULL;
-            bool any_key = !km;
-            for (int64_t j = 0; km && j < S; j++)
-                any_key |= km[j] != 0;
+            int hk = h % p->G;
             for (int64_t i = 0; i < T; i++) {
                 float *o = out + (b * T + i) * qstride + (int64_t)h * D;
-                if (!any_key || (p->query_mask && !p->query_mask[b * T + i])) {
-                    memset(o, 0, sizeof(float) * (size_t)D);
-                    continue;
-                }
-                const float *qv = q + (b * T + i) * qstride + (int64_t)h * D;
-                /* memory key/values: never masked, zero positional bias */
-                for (int64_t j = 0; j < K; j++)
-                    row[j] = dot(qv, p->mem_k + ((int64_t)hk * K + j) * D, D) * p->scale;
-                int64_t last = p->causal ? i + S - T : S - 1; /* last visible key */
-                float mx = -FLT_MAX;
-                for (int64_t j = 0; j < S; j++) {
-                    float s;
-                    if (j > last || (km && !km[j])) {
-                        s = -FLT_MAX;
-                    } else {
-                        s = dot(qv, k + (b * S + j) * kstride + (int64_t)hk * D, D) * p->scale;
-                        if (p->bias.kind != XTC_BIAS_NONE)
-                            s += bias_at(&p->bias, b, h, i, j, S, T);
-                    }
-                    row[K + j] = s;
-                }
-                for (int64_t j = 0; j < K + S; j++)
-                    mx = row[j] > mx ? row[j] : mx;
-                double sum = 0;
-                for (int64_t j = 0; j < K + S; j++) {
-                    row[j] = expf(row[j] - mx);
-                    sum += row[j];
-                }
-                float inv = (float)(1.0 / sum);
                 memset(o, 0, sizeof(float) * (size_t)D);
+                if (row_is_zeroed(p, b, i))
+                    continue;
+                float mx = score_row(p, q, k, p->mem_k, b, h, i, row);
+                softmax_row(row, K + S, mx);
                 for (int64_t j = 0; j < K + S; j++) {
-                    float w = row[j] * inv;
+                    float w = row[j];
                     if (w == 0.0f)
                         continue;
-                    const float *vv = j < K ? p->mem_v + ((int64_t)hk * K + j) * D
-                                            : v + (b * S + (j - K)) * kstride + (int64_t)hk * D;
+                    const float *vv = value_at(p, v, b, hk, j);
                     for (int d = 0; d < D; d++)
                         o[d] += w * vv[d];
                 }
             }
         }
+    }
+}
+
+void xtc_attention_backward(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dt5,
+                            const float *dout, const float *q, const float *k, const float *v,
+                            const struct xtc_attn_params *p, float *scratch) {
+    const int64_t B = p->B, T = p->T, S = p->S, K = p->K;
+    const int H = p->H, G = p->G, D = p->D;
+    const int64_t qstride = (int64_t)H * D, kstride = (int64_t)G * D;
+    memset(dq, 0, sizeof(float) * (size_t)(B * T * qstride));
+    memset(dk, 0, sizeof(float) * (size_t)(B * S * kstride));
+    memset(dv, 0, sizeof(float) * (size_t)(B * S * kstride));
+    /* one thread per kv head: every write (dk, dv, dmem of head hk; dq and dt5 of the query heads
+     * h = hk, hk + G, ...) belongs to exactly one thread, so no atomics are needed */
+#pragma omp parallel for schedule(static)
+    for (int hk = 0; hk < G; hk++) {
+        float *P = scratch + (int64_t)omp_get_thread_num() * 2 * (K + S);
+        float *dP = P + (K + S);
+        for (int h = hk; h < H; h += G)
+            for (int64_t b = 0; b < B; b++)
+                for (int64_t i = 0; i < T; i++) {
+                    if (row_is_zeroed(p, b, i))
+                        continue;
+                    float mx = score_row(p, q, k, p->mem_k, b, h, i, P);
+                    /* recover the mask from the logits: masked entries are exactly -FLT_MAX */
+                    for (int64_t j = 0; j < K + S; j++)
+                        dP[j] = P[j] == -FLT_MAX ? 1.0f : 0.0f;
+                    softmax_row(P, K + S, mx);
+                    const float *dov = dout + (b * T + i) * qstride + (int64_t)h * D;
+                    const float *qv = q + (b * T + i) * qstride + (int64_t)h * D;
+                    float *dqv = dq + (b * T + i) * qstride + (int64_t)h * D;
+                    /* dP_j = do . v_j, Dsum = sum_j P_j dP_j; masked flags move to `hid` */
+                    double Dsum = 0;
+                    for (int64_t j = 0; j < K + S; j++) {
+                        float hid = dP[j];
+                        float g = dot(dov, value_at(p, v, b, hk, j), D);
+                        Dsum += (double)P[j] * g;
+                        dP[j] = hid != 0.0f ? NAN : g; /* NaN marks a constant (masked) logit */
+                    }
+                    for (int64_t j = 0; j < K + S; j++) {
+                        float w = P[j];
+                        /* dv_j += P_j do */
+                        float *dvv = j < K ? (dmem_v ? dmem_v + ((int64_t)hk * K + j) * D : NULL)
+                                           : dv + (b * S + (j - K)) * kstride + (int64_t)hk * D;
+                        if (dvv && w != 0.0f)
+                            for (int d = 0; d < D; d++)
+                                dvv[d] += w * dov[d];
+                        if (isnan(dP[j]))
+                            continue;
+                        float ds = (float)(w * (dP[j] - Dsum));
+                        if (ds == 0.0f)
+                            continue;
+                        const float *kv = j < K ? p->mem_k + ((int64_t)hk * K + j) * D
+                                                : k + (b * S + (j - K)) * kstride + (int64_t)hk * D;
+                        float *dkv = j < K ? (dmem_k ? dmem_k + ((int64_t)hk * K + j) * D : NULL)
+                                           : dk + (b * S + (j - K)) * kstride + (int64_t)hk * D;
+                        for (int d = 0; d < D; d++)
+                            dqv[d] += ds * p->scale * kv[d];
+                        if (dkv)
+                            for (int d = 0; d < D; d++)
+                                dkv[d] += ds * p->scale * qv[d];
+                        if (dt5 && j >= K && p->bias.kind == XTC_BIAS_T5) {
+                            int64_t rel = (j - K) - (S - T + i);
+                            dt5[(int64_t)h * (2 * S - 1) + rel + S - 1] += ds;
+                        }
+                    }
+                }
     }
 }
 

@@ -41,6 +41,15 @@ struct xtc_attn_params {
 void xtc_attention_forward(float *out, const float *q, const float *k, const float *v,
                            const struct xtc_attn_params *p, float *scratch);
 
+/* Backward of xtc_attention_forward, recomputing the probabilities from q and k.
+ * dq (B, T, H*D), dk, dv (B, S, G*D) are overwritten; dmem_k, dmem_v (G, K, D) and
+ * dt5 (H, 2S-1, the bias table by relative distance) are accumulated when not NULL.
+ * Masked logits are constants: they pass no gradient to q, k or the bias.
+ * scratch: omp_get_max_threads() * 2 * (K + S) floats. */
+void xtc_attention_backward(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dt5,
+                            const float *dout, const float *q, const float *k, const float *v,
+                            const struct xtc_attn_params *p, float *scratch);
+
 /* Fills the T5 table (H, 2*S - 1) from the learned (buckets, H) embedding. */
 void xtc_t5_table_fill(float *table, const float *emb, int H, int64_t S, bool causal, int num_buckets,
                        int max_distance, float scale);

@@ -7,3 +7,10 @@ void xtc_embedding_forward(float *out, const int64_t *ids, const float *table, i
     for (int64_t i = 0; i < N; i++)
         memcpy(out + i * C, table + ids[i] * C, sizeof(float) * (size_t)C);
 }
+
+void xtc_embedding_backward(float *dtable, const float *dout, const int64_t *ids, int64_t N, int64_t C) {
+    /* serial over rows: repeated ids accumulate into the same table row */
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t c = 0; c < C; c++)
+            dtable[ids[i] * C + c] += dout[i * C + c];
+}

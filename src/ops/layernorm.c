@@ -28,3 +28,35 @@ void xtc_layernorm_forward(float *out, float *mean, float *rstd, const float *in
             rstd[i] = (float)r;
     }
 }
+
+void xtc_layernorm_backward(float *dinp, float *dgamma, const float *dout, const float *inp, const float *gamma,
+                            const float *mean, const float *rstd, int64_t N, int64_t C) {
+    /* y = xhat * (1 + gamma), xhat = (x - mean) * rstd
+     * dgamma += dy * xhat;  dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * (1 + gamma) */
+#pragma omp parallel for schedule(static) if (N * C > 32768)
+    for (int64_t i = 0; i < N; i++) {
+        const float *x = inp + i * C, *dy = dout + i * C;
+        double m = mean[i], r = rstd[i], s1 = 0, s2 = 0;
+        for (int64_t c = 0; c < C; c++) {
+            double dxh = dy[c] * (1.0 + (double)gamma[c]);
+            s1 += dxh;
+            s2 += dxh * (x[c] - m) * r;
+        }
+        s1 /= (double)C;
+        s2 /= (double)C;
+        float *dx = dinp + i * C;
+        for (int64_t c = 0; c < C; c++) {
+            double xh = (x[c] - m) * r;
+            double dxh = dy[c] * (1.0 + (double)gamma[c]);
+            dx[c] += (float)(r * (dxh - s1 - xh * s2));
+        }
+    }
+    /* parameter grad: a second loop over rows per feature, so threads never share a write */
+#pragma omp parallel for schedule(static) if (N * C > 32768)
+    for (int64_t c = 0; c < C; c++) {
+        double g = 0;
+        for (int64_t i = 0; i < N; i++)
+            g += (double)dout[i * C + c] * (inp[i * C + c] - mean[i]) * rstd[i];
+        dgamma[c] += (float)g;
+    }
+}

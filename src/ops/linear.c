@@ -18,3 +18,20 @@ void xtc_linear_forward(float *out, const float *inp, const float *w, const floa
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)Cout, (int)Cin, 1.0f, inp, (int)Cin, w, (int)Cin,
                 beta, out, (int)Cout);
 }
+
+void xtc_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                         int64_t N, int64_t Cin, int64_t Cout, int accumulate) {
+    if (N == 0 || Cout == 0 || Cin == 0)
+        return;
+    /* out = inp @ w^T  =>  dinp = dout @ w,  dw = dout^T @ inp,  db = sum_rows(dout) */
+    if (dinp)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)Cin, (int)Cout, 1.0f, dout, (int)Cout, w,
+                    (int)Cin, accumulate ? 1.0f : 0.0f, dinp, (int)Cin);
+    if (dw)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)Cout, (int)Cin, (int)N, 1.0f, dout, (int)Cout, inp,
+                    (int)Cin, 1.0f, dw, (int)Cin);
+    if (db)
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t o = 0; o < Cout; o++)
+                db[o] += dout[i * Cout + o];
+}

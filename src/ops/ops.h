@@ -40,4 +40,40 @@ void xtc_l2norm_rows(float *x, int64_t N, int64_t C);
 double xtc_crossentropy_forward(const float *logits, const int64_t *targets, int64_t N, int64_t V,
                                 int64_t ignore_index, int64_t *n_kept);
 
+/* ---------------------------------------------------------------- backward
+ * Argument order mirrors forward: input grads, weight grads, dout, saved tensors.
+ * Parameter grads (dw, db, dgamma, dtable) are accumulated (+=); dinp is
+ * overwritten (=) unless the function says otherwise. */
+
+/* dinp (N, Cin) = dout @ w (or += when accumulate); dw (Cout, Cin) += dout^T @ inp; db (Cout) += sum(dout).
+ * Any of dinp / dw / db may be NULL. */
+void xtc_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                         int64_t N, int64_t Cin, int64_t Cout, int accumulate);
+
+/* dinp (+=) and dgamma (+=) of the unit-offset LayerNorm, from the saved mean and rstd. */
+void xtc_layernorm_backward(float *dinp, float *dgamma, const float *dout, const float *inp, const float *gamma,
+                            const float *mean, const float *rstd, int64_t N, int64_t C);
+
+/* dinp (+=) and dg (+=) of the x-transformers RMSNorm, from the saved 1 / max(||x||, 1e-12). */
+void xtc_rmsnorm_backward(float *dinp, float *dg, const float *dout, const float *inp, const float *g,
+                          const float *rnorm, int64_t N, int64_t C);
+
+/* dinp (=) of the exact GELU at inp. */
+void xtc_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n);
+
+/* dinp (N, 2C) (=) of the GELU-gated GLU at inp (N, 2C). */
+void xtc_glu_backward(float *dinp, const float *dout, const float *inp, int64_t N, int64_t C);
+
+/* dtable (+=) rows ids[i] of dout (N, C). */
+void xtc_embedding_backward(float *dtable, const float *dout, const int64_t *ids, int64_t N, int64_t C);
+
+/* In place: dx (N rows of C) becomes the gradient before F.normalize, given y = x / max(||x||, 1e-12)
+ * and the saved input rows x. */
+void xtc_l2norm_backward(float *dx, const float *x, int64_t N, int64_t C);
+
+/* dlogits (N, V) (=) of scale * sum over kept rows of CE, i.e. (softmax - onehot) * scale;
+ * rows whose target is ignored get 0. */
+void xtc_crossentropy_backward(float *dlogits, const float *logits, const int64_t *targets, int64_t N, int64_t V,
+                               int64_t ignore_index, float scale);
+
 #endif
