@@ -84,26 +84,29 @@ int check_input(struct check *c, int call, const char *name, enum kind k, int nd
     return 0;
 }
 
-/* Compares got (numel floats, shape ours) with callK.out.NAME. */
-int check_compare(struct check *c, int call, const char *name, const float *got, int ndim, const int64_t *shape) {
-    const struct xtc_st_entry *e = check_io_entry(c, call, "out", name);
+/* Compares got (numel floats, shape ours) with callK.PART.NAME. */
+int check_compare_tol(struct check *c, int call, const char *part, const char *name, const float *got, int ndim,
+                      const int64_t *shape, double atol, double rtol) {
+    const struct xtc_st_entry *e = check_io_entry(c, call, part, name);
     if (!e)
-        return check_fail(c, "io.safetensors has no call%d.out.%s", call, name);
+        return check_fail(c, "io.safetensors has no call%d.%s.%s", call, part, name);
     bool same = e->ndim == ndim;
     for (int d = 0; same && d < ndim; d++)
         same = e->shape[d] == shape[d];
     bool floating = e->dtype == XTC_DTYPE_F32 || e->dtype == XTC_DTYPE_BF16 || e->dtype == XTC_DTYPE_F16;
     if (!same || !floating)
-        return check_fail(c, "call%d.out.%s: stored %s tensor of another shape than the output xtc computes", call, name,
-                     xtc_dtype_name(e->dtype));
+        return check_fail(c, "call%d.%s.%s: stored %s tensor of another shape than the one xtc computes", call, part,
+                          name, xtc_dtype_name(e->dtype));
+    if (!got)
+        return check_fail(c, "call%d.%s.%s: xtc produced no such tensor", call, part, name);
     float *want = check_own(c, sizeof(float) * (size_t)e->numel);
     struct xtc_error err = {0};
     if (!want || xtc_st_read_f32(e, want, &err) != XTC_OK)
-        return check_fail(c, "call%d.out.%s: %s", call, name, want ? err.msg : "out of memory");
+        return check_fail(c, "call%d.%s.%s: %s", call, part, name, want ? err.msg : "out of memory");
     double worst = 0;
     uint64_t at = 0;
     for (uint64_t i = 0; i < e->numel; i++) {
-        double tol = c->atol + c->rtol * fabs((double)want[i]);
+        double tol = atol + rtol * fabs((double)want[i]);
         double r = fabs((double)got[i] - (double)want[i]) / tol;
         if (!(r <= worst)) { /* also catches NaN */
             worst = isnan(r) ? INFINITY : r;
@@ -113,12 +116,16 @@ int check_compare(struct check *c, int call, const char *name, const float *got,
     c->n_compared++;
     if (worst > c->worst || c->n_compared == 1) {
         c->worst = worst;
-        snprintf(c->worst_at, sizeof c->worst_at, "call%d.out.%s[%llu]", call, name, (unsigned long long)at);
+        snprintf(c->worst_at, sizeof c->worst_at, "call%d.%s.%s[%llu]", call, part, name, (unsigned long long)at);
     }
     if (worst > 1.0)
-        return check_fail(c, "call%d.out.%s[%llu] = %.8g, expected %.8g (%.3g x tolerance)", call, name,
-                     (unsigned long long)at, got[at], want[at], worst);
+        return check_fail(c, "call%d.%s.%s[%llu] = %.8g, expected %.8g (%.3g x tolerance)", call, part, name,
+                          (unsigned long long)at, got[at], want[at], worst);
     return 0;
+}
+
+int check_compare(struct check *c, int call, const char *name, const float *got, int ndim, const int64_t *shape) {
+    return check_compare_tol(c, call, "out", name, got, ndim, shape, c->atol, c->rtol);
 }
 
 int check_compare_i64(struct check *c, int call, const char *name, const int64_t *got, int64_t n) {
@@ -164,6 +171,16 @@ static int run_case(struct check *c, const char *dir) {
     c->rtol = rtol->valuedouble;
     if (!(c->atol >= 0) || !(c->rtol >= 0))
         return check_fail(c, "case.json: tolerances must be non-negative numbers");
+    c->grad = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->root, "grad"));
+    if (c->grad) {
+        const cJSON *gt = cJSON_GetObjectItemCaseSensitive(c->root, "grad_tolerance");
+        const cJSON *ga = cJSON_GetObjectItemCaseSensitive(gt, "atol");
+        const cJSON *gr = cJSON_GetObjectItemCaseSensitive(gt, "rtol");
+        if (!cJSON_IsNumber(ga) || !cJSON_IsNumber(gr) || !(ga->valuedouble >= 0) || !(gr->valuedouble >= 0))
+            return check_fail(c, "case.json: a grad case needs \"grad_tolerance\" {atol, rtol}");
+        c->grad_atol = ga->valuedouble;
+        c->grad_rtol = gr->valuedouble;
+    }
 
     struct xtc_error err = {0};
     snprintf(path, sizeof path, "%s/io.safetensors", dir);

@@ -15,6 +15,8 @@ struct check {
     xtc_safetensors_t io;
     xtc_model_t model;
     double atol, rtol;
+    double grad_atol, grad_rtol; /* grad cases */
+    bool grad;
     double worst;
     char worst_at[160];
     int n_compared;
@@ -38,6 +40,9 @@ int check_input(struct check *c, int call, const char *name, enum kind k, int nd
                 const struct xtc_st_entry **entry, void **data);
 /* Compares floats with callK.out.NAME under the case's tolerance. */
 int check_compare(struct check *c, int call, const char *name, const float *got, int ndim, const int64_t *shape);
+/* Compares floats with callK.PART.NAME (PART: out, grad, grad_in) under atol/rtol. */
+int check_compare_tol(struct check *c, int call, const char *part, const char *name, const float *got, int ndim,
+                      const int64_t *shape, double atol, double rtol);
 /* Integer outputs (generated tokens) must match exactly. */
 int check_compare_i64(struct check *c, int call, const char *name, const int64_t *got, int64_t n);
 

@@ -26,25 +26,6 @@ static int64_t argmax(const float *x, int64_t n) {
     return best;
 }
 
-/* Sum of -log_softmax(logits[i])[target[i]] over kept targets (double), count in *kept. */
-static double ce_sum(const float *logits, const int64_t *targets, int64_t n, int64_t V, int64_t ignore,
-                     int64_t *kept) {
-    double total = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (targets[i] == ignore)
-            continue;
-        const float *row = logits + i * V;
-        double mx = row[0], s = 0;
-        for (int64_t v = 1; v < V; v++)
-            mx = row[v] > mx ? row[v] : mx;
-        for (int64_t v = 0; v < V; v++)
-            s += exp(row[v] - mx);
-        total += mx + log(s) - row[targets[i]];
-        (*kept)++;
-    }
-    return total;
-}
-
 static int wrapper_kwargs(struct check *c, const cJSON *call, int64_t *ignore, int64_t *pad) {
     *ignore = -100;
     *pad = 0;
@@ -90,6 +71,65 @@ static int expect_inputs(struct check *c, const cJSON *call, int K, const char *
         if (!ok)
             return check_fail(c, "calls[%d]: input '%s' is not accepted by this call", K,
                               cJSON_IsString(v) ? v->valuestring : "?");
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ gradients */
+
+/* Runs the backward of the last forward with cotangent dout (accumulating when
+ * accumulate), for the calls of grad cases. */
+static int backward(struct check *c, const float *dout, bool accumulate) {
+    struct xtc_error err = {0};
+    if ((!accumulate && xtc_model_zero_grad(c->model, &err) != XTC_OK) ||
+        xtc_model_backward(c->model, dout, &err) != XTC_OK)
+        return check_fail(c, "backward: %s", err.msg);
+    return 0;
+}
+
+/* Compares callK.grad.P for every parameter P listed in case.json, and callK.grad_in.NAME
+ * for the call's grad_inputs. */
+static int compare_grads(struct check *c, const cJSON *call, int K, int64_t B, int64_t n, int64_t m,
+                         int64_t mem_len) {
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(c->root, "parameters");
+    if (!cJSON_IsArray(params))
+        return check_fail(c, "case.json: a grad case lists its \"parameters\"");
+    int n_params = xtc_model_param_count(c->model);
+    for (const cJSON *v = params->child; v; v = v->next) {
+        if (!cJSON_IsString(v))
+            return check_fail(c, "case.json: parameter names must be strings");
+        struct xtc_param_info info = {0};
+        for (int i = 0; i < n_params && !info.name; i++) {
+            struct xtc_param_info pi = xtc_model_param(c->model, i);
+            if (strcmp(pi.name, v->valuestring) == 0)
+                info = pi;
+        }
+        if (!info.name)
+            return check_fail(c, "case.json lists parameter %s, which this model does not have", v->valuestring);
+        if (check_compare_tol(c, K, "grad", info.name, info.grad, info.ndim, info.shape, c->grad_atol, c->grad_rtol))
+            return 1;
+    }
+    const struct xtc_config *cfg = xtc_model_config(c->model);
+    int64_t dim = cfg->net.layers.dim;
+    struct xtc_input_grads ig;
+    xtc_model_input_grads(c->model, &ig);
+    const cJSON *gin = cJSON_GetObjectItemCaseSensitive(call, "grad_inputs");
+    for (const cJSON *v = gin ? gin->child : NULL; v; v = v->next) {
+        const char *name = cJSON_IsString(v) ? v->valuestring : "";
+        int mi = -1;
+        int rc;
+        if (!strcmp(name, "context"))
+            rc = check_compare_tol(c, K, "grad_in", name, ig.context, 3,
+                                   (int64_t[]){B, m, cfg->net.layers.dim_context}, c->grad_atol, c->grad_rtol);
+        else if (!strcmp(name, "x"))
+            rc = check_compare_tol(c, K, "grad_in", name, ig.x, 3, (int64_t[]){B, n, dim}, c->grad_atol, c->grad_rtol);
+        else if (sscanf(name, "mems.%d", &mi) == 1 && mi >= 0 && mi < ig.n_mems)
+            rc = check_compare_tol(c, K, "grad_in", name, ig.mems[mi], 3, (int64_t[]){B, mem_len, dim}, c->grad_atol,
+                                   c->grad_rtol);
+        else
+            rc = check_fail(c, "calls[%d]: no gradient for input '%s'", K, name);
+        if (rc)
+            return rc;
     }
     return 0;
 }
@@ -236,6 +276,7 @@ static int forward_call(struct check *c, const cJSON *call, int K) {
     }
     in.mems = n_mems ? mems : NULL;
     in.n_mems = n_mems;
+    in.save_for_backward = c->grad;
 
     struct xtc_outputs out;
     if (forward(c, &in, &out))
@@ -257,7 +298,20 @@ static int forward_call(struct check *c, const cJSON *call, int K) {
         if (rc)
             return rc;
     }
-    return 0;
+    if (!c->grad)
+        return 0;
+    /* S = sum(first output * dout): dout is the cotangent of the first output */
+    const struct xtc_st_entry *de = check_io_entry(c, K, "in", "dout");
+    int64_t first_numel = xt ? 1 : B * in.len * out.out_dim;
+    if (!de || de->dtype != XTC_DTYPE_F32 || (int64_t)de->numel != first_numel)
+        return check_fail(c, "call%d.in.dout must be F32 with the first output's shape", K);
+    float *dout = check_own(c, sizeof(float) * (size_t)first_numel);
+    struct xtc_error err = {0};
+    if (!dout || xtc_st_read_f32(de, dout, &err) != XTC_OK)
+        return check_fail(c, "call%d.in.dout: %s", K, dout ? err.msg : "out of memory");
+    if (backward(c, dout, false))
+        return 1;
+    return compare_grads(c, call, K, B, in.len, in.context_len, in.mem_len);
 }
 
 /* ------------------------------------------------------------------ AutoregressiveWrapper loss */
@@ -282,27 +336,42 @@ static int ar_loss_call(struct check *c, const cJSON *call, int K) {
         return check_fail(c, "out of memory");
     for (int64_t i = 0; i < B * n; i++)
         inp[i] = x[i] == ignore ? pad : x[i];
-    struct xtc_inputs in = {.batch = B, .len = n, .tokens = inp};
+    struct xtc_inputs in = {.batch = B, .len = n, .tokens = inp, .save_for_backward = c->grad};
     struct xtc_outputs out;
     if (forward(c, &in, &out))
         return 1;
-    double total = 0;
-    int64_t kept = 0;
+    int64_t *tgt = check_own(c, sizeof(int64_t) * (size_t)(B * (n - 1)));
+    float *dlogits = check_own(c, sizeof(float) * (size_t)(B * (n - 1) * V));
+    float *dfull = check_own(c, sizeof(float) * (size_t)(B * n * V));
+    if (!tgt || !dlogits || !dfull)
+        return check_fail(c, "out of memory");
     for (int64_t b = 0; b < B; b++) {
         memcpy(logits + b * (n - 1) * V, out.logits + b * n * V, sizeof(float) * (size_t)((n - 1) * V));
-        total += ce_sum(logits + b * (n - 1) * V, x + b * n + 1, n - 1, V, ignore, &kept);
+        memcpy(tgt + b * (n - 1), x + b * n + 1, sizeof(int64_t) * (size_t)(n - 1));
     }
-    float loss = kept ? (float)(total / (double)kept) : NAN;
-    check_note_skip(c, "gradients");
-    return check_compare(c, K, "loss", &loss, 0, NULL) ||
-           check_compare(c, K, "logits", logits, 3, (int64_t[]){B, n - 1, V});
+    float loss;
+    int64_t kept;
+    struct xtc_error err = {0};
+    if (xtc_cross_entropy(logits, tgt, B * (n - 1), V, ignore, 1.0f, &loss, dlogits, &kept, &err) != XTC_OK)
+        return check_fail(c, "%s", err.msg);
+    if (!kept)
+        loss = NAN; /* torch's mean over no targets */
+    if (check_compare(c, K, "loss", &loss, 0, NULL) ||
+        check_compare(c, K, "logits", logits, 3, (int64_t[]){B, n - 1, V}))
+        return 1;
+    if (!c->grad)
+        return 0;
+    /* logits = net(inp)[:, :-1]: the last position gets no gradient (dfull is zeroed) */
+    for (int64_t b = 0; b < B; b++)
+        memcpy(dfull + b * n * V, dlogits + b * (n - 1) * V, sizeof(float) * (size_t)((n - 1) * V));
+    return backward(c, dfull, false) || compare_grads(c, call, K, B, n, 0, 0);
 }
 
 /* ------------------------------------------------------------------ XLAutoregressiveWrapper loss */
 
 /* Runs one segment tokens[:, s:s+len] with mems; keeps copies of the new mems. */
 static int xl_segment(struct check *c, const int64_t *x, int64_t B, int64_t n, int64_t s, int64_t len, float **mems,
-                      int n_self, int64_t *mem_len, const float **logits) {
+                      int n_self, int64_t *mem_len, const float **logits, bool train) {
     const struct xtc_net_config *net = decoder_net(xtc_model_config(c->model));
     int64_t C = net->layers.dim;
     int64_t *seg = check_own(c, sizeof(int64_t) * (size_t)(B * len));
@@ -310,9 +379,14 @@ static int xl_segment(struct check *c, const int64_t *x, int64_t B, int64_t n, i
         return check_fail(c, "out of memory");
     for (int64_t b = 0; b < B; b++)
         memcpy(seg + b * len, x + b * n + s, sizeof(int64_t) * (size_t)len);
-    struct xtc_inputs in = {.batch = B, .len = len, .tokens = seg, .return_mems = true};
+    struct xtc_inputs in = {.batch = B, .len = len, .tokens = seg, .return_mems = true, .save_for_backward = train};
+    /* the inputs must outlive the backward, while mems[] is overwritten with the new memories below */
+    const float **used = check_own(c, sizeof(float *) * (size_t)(n_self ? n_self : 1));
+    if (!used)
+        return check_fail(c, "out of memory");
+    memcpy(used, mems, sizeof(float *) * (size_t)n_self);
     if (*mem_len > 0) {
-        in.mems = (const float *const *)mems;
+        in.mems = used;
         in.n_mems = n_self;
         in.mem_len = *mem_len;
     }
@@ -362,25 +436,35 @@ static int xl_ar_loss_call(struct check *c, const cJSON *call, int K) {
     int64_t *tgt = check_own(c, sizeof(int64_t) * (size_t)N);
     if (!logits || !tgt)
         return check_fail(c, "out of memory");
+    float *dlogits = check_own(c, sizeof(float) * (size_t)(B * (M < N ? M : N) * V));
+    int64_t *seg_tgt = check_own(c, sizeof(int64_t) * (size_t)(B * (M < N ? M : N)));
+    if (!dlogits || !seg_tgt)
+        return check_fail(c, "out of memory");
     double loss = 0;
     for (int64_t s = 0; s < N; s += M) {
         int64_t len = N - s < M ? N - s : M;
         const float *seg_logits;
-        if (xl_segment(c, x, B, n, s, len, mems, n_self, &mem_len, &seg_logits))
+        if (xl_segment(c, x, B, n, s, len, mems, n_self, &mem_len, &seg_logits, c->grad))
             return 1;
-        double total = 0;
-        int64_t kept = 0;
         for (int64_t b = 0; b < B; b++) {
             memcpy(logits + (b * N + s) * V, seg_logits + b * len * V, sizeof(float) * (size_t)(len * V));
-            total += ce_sum(seg_logits + b * len * V, x + b * n + s + 1, len, V, ignore, &kept);
+            memcpy(seg_tgt + b * len, x + b * n + s + 1, sizeof(int64_t) * (size_t)len);
         }
-        if (kept)
-            loss += (double)len / (double)N * (total / (double)kept);
+        /* each segment's mean is weighted by its length (not by its kept targets) */
+        float seg_loss, w = (float)len / (float)N;
+        int64_t kept;
+        struct xtc_error err = {0};
+        if (xtc_cross_entropy(seg_logits, seg_tgt, B * len, V, ignore, w, &seg_loss, dlogits, &kept, &err) != XTC_OK)
+            return check_fail(c, "%s", err.msg);
+        loss += (double)w * seg_loss;
+        /* memories are detached: each segment's gradient flows through its own computation only */
+        if (c->grad && backward(c, dlogits, s > 0))
+            return 1;
     }
     float lossf = (float)loss;
-    check_note_skip(c, "gradients");
-    return check_compare(c, K, "loss", &lossf, 0, NULL) ||
-           check_compare(c, K, "logits", logits, 3, (int64_t[]){B, N, V});
+    if (check_compare(c, K, "loss", &lossf, 0, NULL) || check_compare(c, K, "logits", logits, 3, (int64_t[]){B, N, V}))
+        return 1;
+    return c->grad ? compare_grads(c, call, K, B, n, 0, 0) : 0;
 }
 
 /* ------------------------------------------------------------------ greedy generation */
@@ -554,14 +638,14 @@ static int xl_generate_call(struct check *c, const cJSON *call, int K) {
     /* full prompt segments build the memories: all pieces of split(M) but the last */
     int64_t F = (g.t + M - 1) / M - 1, start = F * M;
     for (int64_t f = 0; f < F; f++)
-        if (xl_segment(c, g.out, g.B, g.cap, f * M, M, mems, n_self, &mem_len, &logits))
+        if (xl_segment(c, g.out, g.B, g.cap, f * M, M, mems, n_self, &mem_len, &logits, false))
             return 1;
     for (int64_t s = 0; s < seq_len; s++) {
         int64_t len = g.t + s;
         if (len - start == M) {
             /* x-transformers 2.26.4 fails here (an empty segment); xtc finishes the segment, takes
              * its last logits and starts a new one whose memories come from it (README §9) */
-            if (xl_segment(c, g.out, g.B, g.cap, start, M, mems, n_self, &mem_len, &logits))
+            if (xl_segment(c, g.out, g.B, g.cap, start, M, mems, n_self, &mem_len, &logits, false))
                 return 1;
             gen_append(&g, logits, M, s);
             start += M;
@@ -585,7 +669,6 @@ static int xl_generate_call(struct check *c, const cJSON *call, int K) {
 
 int check_model_call(struct check *c, const cJSON *call, int K) {
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(call, "type");
-    const cJSON *grad = cJSON_GetObjectItemCaseSensitive(c->root, "grad");
     int rc;
     if (!type)
         rc = forward_call(c, call, K);
@@ -601,7 +684,5 @@ int check_model_call(struct check *c, const cJSON *call, int K) {
         rc = xl_generate_call(c, call, K);
     else
         rc = check_fail(c, "calls[%d]: unknown call type '%s'", K, type->valuestring);
-    if (!rc && cJSON_IsTrue(grad))
-        check_note_skip(c, "gradients");
     return rc;
 }

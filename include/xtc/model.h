@@ -70,6 +70,8 @@ struct xtc_inputs {
     const int64_t *src;          /* XTransformer: (B, src_len) source tokens */
     int64_t src_len;
     const uint8_t *src_mask;     /* XTransformer: (B, src_len), also the decoder's context mask */
+    bool save_for_backward;      /* keep activations for xtc_model_backward; the input arrays must then
+                                    stay valid until that call */
 };
 
 struct xtc_outputs {
@@ -88,12 +90,35 @@ struct xtc_outputs {
 xtc_status xtc_model_forward(xtc_model_t m, const struct xtc_inputs *in, struct xtc_outputs *out,
                              struct xtc_error *err);
 
+/* Backward of the last forward call, which must have been made with save_for_backward.
+ * dout is the cotangent of the first output: logits (B, T, out_dim) for TransformerWrapper and
+ * bare stacks, or one float (d loss) for XTransformer. Parameter gradients are accumulated
+ * into the model's gradient block (xtc_model_param(m, i).grad; clear it with
+ * xtc_model_zero_grad). Gradients flow into context, mems and a float x as well
+ * (xtc_model_input_grads); mems are treated as constants otherwise (detach_mems).
+ * Errors: XTC_ERR_ARG (no saved forward), XTC_ERR_NOMEM. */
+xtc_status xtc_model_backward(xtc_model_t m, const float *dout, struct xtc_error *err);
+
+/* Sets every parameter gradient to zero (allocating the gradient block on first use). */
+xtc_status xtc_model_zero_grad(xtc_model_t m, struct xtc_error *err);
+
+/* Gradients of the float inputs of the last backward, as views valid until the next call:
+ * x (B, T, dim) for bare stacks, context (B, context_len, dim_context), mems (n_mems tensors). */
+struct xtc_input_grads {
+    const float *x;
+    const float *context;
+    const float *const *mems;
+    int n_mems;
+};
+void xtc_model_input_grads(const struct xtc_model *m, struct xtc_input_grads *out);
+
 /* Parameter table: names (x-transformers'), shapes and data, in checkpoint order. */
 struct xtc_param_info {
     const char *name;
     int ndim;
     int64_t shape[4];
     float *data;
+    float *grad; /* NULL until gradients exist; buffers never get any */
     bool is_buffer;
 };
 int xtc_model_param_count(const struct xtc_model *m);

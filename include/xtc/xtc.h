@@ -9,5 +9,6 @@
 #include "xtc/safetensors.h"
 #include "xtc/status.h"
 #include "xtc/tensor.h"
+#include "xtc/train.h"
 
 #endif

@@ -94,120 +94,147 @@ static int64_t kv_len(const struct xtc_stack_io *io) {
     return io->S_ctx > s ? io->S_ctx : s;
 }
 
-void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_arena *a,
+static void plan_acts(const struct xtc_stack *s, const struct xtc_stack_io *io, bool train, enum xtc_sub_kind kind,
+                      bool all, struct xtc_arena *a, struct xtc_sub_acts *x) {
+    const struct xtc_layers_config *c = &s->cfg;
+    int64_t B = io->B, T = io->T, M = io->M, C = c->dim, N = B * T, HD = (int64_t)c->heads * c->dim_head;
+    int64_t GD = (int64_t)c->kv_heads * c->dim_head, S = kv_len(io);
+    bool attn = all || kind != XTC_SUB_FF, ff = all || kind == XTC_SUB_FF;
+    bool self = all || kind == XTC_SUB_SELF;
+    memset(x, 0, sizeof *x);
+    x->x_in = train ? xtc_arena_floats(a, (size_t)(N * C)) : NULL;
+    x->h = xtc_arena_floats(a, (size_t)(N * C));
+    x->mean = xtc_arena_floats(a, (size_t)N);
+    x->rstd = xtc_arena_floats(a, (size_t)N);
+    if (attn) {
+        if (self && M > 0) {
+            x->kvin = xtc_arena_floats(a, (size_t)(B * (M + T) * C));
+            x->mem_mean = xtc_arena_floats(a, (size_t)(B * M));
+            x->mem_rstd = xtc_arena_floats(a, (size_t)(B * M));
+        }
+        x->q = xtc_arena_floats(a, (size_t)(N * HD));
+        x->k = xtc_arena_floats(a, (size_t)(B * S * GD));
+        x->v = xtc_arena_floats(a, (size_t)(B * S * GD));
+        x->o = xtc_arena_floats(a, (size_t)(N * HD));
+        if (train && c->qk_norm) {
+            x->q_raw = xtc_arena_floats(a, (size_t)(N * HD));
+            x->k_raw = xtc_arena_floats(a, (size_t)(B * S * GD));
+        }
+    }
+    if (ff) {
+        x->ff1 = xtc_arena_floats(a, (size_t)(N * c->ff_inner * (c->ff_glu ? 2 : 1)));
+        x->ffa = xtc_arena_floats(a, (size_t)(N * c->ff_inner));
+    }
+}
+
+void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bool train, struct xtc_arena *a,
                     struct xtc_stack_bufs *bufs) {
     const struct xtc_layers_config *c = &s->cfg;
-    int64_t B = io->B, T = io->T, M = io->M, C = c->dim, HD = (int64_t)c->heads * c->dim_head;
+    int64_t B = io->B, T = io->T, M = io->M, C = c->dim, N = B * T, HD = (int64_t)c->heads * c->dim_head;
     int64_t GD = (int64_t)c->kv_heads * c->dim_head, S = kv_len(io), Sself = M + T;
-    int64_t Cin = c->dim_context > C ? c->dim_context : C;
-    int64_t nf = s->rotary.n_freq;
+    int64_t Cin = c->dim_context > C ? c->dim_context : C, K = c->num_mem_kv;
+    int64_t nf = s->rotary.n_freq, nthreads = omp_get_max_threads();
     memset(bufs, 0, sizeof *bufs);
-    bufs->h = xtc_arena_floats(a, (size_t)(B * T * C));
-    bufs->kvin = M > 0 ? xtc_arena_floats(a, (size_t)(B * Sself * Cin)) : NULL;
-    bufs->q = xtc_arena_floats(a, (size_t)(B * T * HD));
-    bufs->k = xtc_arena_floats(a, (size_t)(B * S * GD));
-    bufs->v = xtc_arena_floats(a, (size_t)(B * S * GD));
-    bufs->o = xtc_arena_floats(a, (size_t)(B * T * HD));
-    bufs->y = xtc_arena_floats(a, (size_t)(B * T * C));
-    bufs->ff1 = xtc_arena_floats(a, (size_t)(B * T * c->ff_inner * (c->ff_glu ? 2 : 1)));
-    bufs->ffa = xtc_arena_floats(a, (size_t)(B * T * c->ff_inner));
-    bufs->scratch = xtc_arena_floats(a, (size_t)(omp_get_max_threads() * (c->num_mem_kv + S)));
-    bufs->memk = xtc_arena_floats(a, (size_t)((int64_t)c->kv_heads * c->num_mem_kv * c->dim_head));
+    bufs->train = train;
+    if (train) {
+        size_t n = ((size_t)s->n_sub * sizeof(struct xtc_sub_acts) + sizeof(float) - 1) / sizeof(float);
+        bufs->acts = (struct xtc_sub_acts *)xtc_arena_floats(a, n);
+        for (int l = 0; l < s->n_sub; l++) {
+            struct xtc_sub_acts tmp;
+            plan_acts(s, io, true, s->sub[l].kind, false, a, &tmp);
+            if (bufs->acts)
+                bufs->acts[l] = tmp;
+        }
+        bufs->final_in = xtc_arena_floats(a, (size_t)(N * C));
+    } else {
+        plan_acts(s, io, false, XTC_SUB_FF, true, a, &bufs->shared);
+    }
+    bufs->final_mean = xtc_arena_floats(a, (size_t)N);
+    bufs->final_rstd = xtc_arena_floats(a, (size_t)N);
+    bufs->y = xtc_arena_floats(a, (size_t)(N * C));
+    bufs->scratch = xtc_arena_floats(a, (size_t)(nthreads * 2 * (K + S)));
+    bufs->memk = xtc_arena_floats(a, (size_t)((int64_t)c->kv_heads * K * c->dim_head));
     bufs->key_mask = (uint8_t *)xtc_arena_floats(a, (size_t)(B * S + 3) / 4);
     if (c->rotary) {
         int64_t nb = io->pos && io->pos_batched ? B : 1;
         int64_t Lp = io->pos ? io->pos_len : Sself;
         bufs->self_pos = (int64_t *)xtc_arena_floats(a, (size_t)(nb * Lp * 2));
-        bufs->self_cos = xtc_arena_floats(a, (size_t)(nb * Lp * nf));
-        bufs->self_sin = xtc_arena_floats(a, (size_t)(nb * Lp * nf));
-        bufs->self_qfac = xtc_arena_floats(a, (size_t)(nb * Lp * nf));
-        bufs->self_kfac = xtc_arena_floats(a, (size_t)(nb * Lp * nf));
+        bufs->self_rt = (struct xtc_rope_tables){.nb = nb, .Lp = Lp};
+        bufs->self_rt.cos = xtc_arena_floats(a, (size_t)(nb * Lp * nf));
+        bufs->self_rt.sin = xtc_arena_floats(a, (size_t)(nb * Lp * nf));
+        bufs->self_rt.qfac = xtc_arena_floats(a, (size_t)(nb * Lp * nf));
+        bufs->self_rt.kfac = xtc_arena_floats(a, (size_t)(nb * Lp * nf));
         if (io->context_pos) {
             int64_t nbc = io->context_pos_batched ? B : 1;
-            bufs->ctx_cos = xtc_arena_floats(a, (size_t)(nbc * io->S_ctx * nf));
-            bufs->ctx_sin = xtc_arena_floats(a, (size_t)(nbc * io->S_ctx * nf));
-            bufs->ctx_kfac = xtc_arena_floats(a, (size_t)(nbc * io->S_ctx * nf));
+            bufs->ctx_rt = (struct xtc_rope_tables){.nb = nbc, .Lp = io->S_ctx};
+            bufs->ctx_rt.cos = xtc_arena_floats(a, (size_t)(nbc * io->S_ctx * nf));
+            bufs->ctx_rt.sin = xtc_arena_floats(a, (size_t)(nbc * io->S_ctx * nf));
+            bufs->ctx_rt.kfac = xtc_arena_floats(a, (size_t)(nbc * io->S_ctx * nf));
         }
     }
     if (c->rel_pos_bias)
         bufs->t5 = xtc_arena_floats(a, (size_t)((int64_t)c->heads * (2 * Sself - 1)));
+    if (train) {
+        bufs->dres = xtc_arena_floats(a, (size_t)(N * C));
+        bufs->dh = xtc_arena_floats(a, (size_t)(N * C));
+        bufs->dq = xtc_arena_floats(a, (size_t)(N * HD));
+        bufs->dk = xtc_arena_floats(a, (size_t)(B * S * GD));
+        bufs->dv = xtc_arena_floats(a, (size_t)(B * S * GD));
+        bufs->dout = xtc_arena_floats(a, (size_t)(N * HD));
+        bufs->dkvin = xtc_arena_floats(a, (size_t)(B * S * Cin));
+        bufs->dff1 = xtc_arena_floats(a, (size_t)(N * c->ff_inner * (c->ff_glu ? 2 : 1)));
+        bufs->dffa = xtc_arena_floats(a, (size_t)(N * c->ff_inner));
+        bufs->dmemk = xtc_arena_floats(a, (size_t)((int64_t)c->kv_heads * K * c->dim_head));
+        bufs->dmem = xtc_arena_floats(a, (size_t)(M * C));
+        if (c->rel_pos_bias)
+            bufs->dt5 = xtc_arena_floats(a, (size_t)((int64_t)c->heads * (2 * Sself - 1)));
+    }
 }
 
 /* --------------------------------------------------------------- rotary */
 
 /* Rotates rows of x (B, L, nh heads of D) with table rows (b % nb) * Lp + (Lp - L + j):
- * x-transformers slices the position tables from the right (apply_rotary_pos_emb). */
-static void rotate_rows(const struct xtc_rotary *r, float *x, int64_t B, int64_t L, int nh, int D, int64_t nb,
-                        int64_t Lp, const float *cos, const float *sin, const float *fac) {
+ * x-transformers slices the position tables from the right (apply_rotary_pos_emb).
+ * sign -1 rotates by -theta (the backward of the same rotation; the XPOS factor is unchanged). */
+void xtc_stack_rotate(const struct xtc_rotary *r, float *x, int64_t B, int64_t L, int nh, int D,
+                      const struct xtc_rope_tables *rt, bool keys, float sign) {
     int nf = r->n_freq;
+    const float *fac = keys ? rt->kfac : rt->qfac;
 #pragma omp parallel for collapse(2) schedule(static) if (B * L * nh * D > 32768)
     for (int64_t b = 0; b < B; b++)
         for (int64_t j = 0; j < L; j++) {
-            int64_t t = (b % nb) * Lp + (Lp - L + j);
+            int64_t t = (b % rt->nb) * rt->Lp + (rt->Lp - L + j);
+            const float *sn = rt->sin + t * nf;
+            float tmp[nf > 0 ? nf : 1];
+            if (sign < 0) {
+                for (int f = 0; f < nf; f++)
+                    tmp[f] = -sn[f];
+                sn = tmp;
+            }
             for (int h = 0; h < nh; h++)
-                xtc_rotary_rotate(x + ((b * L + j) * nh + h) * D, cos + t * nf, sin + t * nf, fac ? fac + t * nf : NULL,
+                xtc_rotary_rotate(x + ((b * L + j) * nh + h) * D, rt->cos + t * nf, sn, fac ? fac + t * nf : NULL,
                                   nf, r->layout);
         }
 }
 
 /* --------------------------------------------------------------- sub-layers */
 
-static void norm_rows(const struct xtc_stack *s, float *out, const float *inp, const float *w, int64_t N) {
+void xtc_stack_norm(const struct xtc_stack *s, float *out, float *mean, float *rstd, const float *inp, const float *w,
+                    int64_t N) {
     if (s->cfg.norm == XTC_NORM_RMSNORM)
-        xtc_rmsnorm_forward(out, NULL, inp, w, N, s->cfg.dim);
+        xtc_rmsnorm_forward(out, rstd, inp, w, N, s->cfg.dim);
     else
-        xtc_layernorm_forward(out, NULL, NULL, inp, w, N, s->cfg.dim);
+        xtc_layernorm_forward(out, mean, rstd, inp, w, N, s->cfg.dim);
 }
 
-struct rope_tables {
-    int64_t nb, Lp;
-    const float *cos, *sin, *qfac, *kfac;
-};
-
-static void attention_sublayer(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_stack_io *io,
-                               const struct xtc_stack_bufs *bf, int self_idx, const struct rope_tables *self_rt,
-                               const struct rope_tables *ctx_rt) {
+/* Attention parameters of sub-layer L for this call (shared by forward and backward). */
+struct xtc_attn_params xtc_stack_attn_params(const struct xtc_stack *s, const struct xtc_sublayer *L,
+                                             const struct xtc_stack_io *io, const struct xtc_stack_bufs *bf,
+                                             int self_idx) {
     const struct xtc_layers_config *c = &s->cfg;
-    const int64_t B = io->B, T = io->T, C = c->dim;
-    const int H = c->heads, G = c->kv_heads, D = c->dim_head, K = c->num_mem_kv;
     const bool self = L->kind == XTC_SUB_SELF;
-    const int64_t M = self ? io->M : 0;
+    const int64_t B = io->B, T = io->T, M = self ? io->M : 0;
     const int64_t S = self ? M + T : io->S_ctx;
-    const int64_t Cin = self ? C : c->dim_context;
-
-    /* keys/values from [norm(mem); norm(x)] (self, XL) or the raw context (cross) */
-    const float *kvin = bf->h;
-    if (self && M > 0) {
-        for (int64_t b = 0; b < B; b++) {
-            norm_rows(s, bf->kvin + b * S * C, io->mems[self_idx] + b * M * C, L->norm, M);
-            memcpy(bf->kvin + (b * S + M) * C, bf->h + b * T * C, sizeof(float) * (size_t)(T * C));
-        }
-        kvin = bf->kvin;
-    } else if (!self) {
-        kvin = io->context;
-    }
-    xtc_linear_forward(bf->q, bf->h, L->wq, NULL, B * T, C, (int64_t)H * D);
-    xtc_linear_forward(bf->k, kvin, L->wk, NULL, B * S, Cin, (int64_t)G * D);
-    xtc_linear_forward(bf->v, kvin, L->wv, NULL, B * S, Cin, (int64_t)G * D);
-
-    const float *mem_k = L->mem_k;
-    if (c->qk_norm) {
-        xtc_l2norm_rows(bf->q, B * T * H, D);
-        xtc_l2norm_rows(bf->k, B * S * G, D);
-        if (K > 0) {
-            memcpy(bf->memk, L->mem_k, sizeof(float) * (size_t)G * K * D);
-            xtc_l2norm_rows(bf->memk, (int64_t)G * K, D);
-            mem_k = bf->memk;
-        }
-    }
-    /* rotary: self-attention always; cross-attention only with context_pos (reference B.9) */
-    if (c->rotary && (self || ctx_rt->cos)) {
-        rotate_rows(&s->rotary, bf->q, B, T, H, D, self_rt->nb, self_rt->Lp, self_rt->cos, self_rt->sin, self_rt->qfac);
-        const struct rope_tables *kt = self ? self_rt : ctx_rt;
-        rotate_rows(&s->rotary, bf->k, B, S, G, D, kt->nb, kt->Lp, kt->cos, kt->sin, kt->kfac);
-    }
-
-    /* key padding mask: [mem_mask ; mask] for self, context_mask for cross */
     const uint8_t *key_mask = NULL;
     if (self) {
         const uint8_t *mm = M > 0 && io->mem_masks ? io->mem_masks[self_idx] : NULL;
@@ -223,14 +250,13 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
     } else {
         key_mask = io->context_mask;
     }
-
     struct xtc_attn_params p = {
-        .B = B, .T = T, .S = S, .K = K, .H = H, .G = G, .D = D,
-        .scale = c->qk_norm ? (float)c->qk_norm_scale : (float)(1.0 / sqrt((double)D)),
+        .B = B, .T = T, .S = S, .K = c->num_mem_kv, .H = c->heads, .G = c->kv_heads, .D = c->dim_head,
+        .scale = c->qk_norm ? (float)c->qk_norm_scale : (float)(1.0 / sqrt((double)c->dim_head)),
         .causal = self && c->causal,
         .key_mask = key_mask,
         .query_mask = io->mask,
-        .mem_k = mem_k,
+        .mem_k = c->qk_norm && c->num_mem_kv > 0 ? bf->memk : L->mem_k,
         .mem_v = L->mem_v,
     };
     if (self && c->alibi) {
@@ -243,62 +269,100 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
         p.bias.kind = XTC_BIAS_T5;
         p.bias.t5 = bf->t5;
     }
-    xtc_attention_forward(bf->o, bf->q, bf->k, bf->v, &p, bf->scratch);
-    if (L->wo)
-        xtc_linear_forward(bf->y, bf->o, L->wo, NULL, B * T, (int64_t)H * D, C);
-    else
-        memcpy(bf->y, bf->o, sizeof(float) * (size_t)(B * T * C)); /* one head: H*D == C, no projection */
+    return p;
 }
 
-static void ff_sublayer(const struct xtc_stack *s, const struct xtc_sublayer *L, int64_t N,
-                        const struct xtc_stack_bufs *bf) {
+static void attention_sublayer(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_stack_io *io,
+                               struct xtc_stack_bufs *bf, struct xtc_sub_acts *A, int self_idx) {
+    const struct xtc_layers_config *c = &s->cfg;
+    const int64_t B = io->B, T = io->T, C = c->dim;
+    const int H = c->heads, G = c->kv_heads, D = c->dim_head, K = c->num_mem_kv;
+    const bool self = L->kind == XTC_SUB_SELF;
+    const int64_t M = self ? io->M : 0;
+    const int64_t S = self ? M + T : io->S_ctx;
+    const int64_t Cin = self ? C : c->dim_context;
+
+    /* keys/values from [norm(mem); norm(x)] (self, XL) or the raw context (cross) */
+    const float *kvin = A->h;
+    if (self && M > 0) {
+        for (int64_t b = 0; b < B; b++) {
+            xtc_stack_norm(s, A->kvin + b * S * C, A->mem_mean + b * M, A->mem_rstd + b * M,
+                           io->mems[self_idx] + b * M * C, L->norm, M);
+            memcpy(A->kvin + (b * S + M) * C, A->h + b * T * C, sizeof(float) * (size_t)(T * C));
+        }
+        kvin = A->kvin;
+    } else if (!self) {
+        kvin = io->context;
+    }
+    xtc_linear_forward(A->q, A->h, L->wq, NULL, B * T, C, (int64_t)H * D);
+    xtc_linear_forward(A->k, kvin, L->wk, NULL, B * S, Cin, (int64_t)G * D);
+    xtc_linear_forward(A->v, kvin, L->wv, NULL, B * S, Cin, (int64_t)G * D);
+
+    if (c->qk_norm) {
+        if (A->q_raw) {
+            memcpy(A->q_raw, A->q, sizeof(float) * (size_t)(B * T * H * D));
+            memcpy(A->k_raw, A->k, sizeof(float) * (size_t)(B * S * G * D));
+        }
+        xtc_l2norm_rows(A->q, B * T * H, D);
+        xtc_l2norm_rows(A->k, B * S * G, D);
+        if (K > 0) {
+            memcpy(bf->memk, L->mem_k, sizeof(float) * (size_t)G * K * D);
+            xtc_l2norm_rows(bf->memk, (int64_t)G * K, D);
+        }
+    }
+    /* rotary: self-attention always; cross-attention only with context_pos (reference B.9) */
+    if (c->rotary && (self || bf->ctx_rt.cos)) {
+        xtc_stack_rotate(&s->rotary, A->q, B, T, H, D, &bf->self_rt, false, 1.0f);
+        xtc_stack_rotate(&s->rotary, A->k, B, S, G, D, self ? &bf->self_rt : &bf->ctx_rt, true, 1.0f);
+    }
+    struct xtc_attn_params p = xtc_stack_attn_params(s, L, io, bf, self_idx);
+    xtc_attention_forward(A->o, A->q, A->k, A->v, &p, bf->scratch);
+    if (L->wo)
+        xtc_linear_forward(bf->y, A->o, L->wo, NULL, B * T, (int64_t)H * D, C);
+    else
+        memcpy(bf->y, A->o, sizeof(float) * (size_t)(B * T * C)); /* one head: H*D == C, no projection */
+}
+
+static void ff_sublayer(const struct xtc_stack *s, const struct xtc_sublayer *L, int64_t N, struct xtc_stack_bufs *bf,
+                        struct xtc_sub_acts *A) {
     const struct xtc_layers_config *c = &s->cfg;
     int64_t C = c->dim, I = c->ff_inner;
-    xtc_linear_forward(bf->ff1, bf->h, L->w1, L->b1, N, C, c->ff_glu ? 2 * I : I);
+    xtc_linear_forward(A->ff1, A->h, L->w1, L->b1, N, C, c->ff_glu ? 2 * I : I);
     if (c->ff_glu)
-        xtc_glu_forward(bf->ffa, bf->ff1, N, I);
+        xtc_glu_forward(A->ffa, A->ff1, N, I);
     else
-        xtc_gelu_forward(bf->ffa, bf->ff1, N * I);
-    xtc_linear_forward(bf->y, bf->ffa, L->w2, L->b2, N, I, C);
+        xtc_gelu_forward(A->ffa, A->ff1, N * I);
+    xtc_linear_forward(bf->y, A->ffa, L->w2, L->b2, N, I, C);
 }
 
 /* --------------------------------------------------------------- forward */
 
-void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io, const struct xtc_stack_bufs *bf) {
+void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_stack_bufs *bf) {
     const struct xtc_layers_config *c = &s->cfg;
     const int64_t B = io->B, T = io->T, C = c->dim, N = B * T, M = io->M;
-    int nf = s->rotary.n_freq;
 
     /* Position tables, once per call. Self positions: -M .. T-1 unless explicit. */
-    struct rope_tables self_rt = {0}, ctx_rt = {0};
     if (c->rotary) {
-        self_rt.nb = io->pos && io->pos_batched ? B : 1;
-        self_rt.Lp = io->pos ? io->pos_len : M + T;
-        int64_t n = self_rt.nb * self_rt.Lp;
+        int64_t n = bf->self_rt.nb * bf->self_rt.Lp;
         if (io->pos)
             memcpy(bf->self_pos, io->pos, sizeof(int64_t) * (size_t)n);
         else
             for (int64_t j = 0; j < n; j++)
                 bf->self_pos[j] = j - M;
         int64_t half = xtc_rotary_xpos_half(bf->self_pos, n);
-        xtc_rotary_table_fill(&s->rotary, bf->self_pos, n, half, bf->self_cos, bf->self_sin, bf->self_qfac,
-                              bf->self_kfac);
-        self_rt.cos = bf->self_cos;
-        self_rt.sin = bf->self_sin;
-        self_rt.qfac = s->rotary.xpos_scale ? bf->self_qfac : NULL;
-        self_rt.kfac = s->rotary.xpos_scale ? bf->self_kfac : NULL;
+        xtc_rotary_table_fill(&s->rotary, bf->self_pos, n, half, bf->self_rt.cos, bf->self_rt.sin,
+                              bf->self_rt.qfac, bf->self_rt.kfac);
+        if (!s->rotary.xpos_scale)
+            bf->self_rt.qfac = bf->self_rt.kfac = NULL;
         if (io->context_pos) {
-            ctx_rt.nb = io->context_pos_batched ? B : 1;
-            ctx_rt.Lp = io->S_ctx;
-            int64_t nc = ctx_rt.nb * ctx_rt.Lp;
+            int64_t nc = bf->ctx_rt.nb * bf->ctx_rt.Lp;
             int64_t chalf = xtc_rotary_xpos_half(io->context_pos, nc);
-            xtc_rotary_table_fill(&s->rotary, io->context_pos, nc, chalf, bf->ctx_cos, bf->ctx_sin, NULL, bf->ctx_kfac);
-            ctx_rt.cos = bf->ctx_cos;
-            ctx_rt.sin = bf->ctx_sin;
-            ctx_rt.kfac = s->rotary.xpos_scale ? bf->ctx_kfac : NULL;
+            xtc_rotary_table_fill(&s->rotary, io->context_pos, nc, chalf, bf->ctx_rt.cos, bf->ctx_rt.sin, NULL,
+                                  bf->ctx_rt.kfac);
+            if (!s->rotary.xpos_scale)
+                bf->ctx_rt.kfac = NULL;
         }
     }
-    (void)nf;
     if (c->rel_pos_bias)
         xtc_t5_table_fill(bf->t5, s->t5_emb, c->heads, M + T, c->causal, c->rel_pos_num_buckets,
                           c->rel_pos_max_distance, (float)sqrt((double)c->dim_head));
@@ -306,16 +370,21 @@ void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io,
     int self_idx = 0;
     for (int l = 0; l < s->n_sub; l++) {
         const struct xtc_sublayer *L = &s->sub[l];
+        struct xtc_sub_acts *A = bf->acts ? &bf->acts[l] : &bf->shared;
         if (L->kind == XTC_SUB_SELF && io->hiddens)
             memcpy(io->hiddens[self_idx], io->x, sizeof(float) * (size_t)(N * C));
-        norm_rows(s, bf->h, io->x, L->norm, N);
+        if (A->x_in)
+            memcpy(A->x_in, io->x, sizeof(float) * (size_t)(N * C));
+        xtc_stack_norm(s, A->h, A->mean, A->rstd, io->x, L->norm, N);
         if (L->kind == XTC_SUB_FF)
-            ff_sublayer(s, L, N, bf);
+            ff_sublayer(s, L, N, bf, A);
         else
-            attention_sublayer(s, L, io, bf, self_idx, &self_rt, &ctx_rt);
+            attention_sublayer(s, L, io, bf, A, self_idx);
         for (int64_t i = 0; i < N * C; i++)
             io->x[i] += bf->y[i];
         self_idx += L->kind == XTC_SUB_SELF;
     }
-    norm_rows(s, io->x, io->x, s->final_norm, N);
+    if (bf->final_in)
+        memcpy(bf->final_in, io->x, sizeof(float) * (size_t)(N * C));
+    xtc_stack_norm(s, io->x, bf->final_mean, bf->final_rstd, io->x, s->final_norm, N);
 }

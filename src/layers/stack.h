@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "attn/attention.h"
 #include "core/arena.h"
 #include "pos/pos.h"
 #include "xtc/config.h"
@@ -54,14 +55,45 @@ struct xtc_stack_io {
     float *const *hiddens;          /* n_self outputs (B, T, C): residual input of each self-attention, or NULL */
 };
 
-/* Scratch planned from (config, B, T, M, S_ctx) before the computation. */
+/* Activations of one sub-layer. At inference all sub-layers share one set; when
+ * gradients are wanted every sub-layer keeps its own for the backward pass. */
+struct xtc_sub_acts {
+    float *x_in;               /* (B, T, C) residual stream entering the sub-layer (training only) */
+    float *h, *mean, *rstd;    /* normed input (B, T, C) and its statistics (B*T) */
+    float *mem_mean, *mem_rstd;/* statistics of the normed XL memories (B*M) */
+    float *kvin;               /* (B, M+T, C) [norm(mem); h] when M > 0 */
+    float *q, *k, *v, *o;      /* post-rotary q (B,T,H*D), k, v (B,S,G*D), attention output (B,T,H*D) */
+    float *q_raw, *k_raw;      /* qk_norm: q, k before l2-normalisation (training only) */
+    float *ff1, *ffa;          /* feed-forward pre-activation and activation */
+};
+
+struct xtc_rope_tables {
+    int64_t nb, Lp; /* tables for nb batch rows (1 or B) of Lp positions, sliced from the right */
+    float *cos, *sin, *qfac, *kfac;
+};
+
+/* Scratch planned from (config, B, T, M, S_ctx, training) before the computation. */
 struct xtc_stack_bufs {
-    float *h, *kvin, *q, *k, *v, *o, *y, *ff1, *ffa, *scratch, *memk;
-    uint8_t *key_mask;
-    float *self_cos, *self_sin, *self_qfac, *self_kfac;
-    float *ctx_cos, *ctx_sin, *ctx_kfac;
-    int64_t *self_pos, *ctx_pos;
+    bool train;
+    struct xtc_sub_acts shared;
+    struct xtc_sub_acts *acts; /* n_sub entries when training, else NULL (all use `shared`) */
+    float *final_in, *final_mean, *final_rstd;
+    float *y, *scratch, *memk;
+    uint8_t *key_mask;         /* (B, S) for self-attention */
+    int64_t *self_pos;
+    struct xtc_rope_tables self_rt, ctx_rt;
     float *t5;
+    /* backward scratch (training only) */
+    float *dres, *dh, *dq, *dk, *dv, *dout, *dkvin, *dff1, *dffa, *dmemk, *dt5, *dmem;
+};
+
+/* Where backward puts the gradients: the parameter grad block (same layout as the
+ * parameter block: grad of data[i] is grad[i]) and optional input grads. */
+struct xtc_stack_grads {
+    const float *params; /* base of the parameter block */
+    float *grads;        /* base of the gradient block (accumulated) */
+    float *dcontext;     /* (B, S_ctx, dim_context) accumulated, or NULL */
+    float *const *dmems; /* n_self (B, M, C) overwritten, or NULL */
 };
 
 xtc_status xtc_stack_init(struct xtc_stack *s, const struct xtc_layers_config *c, struct xtc_error *err);
@@ -70,8 +102,22 @@ void xtc_stack_free(struct xtc_stack *s);
 /* Checks the checkpoint's persistent buffers against the tables the config implies. */
 xtc_status xtc_stack_check_buffers(const struct xtc_stack *s, struct xtc_error *err);
 
-void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_arena *a,
+void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bool train, struct xtc_arena *a,
                     struct xtc_stack_bufs *bufs);
-void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io, const struct xtc_stack_bufs *bufs);
+void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_stack_bufs *bufs);
+
+/* Shared by forward and backward (stack.c). */
+void xtc_stack_rotate(const struct xtc_rotary *r, float *x, int64_t B, int64_t L, int nh, int D,
+                      const struct xtc_rope_tables *rt, bool keys, float sign);
+void xtc_stack_norm(const struct xtc_stack *s, float *out, float *mean, float *rstd, const float *inp, const float *w,
+                    int64_t N);
+struct xtc_attn_params xtc_stack_attn_params(const struct xtc_stack *s, const struct xtc_sublayer *L,
+                                             const struct xtc_stack_io *io, const struct xtc_stack_bufs *bf,
+                                             int self_idx);
+
+/* Backward of the last training forward with the same io and bufs: dx (B, T, C) holds the
+ * gradient of the stack output on entry and of its input x on return. */
+void xtc_stack_backward(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_stack_bufs *bufs,
+                        float *dx, const struct xtc_stack_grads *g);
 
 #endif

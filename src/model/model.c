@@ -2,11 +2,13 @@
  * public forward entry point, which validates every input at the boundary and
  * then runs TransformerWrapper / bare stacks / XTransformer without further
  * checks. Activations come from the model's arena, planned per call. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/status.h"
+#include "model/model.h"
 #include "model/wrapper.h"
 #include "ops/ops.h"
 #include "xtc/safetensors.h"
@@ -196,6 +198,7 @@ void xtc_model_free(xtc_model_t m) {
     xtc_stack_free(&m->enc.stack);
     free(m->params);
     free(m->data);
+    free(m->grad);
     xtc_arena_free(&m->arena);
     free(m);
 }
@@ -220,6 +223,7 @@ struct xtc_param_info xtc_model_param(const struct xtc_model *m, int i) {
     info.ndim = p->ndim;
     memcpy(info.shape, p->shape, sizeof info.shape);
     info.data = m->data + p->offset;
+    info.grad = m->grad && !p->is_buffer ? m->grad + p->offset : NULL;
     info.is_buffer = p->is_buffer;
     return info;
 }
@@ -310,23 +314,38 @@ static xtc_status check_net_inputs(const struct xtc_net *net, const struct xtc_i
 
 /* ------------------------------------------------------------------ forward */
 
-struct plan {
-    struct xtc_net_bufs enc, dec;
-    int64_t *tgt; /* XTransformer: tgt with ignore_index replaced by pad_value */
-};
-
-static void plan_all(struct xtc_model *m, const struct xtc_inputs *in, const struct xtc_inputs *enc_in,
-                     struct plan *p) {
+static void plan_all(struct xtc_model *m, const struct xtc_inputs *in, const struct xtc_inputs *enc_in) {
+    struct xtc_forward_state *f = &m->last;
+    bool train = in->save_for_backward;
     if (enc_in) {
-        xtc_net_plan(&m->enc, enc_in, &m->arena, &p->enc);
-        p->tgt = (int64_t *)xtc_arena_floats(&m->arena, (size_t)(2 * in->batch * in->len));
+        xtc_net_plan(&m->enc, enc_in, train, &m->arena, &f->enc);
+        f->tgt = (int64_t *)xtc_arena_floats(&m->arena, (size_t)(2 * in->batch * in->len));
+        if (train) {
+            f->dlogits = xtc_arena_floats(&m->arena, (size_t)(in->batch * in->len * xtc_net_out_dim(&m->net)));
+            f->dcontext = xtc_arena_floats(&m->arena, (size_t)(in->batch * in->context_len * m->net.cfg.layers.dim));
+        }
+    } else if (train && m->net.cfg.layers.cross_attend) {
+        f->dcontext = xtc_arena_floats(&m->arena, (size_t)(in->batch * in->context_len * m->net.cfg.layers.dim_context));
     }
-    xtc_net_plan(&m->net, in, &m->arena, &p->dec);
+    xtc_net_plan(&m->net, in, train, &m->arena, &f->dec);
+}
+
+/* Measures, reserves, then hands out every buffer of the call: no allocation afterwards. */
+static xtc_status plan(struct xtc_model *m, const struct xtc_inputs *in, const struct xtc_inputs *enc_in,
+                       struct xtc_error *err) {
+    memset(&m->last, 0, sizeof m->last);
+    xtc_arena_measure(&m->arena);
+    plan_all(m, in, enc_in);
+    XTC_TRY(xtc_arena_commit(&m->arena, err));
+    memset(&m->last, 0, sizeof m->last);
+    plan_all(m, in, enc_in);
+    return XTC_OK;
 }
 
 static xtc_status forward_xtransformer(struct xtc_model *m, const struct xtc_inputs *in, struct xtc_outputs *out,
                                        struct xtc_error *err) {
     const struct xtc_config *c = &m->cfg;
+    struct xtc_forward_state *f = &m->last;
     int64_t B = in->batch, T = in->len, V = c->net.wrap.num_tokens;
     if (!in->src || !in->tokens)
         XTC_FAIL(err, XTC_ERR_ARG, "XTransformer needs src and tgt tokens");
@@ -334,39 +353,40 @@ static xtc_status forward_xtransformer(struct xtc_model *m, const struct xtc_inp
         if (in->tokens[i] != c->ignore_index && (in->tokens[i] < 0 || in->tokens[i] >= V))
             XTC_FAIL(err, XTC_ERR_ARG, "tgt[%lld] = %lld is not a token id (dec_num_tokens %lld) nor ignore_index",
                      (long long)i, (long long)in->tokens[i], (long long)V);
-    struct xtc_inputs enc_in = {.batch = B, .len = in->src_len, .tokens = in->src, .mask = in->src_mask};
-    struct xtc_inputs dec_in = {.batch = B, .len = T, .context_len = in->src_len, .context_mask = in->src_mask};
+    struct xtc_inputs enc_in = {.batch = B, .len = in->src_len, .tokens = in->src, .mask = in->src_mask,
+                                .save_for_backward = in->save_for_backward};
+    struct xtc_inputs dec_in = {.batch = B, .len = T, .context_len = in->src_len, .context_mask = in->src_mask,
+                                .tokens = in->tokens, .save_for_backward = in->save_for_backward};
     XTC_TRY(check_net_inputs(&m->enc, &enc_in, false, false, err));
-    dec_in.tokens = in->tokens;
     XTC_TRY(check_net_inputs(&m->net, &dec_in, true, true, err));
+    XTC_TRY(plan(m, &dec_in, &enc_in, err));
 
-    struct plan p;
-    xtc_arena_measure(&m->arena);
-    plan_all(m, &dec_in, &enc_in, &p);
-    XTC_TRY(xtc_arena_commit(&m->arena, err));
-    plan_all(m, &dec_in, &enc_in, &p);
-
-    xtc_net_forward(&m->enc, &enc_in, &p.enc);
+    xtc_net_forward(&m->enc, &enc_in, &f->enc);
     /* AutoregressiveWrapper: ignore_index entries are fed as pad_value */
     for (int64_t i = 0; i < B * T; i++)
-        p.tgt[i] = in->tokens[i] == c->ignore_index ? c->pad_value : in->tokens[i];
-    dec_in.tokens = p.tgt;
-    dec_in.context = p.enc.out;
-    xtc_net_forward(&m->net, &dec_in, &p.dec);
+        f->tgt[i] = in->tokens[i] == c->ignore_index ? c->pad_value : in->tokens[i];
+    dec_in.tokens = f->tgt;
+    dec_in.context = f->enc.out;
+    xtc_net_forward(&m->net, &dec_in, &f->dec);
 
     /* loss = CE(logits[:, :-1], tgt[:, 1:]), one mean over the kept targets of the batch */
     double total = 0;
     int64_t kept = 0;
     for (int64_t b = 0; b < B && T > 1; b++) {
         int64_t k = 0;
-        double mean = xtc_crossentropy_forward(p.dec.out + b * T * V, in->tokens + b * T + 1, T - 1, V,
+        double mean = xtc_crossentropy_forward(f->dec.out + b * T * V, in->tokens + b * T + 1, T - 1, V,
                                                c->ignore_index, &k);
         if (k > 0)
             total += mean * (double)k;
         kept += k;
     }
-    *out = (struct xtc_outputs){.logits = p.dec.out, .out_dim = V, .encoder_out = p.enc.out,
-                                .loss = kept ? (float)(total / (double)kept) : 0.0f / 0.0f};
+    f->kept = kept;
+    f->in = *in;
+    f->enc_in = enc_in;
+    f->dec_in = dec_in;
+    f->valid = in->save_for_backward;
+    *out = (struct xtc_outputs){.logits = f->dec.out, .out_dim = V, .encoder_out = f->enc.out,
+                                .loss = kept ? (float)(total / (double)kept) : NAN};
     return XTC_OK;
 }
 
@@ -375,21 +395,83 @@ xtc_status xtc_model_forward(xtc_model_t m, const struct xtc_inputs *in, struct 
     if (!m || !in || !out)
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_model_forward: NULL argument");
     memset(out, 0, sizeof *out);
+    m->last.valid = false;
     if (m->cfg.model_class == XTC_MODEL_XTRANSFORMER)
         return forward_xtransformer(m, in, out, err);
     XTC_TRY(check_net_inputs(&m->net, in, false, false, err));
-    struct plan p;
-    xtc_arena_measure(&m->arena);
-    plan_all(m, in, NULL, &p);
-    XTC_TRY(xtc_arena_commit(&m->arena, err));
-    plan_all(m, in, NULL, &p);
-    xtc_net_forward(&m->net, in, &p.dec);
-    out->logits = p.dec.out;
+    XTC_TRY(plan(m, in, NULL, err));
+    struct xtc_forward_state *f = &m->last;
+    xtc_net_forward(&m->net, in, &f->dec);
+    f->in = *in;
+    f->valid = in->save_for_backward;
+    out->logits = f->dec.out;
     out->out_dim = xtc_net_out_dim(&m->net);
     if (in->return_mems) {
-        out->mems = (const float *const *)p.dec.mems;
+        out->mems = (const float *const *)f->dec.mems;
         out->n_mems = m->net.stack.n_self;
         out->mem_len = xtc_net_mem_out_len(&m->net, in);
     }
     return XTC_OK;
+}
+
+/* ------------------------------------------------------------------ backward */
+
+xtc_status xtc_model_zero_grad(xtc_model_t m, struct xtc_error *err) {
+    if (!m)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_model_zero_grad: NULL model");
+    if (!m->grad) {
+        m->grad = calloc(m->n_floats ? m->n_floats : 1, sizeof(float));
+        if (!m->grad)
+            XTC_FAIL(err, XTC_ERR_NOMEM, "cannot allocate %zu gradients", m->n_floats);
+    } else {
+        memset(m->grad, 0, sizeof(float) * m->n_floats);
+    }
+    return XTC_OK;
+}
+
+xtc_status xtc_model_backward(xtc_model_t m, const float *dout, struct xtc_error *err) {
+    if (!m || !dout)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_model_backward: NULL argument");
+    struct xtc_forward_state *f = &m->last;
+    if (!f->valid)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_model_backward needs a preceding forward call with save_for_backward");
+    if (!m->grad)
+        XTC_TRY(xtc_model_zero_grad(m, err));
+    struct xtc_stack_grads g = {.params = m->data, .grads = m->grad};
+    if (m->cfg.model_class != XTC_MODEL_XTRANSFORMER) {
+        if (f->dcontext) {
+            memset(f->dcontext, 0,
+                   sizeof(float) * (size_t)(f->in.batch * f->in.context_len * m->net.cfg.layers.dim_context));
+            g.dcontext = f->dcontext;
+        }
+        xtc_net_backward(&m->net, &f->in, &f->dec, dout, &g);
+        return XTC_OK;
+    }
+    /* XTransformer: d loss -> d logits (the last position is not scored) -> decoder -> encoder */
+    int64_t B = f->in.batch, T = f->in.len, V = m->cfg.net.wrap.num_tokens, C = m->cfg.net.layers.dim;
+    float scale = f->kept ? dout[0] / (float)f->kept : 0.0f;
+    memset(f->dlogits, 0, sizeof(float) * (size_t)(B * T * V));
+    for (int64_t b = 0; b < B && T > 1; b++)
+        xtc_crossentropy_backward(f->dlogits + b * T * V, f->dec.out + b * T * V, f->in.tokens + b * T + 1, T - 1, V,
+                                  m->cfg.ignore_index, scale);
+    memset(f->dcontext, 0, sizeof(float) * (size_t)(B * f->in.src_len * C));
+    g.dcontext = f->dcontext;
+    xtc_net_backward(&m->net, &f->dec_in, &f->dec, f->dlogits, &g);
+    g.dcontext = NULL;
+    xtc_net_backward(&m->enc, &f->enc_in, &f->enc, f->dcontext, &g);
+    return XTC_OK;
+}
+
+void xtc_model_input_grads(const struct xtc_model *m, struct xtc_input_grads *out) {
+    memset(out, 0, sizeof *out);
+    const struct xtc_forward_state *f = &m->last;
+    if (!f->valid || m->cfg.model_class == XTC_MODEL_XTRANSFORMER)
+        return;
+    if (!m->net.cfg.has_wrapper)
+        out->x = f->dec.dx;
+    out->context = f->dcontext;
+    if (f->dec.dmems) {
+        out->mems = (const float *const *)f->dec.dmems;
+        out->n_mems = m->net.stack.n_self;
+    }
 }

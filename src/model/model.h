@@ -8,6 +8,7 @@
 
 #include "core/arena.h"
 #include "layers/stack.h"
+#include "model/wrapper.h"
 #include "xtc/model.h"
 
 struct xtc_net {
@@ -46,6 +47,17 @@ float *xtc_param_add(struct xtc_param_builder *b, const char *name, int ndim, co
 /* Registers every parameter of a network under the builder's prefix. */
 void xtc_net_params(struct xtc_param_builder *b, struct xtc_net *net);
 
+/* What the last forward call left for backward. */
+struct xtc_forward_state {
+    bool valid;                    /* made with save_for_backward */
+    struct xtc_inputs in;          /* the caller's inputs */
+    struct xtc_inputs enc_in, dec_in; /* XTransformer: the two network calls */
+    struct xtc_net_bufs enc, dec;  /* dec: the model's network (the decoder for XTransformer) */
+    int64_t *tgt;                  /* XTransformer: tgt with ignore_index -> pad_value */
+    int64_t kept;                  /* XTransformer: scored targets */
+    float *dlogits, *dcontext;
+};
+
 struct xtc_model {
     struct xtc_config cfg;
     struct xtc_net net, enc; /* enc only for XTransformer */
@@ -53,9 +65,9 @@ struct xtc_model {
     int n_params;
     float *data;
     size_t n_floats;
+    float *grad;            /* gradient block, same layout as data (NULL until first needed) */
     struct xtc_arena arena; /* activations, re-planned when shapes grow */
-    /* output views handed to the caller */
-    const float **mems_out;
+    struct xtc_forward_state last;
 };
 
 #endif

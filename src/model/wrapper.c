@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "model/model.h"
 #include "model/wrapper.h"
 #include "ops/ops.h"
 #include "pos/pos.h"
@@ -27,7 +28,7 @@ int64_t xtc_net_out_dim(const struct xtc_net *net) {
     return c->has_wrapper && !c->wrap.return_only_embed ? c->wrap.num_tokens : c->layers.dim;
 }
 
-void xtc_net_plan(const struct xtc_net *net, const struct xtc_inputs *in, struct xtc_arena *a,
+void xtc_net_plan(const struct xtc_net *net, const struct xtc_inputs *in, bool train, struct xtc_arena *a,
                   struct xtc_net_bufs *bufs) {
     const struct xtc_stack *s = &net->stack;
     int64_t B = in->batch, T = in->len, Tt = total_len(net, in), C = s->cfg.dim;
@@ -52,7 +53,19 @@ void xtc_net_plan(const struct xtc_net *net, const struct xtc_inputs *in, struct
     struct xtc_stack_io io = {.B = B, .T = Tt, .pos = in->pos, .pos_len = in->pos_len, .pos_batched = in->pos_batched,
                               .S_ctx = s->cfg.cross_attend ? in->context_len : 0, .context_pos = in->context_pos,
                               .context_pos_batched = in->context_pos_batched, .M = in->n_mems > 0 ? in->mem_len : 0};
-    xtc_stack_plan(s, &io, a, &bufs->stack);
+    xtc_stack_plan(s, &io, train, a, &bufs->stack);
+    if (train) {
+        bufs->dx = xtc_arena_floats(a, (size_t)(B * Tt * C));
+        if (io.M > 0) {
+            size_t ptrs = ((size_t)s->n_self * sizeof(float *) + sizeof(float) - 1) / sizeof(float);
+            bufs->dmems = (float **)xtc_arena_floats(a, ptrs);
+            for (int l = 0; l < s->n_self; l++) {
+                float *d = xtc_arena_floats(a, (size_t)(B * io.M * C));
+                if (bufs->dmems)
+                    bufs->dmems[l] = d;
+            }
+        }
+    }
 }
 
 /* x (B, T, C) = token embedding + absolute positions, then memory tokens in front. */
@@ -84,7 +97,7 @@ static void embed(const struct xtc_net *net, const struct xtc_inputs *in, float 
     }
 }
 
-void xtc_net_forward(const struct xtc_net *net, const struct xtc_inputs *in, const struct xtc_net_bufs *bufs) {
+void xtc_net_forward(const struct xtc_net *net, const struct xtc_inputs *in, struct xtc_net_bufs *bufs) {
     const struct xtc_net_config *c = &net->cfg;
     const struct xtc_stack *s = &net->stack;
     int64_t B = in->batch, T = in->len, C = c->layers.dim;
@@ -116,7 +129,8 @@ void xtc_net_forward(const struct xtc_net *net, const struct xtc_inputs *in, con
     /* explicit positions are for the absolute embedding only unless rotary / ALiBi read them */
     if (!s->cfg.rotary && !s->cfg.alibi)
         io.pos = NULL;
-    xtc_stack_forward(s, &io, &bufs->stack);
+    bufs->io = io;
+    xtc_stack_forward(s, &bufs->io, &bufs->stack);
 
     if (in->return_mems) {
         int64_t L = xtc_net_mem_out_len(net, in);
@@ -142,5 +156,57 @@ void xtc_net_forward(const struct xtc_net *net, const struct xtc_inputs *in, con
             memcpy(out, h, sizeof(float) * (size_t)(T * C));
         else
             xtc_linear_forward(out, h, net->to_logits ? net->to_logits : net->token_emb, NULL, T, C, V);
+    }
+}
+
+void xtc_net_backward(const struct xtc_net *net, const struct xtc_inputs *in, struct xtc_net_bufs *bufs,
+                      const float *dout, const struct xtc_stack_grads *g) {
+    const struct xtc_net_config *c = &net->cfg;
+    int64_t B = in->batch, T = in->len, C = c->layers.dim;
+    int64_t R = c->has_wrapper ? c->wrap.num_memory_tokens : 0, Tt = R + T, V = xtc_net_out_dim(net);
+    float *dx = bufs->dx;
+    memset(dx, 0, sizeof(float) * (size_t)(B * Tt * C));
+    bool head = c->has_wrapper && !c->wrap.return_only_embed;
+    const float *w_out = net->to_logits ? net->to_logits : net->token_emb;
+    for (int64_t b = 0; b < B; b++) {
+        float *dxb = dx + (b * Tt + R) * C;
+        if (head) /* logits = h @ w_out^T */
+            xtc_linear_backward(dxb, g->grads + (w_out - g->params), NULL, dout + b * T * V,
+                                bufs->x + (b * Tt + R) * C, w_out, T, C, V, 0);
+        else
+            memcpy(dxb, dout + b * T * V, sizeof(float) * (size_t)(T * C));
+    }
+    struct xtc_stack_grads sg = *g;
+    sg.dmems = bufs->dmems;
+    xtc_stack_backward(&net->stack, &bufs->io, &bufs->stack, dx, &sg);
+    if (!c->has_wrapper)
+        return; /* dx is the gradient of the float input */
+    const struct xtc_wrapper_config *w = &c->wrap;
+    float *dmt = net->memory_tokens ? g->grads + (net->memory_tokens - g->params) : NULL;
+    float *dte = g->grads + (net->token_emb - g->params);
+    float pos_scale = (float)(1.0 / sqrt((double)C));
+    for (int64_t b = 0; b < B; b++) {
+        const float *dxb = dx + b * Tt * C;
+        for (int64_t i = 0; dmt && i < R * C; i++)
+            dmt[i] += dxb[i];
+        xtc_embedding_backward(dte, dxb + R * C, in->tokens + b * T, T, C);
+        if (!w->use_abs_pos_emb)
+            continue;
+        for (int64_t t = 0; t < T; t++) {
+            int64_t p = in->pos ? in->pos[(in->pos_batched ? b * in->pos_len : 0) + t] : t;
+            const float *d = dxb + (R + t) * C;
+            if (net->pos_scale) {
+                float tmp[C];
+                xtc_sinusoidal_forward(tmp, p, (int)C, 1.0f);
+                double s = 0;
+                for (int64_t k = 0; k < C; k++)
+                    s += (double)d[k] * tmp[k];
+                g->grads[net->pos_scale - g->params] += (float)s;
+            } else {
+                float *dpe = g->grads + (net->pos_emb - g->params) + p * C;
+                for (int64_t k = 0; k < C; k++)
+                    dpe[k] += d[k] * pos_scale;
+            }
+        }
     }
 }

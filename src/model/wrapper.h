@@ -2,7 +2,10 @@
 #ifndef XTC_WRAPPER_H
 #define XTC_WRAPPER_H
 
-#include "model/model.h"
+#include "layers/stack.h"
+#include "xtc/model.h"
+
+struct xtc_net;
 
 struct xtc_net_bufs {
     float *x;        /* (B, Tt, C) residual stream */
@@ -11,12 +14,19 @@ struct xtc_net_bufs {
     float **hiddens; /* with return_mems: n_self (B, Tt, C) */
     float **mems;    /* with return_mems: n_self (B, L, C) */
     struct xtc_stack_bufs stack;
+    struct xtc_stack_io io; /* the stack call of the last forward, for backward */
+    float *dx;              /* training: (B, Tt, C) gradient of the stack input */
+    float **dmems;          /* training with mems: n_self (B, M, C) */
 };
 
 int64_t xtc_net_out_dim(const struct xtc_net *net);
 int64_t xtc_net_mem_out_len(const struct xtc_net *net, const struct xtc_inputs *in);
-void xtc_net_plan(const struct xtc_net *net, const struct xtc_inputs *in, struct xtc_arena *a,
+void xtc_net_plan(const struct xtc_net *net, const struct xtc_inputs *in, bool train, struct xtc_arena *a,
                   struct xtc_net_bufs *bufs);
-void xtc_net_forward(const struct xtc_net *net, const struct xtc_inputs *in, const struct xtc_net_bufs *bufs);
+/* Backward of the last training forward: dout is (B, T, out_dim); parameter gradients go to
+ * the block of g, d context is accumulated into g->dcontext when set. */
+void xtc_net_backward(const struct xtc_net *net, const struct xtc_inputs *in, struct xtc_net_bufs *bufs,
+                      const float *dout, const struct xtc_stack_grads *g);
+void xtc_net_forward(const struct xtc_net *net, const struct xtc_inputs *in, struct xtc_net_bufs *bufs);
 
 #endif

@@ -1,0 +1,147 @@
+/* Backward of the attention stack: the sub-layers in reverse, each the mirror of
+ * its forward in stack.c. The residual gradient dres runs down the stack; each
+ * sub-layer adds the gradient through its pre-norm. Parameter gradients are
+ * accumulated into the gradient block at the parameter's offset.
+ * Shape letters as in stack.h. */
+#include <math.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "layers/stack.h"
+#include "ops/ops.h"
+
+/* The gradient of a parameter lives at the same offset in the gradient block. */
+static float *grad_of(const struct xtc_stack_grads *g, const float *param) {
+    return param ? g->grads + (param - g->params) : NULL;
+}
+
+static void norm_backward(const struct xtc_stack *s, float *dinp, const float *w, const float *dout, const float *inp,
+                          const float *mean, const float *rstd, int64_t N, const struct xtc_stack_grads *g) {
+    if (s->cfg.norm == XTC_NORM_RMSNORM)
+        xtc_rmsnorm_backward(dinp, grad_of(g, w), dout, inp, w, rstd, N, s->cfg.dim);
+    else
+        xtc_layernorm_backward(dinp, grad_of(g, w), dout, inp, w, mean, rstd, N, s->cfg.dim);
+}
+
+/* dy (B, T, C) -> bf->dh, the gradient of the sub-layer's normed input. */
+static void ff_backward(const struct xtc_stack *s, const struct xtc_sublayer *L, int64_t N,
+                        struct xtc_stack_bufs *bf, const struct xtc_sub_acts *A, const float *dy,
+                        const struct xtc_stack_grads *g) {
+    const struct xtc_layers_config *c = &s->cfg;
+    int64_t C = c->dim, I = c->ff_inner, I1 = c->ff_glu ? 2 * I : I;
+    /* y = ffa @ w2^T + b2 */
+    xtc_linear_backward(bf->dffa, grad_of(g, L->w2), grad_of(g, L->b2), dy, A->ffa, L->w2, N, I, C, 0);
+    if (c->ff_glu)
+        xtc_glu_backward(bf->dff1, bf->dffa, A->ff1, N, I);
+    else
+        xtc_gelu_backward(bf->dff1, bf->dffa, A->ff1, N * I);
+    /* ff1 = h @ w1^T + b1 */
+    xtc_linear_backward(bf->dh, grad_of(g, L->w1), grad_of(g, L->b1), bf->dff1, A->h, L->w1, N, C, I1, 0);
+}
+
+static void attention_backward(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_stack_io *io,
+                               struct xtc_stack_bufs *bf, const struct xtc_sub_acts *A, int self_idx, const float *dy,
+                               const struct xtc_stack_grads *g) {
+    const struct xtc_layers_config *c = &s->cfg;
+    const int64_t B = io->B, T = io->T, C = c->dim;
+    const int H = c->heads, G = c->kv_heads, D = c->dim_head, K = c->num_mem_kv;
+    const bool self = L->kind == XTC_SUB_SELF;
+    const int64_t M = self ? io->M : 0, S = self ? M + T : io->S_ctx;
+    const int64_t Cin = self ? C : c->dim_context, HD = (int64_t)H * D, GD = (int64_t)G * D;
+
+    /* y = o @ wo^T (or y = o with one head) */
+    const float *dout = dy;
+    if (L->wo) {
+        xtc_linear_backward(bf->dout, grad_of(g, L->wo), NULL, dy, A->o, L->wo, B * T, HD, C, 0);
+        dout = bf->dout;
+    }
+    if (c->qk_norm && K > 0) { /* the forward's normalised mem_k of this layer */
+        memcpy(bf->memk, L->mem_k, sizeof(float) * (size_t)G * K * D);
+        xtc_l2norm_rows(bf->memk, (int64_t)G * K, D);
+    }
+    struct xtc_attn_params p = xtc_stack_attn_params(s, L, io, bf, self_idx);
+    float *dmem_k = K > 0 ? (c->qk_norm ? bf->dmemk : grad_of(g, L->mem_k)) : NULL;
+    if (dmem_k == bf->dmemk && dmem_k)
+        memset(dmem_k, 0, sizeof(float) * (size_t)G * K * D);
+    if (bf->dt5 && p.bias.kind == XTC_BIAS_T5)
+        memset(bf->dt5, 0, sizeof(float) * (size_t)H * (2 * S - 1));
+    xtc_attention_backward(bf->dq, bf->dk, bf->dv, dmem_k, K > 0 ? grad_of(g, L->mem_v) : NULL,
+                           p.bias.kind == XTC_BIAS_T5 ? bf->dt5 : NULL, dout, A->q, A->k, A->v, &p, bf->scratch);
+    if (p.bias.kind == XTC_BIAS_T5) {
+        /* bias[h][rel] = emb[bucket(rel)][h] * sqrt(D) */
+        float *demb = grad_of(g, s->t5_emb);
+        float scale = (float)sqrt((double)D); /* as the forward table */
+        for (int64_t r = 0; r < 2 * S - 1; r++) {
+            int bucket = xtc_t5_bucket(r - (S - 1), c->causal, c->rel_pos_num_buckets, c->rel_pos_max_distance);
+            for (int h = 0; h < H; h++)
+                demb[(int64_t)bucket * H + h] += bf->dt5[(int64_t)h * (2 * S - 1) + r] * scale;
+        }
+    }
+    /* rotary backward: rotate by -theta with the same XPOS factor */
+    if (c->rotary && (self || bf->ctx_rt.cos)) {
+        xtc_stack_rotate(&s->rotary, bf->dq, B, T, H, D, &bf->self_rt, false, -1.0f);
+        xtc_stack_rotate(&s->rotary, bf->dk, B, S, G, D, self ? &bf->self_rt : &bf->ctx_rt, true, -1.0f);
+    }
+    if (c->qk_norm) {
+        xtc_l2norm_backward(bf->dq, A->q_raw, B * T * H, D);
+        xtc_l2norm_backward(bf->dk, A->k_raw, B * S * G, D);
+        if (K > 0) {
+            xtc_l2norm_backward(bf->dmemk, L->mem_k, (int64_t)G * K, D);
+            float *gk = grad_of(g, L->mem_k);
+            for (int64_t i = 0; i < (int64_t)G * K * D; i++)
+                gk[i] += bf->dmemk[i];
+        }
+    }
+    /* q = h @ wq^T;  k = kvin @ wk^T;  v = kvin @ wv^T */
+    const float *kvin = self ? (M > 0 ? A->kvin : A->h) : io->context;
+    xtc_linear_backward(bf->dh, grad_of(g, L->wq), NULL, bf->dq, A->h, L->wq, B * T, C, HD, 0);
+    xtc_linear_backward(bf->dkvin, grad_of(g, L->wk), NULL, bf->dk, kvin, L->wk, B * S, Cin, GD, 0);
+    xtc_linear_backward(bf->dkvin, grad_of(g, L->wv), NULL, bf->dv, kvin, L->wv, B * S, Cin, GD, 1);
+    if (!self) {
+        if (g->dcontext)
+            for (int64_t i = 0; i < B * S * Cin; i++)
+                g->dcontext[i] += bf->dkvin[i];
+        return;
+    }
+    for (int64_t b = 0; b < B; b++) {
+        /* kvin = [norm(mem) ; h]: the sequence part joins dh, the memory part goes through the norm */
+        const float *dk_seq = bf->dkvin + (b * S + M) * C;
+        float *dhb = bf->dh + b * T * C;
+        for (int64_t i = 0; i < T * C; i++)
+            dhb[i] += dk_seq[i];
+        if (M > 0) {
+            float *dmem = g->dmems ? g->dmems[self_idx] + b * M * C : NULL;
+            if (dmem)
+                memset(dmem, 0, sizeof(float) * (size_t)(M * C));
+            /* the norm gain still gets its gradient when d/dmems is not wanted */
+            float *sink = dmem ? dmem : bf->dmem;
+            if (!dmem)
+                memset(sink, 0, sizeof(float) * (size_t)(M * C));
+            norm_backward(s, sink, L->norm, bf->dkvin + b * S * C, io->mems[self_idx] + b * M * C,
+                          A->mem_mean + b * M, A->mem_rstd + b * M, M, g);
+        }
+    }
+}
+
+void xtc_stack_backward(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_stack_bufs *bf,
+                        float *dx, const struct xtc_stack_grads *g) {
+    const struct xtc_layers_config *c = &s->cfg;
+    const int64_t B = io->B, T = io->T, C = c->dim, N = B * T;
+    (void)B;
+    /* out = final_norm(x_last) */
+    memset(bf->dres, 0, sizeof(float) * (size_t)(N * C));
+    norm_backward(s, bf->dres, s->final_norm, dx, bf->final_in, bf->final_mean, bf->final_rstd, N, g);
+    int self_idx = s->n_self;
+    for (int l = s->n_sub - 1; l >= 0; l--) {
+        const struct xtc_sublayer *L = &s->sub[l];
+        const struct xtc_sub_acts *A = &bf->acts[l];
+        self_idx -= L->kind == XTC_SUB_SELF;
+        /* x_out = x_in + f(norm(x_in)): dres passes through unchanged and gains norm'(df) */
+        if (L->kind == XTC_SUB_FF)
+            ff_backward(s, L, N, bf, A, bf->dres, g);
+        else
+            attention_backward(s, L, io, bf, A, self_idx, bf->dres, g);
+        norm_backward(s, bf->dres, L->norm, bf->dh, A->x_in, A->mean, A->rstd, N, g);
+    }
+    memcpy(dx, bf->dres, sizeof(float) * (size_t)(N * C));
+}
