@@ -15,6 +15,7 @@
 #define XTC_MODEL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "xtc/config.h"
@@ -35,6 +36,20 @@ typedef struct xtc_model *xtc_model_t;
  * XTC_ERR_SHAPE (parameter shape or dtype), XTC_ERR_UNSUPPORTED, XTC_ERR_NOMEM. */
 xtc_status xtc_model_load(xtc_model_t *out, const char *config_json, size_t config_len, const char *safetensors_path,
                           struct xtc_error *err);
+
+/* Builds the model described by config_json with freshly initialised parameters, the
+ * way x-transformers initialises them (Kaiming-normal token embedding, N(0, 1)
+ * positions, memory tokens and memory key/values, PyTorch's Linear default, zero
+ * norm gains), from a seeded generator: the same seed gives the same model. */
+xtc_status xtc_model_init(xtc_model_t *out, const char *config_json, size_t config_len, uint64_t seed,
+                          struct xtc_error *err);
+
+/* Writes DIR/config.json and DIR/model.safetensors (x-transformers names, loadable by
+ * x-transformers' load_state_dict), each atomically; DIR must exist. */
+xtc_status xtc_model_save_dir(const struct xtc_model *m, const char *dir, struct xtc_error *err);
+
+/* The configuration JSON the model was built from (owned by the model). */
+const char *xtc_model_config_json(const struct xtc_model *m);
 
 /* Loads DIR/config.json and DIR/model.safetensors. */
 xtc_status xtc_model_load_dir(xtc_model_t *out, const char *dir, struct xtc_error *err);

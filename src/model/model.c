@@ -88,13 +88,36 @@ static void fill_missing_buffers(struct xtc_stack *s) {
         memcpy(s->xpos_scale_buf, s->rotary.xpos_scale, sizeof(float) * (size_t)s->rotary.n_freq);
 }
 
-static xtc_status load_weights(struct xtc_model *m, const char *path, struct xtc_error *err) {
+/* Pass 1: the parameter table of the configuration, no parameter memory yet. */
+static xtc_status build_table(struct xtc_model *m, struct xtc_error *err) {
     struct xtc_param_builder b = {.err = err};
     build_params(m, &b);
     m->params = b.params;
     m->n_params = b.n;
-    if (b.status != XTC_OK)
-        return b.status;
+    m->n_trainable = b.total;
+    if (b.status == XTC_OK && __builtin_add_overflow(b.total, b.buf_total, &m->n_floats))
+        return xtc_error_set(err, XTC_ERR_CONFIG, "model size overflows");
+    for (int i = 0; i < m->n_params; i++)
+        if (m->params[i].is_buffer)
+            m->params[i].offset += m->n_trainable;
+    return b.status;
+}
+
+/* Pass 2: the parameter block, and the nets' pointers into it. */
+static xtc_status alloc_params(struct xtc_model *m, struct xtc_error *err) {
+    m->data = calloc(m->n_floats ? m->n_floats : 1, sizeof(float));
+    if (!m->data)
+        XTC_FAIL(err, XTC_ERR_NOMEM, "cannot allocate %zu parameters", m->n_floats);
+    struct xtc_param_builder b2 = {.data = m->data, .train_total = m->n_trainable, .err = err};
+    build_params(m, &b2);
+    free(b2.params);
+    fill_missing_buffers(&m->net.stack);
+    fill_missing_buffers(&m->enc.stack);
+    return XTC_OK;
+}
+
+static xtc_status load_weights(struct xtc_model *m, const char *path, struct xtc_error *err) {
+    XTC_TRY(build_table(m, err));
     xtc_safetensors_t st = NULL;
     xtc_status rc = xtc_safetensors_open(&st, path, err);
     if (rc == XTC_OK)
@@ -105,17 +128,7 @@ static xtc_status load_weights(struct xtc_model *m, const char *path, struct xtc
         return rc;
     }
     /* Only now, with every shape confirmed by the file, is the block allocated. */
-    m->n_floats = b.total;
-    m->data = malloc(sizeof(float) * (b.total ? b.total : 1));
-    if (!m->data) {
-        xtc_safetensors_free(st);
-        XTC_FAIL(err, XTC_ERR_NOMEM, "cannot allocate %zu parameters", b.total);
-    }
-    struct xtc_param_builder b2 = {.data = m->data, .err = err};
-    build_params(m, &b2);
-    free(b2.params);
-    fill_missing_buffers(&m->net.stack);
-    fill_missing_buffers(&m->enc.stack);
+    rc = alloc_params(m, err);
     for (int i = 0; i < m->n_params && rc == XTC_OK; i++) {
         const struct xtc_st_entry *e = xtc_safetensors_find(st, m->params[i].name);
         if (e)
@@ -131,10 +144,7 @@ static xtc_status load_weights(struct xtc_model *m, const char *path, struct xtc
     return rc;
 }
 
-xtc_status xtc_model_load(xtc_model_t *out, const char *config_json, size_t config_len, const char *safetensors_path,
-                          struct xtc_error *err) {
-    if (!out || !config_json || !safetensors_path)
-        XTC_FAIL(err, XTC_ERR_ARG, "xtc_model_load: NULL argument");
+static xtc_status create(struct xtc_model **out, const char *config_json, size_t config_len, struct xtc_error *err) {
     *out = NULL;
     struct xtc_model *m = calloc(1, sizeof *m);
     if (!m)
@@ -144,8 +154,27 @@ xtc_status xtc_model_load(xtc_model_t *out, const char *config_json, size_t conf
         rc = init_net(&m->net, &m->cfg.net, err);
     if (rc == XTC_OK && m->cfg.model_class == XTC_MODEL_XTRANSFORMER)
         rc = init_net(&m->enc, &m->cfg.enc, err);
-    if (rc == XTC_OK)
-        rc = load_weights(m, safetensors_path, err);
+    m->config_json = rc == XTC_OK ? malloc(config_len + 1) : NULL;
+    if (rc == XTC_OK && !m->config_json)
+        rc = xtc_error_set(err, XTC_ERR_NOMEM, "model");
+    if (rc != XTC_OK) {
+        xtc_model_free(m);
+        return rc;
+    }
+    memcpy(m->config_json, config_json, config_len);
+    m->config_json[config_len] = '\0';
+    *out = m;
+    return XTC_OK;
+}
+
+xtc_status xtc_model_load(xtc_model_t *out, const char *config_json, size_t config_len, const char *safetensors_path,
+                          struct xtc_error *err) {
+    if (!out || !config_json || !safetensors_path)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_model_load: NULL argument");
+    *out = NULL;
+    struct xtc_model *m;
+    XTC_TRY(create(&m, config_json, config_len, err));
+    xtc_status rc = load_weights(m, safetensors_path, err);
     if (rc != XTC_OK) {
         xtc_model_free(m);
         return rc;
@@ -153,6 +182,27 @@ xtc_status xtc_model_load(xtc_model_t *out, const char *config_json, size_t conf
     *out = m;
     return XTC_OK;
 }
+
+xtc_status xtc_model_init(xtc_model_t *out, const char *config_json, size_t config_len, uint64_t seed,
+                          struct xtc_error *err) {
+    if (!out || !config_json)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_model_init: NULL argument");
+    *out = NULL;
+    struct xtc_model *m;
+    XTC_TRY(create(&m, config_json, config_len, err));
+    xtc_status rc = build_table(m, err);
+    if (rc == XTC_OK)
+        rc = alloc_params(m, err);
+    if (rc != XTC_OK) {
+        xtc_model_free(m);
+        return rc;
+    }
+    xtc_params_init(m, seed);
+    *out = m;
+    return XTC_OK;
+}
+
+const char *xtc_model_config_json(const struct xtc_model *m) { return m->config_json; }
 
 static char *read_text(const char *path, size_t *len, struct xtc_error *err) {
     FILE *f = fopen(path, "rb");
@@ -199,6 +249,7 @@ void xtc_model_free(xtc_model_t m) {
     free(m->params);
     free(m->data);
     free(m->grad);
+    free(m->config_json);
     xtc_arena_free(&m->arena);
     free(m);
 }

@@ -36,7 +36,9 @@ struct xtc_param {
 struct xtc_param_builder {
     struct xtc_param *params;
     int n, cap;
-    size_t total;
+    size_t total;       /* trainable floats: they come first in the block */
+    size_t buf_total;   /* buffer floats, placed after all trainable ones */
+    size_t train_total; /* pass 2: the trainable total found by pass 1 */
     float *data;
     char prefix[96];
     struct xtc_error *err;
@@ -44,6 +46,9 @@ struct xtc_param_builder {
 };
 
 float *xtc_param_add(struct xtc_param_builder *b, const char *name, int ndim, const int64_t *shape, bool is_buffer);
+/* x-transformers' initialisation of every parameter (init.c). */
+void xtc_params_init(struct xtc_model *m, uint64_t seed);
+
 /* Registers every parameter of a network under the builder's prefix. */
 void xtc_net_params(struct xtc_param_builder *b, struct xtc_net *net);
 
@@ -64,7 +69,9 @@ struct xtc_model {
     struct xtc_param *params;
     int n_params;
     float *data;
-    size_t n_floats;
+    size_t n_floats;    /* trainable parameters [0, n_trainable), then buffers */
+    size_t n_trainable;
+    char *config_json;      /* the constructor call this model was built from */
     float *grad;            /* gradient block, same layout as data (NULL until first needed) */
     struct xtc_arena arena; /* activations, re-planned when shapes grow */
     struct xtc_forward_state last;

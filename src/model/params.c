@@ -21,8 +21,9 @@ float *xtc_param_add(struct xtc_param_builder *b, const char *name, int ndim, co
         }
     }
     float *ptr = NULL;
+    size_t *counter = is_buffer ? &b->buf_total : &b->total;
     if (b->data) {
-        ptr = b->data + b->total;
+        ptr = b->data + (is_buffer ? b->train_total : 0) + *counter;
     } else {
         if (b->n == b->cap) {
             int cap = b->cap ? 2 * b->cap : 64;
@@ -43,11 +44,11 @@ float *xtc_param_add(struct xtc_param_builder *b, const char *name, int ndim, co
         }
         p->ndim = ndim;
         memcpy(p->shape, shape, sizeof(int64_t) * (size_t)ndim);
-        p->offset = b->total;
+        p->offset = *counter; /* buffers are shifted behind the trainable block after pass 1 */
         p->numel = numel;
         p->is_buffer = is_buffer;
     }
-    if (__builtin_add_overflow(b->total, numel, &b->total))
+    if (__builtin_add_overflow(*counter, numel, counter))
         b->status = xtc_error_set(b->err, XTC_ERR_CONFIG, "model size overflows");
     return ptr;
 }

@@ -1,0 +1,49 @@
+/* Fresh parameters, initialised as x-transformers 2.26.4 initialises them
+ * (reference B.1 step 4): token embedding Kaiming-normal (std sqrt(2 / dim)),
+ * learned positions, memory tokens, memory key/values and the T5 table N(0, 1),
+ * Linear weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's
+ * default), unit-offset norm gains 0, the scaled-sinusoidal scale dim^-0.5.
+ * Persistent buffers (rotary tables) come from the configuration. */
+#include <math.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "model/model.h"
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+void xtc_params_init(struct xtc_model *m, uint64_t seed) {
+    struct xtc_rng rng;
+    xtc_rng_seed(&rng, seed);
+    for (int i = 0; i < m->n_params; i++) {
+        const struct xtc_param *p = &m->params[i];
+        float *x = m->data + p->offset;
+        if (p->is_buffer)
+            continue;
+        int64_t fan_in = p->ndim >= 2 ? p->shape[p->ndim - 1] : 1;
+        if (ends_with(p->name, "token_emb.emb.weight")) {
+            double std = sqrt(2.0 / (double)fan_in);
+            for (size_t j = 0; j < p->numel; j++)
+                x[j] = (float)(xtc_rng_normal(&rng) * std);
+        } else if (ends_with(p->name, "pos_emb.emb.weight") || ends_with(p->name, "memory_tokens") ||
+                   ends_with(p->name, ".mem_k") || ends_with(p->name, ".mem_v") ||
+                   ends_with(p->name, "relative_attention_bias.weight")) {
+            for (size_t j = 0; j < p->numel; j++)
+                x[j] = (float)xtc_rng_normal(&rng);
+        } else if (ends_with(p->name, "pos_emb.scale")) {
+            x[0] = (float)(1.0 / sqrt((double)m->cfg.net.layers.dim));
+        } else if (ends_with(p->name, ".gamma") || ends_with(p->name, ".g")) {
+            memset(x, 0, sizeof(float) * p->numel);
+        } else {
+            /* Linear weight (out, in) or bias (out): both U(-1/sqrt(in), 1/sqrt(in)) */
+            if (p->ndim == 1 && i > 0 && m->params[i - 1].ndim == 2)
+                fan_in = m->params[i - 1].shape[1];
+            double bound = 1.0 / sqrt((double)fan_in);
+            for (size_t j = 0; j < p->numel; j++)
+                x[j] = (float)((2.0 * xtc_rng_uniform(&rng) - 1.0) * bound);
+        }
+    }
+}
