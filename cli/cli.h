@@ -6,6 +6,17 @@ int xtc_cli_check(int argc, char **argv);
 int xtc_cli_info(int argc, char **argv);
 int xtc_cli_forward(int argc, char **argv);
 
+int xtc_cli_train(int argc, char **argv);
+
+#include <stdio.h>
+struct xtc_cli_series {
+    const char *label, *color;
+    const double *x, *y;
+    int n;
+};
+/* Writes an SVG line plot of the series; non-zero on a write error. */
+int xtc_cli_plot_svg(FILE *f, const struct xtc_cli_series *series, int n_series, const char *title);
+
 /* Reads a whole (small) file; NULL with a message in err on failure. Caller frees. */
 char *xtc_cli_read_file(const char *path, size_t *len, char *err, size_t err_len);
 

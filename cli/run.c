@@ -1,4 +1,5 @@
 /* xtc info / xtc forward: inspect a model directory and run one forward pass. */
+#define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>

@@ -11,7 +11,9 @@ static void usage(FILE *f) {
                "  check CASE_DIR...   run x-transformers golden cases and compare every output\n"
                "  info MODEL_DIR      configuration, parameter count and warnings of a model\n"
                "  forward MODEL_DIR --tokens 1,2,3 [--top K]\n"
-               "                      run a forward pass and print the top next-token predictions\n\n"
+               "                      run a forward pass and print the top next-token predictions\n"
+               "  train [--config FILE] [--data FILE|DIR] [--out DIR] [--xl N] [--resume] ...\n"
+               "                      byte-level language-model training with checkpoints and a loss plot\n\n"
                "A MODEL_DIR holds config.json (the x-transformers constructor call as JSON)\n"
                "and model.safetensors (x-transformers parameter names).\n"
                "Run 'xtc <command> --help' for the options of a command.\n");
@@ -26,6 +28,8 @@ int main(int argc, char **argv) {
         return xtc_cli_check(argc - 1, argv + 1);
     if (strcmp(argv[1], "info") == 0)
         return xtc_cli_info(argc - 1, argv + 1);
+    if (strcmp(argv[1], "train") == 0)
+        return xtc_cli_train(argc - 1, argv + 1);
     if (strcmp(argv[1], "forward") == 0)
         return xtc_cli_forward(argc - 1, argv + 1);
     fprintf(stderr, "xtc: unknown command '%s'\n", argv[1]);

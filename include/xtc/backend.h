@@ -16,6 +16,10 @@ void xtc_set_num_threads(int n);
 /* The current budget. */
 int xtc_get_num_threads(void);
 
+/* Selects the plain scalar reference kernels instead of the fast ones (ggml's use_ref):
+ * slower, kept to test the fast paths against and to debug. Process-wide. */
+void xtc_backend_cpu_set_reference(int use_reference);
+
 #ifdef __cplusplus
 }
 #endif

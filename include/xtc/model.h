@@ -32,8 +32,9 @@ typedef struct xtc_model *xtc_model_t;
  * Every parameter the config implies must be present as F32 with the exact shape,
  * and nothing else may be (persistent buffers such as rotary inv_freq are checked
  * against what the config implies). Sizes are checked against the file before
- * anything is allocated. Errors: XTC_ERR_IO, XTC_ERR_FORMAT, XTC_ERR_CONFIG,
- * XTC_ERR_SHAPE (parameter shape or dtype), XTC_ERR_UNSUPPORTED, XTC_ERR_NOMEM. */
+ * anything is allocated. Errors: XTC_ERR_IO, XTC_ERR_FORMAT (malformed file, missing or
+ * unexpected tensor, a weight that is not F32, buffers inconsistent with the config),
+ * XTC_ERR_CONFIG, XTC_ERR_SHAPE (parameter shape), XTC_ERR_UNSUPPORTED, XTC_ERR_NOMEM. */
 xtc_status xtc_model_load(xtc_model_t *out, const char *config_json, size_t config_len, const char *safetensors_path,
                           struct xtc_error *err);
 
@@ -100,8 +101,10 @@ struct xtc_outputs {
 };
 
 /* Runs the model in evaluation mode. Errors: XTC_ERR_ARG (missing input, token id out of
- * range, positions outside the absolute table), XTC_ERR_SHAPE (mask / mems / context
- * shapes), XTC_ERR_UNSUPPORTED, XTC_ERR_NOMEM. */
+ * range, explicit positions outside the absolute table or beyond |p| <= 2^40, inputs the
+ * model cannot use such as context without cross-attention), XTC_ERR_SHAPE (a sequence
+ * longer than the absolute table, position / mems / context lengths that do not fit),
+ * XTC_ERR_UNSUPPORTED, XTC_ERR_NOMEM. */
 xtc_status xtc_model_forward(xtc_model_t m, const struct xtc_inputs *in, struct xtc_outputs *out,
                              struct xtc_error *err);
 

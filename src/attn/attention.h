@@ -7,6 +7,7 @@
 #define XTC_ATTENTION_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum xtc_bias_kind { XTC_BIAS_NONE, XTC_BIAS_ALIBI, XTC_BIAS_T5 };
@@ -37,7 +38,8 @@ struct xtc_attn_params {
 /* out (B, T, H*D) = attention of q (B, T, H*D) over k, v (B, S, G*D).
  * scratch: omp_get_max_threads() * (K + S) floats. Masked logits are replaced by
  * -FLT_MAX (so a row with every key hidden averages all values, as torch does),
- * then rows whose key_mask is all 0 and masked query rows are zeroed. */
+ * then masked query rows, and rows whose key_mask is all 0 when there are no memory
+ * key/values (those pad the mask with True, so such rows attend to them only), are zeroed. */
 void xtc_attention_forward(float *out, const float *q, const float *k, const float *v,
                            const struct xtc_attn_params *p, float *scratch);
 
@@ -49,6 +51,16 @@ void xtc_attention_forward(float *out, const float *q, const float *k, const flo
 void xtc_attention_backward(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dt5,
                             const float *dout, const float *q, const float *k, const float *v,
                             const struct xtc_attn_params *p, float *scratch);
+
+/* The same two functions computed in query tiles through BLAS (attention_tiled.c):
+ * what the model runs; the row-wise versions above are the reference they are tested
+ * against. scratch: xtc_attention_tiled_scratch(p) floats. */
+size_t xtc_attention_tiled_scratch(const struct xtc_attn_params *p);
+void xtc_attention_forward_tiled(float *out, const float *q, const float *k, const float *v,
+                                 const struct xtc_attn_params *p, float *scratch);
+void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dt5,
+                                  const float *dout, const float *q, const float *k, const float *v,
+                                  const struct xtc_attn_params *p, float *scratch);
 
 /* Fills the T5 table (H, 2*S - 1) from the learned (buckets, H) embedding. */
 void xtc_t5_table_fill(float *table, const float *emb, int H, int64_t S, bool causal, int num_buckets,

@@ -1,9 +1,11 @@
-/* One thread budget for OpenMP and OpenBLAS. xtc links OpenBLAS's OpenMP build,
+/* CPU backend settings: one thread budget for OpenMP and OpenBLAS, and the
+ * reference-kernel switch. xtc links OpenBLAS's OpenMP build,
  * so BLAS calls made outside parallel regions use the same OpenMP pool; the
  * BLAS count is still pinned explicitly in case another build is loaded. */
 #include <cblas.h>
 #include <omp.h>
 
+#include "core/backend.h"
 #include "xtc/backend.h"
 
 void xtc_set_num_threads(int n) {
@@ -14,3 +16,10 @@ void xtc_set_num_threads(int n) {
 }
 
 int xtc_get_num_threads(void) { return omp_get_max_threads(); }
+
+/* Reference-kernel switch: read on every dispatch, written rarely (tests, debugging). */
+static int g_use_reference;
+
+void xtc_backend_cpu_set_reference(int use_reference) { g_use_reference = use_reference != 0; }
+
+bool xtc_cpu_reference(void) { return g_use_reference != 0; }

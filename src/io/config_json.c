@@ -143,6 +143,13 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
                  where);
     if (c->rotary_emb_dim < 0)
         c->rotary_emb_dim = c->dim_head / 2;
+    /* x-transformers asserts these whether or not the scheme is on */
+    if (c->rotary_emb_dim > c->dim_head)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: rotary_emb_dim %d exceeds attn_dim_head %d", where, c->rotary_emb_dim,
+                 c->dim_head);
+    if (c->rel_pos_num_buckets > c->rel_pos_max_distance)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: rel_pos_num_buckets %d must not exceed rel_pos_max_distance %d", where,
+                 c->rel_pos_num_buckets, c->rel_pos_max_distance);
     if (c->rotary) {
         if (c->rotary_emb_dim < 1)
             XTC_FAIL(err, XTC_ERR_CONFIG, "%s: rotary_emb_dim %d is too small (attn_dim_head %d)", where,
@@ -159,7 +166,7 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: alibi_pos_bias and rel_pos_bias are mutually exclusive", where);
     if (c->alibi_num_heads < 0)
         c->alibi_num_heads = c->heads;
-    if (c->alibi_num_heads < 1 || c->alibi_num_heads > c->heads)
+    if (c->alibi && (c->alibi_num_heads < 1 || c->alibi_num_heads > c->heads))
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: alibi_num_heads %d must be between 1 and heads %d", where,
                  c->alibi_num_heads, c->heads);
     if (c->rel_pos_bias) {
@@ -248,6 +255,8 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
     bool rms = false;
     table[n - 1].dst = &rms;
     XTC_TRY(read_kwargs(kwargs, table, n, where, NULL, err));
+    if (one_kv_head && c->kv_heads >= 0)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_one_kv_head and attn_kv_heads are mutually exclusive", where);
     if (one_kv_head)
         c->kv_heads = 1;
     c->norm = rms ? XTC_NORM_RMSNORM : XTC_NORM_LAYERNORM;

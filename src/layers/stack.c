@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "attn/attention.h"
+#include "core/backend.h"
 #include "core/status.h"
 #include "ops/ops.h"
 
@@ -152,7 +153,9 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
     bufs->final_mean = xtc_arena_floats(a, (size_t)N);
     bufs->final_rstd = xtc_arena_floats(a, (size_t)N);
     bufs->y = xtc_arena_floats(a, (size_t)(N * C));
-    bufs->scratch = xtc_arena_floats(a, (size_t)(nthreads * 2 * (K + S)));
+    struct xtc_attn_params sizing = {.B = B, .T = T, .S = S, .K = K, .H = c->heads, .G = c->kv_heads, .D = c->dim_head};
+    size_t tiled = xtc_attention_tiled_scratch(&sizing), rowwise = (size_t)(nthreads * 2 * (K + S));
+    bufs->scratch = xtc_arena_floats(a, tiled > rowwise ? tiled : rowwise);
     bufs->memk = xtc_arena_floats(a, (size_t)((int64_t)c->kv_heads * K * c->dim_head));
     bufs->key_mask = (uint8_t *)xtc_arena_floats(a, (size_t)(B * S + 3) / 4);
     if (c->rotary) {
@@ -316,7 +319,10 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
         xtc_stack_rotate(&s->rotary, A->k, B, S, G, D, self ? &bf->self_rt : &bf->ctx_rt, true, 1.0f);
     }
     struct xtc_attn_params p = xtc_stack_attn_params(s, L, io, bf, self_idx);
-    xtc_attention_forward(A->o, A->q, A->k, A->v, &p, bf->scratch);
+    if (xtc_cpu_reference())
+        xtc_attention_forward(A->o, A->q, A->k, A->v, &p, bf->scratch);
+    else
+        xtc_attention_forward_tiled(A->o, A->q, A->k, A->v, &p, bf->scratch);
     if (L->wo)
         xtc_linear_forward(bf->y, A->o, L->wo, NULL, B * T, (int64_t)H * D, C);
     else

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/backend.h"
 #include "core/status.h"
 #include "layers/stack.h"
 #include "ops/ops.h"
@@ -65,8 +66,9 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
         memset(dmem_k, 0, sizeof(float) * (size_t)G * K * D);
     if (bf->dt5 && p.bias.kind == XTC_BIAS_T5)
         memset(bf->dt5, 0, sizeof(float) * (size_t)H * (2 * S - 1));
-    xtc_attention_backward(bf->dq, bf->dk, bf->dv, dmem_k, K > 0 ? grad_of(g, L->mem_v) : NULL,
-                           p.bias.kind == XTC_BIAS_T5 ? bf->dt5 : NULL, dout, A->q, A->k, A->v, &p, bf->scratch);
+    (xtc_cpu_reference() ? xtc_attention_backward : xtc_attention_backward_tiled)(
+        bf->dq, bf->dk, bf->dv, dmem_k, K > 0 ? grad_of(g, L->mem_v) : NULL, p.bias.kind == XTC_BIAS_T5 ? bf->dt5 : NULL,
+        dout, A->q, A->k, A->v, &p, bf->scratch);
     if (p.bias.kind == XTC_BIAS_T5) {
         /* bias[h][rel] = emb[bucket(rel)][h] * sqrt(D) */
         float *demb = grad_of(g, s->t5_emb);

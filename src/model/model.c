@@ -289,6 +289,16 @@ static xtc_status check_tokens(const int64_t *ids, int64_t n, int64_t V, const c
     return XTC_OK;
 }
 
+#define MAX_POSITION ((int64_t)1 << 40)
+
+static xtc_status check_positions(const int64_t *pos, int64_t n, const char *what, struct xtc_error *err) {
+    for (int64_t i = 0; pos && i < n; i++)
+        if (pos[i] < -MAX_POSITION || pos[i] > MAX_POSITION)
+            XTC_FAIL(err, XTC_ERR_ARG, "%s[%lld] = %lld is outside the supported positions (|p| <= 2^40)", what,
+                     (long long)i, (long long)pos[i]);
+    return XTC_OK;
+}
+
 /* context_from_encoder: XTransformer's decoder, whose context is produced inside the call. */
 static xtc_status check_net_inputs(const struct xtc_net *net, const struct xtc_inputs *in, bool tokens_checked,
                                    bool context_from_encoder, struct xtc_error *err) {
@@ -325,7 +335,12 @@ static xtc_status check_net_inputs(const struct xtc_net *net, const struct xtc_i
         XTC_FAIL(err, XTC_ERR_ARG, "mem_masks given without mems");
     if (in->return_mems && !c->has_wrapper)
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "return_mems is a TransformerWrapper option");
-    /* explicit positions: every consumer must be able to use them */
+    /* explicit positions: bounded (rotary angles and ALiBi distances stay exact and overflow-free),
+     * and every consumer must be able to use them */
+    XTC_TRY(check_positions(in->pos, in->pos ? (in->pos_batched ? B : 1) * in->pos_len : 0, "pos", err));
+    XTC_TRY(check_positions(in->context_pos,
+                            in->context_pos ? (in->context_pos_batched ? B : 1) * in->context_len : 0, "context_pos",
+                            err));
     if (in->pos) {
         bool abs = c->has_wrapper && c->wrap.use_abs_pos_emb;
         if (in->pos_len < 1 || in->pos_len > MAX_LEN)

@@ -1,0 +1,212 @@
+/* Attention in query tiles through BLAS: for each (batch, head) and tile of TQ
+ * query rows, the logits tile (TQ x (K+S)) is one sgemm, the softmax is row-wise,
+ * and the values are one more sgemm; the backward recomputes the tile and uses
+ * four sgemms. Memory is O(TQ x S) per thread, never T x S. Same semantics as
+ * the row-wise reference in attention.c, which it is tested against.
+ * Shape letters as in attention.h. */
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <omp.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "attn/attention.h"
+#include "pos/pos.h"
+
+#define TQ 64
+
+static inline int64_t tile_rows(int64_t T) { return T < TQ ? T : TQ; }
+
+size_t xtc_attention_tiled_scratch(const struct xtc_attn_params *p) {
+    int64_t W = p->K + p->S, R = tile_rows(p->T);
+    /* per thread: logits/probabilities, their gradient, hidden flags (as floats), dmem_k, dmem_v, dt5 */
+    size_t per = (size_t)(2 * R * W + R * W + 2 * (int64_t)p->G * p->K * p->D + (int64_t)p->H * (2 * p->S - 1) + 16);
+    return per * (size_t)omp_get_max_threads();
+}
+
+static inline float bias_of(const struct xtc_attn_params *p, int64_t b, int h, int64_t i, int64_t j) {
+    const struct xtc_attn_bias *bias = &p->bias;
+    int64_t qp, kp;
+    if (bias->pos) {
+        const int64_t *pb = bias->pos + (bias->pos_batched ? b * p->T : 0);
+        qp = pb[i], kp = pb[j];
+    } else {
+        qp = p->S - p->T + i, kp = j;
+    }
+    int64_t rel = kp - qp;
+    if (bias->kind == XTC_BIAS_ALIBI)
+        return -bias->slopes[h] * (float)(rel < 0 ? -rel : rel);
+    return bias->t5[(int64_t)h * (2 * p->S - 1) + rel + p->S - 1];
+}
+
+static bool zeroed_row(const struct xtc_attn_params *p, int64_t b, int64_t i, bool any_key) {
+    return (p->query_mask && !p->query_mask[b * p->T + i]) || !any_key;
+}
+
+/* Logits of rows i0..i0+n of head h into P (n x W, W = K + S), masked entries -FLT_MAX and flagged in hid
+ * (when not NULL); then softmax per row. Zeroed rows become all zero. */
+static void probs_tile(const struct xtc_attn_params *p, const float *q, const float *k, int64_t b, int h, int64_t i0,
+                       int64_t n, float *P, float *hid, bool any_key) {
+    const int64_t T = p->T, S = p->S, K = p->K, W = K + S;
+    const int D = p->D, hk = h % p->G;
+    const int64_t HD = (int64_t)p->H * D, GD = (int64_t)p->G * D;
+    const float *Q = q + (b * T + i0) * HD + (int64_t)h * D;
+    if (K > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)K, D, p->scale, Q, (int)HD,
+                    p->mem_k + (int64_t)hk * K * D, D, 0.0f, P, (int)W);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)S, D, p->scale, Q, (int)HD,
+                k + b * S * GD + (int64_t)hk * D, (int)GD, 0.0f, P + K, (int)W);
+    const uint8_t *km = p->key_mask ? p->key_mask + b * S : NULL;
+    for (int64_t r = 0; r < n; r++) {
+        int64_t i = i0 + r;
+        float *row = P + r * W;
+        float *hr = hid ? hid + r * W : NULL;
+        if (zeroed_row(p, b, i, any_key)) {
+            memset(row, 0, sizeof(float) * (size_t)W);
+            if (hr)
+                for (int64_t j = 0; j < W; j++)
+                    hr[j] = 1.0f;
+            continue;
+        }
+        int64_t last = p->causal ? i + S - T : S - 1;
+        if (hr)
+            memset(hr, 0, sizeof(float) * (size_t)K);
+        for (int64_t j = 0; j < S; j++) {
+            bool masked = j > last || (km && !km[j]);
+            if (masked)
+                row[K + j] = -FLT_MAX;
+            else if (p->bias.kind != XTC_BIAS_NONE)
+                row[K + j] += bias_of(p, b, h, i, j);
+            if (hr)
+                hr[K + j] = masked ? 1.0f : 0.0f;
+        }
+        float mx = -FLT_MAX;
+        for (int64_t j = 0; j < W; j++)
+            mx = row[j] > mx ? row[j] : mx;
+        double sum = 0;
+        for (int64_t j = 0; j < W; j++) {
+            row[j] = expf(row[j] - mx);
+            sum += row[j];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int64_t j = 0; j < W; j++)
+            row[j] *= inv;
+    }
+}
+
+static bool any_visible_key(const struct xtc_attn_params *p, int64_t b) {
+    if (!p->key_mask || p->K > 0)
+        return true; /* memory key/values pad the mask with True */
+    for (int64_t j = 0; j < p->S; j++)
+        if (p->key_mask[b * p->S + j])
+            return true;
+    return false;
+}
+
+void xtc_attention_forward_tiled(float *out, const float *q, const float *k, const float *v,
+                                 const struct xtc_attn_params *p, float *scratch) {
+    const int64_t B = p->B, T = p->T, S = p->S, K = p->K, W = K + S;
+    const int H = p->H, D = p->D;
+    const int64_t HD = (int64_t)H * D, GD = (int64_t)p->G * D, R = tile_rows(T);
+    const size_t per = xtc_attention_tiled_scratch(p) / (size_t)omp_get_max_threads();
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            float *P = scratch + per * (size_t)omp_get_thread_num();
+            int hk = h % p->G;
+            bool any = any_visible_key(p, b);
+            for (int64_t i0 = 0; i0 < T; i0 += R) {
+                int64_t n = T - i0 < R ? T - i0 : R;
+                probs_tile(p, q, k, b, h, i0, n, P, NULL, any);
+                float *O = out + (b * T + i0) * HD + (int64_t)h * D;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, D, (int)S, 1.0f, P + K, (int)W,
+                            v + b * S * GD + (int64_t)hk * D, (int)GD, 0.0f, O, (int)HD);
+                if (K > 0)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, D, (int)K, 1.0f, P, (int)W,
+                                p->mem_v + (int64_t)hk * K * D, D, 1.0f, O, (int)HD);
+            }
+        }
+}
+
+void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dt5,
+                                  const float *dout, const float *q, const float *k, const float *v,
+                                  const struct xtc_attn_params *p, float *scratch) {
+    const int64_t B = p->B, T = p->T, S = p->S, K = p->K, W = K + S;
+    const int H = p->H, G = p->G, D = p->D;
+    const int64_t HD = (int64_t)H * D, GD = (int64_t)G * D, R = tile_rows(T);
+    const int nth = omp_get_max_threads();
+    const size_t per = xtc_attention_tiled_scratch(p) / (size_t)nth;
+    const int64_t nmem = (int64_t)G * K * D, nt5 = (int64_t)H * (2 * S - 1);
+    memset(dk, 0, sizeof(float) * (size_t)(B * S * GD));
+    memset(dv, 0, sizeof(float) * (size_t)(B * S * GD));
+    /* each thread owns dq rows of its (b, h), dk/dv of its (b, kv head) and private dmem / dt5 sums */
+#pragma omp parallel num_threads(nth)
+    {
+        float *P = scratch + per * (size_t)omp_get_thread_num();
+        float *dP = P + R * W, *hid = dP + R * W, *my_dmk = hid + R * W, *my_dmv = my_dmk + nmem, *my_dt5 = my_dmv + nmem;
+        memset(my_dmk, 0, sizeof(float) * (size_t)(2 * nmem + nt5));
+#pragma omp for collapse(2) schedule(static)
+        for (int64_t b = 0; b < B; b++)
+            for (int hk = 0; hk < G; hk++) {
+                bool any = any_visible_key(p, b);
+                float *dK = dk + b * S * GD + (int64_t)hk * D, *dV = dv + b * S * GD + (int64_t)hk * D;
+                const float *Kb = k + b * S * GD + (int64_t)hk * D, *Vb = v + b * S * GD + (int64_t)hk * D;
+                for (int h = hk; h < H; h += G)
+                    for (int64_t i0 = 0; i0 < T; i0 += R) {
+                        int64_t n = T - i0 < R ? T - i0 : R;
+                        probs_tile(p, q, k, b, h, i0, n, P, hid, any);
+                        const float *dO = dout + (b * T + i0) * HD + (int64_t)h * D;
+                        const float *Q = q + (b * T + i0) * HD + (int64_t)h * D;
+                        float *dQ = dq + (b * T + i0) * HD + (int64_t)h * D;
+                        /* dP = dO V^T (memory part first) */
+                        if (K > 0)
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)K, D, 1.0f, dO,
+                                        (int)HD, p->mem_v + (int64_t)hk * K * D, D, 0.0f, dP, (int)W);
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)S, D, 1.0f, dO, (int)HD, Vb,
+                                    (int)GD, 0.0f, dP + K, (int)W);
+                        /* dV += P^T dO;  dmem_v += P[:, :K]^T dO */
+                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)S, D, (int)n, 1.0f, P + K, (int)W,
+                                    dO, (int)HD, 1.0f, dV, (int)GD);
+                        if (K > 0)
+                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, D, (int)n, 1.0f, P, (int)W,
+                                        dO, (int)HD, 1.0f, my_dmv + (int64_t)hk * K * D, D);
+                        /* dS = P (dP - sum_j P dP), zero where the logit was a masked constant */
+                        for (int64_t r = 0; r < n; r++) {
+                            float *pr = P + r * W, *dr = dP + r * W, *hr = hid + r * W;
+                            double dsum = 0;
+                            for (int64_t j = 0; j < W; j++)
+                                dsum += (double)pr[j] * dr[j];
+                            for (int64_t j = 0; j < W; j++)
+                                dr[j] = hr[j] != 0.0f ? 0.0f : pr[j] * (float)(dr[j] - dsum);
+                            if (dt5 && p->bias.kind == XTC_BIAS_T5) {
+                                int64_t i = i0 + r;
+                                for (int64_t j = 0; j < S; j++)
+                                    my_dt5[(int64_t)h * (2 * S - 1) + j - (S - T + i) + S - 1] += dr[K + j];
+                            }
+                        }
+                        /* dQ = scale dS K;  dK += scale dS^T Q;  dmem_k += scale dS[:, :K]^T Q */
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, D, (int)S, p->scale, dP + K,
+                                    (int)W, Kb, (int)GD, 0.0f, dQ, (int)HD);
+                        if (K > 0)
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, D, (int)K, p->scale, dP,
+                                        (int)W, p->mem_k + (int64_t)hk * K * D, D, 1.0f, dQ, (int)HD);
+                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)S, D, (int)n, p->scale, dP + K,
+                                    (int)W, Q, (int)HD, 1.0f, dK, (int)GD);
+                        if (K > 0)
+                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, D, (int)n, p->scale, dP,
+                                        (int)W, Q, (int)HD, 1.0f, my_dmk + (int64_t)hk * K * D, D);
+                    }
+            }
+    }
+    /* private sums reduced in thread order: deterministic for a given thread count */
+    for (int t = 0; t < nth; t++) {
+        const float *base = scratch + per * (size_t)t + 3 * R * W;
+        for (int64_t i = 0; dmem_k && i < nmem; i++)
+            dmem_k[i] += base[i];
+        for (int64_t i = 0; dmem_v && i < nmem; i++)
+            dmem_v[i] += base[nmem + i];
+        for (int64_t i = 0; dt5 && i < nt5; i++)
+            dt5[i] += base[2 * nmem + i];
+    }
+}

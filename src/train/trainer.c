@@ -1,0 +1,246 @@
+/* The training loop's step, evaluation and checkpoints (the CLI drives it and
+ * prints). Byte-level language modelling as x-transformers' enwik8 example:
+ * random crops of seq_len + 1 bytes; the model is fed the first seq_len and
+ * scored on the next byte at every position (for a causal model this is the
+ * AutoregressiveWrapper's loss: its extra last position is never scored).
+ * Transformer-XL mode trains each crop segment by segment with memories,
+ * detached between segments, loss weighted by segment length. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/rng.h"
+#include "core/status.h"
+#include "model/model.h"
+#include "train/trainer.h"
+#include "xtc/train.h"
+
+void xtc_train_options_default(struct xtc_train_options *o) {
+    *o = (struct xtc_train_options){
+        .batch = 4, .seq_len = 256, .accum = 1, .steps = 1000, .warmup = 100,
+        .lr = 1e-3f, .min_lr = 1e-4f, .weight_decay = 0.01f, .beta1 = 0.9f, .beta2 = 0.99f, .eps = 1e-8f,
+        .grad_clip = 0.5f, .val_fraction = 0.05, .seed = 42, .xl_segments = 0,
+    };
+}
+
+static int64_t crop_len(const struct xtc_trainer *t) {
+    return t->o.xl_segments > 0 ? (int64_t)t->o.xl_segments * t->segment + 1 : t->o.seq_len + 1;
+}
+
+static xtc_status check_options(const struct xtc_train_options *o, struct xtc_error *err) {
+    if (o->batch < 1 || o->batch > 65536 || o->seq_len < 1 || o->seq_len > (1 << 20) || o->accum < 1 ||
+        o->accum > 65536 || o->steps < 0 || o->warmup < 0)
+        XTC_FAIL(err, XTC_ERR_ARG, "training options out of range (batch, seq_len, accum >= 1; steps, warmup >= 0)");
+    if (!(o->lr > 0) || !(o->min_lr >= 0) || !(o->grad_clip >= 0) || !(o->val_fraction > 0 && o->val_fraction < 1))
+        XTC_FAIL(err, XTC_ERR_ARG, "training options: lr > 0, min_lr >= 0, grad_clip >= 0, 0 < val_fraction < 1");
+    if (o->xl_segments < 0 || o->xl_segments > 4096)
+        XTC_FAIL(err, XTC_ERR_ARG, "xl_segments must be between 0 and 4096");
+    return XTC_OK;
+}
+
+static xtc_status setup(struct xtc_trainer *t, const uint8_t *corpus, size_t len, struct xtc_error *err) {
+    const struct xtc_config *c = &t->model->cfg;
+    if (c->model_class != XTC_MODEL_TRANSFORMER_WRAPPER || !c->net.layers.causal || c->net.wrap.return_only_embed)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "byte-level training needs a TransformerWrapper around a Decoder");
+    if (c->net.wrap.num_tokens < 256)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "byte-level training needs num_tokens >= 256 (got %d)", c->net.wrap.num_tokens);
+    if (c->net.layers.cross_attend)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "byte-level training of a cross-attending decoder needs a context");
+    t->segment = c->net.wrap.max_seq_len;
+    if (t->o.xl_segments > 0) {
+        if (t->segment < 1)
+            XTC_FAIL(err, XTC_ERR_CONFIG, "Transformer-XL training splits crops into max_seq_len segments: set max_seq_len");
+        t->o.seq_len = (int64_t)t->o.xl_segments * t->segment;
+    } else if (c->net.wrap.use_abs_pos_emb && !c->net.wrap.scaled_sinu_pos_emb && t->o.seq_len > t->segment) {
+        XTC_FAIL(err, XTC_ERR_ARG, "seq_len %lld exceeds max_seq_len %d of the absolute positional embedding",
+                 (long long)t->o.seq_len, t->segment);
+    }
+    int64_t L = crop_len(t);
+    size_t n_val = (size_t)((double)len * t->o.val_fraction);
+    if (len < (size_t)L * 2 || n_val < (size_t)L || len - n_val < (size_t)L)
+        XTC_FAIL(err, XTC_ERR_ARG,
+                 "the corpus has %zu bytes: too short for crops of %lld bytes in both the training part and the "
+                 "held-out %.0f%% (it needs at least %lld bytes)",
+                 len, (long long)L, t->o.val_fraction * 100, (long long)(L / t->o.val_fraction + L + 1));
+    t->corpus = malloc(len);
+    int64_t B = t->o.batch;
+    t->x = malloc(sizeof(int64_t) * (size_t)(B * L));
+    t->inp = malloc(sizeof(int64_t) * (size_t)(B * L));
+    t->tgt = malloc(sizeof(int64_t) * (size_t)(B * L));
+    int64_t V = c->net.wrap.num_tokens;
+    int64_t seg = t->o.xl_segments > 0 ? t->segment : t->o.seq_len;
+    t->dlogits = malloc(sizeof(float) * (size_t)(B * seg * V));
+    if (!t->corpus || !t->x || !t->inp || !t->tgt || !t->dlogits)
+        XTC_FAIL(err, XTC_ERR_NOMEM, "training buffers");
+    memcpy(t->corpus, corpus, len);
+    t->len = len;
+    t->n_train = len - n_val;
+    XTC_TRY(xtc_model_zero_grad(t->model, err));
+    return XTC_OK;
+}
+
+xtc_status xtc_trainer_make(xtc_trainer_t *out, xtc_model_t model, const uint8_t *corpus, size_t len,
+                         const struct xtc_train_options *o, struct xtc_error *err) {
+    struct xtc_trainer *t = calloc(1, sizeof *t);
+    if (!t) {
+        xtc_model_free(model);
+        XTC_FAIL(err, XTC_ERR_NOMEM, "trainer");
+    }
+    t->model = model;
+    t->o = *o;
+    xtc_rng_seed(&t->rng, o->seed);
+    xtc_status rc = check_options(o, err);
+    if (rc == XTC_OK)
+        rc = setup(t, corpus, len, err);
+    if (rc == XTC_OK)
+        rc = xtc_adamw_init(&t->opt, model->n_trainable, o->beta1, o->beta2, o->eps, o->weight_decay, err);
+    if (rc != XTC_OK) {
+        xtc_trainer_free(t);
+        return rc;
+    }
+    *out = t;
+    return XTC_OK;
+}
+
+xtc_status xtc_trainer_create(xtc_trainer_t *out, xtc_model_t model, const uint8_t *corpus, size_t len,
+                              const struct xtc_train_options *o, struct xtc_error *err) {
+    if (!out || !model || !corpus || !o) {
+        xtc_model_free(model);
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_trainer_create: NULL argument");
+    }
+    *out = NULL;
+    return xtc_trainer_make(out, model, corpus, len, o, err);
+}
+
+void xtc_trainer_free(xtc_trainer_t t) {
+    if (!t)
+        return;
+    xtc_model_free(t->model);
+    xtc_adamw_free(&t->opt);
+    free(t->corpus);
+    free(t->x);
+    free(t->inp);
+    free(t->tgt);
+    free(t->dlogits);
+    for (int l = 0; l < 2 * XTC_TRAINER_MAX_SELF; l++)
+        free(t->mems[l]);
+    free(t);
+}
+
+xtc_model_t xtc_trainer_model(xtc_trainer_t t) { return t->model; }
+const struct xtc_train_options *xtc_trainer_options(const struct xtc_trainer *t) { return &t->o; }
+int64_t xtc_trainer_step_count(const struct xtc_trainer *t) { return t->step; }
+
+/* ------------------------------------------------------------------ one batch */
+
+/* B crops of crop_len bytes from [lo, hi) into t->x. */
+static void sample(struct xtc_trainer *t, struct xtc_rng *rng, size_t lo, size_t hi) {
+    int64_t L = crop_len(t);
+    for (int64_t b = 0; b < t->o.batch; b++) {
+        size_t start = lo + (size_t)xtc_rng_below(rng, (uint64_t)(hi - lo - (size_t)L + 1));
+        for (int64_t i = 0; i < L; i++)
+            t->x[b * L + i] = t->corpus[start + (size_t)i];
+    }
+}
+
+/* Loss of the crops in t->x (and, with backward, gradients scaled by `scale`). */
+static xtc_status run_batch(struct xtc_trainer *t, bool backward, float scale, double *loss, struct xtc_error *err) {
+    xtc_model_t m = t->model;
+    int64_t B = t->o.batch, L = crop_len(t), V = m->cfg.net.wrap.num_tokens, C = m->cfg.net.layers.dim;
+    int64_t N = L - 1, seg = t->o.xl_segments > 0 ? t->segment : N;
+    int n_self = m->net.stack.n_self;
+    if (t->o.xl_segments > 0 && n_self > XTC_TRAINER_MAX_SELF)
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "Transformer-XL training supports up to %d layers", XTC_TRAINER_MAX_SELF);
+    int64_t mem_len = 0;
+    int cur = 0; /* mems[cur * MAX + l]: the memories the next segment reads */
+    *loss = 0;
+    for (int64_t s = 0; s < N; s += seg) {
+        int64_t len = N - s < seg ? N - s : seg;
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t i = 0; i < len; i++) {
+                t->inp[b * len + i] = t->x[b * L + s + i];
+                t->tgt[b * len + i] = t->x[b * L + s + i + 1];
+            }
+        const float *mems[XTC_TRAINER_MAX_SELF];
+        for (int l = 0; l < n_self && l < XTC_TRAINER_MAX_SELF; l++)
+            mems[l] = t->mems[cur * XTC_TRAINER_MAX_SELF + l];
+        struct xtc_inputs in = {.batch = B, .len = len, .tokens = t->inp, .save_for_backward = backward,
+                                .return_mems = t->o.xl_segments > 0 && s + seg < N};
+        if (mem_len > 0) {
+            in.mems = mems;
+            in.n_mems = n_self;
+            in.mem_len = mem_len;
+        }
+        struct xtc_outputs out;
+        XTC_TRY(xtc_model_forward(m, &in, &out, err));
+        float seg_loss, w = (float)len / (float)N;
+        XTC_TRY(xtc_cross_entropy(out.logits, t->tgt, B * len, V, -1, w * scale, &seg_loss,
+                                  backward ? t->dlogits : NULL, NULL, err));
+        *loss += (double)w * seg_loss;
+        if (in.return_mems) {
+            /* copy the new memories before the backward reuses the activation arena */
+            int nxt = 1 - cur;
+            for (int l = 0; l < n_self; l++) {
+                size_t bytes = sizeof(float) * (size_t)(B * out.mem_len * C);
+                float *p = realloc(t->mems[nxt * XTC_TRAINER_MAX_SELF + l], bytes);
+                if (!p)
+                    XTC_FAIL(err, XTC_ERR_NOMEM, "memories");
+                memcpy(p, out.mems[l], bytes);
+                t->mems[nxt * XTC_TRAINER_MAX_SELF + l] = p;
+            }
+            mem_len = out.mem_len;
+        }
+        if (backward)
+            XTC_TRY(xtc_model_backward(m, t->dlogits, err));
+        if (in.return_mems)
+            cur = 1 - cur; /* memories are detached: the next segment reads them as constants */
+    }
+    return XTC_OK;
+}
+
+xtc_status xtc_trainer_step(xtc_trainer_t t, struct xtc_step_stats *stats, struct xtc_error *err) {
+    if (!t || !stats)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_trainer_step: NULL argument");
+    xtc_model_t m = t->model;
+    XTC_TRY(xtc_model_zero_grad(m, err));
+    double total = 0;
+    for (int a = 0; a < t->o.accum; a++) {
+        sample(t, &t->rng, 0, t->n_train);
+        double loss;
+        XTC_TRY(run_batch(t, true, 1.0f / (float)t->o.accum, &loss, err));
+        total += loss / t->o.accum;
+    }
+    double norm = xtc_clip_grad_norm(m->grad, m->n_trainable, t->o.grad_clip);
+    if (!isfinite(total) || !isfinite(norm))
+        XTC_FAIL(err, XTC_ERR_ARG, "step %lld: the %s is not finite (loss %g, gradient norm %g); parameters unchanged",
+                 (long long)t->step + 1, isfinite(total) ? "gradient" : "loss", total, norm);
+    float lr = xtc_lr_schedule(t->step, t->o.warmup, t->o.steps, t->o.lr, t->o.min_lr);
+    xtc_adamw_step(&t->opt, m->data, m->grad, lr);
+    t->step++;
+    *stats = (struct xtc_step_stats){.step = t->step, .loss = (float)total, .lr = lr, .grad_norm = norm,
+                                     .tokens = t->o.batch * t->o.accum * (crop_len(t) - 1)};
+    return XTC_OK;
+}
+
+xtc_status xtc_trainer_evaluate(xtc_trainer_t t, int n_batches, float *loss, struct xtc_error *err) {
+    if (!t || !loss || n_batches < 1)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_trainer_evaluate: invalid arguments");
+    /* fixed held-out crops, drawn from their own generator: evaluation never moves the
+     * training stream, so resumed runs stay identical */
+    struct xtc_rng rng;
+    xtc_rng_seed(&rng, t->o.seed ^ 0x5eedf00dULL);
+    double total = 0;
+    for (int i = 0; i < n_batches; i++) {
+        sample(t, &rng, t->n_train, t->len);
+        double l;
+        XTC_TRY(run_batch(t, false, 1.0f, &l, err));
+        total += l;
+    }
+    *loss = (float)(total / n_batches);
+    return XTC_OK;
+}

@@ -1,0 +1,232 @@
+/* Training: AdamW, clipping and the schedule against PyTorch's numbers; the
+ * trainer's determinism, exact resume (plain and Transformer-XL), crash safety
+ * of checkpoints (kill -9 during saves) and its error messages. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "xtc/xtc.h"
+
+static const char *tiny_config =
+    "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 256, \"max_seq_len\": 16, \"max_mem_len\": 16, "
+    "\"attn_layers\": {\"class\": \"Decoder\", \"kwargs\": {\"dim\": 32, \"depth\": 2, \"heads\": 2, "
+    "\"attn_dim_head\": 16, \"rotary_pos_emb\": true, \"rotary_emb_dim\": 16, \"attn_num_mem_kv\": 1}}}}";
+
+static void test_optimizer(void) {
+    /* torch.optim.AdamW(lr=0.01, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1), three steps */
+    float p[3] = {1.0f, -2.0f, 0.5f};
+    const float grads[3][3] = {{0.1f, -0.3f, 0.0f}, {0.2f, 0.1f, -1.0f}, {-0.05f, 0.4f, 2.0f}};
+    const double want[3][3] = {{0.989000022, -1.98800004, 0.499500006},
+                               {0.978372335, -1.98200262, 0.506425142},
+                               {0.971504033, -1.98311245, 0.502787173}};
+    struct xtc_adamw opt;
+    struct xtc_error err;
+    CHECK(xtc_adamw_init(&opt, 3, 0.9f, 0.99f, 1e-8f, 0.1f, &err) == XTC_OK, "adamw init");
+    for (int s = 0; s < 3; s++) {
+        xtc_adamw_step(&opt, p, grads[s], 0.01f);
+        /* float32 vs torch's float32: a few ulps of the moments' rounding */
+        CHECK(xtc_check_close("adamw step", p, want[s], 3, 2e-7, 2e-6) == 0, "AdamW step %d", s + 1);
+    }
+    xtc_adamw_free(&opt);
+    CHECK(xtc_adamw_init(&opt, 3, 1.5f, 0.99f, 1e-8f, 0.1f, &err) == XTC_ERR_ARG && err.msg[0], "beta1 >= 1 rejected");
+
+    /* torch.nn.utils.clip_grad_norm_([3, 4, 0], 1.0) -> norm 5, grads [0.6, 0.8, 0] (coef 1 / (5 + 1e-6)) */
+    float g[3] = {3, 4, 0};
+    double norm = xtc_clip_grad_norm(g, 3, 1.0);
+    const double gw[3] = {0.599999905, 0.799999833, 0};
+    CHECK(norm == 5.0, "grad norm %g", norm);
+    CHECK(xtc_check_close("clipped", g, gw, 3, 1e-7, 0) == 0, "clipped grads");
+    float h[2] = {0.3f, 0.4f};
+    xtc_clip_grad_norm(h, 2, 1.0);
+    CHECK(h[0] == 0.3f && h[1] == 0.4f, "no clipping below the threshold");
+
+    /* warm-up: (step + 1) / warmup * lr; cosine from lr to min_lr over the rest */
+    CHECK(fabsf(xtc_lr_schedule(0, 10, 110, 1e-3f, 1e-4f) - 1e-4f) < 1e-9f, "warmup start");
+    CHECK(fabsf(xtc_lr_schedule(9, 10, 110, 1e-3f, 1e-4f) - 1e-3f) < 1e-9f, "warmup end");
+    CHECK(fabsf(xtc_lr_schedule(10, 10, 110, 1e-3f, 1e-4f) - 1e-3f) < 1e-9f, "cosine start");
+    CHECK(fabsf(xtc_lr_schedule(60, 10, 110, 1e-3f, 1e-4f) - 5.5e-4f) < 1e-8f, "cosine middle");
+    CHECK(fabsf(xtc_lr_schedule(110, 10, 110, 1e-3f, 1e-4f) - 1e-4f) < 1e-9f, "cosine end");
+}
+
+static uint8_t *make_corpus(size_t n) {
+    static const char *words[] = {"the ", "quick ", "brown ", "fox ", "jumps ", "over ", "lazy ", "dog ", "and ",
+                                  "runs ", "away\n"};
+    uint8_t *c = malloc(n);
+    uint64_t s = 7;
+    size_t at = 0;
+    while (at < n) {
+        s = s * 6364136223846793005ULL + 1;
+        const char *w = words[(s >> 33) % 11];
+        for (size_t i = 0; w[i] && at < n; i++)
+            c[at++] = (uint8_t)w[i];
+    }
+    return c;
+}
+
+static struct xtc_train_options tiny_options(int xl) {
+    struct xtc_train_options o;
+    xtc_train_options_default(&o);
+    o.batch = 3, o.seq_len = 16, o.steps = 8, o.warmup = 2, o.lr = 3e-3f, o.xl_segments = xl;
+    return o;
+}
+
+static xtc_trainer_t new_trainer(const uint8_t *corpus, size_t len, const struct xtc_train_options *o) {
+    xtc_model_t m;
+    struct xtc_error err;
+    if (xtc_model_init(&m, tiny_config, strlen(tiny_config), o->seed, &err) != XTC_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return NULL;
+    }
+    xtc_trainer_t t;
+    if (xtc_trainer_create(&t, m, corpus, len, o, &err) != XTC_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return NULL;
+    }
+    return t;
+}
+
+static int run_steps(xtc_trainer_t t, int n, float *losses) {
+    struct xtc_error err;
+    for (int i = 0; i < n; i++) {
+        struct xtc_step_stats st;
+        if (xtc_trainer_step(t, &st, &err) != XTC_OK) {
+            fprintf(stderr, "step: %s\n", err.msg);
+            return 1;
+        }
+        losses[i] = st.loss;
+    }
+    return 0;
+}
+
+static void test_resume(const uint8_t *corpus, size_t len, int xl) {
+    struct xtc_train_options o = tiny_options(xl);
+    float a[8], b[8], c[8];
+    xtc_trainer_t t = new_trainer(corpus, len, &o);
+    CHECK(t && run_steps(t, 8, a) == 0, "uninterrupted run (xl %d)", xl);
+    xtc_trainer_free(t);
+    t = new_trainer(corpus, len, &o);
+    CHECK(t && run_steps(t, 8, c) == 0 && memcmp(a, c, sizeof a) == 0, "same seed, same losses (xl %d)", xl);
+    xtc_trainer_free(t);
+
+    char dir[] = "/tmp/xtc-train-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    struct xtc_error err;
+    t = new_trainer(corpus, len, &o);
+    CHECK(t && run_steps(t, 4, b) == 0, "first half");
+    CHECK(xtc_trainer_save(t, dir, &err) == XTC_OK, "save: %s", err.msg);
+    xtc_trainer_free(t);
+    CHECK(xtc_trainer_resume(&t, dir, tiny_config, corpus, len, NULL, &err) == XTC_OK, "resume: %s", err.msg);
+    CHECK(xtc_trainer_step_count(t) == 4, "resumed at step 4");
+    CHECK(run_steps(t, 4, b + 4) == 0, "second half");
+    CHECK(memcmp(a, b, sizeof a) == 0, "resumed losses equal the uninterrupted run bit for bit (xl %d)", xl);
+    /* the saved model is a plain model directory */
+    char path[256];
+    snprintf(path, sizeof path, "%s/latest", dir);
+    xtc_model_t m;
+    CHECK(xtc_model_load_dir(&m, path, &err) == XTC_OK, "checkpoint loads as a model: %s", err.msg);
+    xtc_model_free(m);
+    /* a different configuration cannot resume */
+    xtc_trainer_free(t);
+    const char *other = "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 256, \"max_seq_len\": 16, "
+                        "\"attn_layers\": {\"class\": \"Decoder\", \"kwargs\": {\"dim\": 32, \"depth\": 1}}}}";
+    t = NULL;
+    CHECK(xtc_trainer_resume(&t, dir, other, corpus, len, NULL, &err) == XTC_ERR_CONFIG && strstr(err.msg, "differs"),
+          "resume with another config is refused with a message");
+    xtc_trainer_free(t);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0, "cleanup");
+}
+
+/* A child saves checkpoints in a loop; it is killed with SIGKILL at random moments.
+ * Every time, DIR/latest must name a complete checkpoint that resumes. */
+static void test_kill_during_save(const uint8_t *corpus, size_t len) {
+    char dir[] = "/tmp/xtc-kill-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    struct xtc_train_options o = tiny_options(0);
+    o.steps = 1000000;
+    struct xtc_error err;
+    xtc_trainer_t t = new_trainer(corpus, len, &o);
+    CHECK(t && xtc_trainer_save(t, dir, &err) == XTC_OK, "first checkpoint");
+    xtc_trainer_free(t);
+    for (int round = 0; round < 6; round++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            xtc_trainer_t ct;
+            struct xtc_error cerr;
+            if (xtc_trainer_resume(&ct, dir, NULL, corpus, len, NULL, &cerr) != XTC_OK)
+                _exit(3);
+            for (;;) {
+                struct xtc_step_stats st;
+                if (xtc_trainer_step(ct, &st, &cerr) != XTC_OK || xtc_trainer_save(ct, dir, &cerr) != XTC_OK)
+                    _exit(4);
+            }
+        }
+        struct timespec ts = {0, 20000000L + 37000000L * round};
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+        CHECK(WIFSIGNALED(status), "child was killed (not failed: status %d)", status);
+        xtc_trainer_t r = NULL;
+        CHECK(xtc_trainer_resume(&r, dir, tiny_config, corpus, len, NULL, &err) == XTC_OK,
+              "after kill -9 in round %d the latest checkpoint resumes: %s", round, err.msg);
+        xtc_trainer_free(r);
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0, "cleanup");
+}
+
+static void test_errors(const uint8_t *corpus, size_t len) {
+    struct xtc_train_options o = tiny_options(0);
+    struct xtc_error err;
+    xtc_model_t m;
+    xtc_trainer_t t = NULL;
+    CHECK(xtc_model_init(&m, tiny_config, strlen(tiny_config), 1, &err) == XTC_OK, "init");
+    CHECK(xtc_trainer_create(&t, m, corpus, 30, &o, &err) == XTC_ERR_ARG && strstr(err.msg, "too short"),
+          "a corpus shorter than a crop is refused: %s", err.msg);
+    t = new_trainer(corpus, len, &o);
+    CHECK(xtc_trainer_save(t, "/nonexistent-dir/run", &err) == XTC_ERR_IO && err.msg[0],
+          "an unwritable directory is reported: %s", err.msg);
+    /* a NaN weight: the step fails with a message and leaves the parameters as they were */
+    xtc_model_t tm = xtc_trainer_model(t);
+    struct xtc_param_info p0 = {0}, p1 = {0};
+    for (int i = 0; i < xtc_model_param_count(tm); i++) {
+        struct xtc_param_info pi = xtc_model_param(tm, i);
+        if (strcmp(pi.name, "attn_layers.final_norm.gamma") == 0)
+            p0 = pi; /* every position reads it */
+        if (strcmp(pi.name, "to_logits.weight") == 0)
+            p1 = pi;
+    }
+    CHECK(p0.data && p1.data, "parameters found");
+    float saved = p0.data[0];
+    p0.data[0] = NAN;
+    float before = p1.data[0];
+    struct xtc_step_stats st;
+    CHECK(xtc_trainer_step(t, &st, &err) == XTC_ERR_ARG && strstr(err.msg, "not finite"),
+          "non-finite loss stops the step: %s", err.msg);
+    CHECK(p1.data[0] == before, "parameters unchanged after a failed step");
+    p0.data[0] = saved;
+    xtc_trainer_free(t);
+}
+
+int main(void) {
+    test_optimizer();
+    size_t len = 6000;
+    uint8_t *corpus = make_corpus(len);
+    test_resume(corpus, len, 0);
+    test_resume(corpus, len, 2);
+    test_errors(corpus, len);
+    test_kill_during_save(corpus, len);
+    free(corpus);
+    return xtc_check_report("test_train");
+}
