@@ -140,7 +140,8 @@ static void load_csv(const char *path, int64_t step, struct curve *train, struct
         long long s;
         double tl, vl;
         if (sscanf(line, "%lld,%lf,%lf", &s, &tl, &vl) >= 2 && s <= step) {
-            curve_add(train, (double)s, tl);
+            if (isfinite(tl))
+                curve_add(train, (double)s, tl);
             if (sscanf(line, "%lld,%lf,%lf", &s, &tl, &vl) == 3 && isfinite(vl))
                 curve_add(val, (double)s, vl);
         } else if (strncmp(line, "step,", 5) != 0) {
@@ -380,6 +381,10 @@ int xtc_cli_train(int argc, char **argv) {
     if (start_step == 0 && xtc_trainer_evaluate(t, eval_batches, &val, &err) == XTC_OK) {
         printf("step %5d/%lld | val %.4f (%.3f bits/byte)\n", 0, (long long)o.steps, val, val / log(2.0));
         curve_add(&val_c, 0, val);
+        if (csv) {
+            fprintf(csv, "0,nan,%.6f,0,0,0,0\n", val);
+            fflush(csv);
+        }
     }
     while (xtc_trainer_step_count(t) < o.steps && !g_stop) {
         struct xtc_step_stats st;
