@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/status.h"
@@ -26,6 +27,8 @@ xtc_status xtc_write_file_atomic(const char *path, const void *data, size_t len,
         XTC_FAIL(err, XTC_ERR_NOMEM, "path");
     snprintf(tmp, n + 16, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(tmp);
+    if (fd >= 0)
+        fchmod(fd, 0644); /* mkstemp creates 0600; checkpoints are ordinary files */
     if (fd < 0) {
         xtc_status rc = xtc_error_set(err, XTC_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
         free(tmp);
