@@ -563,11 +563,29 @@ static int generate_call(struct check *c, const cJSON *call, int K) {
             base.src_mask = d;
         }
     }
+    if (!xt) {
+        /* the library's decoding loop, with or without its KV cache */
+        struct xtc_gen_options go;
+        xtc_gen_options_default(&go);
+        go.max_new_tokens = seq_len;
+        go.eos_token = has_eos ? eos : -1;
+        go.pad_value = pad;
+        go.cache_kv = cached;
+        int64_t s = 0;
+        struct xtc_error err = {0};
+        const int64_t *prompts = gen_window(&g, 0, g.t); /* contiguous (B, t) */
+        int64_t *tokens = check_own(c, sizeof(int64_t) * (size_t)(g.B * (seq_len ? seq_len : 1)));
+        if (!tokens)
+            return check_fail(c, "out of memory");
+        if (xtc_generate(c->model, prompts, g.B, g.t, &go, NULL, NULL, tokens, &s, g.step_logits, &err) != XTC_OK)
+            return check_fail(c, "generate: %s", err.msg);
+        for (int64_t b = 0; b < g.B; b++)
+            memcpy(g.out + b * g.cap + g.t, tokens + b * seq_len, sizeof(int64_t) * (size_t)s);
+        return gen_compare(c, K, &g, s);
+    }
     int64_t M = net->wrap.max_seq_len;
     if (cached && M > 0 && g.t + seq_len - 1 > M) {
-        /* past max_seq_len x-transformers' cache keeps keys computed from tokens that left the
-         * window; that cache semantics comes with xtc's KV cache */
-        check_note_skip(c, "kv-cache generation past max_seq_len");
+        check_note_skip(c, "kv-cache generation past max_seq_len (XTransformer)");
         return 0;
     }
     int64_t s = 0;

@@ -86,6 +86,9 @@ struct xtc_inputs {
     const int64_t *src;          /* XTransformer: (B, src_len) source tokens */
     int64_t src_len;
     const uint8_t *src_mask;     /* XTransformer: (B, src_len), also the decoder's context mask */
+    struct xtc_kv_cache *cache; /* KV cache (xtc/generate.h): tokens are the new tokens after the cached
+                                   ones; positions continue from the cache length; their keys/values
+                                   are appended. Decoders only, no mask, no save_for_backward. */
     bool save_for_backward;      /* keep activations for xtc_model_backward; the input arrays must then
                                     stay valid until that call */
 };

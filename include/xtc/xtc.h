@@ -4,6 +4,7 @@
 
 #include "xtc/backend.h"
 #include "xtc/config.h"
+#include "xtc/generate.h"
 #include "xtc/model.h"
 #include "xtc/rope.h"
 #include "xtc/safetensors.h"

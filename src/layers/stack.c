@@ -91,7 +91,7 @@ xtc_status xtc_stack_check_buffers(const struct xtc_stack *s, struct xtc_error *
 /* --------------------------------------------------------------- planning */
 
 static int64_t kv_len(const struct xtc_stack_io *io) {
-    int64_t s = io->M + io->T;
+    int64_t s = io->M + io->C_cache + io->T;
     return io->S_ctx > s ? io->S_ctx : s;
 }
 
@@ -117,6 +117,10 @@ static void plan_acts(const struct xtc_stack *s, const struct xtc_stack_io *io, 
         x->k = xtc_arena_floats(a, (size_t)(B * S * GD));
         x->v = xtc_arena_floats(a, (size_t)(B * S * GD));
         x->o = xtc_arena_floats(a, (size_t)(N * HD));
+        if (self && io->cache_k) {
+            x->knew = xtc_arena_floats(a, (size_t)(B * (M + T) * GD));
+            x->vnew = xtc_arena_floats(a, (size_t)(B * (M + T) * GD));
+        }
         if (train && c->qk_norm) {
             x->q_raw = xtc_arena_floats(a, (size_t)(N * HD));
             x->k_raw = xtc_arena_floats(a, (size_t)(B * S * GD));
@@ -132,7 +136,7 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
                     struct xtc_stack_bufs *bufs) {
     const struct xtc_layers_config *c = &s->cfg;
     int64_t B = io->B, T = io->T, M = io->M, C = c->dim, N = B * T, HD = (int64_t)c->heads * c->dim_head;
-    int64_t GD = (int64_t)c->kv_heads * c->dim_head, S = kv_len(io), Sself = M + T;
+    int64_t GD = (int64_t)c->kv_heads * c->dim_head, S = kv_len(io), Sself = M + io->C_cache + T;
     int64_t Cin = c->dim_context > C ? c->dim_context : C, K = c->num_mem_kv;
     int64_t nf = s->rotary.n_freq, nthreads = omp_get_max_threads();
     memset(bufs, 0, sizeof *bufs);
@@ -236,8 +240,8 @@ struct xtc_attn_params xtc_stack_attn_params(const struct xtc_stack *s, const st
                                              int self_idx) {
     const struct xtc_layers_config *c = &s->cfg;
     const bool self = L->kind == XTC_SUB_SELF;
-    const int64_t B = io->B, T = io->T, M = self ? io->M : 0;
-    const int64_t S = self ? M + T : io->S_ctx;
+    const int64_t B = io->B, T = io->T, M = self ? io->M : 0, Cc = self ? io->C_cache : 0;
+    const int64_t S = self ? M + Cc + T : io->S_ctx;
     const uint8_t *key_mask = NULL;
     if (self) {
         const uint8_t *mm = M > 0 && io->mem_masks ? io->mem_masks[self_idx] : NULL;
@@ -245,8 +249,10 @@ struct xtc_attn_params xtc_stack_attn_params(const struct xtc_stack *s, const st
             for (int64_t b = 0; b < B; b++) {
                 for (int64_t j = 0; j < M; j++)
                     bf->key_mask[b * S + j] = mm ? mm[b * M + j] : 1;
+                for (int64_t j = 0; j < Cc; j++)
+                    bf->key_mask[b * S + M + j] = 1;
                 for (int64_t j = 0; j < T; j++)
-                    bf->key_mask[b * S + M + j] = io->mask ? io->mask[b * T + j] : 1;
+                    bf->key_mask[b * S + M + Cc + j] = io->mask ? io->mask[b * T + j] : 1;
             }
             key_mask = bf->key_mask;
         }
@@ -281,9 +287,10 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
     const int64_t B = io->B, T = io->T, C = c->dim;
     const int H = c->heads, G = c->kv_heads, D = c->dim_head, K = c->num_mem_kv;
     const bool self = L->kind == XTC_SUB_SELF;
-    const int64_t M = self ? io->M : 0;
-    const int64_t S = self ? M + T : io->S_ctx;
+    const int64_t M = self ? io->M : 0, Cc = self ? io->C_cache : 0;
+    const int64_t S = self ? M + Cc + T : io->S_ctx;
     const int64_t Cin = self ? C : c->dim_context;
+    const int64_t GD = (int64_t)G * D;
 
     /* keys/values from [norm(mem); norm(x)] (self, XL) or the raw context (cross) */
     const float *kvin = A->h;
@@ -298,8 +305,28 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
         kvin = io->context;
     }
     xtc_linear_forward(A->q, A->h, L->wq, NULL, B * T, C, (int64_t)H * D);
-    xtc_linear_forward(A->k, kvin, L->wk, NULL, B * S, Cin, (int64_t)G * D);
-    xtc_linear_forward(A->v, kvin, L->wv, NULL, B * S, Cin, (int64_t)G * D);
+    if (self && io->cache_k) {
+        /* k, v = [mems ; cached ; new]: project mems and new tokens, store the new ones (pre-rotary)
+         * in the cache, assemble the rows (x-transformers Attention with `cache`) */
+        xtc_linear_forward(A->knew, kvin, L->wk, NULL, B * (M + T), Cin, GD);
+        xtc_linear_forward(A->vnew, kvin, L->wv, NULL, B * (M + T), Cin, GD);
+        float *ck = io->cache_k[self_idx], *cv = io->cache_v[self_idx];
+        size_t row = sizeof(float) * (size_t)GD;
+        for (int64_t b = 0; b < B; b++) {
+            const float *kn = A->knew + b * (M + T) * GD, *vn = A->vnew + b * (M + T) * GD;
+            float *cbk = ck + b * io->cache_cap * GD, *cbv = cv + b * io->cache_cap * GD;
+            memcpy(cbk + Cc * GD, kn + M * GD, row * (size_t)T);
+            memcpy(cbv + Cc * GD, vn + M * GD, row * (size_t)T);
+            float *kb = A->k + b * S * GD, *vb = A->v + b * S * GD;
+            memcpy(kb, kn, row * (size_t)M);
+            memcpy(vb, vn, row * (size_t)M);
+            memcpy(kb + M * GD, cbk, row * (size_t)(Cc + T));
+            memcpy(vb + M * GD, cbv, row * (size_t)(Cc + T));
+        }
+    } else {
+        xtc_linear_forward(A->k, kvin, L->wk, NULL, B * S, Cin, GD);
+        xtc_linear_forward(A->v, kvin, L->wv, NULL, B * S, Cin, GD);
+    }
 
     if (c->qk_norm) {
         if (A->q_raw) {
@@ -370,7 +397,7 @@ void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io,
         }
     }
     if (c->rel_pos_bias)
-        xtc_t5_table_fill(bf->t5, s->t5_emb, c->heads, M + T, c->causal, c->rel_pos_num_buckets,
+        xtc_t5_table_fill(bf->t5, s->t5_emb, c->heads, M + io->C_cache + T, c->causal, c->rel_pos_num_buckets,
                           c->rel_pos_max_distance, (float)sqrt((double)c->dim_head));
 
     int self_idx = 0;

@@ -53,6 +53,11 @@ struct xtc_stack_io {
     const float *const *mems;       /* n_self tensors (B, M, C) */
     const uint8_t *const *mem_masks;/* n_self masks (B, M) or NULL */
     float *const *hiddens;          /* n_self outputs (B, T, C): residual input of each self-attention, or NULL */
+    /* KV cache (inference): C_cache earlier tokens whose pre-rotary keys/values sit in cache_k/v
+     * (n_self tensors (B, cache_cap, G*D)); this call's keys/values are written at rows
+     * C_cache .. C_cache+T-1. Keys are [mems ; cached ; new] at positions -M .. C_cache+T-1. */
+    int64_t C_cache, cache_cap;
+    float *const *cache_k, *const *cache_v;
 };
 
 /* Activations of one sub-layer. At inference all sub-layers share one set; when
@@ -64,6 +69,7 @@ struct xtc_sub_acts {
     float *kvin;               /* (B, M+T, C) [norm(mem); h] when M > 0 */
     float *q, *k, *v, *o;      /* post-rotary q (B,T,H*D), k, v (B,S,G*D), attention output (B,T,H*D) */
     float *q_raw, *k_raw;      /* qk_norm: q, k before l2-normalisation (training only) */
+    float *knew, *vnew;        /* with a KV cache: this call's projections (B, M+T, G*D) */
     float *ff1, *ffa;          /* feed-forward pre-activation and activation */
 };
 

@@ -10,6 +10,7 @@
 #include "core/status.h"
 #include "model/model.h"
 #include "model/wrapper.h"
+#include "attn/kv_cache.h"
 #include "ops/ops.h"
 #include "xtc/safetensors.h"
 
@@ -364,6 +365,27 @@ static xtc_status check_net_inputs(const struct xtc_net *net, const struct xtc_i
                 XTC_FAIL(err, XTC_ERR_ARG, "pos[%lld] = %lld is outside the absolute positional embedding (0..%d)",
                          (long long)i, (long long)in->pos[i], c->wrap.max_seq_len - 1);
     }
+    /* KV cache */
+    if (in->cache) {
+        const struct xtc_kv_cache *kc = in->cache;
+        if (kc->n_layers != n_self)
+            XTC_FAIL(err, XTC_ERR_ARG, "the KV cache was made for another model");
+        if (kc->B != B)
+            XTC_FAIL(err, XTC_ERR_SHAPE, "the KV cache holds %lld rows, the call %lld", (long long)kc->B, (long long)B);
+        if (kc->len + T > kc->cap)
+            XTC_FAIL(err, XTC_ERR_SHAPE, "the KV cache is full: %lld cached + %lld new > capacity %lld",
+                     (long long)kc->len, (long long)T, (long long)kc->cap);
+        if (in->save_for_backward || in->mask || in->pos || in->return_mems)
+            XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "a KV cache call takes no mask, explicit pos, return_mems or backward");
+        if (!lc->causal || R > 0)
+            XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "a KV cache needs a causal model without memory tokens");
+        if (c->has_wrapper && c->wrap.use_abs_pos_emb && !c->wrap.scaled_sinu_pos_emb &&
+            kc->len + T > c->wrap.max_seq_len)
+            XTC_FAIL(err, XTC_ERR_SHAPE,
+                     "absolute positions end at max_seq_len %d: %lld cached + %lld new tokens do not fit (relative "
+                     "schemes can slide the window, absolute ones cannot)",
+                     c->wrap.max_seq_len, (long long)kc->len, (long long)T);
+    }
     /* cross-attention */
     bool has_context = in->context || context_from_encoder;
     if (lc->cross_attend && !has_context)
@@ -415,6 +437,8 @@ static xtc_status forward_xtransformer(struct xtc_model *m, const struct xtc_inp
     int64_t B = in->batch, T = in->len, V = c->net.wrap.num_tokens;
     if (!in->src || !in->tokens)
         XTC_FAIL(err, XTC_ERR_ARG, "XTransformer needs src and tgt tokens");
+    if (in->cache)
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "XTransformer forward takes no KV cache (use xtc_generate)");
     for (int64_t i = 0; i < B * T; i++)
         if (in->tokens[i] != c->ignore_index && (in->tokens[i] < 0 || in->tokens[i] >= V))
             XTC_FAIL(err, XTC_ERR_ARG, "tgt[%lld] = %lld is not a token id (dec_num_tokens %lld) nor ignore_index",
@@ -464,10 +488,14 @@ xtc_status xtc_model_forward(xtc_model_t m, const struct xtc_inputs *in, struct 
     m->last.valid = false;
     if (m->cfg.model_class == XTC_MODEL_XTRANSFORMER)
         return forward_xtransformer(m, in, out, err);
+    if (in->cache && in->cache->model != m)
+        XTC_FAIL(err, XTC_ERR_ARG, "the KV cache was made for another model");
     XTC_TRY(check_net_inputs(&m->net, in, false, false, err));
     XTC_TRY(plan(m, in, NULL, err));
     struct xtc_forward_state *f = &m->last;
     xtc_net_forward(&m->net, in, &f->dec);
+    if (in->cache)
+        in->cache->len += in->len;
     f->in = *in;
     f->valid = in->save_for_backward;
     out->logits = f->dec.out;

@@ -10,7 +10,9 @@
 
 #include "model/model.h"
 #include "model/wrapper.h"
+#include "attn/kv_cache.h"
 #include "ops/ops.h"
+#include "xtc/generate.h"
 #include "pos/pos.h"
 
 static int64_t total_len(const struct xtc_net *net, const struct xtc_inputs *in) {
@@ -26,6 +28,16 @@ int64_t xtc_net_mem_out_len(const struct xtc_net *net, const struct xtc_inputs *
 int64_t xtc_net_out_dim(const struct xtc_net *net) {
     const struct xtc_net_config *c = &net->cfg;
     return c->has_wrapper && !c->wrap.return_only_embed ? c->wrap.num_tokens : c->layers.dim;
+}
+
+/* The KV cache's keys and values join the self-attention of the stack. */
+static void attach_cache(struct xtc_stack_io *io, const struct xtc_inputs *in) {
+    if (!in->cache)
+        return;
+    io->C_cache = in->cache->len;
+    io->cache_cap = in->cache->cap;
+    io->cache_k = in->cache->k;
+    io->cache_v = in->cache->v;
 }
 
 void xtc_net_plan(const struct xtc_net *net, const struct xtc_inputs *in, bool train, struct xtc_arena *a,
@@ -53,6 +65,7 @@ void xtc_net_plan(const struct xtc_net *net, const struct xtc_inputs *in, bool t
     struct xtc_stack_io io = {.B = B, .T = Tt, .pos = in->pos, .pos_len = in->pos_len, .pos_batched = in->pos_batched,
                               .S_ctx = s->cfg.cross_attend ? in->context_len : 0, .context_pos = in->context_pos,
                               .context_pos_batched = in->context_pos_batched, .M = in->n_mems > 0 ? in->mem_len : 0};
+    attach_cache(&io, in);
     xtc_stack_plan(s, &io, train, a, &bufs->stack);
     if (train) {
         bufs->dx = xtc_arena_floats(a, (size_t)(B * Tt * C));
@@ -81,7 +94,8 @@ static void embed(const struct xtc_net *net, const struct xtc_inputs *in, float 
         if (!w->use_abs_pos_emb)
             continue;
         for (int64_t t = 0; t < T; t++) {
-            int64_t p = in->pos ? in->pos[(in->pos_batched ? b * in->pos_len : 0) + t] : t;
+            /* with a cache the new tokens continue the cached positions */
+            int64_t p = in->pos ? in->pos[(in->pos_batched ? b * in->pos_len : 0) + t] : t + xtc_kv_cache_len(in->cache);
             float *row = xb + (R + t) * C;
             if (net->pos_scale) {
                 float tmp[C];
@@ -126,6 +140,7 @@ void xtc_net_forward(const struct xtc_net *net, const struct xtc_inputs *in, str
         .M = M, .mems = in->mems, .mem_masks = in->mem_masks,
         .hiddens = in->return_mems ? bufs->hiddens : NULL,
     };
+    attach_cache(&io, in);
     /* explicit positions are for the absolute embedding only unless rotary / ALiBi read them */
     if (!s->cfg.rotary && !s->cfg.alibi)
         io.pos = NULL;

@@ -1,0 +1,82 @@
+/* KV cache: per self-attention layer, the pre-rotary keys and values of the
+ * tokens seen so far, (B, capacity, G*D) each. The attention stack appends a
+ * call's keys/values and reads the earlier ones (stack.c); rotary and XPOS are
+ * re-applied to all keys every step, as x-transformers does. */
+#include "attn/kv_cache.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "model/model.h"
+#include "xtc/generate.h"
+
+xtc_status xtc_kv_cache_create(xtc_kv_cache_t *out, const struct xtc_model *m, int64_t batch, int64_t capacity,
+                               struct xtc_error *err) {
+    if (!out || !m || batch < 1 || capacity < 1 || batch > (1 << 20) || capacity > (1 << 24))
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_kv_cache_create: invalid arguments");
+    *out = NULL;
+    const struct xtc_net_config *c = &m->cfg.net;
+    if (c->has_wrapper && c->wrap.num_memory_tokens > 0)
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "a KV cache cannot be used with memory tokens (x-transformers disables it too)");
+    if (!c->layers.causal)
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "a KV cache needs a causal model (Decoder)");
+    struct xtc_kv_cache *kc = calloc(1, sizeof *kc);
+    if (!kc)
+        XTC_FAIL(err, XTC_ERR_NOMEM, "KV cache");
+    kc->model = m;
+    kc->n_layers = m->net.stack.n_self;
+    kc->B = batch;
+    kc->cap = capacity;
+    kc->GD = (int64_t)c->layers.kv_heads * c->layers.dim_head;
+    kc->k = calloc((size_t)(kc->n_layers ? kc->n_layers : 1), sizeof(float *));
+    kc->v = calloc((size_t)(kc->n_layers ? kc->n_layers : 1), sizeof(float *));
+    bool ok = kc->k && kc->v;
+    for (int l = 0; ok && l < kc->n_layers; l++) {
+        kc->k[l] = malloc(sizeof(float) * (size_t)(batch * capacity * kc->GD));
+        kc->v[l] = malloc(sizeof(float) * (size_t)(batch * capacity * kc->GD));
+        ok = kc->k[l] && kc->v[l];
+    }
+    if (!ok) {
+        xtc_kv_cache_free(kc);
+        XTC_FAIL(err, XTC_ERR_NOMEM, "KV cache of %lld tokens", (long long)capacity);
+    }
+    *out = kc;
+    return XTC_OK;
+}
+
+void xtc_kv_cache_free(xtc_kv_cache_t c) {
+    if (!c)
+        return;
+    for (int l = 0; l < c->n_layers; l++) {
+        if (c->k)
+            free(c->k[l]);
+        if (c->v)
+            free(c->v[l]);
+    }
+    free(c->k);
+    free(c->v);
+    free(c);
+}
+
+int64_t xtc_kv_cache_len(const struct xtc_kv_cache *c) { return c ? c->len : 0; }
+
+void xtc_kv_cache_reset(xtc_kv_cache_t c) {
+    if (c)
+        c->len = 0;
+}
+
+void xtc_kv_cache_keep_last(xtc_kv_cache_t c, int64_t n) {
+    if (!c || n >= c->len)
+        return;
+    if (n < 0)
+        n = 0;
+    int64_t drop = c->len - n;
+    for (int l = 0; l < c->n_layers; l++)
+        for (int64_t b = 0; b < c->B; b++) {
+            float *kb = c->k[l] + b * c->cap * c->GD, *vb = c->v[l] + b * c->cap * c->GD;
+            memmove(kb, kb + drop * c->GD, sizeof(float) * (size_t)(n * c->GD));
+            memmove(vb, vb + drop * c->GD, sizeof(float) * (size_t)(n * c->GD));
+        }
+    c->len = n;
+}

@@ -1,0 +1,113 @@
+/* The decoding loop of x-transformers' AutoregressiveWrapper.generate (golden
+ * README §8): every step sees the last max_seq_len tokens; with the KV cache the
+ * first step runs the window and later steps run only the newest token, the cache
+ * cut to max_seq_len - 1 positions before each step; rows keep decoding after
+ * their eos until every row holds one, then everything after a row's first eos
+ * becomes pad_value. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "attn/kv_cache.h"
+#include "core/rng.h"
+#include "core/status.h"
+#include "model/model.h"
+#include "xtc/generate.h"
+
+xtc_status xtc_generate(xtc_model_t m, const int64_t *prompts, int64_t B, int64_t T, const struct xtc_gen_options *o,
+                        xtc_gen_callback cb, void *user, int64_t *out, int64_t *n_out, float *step_logits,
+                        struct xtc_error *err) {
+    if (!m || !prompts || !o || !out || !n_out || B < 1 || T < 1 || o->max_new_tokens < 0)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate: invalid arguments");
+    *n_out = 0;
+    const struct xtc_config *c = &m->cfg;
+    if (c->model_class != XTC_MODEL_TRANSFORMER_WRAPPER || !c->net.layers.causal || c->net.wrap.return_only_embed)
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "xtc_generate needs a TransformerWrapper around a Decoder");
+    if (c->net.layers.cross_attend)
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "xtc_generate: a cross-attending decoder needs a context");
+    if (!(o->temperature >= 0) || o->top_k < 0 || !(o->top_p > 0 && o->top_p <= 1) || !(o->min_p >= 0 && o->min_p < 1))
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate: temperature >= 0, top_k >= 0, 0 < top_p <= 1, 0 <= min_p < 1");
+    int64_t V = c->net.wrap.num_tokens, M = c->net.wrap.max_seq_len, S = o->max_new_tokens;
+    for (int64_t i = 0; i < B * T; i++)
+        if (prompts[i] < 0 || prompts[i] >= V)
+            XTC_FAIL(err, XTC_ERR_ARG, "prompt token %lld at %lld is not a token id (num_tokens %lld)",
+                     (long long)prompts[i], (long long)i, (long long)V);
+    bool cached = o->cache_kv && c->net.wrap.num_memory_tokens == 0; /* as x-transformers: no cache with them */
+    bool abs = c->net.wrap.use_abs_pos_emb && !c->net.wrap.scaled_sinu_pos_emb;
+    if (cached && abs && M > 0 && T + S - 1 > M)
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED,
+                 "generating %lld tokens after %lld would run past max_seq_len %lld: with learned absolute positions "
+                 "the KV cache cannot slide (x-transformers asserts too); use cache_kv = false",
+                 (long long)S, (long long)T, (long long)M);
+    int64_t W = M > 0 ? M : T + S; /* window */
+    int64_t cap = T + S;
+    int64_t *seq = malloc(sizeof(int64_t) * (size_t)(B * cap));
+    int64_t *win = malloc(sizeof(int64_t) * (size_t)(B * (W < cap ? W : cap)));
+    float *scratch = malloc(sizeof(float) * (size_t)(2 * V));
+    bool *done = calloc((size_t)B, sizeof(bool));
+    int64_t *step_tokens = malloc(sizeof(int64_t) * (size_t)B);
+    xtc_kv_cache_t kc = NULL;
+    xtc_status rc = XTC_OK;
+    if (!seq || !win || !scratch || !done || !step_tokens)
+        rc = xtc_error_set(err, XTC_ERR_NOMEM, "generation buffers");
+    if (rc == XTC_OK && cached)
+        rc = xtc_kv_cache_create(&kc, m, B, W < cap ? W : cap, err);
+    struct xtc_rng rng;
+    xtc_rng_seed(&rng, o->seed);
+    int64_t s = 0;
+    for (int64_t b = 0; rc == XTC_OK && b < B; b++) {
+        memcpy(seq + b * cap, prompts + b * T, sizeof(int64_t) * (size_t)T);
+        for (int64_t i = 0; o->eos_token >= 0 && i < T; i++)
+            done[b] |= prompts[b * T + i] == o->eos_token;
+    }
+    for (; rc == XTC_OK && s < S; s++) {
+        int64_t len = T + s, w = len < W ? len : W, feed = w;
+        if (cached && s > 0) {
+            xtc_kv_cache_keep_last(kc, W - 1);
+            feed = 1;
+        } else if (cached) {
+            xtc_kv_cache_reset(kc);
+        }
+        for (int64_t b = 0; b < B; b++)
+            memcpy(win + b * feed, seq + b * cap + len - feed, sizeof(int64_t) * (size_t)feed);
+        struct xtc_inputs in = {.batch = B, .len = feed, .tokens = win, .cache = kc};
+        struct xtc_outputs res;
+        rc = xtc_model_forward(m, &in, &res, err);
+        if (rc != XTC_OK)
+            break;
+        bool all_done = o->eos_token >= 0;
+        for (int64_t b = 0; b < B; b++) {
+            const float *last = res.logits + (b * feed + feed - 1) * V;
+            if (step_logits)
+                memcpy(step_logits + (b * S + s) * V, last, sizeof(float) * (size_t)V);
+            int64_t tok = xtc_sample(last, V, o, rng.s, scratch);
+            seq[b * cap + len] = tok;
+            out[b * S + s] = tok;
+            step_tokens[b] = tok;
+            done[b] |= tok == o->eos_token;
+            all_done &= done[b];
+        }
+        bool go_on = !cb || cb(step_tokens, B, user);
+        if (all_done || !go_on) {
+            s++;
+            break;
+        }
+    }
+    if (rc == XTC_OK && o->eos_token >= 0) {
+        /* everything after a row's first eos (searching from the prompt) becomes pad_value */
+        for (int64_t b = 0; b < B; b++) {
+            int64_t i = 0;
+            while (i < T + s && seq[b * cap + i] != o->eos_token)
+                i++;
+            for (int64_t j = (i < T ? T : i + 1); j < T + s; j++)
+                out[b * S + (j - T)] = o->pad_value;
+        }
+    }
+    *n_out = s;
+    xtc_kv_cache_free(kc);
+    free(seq);
+    free(win);
+    free(scratch);
+    free(done);
+    free(step_tokens);
+    return rc;
+}

@@ -1,0 +1,120 @@
+/* Samplers (x-transformers autoregressive_wrapper: top_k, top_p, min_p filters on
+ * the logits, then softmax(logits / temperature) and a multinomial draw; greedy
+ * argmax at temperature 0). The random state is the caller's (xoshiro256**). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "xtc/generate.h"
+
+void xtc_gen_options_default(struct xtc_gen_options *o) {
+    *o = (struct xtc_gen_options){.max_new_tokens = 64, .temperature = 0.0f, .top_k = 0, .top_p = 1.0f,
+                                  .min_p = 0.0f, .eos_token = -1, .pad_value = 0, .seed = 0, .cache_kv = true};
+}
+
+static int64_t argmax(const float *x, int64_t n) {
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (x[i] > x[best])
+            best = i;
+    return best;
+}
+
+/* k-th largest value of x (n floats), 1 <= k <= n; tmp holds n floats. */
+static float kth_largest(const float *x, int64_t n, int64_t k, float *tmp) {
+    memcpy(tmp, x, sizeof(float) * (size_t)n);
+    int64_t lo = 0, hi = n - 1, want = k - 1;
+    while (lo < hi) { /* quickselect, descending */
+        float pivot = tmp[(lo + hi) / 2];
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (tmp[i] > pivot)
+                i++;
+            while (tmp[j] < pivot)
+                j--;
+            if (i <= j) {
+                float t = tmp[i];
+                tmp[i++] = tmp[j];
+                tmp[j--] = t;
+            }
+        }
+        if (want <= j)
+            hi = j;
+        else if (want >= i)
+            lo = i;
+        else
+            break;
+    }
+    return tmp[want];
+}
+
+static int cmp_desc(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+int64_t xtc_sample(const float *logits, int64_t V, const struct xtc_gen_options *o, uint64_t rng_state[4],
+                   float *scratch) {
+    if (o->temperature <= 0)
+        return argmax(logits, V);
+    float *l = scratch, *tmp = scratch + V;
+    memcpy(l, logits, sizeof(float) * (size_t)V);
+    float mx = l[argmax(l, V)];
+    if (o->top_k > 0 && o->top_k < V) {
+        float thres = kth_largest(l, V, o->top_k, tmp);
+        for (int64_t i = 0; i < V; i++)
+            if (l[i] < thres)
+                l[i] = -INFINITY;
+    }
+    if (o->top_p < 1.0f || o->min_p > 0.0f) {
+        /* probabilities at temperature 1, as the filters see them */
+        double sum = 0;
+        for (int64_t i = 0; i < V; i++)
+            sum += isinf(l[i]) ? 0 : exp((double)l[i] - mx);
+        if (o->min_p > 0.0f) {
+            /* keep p >= min_p * p_max, i.e. logit >= max + log(min_p) */
+            float cut = mx + logf(o->min_p);
+            for (int64_t i = 0; i < V; i++)
+                if (l[i] < cut)
+                    l[i] = -INFINITY;
+        }
+        if (o->top_p < 1.0f) {
+            /* keep the most likely tokens until their mass first exceeds top_p */
+            for (int64_t i = 0; i < V; i++)
+                tmp[i] = l[i];
+            qsort(tmp, (size_t)V, sizeof(float), cmp_desc);
+            double cum = 0;
+            float cut = tmp[0];
+            for (int64_t i = 0; i < V && !isinf(tmp[i]); i++) {
+                cut = tmp[i];
+                cum += exp((double)tmp[i] - mx) / sum;
+                if (cum > o->top_p)
+                    break;
+            }
+            for (int64_t i = 0; i < V; i++)
+                if (l[i] < cut)
+                    l[i] = -INFINITY;
+        }
+    }
+    double total = 0;
+    for (int64_t i = 0; i < V; i++) {
+        double p = isinf(l[i]) ? 0.0 : exp(((double)l[i] - mx) / o->temperature);
+        tmp[i] = (float)p;
+        total += p;
+    }
+    struct xtc_rng rng;
+    memcpy(rng.s, rng_state, sizeof rng.s);
+    double u = xtc_rng_uniform(&rng) * total;
+    memcpy(rng_state, rng.s, sizeof rng.s);
+    int64_t last = 0;
+    for (int64_t i = 0; i < V; i++) {
+        if (tmp[i] <= 0)
+            continue;
+        last = i;
+        u -= tmp[i];
+        if (u < 0)
+            return i;
+    }
+    return last;
+}
