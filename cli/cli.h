@@ -7,6 +7,7 @@ int xtc_cli_info(int argc, char **argv);
 int xtc_cli_forward(int argc, char **argv);
 
 int xtc_cli_train(int argc, char **argv);
+int xtc_cli_generate(int argc, char **argv);
 
 #include <stdio.h>
 struct xtc_cli_series {

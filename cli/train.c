@@ -188,43 +188,31 @@ static void usage(FILE *f) {
             "loadable by x-transformers; train_state.safetensors) with DIR/latest pointing at the newest.\n");
 }
 
-/* Sampled continuation of a prompt, recomputing the window each byte (temperature 0.8). */
+static bool put_byte(const int64_t *tokens, int64_t batch, void *user) {
+    (void)batch, (void)user;
+    putchar(tokens[0] < 256 ? (int)tokens[0] : '?');
+    fflush(stdout);
+    return true;
+}
+
+/* A sampled continuation of a prompt (KV cache, temperature 0.8, top-k 40). */
 static void print_sample(xtc_model_t m, const uint8_t *prompt, size_t plen, int n, uint64_t seed) {
-    const struct xtc_config *c = xtc_model_config(m);
-    int64_t M = c->net.wrap.max_seq_len > 0 ? c->net.wrap.max_seq_len : 256;
-    int64_t *ids = malloc(sizeof(int64_t) * (plen + (size_t)n + 1));
-    if (!ids)
-        return;
-    for (size_t i = 0; i < plen; i++)
-        ids[i] = prompt[i];
-    int64_t len = (int64_t)plen;
-    uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;
-    printf("\n--- sample (temperature 0.8) ---\n%.*s", (int)plen, (const char *)prompt);
-    for (int k = 0; k < n; k++) {
-        int64_t w = len < M ? len : M;
-        struct xtc_inputs in = {.batch = 1, .len = w, .tokens = ids + len - w};
-        struct xtc_outputs out;
+    int64_t *ids = malloc(sizeof(int64_t) * (plen + 1)), *out = malloc(sizeof(int64_t) * (size_t)n);
+    struct xtc_gen_options o;
+    xtc_gen_options_default(&o);
+    o.max_new_tokens = n, o.temperature = 0.8f, o.top_k = 40, o.seed = seed;
+    if (ids && out && plen > 0) {
+        for (size_t i = 0; i < plen; i++)
+            ids[i] = prompt[i];
+        printf("\n--- sample (temperature 0.8, top-k 40) ---\n%.*s", (int)plen, (const char *)prompt);
+        int64_t steps;
         struct xtc_error err;
-        if (xtc_model_forward(m, &in, &out, &err) != XTC_OK)
-            break;
-        const float *last = out.logits + (w - 1) * out.out_dim;
-        double mx = last[0], sum = 0;
-        for (int v = 0; v < 256; v++)
-            mx = last[v] > mx ? last[v] : mx;
-        double p[256];
-        for (int v = 0; v < 256; v++)
-            sum += p[v] = exp((last[v] - mx) / 0.8);
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        double u = (double)(s >> 11) * 0x1.0p-53 * sum;
-        int v = 0;
-        while (v < 255 && (u -= p[v]) > 0)
-            v++;
-        ids[len++] = v;
-        putchar(v);
-        fflush(stdout);
+        if (xtc_generate(m, ids, 1, (int64_t)plen, &o, put_byte, NULL, out, &steps, NULL, &err) != XTC_OK)
+            fprintf(stderr, "\nsampling failed: %s", err.msg);
+        printf("\n---\n");
     }
-    printf("\n---\n");
     free(ids);
+    free(out);
 }
 
 int xtc_cli_train(int argc, char **argv) {

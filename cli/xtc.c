@@ -12,6 +12,8 @@ static void usage(FILE *f) {
                "  info MODEL_DIR      configuration, parameter count and warnings of a model\n"
                "  forward MODEL_DIR --tokens 1,2,3 [--top K]\n"
                "                      run a forward pass and print the top next-token predictions\n"
+               "  generate MODEL_DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] ...\n"
+               "                      stream a continuation (KV cache, samplers), report tokens/s\n"
                "  train [--config FILE] [--data FILE|DIR] [--out DIR] [--xl N] [--resume] ...\n"
                "                      byte-level language-model training with checkpoints and a loss plot\n\n"
                "A MODEL_DIR holds config.json (the x-transformers constructor call as JSON)\n"
@@ -28,6 +30,8 @@ int main(int argc, char **argv) {
         return xtc_cli_check(argc - 1, argv + 1);
     if (strcmp(argv[1], "info") == 0)
         return xtc_cli_info(argc - 1, argv + 1);
+    if (strcmp(argv[1], "generate") == 0)
+        return xtc_cli_generate(argc - 1, argv + 1);
     if (strcmp(argv[1], "train") == 0)
         return xtc_cli_train(argc - 1, argv + 1);
     if (strcmp(argv[1], "forward") == 0)

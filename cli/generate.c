@@ -1,0 +1,130 @@
+/* xtc generate: streams a model's continuation of a prompt. Byte-level models
+ * (num_tokens 256..512) print bytes; other models print token ids. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "xtc/xtc.h"
+
+struct stream {
+    bool bytes;
+    int64_t n;
+};
+
+static bool print_token(const int64_t *tokens, int64_t batch, void *user) {
+    struct stream *s = user;
+    (void)batch;
+    if (s->bytes && tokens[0] < 256)
+        putchar((int)tokens[0]);
+    else
+        printf("%s%lld", s->n ? " " : "", (long long)tokens[0]);
+    fflush(stdout);
+    s->n++;
+    return true;
+}
+
+static void warn(enum xtc_log_level level, const char *msg, void *user) {
+    (void)user;
+    if (level >= XTC_LOG_WARN)
+        fprintf(stderr, "warning: %s\n", msg);
+}
+
+int xtc_cli_generate(int argc, char **argv) {
+    const char *dir = NULL, *prompt = NULL, *tokens = NULL;
+    struct xtc_gen_options o;
+    xtc_gen_options_default(&o);
+    o.max_new_tokens = 200;
+    o.temperature = 0.8f;
+    o.seed = (uint64_t)time(NULL);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define OPT(name) (strcmp(a, name) == 0 && v && (i++, 1))
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("usage: xtc generate MODEL_DIR (--prompt TEXT | --tokens 1,2,3) [options]\n\n"
+                   "  --max-tokens N (200)   --temperature T (0.8; 0 = greedy)   --top-k K (0 = off)\n"
+                   "  --top-p P (1 = off)    --min-p P (0 = off)   --seed N (time)   --eos ID   --no-cache\n\n"
+                   "Streams the continuation (bytes for byte-level models, else token ids) and reports\n"
+                   "tokens/s. The KV cache is on unless --no-cache.\n");
+            return 0;
+        } else if (OPT("--prompt")) {
+            prompt = v;
+        } else if (OPT("--tokens")) {
+            tokens = v;
+        } else if (OPT("--max-tokens")) {
+            o.max_new_tokens = atoll(v);
+        } else if (OPT("--temperature")) {
+            o.temperature = strtof(v, NULL);
+        } else if (OPT("--top-k")) {
+            o.top_k = atoi(v);
+        } else if (OPT("--top-p")) {
+            o.top_p = strtof(v, NULL);
+        } else if (OPT("--min-p")) {
+            o.min_p = strtof(v, NULL);
+        } else if (OPT("--seed")) {
+            o.seed = strtoull(v, NULL, 10);
+        } else if (OPT("--eos")) {
+            o.eos_token = atoll(v);
+        } else if (!strcmp(a, "--no-cache")) {
+            o.cache_kv = false;
+        } else if (a[0] != '-' && !dir) {
+            dir = a;
+        } else {
+            fprintf(stderr, "xtc generate: unexpected argument '%s' (see --help)\n", a);
+            return 2;
+        }
+#undef OPT
+    }
+    if (!dir || (!prompt && !tokens)) {
+        fprintf(stderr, "usage: xtc generate MODEL_DIR (--prompt TEXT | --tokens 1,2,3) [options]\n");
+        return 2;
+    }
+    xtc_log_set(warn, NULL);
+    xtc_model_t m;
+    struct xtc_error err;
+    if (xtc_model_load_dir(&m, dir, &err) != XTC_OK) {
+        fprintf(stderr, "xtc generate: %s\n", err.msg);
+        return 1;
+    }
+    int64_t V = xtc_model_config(m)->net.wrap.num_tokens, n = 0;
+    int64_t *ids = NULL;
+    if (prompt) {
+        n = (int64_t)strlen(prompt);
+        ids = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+        for (int64_t i = 0; ids && i < n; i++)
+            ids[i] = (unsigned char)prompt[i];
+    } else {
+        ids = malloc(sizeof(int64_t) * (strlen(tokens) + 1));
+        for (const char *s = tokens; ids && *s;) {
+            char *end;
+            ids[n++] = strtoll(s, &end, 10);
+            s = *end == ',' ? end + 1 : (*end ? (n = -1, "") : end);
+        }
+    }
+    int64_t *out = malloc(sizeof(int64_t) * (size_t)(o.max_new_tokens > 0 ? o.max_new_tokens : 1));
+    if (!ids || !out || n < 1) {
+        fprintf(stderr, "xtc generate: the prompt must be non-empty text or a list of integers\n");
+        free(ids), free(out), xtc_model_free(m);
+        return 2;
+    }
+    struct stream st = {.bytes = V >= 256 && V <= 512};
+    if (st.bytes && prompt)
+        fputs(prompt, stdout);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t steps = 0;
+    xtc_status rc = xtc_generate(m, ids, 1, n, &o, print_token, &st, out, &steps, NULL, &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double sec = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    printf("\n");
+    if (rc != XTC_OK)
+        fprintf(stderr, "xtc generate: %s\n", err.msg);
+    else
+        fprintf(stderr, "%lld tokens in %.2f s: %.1f tokens/s (%s)\n", (long long)steps, sec, steps / sec,
+                o.cache_kv ? "KV cache" : "no cache");
+    free(ids), free(out);
+    xtc_model_free(m);
+    return rc == XTC_OK ? 0 : 1;
+}
