@@ -1,0 +1,146 @@
+/* Generation: greedy decoding with the KV cache equals decoding that recomputes
+ * the whole window every step, for every positional scheme and memory mechanism
+ * (while the sequence fits in max_seq_len: x-transformers' two paths are the same
+ * function there); the samplers' filters; eos handling. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "xtc/xtc.h"
+
+static void cache_vs_recompute(const char *name, const char *layers_kwargs, const char *wrapper_kwargs) {
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg,
+             "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 40, \"max_seq_len\": 24%s, "
+             "\"attn_layers\": {\"class\": \"Decoder\", \"kwargs\": {\"dim\": 32, \"depth\": 2, %s}}}}",
+             wrapper_kwargs, layers_kwargs);
+    xtc_model_t m;
+    struct xtc_error err;
+    if (xtc_model_init(&m, cfg, strlen(cfg), 3, &err) != XTC_OK) {
+        CHECK(0, "%s: init: %s", name, err.msg);
+        return;
+    }
+    const int64_t B = 2, T = 5, S = 18, V = 40; /* T + S - 1 <= max_seq_len */
+    int64_t prompts[10] = {1, 7, 3, 9, 2, 5, 5, 11, 30, 4};
+    int64_t a[36], b[36], n_a, n_b;
+    float *la = malloc(sizeof(float) * B * S * V), *lb = malloc(sizeof(float) * B * S * V);
+    struct xtc_gen_options o;
+    xtc_gen_options_default(&o);
+    o.max_new_tokens = S;
+    o.cache_kv = true;
+    CHECK(xtc_generate(m, prompts, B, T, &o, NULL, NULL, a, &n_a, la, &err) == XTC_OK, "%s cached: %s", name, err.msg);
+    o.cache_kv = false;
+    CHECK(xtc_generate(m, prompts, B, T, &o, NULL, NULL, b, &n_b, lb, &err) == XTC_OK, "%s recomputed: %s", name,
+          err.msg);
+    CHECK(n_a == S && n_b == S, "%s: steps", name);
+    CHECK(memcmp(a, b, sizeof(int64_t) * B * S) == 0, "%s: cached tokens equal recomputed tokens", name);
+    char label[128];
+    snprintf(label, sizeof label, "%s step logits", name);
+    /* same function, different summation order (one row vs the whole window) */
+    CHECK(xtc_check_close_f(label, la, lb, (size_t)(B * S * V), 2e-5, 2e-4) == 0, "%s", label);
+    free(la);
+    free(lb);
+    xtc_model_free(m);
+}
+
+static void sliding_window_runs(void) {
+    /* past max_seq_len relative schemes slide (x-transformers' semantics, golden gen_rope_window);
+     * absolute positions refuse with the cache */
+    const char *rope = "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 40, \"max_seq_len\": 8, "
+                       "\"attn_layers\": {\"class\": \"Decoder\", \"kwargs\": {\"dim\": 16, \"depth\": 1, \"heads\": 2, "
+                       "\"attn_dim_head\": 8, \"rotary_pos_emb\": true}}}}";
+    const char *abs = "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 40, \"max_seq_len\": 8, "
+                      "\"attn_layers\": {\"class\": \"Decoder\", \"kwargs\": {\"dim\": 16, \"depth\": 1, \"heads\": 2, "
+                      "\"attn_dim_head\": 8}}}}";
+    xtc_model_t m;
+    struct xtc_error err;
+    int64_t prompt[3] = {1, 2, 3}, out[20], n;
+    struct xtc_gen_options o;
+    xtc_gen_options_default(&o);
+    o.max_new_tokens = 20;
+    CHECK(xtc_model_init(&m, rope, strlen(rope), 1, &err) == XTC_OK, "init");
+    CHECK(xtc_generate(m, prompt, 1, 3, &o, NULL, NULL, out, &n, NULL, &err) == XTC_OK && n == 20,
+          "rotary: the cached window slides past max_seq_len: %s", err.msg);
+    xtc_model_free(m);
+    CHECK(xtc_model_init(&m, abs, strlen(abs), 1, &err) == XTC_OK, "init");
+    CHECK(xtc_generate(m, prompt, 1, 3, &o, NULL, NULL, out, &n, NULL, &err) == XTC_ERR_UNSUPPORTED &&
+              strstr(err.msg, "max_seq_len"),
+          "absolute positions past max_seq_len with the cache fail clearly: %s", err.msg);
+    o.cache_kv = false;
+    CHECK(xtc_generate(m, prompt, 1, 3, &o, NULL, NULL, out, &n, NULL, &err) == XTC_OK && n == 20,
+          "absolute positions without the cache re-embed the window");
+    xtc_model_free(m);
+}
+
+static void samplers(void) {
+    float logits[6] = {1.0f, 3.0f, 2.0f, -1.0f, 2.9f, 0.0f};
+    float scratch[12];
+    uint64_t rng[4] = {1, 2, 3, 4};
+    struct xtc_gen_options o;
+    xtc_gen_options_default(&o);
+    CHECK(xtc_sample(logits, 6, &o, rng, scratch) == 1, "greedy takes the argmax");
+    o.temperature = 1.0f;
+    o.top_k = 2;
+    int seen[6] = {0};
+    for (int i = 0; i < 2000; i++)
+        seen[xtc_sample(logits, 6, &o, rng, scratch)]++;
+    CHECK(seen[1] > 0 && seen[4] > 0 && seen[0] + seen[2] + seen[3] + seen[5] == 0, "top-k 2 keeps tokens 1 and 4");
+    /* p(1) ~ 0.45, p(1)+p(4) ~ 0.86: top-p 0.5 keeps {1, 4} */
+    o.top_k = 0;
+    o.top_p = 0.5f;
+    memset(seen, 0, sizeof seen);
+    for (int i = 0; i < 2000; i++)
+        seen[xtc_sample(logits, 6, &o, rng, scratch)]++;
+    CHECK(seen[1] > 0 && seen[4] > 0 && seen[2] == 0 && seen[0] == 0, "top-p 0.5 keeps the two most likely");
+    /* min-p 0.5: keep p >= 0.5 p_max: logits >= 3 + ln 0.5 = 2.31 -> tokens 1 and 4 */
+    o.top_p = 1.0f;
+    o.min_p = 0.5f;
+    memset(seen, 0, sizeof seen);
+    for (int i = 0; i < 2000; i++)
+        seen[xtc_sample(logits, 6, &o, rng, scratch)]++;
+    CHECK(seen[1] > 0 && seen[4] > 0 && seen[2] == 0, "min-p 0.5 keeps tokens 1 and 4");
+    /* frequencies follow softmax at temperature 1 (no filters) */
+    o.min_p = 0.0f;
+    memset(seen, 0, sizeof seen);
+    for (int i = 0; i < 20000; i++)
+        seen[xtc_sample(logits, 6, &o, rng, scratch)]++;
+    double z = 0;
+    for (int i = 0; i < 6; i++)
+        z += exp(logits[i]);
+    CHECK(fabs(seen[1] / 20000.0 - exp(3.0) / z) < 0.02, "sampling frequency of the top token %.3f vs %.3f",
+          seen[1] / 20000.0, exp(3.0) / z);
+    /* the same seed draws the same tokens */
+    uint64_t r1[4] = {9, 9, 9, 9}, r2[4] = {9, 9, 9, 9};
+    bool same = true;
+    for (int i = 0; i < 100; i++)
+        same &= xtc_sample(logits, 6, &o, r1, scratch) == xtc_sample(logits, 6, &o, r2, scratch);
+    CHECK(same, "seeded sampling is deterministic");
+}
+
+int main(void) {
+    cache_vs_recompute("absolute", "\"heads\": 2, \"attn_dim_head\": 16", "");
+    cache_vs_recompute("scaled sinusoidal", "\"heads\": 2, \"attn_dim_head\": 16", ", \"scaled_sinu_pos_emb\": true");
+    cache_vs_recompute("rotary", "\"heads\": 2, \"attn_dim_head\": 16, \"rotary_pos_emb\": true", "");
+    cache_vs_recompute("rotary partial + mem-kv",
+                       "\"heads\": 2, \"attn_dim_head\": 16, \"rotary_pos_emb\": true, \"attn_num_mem_kv\": 2", "");
+    cache_vs_recompute("xpos", "\"heads\": 2, \"attn_dim_head\": 16, \"rotary_xpos\": true, \"rotary_emb_dim\": 16, "
+                               "\"rotary_xpos_scale_base\": 32", "");
+    cache_vs_recompute("alibi", "\"heads\": 4, \"attn_dim_head\": 8, \"alibi_pos_bias\": true",
+                       ", \"use_abs_pos_emb\": false");
+    cache_vs_recompute("alibi 3 of 4 heads + mem-kv",
+                       "\"heads\": 4, \"attn_dim_head\": 8, \"alibi_pos_bias\": true, \"alibi_num_heads\": 3, "
+                       "\"attn_num_mem_kv\": 1", ", \"use_abs_pos_emb\": false");
+    cache_vs_recompute("t5", "\"heads\": 2, \"attn_dim_head\": 16, \"rel_pos_bias\": true, \"rel_pos_num_buckets\": 8, "
+                             "\"rel_pos_max_distance\": 16", "");
+    cache_vs_recompute("gqa rotary", "\"heads\": 4, \"attn_dim_head\": 8, \"attn_kv_heads\": 2, \"rotary_pos_emb\": true",
+                       "");
+    cache_vs_recompute("qk-norm + mem-kv", "\"heads\": 2, \"attn_dim_head\": 16, \"attn_qk_norm\": true, "
+                                           "\"attn_num_mem_kv\": 2", "");
+    cache_vs_recompute("rotary + alibi", "\"heads\": 4, \"attn_dim_head\": 8, \"rotary_pos_emb\": true, "
+                                         "\"alibi_pos_bias\": true", "");
+    sliding_window_runs();
+    samplers();
+    return xtc_check_report("test_generate");
+}
