@@ -443,7 +443,7 @@ static int xl_ar_loss_call(struct check *c, const cJSON *call, int K) {
     double loss = 0;
     for (int64_t s = 0; s < N; s += M) {
         int64_t len = N - s < M ? N - s : M;
-        const float *seg_logits;
+        const float *seg_logits = NULL;
         if (xl_segment(c, x, B, n, s, len, mems, n_self, &mem_len, &seg_logits, c->grad))
             return 1;
         for (int64_t b = 0; b < B; b++) {
@@ -649,37 +649,19 @@ static int xl_generate_call(struct check *c, const cJSON *call, int K) {
         return 1;
     for (int64_t b = 0; b < g.B; b++)
         memcpy(g.out + b * g.cap, (int64_t *)d + b * g.t, sizeof(int64_t) * (size_t)g.t);
-    int n_self = count_self_layers(&net->layers);
-    float *mems[64] = {0};
-    int64_t mem_len = 0;
-    const float *logits;
-    /* full prompt segments build the memories: all pieces of split(M) but the last */
-    int64_t F = (g.t + M - 1) / M - 1, start = F * M;
-    for (int64_t f = 0; f < F; f++)
-        if (xl_segment(c, g.out, g.B, g.cap, f * M, M, mems, n_self, &mem_len, &logits, false))
-            return 1;
-    for (int64_t s = 0; s < seq_len; s++) {
-        int64_t len = g.t + s;
-        if (len - start == M) {
-            /* x-transformers 2.26.4 fails here (an empty segment); xtc finishes the segment, takes
-             * its last logits and starts a new one whose memories come from it (README §9) */
-            if (xl_segment(c, g.out, g.B, g.cap, start, M, mems, n_self, &mem_len, &logits, false))
-                return 1;
-            gen_append(&g, logits, M, s);
-            start += M;
-            continue;
-        }
-        struct xtc_inputs in = {.batch = g.B, .len = len - start, .tokens = gen_window(&g, start, len - start)};
-        if (mem_len > 0) {
-            in.mems = (const float *const *)mems;
-            in.n_mems = n_self;
-            in.mem_len = mem_len;
-        }
-        struct xtc_outputs out;
-        if (forward(c, &in, &out))
-            return 1;
-        gen_append(&g, out.logits, len - start, s);
-    }
+    struct xtc_gen_options go;
+    xtc_gen_options_default(&go);
+    go.max_new_tokens = seq_len;
+    int64_t steps = 0;
+    struct xtc_error err = {0};
+    int64_t *tokens = check_own(c, sizeof(int64_t) * (size_t)(g.B * (seq_len ? seq_len : 1)));
+    if (!tokens)
+        return check_fail(c, "out of memory");
+    if (xtc_generate_xl(c->model, gen_window(&g, 0, g.t), g.B, g.t, &go, NULL, NULL, tokens, &steps, g.step_logits,
+                        &err) != XTC_OK)
+        return check_fail(c, "xl_generate: %s", err.msg);
+    for (int64_t b = 0; b < g.B; b++)
+        memcpy(g.out + b * g.cap + g.t, tokens + b * seq_len, sizeof(int64_t) * (size_t)steps);
     return gen_compare(c, K, &g, seq_len);
 }
 

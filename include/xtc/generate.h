@@ -64,6 +64,15 @@ xtc_status xtc_generate(xtc_model_t m, const int64_t *prompts, int64_t batch, in
                         const struct xtc_gen_options *o, xtc_gen_callback cb, void *user, int64_t *out,
                         int64_t *n_out, float *step_logits, struct xtc_error *err);
 
+/* Transformer-XL generation (XLAutoregressiveWrapper.generate): the prompt's full
+ * max_seq_len segments build the memories (truncated to max_mem_len), the current
+ * segment is decoded with them (and a KV cache of its own tokens). Past the end of a
+ * segment, where x-transformers 2.26.4 fails, the full segment is run, its last logits
+ * are used and its memories start the next segment. eos_token is not used here. */
+xtc_status xtc_generate_xl(xtc_model_t m, const int64_t *prompts, int64_t batch, int64_t prompt_len,
+                           const struct xtc_gen_options *o, xtc_gen_callback cb, void *user, int64_t *out,
+                           int64_t *n_out, float *step_logits, struct xtc_error *err);
+
 /* Samples one token from logits (V) with the filters of o (the caller's rng state is
  * advanced). Greedy when temperature is 0. */
 int64_t xtc_sample(const float *logits, int64_t V, const struct xtc_gen_options *o, uint64_t rng_state[4],

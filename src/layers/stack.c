@@ -295,10 +295,11 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
     /* keys/values from [norm(mem); norm(x)] (self, XL) or the raw context (cross) */
     const float *kvin = A->h;
     if (self && M > 0) {
+        /* kvin rows: (B, M + T); the cached keys join after the projection */
         for (int64_t b = 0; b < B; b++) {
-            xtc_stack_norm(s, A->kvin + b * S * C, A->mem_mean + b * M, A->mem_rstd + b * M,
+            xtc_stack_norm(s, A->kvin + b * (M + T) * C, A->mem_mean + b * M, A->mem_rstd + b * M,
                            io->mems[self_idx] + b * M * C, L->norm, M);
-            memcpy(A->kvin + (b * S + M) * C, A->h + b * T * C, sizeof(float) * (size_t)(T * C));
+            memcpy(A->kvin + (b * (M + T) + M) * C, A->h + b * T * C, sizeof(float) * (size_t)(T * C));
         }
         kvin = A->kvin;
     } else if (!self) {
