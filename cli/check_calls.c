@@ -18,14 +18,6 @@ static int forward(struct check *c, const struct xtc_inputs *in, struct xtc_outp
     return 0;
 }
 
-static int64_t argmax(const float *x, int64_t n) {
-    int64_t best = 0;
-    for (int64_t i = 1; i < n; i++)
-        if (x[i] > x[best])
-            best = i;
-    return best;
-}
-
 static int wrapper_kwargs(struct check *c, const cJSON *call, int64_t *ignore, int64_t *pad) {
     *ignore = -100;
     *pad = 0;
@@ -509,15 +501,6 @@ static const int64_t *gen_window(struct gen *g, int64_t from, int64_t len) {
     return g->window;
 }
 
-/* Records the last-position logits of a forward over `len` tokens and appends the argmax. */
-static void gen_append(struct gen *g, const float *logits, int64_t len, int64_t step) {
-    for (int64_t b = 0; b < g->B; b++) {
-        const float *last = logits + (b * len + len - 1) * g->V;
-        memcpy(g->step_logits + (b * g->steps + step) * g->V, last, sizeof(float) * (size_t)g->V);
-        g->out[b * g->cap + g->t + step] = argmax(last, g->V);
-    }
-}
-
 static int gen_compare(struct check *c, int K, struct gen *g, int64_t s) {
     int64_t *tokens = check_own(c, sizeof(int64_t) * (size_t)(g->B * (s ? s : 1)));
     float *logits = check_own(c, sizeof(float) * (size_t)(g->B * (s ? s : 1) * g->V));
@@ -563,66 +546,26 @@ static int generate_call(struct check *c, const cJSON *call, int K) {
             base.src_mask = d;
         }
     }
-    if (!xt) {
-        /* the library's decoding loop, with or without its KV cache */
-        struct xtc_gen_options go;
-        xtc_gen_options_default(&go);
-        go.max_new_tokens = seq_len;
-        go.eos_token = has_eos ? eos : -1;
-        go.pad_value = pad;
-        go.cache_kv = cached;
-        int64_t s = 0;
-        struct xtc_error err = {0};
-        const int64_t *prompts = gen_window(&g, 0, g.t); /* contiguous (B, t) */
-        int64_t *tokens = check_own(c, sizeof(int64_t) * (size_t)(g.B * (seq_len ? seq_len : 1)));
-        if (!tokens)
-            return check_fail(c, "out of memory");
-        if (xtc_generate(c->model, prompts, g.B, g.t, &go, NULL, NULL, tokens, &s, g.step_logits, &err) != XTC_OK)
-            return check_fail(c, "generate: %s", err.msg);
-        for (int64_t b = 0; b < g.B; b++)
-            memcpy(g.out + b * g.cap + g.t, tokens + b * seq_len, sizeof(int64_t) * (size_t)s);
-        return gen_compare(c, K, &g, s);
-    }
-    int64_t M = net->wrap.max_seq_len;
-    if (cached && M > 0 && g.t + seq_len - 1 > M) {
-        check_note_skip(c, "kv-cache generation past max_seq_len (XTransformer)");
-        return 0;
-    }
+    /* the library's decoding loop, with or without its KV cache */
+    struct xtc_gen_options go;
+    xtc_gen_options_default(&go);
+    go.max_new_tokens = seq_len;
+    go.eos_token = has_eos ? eos : -1;
+    go.pad_value = pad;
+    go.cache_kv = cached;
     int64_t s = 0;
-    for (; s < seq_len; s++) {
-        int64_t len = g.t + s, w = M > 0 && len > M ? M : len;
-        struct xtc_inputs in = base;
-        in.len = w;
-        in.tokens = gen_window(&g, len - w, w);
-        struct xtc_outputs out;
-        if (forward(c, &in, &out))
-            return 1;
-        gen_append(&g, out.logits, w, s);
-        if (has_eos) {
-            bool all = true;
-            for (int64_t b = 0; b < g.B && all; b++) {
-                bool found = false;
-                for (int64_t i = 0; i <= len && !found; i++)
-                    found = g.out[b * g.cap + i] == eos;
-                all = found;
-            }
-            if (all) {
-                s++;
-                break;
-            }
-        }
-    }
-    if (has_eos) {
-        /* every token after a row's first eos (searching from the prompt) becomes pad_value */
-        for (int64_t b = 0; b < g.B; b++) {
-            int64_t *row = g.out + b * g.cap;
-            int64_t i = 0;
-            while (i < g.t + s && row[i] != eos)
-                i++;
-            for (i++; i < g.t + s; i++)
-                row[i] = pad;
-        }
-    }
+    struct xtc_error err = {0};
+    const int64_t *prompts = gen_window(&g, 0, g.t); /* contiguous (B, t) */
+    int64_t *tokens = check_own(c, sizeof(int64_t) * (size_t)(g.B * (seq_len ? seq_len : 1)));
+    if (!tokens)
+        return check_fail(c, "out of memory");
+    xtc_status rc = xt ? xtc_generate_seq2seq(c->model, base.src, base.src_mask, base.src_len, prompts, g.B, g.t, &go,
+                                              NULL, NULL, tokens, &s, g.step_logits, &err)
+                       : xtc_generate(c->model, prompts, g.B, g.t, &go, NULL, NULL, tokens, &s, g.step_logits, &err);
+    if (rc != XTC_OK)
+        return check_fail(c, "generate: %s", err.msg);
+    for (int64_t b = 0; b < g.B; b++)
+        memcpy(g.out + b * g.cap + g.t, tokens + b * seq_len, sizeof(int64_t) * (size_t)s);
     return gen_compare(c, K, &g, s);
 }
 

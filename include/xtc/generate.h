@@ -64,6 +64,14 @@ xtc_status xtc_generate(xtc_model_t m, const int64_t *prompts, int64_t batch, in
                         const struct xtc_gen_options *o, xtc_gen_callback cb, void *user, int64_t *out,
                         int64_t *n_out, float *step_logits, struct xtc_error *err);
 
+/* XTransformer.generate(src, prompts, seq_len, mask): the encoder runs once on src
+ * (src_mask: (B, src_len) or NULL), its output is the context of every decoder step
+ * (with src_mask as the context mask); otherwise as xtc_generate. */
+xtc_status xtc_generate_seq2seq(xtc_model_t m, const int64_t *src, const uint8_t *src_mask, int64_t src_len,
+                                const int64_t *prompts, int64_t batch, int64_t prompt_len,
+                                const struct xtc_gen_options *o, xtc_gen_callback cb, void *user, int64_t *out,
+                                int64_t *n_out, float *step_logits, struct xtc_error *err);
+
 /* Transformer-XL generation (XLAutoregressiveWrapper.generate): the prompt's full
  * max_seq_len segments build the memories (truncated to max_mem_len), the current
  * segment is decoded with them (and a KV cache of its own tokens). Past the end of a

@@ -111,6 +111,13 @@ struct xtc_outputs {
 xtc_status xtc_model_forward(xtc_model_t m, const struct xtc_inputs *in, struct xtc_outputs *out,
                              struct xtc_error *err);
 
+/* XTransformer: runs the encoder alone on src (B, src_len) with its padding mask (or NULL);
+ * *out is a view (B, src_len, dim) valid until the next call on the model. A later forward
+ * with src == NULL and context set runs the decoder alone on tgt (`tokens`), with that
+ * context (and a KV cache if given): the decoding steps of XTransformer.generate. */
+xtc_status xtc_model_encode(xtc_model_t m, const int64_t *src, const uint8_t *src_mask, int64_t batch, int64_t src_len,
+                            const float **out, struct xtc_error *err);
+
 /* Backward of the last forward call, which must have been made with save_for_backward.
  * dout is the cotangent of the first output: logits (B, T, out_dim) for TransformerWrapper and
  * bare stacks, or one float (d loss) for XTransformer. Parameter gradients are accumulated

@@ -13,17 +13,26 @@
 #include "model/model.h"
 #include "xtc/generate.h"
 
-xtc_status xtc_generate(xtc_model_t m, const int64_t *prompts, int64_t B, int64_t T, const struct xtc_gen_options *o,
-                        xtc_gen_callback cb, void *user, int64_t *out, int64_t *n_out, float *step_logits,
-                        struct xtc_error *err) {
+/* The encoder output a decoder cross-attends to at every step (XTransformer). */
+struct context {
+    const float *x;
+    const uint8_t *mask;
+    int64_t len;
+};
+
+static xtc_status decode(xtc_model_t m, const struct context *cx, const int64_t *prompts, int64_t B, int64_t T,
+                         const struct xtc_gen_options *o, xtc_gen_callback cb, void *user, int64_t *out,
+                         int64_t *n_out, float *step_logits, struct xtc_error *err) {
     if (!m || !prompts || !o || !out || !n_out || B < 1 || T < 1 || o->max_new_tokens < 0)
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate: invalid arguments");
     *n_out = 0;
     const struct xtc_config *c = &m->cfg;
-    if (c->model_class != XTC_MODEL_TRANSFORMER_WRAPPER || !c->net.layers.causal || c->net.wrap.return_only_embed)
-        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "xtc_generate needs a TransformerWrapper around a Decoder");
-    if (c->net.layers.cross_attend)
-        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "xtc_generate: a cross-attending decoder needs a context");
+    bool xt = c->model_class == XTC_MODEL_XTRANSFORMER;
+    if ((c->model_class != XTC_MODEL_TRANSFORMER_WRAPPER && !xt) || !c->net.layers.causal ||
+        c->net.wrap.return_only_embed)
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "generation needs a TransformerWrapper around a Decoder, or an XTransformer");
+    if (c->net.layers.cross_attend && !cx)
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "a cross-attending decoder generates from a source: xtc_generate_seq2seq");
     if (!(o->temperature >= 0) || o->top_k < 0 || !(o->top_p > 0 && o->top_p <= 1) || !(o->min_p >= 0 && o->min_p < 1))
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate: temperature >= 0, top_k >= 0, 0 < top_p <= 1, 0 <= min_p < 1");
     int64_t V = c->net.wrap.num_tokens, M = c->net.wrap.max_seq_len, S = o->max_new_tokens;
@@ -70,6 +79,11 @@ xtc_status xtc_generate(xtc_model_t m, const int64_t *prompts, int64_t B, int64_
         for (int64_t b = 0; b < B; b++)
             memcpy(win + b * feed, seq + b * cap + len - feed, sizeof(int64_t) * (size_t)feed);
         struct xtc_inputs in = {.batch = B, .len = feed, .tokens = win, .cache = kc};
+        if (cx) {
+            in.context = cx->x;
+            in.context_mask = cx->mask;
+            in.context_len = cx->len;
+        }
         struct xtc_outputs res;
         rc = xtc_model_forward(m, &in, &res, err);
         if (rc != XTC_OK)
@@ -109,5 +123,31 @@ xtc_status xtc_generate(xtc_model_t m, const int64_t *prompts, int64_t B, int64_
     free(scratch);
     free(done);
     free(step_tokens);
+    return rc;
+}
+
+xtc_status xtc_generate(xtc_model_t m, const int64_t *prompts, int64_t B, int64_t T, const struct xtc_gen_options *o,
+                        xtc_gen_callback cb, void *user, int64_t *out, int64_t *n_out, float *step_logits,
+                        struct xtc_error *err) {
+    return decode(m, NULL, prompts, B, T, o, cb, user, out, n_out, step_logits, err);
+}
+
+xtc_status xtc_generate_seq2seq(xtc_model_t m, const int64_t *src, const uint8_t *src_mask, int64_t src_len,
+                                const int64_t *prompts, int64_t B, int64_t T, const struct xtc_gen_options *o,
+                                xtc_gen_callback cb, void *user, int64_t *out, int64_t *n_out, float *step_logits,
+                                struct xtc_error *err) {
+    if (!m || m->cfg.model_class != XTC_MODEL_XTRANSFORMER)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate_seq2seq needs an XTransformer");
+    /* the encoder runs once; its output is the decoder's context at every step */
+    const float *enc;
+    XTC_TRY(xtc_model_encode(m, src, src_mask, B, src_len, &enc, err));
+    size_t n = (size_t)(B * src_len * m->cfg.enc.layers.dim);
+    float *copy = malloc(sizeof(float) * n);
+    if (!copy)
+        XTC_FAIL(err, XTC_ERR_NOMEM, "encoder output");
+    memcpy(copy, enc, sizeof(float) * n);
+    struct context cx = {.x = copy, .mask = src_mask, .len = src_len};
+    xtc_status rc = decode(m, &cx, prompts, B, T, o, cb, user, out, n_out, step_logits, err);
+    free(copy);
     return rc;
 }

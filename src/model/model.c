@@ -486,8 +486,9 @@ xtc_status xtc_model_forward(xtc_model_t m, const struct xtc_inputs *in, struct 
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_model_forward: NULL argument");
     memset(out, 0, sizeof *out);
     m->last.valid = false;
-    if (m->cfg.model_class == XTC_MODEL_XTRANSFORMER)
+    if (m->cfg.model_class == XTC_MODEL_XTRANSFORMER && (in->src || !in->context))
         return forward_xtransformer(m, in, out, err);
+    /* otherwise a TransformerWrapper, a bare stack, or an XTransformer's decoder alone */
     if (in->cache && in->cache->model != m)
         XTC_FAIL(err, XTC_ERR_ARG, "the KV cache was made for another model");
     XTC_TRY(check_net_inputs(&m->net, in, false, false, err));
@@ -505,6 +506,25 @@ xtc_status xtc_model_forward(xtc_model_t m, const struct xtc_inputs *in, struct 
         out->n_mems = m->net.stack.n_self;
         out->mem_len = xtc_net_mem_out_len(&m->net, in);
     }
+    return XTC_OK;
+}
+
+xtc_status xtc_model_encode(xtc_model_t m, const int64_t *src, const uint8_t *src_mask, int64_t batch, int64_t src_len,
+                            const float **out, struct xtc_error *err) {
+    if (!m || !src || !out)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_model_encode: NULL argument");
+    if (m->cfg.model_class != XTC_MODEL_XTRANSFORMER)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_model_encode needs an XTransformer");
+    m->last.valid = false;
+    struct xtc_inputs enc_in = {.batch = batch, .len = src_len, .tokens = src, .mask = src_mask};
+    XTC_TRY(check_net_inputs(&m->enc, &enc_in, false, false, err));
+    memset(&m->last, 0, sizeof m->last);
+    xtc_arena_measure(&m->arena);
+    xtc_net_plan(&m->enc, &enc_in, false, &m->arena, &m->last.enc);
+    XTC_TRY(xtc_arena_commit(&m->arena, err));
+    xtc_net_plan(&m->enc, &enc_in, false, &m->arena, &m->last.enc);
+    xtc_net_forward(&m->enc, &enc_in, &m->last.enc);
+    *out = m->last.enc.out;
     return XTC_OK;
 }
 
