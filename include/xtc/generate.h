@@ -46,6 +46,9 @@ struct xtc_gen_options {
     int64_t pad_value; /* what follows a row's eos in the output */
     uint64_t seed;
     bool cache_kv;     /* false: re-run the whole window every step */
+    const int64_t *prompt_lens; /* (B) lengths of prompts of different lengths, each left-aligned in its
+                                   row of the (B, T) array, or NULL; they are right-aligned (left-padded
+                                   with pad_value) and the padding is masked, as x-transformers does */
 };
 void xtc_gen_options_default(struct xtc_gen_options *o);
 

@@ -86,6 +86,8 @@ struct xtc_inputs {
     const int64_t *src;          /* XTransformer: (B, src_len) source tokens */
     int64_t src_len;
     const uint8_t *src_mask;     /* XTransformer: (B, src_len), also the decoder's context mask */
+    const int64_t *seq_start_pos; /* (B) left padding: keys before seq_start_pos[b] are hidden and absolute
+                                   positions count from it (x-transformers seq_start_pos), or NULL */
     struct xtc_kv_cache *cache; /* KV cache (xtc/generate.h): tokens are the new tokens after the cached
                                    ones; positions continue from the cache length; their keys/values
                                    are appended. Decoders only, no mask, no save_for_backward. */

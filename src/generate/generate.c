@@ -63,10 +63,26 @@ static xtc_status decode(xtc_model_t m, const struct context *cx, const int64_t 
     struct xtc_rng rng;
     xtc_rng_seed(&rng, o->seed);
     int64_t s = 0;
+    int64_t *start = o->prompt_lens ? malloc(sizeof(int64_t) * (size_t)B) : NULL;
+    if (o->prompt_lens && !start)
+        rc = xtc_error_set(err, XTC_ERR_NOMEM, "generation buffers");
+    for (int64_t b = 0; rc == XTC_OK && start && b < B; b++)
+        if (o->prompt_lens[b] < 1 || o->prompt_lens[b] > T)
+            rc = xtc_error_set(err, XTC_ERR_ARG, "prompt_lens[%lld] = %lld must be in 1..%lld", (long long)b,
+                               (long long)o->prompt_lens[b], (long long)T);
     for (int64_t b = 0; rc == XTC_OK && b < B; b++) {
-        memcpy(seq + b * cap, prompts + b * T, sizeof(int64_t) * (size_t)T);
+        if (start) {
+            /* align_right: the prompt ends at T, pad_value before it; keys before seq_start_pos are hidden */
+            int64_t n = o->prompt_lens[b];
+            start[b] = T - n;
+            for (int64_t i = 0; i < T - n; i++)
+                seq[b * cap + i] = o->pad_value;
+            memcpy(seq + b * cap + T - n, prompts + b * T, sizeof(int64_t) * (size_t)n);
+        } else {
+            memcpy(seq + b * cap, prompts + b * T, sizeof(int64_t) * (size_t)T);
+        }
         for (int64_t i = 0; o->eos_token >= 0 && i < T; i++)
-            done[b] |= prompts[b * T + i] == o->eos_token;
+            done[b] |= seq[b * cap + i] == o->eos_token;
     }
     for (; rc == XTC_OK && s < S; s++) {
         int64_t len = T + s, w = len < W ? len : W, feed = w;
@@ -78,7 +94,7 @@ static xtc_status decode(xtc_model_t m, const struct context *cx, const int64_t 
         }
         for (int64_t b = 0; b < B; b++)
             memcpy(win + b * feed, seq + b * cap + len - feed, sizeof(int64_t) * (size_t)feed);
-        struct xtc_inputs in = {.batch = B, .len = feed, .tokens = win, .cache = kc};
+        struct xtc_inputs in = {.batch = B, .len = feed, .tokens = win, .cache = kc, .seq_start_pos = start};
         if (cx) {
             in.context = cx->x;
             in.context_mask = cx->mask;
@@ -123,6 +139,7 @@ static xtc_status decode(xtc_model_t m, const struct context *cx, const int64_t 
     free(scratch);
     free(done);
     free(step_tokens);
+    free(start);
     return rc;
 }
 

@@ -245,7 +245,7 @@ struct xtc_attn_params xtc_stack_attn_params(const struct xtc_stack *s, const st
     const uint8_t *key_mask = NULL;
     if (self) {
         const uint8_t *mm = M > 0 && io->mem_masks ? io->mem_masks[self_idx] : NULL;
-        if (io->mask || mm) {
+        if (io->mask || mm || io->seq_start_pos) {
             for (int64_t b = 0; b < B; b++) {
                 for (int64_t j = 0; j < M; j++)
                     bf->key_mask[b * S + j] = mm ? mm[b * M + j] : 1;
@@ -253,6 +253,9 @@ struct xtc_attn_params xtc_stack_attn_params(const struct xtc_stack *s, const st
                     bf->key_mask[b * S + M + j] = 1;
                 for (int64_t j = 0; j < T; j++)
                     bf->key_mask[b * S + M + Cc + j] = io->mask ? io->mask[b * T + j] : 1;
+                /* left padding: sequence positions (cached and new) before the start are hidden */
+                for (int64_t j = 0; io->seq_start_pos && j < Cc + T && j < io->seq_start_pos[b]; j++)
+                    bf->key_mask[b * S + M + j] = 0;
             }
             key_mask = bf->key_mask;
         }

@@ -57,6 +57,7 @@ struct xtc_stack_io {
      * (n_self tensors (B, cache_cap, G*D)); this call's keys/values are written at rows
      * C_cache .. C_cache+T-1. Keys are [mems ; cached ; new] at positions -M .. C_cache+T-1. */
     int64_t C_cache, cache_cap;
+    const int64_t *seq_start_pos;   /* (B): self-attention keys at sequence positions below it are hidden */
     float *const *cache_k, *const *cache_v;
 };
 

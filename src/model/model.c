@@ -365,6 +365,14 @@ static xtc_status check_net_inputs(const struct xtc_net *net, const struct xtc_i
                 XTC_FAIL(err, XTC_ERR_ARG, "pos[%lld] = %lld is outside the absolute positional embedding (0..%d)",
                          (long long)i, (long long)in->pos[i], c->wrap.max_seq_len - 1);
     }
+    if (in->seq_start_pos) {
+        if (in->n_mems > 0 || R > 0 || in->pos)
+            XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "seq_start_pos with mems, memory tokens or explicit pos");
+        for (int64_t b = 0; b < B; b++)
+            if (in->seq_start_pos[b] < 0 || in->seq_start_pos[b] > MAX_LEN)
+                XTC_FAIL(err, XTC_ERR_ARG, "seq_start_pos[%lld] = %lld is out of range", (long long)b,
+                         (long long)in->seq_start_pos[b]);
+    }
     /* KV cache */
     if (in->cache) {
         const struct xtc_kv_cache *kc = in->cache;

@@ -96,6 +96,8 @@ static void embed(const struct xtc_net *net, const struct xtc_inputs *in, float 
         for (int64_t t = 0; t < T; t++) {
             /* with a cache the new tokens continue the cached positions */
             int64_t p = in->pos ? in->pos[(in->pos_batched ? b * in->pos_len : 0) + t] : t + xtc_kv_cache_len(in->cache);
+            if (in->seq_start_pos) /* (pos - seq_start_pos).clamp(min = 0) */
+                p = p - in->seq_start_pos[b] > 0 ? p - in->seq_start_pos[b] : 0;
             float *row = xb + (R + t) * C;
             if (net->pos_scale) {
                 float tmp[C];
@@ -139,6 +141,7 @@ void xtc_net_forward(const struct xtc_net *net, const struct xtc_inputs *in, str
         .context_pos = in->context_pos, .context_pos_batched = in->context_pos_batched,
         .M = M, .mems = in->mems, .mem_masks = in->mem_masks,
         .hiddens = in->return_mems ? bufs->hiddens : NULL,
+        .seq_start_pos = in->seq_start_pos,
     };
     attach_cache(&io, in);
     /* explicit positions are for the absolute embedding only unless rotary / ALiBi read them */
