@@ -313,11 +313,12 @@ def main():
         return f"intra {s[0]}, interop {'default' if s[1] is None else s[1]}"
 
     meta = {"date": datetime.date.today().isoformat(), "commit": sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]),
-            "dirty": bool(sh(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"])),
+            "dirty": bool(sh(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no",
+                                "--", "src", "include", "CMakeLists.txt", "bench/bench_forward.c", "bench/CMakeLists.txt"])),
             "cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
             "xtransformers": version("x-transformers"),
             "load": f"{load_before} before, {loadavg()} after"}
-    lines = [f"Date {meta['date']}, xtc commit `{meta['commit']}`{' (with uncommitted changes)' if meta['dirty'] else ''}, "
+    lines = [f"Date {meta['date']}, xtc commit `{meta['commit']}`{' (with uncommitted library changes)' if meta['dirty'] else ''}, "
              f"CPU {meta['cpu']} ({meta['cores']} cores), torch {meta['torch']}, "
              f"x-transformers {meta['xtransformers']}, 1-min load average {meta['load']}. "
              f"Each cell is the best of {a.rounds} rounds (one process each); a PyTorch round is the median of "
