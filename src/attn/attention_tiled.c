@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "attn/attention.h"
+#include "backend/cpu/vec.h"
 #include "pos/pos.h"
 
 #define TQ 64
@@ -44,55 +45,73 @@ static bool zeroed_row(const struct xtc_attn_params *p, int64_t b, int64_t i, bo
     return (p->query_mask && !p->query_mask[b * p->T + i]) || !any_key;
 }
 
-/* Logits of rows i0..i0+n of head h into P (n x W, W = K + S), masked entries -FLT_MAX and flagged in hid
- * (when not NULL); then softmax per row. Zeroed rows become all zero. */
-static void probs_tile(const struct xtc_attn_params *p, const float *q, const float *k, int64_t b, int h, int64_t i0,
-                       int64_t n, float *P, float *hid, bool any_key) {
+/* Logits of rows i0..i0+n of head h into P (n x W, W = K + S), then softmax per row.
+ * Only keys [0, Sv) are computed, Sv the keys any row of the tile may see (causal tiles
+ * skip the hidden upper triangle); columns past K + Sv are then zero and unused. A row
+ * whose every key is hidden averages all K + S values, as torch does with -FLT_MAX
+ * logits: a tile holding such a row is computed over all S keys. Masked entries are
+ * flagged in hid (when not NULL). Zeroed rows become all zero. Returns Sv. */
+static int64_t probs_tile(const struct xtc_attn_params *p, const float *q, const float *k, int64_t b, int h,
+                          int64_t i0, int64_t n, float *P, float *hid, bool any_key) {
     const int64_t T = p->T, S = p->S, K = p->K, W = K + S;
     const int D = p->D, hk = h % p->G;
     const int64_t HD = (int64_t)p->H * D, GD = (int64_t)p->G * D;
     const float *Q = q + (b * T + i0) * HD + (int64_t)h * D;
-    if (K > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)K, D, p->scale, Q, (int)HD,
-                    p->mem_k + (int64_t)hk * K * D, D, 0.0f, P, (int)W);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)S, D, p->scale, Q, (int)HD,
-                k + b * S * GD + (int64_t)hk * D, (int)GD, 0.0f, P + K, (int)W);
+    int64_t Sv = p->causal && i0 + n + S - T < S ? i0 + n + S - T : S;
     const uint8_t *km = p->key_mask ? p->key_mask + b * S : NULL;
-    for (int64_t r = 0; r < n; r++) {
-        int64_t i = i0 + r;
-        float *row = P + r * W;
-        float *hr = hid ? hid + r * W : NULL;
-        if (zeroed_row(p, b, i, any_key)) {
-            memset(row, 0, sizeof(float) * (size_t)W);
+    for (int pass = 0; pass < 2; pass++) {
+        if (K > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)K, D, p->scale, Q, (int)HD,
+                        p->mem_k + (int64_t)hk * K * D, D, 0.0f, P, (int)W);
+        if (Sv > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)Sv, D, p->scale, Q, (int)HD,
+                        k + b * S * GD + (int64_t)hk * D, (int)GD, 0.0f, P + K, (int)W);
+        bool all_hidden_row = false;
+        for (int64_t r = 0; r < n; r++) {
+            int64_t i = i0 + r;
+            float *row = P + r * W;
+            float *hr = hid ? hid + r * W : NULL;
+            if (zeroed_row(p, b, i, any_key)) {
+                memset(row, 0, sizeof(float) * (size_t)W);
+                if (hr)
+                    for (int64_t j = 0; j < W; j++)
+                        hr[j] = 1.0f;
+                continue;
+            }
+            int64_t last = p->causal ? i + S - T : S - 1;
             if (hr)
-                for (int64_t j = 0; j < W; j++)
-                    hr[j] = 1.0f;
-            continue;
+                memset(hr, 0, sizeof(float) * (size_t)K);
+            bool any = K > 0;
+            for (int64_t j = 0; j < Sv; j++) {
+                bool masked = j > last || (km && !km[j]);
+                if (masked)
+                    row[K + j] = -FLT_MAX;
+                else if (p->bias.kind != XTC_BIAS_NONE)
+                    row[K + j] += bias_of(p, b, h, i, j);
+                any |= !masked;
+                if (hr)
+                    hr[K + j] = masked ? 1.0f : 0.0f;
+            }
+            all_hidden_row |= !any;
+            int64_t Wv = K + Sv;
+            float mx = -FLT_MAX;
+            for (int64_t j = 0; j < Wv; j++)
+                mx = row[j] > mx ? row[j] : mx;
+            float sum = 0;
+#pragma omp simd reduction(+ : sum)
+            for (int64_t j = 0; j < Wv; j++) {
+                row[j] = xtc_vec_expf(row[j] - mx);
+                sum += row[j];
+            }
+            float inv = 1.0f / sum;
+            for (int64_t j = 0; j < Wv; j++)
+                row[j] *= inv;
         }
-        int64_t last = p->causal ? i + S - T : S - 1;
-        if (hr)
-            memset(hr, 0, sizeof(float) * (size_t)K);
-        for (int64_t j = 0; j < S; j++) {
-            bool masked = j > last || (km && !km[j]);
-            if (masked)
-                row[K + j] = -FLT_MAX;
-            else if (p->bias.kind != XTC_BIAS_NONE)
-                row[K + j] += bias_of(p, b, h, i, j);
-            if (hr)
-                hr[K + j] = masked ? 1.0f : 0.0f;
-        }
-        float mx = -FLT_MAX;
-        for (int64_t j = 0; j < W; j++)
-            mx = row[j] > mx ? row[j] : mx;
-        double sum = 0;
-        for (int64_t j = 0; j < W; j++) {
-            row[j] = expf(row[j] - mx);
-            sum += row[j];
-        }
-        float inv = (float)(1.0 / sum);
-        for (int64_t j = 0; j < W; j++)
-            row[j] *= inv;
+        if (!all_hidden_row || Sv == S)
+            break;
+        Sv = S; /* torch spreads such a row over every key: redo the tile over all of them */
     }
+    return Sv;
 }
 
 static bool any_visible_key(const struct xtc_attn_params *p, int64_t b) {
@@ -118,10 +137,14 @@ void xtc_attention_forward_tiled(float *out, const float *q, const float *k, con
             bool any = any_visible_key(p, b);
             for (int64_t i0 = 0; i0 < T; i0 += R) {
                 int64_t n = T - i0 < R ? T - i0 : R;
-                probs_tile(p, q, k, b, h, i0, n, P, NULL, any);
+                int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, NULL, any);
                 float *O = out + (b * T + i0) * HD + (int64_t)h * D;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, D, (int)S, 1.0f, P + K, (int)W,
-                            v + b * S * GD + (int64_t)hk * D, (int)GD, 0.0f, O, (int)HD);
+                if (Sv > 0)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, D, (int)Sv, 1.0f, P + K, (int)W,
+                                v + b * S * GD + (int64_t)hk * D, (int)GD, 0.0f, O, (int)HD);
+                else
+                    for (int64_t r = 0; r < n; r++)
+                        memset(O + r * HD, 0, sizeof(float) * (size_t)D);
                 if (K > 0)
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, D, (int)K, 1.0f, P, (int)W,
                                 p->mem_v + (int64_t)hk * K * D, D, 1.0f, O, (int)HD);
@@ -155,7 +178,7 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
                 for (int h = hk; h < H; h += G)
                     for (int64_t i0 = 0; i0 < T; i0 += R) {
                         int64_t n = T - i0 < R ? T - i0 : R;
-                        probs_tile(p, q, k, b, h, i0, n, P, hid, any);
+                        int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, hid, any), Wv = K + Sv;
                         const float *dO = dout + (b * T + i0) * HD + (int64_t)h * D;
                         const float *Q = q + (b * T + i0) * HD + (int64_t)h * D;
                         float *dQ = dq + (b * T + i0) * HD + (int64_t)h * D;
@@ -163,11 +186,14 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
                         if (K > 0)
                             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)K, D, 1.0f, dO,
                                         (int)HD, p->mem_v + (int64_t)hk * K * D, D, 0.0f, dP, (int)W);
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)S, D, 1.0f, dO, (int)HD, Vb,
-                                    (int)GD, 0.0f, dP + K, (int)W);
-                        /* dV += P^T dO;  dmem_v += P[:, :K]^T dO */
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)S, D, (int)n, 1.0f, P + K, (int)W,
-                                    dO, (int)HD, 1.0f, dV, (int)GD);
+                        if (Sv > 0) {
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)Sv, D, 1.0f, dO, (int)HD,
+                                        Vb, (int)GD, 0.0f, dP + K, (int)W);
+                            /* dV += P^T dO */
+                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)Sv, D, (int)n, 1.0f, P + K,
+                                        (int)W, dO, (int)HD, 1.0f, dV, (int)GD);
+                        }
+                        /* dmem_v += P[:, :K]^T dO */
                         if (K > 0)
                             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, D, (int)n, 1.0f, P, (int)W,
                                         dO, (int)HD, 1.0f, my_dmv + (int64_t)hk * K * D, D);
@@ -175,24 +201,29 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
                         for (int64_t r = 0; r < n; r++) {
                             float *pr = P + r * W, *dr = dP + r * W, *hr = hid + r * W;
                             double dsum = 0;
-                            for (int64_t j = 0; j < W; j++)
+                            for (int64_t j = 0; j < Wv; j++)
                                 dsum += (double)pr[j] * dr[j];
-                            for (int64_t j = 0; j < W; j++)
+                            for (int64_t j = 0; j < Wv; j++)
                                 dr[j] = hr[j] != 0.0f ? 0.0f : pr[j] * (float)(dr[j] - dsum);
                             if (dt5 && p->bias.kind == XTC_BIAS_T5) {
                                 int64_t i = i0 + r;
-                                for (int64_t j = 0; j < S; j++)
+                                for (int64_t j = 0; j < Sv; j++)
                                     my_dt5[(int64_t)h * (2 * S - 1) + j - (S - T + i) + S - 1] += dr[K + j];
                             }
                         }
                         /* dQ = scale dS K;  dK += scale dS^T Q;  dmem_k += scale dS[:, :K]^T Q */
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, D, (int)S, p->scale, dP + K,
-                                    (int)W, Kb, (int)GD, 0.0f, dQ, (int)HD);
+                        if (Sv > 0)
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, D, (int)Sv, p->scale,
+                                        dP + K, (int)W, Kb, (int)GD, 0.0f, dQ, (int)HD);
+                        else
+                            for (int64_t r = 0; r < n; r++)
+                                memset(dQ + r * HD, 0, sizeof(float) * (size_t)D);
                         if (K > 0)
                             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, D, (int)K, p->scale, dP,
                                         (int)W, p->mem_k + (int64_t)hk * K * D, D, 1.0f, dQ, (int)HD);
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)S, D, (int)n, p->scale, dP + K,
-                                    (int)W, Q, (int)HD, 1.0f, dK, (int)GD);
+                        if (Sv > 0)
+                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)Sv, D, (int)n, p->scale, dP + K,
+                                        (int)W, Q, (int)HD, 1.0f, dK, (int)GD);
                         if (K > 0)
                             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, D, (int)n, p->scale, dP,
                                         (int)W, Q, (int)HD, 1.0f, my_dmk + (int64_t)hk * K * D, D);

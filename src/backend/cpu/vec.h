@@ -1,0 +1,62 @@
+/* Vectorizable math for the CPU backend. Plain C written so that gcc/clang turn
+ * loops calling these into SIMD code without -ffast-math (libm's expf/erf calls
+ * block vectorisation). Each function states its error against libm; the scalar
+ * libm version stays the reference (xtc_backend_cpu_set_reference) and
+ * tests/unit/test_vec.c checks the bound. */
+#ifndef XTC_VEC_H
+#define XTC_VEC_H
+
+#include <stdint.h>
+#include <string.h>
+
+/* e^x for x <= 88; relative error below 2e-7 for x >= -87.3 (results below FLT_MIN,
+ * x < -87.3, flush to 0: the -FLT_MAX of masked logits gives exactly 0). Cody-Waite range
+ * reduction x = n ln2 + r, |r| <= ln2/2, then a degree-6 polynomial for e^r. */
+static inline float xtc_vec_expf(float x) {
+    float xc = x > 88.0f ? 88.0f : x;
+    xc = xc < -87.3365447505531f ? -87.3365447505531f : xc;
+    float n = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);
+    float r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23; /* 2^n, n in [-126, 128) after the clamp */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return x < -87.3365447505531f ? 0.0f : p * scale;
+}
+
+/* erfc(a) for a >= 0, the Chebyshev fit of Numerical Recipes (erfcc): relative
+ * error below 1.2e-7 (plus float rounding), so 1 + erf(-a) = erfc(a) stays accurate
+ * far into the tail, where 1 + erf would cancel. */
+static inline float xtc_vec_erfcf_pos(float a) {
+    float t = 1.0f / (1.0f + 0.5f * a);
+    float p = 0.17087277f;
+    p = p * t - 0.82215223f;
+    p = p * t + 1.48851587f;
+    p = p * t - 1.13520398f;
+    p = p * t + 0.27886807f;
+    p = p * t - 0.18628806f;
+    p = p * t + 0.09678418f;
+    p = p * t + 0.37409196f;
+    p = p * t + 1.00002368f;
+    p = p * t - 1.26551223f;
+    return t * xtc_vec_expf(-a * a + p);
+}
+
+/* 1 + erf(z) (the GELU factor), relative error below 2e-6 for z >= -4 (float rounding
+ * of z^2 dominates) and below 1e-5
+ * further into the tail (where the value is under 2e-8). */
+static inline float xtc_vec_one_plus_erff(float z) {
+    return z >= 0 ? 2.0f - xtc_vec_erfcf_pos(z) : xtc_vec_erfcf_pos(-z);
+}
+
+/* erf(x), absolute error below 4e-7. */
+static inline float xtc_vec_erff(float x) { return xtc_vec_one_plus_erff(x) - 1.0f; }
+
+#endif
