@@ -15,7 +15,9 @@
 static inline float xtc_vec_expf(float x) {
     float xc = x > 88.0f ? 88.0f : x;
     xc = xc < -87.3365447505531f ? -87.3365447505531f : xc;
-    float n = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);
+    /* round to nearest through the 1.5 * 2^23 trick: no floorf call, so loops vectorize
+     * (plain IEEE arithmetic: the compiler may not fold it without -ffast-math) */
+    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = xc - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -53,7 +55,8 @@ static inline float xtc_vec_erfcf_pos(float a) {
  * of z^2 dominates) and below 1e-5
  * further into the tail (where the value is under 2e-8). */
 static inline float xtc_vec_one_plus_erff(float z) {
-    return z >= 0 ? 2.0f - xtc_vec_erfcf_pos(z) : xtc_vec_erfcf_pos(-z);
+    float e = xtc_vec_erfcf_pos(__builtin_fabsf(z)); /* one evaluation, then a select: vectorizes */
+    return z >= 0 ? 2.0f - e : e;
 }
 
 /* erf(x), absolute error below 4e-7. */
