@@ -163,12 +163,15 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
     const int64_t nmem = (int64_t)G * K * D, nt5 = (int64_t)H * (2 * S - 1);
     memset(dk, 0, sizeof(float) * (size_t)(B * S * GD));
     memset(dv, 0, sizeof(float) * (size_t)(B * S * GD));
+    int team = 1;
     /* each thread owns dq rows of its (b, h), dk/dv of its (b, kv head) and private dmem / dt5 sums */
 #pragma omp parallel num_threads(nth)
     {
         float *P = scratch + per * (size_t)omp_get_thread_num();
         float *dP = P + R * W, *hid = dP + R * W, *my_dmk = hid + R * W, *my_dmv = my_dmk + nmem, *my_dt5 = my_dmv + nmem;
         memset(my_dmk, 0, sizeof(float) * (size_t)(2 * nmem + nt5));
+#pragma omp single
+        team = omp_get_num_threads(); /* the threads that really run: only their sums exist */
 #pragma omp for collapse(2) schedule(static)
         for (int64_t b = 0; b < B; b++)
             for (int hk = 0; hk < G; hk++) {
@@ -231,7 +234,7 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
             }
     }
     /* private sums reduced in thread order: deterministic for a given thread count */
-    for (int t = 0; t < nth; t++) {
+    for (int t = 0; t < team; t++) {
         const float *base = scratch + per * (size_t)t + 3 * R * W;
         for (int64_t i = 0; dmem_k && i < nmem; i++)
             dmem_k[i] += base[i];

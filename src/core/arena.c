@@ -2,6 +2,7 @@
 #include "core/arena.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/status.h"
 
@@ -16,11 +17,16 @@ xtc_status xtc_arena_commit(struct xtc_arena *a, struct xtc_error *err) {
     size_t need = a->used;
     a->measuring = false;
     a->used = 0;
-    if (need <= a->cap)
+    if (need <= a->cap) {
+        if (getenv("XTC_ARENA_POISON") && a->base)
+            memset(a->base, 0xff, a->cap); /* NaN everywhere: reads before writes show up */
         return XTC_OK;
+    }
     free(a->base);
     a->base = aligned_alloc(ARENA_ALIGN, (need + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN);
     a->cap = a->base ? need : 0;
+    if (a->base && getenv("XTC_ARENA_POISON"))
+        memset(a->base, 0xff, a->cap);
     if (!a->base)
         XTC_FAIL(err, XTC_ERR_NOMEM, "cannot allocate %zu bytes of activations", need);
     return XTC_OK;

@@ -6,6 +6,7 @@
  * DIR/latest naming a complete checkpoint. */
 #define _POSIX_C_SOURCE 200809L
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -36,13 +37,22 @@ static bool path_join(char *out, size_t n, const char *dir, const char *name) {
 
 static const char *const ckpt_files[] = {"config.json", "model.safetensors", "train_state.safetensors"};
 
-/* Removes a checkpoint directory written by us (only the files we write). */
+/* Removes a checkpoint directory written by us: our files and the temporary files of an
+ * interrupted atomic write (NAME.tmp.XXXXXX); anything else keeps the directory. */
 static void remove_checkpoint(const char *path) {
+    DIR *d = opendir(path);
+    struct dirent *e;
     char f[PATH_MAX];
-    for (size_t i = 0; i < sizeof ckpt_files / sizeof ckpt_files[0]; i++) {
-        if (path_join(f, sizeof f, path, ckpt_files[i]))
-            unlink(f);
+    while (d && (e = readdir(d)) != NULL) {
+        for (size_t i = 0; i < sizeof ckpt_files / sizeof ckpt_files[0]; i++) {
+            size_t n = strlen(ckpt_files[i]);
+            if (strncmp(e->d_name, ckpt_files[i], n) == 0 && (e->d_name[n] == '\0' || e->d_name[n] == '.') &&
+                path_join(f, sizeof f, path, e->d_name))
+                unlink(f);
+        }
     }
+    if (d)
+        closedir(d);
     rmdir(path);
 }
 

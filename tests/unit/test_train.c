@@ -162,12 +162,16 @@ static void test_kill_during_save(const uint8_t *corpus, size_t len) {
         if (pid == 0) {
             xtc_trainer_t ct;
             struct xtc_error cerr;
-            if (xtc_trainer_resume(&ct, dir, NULL, corpus, len, NULL, &cerr) != XTC_OK)
+            if (xtc_trainer_resume(&ct, dir, NULL, corpus, len, NULL, &cerr) != XTC_OK) {
+                fprintf(stderr, "child: %s\n", cerr.msg);
                 _exit(3);
+            }
             for (;;) {
                 struct xtc_step_stats st;
-                if (xtc_trainer_step(ct, &st, &cerr) != XTC_OK || xtc_trainer_save(ct, dir, &cerr) != XTC_OK)
+                if (xtc_trainer_step(ct, &st, &cerr) != XTC_OK || xtc_trainer_save(ct, dir, &cerr) != XTC_OK) {
+                    fprintf(stderr, "child: %s\n", cerr.msg);
                     _exit(4);
+                }
             }
         }
         struct timespec ts = {0, 20000000L + 37000000L * round};
