@@ -63,7 +63,10 @@ static int64_t probs_tile(const struct xtc_attn_params *p, const float *q, const
         if (K > 0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)K, D, p->scale, Q, (int)HD,
                         p->mem_k + (int64_t)hk * K * D, D, 0.0f, P, (int)W);
-        if (Sv > 0)
+        if (Sv > 0 && n == 1) /* one query (decoding): a matrix-vector product, no packing */
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)Sv, D, p->scale, k + b * S * GD + (int64_t)hk * D, (int)GD,
+                        Q, 1, 0.0f, P + K, 1);
+        else if (Sv > 0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)Sv, D, p->scale, Q, (int)HD,
                         k + b * S * GD + (int64_t)hk * D, (int)GD, 0.0f, P + K, (int)W);
         bool all_hidden_row = false;
@@ -129,7 +132,9 @@ void xtc_attention_forward_tiled(float *out, const float *q, const float *k, con
     const int H = p->H, D = p->D;
     const int64_t HD = (int64_t)H * D, GD = (int64_t)p->G * D, R = tile_rows(T);
     const size_t per = xtc_attention_tiled_scratch(p) / (size_t)omp_get_max_threads();
-#pragma omp parallel for collapse(2) schedule(static)
+    /* one decoding step is a few microseconds of work: waking threads would cost more */
+    const bool parallel = (double)B * H * T * (K + S) * D > 2e5;
+#pragma omp parallel for collapse(2) schedule(static) if (parallel)
     for (int64_t b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             float *P = scratch + per * (size_t)omp_get_thread_num();
@@ -139,7 +144,10 @@ void xtc_attention_forward_tiled(float *out, const float *q, const float *k, con
                 int64_t n = T - i0 < R ? T - i0 : R;
                 int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, NULL, any);
                 float *O = out + (b * T + i0) * HD + (int64_t)h * D;
-                if (Sv > 0)
+                if (Sv > 0 && n == 1)
+                    cblas_sgemv(CblasRowMajor, CblasTrans, (int)Sv, D, 1.0f, v + b * S * GD + (int64_t)hk * D,
+                                (int)GD, P + K, 1, 0.0f, O, 1);
+                else if (Sv > 0)
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, D, (int)Sv, 1.0f, P + K, (int)W,
                                 v + b * S * GD + (int64_t)hk * D, (int)GD, 0.0f, O, (int)HD);
                 else
@@ -164,8 +172,9 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
     memset(dk, 0, sizeof(float) * (size_t)(B * S * GD));
     memset(dv, 0, sizeof(float) * (size_t)(B * S * GD));
     int team = 1;
+    const bool parallel = (double)B * H * T * (K + S) * D > 2e5;
     /* each thread owns dq rows of its (b, h), dk/dv of its (b, kv head) and private dmem / dt5 sums */
-#pragma omp parallel num_threads(nth)
+#pragma omp parallel num_threads(nth) if (parallel)
     {
         float *P = scratch + per * (size_t)omp_get_thread_num();
         float *dP = P + R * W, *hid = dP + R * W, *my_dmk = hid + R * W, *my_dmv = my_dmk + nmem, *my_dt5 = my_dmv + nmem;

@@ -15,6 +15,14 @@ void xtc_linear_forward(float *out, const float *inp, const float *w, const floa
                 out[i * Cout + o] = bias[o];
         beta = 1.0f;
     }
+    if (N <= 4) {
+        /* decoding: a few rows. sgemm would repack the whole weight matrix for them (most of
+         * a decoding step's time); matrix-vector products read it once per row instead */
+        for (int64_t i = 0; i < N; i++)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)Cout, (int)Cin, 1.0f, w, (int)Cin, inp + i * Cin, 1, beta,
+                        out + i * Cout, 1);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)Cout, (int)Cin, 1.0f, inp, (int)Cin, w, (int)Cin,
                 beta, out, (int)Cout);
 }

@@ -23,6 +23,7 @@ struct xtc_rotary {
     float *inv_freq;   /* (n_freq) base'^(-2k/r), float32 as torch computes it */
     float *xpos_scale; /* (n_freq) (2k + 0.4 r) / (1.4 r), or NULL without XPOS */
     float interp;      /* rotary_interpolation_factor */
+    struct xtc_rotary_cache *cache; /* cos/sin by position, grown on demand (decoding asks every step) */
     float xpos_scale_base;
     enum xtc_rope_layout layout;
 };

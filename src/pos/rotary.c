@@ -8,9 +8,20 @@
 #include "pos/pos.h"
 
 #include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/status.h"
+
+/* cos/sin of positions [lo, hi), n_freq each: trigonometry once per position, not once per call */
+struct xtc_rotary_cache {
+    int64_t lo, hi;
+    float *cos, *sin;
+};
+
+#define CACHE_MAX_POSITIONS (1 << 20)
 
 xtc_status xtc_rotary_init(struct xtc_rotary *r, const struct xtc_rotary_config *c, struct xtc_error *err) {
     *r = (struct xtc_rotary){0};
@@ -66,7 +77,13 @@ void xtc_rotary_free(struct xtc_rotary *r) {
         return;
     free(r->inv_freq);
     free(r->xpos_scale);
+    if (r->cache) {
+        free(r->cache->cos);
+        free(r->cache->sin);
+        free(r->cache);
+    }
     r->inv_freq = r->xpos_scale = NULL;
+    r->cache = NULL;
 }
 
 void xtc_rotary_cos_sin(const struct xtc_rotary *r, int64_t pos, float *cos_out, float *sin_out) {
@@ -102,11 +119,51 @@ void xtc_rotary_rotate(float *x, const float *cos, const float *sin, const float
     }
 }
 
+/* Makes the cache cover [lo, hi) (with room to grow: decoding adds one position per step).
+ * Returns false when it cannot (too wide a range, or out of memory): callers compute directly. */
+static bool cache_cover(const struct xtc_rotary *r, int64_t lo, int64_t hi) {
+    struct xtc_rotary_cache *c = r->cache;
+    if (c && lo >= c->lo && hi <= c->hi)
+        return true;
+    int64_t nlo = c && c->lo < lo ? c->lo : lo, nhi = c && c->hi > hi ? c->hi : hi;
+    nhi += nhi - nlo; /* headroom */
+    if (nhi - nlo > CACHE_MAX_POSITIONS)
+        return false;
+    struct xtc_rotary_cache *n = c ? c : calloc(1, sizeof *n);
+    if (!n)
+        return false;
+    size_t count = (size_t)(nhi - nlo) * (size_t)r->n_freq;
+    float *nc = malloc(sizeof(float) * count), *ns = malloc(sizeof(float) * count);
+    if (!nc || !ns) {
+        free(nc), free(ns);
+        if (!c)
+            free(n);
+        return false;
+    }
+    for (int64_t p = nlo; p < nhi; p++)
+        xtc_rotary_cos_sin(r, p, nc + (p - nlo) * r->n_freq, ns + (p - nlo) * r->n_freq);
+    free(n->cos), free(n->sin);
+    n->cos = nc, n->sin = ns, n->lo = nlo, n->hi = nhi;
+    ((struct xtc_rotary *)r)->cache = n; /* the cache is the one mutable part of the tables */
+    return true;
+}
+
 void xtc_rotary_table_fill(const struct xtc_rotary *r, const int64_t *pos, int64_t n_pos, int64_t xpos_half, float *cos,
                            float *sin, float *qfac, float *kfac) {
     int nf = r->n_freq;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
     for (int64_t i = 0; i < n_pos; i++) {
-        xtc_rotary_cos_sin(r, pos[i], cos + i * nf, sin + i * nf);
+        lo = pos[i] < lo ? pos[i] : lo;
+        hi = pos[i] + 1 > hi ? pos[i] + 1 : hi;
+    }
+    bool cached = n_pos > 0 && cache_cover(r, lo, hi);
+    for (int64_t i = 0; i < n_pos; i++) {
+        if (cached) {
+            memcpy(cos + i * nf, r->cache->cos + (pos[i] - r->cache->lo) * nf, sizeof(float) * (size_t)nf);
+            memcpy(sin + i * nf, r->cache->sin + (pos[i] - r->cache->lo) * nf, sizeof(float) * (size_t)nf);
+        } else {
+            xtc_rotary_cos_sin(r, pos[i], cos + i * nf, sin + i * nf);
+        }
         if (r->xpos_scale && qfac)
             xtc_rotary_xpos(r, pos[i], xpos_half, 1.0f, qfac + i * nf);
         if (r->xpos_scale && kfac)
