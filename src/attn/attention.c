@@ -19,23 +19,6 @@ static inline float dot(const float *restrict a, const float *restrict b, int n)
     return s;
 }
 
-static inline float bias_at(const struct xtc_attn_bias *bias, int64_t b, int h, int64_t i, int64_t j, int64_t S,
-                            int64_t T) {
-    int64_t qp, kp;
-    if (bias->pos) {
-        const int64_t *pb = bias->pos + (bias->pos_batched ? b * T : 0);
-        qp = pb[i];
-        kp = pb[j];
-    } else {
-        qp = S - T + i;
-        kp = j;
-    }
-    int64_t rel = kp - qp;
-    if (bias->kind == XTC_BIAS_ALIBI)
-        return -bias->slopes[h] * (float)(rel < 0 ? -rel : rel);
-    return bias->t5[(int64_t)h * (2 * S - 1) + rel + S - 1];
-}
-
 /* Logits of query row i of head h into row (K + S); masked entries are exactly -FLT_MAX.
  * Returns the row maximum. */
 static float score_row(const struct xtc_attn_params *p, const float *q, const float *k, const float *mem_k, int64_t b,
@@ -56,7 +39,7 @@ static float score_row(const struct xtc_attn_params *p, const float *q, const fl
         if (!masked) {
             s = dot(qv, k + (b * S + j) * kstride + (int64_t)hk * D, D) * p->scale;
             if (p->bias.kind != XTC_BIAS_NONE)
-                s += bias_at(&p->bias, b, h, i, j, S, T);
+                s += xtc_attn_bias_at(p, b, h, i, j);
         }
         row[K + j] = s;
     }

@@ -35,6 +35,22 @@ struct xtc_attn_params {
     struct xtc_attn_bias bias;
 };
 
+/* The bias of query i against key j (one formula for every kernel). */
+static inline float xtc_attn_bias_at(const struct xtc_attn_params *p, int64_t b, int h, int64_t i, int64_t j) {
+    const struct xtc_attn_bias *bias = &p->bias;
+    int64_t qp, kp;
+    if (bias->pos) {
+        const int64_t *pb = bias->pos + (bias->pos_batched ? b * p->T : 0);
+        qp = pb[i], kp = pb[j];
+    } else {
+        qp = p->S - p->T + i, kp = j; /* right-aligned */
+    }
+    int64_t rel = kp - qp;
+    if (bias->kind == XTC_BIAS_ALIBI)
+        return -bias->slopes[h] * (float)(rel < 0 ? -rel : rel);
+    return bias->t5[(int64_t)h * (2 * p->S - 1) + rel + p->S - 1];
+}
+
 /* out (B, T, H*D) = attention of q (B, T, H*D) over k, v (B, S, G*D).
  * scratch: omp_get_max_threads() * (K + S) floats. Masked logits are replaced by
  * -FLT_MAX (so a row with every key hidden averages all values, as torch does),

@@ -26,21 +26,6 @@ size_t xtc_attention_tiled_scratch(const struct xtc_attn_params *p) {
     return per * (size_t)omp_get_max_threads();
 }
 
-static inline float bias_of(const struct xtc_attn_params *p, int64_t b, int h, int64_t i, int64_t j) {
-    const struct xtc_attn_bias *bias = &p->bias;
-    int64_t qp, kp;
-    if (bias->pos) {
-        const int64_t *pb = bias->pos + (bias->pos_batched ? b * p->T : 0);
-        qp = pb[i], kp = pb[j];
-    } else {
-        qp = p->S - p->T + i, kp = j;
-    }
-    int64_t rel = kp - qp;
-    if (bias->kind == XTC_BIAS_ALIBI)
-        return -bias->slopes[h] * (float)(rel < 0 ? -rel : rel);
-    return bias->t5[(int64_t)h * (2 * p->S - 1) + rel + p->S - 1];
-}
-
 static bool zeroed_row(const struct xtc_attn_params *p, int64_t b, int64_t i, bool any_key) {
     return (p->query_mask && !p->query_mask[b * p->T + i]) || !any_key;
 }
@@ -90,7 +75,7 @@ static int64_t probs_tile(const struct xtc_attn_params *p, const float *q, const
                 if (masked)
                     row[K + j] = -FLT_MAX;
                 else if (p->bias.kind != XTC_BIAS_NONE)
-                    row[K + j] += bias_of(p, b, h, i, j);
+                    row[K + j] += xtc_attn_bias_at(p, b, h, i, j);
                 any |= !masked;
                 if (hr)
                     hr[K + j] = masked ? 1.0f : 0.0f;

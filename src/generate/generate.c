@@ -10,6 +10,7 @@
 #include "attn/kv_cache.h"
 #include "core/rng.h"
 #include "core/status.h"
+#include "generate/decode.h"
 #include "model/model.h"
 #include "xtc/generate.h"
 
@@ -104,16 +105,12 @@ static xtc_status decode(xtc_model_t m, const struct context *cx, const int64_t 
         rc = xtc_model_forward(m, &in, &res, err);
         if (rc != XTC_OK)
             break;
+        struct xtc_decode_rows d = {.B = B, .V = V, .S = S, .cap = cap, .at = len, .o = o, .seq = seq, .out = out,
+                                    .step_tokens = step_tokens, .step_logits = step_logits, .scratch = scratch};
+        xtc_decode_step(res.logits, feed, &d, s, rng.s);
         bool all_done = o->eos_token >= 0;
         for (int64_t b = 0; b < B; b++) {
-            const float *last = res.logits + (b * feed + feed - 1) * V;
-            if (step_logits)
-                memcpy(step_logits + (b * S + s) * V, last, sizeof(float) * (size_t)V);
-            int64_t tok = xtc_sample(last, V, o, rng.s, scratch);
-            seq[b * cap + len] = tok;
-            out[b * S + s] = tok;
-            step_tokens[b] = tok;
-            done[b] |= tok == o->eos_token;
+            done[b] |= step_tokens[b] == o->eos_token;
             all_done &= done[b];
         }
         bool go_on = !cb || cb(step_tokens, B, user);

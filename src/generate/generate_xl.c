@@ -11,6 +11,7 @@
 #include "attn/kv_cache.h"
 #include "core/rng.h"
 #include "core/status.h"
+#include "generate/decode.h"
 #include "model/model.h"
 #include "xtc/generate.h"
 
@@ -124,15 +125,9 @@ xtc_status xtc_generate_xl(xtc_model_t m, const int64_t *prompts, int64_t B, int
         }
         if (rc != XTC_OK)
             break;
-        for (int64_t b = 0; b < B; b++) {
-            const float *last = logits + (b * take + take - 1) * V;
-            if (step_logits)
-                memcpy(step_logits + (b * S + s) * V, last, sizeof(float) * (size_t)V);
-            int64_t tok = xtc_sample(last, V, o, rng.s, scratch);
-            seq[b * cap + len] = tok;
-            out[b * S + s] = tok;
-            step_tokens[b] = tok;
-        }
+        struct xtc_decode_rows d = {.B = B, .V = V, .S = S, .cap = cap, .at = len, .o = o, .seq = seq, .out = out,
+                                    .step_tokens = step_tokens, .step_logits = step_logits, .scratch = scratch};
+        xtc_decode_step(logits, take, &d, s, rng.s);
         if (cb && !cb(step_tokens, B, user)) {
             s++;
             break;

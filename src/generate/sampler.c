@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "generate/decode.h"
 #include "xtc/generate.h"
 
 void xtc_gen_options_default(struct xtc_gen_options *o) {
@@ -117,4 +118,16 @@ int64_t xtc_sample(const float *logits, int64_t V, const struct xtc_gen_options 
             return i;
     }
     return last;
+}
+
+void xtc_decode_step(const float *logits, int64_t len, const struct xtc_decode_rows *d, int64_t s, uint64_t rng[4]) {
+    for (int64_t b = 0; b < d->B; b++) {
+        const float *last = logits + (b * len + len - 1) * d->V;
+        if (d->step_logits)
+            memcpy(d->step_logits + (b * d->S + s) * d->V, last, sizeof(float) * (size_t)d->V);
+        int64_t tok = xtc_sample(last, d->V, d->o, rng, d->scratch);
+        d->seq[b * d->cap + d->at] = tok;
+        d->out[b * d->S + s] = tok;
+        d->step_tokens[b] = tok;
+    }
 }
