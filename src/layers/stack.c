@@ -120,6 +120,7 @@ static void plan_acts(const struct xtc_stack *s, const struct xtc_stack_io *io, 
         if (self && io->cache_k) {
             x->knew = xtc_arena_floats(a, (size_t)(B * (M + T) * GD));
             x->vnew = xtc_arena_floats(a, (size_t)(B * (M + T) * GD));
+            x->qkv = xtc_arena_floats(a, (size_t)(N * (HD + 2 * GD)));
         }
         if (train && c->qk_norm) {
             x->q_raw = xtc_arena_floats(a, (size_t)(N * HD));
@@ -308,12 +309,28 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
     } else if (!self) {
         kvin = io->context;
     }
-    xtc_linear_forward(A->q, A->h, L->wq, NULL, B * T, C, (int64_t)H * D);
+    const int64_t HD = (int64_t)H * D;
+    bool fused = self && io->cache_k && M == 0 && L->wk == L->wq + HD * C && L->wv == L->wk + GD * C;
+    if (fused) {
+        /* decoding: to_q, to_k, to_v sit next to each other in the parameter block, so one
+         * product reads all three (one BLAS call instead of three per layer and token) */
+        const int64_t W3 = HD + 2 * GD;
+        xtc_linear_forward(A->qkv, A->h, L->wq, NULL, B * T, C, W3);
+        for (int64_t r = 0; r < B * T; r++) {
+            memcpy(A->q + r * HD, A->qkv + r * W3, sizeof(float) * (size_t)HD);
+            memcpy(A->knew + r * GD, A->qkv + r * W3 + HD, sizeof(float) * (size_t)GD);
+            memcpy(A->vnew + r * GD, A->qkv + r * W3 + HD + GD, sizeof(float) * (size_t)GD);
+        }
+    } else {
+        xtc_linear_forward(A->q, A->h, L->wq, NULL, B * T, C, HD);
+    }
     if (self && io->cache_k) {
         /* k, v = [mems ; cached ; new]: project mems and new tokens, store the new ones (pre-rotary)
          * in the cache, assemble the rows (x-transformers Attention with `cache`) */
-        xtc_linear_forward(A->knew, kvin, L->wk, NULL, B * (M + T), Cin, GD);
-        xtc_linear_forward(A->vnew, kvin, L->wv, NULL, B * (M + T), Cin, GD);
+        if (!fused) {
+            xtc_linear_forward(A->knew, kvin, L->wk, NULL, B * (M + T), Cin, GD);
+            xtc_linear_forward(A->vnew, kvin, L->wv, NULL, B * (M + T), Cin, GD);
+        }
         float *ck = io->cache_k[self_idx], *cv = io->cache_v[self_idx];
         size_t row = sizeof(float) * (size_t)GD;
         for (int64_t b = 0; b < B; b++) {

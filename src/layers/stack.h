@@ -71,6 +71,7 @@ struct xtc_sub_acts {
     float *q, *k, *v, *o;      /* post-rotary q (B,T,H*D), k, v (B,S,G*D), attention output (B,T,H*D) */
     float *q_raw, *k_raw;      /* qk_norm: q, k before l2-normalisation (training only) */
     float *knew, *vnew;        /* with a KV cache: this call's projections (B, M+T, G*D) */
+    float *qkv;                /* with a KV cache: fused q|k|v projections (B*T, H*D + 2*G*D) */
     float *ff1, *ffa;          /* feed-forward pre-activation and activation */
 };
 
