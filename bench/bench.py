@@ -1,15 +1,25 @@
 #!/usr/bin/env python3
-"""Side-by-side forward-pass benchmark: xtc (C) vs x-transformers (PyTorch, CPU).
+"""Side-by-side benchmark: xtc (C) vs x-transformers (PyTorch, CPU), same models, same machine, same run.
 
-For each config: build the model in x-transformers (eval mode, fixed seed), save
-config.json (the constructor call as JSON) and model.safetensors (state_dict, F32)
-into a temp dir, time PyTorch's forward under a couple of thread settings (each in
-its own process, since torch.set_num_interop_threads can be set only once), time
-xtc_bench_forward on the same model dir with the same batch / seq / token ids, and
-compare the logits of one call (max abs diff).
+Suites (--suite, comma-separated; default forward,train,generate):
 
-    python bench/bench.py                  # print the table
-    python bench/bench.py --write-readme   # ... and rewrite the results section of bench/README.md
+  forward   one forward pass (logits) under inference_mode: tokens/s and the max abs diff of the logits
+  train     one fp32 training step (AutoregressiveWrapper loss: forward on (B, T), next-token cross-entropy of
+            T - 1 positions, backward, clip_grad_norm_ 1.0, AdamW lr 1e-4, betas 0.9/0.99, weight decay 0.01):
+            tokens/s, peak RSS, losses of both sides, model FLOP utilisation against the measured sgemm ceiling
+  generate  greedy AutoregressiveWrapper.generate(prompts, N, cache_kv=True, temperature=0.) vs xtc_generate
+            with the KV cache: generated tokens/s, and whether the generated tokens agree
+
+Every model is built in x-transformers (fixed seed) and saved as an xtc model dir (config.json = the constructor
+call as JSON, model.safetensors = state_dict in F32), so both sides run the same weights on the same token ids.
+PyTorch runs in worker processes of this script, one per thread setting (torch.set_num_threads(2), with the
+default inter-op pool and with set_num_interop_threads(1), which can be set only once per process); the best
+setting is reported. Rounds of the two sides are interleaved, each waits for a quiet machine and is retried when
+other processes used CPU meanwhile; each cell is the best of --rounds rounds.
+
+    python bench/bench.py                            # all suites, print the tables
+    python bench/bench.py --suite train --only small # one suite, some configs
+    python bench/bench.py --write-readme             # ... and rewrite the suites' tables in bench/README.md
 
 The PyTorch side must run in an environment with torch, x-transformers and safetensors;
 by default this script's own interpreter is used (see --python).
@@ -29,7 +39,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "bench", "README.md")
-BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
+SUITES = ("forward", "train", "generate")
 
 
 def gpt(**extra):
@@ -40,12 +50,31 @@ def gpt(**extra):
                                        "kwargs": dict({"dim": 256, "depth": 4, "heads": 4}, **extra)}}}
 
 
-CONFIGS = [
+# GPT-2 small sized (x-transformers defaults: learned absolute positions, untied input / output embeddings,
+# so 163 M parameters, 124 M of them outside the token embedding).
+GPT2 = {"class": "TransformerWrapper",
+        "kwargs": {"num_tokens": 50304, "max_seq_len": 256,
+                   "attn_layers": {"class": "Decoder", "kwargs": {"dim": 768, "depth": 12, "heads": 12}}}}
+
+FORWARD_CONFIGS = [
     # name, constructor call, batch, seq
     ("gpt-abs", gpt(), 4, 256),
     ("gpt-rotary", gpt(rotary_pos_emb=True), 4, 256),
     ("gpt-alibi", gpt(alibi_pos_bias=True), 4, 256),
     ("gpt-abs b1", gpt(), 1, 256),
+]
+
+TRAIN_CONFIGS = [
+    # name, constructor call, batch, seq, warm-up steps, timed steps
+    ("gpt-small", gpt(), 4, 256, 2, 10),
+    ("gpt2-124M", GPT2, 4, 256, 2, 3),
+]
+
+GEN_CONFIGS = [
+    # name, constructor call, batch, prompt length, new tokens, warm-up calls, timed calls
+    ("gpt-small b1", gpt(), 1, 16, 128, 1, 5),
+    ("gpt-small b4", gpt(), 4, 16, 128, 1, 5),
+    ("gpt2-124M b1", GPT2, 1, 16, 32, 1, 3),
 ]
 
 # PyTorch thread settings tried (intra-op threads, inter-op threads or None for the default).
@@ -113,23 +142,45 @@ def load_model(model_dir):
                                                 dtype=np.float32).reshape(v["shape"]).copy())
               for k, v in header.items() if k != "__metadata__"}
     model.load_state_dict(sd)
+    del sd
     return model
 
 
-def torch_worker(a):
-    """Times PyTorch's forward in this process under one thread setting; prints a JSON line."""
-    import numpy as np
+# ---------------------------------------------------------------- PyTorch workers (one process each)
+
+def peak_rss_mb():
+    """Peak RSS of this process in MiB: VmHWM (getrusage's ru_maxrss is the fallback only, since Linux carries it
+    across execve: a worker would report its parent's peak when that one is larger)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def torch_threads(a):
     import torch
     torch.set_num_threads(a.intra)
     if a.interop is not None:
         torch.set_num_interop_threads(a.interop)
+    return {"threads": torch.get_num_threads(), "interop": torch.get_num_interop_threads()}
+
+
+def worker_forward(a):
+    """One forward under inference_mode: 1 call (logits saved), warm-up calls, median of timed calls."""
+    import numpy as np
+    import torch
+    info = torch_threads(a)
     model = load_model(a.model_dir)
     tokens = torch.from_numpy(np.fromfile(a.tokens, dtype=np.int64).reshape(a.batch, a.seq).copy())
     times = []
     with torch.inference_mode():
         logits = model(tokens)
-        if a.logits_out:
-            logits.float().numpy().tofile(a.logits_out)
+        if a.out:
+            logits.float().numpy().tofile(a.out)
         for _ in range(a.warmup):
             model(tokens)
         for _ in range(a.runs):
@@ -137,11 +188,72 @@ def torch_worker(a):
             model(tokens)
             times.append(time.perf_counter() - t0)
     med = statistics.median(times)
-    print(json.dumps({"ms_per_call": 1e3 * med, "tokens_per_s": a.batch * a.seq / med,
-                      "threads": torch.get_num_threads(), "interop": torch.get_num_interop_threads()}))
+    return dict(info, ms_per_call=1e3 * med, tokens_per_s=a.batch * a.seq / med)
 
 
-# ---------------------------------------------------------------- driver
+def worker_train(a):
+    """Training steps as x-transformers' training scripts: AutoregressiveWrapper loss on a (B, T) batch (fed T tokens,
+    scored T - 1), backward, clip_grad_norm_(1.0), AdamW. Batches from a.tokens, (warmup + runs, B, T) int64."""
+    import numpy as np
+    import torch
+    from x_transformers import AutoregressiveWrapper
+    info = torch_threads(a)
+    model = load_model(a.model_dir).train()
+    wrapper = AutoregressiveWrapper(model)
+    # fused=True: PyTorch's fastest CPU AdamW (the default, foreach=None, takes the per-tensor loop on CPU: on the
+    # 124M model 0.8 s of a 6-7 s step instead of 0.1 s); same update rule.
+    try:
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.99), weight_decay=0.01, fused=a.fused)
+    except (RuntimeError, TypeError):
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.99), weight_decay=0.01)
+    steps = a.warmup + a.runs
+    x = torch.from_numpy(np.fromfile(a.tokens, dtype=np.int64).reshape(steps, a.batch, a.seq).copy())
+    losses, t0 = [], None
+    for s in range(steps):
+        if s == a.warmup:
+            t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = wrapper(x[s])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        losses.append(loss.item())
+    per = (time.perf_counter() - t0) / a.runs
+    n_params = sum(p.numel() for p in model.parameters())
+    n_emb = sum(p.numel() for n, p in model.named_parameters() if n.startswith(("token_emb.", "pos_emb.")))
+    return dict(info, ms_per_step=1e3 * per, tokens_per_s=a.batch * a.seq / per, peak_rss_mb=peak_rss_mb(),
+                params=n_params, emb_params=n_emb, loss_first=losses[0], loss_last=losses[-1])
+
+
+def worker_generate(a):
+    """Greedy AutoregressiveWrapper.generate with the KV cache; the first call's tokens are saved (a.out)."""
+    import numpy as np
+    import torch
+    from x_transformers import AutoregressiveWrapper
+    info = torch_threads(a)
+    wrapper = AutoregressiveWrapper(load_model(a.model_dir))
+    prompts = torch.from_numpy(np.fromfile(a.tokens, dtype=np.int64).reshape(a.batch, a.seq).copy())
+
+    def gen():
+        return wrapper.generate(prompts, a.new, cache_kv=True, temperature=0.)
+
+    out = gen()
+    if a.out:
+        out.numpy().astype(np.int64).tofile(a.out)
+    for _ in range(a.warmup):
+        gen()
+    t0 = time.perf_counter()
+    for _ in range(a.runs):
+        gen()
+    per = (time.perf_counter() - t0) / a.runs
+    return dict(info, ms_per_call=1e3 * per, ms_per_token=1e3 * per / a.new, tokens_per_s=a.batch * a.new / per,
+                peak_rss_mb=peak_rss_mb())
+
+
+WORKERS = {"forward": worker_forward, "train": worker_train, "generate": worker_generate}
+
+
+# ---------------------------------------------------------------- driver: machine state
 
 def sh(cmd):
     try:
@@ -205,25 +317,28 @@ def cpu_model():
     return platform.processor() or "?"
 
 
-def run_torch(a, model_dir, tokens, batch, seq, intra, interop, logits_out=None):
-    cmd = [a.python, os.path.abspath(__file__), "--torch-worker", model_dir, "--tokens", tokens,
+# ---------------------------------------------------------------- driver: running the two sides
+
+def run_torch(a, kind, model_dir, tokens, batch, seq, warmup, runs, intra, interop, out=None, new=None):
+    cmd = [a.python, os.path.abspath(__file__), "--worker", kind, "--model-dir", model_dir, "--tokens", tokens,
            "--batch", str(batch), "--seq", str(seq), "--intra", str(intra),
-           "--warmup", str(a.warmup), "--runs", str(a.runs)]
+           "--warmup", str(warmup), "--runs", str(runs)]
     if interop is not None:
         cmd += ["--interop", str(interop)]
-    if logits_out:
-        cmd += ["--logits-out", logits_out]
+    if out:
+        cmd += ["--out", out]
+    if new is not None:
+        cmd += ["--new", str(new)]
+    if kind == "train":
+        cmd += ["--torch-adamw", a.torch_adamw]
     r, others = run_measured(cmd)
     if r.returncode != 0:
-        sys.exit(f"PyTorch worker failed:\n{r.stderr}")
+        sys.exit(f"PyTorch {kind} worker failed:\n{r.stderr}")
     return dict(json.loads(r.stdout.strip().splitlines()[-1]), others=others)
 
 
-def run_xtc(a, model_dir, batch, seq, dump=None):
-    cmd = [a.xtc_bench, model_dir, "--batch", str(batch), "--seq", str(seq), "--iters", str(a.runs),
-           "--warmup", str(a.warmup), "--threads", str(a.threads)]
-    if dump:
-        cmd += ["--dump", dump]
+def run_xtc(a, tool, *args):
+    cmd = [os.path.join(a.bin_dir, tool), *[str(x) for x in args]]
     r, others = run_measured(cmd)
     if r.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{r.stderr}")
@@ -231,14 +346,239 @@ def run_xtc(a, model_dir, batch, seq, dump=None):
     return dict({k: float(v) for k, v in (kv.split("=") for kv in line.split())}, others=others)
 
 
+def measure(a, fn):
+    """Best (least disturbed) of up to 1 + retries attempts of fn, each after waiting for a quiet machine."""
+    best = None
+    for _ in range(a.retries + 1):
+        wait_quiet(a.quiet, a.max_wait)
+        m = fn()
+        if best is None or m["others"] < best["others"]:
+            best = m
+        if m["others"] <= a.quiet:
+            break
+    return best
+
+
+def interleaved(a, torch_fn, xtc_fn):
+    """a.rounds rounds, each one measurement per PyTorch setting and one of xtc; returns
+    (best torch setting, {setting: best result}, best xtc result, worst 'others')."""
+    tt = {s: [] for s in TORCH_SETTINGS}
+    xt = []
+    for _ in range(a.rounds):
+        for s in TORCH_SETTINGS:
+            tt[s].append(measure(a, lambda: torch_fn(*s)))
+        xt.append(measure(a, xtc_fn))
+    torch_by = {s: max(v, key=lambda x: x["tokens_per_s"]) for s, v in tt.items()}
+    best = max(torch_by, key=lambda s: torch_by[s]["tokens_per_s"])
+    others = max(x["others"] for x in xt + [m for v in tt.values() for m in v])
+    return best, torch_by, max(xt, key=lambda x: x["tokens_per_s"]), others
+
+
+def setting(s):
+    return f"intra {s[0]}, interop {'default' if s[1] is None else s[1]}"
+
+
+def threads_cell(best, torch_by, xtc):
+    alt = "; ".join(f"{setting(s)}: {v['tokens_per_s']:.0f}" for s, v in torch_by.items() if s != best)
+    return f"PyTorch {setting(best)} (other setting: {alt}); xtc {int(xtc['threads'])}"
+
+
+class Models:
+    """Model dirs saved once per constructor call (the 124M model is 650 MB on disk)."""
+
+    def __init__(self, tmp, seed):
+        self.tmp, self.seed, self.dirs = tmp, seed, {}
+
+    def get(self, call):
+        key = json.dumps(call, sort_keys=True)
+        if key not in self.dirs:
+            d = os.path.join(self.tmp, f"model{len(self.dirs)}")
+            save_model(call, d, self.seed)
+            self.dirs[key] = d
+        return self.dirs[key]
+
+
+def conditions(a, meta, extra):
+    return (f"Date {meta['date']}, xtc commit `{meta['commit']}`"
+            f"{' (with uncommitted library changes)' if meta['dirty'] else ''}, CPU {meta['cpu']} ({meta['cores']} cores), "
+            f"torch {meta['torch']}, x-transformers {meta['xtransformers']}, "
+            f"1-min load average {meta['load_before']} before, {loadavg()} after. "
+            f"{extra} Each cell is the best of {a.rounds} rounds (one process each, the sides interleaved); "
+            f"\"others\" = CPU cores used by other processes during the worst round.")
+
+
+# ---------------------------------------------------------------- suites
+
+def suite_forward(a, models, meta):
+    import numpy as np
+    rows = []
+    for name, call, batch, seq in FORWARD_CONFIGS:
+        if a.only and not re.search(a.only, name):
+            continue
+        d = models.get(call)
+        dump = os.path.join(d, f"xtc_logits_{batch}x{seq}.f32")
+        xargs = [d, "--batch", batch, "--seq", seq, "--iters", a.runs, "--warmup", a.warmup, "--threads", a.threads]
+        # Untimed correctness call: xtc dumps logits + token ids, torch runs the same ids.
+        run_xtc(a, "xtc_bench_forward", *xargs, "--dump", dump)
+        tok, ref = dump + ".tokens", dump + ".torch"
+        run_torch(a, "forward", d, tok, batch, seq, a.warmup, a.runs, *TORCH_SETTINGS[0], out=ref)
+        best, torch_by, x, others = interleaved(
+            a, lambda i, o: run_torch(a, "forward", d, tok, batch, seq, a.warmup, a.runs, i, o),
+            lambda: run_xtc(a, "xtc_bench_forward", *xargs))
+        diff = float(np.abs(np.fromfile(dump, dtype=np.float32) - np.fromfile(ref, dtype=np.float32)).max())
+        t = torch_by[best]
+        rows.append(f"| {name} | {batch} x {seq} | {t['tokens_per_s']:.0f} ({t['ms_per_call']:.1f} ms) "
+                    f"| {x['tokens_per_s']:.0f} ({x['ms_per_call']:.1f} ms) | {x['tokens_per_s'] / t['tokens_per_s']:.2f} "
+                    f"| {diff:.2e} | {threads_cell(best, torch_by, x)} | {others:.2f} |")
+        print(f"forward {name}: torch {t['tokens_per_s']:.0f} tok/s, xtc {x['tokens_per_s']:.0f} tok/s, "
+              f"max|diff| {diff:.2e}, others <= {others:.2f} cores", file=sys.stderr)
+    if not rows:
+        return None
+    return "\n".join([conditions(a, meta, f"A PyTorch round is the median of {a.runs} calls after {a.warmup} "
+                                          f"warm-up calls, an xtc round the mean of {a.runs} calls after {a.warmup} "
+                                          f"warm-up calls."), "",
+                      "| config | batch x seq | PyTorch tokens/s | xtc tokens/s | xtc / PyTorch | max abs diff "
+                      "| threads | others |",
+                      "|---|---|---:|---:|---:|---:|---|---:|", *rows])
+
+
+def train_flops_per_token(call, params, emb_params, seq):
+    """6 x (parameters outside the embedding tables) + attention scores and mixing (QK^T and AV, 2 x 2 x T x d_attn
+    per token and layer forward, x 3 with backward, no causal discount: PaLM's 6N + 12 L H Q T)."""
+    kw = call["kwargs"]["attn_layers"]["kwargs"]
+    d_attn = kw["heads"] * kw.get("attn_dim_head", 64)
+    return 6 * (params - emb_params) + 12 * kw["depth"] * seq * d_attn
+
+
+def suite_train(a, models, meta):
+    import numpy as np
+    # The sgemm ceiling: best of rounds, each the best of 10 calls of 2048^3.
+    sg = None
+    for _ in range(a.rounds):
+        m = measure(a, lambda: run_xtc(a, "xtc_bench_sgemm", "--n", 2048, "--iters", 10, "--threads", a.threads))
+        if sg is None or m["gflops_best"] > sg["gflops_best"]:
+            sg = m
+    ceiling = sg["gflops_best"] * 1e9
+    print(f"sgemm 2048^3, {a.threads} threads: best {sg['gflops_best']:.1f} GFLOP/s, mean {sg['gflops_mean']:.1f}",
+          file=sys.stderr)
+    rows = []
+    rng = np.random.default_rng(a.seed)
+    for name, call, batch, seq, warmup, steps in TRAIN_CONFIGS:
+        if a.only and not re.search(a.only, name):
+            continue
+        d = models.get(call)
+        tok = os.path.join(d, f"train_tokens_{batch}x{seq}x{warmup + steps}.i64")
+        rng.integers(0, call["kwargs"]["num_tokens"], size=(warmup + steps, batch, seq), dtype=np.int64).tofile(tok)
+        best, torch_by, x, others = interleaved(
+            a, lambda i, o: run_torch(a, "train", d, tok, batch, seq, warmup, steps, i, o),
+            lambda: run_xtc(a, "xtc_bench_train", d, "--batch", batch, "--seq", seq, "--steps", steps,
+                            "--warmup", warmup, "--threads", a.threads, "--tokens", tok))
+        t = torch_by[best]
+        fpt = train_flops_per_token(call, t["params"], t["emb_params"], seq)
+        mfu_t, mfu_x = fpt * t["tokens_per_s"] / ceiling, fpt * x["tokens_per_s"] / ceiling
+        dl = max(abs(x["loss_first"] - t["loss_first"]), abs(x["loss_last"] - t["loss_last"]))
+        rows.append(f"| {name} | {t['params'] / 1e6:.1f} M ({(t['params'] - t['emb_params']) / 1e6:.1f} M) "
+                    f"| {batch} x {seq} | {t['tokens_per_s']:.0f} ({t['ms_per_step']:.0f} ms) "
+                    f"| {x['tokens_per_s']:.0f} ({x['ms_per_step']:.0f} ms) | {x['tokens_per_s'] / t['tokens_per_s']:.2f} "
+                    f"| {100 * mfu_t:.0f}% / {100 * mfu_x:.0f}% | {t['peak_rss_mb']:.0f} / {x['peak_rss_mb']:.0f} "
+                    f"| {t['loss_last']:.4f} / {x['loss_last']:.4f} ({dl:.1e}) | {warmup} + {steps} "
+                    f"| {threads_cell(best, torch_by, x)} | {others:.2f} |")
+        print(f"train {name}: torch {t['tokens_per_s']:.0f} tok/s ({t['peak_rss_mb']:.0f} MB), xtc "
+              f"{x['tokens_per_s']:.0f} tok/s ({x['peak_rss_mb']:.0f} MB), MFU {100 * mfu_t:.0f}% / {100 * mfu_x:.0f}%, "
+              f"loss diff {dl:.1e}, others <= {others:.2f} cores", file=sys.stderr)
+    if not rows:
+        return None
+    return "\n".join([
+        conditions(a, meta,
+                   f"One step = AutoregressiveWrapper loss on a (batch, seq) crop (seq tokens fed, seq - 1 scored), "
+                   f"backward, clip_grad_norm_ 1.0, AdamW (lr 1e-4, betas 0.9/0.99, weight decay 0.01; PyTorch "
+                   f"{'fused=True' if a.fused else 'default implementation'}), fp32; "
+                   f"xtc: forward with save_for_backward, xtc_cross_entropy, xtc_model_backward, xtc_clip_grad_norm, "
+                   f"xtc_adamw_step. Both sides start from the same weights and see the same batches, a new one each "
+                   f"step; a round is the mean of the timed steps after the warm-up steps. tokens/s = batch x seq / "
+                   f"seconds per step. fp32 sgemm ceiling of this machine: **{sg['gflops_best']:.0f} GFLOP/s** "
+                   f"(OpenBLAS cblas_sgemm 2048^3, {a.threads} threads, best call; mean of 10 calls "
+                   f"{sg['gflops_mean']:.0f}; `xtc_bench_sgemm`). MFU = training FLOPs per token x tokens/s / that "
+                   f"ceiling, FLOPs per token = 6 x parameters outside the embedding tables + 12 x layers x seq x "
+                   f"attention dim (attention scores and mixing, no causal discount). Peak RSS = VmHWM of the "
+                   f"process (PyTorch's includes the interpreter, torch and x-transformers: about 0.7 GB after the "
+                   f"imports alone). Losses: last step's, "
+                   f"PyTorch / xtc (max abs diff of the first and last step's losses)."), "",
+        "| config | params (non-embedding) | batch x seq | PyTorch tokens/s (per step) | xtc tokens/s (per step) "
+        "| xtc / PyTorch | MFU PyTorch / xtc | peak RSS MB PyTorch / xtc | loss PyTorch / xtc (diff) "
+        "| warm-up + timed steps | threads | others |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|---|---|---:|", *rows])
+
+
+def suite_generate(a, models, meta):
+    import numpy as np
+    rows = []
+    rng = np.random.default_rng(a.seed + 1)
+    for name, call, batch, prompt, new, warmup, iters in GEN_CONFIGS:
+        if a.only and not re.search(a.only, name):
+            continue
+        d = models.get(call)
+        dump = os.path.join(d, f"gen_{batch}x{prompt}+{new}.i64")
+        xargs = [d, "--batch", batch, "--prompt", prompt, "--new", new, "--threads", a.threads]
+        # Untimed correctness call: xtc writes its prompts and tokens, torch generates from the same prompts.
+        run_xtc(a, "xtc_bench_generate", *xargs, "--iters", 1, "--warmup", 0, "--dump", dump)
+        pr, ref = dump + ".prompts", dump + ".torch"
+        run_torch(a, "generate", d, pr, batch, prompt, 0, 1, *TORCH_SETTINGS[0], out=ref, new=new)
+        xo = np.fromfile(dump, dtype=np.int64).reshape(batch, new)
+        to = np.fromfile(ref, dtype=np.int64).reshape(batch, new)
+        if (xo == to).all():
+            equal = "yes"
+        else:
+            cols = np.nonzero((xo != to).any(axis=0))[0]
+            rows_bad = np.nonzero((xo != to).any(axis=1))[0]
+            equal = (f"no: first differing step {cols[0] + 1} of {new} "
+                     f"(row{'s' if len(rows_bad) > 1 else ''} {', '.join(map(str, rows_bad))})")
+        best, torch_by, x, others = interleaved(
+            a, lambda i, o: run_torch(a, "generate", d, pr, batch, prompt, warmup, iters, i, o, new=new),
+            lambda: run_xtc(a, "xtc_bench_generate", *xargs, "--iters", iters, "--warmup", warmup))
+        t = torch_by[best]
+        rows.append(f"| {name} | {batch} | {prompt} + {new} | {t['tokens_per_s']:.1f} ({t['ms_per_token']:.2f} ms) "
+                    f"| {x['tokens_per_s']:.1f} ({x['ms_per_token']:.2f} ms) | {x['tokens_per_s'] / t['tokens_per_s']:.2f} "
+                    f"| {equal} | {t['peak_rss_mb']:.0f} / {x['peak_rss_mb']:.0f} | {warmup} + {iters} "
+                    f"| {threads_cell(best, torch_by, x)} | {others:.2f} |")
+        print(f"generate {name}: torch {t['tokens_per_s']:.1f} tok/s, xtc {x['tokens_per_s']:.1f} tok/s, "
+              f"tokens equal: {equal}, others <= {others:.2f} cores", file=sys.stderr)
+    if not rows:
+        return None
+    return "\n".join([
+        conditions(a, meta,
+                   "PyTorch: `AutoregressiveWrapper(model).generate(prompts, new, cache_kv=True, temperature=0.)` "
+                   "(greedy; the library's own no_grad); xtc: `xtc_generate` with cache_kv, temperature 0. Random "
+                   "prompts, the same on both sides; one call generates all new tokens of all rows, prompt "
+                   "processing included; a round is the mean of the timed calls after the warm-up calls. tokens/s = "
+                   "batch x new tokens / seconds per call (ms = per new token, i.e. per decoding step). "
+                   "\"tokens equal\" compares the greedy tokens of both sides. Peak RSS MB PyTorch / xtc."), "",
+        "| config | batch | prompt + new | PyTorch tokens/s (per step) | xtc tokens/s (per step) | xtc / PyTorch "
+        "| tokens equal | peak RSS MB | warm-up + timed calls | threads | others |",
+        "|---|---:|---|---:|---:|---:|---|---:|---|---|---:|", *rows])
+
+
+# ---------------------------------------------------------------- main
+
+def replace_section(text, key, table):
+    begin, end = f"<!-- bench:{key}:begin -->", f"<!-- bench:{key}:end -->"
+    if begin not in text or end not in text:
+        sys.exit(f"{README}: markers {begin} / {end} not found")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{table}\n{end}{tail}"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--write-readme", action="store_true", help="rewrite the results section of bench/README.md")
-    p.add_argument("--xtc-bench", default=os.path.join(ROOT, "build-bench", "bench", "xtc_bench_forward"))
+    p.add_argument("--suite", default=",".join(SUITES), help="comma-separated: forward,train,generate")
+    p.add_argument("--write-readme", action="store_true", help="rewrite the tables of the suites run in bench/README.md")
+    p.add_argument("--bin-dir", default=os.path.join(ROOT, "build-bench", "bench"),
+                   help="where xtc_bench_forward / _train / _generate / _sgemm are")
     p.add_argument("--python", default=sys.executable, help="interpreter with torch + x-transformers")
     p.add_argument("--threads", type=int, default=2, help="xtc threads (OpenMP + OpenBLAS)")
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--runs", type=int, default=10, help="timed calls per measurement")
+    p.add_argument("--warmup", type=int, default=3, help="forward: warm-up calls")
+    p.add_argument("--runs", type=int, default=10, help="forward: timed calls per measurement")
     p.add_argument("--rounds", type=int, default=3, help="measurements per side and setting (best taken)")
     p.add_argument("--quiet", type=float, default=0.15,
                    help="retry a round when other processes used more than this many cores meanwhile")
@@ -247,105 +587,60 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", help="regex on config names")
     # worker mode (internal)
-    p.add_argument("--torch-worker", dest="model_dir", help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    p.add_argument("--model-dir", help=argparse.SUPPRESS)
     p.add_argument("--tokens", help=argparse.SUPPRESS)
     p.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     p.add_argument("--seq", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--new", type=int, help=argparse.SUPPRESS)
     p.add_argument("--intra", type=int, help=argparse.SUPPRESS)
     p.add_argument("--interop", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--logits-out", help=argparse.SUPPRESS)
+    p.add_argument("--out", help=argparse.SUPPRESS)
+    p.add_argument("--torch-adamw", choices=("fused", "default"), default="fused",
+                   help="train: PyTorch's AdamW implementation (fused=True, or the default for CPU tensors)")
     a = p.parse_args()
-    if a.model_dir:
-        return torch_worker(a)
+    a.fused = True if a.torch_adamw == "fused" else None
+    if a.worker:
+        print(json.dumps(WORKERS[a.worker](a)))
+        return
 
-    import numpy as np
+    suites = [s.strip() for s in a.suite.split(",") if s.strip()]
+    bad = [s for s in suites if s not in SUITES]
+    if bad:
+        sys.exit(f"unknown suite(s) {', '.join(bad)}: choose from {', '.join(SUITES)}")
     import torch
     import x_transformers  # noqa: F401
     from importlib.metadata import version
 
-    if not os.access(a.xtc_bench, os.X_OK):
-        sys.exit(f"{a.xtc_bench} not found: build it with\n  cmake -S {ROOT} -B {ROOT}/build-bench "
-                 f"-DCMAKE_BUILD_TYPE=Release && cmake --build {ROOT}/build-bench -j2")
-    load_before = loadavg()
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="xtc-bench-") as tmp:
-        for name, call, batch, seq in CONFIGS:
-            if a.only and not re.search(a.only, name):
-                continue
-            d = os.path.join(tmp, re.sub(r"\W+", "_", name))
-            save_model(call, d, a.seed)
-            dump = os.path.join(d, "xtc_logits.f32")
-            # Untimed correctness call: xtc dumps logits + token ids, torch runs the same ids.
-            run_xtc(a, d, batch, seq, dump=dump)
-            tok = dump + ".tokens"
-            ref = os.path.join(d, "torch_logits.f32")
-            # Timing: interleave the sides round by round so drift hits both alike; a round during which
-            # other processes used more than --quiet cores is retried (up to --retries times).
-            def measure(fn):
-                best = None
-                for _ in range(a.retries + 1):
-                    wait_quiet(a.quiet, a.max_wait)
-                    m = fn()
-                    if best is None or m["others"] < best["others"]:
-                        best = m
-                    if m["others"] <= a.quiet:
-                        break
-                return best
-
-            tt = {s: [] for s in TORCH_SETTINGS}
-            xt = []
-            run_torch(a, d, tok, batch, seq, *TORCH_SETTINGS[0], logits_out=ref)
-            for r in range(a.rounds):
-                for s in TORCH_SETTINGS:
-                    tt[s].append(measure(lambda: run_torch(a, d, tok, batch, seq, *s)))
-                xt.append(measure(lambda: run_xtc(a, d, batch, seq)))
-            diff = float(np.abs(np.fromfile(dump, dtype=np.float32) - np.fromfile(ref, dtype=np.float32)).max())
-            torch_by = {s: max(v, key=lambda x: x["tokens_per_s"]) for s, v in tt.items()}
-            best = max(torch_by, key=lambda s: torch_by[s]["tokens_per_s"])
-            xbest = max(xt, key=lambda x: x["tokens_per_s"])
-            rows.append({"config": name, "batch": batch, "seq": seq, "torch": torch_by[best], "torch_setting": best,
-                         "torch_all": torch_by, "xtc": xbest, "diff": diff,
-                         "others": max(x["others"] for x in xt + [m for v in tt.values() for m in v])})
-            print(f"{name}: torch {torch_by[best]['tokens_per_s']:.0f} tok/s, xtc {xbest['tokens_per_s']:.0f} tok/s, "
-                  f"max|diff| {diff:.2e}, others busy <= {rows[-1]['others']:.2f} cores", file=sys.stderr)
-
-    def setting(s):
-        return f"intra {s[0]}, interop {'default' if s[1] is None else s[1]}"
-
+    tools = {"forward": ["xtc_bench_forward"], "train": ["xtc_bench_train", "xtc_bench_sgemm"],
+             "generate": ["xtc_bench_generate"]}
+    for s in suites:
+        for tool in tools[s]:
+            if not os.access(os.path.join(a.bin_dir, tool), os.X_OK):
+                sys.exit(f"{a.bin_dir}/{tool} not found: build it with\n  cmake -S {ROOT} -B {ROOT}/build-bench "
+                         f"-DCMAKE_BUILD_TYPE=Release && cmake --build {ROOT}/build-bench -j2")
     meta = {"date": datetime.date.today().isoformat(), "commit": sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]),
             "dirty": bool(sh(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no",
-                                "--", "src", "include", "CMakeLists.txt", "bench/bench_forward.c", "bench/CMakeLists.txt"])),
+                                "--", "src", "include", "CMakeLists.txt"])),
             "cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
-            "xtransformers": version("x-transformers"),
-            "load": f"{load_before} before, {loadavg()} after"}
-    lines = [f"Date {meta['date']}, xtc commit `{meta['commit']}`{' (with uncommitted library changes)' if meta['dirty'] else ''}, "
-             f"CPU {meta['cpu']} ({meta['cores']} cores), torch {meta['torch']}, "
-             f"x-transformers {meta['xtransformers']}, 1-min load average {meta['load']}. "
-             f"Each cell is the best of {a.rounds} rounds (one process each); a PyTorch round is the median of "
-             f"{a.runs} calls after {a.warmup} warm-up calls, an xtc round the mean of {a.runs} calls after "
-             f"{a.warmup} warm-up calls. \"others\" = CPU cores used by other processes during the worst round.", "",
-             "| config | batch x seq | PyTorch tokens/s | xtc tokens/s | xtc / PyTorch | max abs diff | threads | others |",
-             "|---|---|---:|---:|---:|---:|---|---:|"]
-    for r in rows:
-        t, x = r["torch"], r["xtc"]
-        alt = "; ".join(f"{setting(s)}: {v['tokens_per_s']:.0f}" for s, v in r["torch_all"].items()
-                        if s != r["torch_setting"])
-        lines.append(f"| {r['config']} | {r['batch']} x {r['seq']} | {t['tokens_per_s']:.0f} ({t['ms_per_call']:.1f} ms) "
-                     f"| {x['tokens_per_s']:.0f} ({x['ms_per_call']:.1f} ms) | {x['tokens_per_s'] / t['tokens_per_s']:.2f} "
-                     f"| {r['diff']:.2e} | PyTorch {setting(r['torch_setting'])} (other setting: {alt}); "
-                     f"xtc {int(x['threads'])} | {r['others']:.2f} |")
-    table = "\n".join(lines)
-    print(table)
-    if a.write_readme:
+            "xtransformers": version("x-transformers")}
+    fns = {"forward": suite_forward, "train": suite_train, "generate": suite_generate}
+    tables = {}
+    with tempfile.TemporaryDirectory(prefix="xtc-bench-") as tmp:
+        models = Models(tmp, a.seed)
+        for s in suites:
+            t = fns[s](a, models, dict(meta, load_before=loadavg()))
+            if t is not None:
+                tables[s] = t
+                print(f"\n## {s}\n\n{tables[s]}\n")
+    if a.write_readme and tables:
         with open(README) as f:
             text = f.read()
-        if BEGIN not in text or END not in text:
-            sys.exit(f"{README}: markers {BEGIN} / {END} not found")
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
+        for s, t in tables.items():
+            text = replace_section(text, s, t)
         with open(README, "w") as f:
-            f.write(f"{head}{BEGIN}\n{table}\n{END}{tail}")
-        print(f"wrote {README}", file=sys.stderr)
+            f.write(text)
+        print(f"wrote {README} ({', '.join(tables)})", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,200 @@
+/* xtc_bench_generate: time greedy generation with the KV cache (xtc_generate).
+ *
+ *   xtc_bench_generate MODEL_DIR --batch B --prompt P --new N [--iters K] [--warmup W] [--threads N]
+ *                      [--seed S] [--no-cache] [--dump FILE]
+ *
+ * Prompts: (B, P) token ids from a seeded splitmix64 (--seed). One call = xtc_generate of N new tokens after the
+ * prompts (greedy, temperature 0, KV cache on unless --no-cache), prompt processing included, as
+ * x-transformers' AutoregressiveWrapper.generate(prompts, N, cache_kv=True, temperature=0.). W warm-up calls,
+ * then the mean of K timed calls (CLOCK_MONOTONIC); prints
+ *   tokens_per_s=... ms_per_call=... ms_per_token=... peak_rss_mb=... batch=B prompt=P new=N threads=N
+ * tokens_per_s = B x N generated tokens / seconds per call. With --dump FILE the prompts are written to FILE.prompts
+ * (int64 (B, P)) and the generated tokens of the first call to FILE (int64 (B, N)). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "xtc/xtc.h"
+
+#define PROG "xtc_bench_generate"
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: " PROG " MODEL_DIR --batch B --prompt P --new N [--iters K] [--warmup W] [--threads N]\n"
+               "                          [--seed S] [--no-cache] [--dump FILE]\n");
+}
+
+static int parse_int(const char *opt, const char *s, long lo, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s ? s : "", &end, 10);
+    if (!s || errno || end == s || *end || v < lo) {
+        fprintf(stderr, PROG ": %s needs an integer >= %ld\n", opt, lo);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Peak resident set size in MiB: VmHWM of /proc/self/status (the high-water mark of this process image).
+ * getrusage's ru_maxrss is the fallback only: Linux carries it across execve, so a process started by a big
+ * parent (bench.py, which imports torch) reports the parent's peak when that one is larger. */
+static double peak_rss_mb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) {
+            kb = strtol(line + 6, NULL, 10);
+            break;
+        }
+    if (f)
+        fclose(f);
+    if (kb < 0) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        kb = ru.ru_maxrss;
+    }
+    return (double)kb / 1024.0;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t next_rand(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static int write_file(const char *path, const void *data, size_t bytes) {
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, bytes, f) != bytes || fclose(f) != 0) {
+        fprintf(stderr, PROG ": cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *dir = NULL, *dump = NULL;
+    long batch = -1, prompt = -1, nnew = -1, iters = 5, warmup = 1, threads = 0, seed = 1234;
+    int cache = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int rc = 0;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--batch")) {
+            rc = parse_int(a, v, 1, &batch), i++;
+        } else if (!strcmp(a, "--prompt")) {
+            rc = parse_int(a, v, 1, &prompt), i++;
+        } else if (!strcmp(a, "--new")) {
+            rc = parse_int(a, v, 1, &nnew), i++;
+        } else if (!strcmp(a, "--iters")) {
+            rc = parse_int(a, v, 1, &iters), i++;
+        } else if (!strcmp(a, "--warmup")) {
+            rc = parse_int(a, v, 0, &warmup), i++;
+        } else if (!strcmp(a, "--threads")) {
+            rc = parse_int(a, v, 1, &threads), i++;
+        } else if (!strcmp(a, "--seed")) {
+            rc = parse_int(a, v, 0, &seed), i++;
+        } else if (!strcmp(a, "--no-cache")) {
+            cache = 0;
+        } else if (!strcmp(a, "--dump")) {
+            if (!v) {
+                fprintf(stderr, PROG ": --dump needs a file name\n");
+                return 2;
+            }
+            dump = v, i++;
+        } else if (a[0] == '-' || dir) {
+            fprintf(stderr, PROG ": unexpected argument '%s'\n", a);
+            usage(stderr);
+            return 2;
+        } else {
+            dir = a;
+        }
+        if (rc)
+            return 2;
+    }
+    if (!dir || batch < 0 || prompt < 0 || nnew < 0) {
+        usage(stderr);
+        return 2;
+    }
+    if (threads > 0)
+        xtc_set_num_threads((int)threads);
+
+    xtc_model_t m;
+    struct xtc_error err;
+    if (xtc_model_load_dir(&m, dir, &err) != XTC_OK) {
+        fprintf(stderr, PROG ": %s\n", err.msg);
+        return 1;
+    }
+    const struct xtc_config *cfg = xtc_model_config(m);
+    if (cfg->model_class != XTC_MODEL_TRANSFORMER_WRAPPER) {
+        fprintf(stderr, PROG ": only TransformerWrapper models are supported\n");
+        xtc_model_free(m);
+        return 1;
+    }
+    int64_t V = cfg->net.wrap.num_tokens, B = batch, P = prompt, S = nnew;
+    int64_t *prompts = malloc((size_t)(B * P) * sizeof *prompts), *out = malloc((size_t)(B * S) * sizeof *out);
+    int status = 0;
+    if (!prompts || !out) {
+        fprintf(stderr, PROG ": out of memory\n");
+        status = 1;
+        goto done;
+    }
+    uint64_t st = (uint64_t)seed;
+    for (int64_t i = 0; i < B * P; i++)
+        prompts[i] = (int64_t)(next_rand(&st) % (uint64_t)V);
+
+    struct xtc_gen_options o;
+    xtc_gen_options_default(&o);
+    o.max_new_tokens = S;
+    o.temperature = 0.0f;
+    o.cache_kv = cache != 0;
+    double t0 = 0;
+    for (long it = 0; it < warmup + iters; it++) {
+        if (it == warmup)
+            t0 = now_s();
+        int64_t n = 0;
+        if (xtc_generate(m, prompts, B, P, &o, NULL, NULL, out, &n, NULL, &err) != XTC_OK) {
+            fprintf(stderr, PROG ": %s\n", err.msg);
+            status = 1;
+            goto done;
+        }
+        if (n != S) {
+            fprintf(stderr, PROG ": generated %lld steps, expected %lld\n", (long long)n, (long long)S);
+            status = 1;
+            goto done;
+        }
+        if (it == 0 && dump) {
+            char ppath[4096];
+            snprintf(ppath, sizeof ppath, "%s.prompts", dump);
+            if (write_file(dump, out, (size_t)(B * S) * sizeof *out) ||
+                write_file(ppath, prompts, (size_t)(B * P) * sizeof *prompts)) {
+                status = 1;
+                goto done;
+            }
+        }
+    }
+    double per_call = (now_s() - t0) / (double)iters;
+    printf("tokens_per_s=%.2f ms_per_call=%.3f ms_per_token=%.4f peak_rss_mb=%.1f batch=%ld prompt=%ld new=%ld "
+           "threads=%d\n",
+           (double)(B * S) / per_call, 1e3 * per_call, 1e3 * per_call / (double)S, peak_rss_mb(),
+           batch, prompt, nnew, xtc_get_num_threads());
+done:
+    free(prompts);
+    free(out);
+    xtc_model_free(m);
+    return status;
+}
