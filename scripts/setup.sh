@@ -25,4 +25,4 @@ echo "== a model trained with x-transformers, run by xtc"
 echo
 echo "== training a small byte-level GPT on the fortunes corpus (xtc train --help for the options)"
 rm -rf run-demo
-./build/xtc train --out run-demo --steps "${XTC_DEMO_STEPS:-600}" --eval-every 100 --log-every 50
+./build/xtc train --out run-demo --steps "${XTC_DEMO_STEPS:-1200}" --eval-every 200 --log-every 100
