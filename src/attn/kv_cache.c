@@ -29,6 +29,7 @@ xtc_status xtc_kv_cache_create(xtc_kv_cache_t *out, const struct xtc_model *m, i
     kc->B = batch;
     kc->cap = capacity;
     kc->GD = (int64_t)c->layers.kv_heads * c->layers.dim_head;
+    kc->n_cross = c->layers.cross_attend ? c->layers.depth : 0;
     kc->k = calloc((size_t)(kc->n_layers ? kc->n_layers : 1), sizeof(float *));
     kc->v = calloc((size_t)(kc->n_layers ? kc->n_layers : 1), sizeof(float *));
     bool ok = kc->k && kc->v;
@@ -45,9 +46,51 @@ xtc_status xtc_kv_cache_create(xtc_kv_cache_t *out, const struct xtc_model *m, i
     return XTC_OK;
 }
 
+static void free_cross(struct xtc_kv_cache *c) {
+    for (int l = 0; l < c->n_cross; l++) {
+        if (c->xk)
+            free(c->xk[l]);
+        if (c->xv)
+            free(c->xv[l]);
+    }
+    free(c->xk);
+    free(c->xv);
+    c->xk = c->xv = NULL;
+    c->cross_ready = false;
+}
+
+xtc_status xtc_kv_cache_prepare_cross(struct xtc_kv_cache *c, int64_t ctx_len, struct xtc_error *err) {
+    if (c->n_cross == 0)
+        return XTC_OK;
+    if (c->cross_ready) {
+        if (ctx_len != c->ctx_len)
+            XTC_FAIL(err, XTC_ERR_SHAPE, "the context changed length (%lld, cached %lld): reset the KV cache",
+                     (long long)ctx_len, (long long)c->ctx_len);
+        return XTC_OK;
+    }
+    if (c->xk && c->ctx_len == ctx_len)
+        return XTC_OK;
+    free_cross(c);
+    c->xk = calloc((size_t)c->n_cross, sizeof(float *));
+    c->xv = calloc((size_t)c->n_cross, sizeof(float *));
+    bool ok = c->xk && c->xv;
+    for (int l = 0; ok && l < c->n_cross; l++) {
+        c->xk[l] = malloc(sizeof(float) * (size_t)(c->B * ctx_len * c->GD));
+        c->xv[l] = malloc(sizeof(float) * (size_t)(c->B * ctx_len * c->GD));
+        ok = c->xk[l] && c->xv[l];
+    }
+    if (!ok) {
+        free_cross(c);
+        XTC_FAIL(err, XTC_ERR_NOMEM, "cross-attention cache");
+    }
+    c->ctx_len = ctx_len;
+    return XTC_OK;
+}
+
 void xtc_kv_cache_free(xtc_kv_cache_t c) {
     if (!c)
         return;
+    free_cross(c);
     for (int l = 0; l < c->n_layers; l++) {
         if (c->k)
             free(c->k[l]);
@@ -62,8 +105,10 @@ void xtc_kv_cache_free(xtc_kv_cache_t c) {
 int64_t xtc_kv_cache_len(const struct xtc_kv_cache *c) { return c ? c->len : 0; }
 
 void xtc_kv_cache_reset(xtc_kv_cache_t c) {
-    if (c)
+    if (c) {
         c->len = 0;
+        c->cross_ready = false;
+    }
 }
 
 void xtc_kv_cache_keep_last(xtc_kv_cache_t c, int64_t n) {

@@ -285,6 +285,7 @@ struct xtc_attn_params xtc_stack_attn_params(const struct xtc_stack *s, const st
     return p;
 }
 
+/* self_idx: the index of this layer among the layers of its kind (self- or cross-attention) */
 static void attention_sublayer(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_stack_io *io,
                                struct xtc_stack_bufs *bf, struct xtc_sub_acts *A, int self_idx) {
     const struct xtc_layers_config *c = &s->cfg;
@@ -344,9 +345,17 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
             memcpy(kb + M * GD, cbk, row * (size_t)(Cc + T));
             memcpy(vb + M * GD, cbv, row * (size_t)(Cc + T));
         }
+    } else if (!self && io->cross_k && io->cross_ready) {
+        /* decoding with a context: its keys/values were computed at the first step */
+        memcpy(A->k, io->cross_k[self_idx], sizeof(float) * (size_t)(B * S * GD));
+        memcpy(A->v, io->cross_v[self_idx], sizeof(float) * (size_t)(B * S * GD));
     } else {
         xtc_linear_forward(A->k, kvin, L->wk, NULL, B * S, Cin, GD);
         xtc_linear_forward(A->v, kvin, L->wv, NULL, B * S, Cin, GD);
+        if (!self && io->cross_k) {
+            memcpy(io->cross_k[self_idx], A->k, sizeof(float) * (size_t)(B * S * GD));
+            memcpy(io->cross_v[self_idx], A->v, sizeof(float) * (size_t)(B * S * GD));
+        }
     }
 
     if (c->qk_norm) {
@@ -421,7 +430,7 @@ void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io,
         xtc_t5_table_fill(bf->t5, s->t5_emb, c->heads, M + io->C_cache + T, c->causal, c->rel_pos_num_buckets,
                           c->rel_pos_max_distance, (float)sqrt((double)c->dim_head));
 
-    int self_idx = 0;
+    int self_idx = 0, cross_idx = 0;
     for (int l = 0; l < s->n_sub; l++) {
         const struct xtc_sublayer *L = &s->sub[l];
         struct xtc_sub_acts *A = bf->acts ? &bf->acts[l] : &bf->shared;
@@ -433,10 +442,11 @@ void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io,
         if (L->kind == XTC_SUB_FF)
             ff_sublayer(s, L, N, bf, A);
         else
-            attention_sublayer(s, L, io, bf, A, self_idx);
+            attention_sublayer(s, L, io, bf, A, L->kind == XTC_SUB_SELF ? self_idx : cross_idx);
         for (int64_t i = 0; i < N * C; i++)
             io->x[i] += bf->y[i];
         self_idx += L->kind == XTC_SUB_SELF;
+        cross_idx += L->kind == XTC_SUB_CROSS;
     }
     if (bf->final_in)
         memcpy(bf->final_in, io->x, sizeof(float) * (size_t)(N * C));

@@ -59,6 +59,9 @@ struct xtc_stack_io {
     int64_t C_cache, cache_cap;
     const int64_t *seq_start_pos;   /* (B): self-attention keys at sequence positions below it are hidden */
     float *const *cache_k, *const *cache_v;
+    /* cross-attention cache: n_cross tensors (B, S_ctx, G*D); filled when !cross_ready, read after */
+    float *const *cross_k, *const *cross_v;
+    bool cross_ready;
 };
 
 /* Activations of one sub-layer. At inference all sub-layers share one set; when

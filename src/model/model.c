@@ -500,11 +500,15 @@ xtc_status xtc_model_forward(xtc_model_t m, const struct xtc_inputs *in, struct 
     if (in->cache && in->cache->model != m)
         XTC_FAIL(err, XTC_ERR_ARG, "the KV cache was made for another model");
     XTC_TRY(check_net_inputs(&m->net, in, false, false, err));
+    if (in->cache && in->context)
+        XTC_TRY(xtc_kv_cache_prepare_cross(in->cache, in->context_len, err));
     XTC_TRY(plan(m, in, NULL, err));
     struct xtc_forward_state *f = &m->last;
     xtc_net_forward(&m->net, in, &f->dec);
-    if (in->cache)
+    if (in->cache) {
         in->cache->len += in->len;
+        in->cache->cross_ready = in->cache->n_cross > 0 && in->cache->xk;
+    }
     f->in = *in;
     f->valid = in->save_for_backward;
     out->logits = f->dec.out;

@@ -38,6 +38,11 @@ static void attach_cache(struct xtc_stack_io *io, const struct xtc_inputs *in) {
     io->cache_cap = in->cache->cap;
     io->cache_k = in->cache->k;
     io->cache_v = in->cache->v;
+    if (in->cache->n_cross > 0 && in->cache->xk) {
+        io->cross_k = in->cache->xk;
+        io->cross_v = in->cache->xv;
+        io->cross_ready = in->cache->cross_ready;
+    }
 }
 
 void xtc_net_plan(const struct xtc_net *net, const struct xtc_inputs *in, bool train, struct xtc_arena *a,
