@@ -32,6 +32,10 @@ int check_function_call(struct check *c, const cJSON *model, const cJSON *call, 
     int n_inputs = cJSON_GetArraySize(inputs);
     if (!cJSON_IsArray(inputs) || n_inputs != 3)
         return check_fail(c, "compute_rope takes the inputs x, cos, sin");
+    const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(call, "outputs");
+    if (!cJSON_IsArray(outputs) || cJSON_GetArraySize(outputs) != 1 || !cJSON_IsString(outputs->child) ||
+        strcmp(outputs->child->valuestring, "out") != 0)
+        return check_fail(c, "compute_rope has one output, \"out\"");
     const struct xtc_st_entry *x = check_io_entry(c, K, "in", "x");
     const struct xtc_st_entry *cs = check_io_entry(c, K, "in", "cos");
     const struct xtc_st_entry *sn = check_io_entry(c, K, "in", "sin");
