@@ -20,32 +20,43 @@ void xtc_sync_dir(const char *dir) {
     }
 }
 
-xtc_status xtc_write_file_atomic(const char *path, const void *data, size_t len, struct xtc_error *err) {
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 16);
+/* write(2) until done; 0 on success */
+static int write_all(int fd, const void *data, size_t n) {
+    const char *p = data;
+    while (n > 0) {
+        size_t chunk = n < ((size_t)1 << 30) ? n : ((size_t)1 << 30);
+        ssize_t w = write(fd, p, chunk);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+xtc_status xtc_write_chunks_atomic(const char *path, const struct xtc_chunk *chunks, size_t n,
+                                   struct xtc_error *err) {
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
     if (!tmp)
         XTC_FAIL(err, XTC_ERR_NOMEM, "path");
-    snprintf(tmp, n + 16, "%s.tmp.XXXXXX", path);
+    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(tmp);
-    if (fd >= 0)
-        fchmod(fd, 0644); /* mkstemp creates 0600; checkpoints are ordinary files */
     if (fd < 0) {
         xtc_status rc = xtc_error_set(err, XTC_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
         free(tmp);
         return rc;
     }
-    const char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        p += w;
-        left -= (size_t)w;
-    }
-    int ok = left == 0 && fsync(fd) == 0;
+    /* mkstemp creates 0600; checkpoints and models are ordinary readable files */
+    int ok = fchmod(fd, 0644) == 0;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = chunks[i].len == 0 || write_all(fd, chunks[i].data, chunks[i].len) == 0;
+    ok = ok && fsync(fd) == 0;
     int saved = errno;
     ok &= close(fd) == 0;
     if (ok && rename(tmp, path) != 0) {
@@ -54,7 +65,7 @@ xtc_status xtc_write_file_atomic(const char *path, const void *data, size_t len,
     }
     if (!ok) {
         unlink(tmp);
-        xtc_status rc = xtc_error_set(err, XTC_ERR_IO, "cannot write %s: %s", path, strerror(saved));
+        xtc_status rc = xtc_error_set(err, XTC_ERR_IO, "cannot write %s: %s", path, strerror(saved ? saved : EIO));
         free(tmp);
         return rc;
     }
@@ -64,8 +75,13 @@ xtc_status xtc_write_file_atomic(const char *path, const void *data, size_t len,
         char *slash = strrchr(dir, '/');
         if (slash)
             *slash = '\0';
-        xtc_sync_dir(slash ? dir : ".");
+        xtc_sync_dir(slash ? (dir[0] ? dir : "/") : ".");
         free(dir);
     }
     return XTC_OK;
+}
+
+xtc_status xtc_write_file_atomic(const char *path, const void *data, size_t len, struct xtc_error *err) {
+    struct xtc_chunk c = {data, len};
+    return xtc_write_chunks_atomic(path, &c, 1, err);
 }

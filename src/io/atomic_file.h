@@ -8,6 +8,14 @@
 
 #include "xtc/status.h"
 
+struct xtc_chunk {
+    const void *data;
+    size_t len;
+};
+
+/* Writes the chunks one after the other as the new content of path. */
+xtc_status xtc_write_chunks_atomic(const char *path, const struct xtc_chunk *chunks, size_t n,
+                                   struct xtc_error *err);
 xtc_status xtc_write_file_atomic(const char *path, const void *data, size_t len, struct xtc_error *err);
 /* fsync of a directory, so that renames inside it are durable. */
 void xtc_sync_dir(const char *dir);

@@ -1,6 +1,7 @@
-/* safetensors files (format version 1): a validating reader and an atomic writer.
+/* safetensors files (format version 1): the validating reader.
  *
  * Layout: u64 little-endian header length N | N bytes of UTF-8 JSON | data buffer.
+ * The writer is in safetensors_write.c.
  * Files are untrusted. Every size and offset read from a file is checked with
  * overflow-safe arithmetic against the file size before anything is allocated
  * from it or any tensor is handed out (the checks gguf.cpp does and llama2.c's
@@ -28,6 +29,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/status.h"
+#include "io/safetensors_private.h"
 
 /* Tensor data is little-endian and is copied out with memcpy, so the host must
  * be little-endian too; a big-endian port would byte-swap in the readers. */
@@ -36,14 +38,6 @@
 #endif
 _Static_assert(sizeof(float) == 4 && sizeof(double) == 8, "IEEE binary32/binary64 expected");
 
-#define ST_MAX_HEADER ((uint64_t)100 << 20) /* same order as safetensors' 100 MB limit */
-#define ST_MAX_NAME   1024
-#define ST_MAX_INT    9007199254740992.0 /* 2^53: the largest range where doubles hold every integer */
-#define ST_MAX_U53    ((uint64_t)1 << 53)
-#define ST_META_KEY   "__metadata__"
-
-/* Prefix of every per-tensor message; names are cut so the reason still fits in the message. */
-#define TQ "tensor \"%.200s\": "
 
 struct xtc_safetensors {
     uint8_t *file;       /* whole file: an mmap'd view or a malloc'd copy */
@@ -60,7 +54,7 @@ struct xtc_safetensors {
 
 /* Offset of the first byte that is not well-formed UTF-8 (overlongs and
  * surrogates excluded, as Rust's from_utf8), or n when all of s is valid. */
-static size_t utf8_invalid_at(const uint8_t *s, size_t n) {
+size_t xtc_st_utf8_invalid_at(const uint8_t *s, size_t n) {
     size_t i = 0;
     while (i < n) {
         uint8_t c = s[i];
@@ -136,7 +130,7 @@ static const char *json_uint(const cJSON *v, uint64_t *out) {
 }
 
 /* "[64, 31]" into buf (truncated if needed; shapes have at most 8 dims). */
-static const char *fmt_shape(char *buf, size_t cap, const int64_t *shape, int ndim) {
+const char *xtc_st_fmt_shape(char *buf, size_t cap, const int64_t *shape, int ndim) {
     size_t at = 0;
     buf[0] = '\0';
     at += (size_t)snprintf(buf, cap, "[");
@@ -319,15 +313,15 @@ static xtc_status parse_entry(struct xtc_st_entry *e, struct span *sp, const cJS
     for (int i = 0; i < e->ndim; i++) {
         if (__builtin_mul_overflow(numel, (uint64_t)e->shape[i], &numel))
             XTC_FAIL(err, XTC_ERR_FORMAT, TQ "shape %s has more than 2^64 elements", name,
-                     fmt_shape(sh, sizeof sh, e->shape, e->ndim));
+                     xtc_st_fmt_shape(sh, sizeof sh, e->shape, e->ndim));
     }
     size_t esize = xtc_dtype_size(e->dtype);
     if (__builtin_mul_overflow(numel, (uint64_t)esize, &nbytes))
         XTC_FAIL(err, XTC_ERR_FORMAT, TQ "shape %s of %s needs more than 2^64 bytes", name,
-                 fmt_shape(sh, sizeof sh, e->shape, e->ndim), xtc_dtype_name(e->dtype));
+                 xtc_st_fmt_shape(sh, sizeof sh, e->shape, e->ndim), xtc_dtype_name(e->dtype));
     if (nbytes != be[1] - be[0])
         XTC_FAIL(err, XTC_ERR_FORMAT, TQ "shape %s of %s needs %" PRIu64 " bytes, data_offsets span %" PRIu64, name,
-                 fmt_shape(sh, sizeof sh, e->shape, e->ndim), xtc_dtype_name(e->dtype), nbytes, be[1] - be[0]);
+                 xtc_st_fmt_shape(sh, sizeof sh, e->shape, e->ndim), xtc_dtype_name(e->dtype), nbytes, be[1] - be[0]);
     e->numel = numel;
     e->nbytes = nbytes;
     e->data = buf + be[0]; /* be[0] <= buf_len, so at most one past the end for a 0-byte tensor */
@@ -435,7 +429,7 @@ static xtc_status st_validate(struct xtc_safetensors *st, struct xtc_error *err)
     const uint8_t *h = p + 8;
     if (memchr(h, 0, (size_t)n))
         XTC_FAIL(err, XTC_ERR_FORMAT, "header contains a NUL byte");
-    size_t bad = utf8_invalid_at(h, (size_t)n);
+    size_t bad = xtc_st_utf8_invalid_at(h, (size_t)n);
     if (bad != n)
         XTC_FAIL(err, XTC_ERR_FORMAT, "header is not valid UTF-8 (at byte %zu)", bad);
 
@@ -689,290 +683,4 @@ xtc_status xtc_st_read_bool(const struct xtc_st_entry *e, uint8_t *dst, struct x
     for (size_t i = 0; i < (size_t)e->numel; i++)
         dst[i] = src[i] != 0;
     return XTC_OK;
-}
-
-// --- writer
-
-/* Growable string for the header; `oom` latches the first allocation failure. */
-struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void sb_put(struct sbuf *b, const char *s, size_t n) {
-    if (b->oom)
-        return;
-    if (n > SIZE_MAX - b->len - 1) {
-        b->oom = 1;
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(struct sbuf *b, const char *s) {
-    sb_put(b, s, strlen(s));
-}
-
-/* A JSON string literal; s is valid UTF-8 (checked by the caller), so only quotes,
- * backslashes and control characters need escaping. */
-static void sb_json_string(struct sbuf *b, const char *s) {
-    sb_put(b, "\"", 1);
-    for (const char *q = s; *q; q++) {
-        unsigned char c = (unsigned char)*q;
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\', esc[1] = (char)c;
-            sb_put(b, esc, 2);
-        } else if (c < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            sb_put(b, esc, 6);
-        } else {
-            sb_put(b, q, 1);
-        }
-    }
-    sb_put(b, "\"", 1);
-}
-
-static xtc_status check_write_name(const char *s, const char *what, struct xtc_error *err) {
-    if (!s)
-        XTC_FAIL(err, XTC_ERR_ARG, "%s is NULL", what);
-    size_t len = strlen(s);
-    if (len == 0 || len > ST_MAX_NAME)
-        XTC_FAIL(err, XTC_ERR_ARG, "%s \"%.200s\" must be 1 to %d bytes long", what, s, ST_MAX_NAME);
-    if (utf8_invalid_at((const uint8_t *)s, len) != len)
-        XTC_FAIL(err, XTC_ERR_ARG, "%s \"%.200s\" is not valid UTF-8", what, s);
-    return XTC_OK;
-}
-
-/* Names must be unique so that the file reads back (duplicates are a format error there). */
-static xtc_status check_unique(const char **names, size_t n, const char *what, struct xtc_error *err) {
-    if (n < 2)
-        return XTC_OK;
-    qsort(names, n, sizeof *names, cmp_str_ptr);
-    for (size_t i = 1; i < n; i++) {
-        if (strcmp(names[i - 1], names[i]) == 0)
-            XTC_FAIL(err, XTC_ERR_ARG, "duplicate %s \"%.200s\"", what, names[i]);
-    }
-    return XTC_OK;
-}
-
-/* Validates the arguments and builds the padded header; sizes[i] receives tensor i's byte size. */
-static xtc_status build_header(struct sbuf *b, uint64_t *sizes, const char **scratch, const struct xtc_st_tensor *t,
-                               size_t n, const char *const *meta_kv, size_t n_meta, struct xtc_error *err) {
-    for (size_t i = 0; i < n_meta; i++) {
-        XTC_TRY(check_write_name(meta_kv[2 * i], "metadata key", err));
-        if (!meta_kv[2 * i + 1])
-            XTC_FAIL(err, XTC_ERR_ARG, "metadata value of \"%.200s\" is NULL", meta_kv[2 * i]);
-        size_t vlen = strlen(meta_kv[2 * i + 1]);
-        if (utf8_invalid_at((const uint8_t *)meta_kv[2 * i + 1], vlen) != vlen)
-            XTC_FAIL(err, XTC_ERR_ARG, "metadata value of \"%.200s\" is not valid UTF-8", meta_kv[2 * i]);
-        scratch[i] = meta_kv[2 * i];
-    }
-    XTC_TRY(check_unique(scratch, n_meta, "metadata key", err));
-
-    char num[48], sh[160];
-    uint64_t offset = 0;
-    for (size_t i = 0; i < n; i++) {
-        XTC_TRY(check_write_name(t[i].name, "tensor name", err));
-        if (strcmp(t[i].name, ST_META_KEY) == 0)
-            XTC_FAIL(err, XTC_ERR_ARG, "a tensor cannot be named \"" ST_META_KEY "\"");
-        if ((unsigned)t[i].dtype >= XTC_DTYPE_COUNT)
-            XTC_FAIL(err, XTC_ERR_ARG, TQ "invalid dtype %d", t[i].name, (int)t[i].dtype);
-        if (t[i].ndim < 0 || t[i].ndim > XTC_MAX_DIMS)
-            XTC_FAIL(err, XTC_ERR_ARG, TQ "ndim %d outside [0, %d]", t[i].name, t[i].ndim, XTC_MAX_DIMS);
-        uint64_t numel = 1, nbytes, end;
-        for (int d = 0; d < t[i].ndim; d++) {
-            if (t[i].shape[d] < 0 || (uint64_t)t[i].shape[d] > ST_MAX_U53)
-                XTC_FAIL(err, XTC_ERR_ARG, TQ "shape %s: dims must be in [0, 2^53]", t[i].name,
-                         fmt_shape(sh, sizeof sh, t[i].shape, t[i].ndim));
-            if (__builtin_mul_overflow(numel, (uint64_t)t[i].shape[d], &numel))
-                XTC_FAIL(err, XTC_ERR_ARG, TQ "shape %s has more than 2^64 elements", t[i].name,
-                         fmt_shape(sh, sizeof sh, t[i].shape, t[i].ndim));
-        }
-        if (__builtin_mul_overflow(numel, (uint64_t)xtc_dtype_size(t[i].dtype), &nbytes) || nbytes > SIZE_MAX ||
-            __builtin_add_overflow(offset, nbytes, &end) || end > ST_MAX_U53)
-            XTC_FAIL(err, XTC_ERR_ARG, TQ "tensor data too large", t[i].name);
-        if (!t[i].data && nbytes > 0)
-            XTC_FAIL(err, XTC_ERR_ARG, TQ "data is NULL", t[i].name);
-        sizes[i] = nbytes;
-        scratch[i] = t[i].name;
-        offset += nbytes;
-    }
-    XTC_TRY(check_unique(scratch, n, "tensor name", err));
-
-    sb_put(b, "{", 1);
-    if (n_meta > 0) {
-        sb_str(b, "\"" ST_META_KEY "\":{");
-        for (size_t i = 0; i < n_meta; i++) {
-            if (i)
-                sb_put(b, ",", 1);
-            sb_json_string(b, meta_kv[2 * i]);
-            sb_put(b, ":", 1);
-            sb_json_string(b, meta_kv[2 * i + 1]);
-        }
-        sb_put(b, "}", 1);
-    }
-    offset = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i || n_meta > 0)
-            sb_put(b, ",", 1);
-        sb_json_string(b, t[i].name);
-        sb_str(b, ":{\"dtype\":\"");
-        sb_str(b, xtc_dtype_name(t[i].dtype));
-        sb_str(b, "\",\"shape\":[");
-        for (int d = 0; d < t[i].ndim; d++) {
-            /* integers printed exactly, not through cJSON's double formatting */
-            snprintf(num, sizeof num, "%s%" PRId64, d ? "," : "", t[i].shape[d]);
-            sb_str(b, num);
-        }
-        snprintf(num, sizeof num, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", offset, offset + sizes[i]);
-        sb_str(b, num);
-        offset += sizes[i];
-    }
-    sb_put(b, "}", 1);
-    /* spaces so that 8 + N is a multiple of 8, like the Python writer */
-    while (!b->oom && (8 + b->len) % 8 != 0)
-        sb_put(b, " ", 1);
-    if (b->oom)
-        XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory for the header");
-    if (b->len > ST_MAX_HEADER)
-        XTC_FAIL(err, XTC_ERR_ARG, "header would be %zu bytes, more than readers accept (%" PRIu64 ")", b->len,
-                 ST_MAX_HEADER);
-    return XTC_OK;
-}
-
-static int write_all(int fd, const void *data, size_t n) {
-    const uint8_t *p = data;
-    while (n > 0) {
-        size_t chunk = n < ((size_t)1 << 30) ? n : ((size_t)1 << 30);
-        ssize_t w = write(fd, p, chunk);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            if (w == 0)
-                errno = EIO;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Makes the rename durable; best effort, since the data itself is already synced. */
-static void fsync_parent_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char *dir = NULL;
-    if (!slash) {
-        dir = malloc(2);
-        if (dir)
-            strcpy(dir, ".");
-    } else {
-        size_t len = slash == path ? 1 : (size_t)(slash - path);
-        dir = malloc(len + 1);
-        if (dir) {
-            memcpy(dir, path, len);
-            dir[len] = '\0';
-        }
-    }
-    if (!dir)
-        return;
-    int fd = open(dir, O_RDONLY | O_CLOEXEC);
-    free(dir);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-}
-
-static xtc_status write_file(const char *path, const struct sbuf *hdr, const struct xtc_st_tensor *t,
-                             const uint64_t *sizes, size_t n, struct xtc_error *err) {
-    static const char suffix[] = ".tmp.XXXXXX";
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + sizeof suffix);
-    if (!tmp)
-        XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory");
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, suffix, sizeof suffix);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        XTC_FAIL(err, XTC_ERR_IO, "cannot create a temporary file next to it: %s", strerror(e));
-    }
-    const char *step = "write";
-    int rc;
-    uint8_t len8[8];
-    for (int i = 0; i < 8; i++)
-        len8[i] = (uint8_t)((uint64_t)hdr->len >> (8 * i));
-    if (write_all(fd, len8, 8) || write_all(fd, hdr->p, hdr->len))
-        goto fail;
-    for (size_t i = 0; i < n; i++) {
-        if (sizes[i] && write_all(fd, t[i].data, (size_t)sizes[i]))
-            goto fail;
-    }
-    /* mkstemp creates 0600; a checkpoint is an ordinary readable file */
-    step = "chmod";
-    if (fchmod(fd, 0644) != 0)
-        goto fail;
-    step = "fsync";
-    if (fsync(fd) != 0)
-        goto fail;
-    step = "close";
-    rc = close(fd);
-    fd = -1;
-    if (rc != 0)
-        goto fail;
-    step = "rename the temporary file onto";
-    if (rename(tmp, path) != 0)
-        goto fail;
-    free(tmp);
-    fsync_parent_dir(path);
-    return XTC_OK;
-
-fail:;
-    int e = errno;
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    free(tmp);
-    XTC_FAIL(err, XTC_ERR_IO, "cannot %s the file: %s", step, strerror(e));
-}
-
-xtc_status xtc_safetensors_write(const char *path, const struct xtc_st_tensor *tensors, size_t n_tensors,
-                                 const char *const *meta_kv, size_t n_meta, struct xtc_error *err) {
-    if (!path || !*path || (!tensors && n_tensors > 0) || (!meta_kv && n_meta > 0))
-        XTC_FAIL(err, XTC_ERR_ARG, "xtc_safetensors_write: NULL argument");
-    size_t n_scratch = n_tensors > n_meta ? n_tensors : n_meta;
-    if (n_tensors > SIZE_MAX / sizeof(uint64_t) || n_scratch > SIZE_MAX / sizeof(char *) || n_meta > SIZE_MAX / 2)
-        XTC_FAIL(err, XTC_ERR_ARG, "xtc_safetensors_write: too many tensors");
-    uint64_t *sizes = malloc((n_tensors ? n_tensors : 1) * sizeof *sizes);
-    const char **scratch = malloc((n_scratch ? n_scratch : 1) * sizeof *scratch);
-    struct sbuf hdr = {0};
-    xtc_status rc;
-    if (!sizes || !scratch)
-        rc = xtc_error_set(err, XTC_ERR_NOMEM, "out of memory for %zu tensors", n_tensors);
-    else
-        rc = build_header(&hdr, sizes, scratch, tensors, n_tensors, meta_kv, n_meta, err);
-    if (rc == XTC_OK)
-        rc = write_file(path, &hdr, tensors, sizes, n_tensors, err);
-    free(hdr.p);
-    free(scratch);
-    free(sizes);
-    return rc;
 }
