@@ -140,6 +140,11 @@ W_ROT = "when training language model, rotary embedding dimension should be at l
 
 CASES = [
     # ---------------------------------------------------------------- rotary combinations
+    dict(name="rope_keeps_abs_pos_emb",
+         description="Rotary with disable_abs_pos_emb=False: the wrapper keeps its learned absolute positions next to rotary.",
+         features=["abs_pos_emb", "causal", "rotary", "rotary_partial", "rotary_dim_below_32"],
+         model=tw(heads=2, attn_dim_head=16, rotary_pos_emb=True, disable_abs_pos_emb=False, ff_mult=2),
+         calls=[call([("x", tok(2, 9))])]),
     dict(name="rope_alibi",
          description="Rotary and ALiBi together in one decoder (no mems): rotary on q/k, ALiBi bias on all 4 heads; call 1 adds a padding mask with right padding and a hole.",
          features=["alibi", "causal", "rotary", "rotary_partial", "rotary_dim_below_32", "padding_mask"],

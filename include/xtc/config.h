@@ -35,6 +35,7 @@ enum xtc_norm_kind { XTC_NORM_LAYERNORM, XTC_NORM_RMSNORM };
 struct xtc_layers_config {
     int dim, depth, heads, dim_head, kv_heads;
     bool causal;       /* Decoder */
+    int disable_abs_pos_emb; /* -1: x-transformers' default (rel_pos_bias or rotary), else 0 / 1 */
     bool cross_attend; /* blocks (self, cross, ff) */
     bool only_cross;   /* CrossAttender: blocks (cross, ff) */
     int dim_context;   /* width of the cross-attention context (default dim) */

@@ -128,6 +128,7 @@ static void layers_defaults(struct xtc_layers_config *c) {
     c->ff_mult = 4;
     c->kv_heads = -1;
     c->dim_context = -1;
+    c->disable_abs_pos_emb = -1;
 }
 
 /* Validates and resolves the defaults that depend on other keywords. */
@@ -195,8 +196,10 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
 /* kwargs of Encoder / Decoder / CrossAttender; prefix "" or "enc_"/"dec_" (XTransformer). */
 static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c, const char *where,
                                struct xtc_error *err) {
-    bool one_kv_head = false;
+    bool one_kv_head = false, disable_abs = false, disable_abs_seen = false, only_cross = false;
     struct kw table[] = {
+        {"disable_abs_pos_emb", KW_BOOL, &disable_abs, 0, 0, 0, &disable_abs_seen},
+        {"only_cross", KW_BOOL, &only_cross, 0, 0, 0, NULL},
         {"dim", KW_INT, &c->dim, 1, MAX_DIM, 0, NULL},
         {"depth", KW_INT, &c->depth, 1, MAX_DEPTH, 0, NULL},
         {"heads", KW_INT, &c->heads, 1, MAX_HEADS, 0, NULL},
@@ -259,6 +262,13 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_one_kv_head and attn_kv_heads are mutually exclusive", where);
     if (one_kv_head)
         c->kv_heads = 1;
+    if (disable_abs_seen)
+        c->disable_abs_pos_emb = disable_abs;
+    if (only_cross) {
+        if (!c->cross_attend)
+            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: only_cross needs cross_attend", where);
+        c->only_cross = true;
+    }
     c->norm = rms ? XTC_NORM_RMSNORM : XTC_NORM_LAYERNORM;
     return XTC_OK;
 }
@@ -308,7 +318,7 @@ static void wrapper_defaults(struct xtc_wrapper_config *w) {
 }
 
 static void wrapper_resolve(struct xtc_wrapper_config *w, const struct xtc_layers_config *l) {
-    bool disable_abs = l->rel_pos_bias || l->rotary;
+    bool disable_abs = l->disable_abs_pos_emb >= 0 ? l->disable_abs_pos_emb != 0 : (l->rel_pos_bias || l->rotary);
     bool no_abs = w->max_seq_len == 0 || !(w->use_abs_pos_emb && !disable_abs);
     w->use_abs_pos_emb = !no_abs;
     if (no_abs)
