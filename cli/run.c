@@ -94,7 +94,7 @@ static int parse_tokens(const char *s, int64_t **out, int64_t *n) {
 }
 
 int xtc_cli_forward(int argc, char **argv) {
-    const char *dir = NULL, *tokens = NULL, *text = NULL;
+    const char *dir = NULL, *tokens = NULL, *text = NULL, *out_path = NULL;
     int top = 5;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--tokens") && i + 1 < argc)
@@ -103,9 +103,12 @@ int xtc_cli_forward(int argc, char **argv) {
             text = argv[++i];
         else if (!strcmp(argv[i], "--top") && i + 1 < argc)
             top = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--out") && i + 1 < argc)
+            out_path = argv[++i];
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: xtc forward MODEL_DIR (--tokens 1,2,3 | --text TEXT) [--top K]\n\n"
+            printf("usage: xtc forward MODEL_DIR (--tokens 1,2,3 | --text TEXT) [--top K] [--out FILE]\n\n"
                    "Runs one forward pass and prints the K most likely next tokens.\n"
+                   "--out writes the logits (or embeddings) as FILE.safetensors: tensor \"logits\" (1, n, dim).\n"
                    "--text feeds the bytes of TEXT (for byte-level models, num_tokens >= 256).\n");
             return 0;
         } else if (argv[i][0] != '-' && !dir)
@@ -151,6 +154,18 @@ int xtc_cli_forward(int argc, char **argv) {
         return 1;
     }
     int64_t V = out.out_dim;
+    if (out_path) {
+        struct xtc_st_tensor t = {.name = "logits", .dtype = XTC_DTYPE_F32, .ndim = 3, .shape = {1, n, V},
+                                  .data = out.logits};
+        static const char *meta[] = {"format", "pt", "producer", "xtc forward"};
+        if (xtc_safetensors_write(out_path, &t, 1, meta, 2, &err) != XTC_OK) {
+            fprintf(stderr, "xtc forward: %s\n", err.msg);
+            xtc_model_free(m);
+            free(ids);
+            return 1;
+        }
+        printf("wrote %s (logits, shape [1, %lld, %lld])\n", out_path, (long long)n, (long long)V);
+    }
     float *last = malloc(sizeof(float) * (size_t)V); /* a copy: the output view is read-only */
     if (!last) {
         fprintf(stderr, "xtc forward: out of memory\n");
