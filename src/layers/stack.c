@@ -443,6 +443,7 @@ void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io,
             ff_sublayer(s, L, N, bf, A);
         else
             attention_sublayer(s, L, io, bf, A, L->kind == XTC_SUB_SELF ? self_idx : cross_idx);
+#pragma omp parallel for simd schedule(static) if (N * C > 65536)
         for (int64_t i = 0; i < N * C; i++)
             io->x[i] += bf->y[i];
         self_idx += L->kind == XTC_SUB_SELF;

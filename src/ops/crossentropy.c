@@ -1,25 +1,59 @@
 /* Cross-entropy (F.cross_entropy with ignore_index, mean over kept targets).
- * log-sum-exp in double for an exact-as-possible reference loss. */
+ * Rows run in parallel; per-thread sums are combined in thread order, so the loss
+ * is reproducible for a given thread count (exact resume needs that). The fast
+ * path sums exp in float with the vectorizable exp; the reference uses libm in
+ * double. */
 #include <math.h>
+#include <omp.h>
+#include <stdbool.h>
 
+#include "backend/cpu/vec.h"
+#include "core/backend.h"
 #include "ops/ops.h"
+
+#define MAX_THREADS 256
+
+/* log-sum-exp of one row (max subtracted) */
+static double row_lse(const float *row, int64_t V, bool ref) {
+    float mx = row[0];
+    for (int64_t v = 1; v < V; v++)
+        mx = row[v] > mx ? row[v] : mx;
+    if (ref) {
+        double s = 0;
+        for (int64_t v = 0; v < V; v++)
+            s += exp((double)row[v] - mx);
+        return mx + log(s);
+    }
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t v = 0; v < V; v++)
+        s += xtc_vec_expf(row[v] - mx);
+    return mx + log((double)s);
+}
 
 double xtc_crossentropy_forward(const float *logits, const int64_t *targets, int64_t N, int64_t V,
                                 int64_t ignore_index, int64_t *n_kept) {
+    bool ref = xtc_cpu_reference();
+    double part[MAX_THREADS] = {0};
+    int64_t kept_part[MAX_THREADS] = {0};
+    int nth = omp_get_max_threads() < MAX_THREADS ? omp_get_max_threads() : MAX_THREADS;
+#pragma omp parallel num_threads(nth) if (N * V > 65536)
+    {
+        int t = omp_get_thread_num();
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < N; i++) {
+            if (targets[i] == ignore_index)
+                continue;
+            const float *row = logits + i * V;
+            part[t] += row_lse(row, V, ref) - row[targets[i]];
+            kept_part[t]++;
+        }
+    }
     double total = 0;
     int64_t kept = 0;
-    for (int64_t i = 0; i < N; i++) {
-        if (targets[i] == ignore_index)
-            continue;
-        const float *row = logits + i * V;
-        double mx = row[0];
-        for (int64_t v = 1; v < V; v++)
-            mx = row[v] > mx ? row[v] : mx;
-        double s = 0;
-        for (int64_t v = 0; v < V; v++)
-            s += exp(row[v] - mx);
-        total += mx + log(s) - row[targets[i]];
-        kept++;
+    for (int t = 0; t < nth; t++) {
+        total += part[t];
+        kept += kept_part[t];
     }
     if (n_kept)
         *n_kept = kept;
@@ -28,6 +62,8 @@ double xtc_crossentropy_forward(const float *logits, const int64_t *targets, int
 
 void xtc_crossentropy_backward(float *dlogits, const float *logits, const int64_t *targets, int64_t N, int64_t V,
                                int64_t ignore_index, float scale) {
+    bool ref = xtc_cpu_reference();
+#pragma omp parallel for schedule(static) if (N * V > 65536)
     for (int64_t i = 0; i < N; i++) {
         float *d = dlogits + i * V;
         if (targets[i] == ignore_index) {
@@ -36,13 +72,16 @@ void xtc_crossentropy_backward(float *dlogits, const float *logits, const int64_
             continue;
         }
         const float *row = logits + i * V;
-        double mx = row[0], s = 0;
-        for (int64_t v = 1; v < V; v++)
-            mx = row[v] > mx ? row[v] : mx;
-        for (int64_t v = 0; v < V; v++)
-            s += exp(row[v] - mx);
-        for (int64_t v = 0; v < V; v++)
-            d[v] = (float)(exp(row[v] - mx) / s * scale);
+        double lse = row_lse(row, V, ref);
+        if (ref) {
+            for (int64_t v = 0; v < V; v++)
+                d[v] = (float)(exp((double)row[v] - lse) * scale);
+        } else {
+            float l = (float)lse;
+#pragma omp simd
+            for (int64_t v = 0; v < V; v++)
+                d[v] = xtc_vec_expf(row[v] - l) * scale;
+        }
         d[targets[i]] -= scale;
     }
 }

@@ -10,6 +10,7 @@ void xtc_linear_forward(float *out, const float *inp, const float *w, const floa
         return;
     float beta = 0.0f;
     if (bias) {
+#pragma omp parallel for schedule(static) if (N * Cout > 65536)
         for (int64_t i = 0; i < N; i++)
             for (int64_t o = 0; o < Cout; o++)
                 out[i * Cout + o] = bias[o];

@@ -54,16 +54,33 @@ void xtc_adamw_step(struct xtc_adamw *opt, float *params, const float *grads, fl
     }
 }
 
+#define NORM_CHUNK 16384
+
 double xtc_clip_grad_norm(float *grads, size_t n, double max_norm) {
-    /* serial on purpose: a fixed summation order keeps resumed runs bit-identical */
+    /* fixed chunks summed in chunk order: the same result for any thread count, which keeps
+     * resumed runs bit-identical */
+    size_t n_chunks = (n + NORM_CHUNK - 1) / NORM_CHUNK;
     double ss = 0;
-    for (size_t i = 0; i < n; i++)
-        ss += (double)grads[i] * grads[i];
+    double part[64];
+    for (size_t c0 = 0; c0 < n_chunks; c0 += 64) {
+        size_t c1 = c0 + 64 < n_chunks ? c0 + 64 : n_chunks;
+#pragma omp parallel for schedule(static) if (n > 65536)
+        for (size_t c = c0; c < c1; c++) {
+            size_t i0 = c * NORM_CHUNK, i1 = i0 + NORM_CHUNK < n ? i0 + NORM_CHUNK : n;
+            double s = 0;
+            for (size_t i = i0; i < i1; i++)
+                s += (double)grads[i] * grads[i];
+            part[c - c0] = s;
+        }
+        for (size_t c = c0; c < c1; c++)
+            ss += part[c - c0];
+    }
     double norm = sqrt(ss);
     if (max_norm > 0 && isfinite(norm)) {
         double coef = max_norm / (norm + 1e-6);
         if (coef < 1.0) {
             float c = (float)coef;
+#pragma omp parallel for simd schedule(static) if (n > 65536)
             for (size_t i = 0; i < n; i++)
                 grads[i] *= c;
         }
