@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "xtc/xtc.h"
 
 #define PROG "xtc_bench_generate"
@@ -27,63 +28,6 @@ static void usage(FILE *f) {
     fprintf(f, "usage: " PROG " MODEL_DIR --batch B --prompt P --new N [--iters K] [--warmup W] [--threads N]\n"
                "                          [--seed S] [--no-cache] [--dump FILE]\n");
 }
-
-static int parse_int(const char *opt, const char *s, long lo, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s ? s : "", &end, 10);
-    if (!s || errno || end == s || *end || v < lo) {
-        fprintf(stderr, PROG ": %s needs an integer >= %ld\n", opt, lo);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* Peak resident set size in MiB: VmHWM of /proc/self/status (the high-water mark of this process image).
- * getrusage's ru_maxrss is the fallback only: Linux carries it across execve, so a process started by a big
- * parent (bench.py, which imports torch) reports the parent's peak when that one is larger. */
-static double peak_rss_mb(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmHWM:", 6)) {
-            kb = strtol(line + 6, NULL, 10);
-            break;
-        }
-    if (f)
-        fclose(f);
-    if (kb < 0) {
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        kb = ru.ru_maxrss;
-    }
-    return (double)kb / 1024.0;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static uint64_t next_rand(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static int write_file(const char *path, const void *data, size_t bytes) {
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(data, 1, bytes, f) != bytes || fclose(f) != 0) {
-        fprintf(stderr, PROG ": cannot write %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
 int main(int argc, char **argv) {
     const char *dir = NULL, *dump = NULL;
     long batch = -1, prompt = -1, nnew = -1, iters = 5, warmup = 1, threads = 0, seed = 1234;
@@ -95,19 +39,19 @@ int main(int argc, char **argv) {
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--batch")) {
-            rc = parse_int(a, v, 1, &batch), i++;
+            rc = bench_parse_int(PROG, a, v, 1, &batch), i++;
         } else if (!strcmp(a, "--prompt")) {
-            rc = parse_int(a, v, 1, &prompt), i++;
+            rc = bench_parse_int(PROG, a, v, 1, &prompt), i++;
         } else if (!strcmp(a, "--new")) {
-            rc = parse_int(a, v, 1, &nnew), i++;
+            rc = bench_parse_int(PROG, a, v, 1, &nnew), i++;
         } else if (!strcmp(a, "--iters")) {
-            rc = parse_int(a, v, 1, &iters), i++;
+            rc = bench_parse_int(PROG, a, v, 1, &iters), i++;
         } else if (!strcmp(a, "--warmup")) {
-            rc = parse_int(a, v, 0, &warmup), i++;
+            rc = bench_parse_int(PROG, a, v, 0, &warmup), i++;
         } else if (!strcmp(a, "--threads")) {
-            rc = parse_int(a, v, 1, &threads), i++;
+            rc = bench_parse_int(PROG, a, v, 1, &threads), i++;
         } else if (!strcmp(a, "--seed")) {
-            rc = parse_int(a, v, 0, &seed), i++;
+            rc = bench_parse_int(PROG, a, v, 0, &seed), i++;
         } else if (!strcmp(a, "--no-cache")) {
             cache = 0;
         } else if (!strcmp(a, "--dump")) {
@@ -155,7 +99,7 @@ int main(int argc, char **argv) {
     }
     uint64_t st = (uint64_t)seed;
     for (int64_t i = 0; i < B * P; i++)
-        prompts[i] = (int64_t)(next_rand(&st) % (uint64_t)V);
+        prompts[i] = (int64_t)(bench_rand(&st) % (uint64_t)V);
 
     struct xtc_gen_options o;
     xtc_gen_options_default(&o);
@@ -165,7 +109,7 @@ int main(int argc, char **argv) {
     double t0 = 0;
     for (long it = 0; it < warmup + iters; it++) {
         if (it == warmup)
-            t0 = now_s();
+            t0 = bench_now();
         int64_t n = 0;
         if (xtc_generate(m, prompts, B, P, &o, NULL, NULL, out, &n, NULL, &err) != XTC_OK) {
             fprintf(stderr, PROG ": %s\n", err.msg);
@@ -180,17 +124,17 @@ int main(int argc, char **argv) {
         if (it == 0 && dump) {
             char ppath[4096];
             snprintf(ppath, sizeof ppath, "%s.prompts", dump);
-            if (write_file(dump, out, (size_t)(B * S) * sizeof *out) ||
-                write_file(ppath, prompts, (size_t)(B * P) * sizeof *prompts)) {
+            if (bench_write_file(PROG, dump, out, (size_t)(B * S) * sizeof *out) ||
+                bench_write_file(PROG, ppath, prompts, (size_t)(B * P) * sizeof *prompts)) {
                 status = 1;
                 goto done;
             }
         }
     }
-    double per_call = (now_s() - t0) / (double)iters;
+    double per_call = (bench_now() - t0) / (double)iters;
     printf("tokens_per_s=%.2f ms_per_call=%.3f ms_per_token=%.4f peak_rss_mb=%.1f batch=%ld prompt=%ld new=%ld "
            "threads=%d\n",
-           (double)(B * S) / per_call, 1e3 * per_call, 1e3 * per_call / (double)S, peak_rss_mb(),
+           (double)(B * S) / per_call, 1e3 * per_call, 1e3 * per_call / (double)S, bench_peak_rss_mb(),
            batch, prompt, nnew, xtc_get_num_threads());
 done:
     free(prompts);

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "xtc/xtc.h"
 
 #define PROG "xtc_bench_train"
@@ -33,54 +34,6 @@ static void usage(FILE *f) {
     fprintf(f, "usage: " PROG " CONFIG_JSON_FILE|MODEL_DIR --batch B --seq T [--steps N] [--warmup W] [--threads N]\n"
                "                       [--seed S] [--init-seed S] [--dump-tokens FILE] [--tokens FILE]\n");
 }
-
-static int parse_int(const char *opt, const char *s, long lo, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s ? s : "", &end, 10);
-    if (!s || errno || end == s || *end || v < lo) {
-        fprintf(stderr, PROG ": %s needs an integer >= %ld\n", opt, lo);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* Peak resident set size in MiB: VmHWM of /proc/self/status (the high-water mark of this process image).
- * getrusage's ru_maxrss is the fallback only: Linux carries it across execve, so a process started by a big
- * parent (bench.py, which imports torch) reports the parent's peak when that one is larger. */
-static double peak_rss_mb(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmHWM:", 6)) {
-            kb = strtol(line + 6, NULL, 10);
-            break;
-        }
-    if (f)
-        fclose(f);
-    if (kb < 0) {
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        kb = ru.ru_maxrss;
-    }
-    return (double)kb / 1024.0;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static uint64_t next_rand(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static char *read_all(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -124,19 +77,19 @@ int main(int argc, char **argv) {
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--batch")) {
-            rc = parse_int(a, v, 1, &batch), i++;
+            rc = bench_parse_int(PROG, a, v, 1, &batch), i++;
         } else if (!strcmp(a, "--seq")) {
-            rc = parse_int(a, v, 2, &seq), i++;
+            rc = bench_parse_int(PROG, a, v, 2, &seq), i++;
         } else if (!strcmp(a, "--steps")) {
-            rc = parse_int(a, v, 1, &steps), i++;
+            rc = bench_parse_int(PROG, a, v, 1, &steps), i++;
         } else if (!strcmp(a, "--warmup")) {
-            rc = parse_int(a, v, 0, &warmup), i++;
+            rc = bench_parse_int(PROG, a, v, 0, &warmup), i++;
         } else if (!strcmp(a, "--threads")) {
-            rc = parse_int(a, v, 1, &threads), i++;
+            rc = bench_parse_int(PROG, a, v, 1, &threads), i++;
         } else if (!strcmp(a, "--seed")) {
-            rc = parse_int(a, v, 0, &seed), i++;
+            rc = bench_parse_int(PROG, a, v, 0, &seed), i++;
         } else if (!strcmp(a, "--init-seed")) {
-            rc = parse_int(a, v, 0, &init_seed), i++;
+            rc = bench_parse_int(PROG, a, v, 0, &init_seed), i++;
         } else if (!strcmp(a, "--dump-tokens") || !strcmp(a, "--tokens")) {
             if (!v) {
                 fprintf(stderr, PROG ": %s needs a file name\n", a);
@@ -221,7 +174,7 @@ int main(int argc, char **argv) {
     } else {
         uint64_t st = (uint64_t)seed;
         for (size_t i = 0; i < ntok; i++)
-            tokens[i] = (int64_t)(next_rand(&st) % (uint64_t)V);
+            tokens[i] = (int64_t)(bench_rand(&st) % (uint64_t)V);
     }
     if (dump) {
         FILE *f = fopen(dump, "wb");
@@ -264,7 +217,7 @@ int main(int argc, char **argv) {
     double t0 = 0;
     for (long s = 0; s < total_steps; s++) {
         if (s == warmup)
-            t0 = now_s();
+            t0 = bench_now();
         const int64_t *x = tokens + (size_t)s * (size_t)N;
         for (int64_t b = 0; b < B; b++)
             for (int64_t i = 0; i < T; i++)
@@ -285,10 +238,10 @@ int main(int argc, char **argv) {
             loss_first = loss;
         loss_last = loss;
     }
-    double per_step = (now_s() - t0) / (double)steps;
+    double per_step = (bench_now() - t0) / (double)steps;
     printf("tokens_per_s=%.2f ms_per_step=%.3f peak_rss_mb=%.1f params=%zu loss_first=%.6f loss_last=%.6f "
            "batch=%ld seq=%ld threads=%d\n",
-           (double)N / per_step, 1e3 * per_step, peak_rss_mb(), n_train, loss_first, loss_last, batch,
+           (double)N / per_step, 1e3 * per_step, bench_peak_rss_mb(), n_train, loss_first, loss_last, batch,
            seq, xtc_get_num_threads());
 done:
     xtc_adamw_free(&opt);

@@ -1,0 +1,25 @@
+/* Helpers shared by the benchmark tools (bench_util.c). */
+#ifndef XTC_BENCH_UTIL_H
+#define XTC_BENCH_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* *out = integer in s (>= lo); prints "PROG: OPT needs an integer >= lo" and returns -1 otherwise. */
+int bench_parse_int(const char *prog, const char *opt, const char *s, long lo, long *out);
+
+/* Peak resident set size in MiB: VmHWM of /proc/self/status. getrusage's ru_maxrss is the fallback
+ * only: Linux carries it across execve, so a process started by a big parent (bench.py, which
+ * imports torch) would report the parent's peak. */
+double bench_peak_rss_mb(void);
+
+/* Monotonic seconds. */
+double bench_now(void);
+
+/* splitmix64: fixed-seed token ids, identical on every platform. */
+uint64_t bench_rand(uint64_t *state);
+
+/* Writes bytes to path; prints "PROG: cannot write ..." and returns -1 on failure. */
+int bench_write_file(const char *prog, const char *path, const void *data, size_t bytes);
+
+#endif
