@@ -16,6 +16,8 @@ int main(void) {
     CHECK(max_rel < 2e-7, "expf relative error %g (bound 2e-7)", max_rel);
     CHECK(xtc_vec_expf(-FLT_MAX) == 0.0f && xtc_vec_expf(-200.0f) == 0.0f, "masked logits give exactly 0");
     CHECK(xtc_vec_expf(0.0f) == 1.0f, "exp(0) = 1");
+    CHECK(isnan(xtc_vec_expf(NAN)) && isnan(xtc_vec_erff(NAN)), "NaN in, NaN out (and no undefined conversion)");
+    CHECK(xtc_vec_expf(INFINITY) > 1e38f && xtc_vec_expf(-INFINITY) == 0.0f, "infinities clamp");
     for (float x = -8.0f; x < 8.0f; x += 0.00011f) {
         double d = fabs(xtc_vec_erff(x) - erf((double)x));
         max_abs = d > max_abs ? d : max_abs;

@@ -13,8 +13,10 @@
  * x < -87.3, flush to 0: the -FLT_MAX of masked logits gives exactly 0). Cody-Waite range
  * reduction x = n ln2 + r, |r| <= ln2/2, then a degree-6 polynomial for e^r. */
 static inline float xtc_vec_expf(float x) {
-    float xc = x > 88.0f ? 88.0f : x;
-    xc = xc < -87.3365447505531f ? -87.3365447505531f : xc;
+    /* clamp first, NaN included (it becomes the lower bound here and is passed through at the
+     * end): the float -> int conversion below must never see an out-of-range value */
+    float xc = x >= -87.3365447505531f ? x : -87.3365447505531f;
+    xc = xc <= 88.0f ? xc : 88.0f;
     /* round to nearest through the 1.5 * 2^23 trick: no floorf call, so loops vectorize
      * (plain IEEE arithmetic: the compiler may not fold it without -ffast-math) */
     float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
@@ -27,10 +29,12 @@ static inline float xtc_vec_expf(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23; /* 2^n, n in [-126, 128) after the clamp */
+    int32_t bits = ((int32_t)n + 127) * (1 << 23); /* 2^n, n in [-126, 128) after the clamp */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return x < -87.3365447505531f ? 0.0f : p * scale;
+    float y = p * scale;
+    y = x < -87.3365447505531f ? 0.0f : y;
+    return x != x ? x : y; /* NaN in, NaN out */
 }
 
 /* erfc(a) for a >= 0, the Chebyshev fit of Numerical Recipes (erfcc): relative
