@@ -86,6 +86,16 @@ void xtc_net_plan(const struct xtc_net *net, const struct xtc_inputs *in, bool t
     }
 }
 
+/* Absolute position of token t of row b: explicit, or continuing the cached positions, then
+ * counted from the row's start under left padding ((pos - seq_start_pos).clamp(min = 0)).
+ * Forward and backward both read it here. */
+static int64_t abs_position(const struct xtc_inputs *in, int64_t b, int64_t t) {
+    int64_t p = in->pos ? in->pos[(in->pos_batched ? b * in->pos_len : 0) + t] : t + xtc_kv_cache_len(in->cache);
+    if (in->seq_start_pos)
+        p = p - in->seq_start_pos[b] > 0 ? p - in->seq_start_pos[b] : 0;
+    return p;
+}
+
 /* x (B, T, C) = token embedding + absolute positions, then memory tokens in front. */
 static void embed(const struct xtc_net *net, const struct xtc_inputs *in, float *x) {
     const struct xtc_wrapper_config *w = &net->cfg.wrap;
@@ -99,16 +109,10 @@ static void embed(const struct xtc_net *net, const struct xtc_inputs *in, float 
         if (!w->use_abs_pos_emb)
             continue;
         for (int64_t t = 0; t < T; t++) {
-            /* with a cache the new tokens continue the cached positions */
-            int64_t p = in->pos ? in->pos[(in->pos_batched ? b * in->pos_len : 0) + t] : t + xtc_kv_cache_len(in->cache);
-            if (in->seq_start_pos) /* (pos - seq_start_pos).clamp(min = 0) */
-                p = p - in->seq_start_pos[b] > 0 ? p - in->seq_start_pos[b] : 0;
+            int64_t p = abs_position(in, b, t);
             float *row = xb + (R + t) * C;
             if (net->pos_scale) {
-                float tmp[C];
-                xtc_sinusoidal_forward(tmp, p, (int)C, net->pos_scale[0]);
-                for (int64_t c = 0; c < C; c++)
-                    row[c] += tmp[c];
+                xtc_sinusoidal_add(row, p, (int)C, net->pos_scale[0]);
             } else {
                 const float *pe = net->pos_emb + p * C;
                 for (int64_t c = 0; c < C; c++)
@@ -216,15 +220,10 @@ void xtc_net_backward(const struct xtc_net *net, const struct xtc_inputs *in, st
         if (!w->use_abs_pos_emb)
             continue;
         for (int64_t t = 0; t < T; t++) {
-            int64_t p = in->pos ? in->pos[(in->pos_batched ? b * in->pos_len : 0) + t] : t;
+            int64_t p = abs_position(in, b, t);
             const float *d = dxb + (R + t) * C;
             if (net->pos_scale) {
-                float tmp[C];
-                xtc_sinusoidal_forward(tmp, p, (int)C, 1.0f);
-                double s = 0;
-                for (int64_t k = 0; k < C; k++)
-                    s += (double)d[k] * tmp[k];
-                g->grads[net->pos_scale - g->params] += (float)s;
+                g->grads[net->pos_scale - g->params] += (float)xtc_sinusoidal_dot(d, p, (int)C);
             } else {
                 float *dpe = g->grads + (net->pos_emb - g->params) + p * C;
                 for (int64_t k = 0; k < C; k++)

@@ -78,8 +78,11 @@ int xtc_t5_bucket(int64_t rel, bool causal, int num_buckets, int max_distance);
 
 /* ---------------------------------------------------------------- absolute */
 
-/* ScaledSinusoidalEmbedding: out[0..C/2) = sin(p w_k) * scale, out[C/2..C) = cos(p w_k) * scale,
- * w_k = 10000^(-k / (C/2)), float32 like torch. */
-void xtc_sinusoidal_forward(float *out, int64_t pos, int C, float scale);
+/* ScaledSinusoidalEmbedding: adds sin(p w_k) * scale to out[0..C/2) and cos(p w_k) * scale to
+ * out[C/2..C), w_k = 10000^(-k / (C/2)), float32 like torch. */
+void xtc_sinusoidal_add(float *out, int64_t pos, int C, float scale);
+
+/* Backward of the learned scale: sum_k d[k] * sinusoid(p)[k] (the embedding at scale 1). */
+double xtc_sinusoidal_dot(const float *d, int64_t pos, int C);
 
 #endif

@@ -467,11 +467,22 @@ static void test_sinusoidal(void) {
                 want[k] = sin((double)p * w) * scale;
                 want[half + k] = cos((double)p * w) * scale;
             }
-            xtc_sinusoidal_forward(out, p, C, scale);
+            for (int k = 0; k < C; k++)
+                out[k] = 0.0f;
+            xtc_sinusoidal_add(out, p, C, scale);
             char name[64];
             snprintf(name, sizeof name, "sinusoidal C=%d pos=%lld", C, (long long)p);
             /* float32 frequencies and angles as torch: angle error ~ |pos| * 2^-23 <= 8e-6 rad */
             xtc_check_close(name, out, want, (size_t)C, 2e-5 * scale, 0);
+            /* the scale's gradient: the dot product with the embedding at scale 1 */
+            float d[64];
+            double dot_want = 0;
+            for (int k = 0; k < C; k++) {
+                d[k] = (float)(k % 5) - 2.0f;
+                dot_want += d[k] * want[k] / scale;
+            }
+            double dot = xtc_sinusoidal_dot(d, p, C);
+            CHECK(fabs(dot - dot_want) <= 1e-4 * (1.0 + fabs(dot_want)), "%s dot %g, want %g", name, dot, dot_want);
         }
     }
 }
