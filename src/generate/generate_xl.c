@@ -103,7 +103,7 @@ xtc_status xtc_generate_xl(xtc_model_t m, const int64_t *prompts, int64_t B, int
         rc = run(m, &x, seq, cap, f * M, M, win, NULL, true, &logits, err);
     int64_t s = 0;
     for (; rc == XTC_OK && s < S; s++) {
-        int64_t len = T + s, feed, take;
+        int64_t len = T + s, take; /* take: positions fed this step, the last one is sampled */
         if (len - start == M) {
             /* the segment is full: run it whole, its memories start the next segment */
             rc = run(m, &x, seq, cap, start, M, win, NULL, true, &logits, err);
@@ -111,17 +111,15 @@ xtc_status xtc_generate_xl(xtc_model_t m, const int64_t *prompts, int64_t B, int
             take = M;
             if (kc)
                 xtc_kv_cache_reset(kc);
-            feed = 0;
         } else if (kc && xtc_kv_cache_len(kc) == len - start - 1 && len - start > 1) {
-            feed = 1; /* the cache holds the segment's earlier tokens */
-            rc = run(m, &x, seq, cap, len - 1, 1, win, kc, false, &logits, err);
+            /* the cache holds the segment's earlier tokens: feed the newest one */
             take = 1;
+            rc = run(m, &x, seq, cap, len - 1, 1, win, kc, false, &logits, err);
         } else {
             if (kc)
                 xtc_kv_cache_reset(kc);
-            feed = len - start;
-            rc = run(m, &x, seq, cap, start, feed, win, kc, false, &logits, err);
-            take = feed;
+            take = len - start;
+            rc = run(m, &x, seq, cap, start, take, win, kc, false, &logits, err);
         }
         if (rc != XTC_OK)
             break;
