@@ -410,11 +410,16 @@ static xtc_status check_net_inputs(const struct xtc_net *net, const struct xtc_i
 
 /* ------------------------------------------------------------------ forward */
 
+/* Plans the call: the encoder when enc_in is set (XTransformer), the model's network when in is
+ * set (the decoder for XTransformer; in == NULL plans the encoder alone). */
 static void plan_all(struct xtc_model *m, const struct xtc_inputs *in, const struct xtc_inputs *enc_in) {
     struct xtc_forward_state *f = &m->last;
-    bool train = in->save_for_backward;
-    if (enc_in) {
+    bool train = in && in->save_for_backward;
+    if (enc_in)
         xtc_net_plan(&m->enc, enc_in, train, &m->arena, &f->enc);
+    if (!in)
+        return;
+    if (enc_in) {
         f->tgt = (int64_t *)xtc_arena_floats(&m->arena, (size_t)(2 * in->batch * in->len));
         if (train) {
             f->dlogits = xtc_arena_floats(&m->arena, (size_t)(in->batch * in->len * xtc_net_out_dim(&m->net)));
@@ -530,11 +535,7 @@ xtc_status xtc_model_encode(xtc_model_t m, const int64_t *src, const uint8_t *sr
     m->last.valid = false;
     struct xtc_inputs enc_in = {.batch = batch, .len = src_len, .tokens = src, .mask = src_mask};
     XTC_TRY(check_net_inputs(&m->enc, &enc_in, false, false, err));
-    memset(&m->last, 0, sizeof m->last);
-    xtc_arena_measure(&m->arena);
-    xtc_net_plan(&m->enc, &enc_in, false, &m->arena, &m->last.enc);
-    XTC_TRY(xtc_arena_commit(&m->arena, err));
-    xtc_net_plan(&m->enc, &enc_in, false, &m->arena, &m->last.enc);
+    XTC_TRY(plan(m, NULL, &enc_in, err));
     xtc_net_forward(&m->enc, &enc_in, &m->last.enc);
     *out = m->last.enc.out;
     return XTC_OK;
