@@ -33,6 +33,9 @@ struct xtc_attn_params {
     const float *mem_k;        /* (G, K, D), already l2-normalised with qk_norm */
     const float *mem_v;        /* (G, K, D) */
     struct xtc_attn_bias bias;
+    /* rows between batch rows of k and of v: 0 means S (packed). Only the forward kernels
+     * honour other values (decoding reads the KV cache in place). */
+    int64_t k_bstride, v_bstride;
 };
 
 /* The bias of query i against key j (one formula for every kernel). */
@@ -74,6 +77,10 @@ void xtc_attention_backward(float *dq, float *dk, float *dv, float *dmem_k, floa
 size_t xtc_attention_tiled_scratch(const struct xtc_attn_params *p);
 void xtc_attention_forward_tiled(float *out, const float *q, const float *k, const float *v,
                                  const struct xtc_attn_params *p, float *scratch);
+/* The forward of one (batch row b, query head h) of xtc_attention_forward_tiled, on the
+ * calling thread; P: xtc_attention_tiled_scratch(p) / omp_get_max_threads() floats. */
+void xtc_attention_forward_head(float *out, const float *q, const float *k, const float *v,
+                                const struct xtc_attn_params *p, int64_t b, int h, float *P);
 void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dt5,
                                   const float *dout, const float *q, const float *k, const float *v,
                                   const struct xtc_attn_params *p, float *scratch);

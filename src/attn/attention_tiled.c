@@ -42,6 +42,7 @@ static int64_t probs_tile(const struct xtc_attn_params *p, const float *q, const
     const int D = p->D, hk = h % p->G;
     const int64_t HD = (int64_t)p->H * D, GD = (int64_t)p->G * D;
     const float *Q = q + (b * T + i0) * HD + (int64_t)h * D;
+    const float *Kb = k + b * (p->k_bstride ? p->k_bstride : S) * GD + (int64_t)hk * D;
     int64_t Sv = p->causal && i0 + n + S - T < S ? i0 + n + S - T : S;
     const uint8_t *km = p->key_mask ? p->key_mask + b * S : NULL;
     for (int pass = 0; pass < 2; pass++) {
@@ -49,11 +50,10 @@ static int64_t probs_tile(const struct xtc_attn_params *p, const float *q, const
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)K, D, p->scale, Q, (int)HD,
                         p->mem_k + (int64_t)hk * K * D, D, 0.0f, P, (int)W);
         if (Sv > 0 && n == 1) /* one query (decoding): a matrix-vector product, no packing */
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)Sv, D, p->scale, k + b * S * GD + (int64_t)hk * D, (int)GD,
-                        Q, 1, 0.0f, P + K, 1);
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)Sv, D, p->scale, Kb, (int)GD, Q, 1, 0.0f, P + K, 1);
         else if (Sv > 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)Sv, D, p->scale, Q, (int)HD,
-                        k + b * S * GD + (int64_t)hk * D, (int)GD, 0.0f, P + K, (int)W);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)Sv, D, p->scale, Q, (int)HD, Kb, (int)GD,
+                        0.0f, P + K, (int)W);
         bool all_hidden_row = false;
         for (int64_t r = 0; r < n; r++) {
             int64_t i = i0 + r;
@@ -111,38 +111,42 @@ static bool any_visible_key(const struct xtc_attn_params *p, int64_t b) {
     return false;
 }
 
+void xtc_attention_forward_head(float *out, const float *q, const float *k, const float *v,
+                                const struct xtc_attn_params *p, int64_t b, int h, float *P) {
+    const int64_t T = p->T, S = p->S, K = p->K, W = K + S;
+    const int D = p->D, hk = h % p->G;
+    const int64_t HD = (int64_t)p->H * D, GD = (int64_t)p->G * D, R = tile_rows(T);
+    const float *Vb = v + b * (p->v_bstride ? p->v_bstride : S) * GD + (int64_t)hk * D;
+    bool any = any_visible_key(p, b);
+    for (int64_t i0 = 0; i0 < T; i0 += R) {
+        int64_t n = T - i0 < R ? T - i0 : R;
+        int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, NULL, any);
+        float *O = out + (b * T + i0) * HD + (int64_t)h * D;
+        if (Sv > 0 && n == 1)
+            cblas_sgemv(CblasRowMajor, CblasTrans, (int)Sv, D, 1.0f, Vb, (int)GD, P + K, 1, 0.0f, O, 1);
+        else if (Sv > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, D, (int)Sv, 1.0f, P + K, (int)W, Vb,
+                        (int)GD, 0.0f, O, (int)HD);
+        else
+            for (int64_t r = 0; r < n; r++)
+                memset(O + r * HD, 0, sizeof(float) * (size_t)D);
+        if (K > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, D, (int)K, 1.0f, P, (int)W,
+                        p->mem_v + (int64_t)hk * K * D, D, 1.0f, O, (int)HD);
+    }
+}
+
 void xtc_attention_forward_tiled(float *out, const float *q, const float *k, const float *v,
                                  const struct xtc_attn_params *p, float *scratch) {
-    const int64_t B = p->B, T = p->T, S = p->S, K = p->K, W = K + S;
+    const int64_t B = p->B, T = p->T, S = p->S, K = p->K;
     const int H = p->H, D = p->D;
-    const int64_t HD = (int64_t)H * D, GD = (int64_t)p->G * D, R = tile_rows(T);
     const size_t per = xtc_attention_tiled_scratch(p) / (size_t)omp_get_max_threads();
     /* one decoding step is a few microseconds of work: waking threads would cost more */
     const bool parallel = (double)B * H * T * (K + S) * D > 2e5;
 #pragma omp parallel for collapse(2) schedule(static) if (parallel)
     for (int64_t b = 0; b < B; b++)
-        for (int h = 0; h < H; h++) {
-            float *P = scratch + per * (size_t)omp_get_thread_num();
-            int hk = h % p->G;
-            bool any = any_visible_key(p, b);
-            for (int64_t i0 = 0; i0 < T; i0 += R) {
-                int64_t n = T - i0 < R ? T - i0 : R;
-                int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, NULL, any);
-                float *O = out + (b * T + i0) * HD + (int64_t)h * D;
-                if (Sv > 0 && n == 1)
-                    cblas_sgemv(CblasRowMajor, CblasTrans, (int)Sv, D, 1.0f, v + b * S * GD + (int64_t)hk * D,
-                                (int)GD, P + K, 1, 0.0f, O, 1);
-                else if (Sv > 0)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, D, (int)Sv, 1.0f, P + K, (int)W,
-                                v + b * S * GD + (int64_t)hk * D, (int)GD, 0.0f, O, (int)HD);
-                else
-                    for (int64_t r = 0; r < n; r++)
-                        memset(O + r * HD, 0, sizeof(float) * (size_t)D);
-                if (K > 0)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, D, (int)K, 1.0f, P, (int)W,
-                                p->mem_v + (int64_t)hk * K * D, D, 1.0f, O, (int)HD);
-            }
-        }
+        for (int h = 0; h < H; h++)
+            xtc_attention_forward_head(out, q, k, v, p, b, h, scratch + per * (size_t)omp_get_thread_num());
 }
 
 void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dt5,

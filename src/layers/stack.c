@@ -155,6 +155,10 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
     } else {
         plan_acts(s, io, false, XTC_SUB_FF, true, a, &bufs->shared);
     }
+    if (xtc_stack_decode_ok(s, io, train)) {
+        bufs->dec_threads = (int)nthreads;
+        bufs->dec_h = xtc_arena_floats(a, (size_t)(nthreads * N * C));
+    }
     bufs->final_mean = xtc_arena_floats(a, (size_t)N);
     bufs->final_rstd = xtc_arena_floats(a, (size_t)N);
     bufs->y = xtc_arena_floats(a, (size_t)(N * C));
@@ -211,7 +215,7 @@ void xtc_stack_rotate(const struct xtc_rotary *r, float *x, int64_t B, int64_t L
 #pragma omp parallel for collapse(2) schedule(static) if (B * L * nh * D > 32768)
     for (int64_t b = 0; b < B; b++)
         for (int64_t j = 0; j < L; j++) {
-            int64_t t = (b % rt->nb) * rt->Lp + (rt->Lp - L + j);
+            int64_t t = xtc_rope_row(rt, b, L, j);
             const float *sn = rt->sin + t * nf;
             float tmp[nf > 0 ? nf : 1];
             if (sign < 0) {
@@ -235,36 +239,35 @@ void xtc_stack_norm(const struct xtc_stack *s, float *out, float *mean, float *r
         xtc_layernorm_forward(out, mean, rstd, inp, w, N, s->cfg.dim);
 }
 
-/* Attention parameters of sub-layer L for this call (shared by forward and backward). */
-struct xtc_attn_params xtc_stack_attn_params(const struct xtc_stack *s, const struct xtc_sublayer *L,
-                                             const struct xtc_stack_io *io, const struct xtc_stack_bufs *bf,
-                                             int self_idx) {
+/* The key mask of self-attention layer self_idx (its XL memory mask, visible cache rows, the
+ * padding mask, left padding), filled into bf->key_mask; NULL when every key is visible. */
+static const uint8_t *self_key_mask(const struct xtc_stack_io *io, const struct xtc_stack_bufs *bf, int self_idx) {
+    const int64_t B = io->B, T = io->T, M = io->M, Cc = io->C_cache, S = M + Cc + T;
+    const uint8_t *mm = M > 0 && io->mem_masks ? io->mem_masks[self_idx] : NULL;
+    if (!io->mask && !mm && !io->seq_start_pos)
+        return NULL;
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t j = 0; j < M; j++)
+            bf->key_mask[b * S + j] = mm ? mm[b * M + j] : 1;
+        for (int64_t j = 0; j < Cc; j++)
+            bf->key_mask[b * S + M + j] = 1;
+        for (int64_t j = 0; j < T; j++)
+            bf->key_mask[b * S + M + Cc + j] = io->mask ? io->mask[b * T + j] : 1;
+        /* left padding: sequence positions (cached and new) before the start are hidden */
+        for (int64_t j = 0; io->seq_start_pos && j < Cc + T && j < io->seq_start_pos[b]; j++)
+            bf->key_mask[b * S + M + j] = 0;
+    }
+    return bf->key_mask;
+}
+
+struct xtc_attn_params xtc_stack_attn_params_masked(const struct xtc_stack *s, const struct xtc_sublayer *L,
+                                                    const struct xtc_stack_io *io, const struct xtc_stack_bufs *bf,
+                                                    const uint8_t *key_mask) {
     const struct xtc_layers_config *c = &s->cfg;
     const bool self = L->kind == XTC_SUB_SELF;
-    const int64_t B = io->B, T = io->T, M = self ? io->M : 0, Cc = self ? io->C_cache : 0;
-    const int64_t S = self ? M + Cc + T : io->S_ctx;
-    const uint8_t *key_mask = NULL;
-    if (self) {
-        const uint8_t *mm = M > 0 && io->mem_masks ? io->mem_masks[self_idx] : NULL;
-        if (io->mask || mm || io->seq_start_pos) {
-            for (int64_t b = 0; b < B; b++) {
-                for (int64_t j = 0; j < M; j++)
-                    bf->key_mask[b * S + j] = mm ? mm[b * M + j] : 1;
-                for (int64_t j = 0; j < Cc; j++)
-                    bf->key_mask[b * S + M + j] = 1;
-                for (int64_t j = 0; j < T; j++)
-                    bf->key_mask[b * S + M + Cc + j] = io->mask ? io->mask[b * T + j] : 1;
-                /* left padding: sequence positions (cached and new) before the start are hidden */
-                for (int64_t j = 0; io->seq_start_pos && j < Cc + T && j < io->seq_start_pos[b]; j++)
-                    bf->key_mask[b * S + M + j] = 0;
-            }
-            key_mask = bf->key_mask;
-        }
-    } else {
-        key_mask = io->context_mask;
-    }
+    const int64_t S = self ? io->M + io->C_cache + io->T : io->S_ctx;
     struct xtc_attn_params p = {
-        .B = B, .T = T, .S = S, .K = c->num_mem_kv, .H = c->heads, .G = c->kv_heads, .D = c->dim_head,
+        .B = io->B, .T = io->T, .S = S, .K = c->num_mem_kv, .H = c->heads, .G = c->kv_heads, .D = c->dim_head,
         .scale = c->qk_norm ? (float)c->qk_norm_scale : (float)(1.0 / sqrt((double)c->dim_head)),
         .causal = self && c->causal,
         .key_mask = key_mask,
@@ -283,6 +286,14 @@ struct xtc_attn_params xtc_stack_attn_params(const struct xtc_stack *s, const st
         p.bias.t5 = bf->t5;
     }
     return p;
+}
+
+/* Attention parameters of sub-layer L for this call (shared by forward and backward). */
+struct xtc_attn_params xtc_stack_attn_params(const struct xtc_stack *s, const struct xtc_sublayer *L,
+                                             const struct xtc_stack_io *io, const struct xtc_stack_bufs *bf,
+                                             int self_idx) {
+    const uint8_t *key_mask = L->kind == XTC_SUB_SELF ? self_key_mask(io, bf, self_idx) : io->context_mask;
+    return xtc_stack_attn_params_masked(s, L, io, bf, key_mask);
 }
 
 /* self_idx: the index of this layer among the layers of its kind (self- or cross-attention) */
@@ -400,11 +411,10 @@ static void ff_sublayer(const struct xtc_stack *s, const struct xtc_sublayer *L,
 
 /* --------------------------------------------------------------- forward */
 
-void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_stack_bufs *bf) {
+/* Position tables, once per call. Self positions: -M .. T-1 unless explicit. */
+static void position_tables(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_stack_bufs *bf) {
     const struct xtc_layers_config *c = &s->cfg;
-    const int64_t B = io->B, T = io->T, C = c->dim, N = B * T, M = io->M;
-
-    /* Position tables, once per call. Self positions: -M .. T-1 unless explicit. */
+    const int64_t T = io->T, M = io->M;
     if (c->rotary) {
         int64_t n = bf->self_rt.nb * bf->self_rt.Lp;
         if (io->pos)
@@ -429,6 +439,16 @@ void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io,
     if (c->rel_pos_bias)
         xtc_t5_table_fill(bf->t5, s->t5_emb, c->heads, M + io->C_cache + T, c->causal, c->rel_pos_num_buckets,
                           c->rel_pos_max_distance, (float)sqrt((double)c->dim_head));
+}
+
+void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_stack_bufs *bf) {
+    const struct xtc_layers_config *c = &s->cfg;
+    const int64_t B = io->B, T = io->T, C = c->dim, N = B * T;
+    position_tables(s, io, bf);
+    if (bf->dec_h && !xtc_cpu_reference()) {
+        xtc_stack_decode(s, io, bf);
+        return;
+    }
 
     int self_idx = 0, cross_idx = 0;
     for (int l = 0; l < s->n_sub; l++) {

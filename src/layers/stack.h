@@ -83,6 +83,11 @@ struct xtc_rope_tables {
     float *cos, *sin, *qfac, *kfac;
 };
 
+/* The table row of position j of the L right-aligned positions of batch row b. */
+static inline int64_t xtc_rope_row(const struct xtc_rope_tables *rt, int64_t b, int64_t L, int64_t j) {
+    return (b % rt->nb) * rt->Lp + (rt->Lp - L + j);
+}
+
 /* Scratch planned from (config, B, T, M, S_ctx, training) before the computation. */
 struct xtc_stack_bufs {
     bool train;
@@ -94,6 +99,9 @@ struct xtc_stack_bufs {
     int64_t *self_pos;
     struct xtc_rope_tables self_rt, ctx_rt;
     float *t5;
+    /* single-region decoding (stack_decode.c): dec_threads private normed inputs (B*T, C) */
+    int dec_threads;
+    float *dec_h;
     /* backward scratch (training only) */
     float *dres, *dh, *dq, *dk, *dv, *dout, *dkvin, *dff1, *dffa, *dmemk, *dt5, *dmem;
 };
@@ -125,6 +133,15 @@ void xtc_stack_norm(const struct xtc_stack *s, float *out, float *mean, float *r
 struct xtc_attn_params xtc_stack_attn_params(const struct xtc_stack *s, const struct xtc_sublayer *L,
                                              const struct xtc_stack_io *io, const struct xtc_stack_bufs *bf,
                                              int self_idx);
+/* The same with the key mask given (self-attention: as xtc_stack_attn_params built it). */
+struct xtc_attn_params xtc_stack_attn_params_masked(const struct xtc_stack *s, const struct xtc_sublayer *L,
+                                                    const struct xtc_stack_io *io, const struct xtc_stack_bufs *bf,
+                                                    const uint8_t *key_mask);
+
+/* Decoding steps (stack_decode.c): whether a call can take the single-region path (planned
+ * when it can), and the forward through it, final norm included. */
+bool xtc_stack_decode_ok(const struct xtc_stack *s, const struct xtc_stack_io *io, bool train);
+void xtc_stack_decode(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_stack_bufs *bufs);
 
 /* Backward of the last training forward with the same io and bufs: dx (B, T, C) holds the
  * gradient of the stack output on entry and of its input x on return. */

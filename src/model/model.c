@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/status.h"
 #include "model/model.h"
 #include "model/wrapper.h"
@@ -106,7 +107,7 @@ static xtc_status build_table(struct xtc_model *m, struct xtc_error *err) {
 
 /* Pass 2: the parameter block, and the nets' pointers into it. */
 static xtc_status alloc_params(struct xtc_model *m, struct xtc_error *err) {
-    m->data = calloc(m->n_floats ? m->n_floats : 1, sizeof(float));
+    m->data = xtc_alloc_large(sizeof(float) * (m->n_floats ? m->n_floats : 1));
     if (!m->data)
         XTC_FAIL(err, XTC_ERR_NOMEM, "cannot allocate %zu parameters", m->n_floats);
     struct xtc_param_builder b2 = {.data = m->data, .train_total = m->n_trainable, .err = err};

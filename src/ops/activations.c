@@ -19,14 +19,7 @@ static inline float gelu_grad_fast(float x) {
            x * xtc_vec_expf(-0.5f * x * x) * 0.39894228040143267794f;
 }
 
-/* The fast spans are compiled twice, for AVX2 and for the baseline, and picked at load
- * time (GCC/Clang target_clones): the same IEEE operations, wider vectors. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define XTC_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define XTC_CLONES
-#endif
-
+/* The fast spans are compiled for AVX2 and the baseline (XTC_CLONES, vec.h). */
 XTC_CLONES static void gelu_span(float *restrict out, const float *restrict inp, int64_t n) {
     for (int64_t i = 0; i < n; i++)
         out[i] = gelu_fast(inp[i]);

@@ -1,13 +1,28 @@
 /* Linear layer through OpenBLAS: the one place that calls cblas_sgemm.
  * PyTorch stores weights as (out, in), so out = inp @ w^T. */
 #include <cblas.h>
+#include <omp.h>
 
+#include "backend/cpu/matvec.h"
+#include "core/threads.h"
 #include "ops/ops.h"
 
 void xtc_linear_forward(float *out, const float *inp, const float *w, const float *bias, int64_t N, int64_t Cin,
                         int64_t Cout) {
     if (N == 0 || Cout == 0)
         return;
+    if (N <= 4) {
+        /* decoding: a few rows. sgemm would repack the whole weight matrix for them (most of
+         * a decoding step's time); a matrix-vector product reads each weight once. Threads
+         * split the output features (inside a parallel region this runs on the calling thread). */
+#pragma omp parallel if (Cout * Cin > 32768)
+        {
+            int64_t lo, hi;
+            xtc_thread_range(Cout, omp_get_num_threads(), omp_get_thread_num(), 16, &lo, &hi);
+            xtc_matvec_f32(out, Cout, inp, N, w, bias, Cin, lo, hi);
+        }
+        return;
+    }
     float beta = 0.0f;
     if (bias) {
 #pragma omp parallel for schedule(static) if (N * Cout > 65536)
@@ -15,14 +30,6 @@ void xtc_linear_forward(float *out, const float *inp, const float *w, const floa
             for (int64_t o = 0; o < Cout; o++)
                 out[i * Cout + o] = bias[o];
         beta = 1.0f;
-    }
-    if (N <= 4) {
-        /* decoding: a few rows. sgemm would repack the whole weight matrix for them (most of
-         * a decoding step's time); matrix-vector products read it once per row instead */
-        for (int64_t i = 0; i < N; i++)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)Cout, (int)Cin, 1.0f, w, (int)Cin, inp + i * Cin, 1, beta,
-                        out + i * Cout, 1);
-        return;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)Cout, (int)Cin, 1.0f, inp, (int)Cin, w, (int)Cin,
                 beta, out, (int)Cout);

@@ -1,0 +1,15 @@
+/* Matrix-vector products for decoding (private): a few input rows against a weight
+ * matrix in PyTorch's (out, in) layout, over a range of output features, so that
+ * threads can split one product without a BLAS call each. */
+#ifndef XTC_MATVEC_H
+#define XTC_MATVEC_H
+
+#include <stdint.h>
+
+/* out[n * ldo + o] = bias[o] + sum_k w[o * Cin + k] * inp[n * Cin + k] for n < N and
+ * o in [o0, o1); bias may be NULL. Each weight row is read from memory once for all N
+ * rows (it stays in L1 between them), which is what decoding is bound by. */
+void xtc_matvec_f32(float *out, int64_t ldo, const float *inp, int64_t N, const float *w, const float *bias,
+                    int64_t Cin, int64_t o0, int64_t o1);
+
+#endif

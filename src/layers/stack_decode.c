@@ -1,0 +1,201 @@
+/* One decoding step of the stack in a single parallel region.
+ *
+ * Decoding feeds a few rows (B * T <= DECODE_ROWS: one new token per sequence) through
+ * every layer. Each product then reads its whole weight matrix for a handful of
+ * multiply-adds, so a step is bound by memory bandwidth, and at small sizes by the cost of
+ * starting threads: the general forward (stack.c) starts a team or a BLAS call per
+ * operation, about ten per layer. Here the team starts once per step and the threads
+ * meet at barriers. Products are split by output feature, attention by (batch row, kv
+ * head), and each thread normalises the residual stream into its own buffer (a few
+ * hundred values: cheaper than a barrier). The arithmetic is the general forward's,
+ * in the same order (tests compare the two); the KV cache is read in place.
+ *
+ * Taken with a KV cache, without XL memories or gradients, and for cross-attention once
+ * the context keys/values are cached (from the second step on).
+ * Shape letters as in stack.h; N = B * T rows, I feed-forward inner dim. */
+#include <omp.h>
+#include <string.h>
+
+#include "attn/attention.h"
+#include "backend/cpu/matvec.h"
+#include "core/threads.h"
+#include "layers/stack.h"
+#include "ops/ops.h"
+
+#define DECODE_ROWS 4
+
+/* What the threads of one step share. */
+struct step {
+    const struct xtc_stack *s;
+    const struct xtc_stack_io *io;
+    struct xtc_stack_bufs *bf;
+    const uint8_t *self_mask; /* the self-attention key mask (the same for every layer without XL memories) */
+    size_t scratch_per;       /* attention scratch floats per thread */
+};
+
+bool xtc_stack_decode_ok(const struct xtc_stack *s, const struct xtc_stack_io *io, bool train) {
+    return !train && io->cache_k && io->M == 0 && io->B * io->T <= DECODE_ROWS && !io->hiddens && !io->mask &&
+           !io->pos && (!s->cfg.cross_attend || (io->cross_k && io->cross_ready));
+}
+
+/* x[:, lo:hi] += y[:, lo:hi] for the N rows */
+static void residual_add(float *x, const float *y, int64_t N, int64_t C, int64_t lo, int64_t hi) {
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = lo; c < hi; c++)
+            x[n * C + c] += y[n * C + c];
+}
+
+static void rotate_head(const struct xtc_rotary *r, float *x, const struct xtc_rope_tables *rt, int64_t b, int64_t L,
+                        int64_t j, bool keys) {
+    int nf = r->n_freq;
+    int64_t t = xtc_rope_row(rt, b, L, j);
+    const float *fac = keys ? rt->kfac : rt->qfac;
+    xtc_rotary_rotate(x, rt->cos + t * nf, rt->sin + t * nf, fac ? fac + t * nf : NULL, nf, r->layout);
+}
+
+/* Attention of batch row b over kv head g and every query head reading it (h = g, g + G, ...).
+ * Self-attention first stores the new rows' keys/values in the cache. Keys that qk-norm or
+ * rotary change are gathered into A->k (B, S, G*D) and transformed there: the cache keeps
+ * them raw, as x-transformers' does; otherwise keys and values are read from the cache. */
+static void attend_kv_head(const struct step *st, const struct xtc_sublayer *L, int idx, int64_t b, int g,
+                           float *P) {
+    const struct xtc_stack *s = st->s;
+    const struct xtc_stack_io *io = st->io;
+    struct xtc_stack_bufs *bf = st->bf;
+    const struct xtc_layers_config *c = &s->cfg;
+    struct xtc_sub_acts *A = &bf->shared;
+    const bool self = L->kind == XTC_SUB_SELF;
+    const int64_t T = io->T, D = c->dim_head, H = c->heads, G = c->kv_heads, HD = H * D, GD = G * D;
+    struct xtc_attn_params p = xtc_stack_attn_params_masked(s, L, io, bf, self ? st->self_mask : io->context_mask);
+    const int64_t S = p.S;
+    const float *k, *v;
+    int64_t bstride; /* rows between batch rows of the cache / context keys and values */
+    if (self) {
+        float *ck = io->cache_k[idx], *cv = io->cache_v[idx];
+        bstride = io->cache_cap;
+        for (int64_t t = 0; t < T; t++) {
+            memcpy(ck + (b * bstride + io->C_cache + t) * GD + g * D, A->knew + (b * T + t) * GD + g * D,
+                   sizeof(float) * (size_t)D);
+            memcpy(cv + (b * bstride + io->C_cache + t) * GD + g * D, A->vnew + (b * T + t) * GD + g * D,
+                   sizeof(float) * (size_t)D);
+        }
+        k = ck, v = cv;
+    } else {
+        k = io->cross_k[idx], v = io->cross_v[idx];
+        bstride = S;
+    }
+    const struct xtc_rope_tables *krt = self ? &bf->self_rt : bf->ctx_rt.cos ? &bf->ctx_rt : NULL;
+    const bool rotary = c->rotary && krt;
+    p.v_bstride = bstride;
+    if (c->qk_norm || rotary) {
+        float *dst = A->k + b * S * GD + g * D;
+        for (int64_t j = 0; j < S; j++) {
+            float *row = dst + j * GD;
+            memcpy(row, k + (b * bstride + j) * GD + g * D, sizeof(float) * (size_t)D);
+            if (c->qk_norm)
+                xtc_l2norm_rows(row, 1, D);
+            if (rotary)
+                rotate_head(&s->rotary, row, krt, b, S, j, true);
+        }
+        k = A->k; /* packed: k_bstride 0 */
+    } else {
+        p.k_bstride = bstride;
+    }
+    for (int64_t h = g; h < H; h += G) {
+        for (int64_t t = 0; t < T; t++) {
+            float *q = A->q + (b * T + t) * HD + h * D;
+            if (c->qk_norm)
+                xtc_l2norm_rows(q, 1, D);
+            if (rotary)
+                rotate_head(&s->rotary, q, &bf->self_rt, b, T, t, false);
+        }
+        xtc_attention_forward_head(A->o, A->q, k, v, &p, b, (int)h, P);
+    }
+}
+
+static void attention_sublayer(const struct step *st, const struct xtc_sublayer *L, int idx, const float *h, int t,
+                               int nt) {
+    const struct xtc_stack_io *io = st->io;
+    struct xtc_stack_bufs *bf = st->bf;
+    const struct xtc_layers_config *c = &st->s->cfg;
+    struct xtc_sub_acts *A = &bf->shared;
+    const int64_t N = io->B * io->T, C = c->dim, D = c->dim_head, G = c->kv_heads, K = c->num_mem_kv;
+    const int64_t HD = (int64_t)c->heads * D, GD = G * D;
+    int64_t lo, hi;
+    /* projections of the new rows */
+    xtc_thread_range(HD, nt, t, 16, &lo, &hi);
+    xtc_matvec_f32(A->q, HD, h, N, L->wq, NULL, C, lo, hi);
+    if (L->kind == XTC_SUB_SELF) {
+        xtc_thread_range(GD, nt, t, 16, &lo, &hi);
+        xtc_matvec_f32(A->knew, GD, h, N, L->wk, NULL, C, lo, hi);
+        xtc_matvec_f32(A->vnew, GD, h, N, L->wv, NULL, C, lo, hi);
+    }
+    if (c->qk_norm && K > 0) { /* memory keys are l2-normalised like the others, per call */
+        xtc_thread_range(G, nt, t, 1, &lo, &hi);
+        memcpy(bf->memk + lo * K * D, L->mem_k + lo * K * D, sizeof(float) * (size_t)((hi - lo) * K * D));
+        xtc_l2norm_rows(bf->memk + lo * K * D, (hi - lo) * K, D);
+    }
+#pragma omp barrier
+    float *P = bf->scratch + st->scratch_per * (size_t)t;
+    for (int64_t w = t; w < io->B * G; w += nt)
+        attend_kv_head(st, L, idx, w / G, (int)(w % G), P);
+#pragma omp barrier
+    /* output projection (none with one head: H*D == C) and the residual */
+    xtc_thread_range(C, nt, t, 16, &lo, &hi);
+    if (L->wo)
+        xtc_matvec_f32(bf->y, C, A->o, N, L->wo, NULL, HD, lo, hi);
+    residual_add(io->x, L->wo ? bf->y : A->o, N, C, lo, hi);
+#pragma omp barrier
+}
+
+static void ff_sublayer(const struct step *st, const struct xtc_sublayer *L, const float *h, int t, int nt) {
+    const struct xtc_layers_config *c = &st->s->cfg;
+    struct xtc_stack_bufs *bf = st->bf;
+    struct xtc_sub_acts *A = &bf->shared;
+    const int64_t N = st->io->B * st->io->T, C = c->dim, I = c->ff_inner, W1 = c->ff_glu ? 2 * I : I;
+    int64_t lo, hi;
+    xtc_thread_range(I, nt, t, 16, &lo, &hi);
+    xtc_matvec_f32(A->ff1, W1, h, N, L->w1, L->b1, C, lo, hi);
+    if (c->ff_glu) /* GLU: the first half is the value, the second the gate */
+        xtc_matvec_f32(A->ff1, W1, h, N, L->w1, L->b1, C, I + lo, I + hi);
+    for (int64_t n = 0; n < N; n++) {
+        float *a = A->ffa + n * I;
+        const float *f = A->ff1 + n * W1;
+        xtc_gelu_forward(a + lo, f + (c->ff_glu ? I : 0) + lo, hi - lo);
+        for (int64_t j = lo; c->ff_glu && j < hi; j++)
+            a[j] = f[j] * a[j];
+    }
+#pragma omp barrier
+    xtc_thread_range(C, nt, t, 16, &lo, &hi);
+    xtc_matvec_f32(bf->y, C, A->ffa, N, L->w2, L->b2, I, lo, hi);
+    residual_add(st->io->x, bf->y, N, C, lo, hi);
+#pragma omp barrier
+}
+
+void xtc_stack_decode(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_stack_bufs *bf) {
+    const int64_t N = io->B * io->T, C = s->cfg.dim;
+    struct step st = {.s = s, .io = io, .bf = bf};
+    for (int l = 0; l < s->n_sub; l++)
+        if (s->sub[l].kind == XTC_SUB_SELF) { /* fills bf->key_mask once, before the threads read it */
+            st.self_mask = xtc_stack_attn_params(s, &s->sub[l], io, bf, 0).key_mask;
+            break;
+        }
+    struct xtc_attn_params sizing = {.B = io->B, .T = io->T, .S = io->C_cache + io->T > io->S_ctx ? io->C_cache + io->T : io->S_ctx,
+                                     .K = s->cfg.num_mem_kv, .H = s->cfg.heads, .G = s->cfg.kv_heads, .D = s->cfg.dim_head};
+    st.scratch_per = xtc_attention_tiled_scratch(&sizing) / (size_t)omp_get_max_threads();
+#pragma omp parallel num_threads(bf->dec_threads)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        float *h = bf->dec_h + (size_t)t * (size_t)(N * C);
+        int self_idx = 0, cross_idx = 0;
+        for (int l = 0; l < s->n_sub; l++) {
+            const struct xtc_sublayer *L = &s->sub[l];
+            xtc_stack_norm(s, h, NULL, NULL, io->x, L->norm, N);
+            if (L->kind == XTC_SUB_FF)
+                ff_sublayer(&st, L, h, t, nt);
+            else
+                attention_sublayer(&st, L, L->kind == XTC_SUB_SELF ? self_idx++ : cross_idx++, h, t, nt);
+        }
+    }
+    xtc_stack_norm(s, io->x, bf->final_mean, bf->final_rstd, io->x, s->final_norm, N);
+}
