@@ -39,6 +39,10 @@ void xtc_gelu_forward(float *out, const float *inp, int64_t n) {
             out[i] = gelu(inp[i]);
         return;
     }
+    if (n <= SPAN) { /* decoding, maybe inside a parallel region: no team to start */
+        gelu_span(out, inp, n);
+        return;
+    }
 #pragma omp parallel for schedule(static) if (n > 65536)
     for (int64_t i = 0; i < n; i += SPAN)
         gelu_span(out + i, inp + i, n - i < SPAN ? n - i : SPAN);

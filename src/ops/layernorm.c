@@ -6,27 +6,37 @@
 
 #include "ops/ops.h"
 
+static void layernorm_row(float *restrict y, float *mean, float *rstd, const float *restrict x,
+                          const float *restrict gamma, int64_t C) {
+    double m = 0, v = 0;
+#pragma omp simd reduction(+ : m)
+    for (int64_t c = 0; c < C; c++)
+        m += x[c];
+    m /= (double)C;
+#pragma omp simd reduction(+ : v)
+    for (int64_t c = 0; c < C; c++)
+        v += (x[c] - m) * (x[c] - m);
+    v /= (double)C;
+    double r = 1.0 / sqrt(v + 1e-5);
+#pragma omp simd
+    for (int64_t c = 0; c < C; c++)
+        y[c] = (float)((x[c] - m) * r * (1.0 + (double)gamma[c]));
+    if (mean)
+        *mean = (float)m;
+    if (rstd)
+        *rstd = (float)r;
+}
+
 void xtc_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma, int64_t N,
                            int64_t C) {
-#pragma omp parallel for schedule(static) if (N * C > 32768)
-    for (int64_t i = 0; i < N; i++) {
-        const float *x = inp + i * C;
-        double m = 0, v = 0;
-        for (int64_t c = 0; c < C; c++)
-            m += x[c];
-        m /= (double)C;
-        for (int64_t c = 0; c < C; c++)
-            v += (x[c] - m) * (x[c] - m);
-        v /= (double)C;
-        double r = 1.0 / sqrt(v + 1e-5);
-        float *y = out + i * C;
-        for (int64_t c = 0; c < C; c++)
-            y[c] = (float)((x[c] - m) * r * (1.0 + (double)gamma[c]));
-        if (mean)
-            mean[i] = (float)m;
-        if (rstd)
-            rstd[i] = (float)r;
+    if (N * C <= 32768) { /* a few rows (decoding, maybe inside a parallel region): no team to start */
+        for (int64_t i = 0; i < N; i++)
+            layernorm_row(out + i * C, mean ? mean + i : NULL, rstd ? rstd + i : NULL, inp + i * C, gamma, C);
+        return;
     }
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < N; i++)
+        layernorm_row(out + i * C, mean ? mean + i : NULL, rstd ? rstd + i : NULL, inp + i * C, gamma, C);
 }
 
 void xtc_layernorm_backward(float *dinp, float *dgamma, const float *dout, const float *inp, const float *gamma,

@@ -5,22 +5,30 @@
 
 #include "ops/ops.h"
 
+static void rmsnorm_row(float *restrict y, float *rnorm, const float *restrict x, const float *restrict g,
+                        int64_t C) {
+    double ss = 0;
+#pragma omp simd reduction(+ : ss)
+    for (int64_t c = 0; c < C; c++)
+        ss += (double)x[c] * x[c];
+    double norm = sqrt(ss), scale = sqrt((double)C);
+    double r = 1.0 / (norm > 1e-12 ? norm : 1e-12);
+#pragma omp simd
+    for (int64_t c = 0; c < C; c++)
+        y[c] = (float)(x[c] * r * scale * (1.0 + (double)g[c]));
+    if (rnorm)
+        *rnorm = (float)r;
+}
+
 void xtc_rmsnorm_forward(float *out, float *rnorm, const float *inp, const float *g, int64_t N, int64_t C) {
-    double scale = sqrt((double)C);
-#pragma omp parallel for schedule(static) if (N * C > 32768)
-    for (int64_t i = 0; i < N; i++) {
-        const float *x = inp + i * C;
-        double ss = 0;
-        for (int64_t c = 0; c < C; c++)
-            ss += (double)x[c] * x[c];
-        double norm = sqrt(ss);
-        double r = 1.0 / (norm > 1e-12 ? norm : 1e-12);
-        float *y = out + i * C;
-        for (int64_t c = 0; c < C; c++)
-            y[c] = (float)(x[c] * r * scale * (1.0 + (double)g[c]));
-        if (rnorm)
-            rnorm[i] = (float)r;
+    if (N * C <= 32768) { /* a few rows (decoding, maybe inside a parallel region): no team to start */
+        for (int64_t i = 0; i < N; i++)
+            rmsnorm_row(out + i * C, rnorm ? rnorm + i : NULL, inp + i * C, g, C);
+        return;
     }
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < N; i++)
+        rmsnorm_row(out + i * C, rnorm ? rnorm + i : NULL, inp + i * C, g, C);
 }
 
 void xtc_l2norm_rows(float *x, int64_t N, int64_t C) {
