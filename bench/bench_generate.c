@@ -1,7 +1,7 @@
 /* xtc_bench_generate: time greedy generation with the KV cache (xtc_generate).
  *
  *   xtc_bench_generate MODEL_DIR --batch B --prompt P --new N [--iters K] [--warmup W] [--threads N]
- *                      [--seed S] [--no-cache] [--dump FILE]
+ *                      [--seed S] [--no-cache] [--dtype f32|bf16] [--dump FILE]
  *
  * Prompts: (B, P) token ids from a seeded splitmix64 (--seed). One call = xtc_generate of N new tokens after the
  * prompts (greedy, temperature 0, KV cache on unless --no-cache), prompt processing included, as
@@ -9,7 +9,8 @@
  * then the mean of K timed calls (CLOCK_MONOTONIC); prints
  *   tokens_per_s=... ms_per_call=... ms_per_token=... peak_rss_mb=... batch=B prompt=P new=N threads=N
  * tokens_per_s = B x N generated tokens / seconds per call. With --dump FILE the prompts are written to FILE.prompts
- * (int64 (B, P)) and the generated tokens of the first call to FILE (int64 (B, N)). */
+ * (int64 (B, P)) and the generated tokens of the first call to FILE (int64 (B, N)). --dtype bf16 decodes with
+ * bfloat16 weights (xtc_model_set_decode_dtype). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdint.h>
@@ -26,12 +27,12 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: " PROG " MODEL_DIR --batch B --prompt P --new N [--iters K] [--warmup W] [--threads N]\n"
-               "                          [--seed S] [--no-cache] [--dump FILE]\n");
+               "                          [--seed S] [--no-cache] [--dtype f32|bf16] [--dump FILE]\n");
 }
 int main(int argc, char **argv) {
     const char *dir = NULL, *dump = NULL;
     long batch = -1, prompt = -1, nnew = -1, iters = 5, warmup = 1, threads = 0, seed = 1234;
-    int cache = 1;
+    int cache = 1, bf16 = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int rc = 0;
@@ -54,6 +55,12 @@ int main(int argc, char **argv) {
             rc = bench_parse_int(PROG, a, v, 0, &seed), i++;
         } else if (!strcmp(a, "--no-cache")) {
             cache = 0;
+        } else if (!strcmp(a, "--dtype")) {
+            if (!v || (strcmp(v, "f32") && strcmp(v, "bf16"))) {
+                fprintf(stderr, PROG ": --dtype takes f32 or bf16\n");
+                return 2;
+            }
+            bf16 = !strcmp(v, "bf16"), i++;
         } else if (!strcmp(a, "--dump")) {
             if (!v) {
                 fprintf(stderr, PROG ": --dump needs a file name\n");
@@ -81,6 +88,11 @@ int main(int argc, char **argv) {
     struct xtc_error err;
     if (xtc_model_load_dir(&m, dir, &err) != XTC_OK) {
         fprintf(stderr, PROG ": %s\n", err.msg);
+        return 1;
+    }
+    if (bf16 && xtc_model_set_decode_dtype(m, XTC_DTYPE_BF16, &err) != XTC_OK) {
+        fprintf(stderr, PROG ": %s\n", err.msg);
+        xtc_model_free(m);
         return 1;
     }
     const struct xtc_config *cfg = xtc_model_config(m);

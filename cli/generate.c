@@ -33,7 +33,7 @@ static void warn(enum xtc_log_level level, const char *msg, void *user) {
 }
 
 int xtc_cli_generate(int argc, char **argv) {
-    const char *dir = NULL, *prompt = NULL, *tokens = NULL;
+    const char *dir = NULL, *prompt = NULL, *tokens = NULL, *dtype = "f32";
     struct xtc_gen_options o;
     xtc_gen_options_default(&o);
     o.max_new_tokens = 200;
@@ -45,7 +45,8 @@ int xtc_cli_generate(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: xtc generate MODEL_DIR (--prompt TEXT | --tokens 1,2,3) [options]\n\n"
                    "  --max-tokens N (200)   --temperature T (0.8; 0 = greedy)   --top-k K (0 = off)\n"
-                   "  --top-p P (1 = off)    --min-p P (0 = off)   --seed N (time)   --eos ID   --no-cache\n\n"
+                   "  --top-p P (1 = off)    --min-p P (0 = off)   --seed N (time)   --eos ID   --no-cache\n"
+                   "  --dtype f32|bf16 (f32: weights read by decoding steps; bf16 halves the bytes)\n\n"
                    "Streams the continuation (bytes for byte-level models, else token ids) and reports\n"
                    "tokens/s. The KV cache is on unless --no-cache.\n");
             return 0;
@@ -69,6 +70,8 @@ int xtc_cli_generate(int argc, char **argv) {
             o.eos_token = atoll(v);
         } else if (!strcmp(a, "--no-cache")) {
             o.cache_kv = false;
+        } else if (OPT("--dtype")) {
+            dtype = v;
         } else if (a[0] != '-' && !dir) {
             dir = a;
         } else {
@@ -86,6 +89,16 @@ int xtc_cli_generate(int argc, char **argv) {
     struct xtc_error err;
     if (xtc_model_load_dir(&m, dir, &err) != XTC_OK) {
         fprintf(stderr, "xtc generate: %s\n", err.msg);
+        return 1;
+    }
+    if (strcmp(dtype, "f32") && strcmp(dtype, "bf16")) {
+        fprintf(stderr, "xtc generate: --dtype takes f32 or bf16, not '%s'\n", dtype);
+        xtc_model_free(m);
+        return 2;
+    }
+    if (xtc_model_set_decode_dtype(m, strcmp(dtype, "bf16") ? XTC_DTYPE_F32 : XTC_DTYPE_BF16, &err) != XTC_OK) {
+        fprintf(stderr, "xtc generate: %s\n", err.msg);
+        xtc_model_free(m);
         return 1;
     }
     int64_t V = xtc_model_config(m)->net.wrap.num_tokens, n = 0;

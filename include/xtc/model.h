@@ -63,6 +63,15 @@ const struct xtc_config *xtc_model_config(const struct xtc_model *m);
 /* Number of trainable parameters (buffers excluded). */
 int64_t xtc_model_num_params(const struct xtc_model *m);
 
+/* Precision of the weights that KV-cache decoding steps read (xtc_generate and forward calls
+ * with a cache): XTC_DTYPE_F32 (the default, exact) or XTC_DTYPE_BF16, which keeps a bfloat16
+ * copy of the parameters (round to nearest even, half the bytes: a decoding step is bound by
+ * reading the weights) and reads it in the step's products; activations, sums, the cache and
+ * everything else stay fp32, and prompt processing and training keep using the fp32 weights.
+ * The copy is taken now: call again after changing the weights (training, loading).
+ * Errors: XTC_ERR_ARG (another dtype), XTC_ERR_NOMEM. */
+xtc_status xtc_model_set_decode_dtype(xtc_model_t m, enum xtc_dtype dtype, struct xtc_error *err);
+
 /* Inputs of one forward call; x-transformers' forward() keywords. Unused fields are 0/NULL.
  * Masks are bytes, nonzero = keep / may be attended to. */
 struct xtc_inputs {

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "attn/attention.h"
+#include "backend/cpu/matvec.h"
 #include "core/arena.h"
 #include "pos/pos.h"
 #include "xtc/config.h"
@@ -33,6 +34,7 @@ struct xtc_stack {
     float *xpos_scale_buf;  /* checkpoint buffer rotary_pos_emb.scale (n_freq) */
     struct xtc_rotary rotary;
     float *alibi_slopes;    /* (H), owned */
+    struct xtc_matvec_weights decode_w; /* what decoding steps' products read (bf16 copy or not) */
 };
 
 /* What one forward call of the stack sees. x is the residual stream, updated in place;

@@ -124,11 +124,11 @@ static void attention_sublayer(const struct step *st, const struct xtc_sublayer 
     int64_t lo, hi;
     /* projections of the new rows */
     xtc_thread_range(HD, nt, t, 16, &lo, &hi);
-    xtc_matvec_f32(A->q, HD, h, N, L->wq, NULL, C, lo, hi);
+    xtc_matvec(&st->s->decode_w, A->q, HD, h, N, L->wq, NULL, C, lo, hi);
     if (L->kind == XTC_SUB_SELF) {
         xtc_thread_range(GD, nt, t, 16, &lo, &hi);
-        xtc_matvec_f32(A->knew, GD, h, N, L->wk, NULL, C, lo, hi);
-        xtc_matvec_f32(A->vnew, GD, h, N, L->wv, NULL, C, lo, hi);
+        xtc_matvec(&st->s->decode_w, A->knew, GD, h, N, L->wk, NULL, C, lo, hi);
+        xtc_matvec(&st->s->decode_w, A->vnew, GD, h, N, L->wv, NULL, C, lo, hi);
     }
     if (c->qk_norm && K > 0) { /* memory keys are l2-normalised like the others, per call */
         xtc_thread_range(G, nt, t, 1, &lo, &hi);
@@ -143,7 +143,7 @@ static void attention_sublayer(const struct step *st, const struct xtc_sublayer 
     /* output projection (none with one head: H*D == C) and the residual */
     xtc_thread_range(C, nt, t, 16, &lo, &hi);
     if (L->wo)
-        xtc_matvec_f32(bf->y, C, A->o, N, L->wo, NULL, HD, lo, hi);
+        xtc_matvec(&st->s->decode_w, bf->y, C, A->o, N, L->wo, NULL, HD, lo, hi);
     residual_add(io->x, L->wo ? bf->y : A->o, N, C, lo, hi);
 #pragma omp barrier
 }
@@ -155,9 +155,9 @@ static void ff_sublayer(const struct step *st, const struct xtc_sublayer *L, con
     const int64_t N = st->io->B * st->io->T, C = c->dim, I = c->ff_inner, W1 = c->ff_glu ? 2 * I : I;
     int64_t lo, hi;
     xtc_thread_range(I, nt, t, 16, &lo, &hi);
-    xtc_matvec_f32(A->ff1, W1, h, N, L->w1, L->b1, C, lo, hi);
+    xtc_matvec(&st->s->decode_w, A->ff1, W1, h, N, L->w1, L->b1, C, lo, hi);
     if (c->ff_glu) /* GLU: the first half is the value, the second the gate */
-        xtc_matvec_f32(A->ff1, W1, h, N, L->w1, L->b1, C, I + lo, I + hi);
+        xtc_matvec(&st->s->decode_w, A->ff1, W1, h, N, L->w1, L->b1, C, I + lo, I + hi);
     for (int64_t n = 0; n < N; n++) {
         float *a = A->ffa + n * I;
         const float *f = A->ff1 + n * W1;
@@ -167,7 +167,7 @@ static void ff_sublayer(const struct step *st, const struct xtc_sublayer *L, con
     }
 #pragma omp barrier
     xtc_thread_range(C, nt, t, 16, &lo, &hi);
-    xtc_matvec_f32(bf->y, C, A->ffa, N, L->w2, L->b2, I, lo, hi);
+    xtc_matvec(&st->s->decode_w, bf->y, C, A->ffa, N, L->w2, L->b2, I, lo, hi);
     residual_add(st->io->x, bf->y, N, C, lo, hi);
 #pragma omp barrier
 }

@@ -73,6 +73,7 @@ struct xtc_model {
     size_t n_trainable;
     char *config_json;      /* the constructor call this model was built from */
     float *grad;            /* gradient block, same layout as data (NULL until first needed) */
+    uint16_t *data_bf16;    /* bfloat16 copy of data for decoding (xtc_model_set_decode_dtype), or NULL */
     struct xtc_arena arena; /* activations, re-planned when shapes grow */
     struct xtc_forward_state last;
 };

@@ -176,13 +176,19 @@ void xtc_net_forward(const struct xtc_net *net, const struct xtc_inputs *in, str
 
     /* drop memory tokens, then the output head */
     int64_t V = xtc_net_out_dim(net);
+    const float *w_out = net->to_logits ? net->to_logits : net->token_emb;
+    if (R == 0 && c->has_wrapper && !c->wrap.return_only_embed) {
+        /* rows are contiguous: one product (a decoding step reads the head once, not per row) */
+        xtc_linear_forward_mw(bufs->out, bufs->x, w_out, NULL, B * T, C, V, in->cache ? &s->decode_w : NULL);
+        return;
+    }
     for (int64_t b = 0; b < B; b++) {
         const float *h = bufs->x + (b * Tt + R) * C;
         float *out = bufs->out + b * T * V;
         if (!c->has_wrapper || c->wrap.return_only_embed)
             memcpy(out, h, sizeof(float) * (size_t)(T * C));
         else
-            xtc_linear_forward(out, h, net->to_logits ? net->to_logits : net->token_emb, NULL, T, C, V);
+            xtc_linear_forward(out, h, w_out, NULL, T, C, V);
     }
 }
 

@@ -9,6 +9,11 @@
 
 void xtc_linear_forward(float *out, const float *inp, const float *w, const float *bias, int64_t N, int64_t Cin,
                         int64_t Cout) {
+    xtc_linear_forward_mw(out, inp, w, bias, N, Cin, Cout, NULL);
+}
+
+void xtc_linear_forward_mw(float *out, const float *inp, const float *w, const float *bias, int64_t N, int64_t Cin,
+                           int64_t Cout, const struct xtc_matvec_weights *mw) {
     if (N == 0 || Cout == 0)
         return;
     if (N <= 4) {
@@ -19,7 +24,7 @@ void xtc_linear_forward(float *out, const float *inp, const float *w, const floa
         {
             int64_t lo, hi;
             xtc_thread_range(Cout, omp_get_num_threads(), omp_get_thread_num(), 16, &lo, &hi);
-            xtc_matvec_f32(out, Cout, inp, N, w, bias, Cin, lo, hi);
+            xtc_matvec(mw, out, Cout, inp, N, w, bias, Cin, lo, hi);
         }
         return;
     }

@@ -14,6 +14,10 @@
  * The only caller of cblas_sgemm. */
 void xtc_linear_forward(float *out, const float *inp, const float *w, const float *bias, int64_t N, int64_t Cin,
                         int64_t Cout);
+/* The same, reading mw's bfloat16 copy of w in the matrix-vector regime (N <= 4) when it has one. */
+struct xtc_matvec_weights;
+void xtc_linear_forward_mw(float *out, const float *inp, const float *w, const float *bias, int64_t N, int64_t Cin,
+                           int64_t Cout, const struct xtc_matvec_weights *mw);
 
 /* x-transformers LayerNorm: (x - mean) / sqrt(var + 1e-5) * (1 + gamma), no bias.
  * gamma is stored as (scale - 1) (norm_add_unit_offset). mean/rstd (N) may be NULL. */

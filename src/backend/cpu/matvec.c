@@ -4,7 +4,17 @@
  * left-to-right sum by float rounding only); no -ffast-math is needed. */
 #include "backend/cpu/matvec.h"
 
+#include <string.h>
+
 #include "backend/cpu/vec.h"
+
+/* bfloat16 is the top half of a float: widening is a shift (exact) */
+static inline float bf16_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
 
 XTC_CLONES static void dot4(float s[4], const float *restrict w, int64_t Cin, const float *restrict x) {
     const float *restrict w0 = w, *restrict w1 = w + Cin, *restrict w2 = w + 2 * Cin, *restrict w3 = w + 3 * Cin;
@@ -41,4 +51,129 @@ void xtc_matvec_f32(float *out, int64_t ldo, const float *inp, int64_t N, const 
     for (; o < o1; o++)
         for (int64_t n = 0; n < N; n++)
             out[n * ldo + o] = dot1(w + o * Cin, Cin, inp + n * Cin) + (bias ? bias[o] : 0.0f);
+}
+
+/* bf16 rows, portable: the loop vectorizes, but compilers widen through shuffles and
+ * separate multiplies and adds (~9 G weights/s from L1 here, no faster than fp32). */
+static void dot4_bf16(float s[4], const uint16_t *restrict w, int64_t Cin, const float *restrict x) {
+    const uint16_t *restrict w0 = w, *restrict w1 = w + Cin, *restrict w2 = w + 2 * Cin, *restrict w3 = w + 3 * Cin;
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+    for (int64_t k = 0; k < Cin; k++) {
+        float xk = x[k];
+        s0 += bf16_f32(w0[k]) * xk;
+        s1 += bf16_f32(w1[k]) * xk;
+        s2 += bf16_f32(w2[k]) * xk;
+        s3 += bf16_f32(w3[k]) * xk;
+    }
+    s[0] = s0, s[1] = s1, s[2] = s2, s[3] = s3;
+}
+
+static float dot1_bf16(const uint16_t *restrict w, int64_t Cin, const float *restrict x) {
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t k = 0; k < Cin; k++)
+        s += bf16_f32(w[k]) * x[k];
+    return s;
+}
+
+static void matvec_bf16_c(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w, const float *bias,
+                          int64_t Cin, int64_t o0, int64_t o1) {
+    int64_t o = o0;
+    for (; o + 4 <= o1; o += 4)
+        for (int64_t n = 0; n < N; n++) {
+            float s[4];
+            dot4_bf16(s, w + o * Cin, Cin, inp + n * Cin);
+            for (int r = 0; r < 4; r++)
+                out[n * ldo + o + r] = s[r] + (bias ? bias[o + r] : 0.0f);
+        }
+    for (; o < o1; o++)
+        for (int64_t n = 0; n < N; n++)
+            out[n * ldo + o] = dot1_bf16(w + o * Cin, Cin, inp + n * Cin) + (bias ? bias[o] : 0.0f);
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+/* AVX2 + FMA, no shuffles: a 32-bit lane holding two bf16 weights (w[2i] low, w[2i+1] high)
+ * gives w[2i] as a float by a left shift and w[2i+1] by masking the low half, so the input
+ * is split once into its even and odd elements and each 16 weights cost a load, a shift, an
+ * AND and two FMAs (~23 G weights/s from L1 here, against ~17 with zero-extending widens).
+ * The input is split in chunks of KC elements, kept on the stack for all N rows. */
+#define KC 512
+
+__attribute__((target("avx2,fma"))) static inline float hsum8(__m256 v) {
+    __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+    a = _mm_add_ss(a, _mm_movehdup_ps(a));
+    return _mm_cvtss_f32(a);
+}
+
+/* s[r] = sum over k < n16 of row r of w (row stride ldw) times x, xe the split input:
+ * per 16 elements, the 8 even ones then the 8 odd ones */
+__attribute__((target("avx2,fma"))) static void dot4_split(float s[4], const uint16_t *w, int64_t ldw, int64_t n16,
+                                                          const float *xe) {
+    const __m256i hi = _mm256_set1_epi32((int)0xFFFF0000u);
+    __m256 e0 = _mm256_setzero_ps(), e1 = e0, e2 = e0, e3 = e0, d0 = e0, d1 = e0, d2 = e0, d3 = e0;
+    for (int64_t k = 0; k < n16; k += 16) {
+        __m256 xe_ = _mm256_loadu_ps(xe + k), xo_ = _mm256_loadu_ps(xe + k + 8);
+        __m256i v0 = _mm256_loadu_si256((const __m256i *)(w + k));
+        __m256i v1 = _mm256_loadu_si256((const __m256i *)(w + ldw + k));
+        __m256i v2 = _mm256_loadu_si256((const __m256i *)(w + 2 * ldw + k));
+        __m256i v3 = _mm256_loadu_si256((const __m256i *)(w + 3 * ldw + k));
+        e0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v0, 16)), xe_, e0);
+        d0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(v0, hi)), xo_, d0);
+        e1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v1, 16)), xe_, e1);
+        d1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(v1, hi)), xo_, d1);
+        e2 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v2, 16)), xe_, e2);
+        d2 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(v2, hi)), xo_, d2);
+        e3 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v3, 16)), xe_, e3);
+        d3 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(v3, hi)), xo_, d3);
+    }
+    s[0] = hsum8(_mm256_add_ps(e0, d0)), s[1] = hsum8(_mm256_add_ps(e1, d1));
+    s[2] = hsum8(_mm256_add_ps(e2, d2)), s[3] = hsum8(_mm256_add_ps(e3, d3));
+}
+
+static void matvec_bf16_avx2(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w,
+                             const float *bias, int64_t Cin, int64_t o0, int64_t o1) {
+    float xe[4 * KC];
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t o = o0; o < o1; o++)
+            out[n * ldo + o] = bias ? bias[o] : 0.0f;
+    for (int64_t k0 = 0; k0 < Cin; k0 += KC) {
+        int64_t kc = Cin - k0 < KC ? Cin - k0 : KC, n16 = kc / 16 * 16;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t k = 0; k < n16; k += 16)
+                for (int i = 0; i < 8; i++) {
+                    xe[n * KC + k + i] = inp[n * Cin + k0 + k + 2 * i];
+                    xe[n * KC + k + 8 + i] = inp[n * Cin + k0 + k + 2 * i + 1];
+                }
+        int64_t o = o0;
+        for (; o + 4 <= o1; o += 4)
+            for (int64_t n = 0; n < N; n++) {
+                float s[4];
+                dot4_split(s, w + o * Cin + k0, Cin, n16, xe + n * KC);
+                for (int r = 0; r < 4; r++) {
+                    const uint16_t *wr = w + (o + r) * Cin + k0;
+                    for (int64_t k = n16; k < kc; k++)
+                        s[r] += bf16_f32(wr[k]) * inp[n * Cin + k0 + k];
+                    out[n * ldo + o + r] += s[r];
+                }
+            }
+        for (; o < o1; o++)
+            for (int64_t n = 0; n < N; n++)
+                out[n * ldo + o] += dot1_bf16(w + o * Cin + k0, kc, inp + n * Cin + k0);
+    }
+}
+#endif
+
+void xtc_matvec_bf16(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w, const float *bias,
+                     int64_t Cin, int64_t o0, int64_t o1) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (N <= 4 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        matvec_bf16_avx2(out, ldo, inp, N, w, bias, Cin, o0, o1);
+        return;
+    }
+#endif
+    matvec_bf16_c(out, ldo, inp, N, w, bias, Cin, o0, o1);
 }

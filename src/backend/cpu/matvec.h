@@ -12,4 +12,24 @@
 void xtc_matvec_f32(float *out, int64_t ldo, const float *inp, int64_t N, const float *w, const float *bias,
                     int64_t Cin, int64_t o0, int64_t o1);
 
+/* The same with bfloat16 weights (half the bytes to read; products and sums in fp32). */
+void xtc_matvec_bf16(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w, const float *bias,
+                     int64_t Cin, int64_t o0, int64_t o1);
+
+/* The weights products read: a parameter block in fp32, and optionally its bfloat16 copy
+ * (same offsets), which is then read instead. */
+struct xtc_matvec_weights {
+    const float *base;
+    const uint16_t *bf16;
+};
+
+/* xtc_matvec_f32 for weights w inside mw's block (or anywhere when mw is NULL or has no copy). */
+static inline void xtc_matvec(const struct xtc_matvec_weights *mw, float *out, int64_t ldo, const float *inp,
+                              int64_t N, const float *w, const float *bias, int64_t Cin, int64_t o0, int64_t o1) {
+    if (mw && mw->bf16)
+        xtc_matvec_bf16(out, ldo, inp, N, mw->bf16 + (w - mw->base), bias, Cin, o0, o1);
+    else
+        xtc_matvec_f32(out, ldo, inp, N, w, bias, Cin, o0, o1);
+}
+
 #endif
