@@ -71,10 +71,13 @@ TRAIN_CONFIGS = [
 ]
 
 GEN_CONFIGS = [
-    # name, constructor call, batch, prompt length, new tokens, warm-up calls, timed calls
-    ("gpt-small b1", gpt(), 1, 16, 128, 1, 5),
-    ("gpt-small b4", gpt(), 4, 16, 128, 1, 5),
-    ("gpt2-124M b1", GPT2, 1, 16, 32, 1, 3),
+    # name, constructor call, batch, prompt length, new tokens, warm-up calls, timed calls, xtc decoding weights
+    ("gpt-small b1", gpt(), 1, 16, 128, 1, 5, "f32"),
+    ("gpt-small b1 bf16", gpt(), 1, 16, 128, 1, 5, "bf16"),
+    ("gpt-small b4", gpt(), 4, 16, 128, 1, 5, "f32"),
+    ("gpt-small b4 bf16", gpt(), 4, 16, 128, 1, 5, "bf16"),
+    ("gpt2-124M b1", GPT2, 1, 16, 32, 1, 3, "f32"),
+    ("gpt2-124M b1 bf16", GPT2, 1, 16, 32, 1, 3, "bf16"),
 ]
 
 # PyTorch thread settings tried (intra-op threads, inter-op threads or None for the default).
@@ -514,12 +517,12 @@ def suite_generate(a, models, meta):
     import numpy as np
     rows = []
     rng = np.random.default_rng(a.seed + 1)
-    for name, call, batch, prompt, new, warmup, iters in GEN_CONFIGS:
+    for name, call, batch, prompt, new, warmup, iters, dtype in GEN_CONFIGS:
         if a.only and not re.search(a.only, name):
             continue
         d = models.get(call)
-        dump = os.path.join(d, f"gen_{batch}x{prompt}+{new}.i64")
-        xargs = [d, "--batch", batch, "--prompt", prompt, "--new", new, "--threads", a.threads]
+        dump = os.path.join(d, f"gen_{batch}x{prompt}+{new}_{dtype}.i64")
+        xargs = [d, "--batch", batch, "--prompt", prompt, "--new", new, "--threads", a.threads, "--dtype", dtype]
         # Untimed correctness call: xtc writes its prompts and tokens, torch generates from the same prompts.
         run_xtc(a, "xtc_bench_generate", *xargs, "--iters", 1, "--warmup", 0, "--dump", dump)
         pr, ref = dump + ".prompts", dump + ".torch"
@@ -537,7 +540,7 @@ def suite_generate(a, models, meta):
             a, lambda i, o: run_torch(a, "generate", d, pr, batch, prompt, warmup, iters, i, o, new=new),
             lambda: run_xtc(a, "xtc_bench_generate", *xargs, "--iters", iters, "--warmup", warmup))
         t = torch_by[best]
-        rows.append(f"| {name} | {batch} | {prompt} + {new} | {t['tokens_per_s']:.1f} ({t['ms_per_token']:.2f} ms) "
+        rows.append(f"| {name} | {batch} | {prompt} + {new} | {dtype} | {t['tokens_per_s']:.1f} ({t['ms_per_token']:.2f} ms) "
                     f"| {x['tokens_per_s']:.1f} ({x['ms_per_token']:.2f} ms) | {x['tokens_per_s'] / t['tokens_per_s']:.2f} "
                     f"| {equal} | {t['peak_rss_mb']:.0f} / {x['peak_rss_mb']:.0f} | {warmup} + {iters} "
                     f"| {threads_cell(best, torch_by, x)} | {others:.2f} |")
@@ -552,10 +555,13 @@ def suite_generate(a, models, meta):
                    "prompts, the same on both sides; one call generates all new tokens of all rows, prompt "
                    "processing included; a round is the mean of the timed calls after the warm-up calls. tokens/s = "
                    "batch x new tokens / seconds per call (ms = per new token, i.e. per decoding step). "
-                   "\"tokens equal\" compares the greedy tokens of both sides. Peak RSS MB PyTorch / xtc."), "",
-        "| config | batch | prompt + new | PyTorch tokens/s (per step) | xtc tokens/s (per step) | xtc / PyTorch "
+                   "\"tokens equal\" compares the greedy tokens of both sides. Peak RSS MB PyTorch / xtc. "
+                   "xtc weights: what xtc's decoding steps read (`--dtype`, xtc_model_set_decode_dtype): f32 is "
+                   "exact; bf16 reads a bfloat16 copy of the weights (activations and sums stay fp32), so its greedy "
+                   "tokens may part from fp32 ones where two logits are within bf16 rounding. PyTorch runs fp32."), "",
+        "| config | batch | prompt + new | xtc weights | PyTorch tokens/s (per step) | xtc tokens/s (per step) | xtc / PyTorch "
         "| tokens equal | peak RSS MB | warm-up + timed calls | threads | others |",
-        "|---|---:|---|---:|---:|---:|---|---:|---|---|---:|", *rows])
+        "|---|---:|---|---|---:|---:|---:|---|---:|---|---|---:|", *rows])
 
 
 # ---------------------------------------------------------------- main

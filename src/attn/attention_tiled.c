@@ -19,6 +19,36 @@
 
 static inline int64_t tile_rows(int64_t T) { return T < TQ ? T : TQ; }
 
+/* One query (decoding): a BLAS call per head costs more than its few thousand
+ * multiply-adds, so the two products are plain vectorizable loops. */
+
+/* row[j] = scale * (q . k_j) for the Sv keys of stride ldk */
+XTC_CLONES static void one_query_scores(float *restrict row, const float *restrict q, const float *restrict k, int64_t ldk,
+                             int64_t Sv, int D, float scale) {
+    for (int64_t j = 0; j < Sv; j++) {
+        const float *restrict kj = k + j * ldk;
+        float s = 0;
+#pragma omp simd reduction(+ : s)
+        for (int d = 0; d < D; d++)
+            s += q[d] * kj[d];
+        row[j] = s * scale;
+    }
+}
+
+/* o = sum_j p[j] v_j over the Sv values of stride ldv (accumulated when acc) */
+XTC_CLONES static void one_query_values(float *restrict o, const float *restrict p, const float *restrict v, int64_t ldv,
+                             int64_t Sv, int D, bool acc) {
+    if (!acc)
+        memset(o, 0, sizeof(float) * (size_t)D);
+    for (int64_t j = 0; j < Sv; j++) {
+        const float *restrict vj = v + j * ldv;
+        float pj = p[j];
+#pragma omp simd
+        for (int d = 0; d < D; d++)
+            o[d] += pj * vj[d];
+    }
+}
+
 size_t xtc_attention_tiled_scratch(const struct xtc_attn_params *p) {
     int64_t W = p->K + p->S, R = tile_rows(p->T);
     /* per thread: logits/probabilities, their gradient, hidden flags (as floats), dmem_k, dmem_v, dt5 */
@@ -46,11 +76,13 @@ static int64_t probs_tile(const struct xtc_attn_params *p, const float *q, const
     int64_t Sv = p->causal && i0 + n + S - T < S ? i0 + n + S - T : S;
     const uint8_t *km = p->key_mask ? p->key_mask + b * S : NULL;
     for (int pass = 0; pass < 2; pass++) {
-        if (K > 0)
+        if (K > 0 && n == 1)
+            one_query_scores(P, Q, p->mem_k + (int64_t)hk * K * D, D, K, D, p->scale);
+        else if (K > 0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)K, D, p->scale, Q, (int)HD,
                         p->mem_k + (int64_t)hk * K * D, D, 0.0f, P, (int)W);
-        if (Sv > 0 && n == 1) /* one query (decoding): a matrix-vector product, no packing */
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)Sv, D, p->scale, Kb, (int)GD, Q, 1, 0.0f, P + K, 1);
+        if (Sv > 0 && n == 1) /* one query (decoding) */
+            one_query_scores(P + K, Q, Kb, GD, Sv, D, p->scale);
         else if (Sv > 0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)Sv, D, p->scale, Q, (int)HD, Kb, (int)GD,
                         0.0f, P + K, (int)W);
@@ -123,14 +155,16 @@ void xtc_attention_forward_head(float *out, const float *q, const float *k, cons
         int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, NULL, any);
         float *O = out + (b * T + i0) * HD + (int64_t)h * D;
         if (Sv > 0 && n == 1)
-            cblas_sgemv(CblasRowMajor, CblasTrans, (int)Sv, D, 1.0f, Vb, (int)GD, P + K, 1, 0.0f, O, 1);
+            one_query_values(O, P + K, Vb, GD, Sv, D, false);
         else if (Sv > 0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, D, (int)Sv, 1.0f, P + K, (int)W, Vb,
                         (int)GD, 0.0f, O, (int)HD);
         else
             for (int64_t r = 0; r < n; r++)
                 memset(O + r * HD, 0, sizeof(float) * (size_t)D);
-        if (K > 0)
+        if (K > 0 && n == 1)
+            one_query_values(O, P, p->mem_v + (int64_t)hk * K * D, D, K, D, true);
+        else if (K > 0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, D, (int)K, 1.0f, P, (int)W,
                         p->mem_v + (int64_t)hk * K * D, D, 1.0f, O, (int)HD);
     }

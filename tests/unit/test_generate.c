@@ -45,6 +45,65 @@ static void cache_vs_recompute(const char *name, const char *layers_kwargs, cons
     xtc_model_free(m);
 }
 
+/* bfloat16 decoding weights (xtc_model_set_decode_dtype): with a one-token prompt every
+ * forward call is a decoding step, so decoding with the bf16 copy must equal fp32 decoding
+ * of the same model with its weights rounded to bf16 (the kernels differ only in summation
+ * order); and it stays close to exact fp32 decoding. */
+static void bf16_decoding(const char *name, const char *layers_kwargs) {
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg,
+             "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 40, \"max_seq_len\": 24, "
+             "\"attn_layers\": {\"class\": \"Decoder\", \"kwargs\": {\"dim\": 48, \"depth\": 2, %s}}}}",
+             layers_kwargs);
+    xtc_model_t m, r;
+    struct xtc_error err;
+    if (xtc_model_init(&m, cfg, strlen(cfg), 5, &err) != XTC_OK || xtc_model_init(&r, cfg, strlen(cfg), 5, &err) != XTC_OK) {
+        CHECK(0, "%s: init: %s", name, err.msg);
+        return;
+    }
+    for (int i = 0; i < xtc_model_param_count(r); i++) {
+        /* r: m with the matrices of the steps' products rounded to bf16 (embedding lookups,
+         * norms, biases and memory key/values are read in fp32 either way) */
+        struct xtc_param_info p = xtc_model_param(r, i);
+        if (p.ndim != 2 || strstr(p.name, "emb"))
+            continue;
+        for (int64_t j = 0; j < p.shape[0] * p.shape[1]; j++)
+            p.data[j] = xtc_bf16_to_f32(xtc_f32_to_bf16(p.data[j]));
+    }
+    const int64_t B = 3, S = 20, V = 40;
+    int64_t prompts[3] = {1, 17, 33}, a[60], b[60], c[60], n_a, n_b, n_c;
+    float *la = malloc(sizeof(float) * B * S * V), *lb = malloc(sizeof(float) * B * S * V),
+          *lc = malloc(sizeof(float) * B * S * V);
+    struct xtc_gen_options o;
+    xtc_gen_options_default(&o);
+    o.max_new_tokens = S;
+    CHECK(xtc_model_set_decode_dtype(m, XTC_DTYPE_BF16, &err) == XTC_OK, "%s: %s", name, err.msg);
+    CHECK(xtc_generate(m, prompts, B, 1, &o, NULL, NULL, a, &n_a, la, &err) == XTC_OK, "%s bf16: %s", name, err.msg);
+    CHECK(xtc_generate(r, prompts, B, 1, &o, NULL, NULL, b, &n_b, lb, &err) == XTC_OK, "%s rounded: %s", name, err.msg);
+    CHECK(n_a == S && n_b == S && memcmp(a, b, sizeof(int64_t) * B * S) == 0, "%s: bf16 tokens = rounded-model tokens",
+          name);
+    char label[128];
+    snprintf(label, sizeof label, "%s bf16 step logits vs the rounded model", name);
+    /* the same bf16 weights and fp32 arithmetic; only the products' summation order differs */
+    CHECK(xtc_check_close_f(label, la, lb, (size_t)(B * S * V), 2e-5, 2e-4) == 0, "%s", label);
+    CHECK(xtc_model_set_decode_dtype(m, XTC_DTYPE_F32, &err) == XTC_OK, "%s: back to f32", name);
+    CHECK(xtc_generate(m, prompts, B, 1, &o, NULL, NULL, c, &n_c, lc, &err) == XTC_OK, "%s f32: %s", name, err.msg);
+    /* the first step sees the same tokens: bf16 rounding of the weights (2^-9 relative) moves
+     * logits of this size by a few 1e-3 */
+    snprintf(label, sizeof label, "%s first-step logits, bf16 vs f32 weights", name);
+    float first_a[3 * 40], first_c[3 * 40];
+    for (int64_t i = 0; i < B; i++) {
+        memcpy(first_a + i * V, la + i * S * V, sizeof(float) * V);
+        memcpy(first_c + i * V, lc + i * S * V, sizeof(float) * V);
+    }
+    CHECK(xtc_check_close_f(label, first_a, first_c, (size_t)(B * V), 3e-2, 3e-2) == 0, "%s", label);
+    CHECK(memcmp(la, lc, sizeof(float) * B * V) != 0, "%s: the bf16 copy is what the steps read", name);
+    CHECK(xtc_model_set_decode_dtype(m, XTC_DTYPE_F16, &err) == XTC_ERR_ARG, "%s: F16 is refused", name);
+    free(la), free(lb), free(lc);
+    xtc_model_free(m);
+    xtc_model_free(r);
+}
+
 /* Transformer-XL generation: cached equals recomputed, also across segment boundaries
  * (where x-transformers 2.26.4 itself fails) and for every batch row. */
 static void xl_cache_vs_recompute(const char *name, const char *layers_kwargs) {
@@ -240,6 +299,11 @@ int main(void) {
                                            "\"attn_num_mem_kv\": 2", "");
     cache_vs_recompute("rotary + alibi", "\"heads\": 4, \"attn_dim_head\": 8, \"rotary_pos_emb\": true, "
                                          "\"alibi_pos_bias\": true", "");
+    cache_vs_recompute("glu + rmsnorm + ff bias", "\"heads\": 2, \"attn_dim_head\": 16, \"ff_glu\": true, "
+                                                  "\"use_rmsnorm\": true, \"rotary_pos_emb\": true", "");
+    bf16_decoding("bf16 absolute", "\"heads\": 2, \"attn_dim_head\": 24");
+    bf16_decoding("bf16 rotary glu gqa", "\"heads\": 4, \"attn_dim_head\": 12, \"attn_kv_heads\": 2, "
+                                         "\"rotary_pos_emb\": true, \"ff_glu\": true");
     xl_cache_vs_recompute("rotary", "\"heads\": 2, \"attn_dim_head\": 16, \"rotary_pos_emb\": true");
     xl_cache_vs_recompute("xpos", "\"heads\": 2, \"attn_dim_head\": 16, \"rotary_xpos\": true, \"rotary_emb_dim\": 16, "
                                   "\"rotary_xpos_scale_base\": 32");

@@ -1,0 +1,76 @@
+/* Decoding's matrix-vector kernels (backend/cpu/matvec.c) against a double-precision
+ * reference: fp32 and bfloat16 weights, every row count of the matrix-vector regime
+ * (1..4), output ranges that do not start or end on the kernels' 4-row blocks, inputs
+ * whose length is not a multiple of the vector width or of the bf16 kernel's 512-element
+ * chunks, with and without bias, into an output with a wider row stride. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "backend/cpu/matvec.h"
+#include "check.h"
+#include "xtc/tensor.h"
+
+static float frand(uint64_t *s) {
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (float)((*s >> 40) / (double)(1 << 24) * 2.0 - 1.0);
+}
+
+static void one_case(int64_t N, int64_t Cin, int64_t Cout, int64_t o0, int64_t o1, int with_bias) {
+    uint64_t seed = (uint64_t)(N * 1000003 + Cin * 101 + Cout);
+    const int64_t ldo = Cout + 3;
+    float *w = malloc(sizeof(float) * (size_t)(Cout * Cin)), *x = malloc(sizeof(float) * (size_t)(N * Cin));
+    uint16_t *w16 = malloc(sizeof(uint16_t) * (size_t)(Cout * Cin));
+    float *bias = malloc(sizeof(float) * (size_t)Cout), *out = malloc(sizeof(float) * (size_t)(N * ldo));
+    float *got = malloc(sizeof(float) * (size_t)(N * (o1 - o0)));
+    double *want = malloc(sizeof(double) * (size_t)(N * (o1 - o0)));
+    for (int64_t i = 0; i < Cout * Cin; i++) {
+        w[i] = frand(&seed);
+        w16[i] = xtc_f32_to_bf16(w[i]);
+    }
+    for (int64_t i = 0; i < N * Cin; i++)
+        x[i] = frand(&seed);
+    for (int64_t i = 0; i < Cout; i++)
+        bias[i] = frand(&seed);
+    for (int pass = 0; pass < 2; pass++) { /* 0: fp32 weights, 1: bf16 weights */
+        for (int64_t i = 0; i < N * ldo; i++)
+            out[i] = -12345.0f; /* outside [o0, o1) must stay untouched */
+        if (pass == 0)
+            xtc_matvec_f32(out, ldo, x, N, w, with_bias ? bias : NULL, Cin, o0, o1);
+        else
+            xtc_matvec_bf16(out, ldo, x, N, w16, with_bias ? bias : NULL, Cin, o0, o1);
+        int untouched = 1;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t o = 0; o < ldo; o++) {
+                float v = out[n * ldo + o];
+                if (o >= o0 && o < o1) {
+                    double s = with_bias ? bias[o] : 0.0;
+                    for (int64_t k = 0; k < Cin; k++)
+                        s += (double)(pass ? xtc_bf16_to_f32(w16[o * Cin + k]) : w[o * Cin + k]) * x[n * Cin + k];
+                    got[n * (o1 - o0) + o - o0] = v;
+                    want[n * (o1 - o0) + o - o0] = s;
+                } else {
+                    untouched &= v == -12345.0f;
+                }
+            }
+        char name[128];
+        snprintf(name, sizeof name, "%s N=%lld Cin=%lld rows %lld..%lld bias %d", pass ? "bf16" : "f32", (long long)N,
+                 (long long)Cin, (long long)o0, (long long)o1, with_bias);
+        CHECK(untouched, "%s: only the requested outputs are written", name);
+        /* fp32 sums of Cin products of values in [-1, 1] in another order than the double
+         * reference: error ~ sqrt(Cin) * 6e-8 * |terms|, well under 1e-5 * Cin */
+        CHECK(xtc_check_close(name, got, want, (size_t)(N * (o1 - o0)), 1e-5 * (double)Cin, 1e-5) == 0, "%s", name);
+    }
+    free(w), free(x), free(w16), free(bias), free(out), free(got), free(want);
+}
+
+int main(void) {
+    const int64_t cins[] = {1, 7, 15, 16, 33, 256, 512, 513, 1037};
+    for (size_t c = 0; c < sizeof cins / sizeof cins[0]; c++)
+        for (int64_t N = 1; N <= 4; N++) {
+            one_case(N, cins[c], 24, 0, 24, 1);
+            one_case(N, cins[c], 24, 3, 17, 0);
+            one_case(N, cins[c], 24, 5, 6, 1);
+        }
+    return xtc_check_report("test_matvec");
+}
