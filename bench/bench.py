@@ -27,6 +27,7 @@ by default this script's own interpreter is used (see --python).
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -513,8 +514,23 @@ def suite_train(a, models, meta):
         "|---|---|---|---:|---:|---:|---:|---:|---|---|---|---:|", *rows])
 
 
+def step_weight_bytes(model_dir, dtype):
+    """Bytes of weights one decoding step reads: every parameter but the embedding tables (the
+    step looks up one row of those), at 4 bytes (f32) or 2 (bf16) per weight."""
+    with open(os.path.join(model_dir, "model.safetensors"), "rb") as f:
+        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+    n = sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__" and "emb" not in k)
+    return n * (2 if dtype == "bf16" else 4)
+
+
 def suite_generate(a, models, meta):
     import numpy as np
+    # Memory read bandwidth (1 GiB, far beyond the caches): best of rounds.
+    bw = None
+    for _ in range(a.rounds):
+        m = measure(a, lambda: run_xtc(a, "xtc_bench_bandwidth", "--mb", 1024, "--iters", 5, "--threads", a.threads))
+        bw = m["gbps_best"] if bw is None else max(bw, m["gbps_best"])
+    print(f"memory read bandwidth, {a.threads} threads: {bw:.1f} GB/s", file=sys.stderr)
     rows = []
     rng = np.random.default_rng(a.seed + 1)
     for name, call, batch, prompt, new, warmup, iters, dtype in GEN_CONFIGS:
@@ -540,8 +556,11 @@ def suite_generate(a, models, meta):
             a, lambda i, o: run_torch(a, "generate", d, pr, batch, prompt, warmup, iters, i, o, new=new),
             lambda: run_xtc(a, "xtc_bench_generate", *xargs, "--iters", iters, "--warmup", warmup))
         t = torch_by[best]
+        wb = step_weight_bytes(d, dtype)
+        bound_ms = wb / (bw * 1e9) * 1e3
         rows.append(f"| {name} | {batch} | {prompt} + {new} | {dtype} | {t['tokens_per_s']:.1f} ({t['ms_per_token']:.2f} ms) "
                     f"| {x['tokens_per_s']:.1f} ({x['ms_per_token']:.2f} ms) | {x['tokens_per_s'] / t['tokens_per_s']:.2f} "
+                    f"| {wb / 1e6:.1f} MB, {bound_ms:.2f} ms ({x['ms_per_token'] / bound_ms:.2f}x) "
                     f"| {equal} | {t['peak_rss_mb']:.0f} / {x['peak_rss_mb']:.0f} | {warmup} + {iters} "
                     f"| {threads_cell(best, torch_by, x)} | {others:.2f} |")
         print(f"generate {name}: torch {t['tokens_per_s']:.1f} tok/s, xtc {x['tokens_per_s']:.1f} tok/s, "
@@ -558,10 +577,14 @@ def suite_generate(a, models, meta):
                    "\"tokens equal\" compares the greedy tokens of both sides. Peak RSS MB PyTorch / xtc. "
                    "xtc weights: what xtc's decoding steps read (`--dtype`, xtc_model_set_decode_dtype): f32 is "
                    "exact; bf16 reads a bfloat16 copy of the weights (activations and sums stay fp32), so its greedy "
-                   "tokens may part from fp32 ones where two logits are within bf16 rounding. PyTorch runs fp32."), "",
+                   "tokens may part from fp32 ones where two logits are within bf16 rounding. PyTorch runs fp32. "
+                   f"Bandwidth bound: the bytes of weights a step reads (all parameters but the embedding tables; the "
+                   f"KV cache adds under 1%) / the machine's memory read bandwidth, **{bw:.1f} GB/s** "
+                   f"(`xtc_bench_bandwidth`: 1 GiB summed by {a.threads} threads, best pass), and xtc's ms per step over "
+                   f"it; a model whose weights fit in the caches (the small GPT: 13 MB, the L3 holds 32 MB) can beat it."), "",
         "| config | batch | prompt + new | xtc weights | PyTorch tokens/s (per step) | xtc tokens/s (per step) | xtc / PyTorch "
-        "| tokens equal | peak RSS MB | warm-up + timed calls | threads | others |",
-        "|---|---:|---|---|---:|---:|---:|---|---:|---|---|---:|", *rows])
+        "| weights per step, DRAM bound (xtc / bound) | tokens equal | peak RSS MB | warm-up + timed calls | threads | others |",
+        "|---|---:|---|---|---:|---:|---:|---|---|---:|---|---|---:|", *rows])
 
 
 # ---------------------------------------------------------------- main
@@ -619,7 +642,7 @@ def main():
     from importlib.metadata import version
 
     tools = {"forward": ["xtc_bench_forward"], "train": ["xtc_bench_train", "xtc_bench_sgemm"],
-             "generate": ["xtc_bench_generate"]}
+             "generate": ["xtc_bench_generate", "xtc_bench_bandwidth"]}
     for s in suites:
         for tool in tools[s]:
             if not os.access(os.path.join(a.bin_dir, tool), os.X_OK):

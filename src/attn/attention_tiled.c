@@ -66,7 +66,7 @@ static bool zeroed_row(const struct xtc_attn_params *p, int64_t b, int64_t i, bo
  * whose every key is hidden averages all K + S values, as torch does with -FLT_MAX
  * logits: a tile holding such a row is computed over all S keys. Masked entries are
  * flagged in hid (when not NULL). Zeroed rows become all zero. Returns Sv. */
-static int64_t probs_tile(const struct xtc_attn_params *p, const float *q, const float *k, int64_t b, int h,
+XTC_CLONES static int64_t probs_tile(const struct xtc_attn_params *p, const float *q, const float *k, int64_t b, int h,
                           int64_t i0, int64_t n, float *P, float *hid, bool any_key) {
     const int64_t T = p->T, S = p->S, K = p->K, W = K + S;
     const int D = p->D, hk = h % p->G;
