@@ -1,7 +1,7 @@
 /* Decoding's matrix-vector kernels (backend/cpu/matvec.c) against a double-precision
  * reference: fp32 and bfloat16 weights, every row count of the matrix-vector regime
  * (1..4), output ranges that do not start or end on the kernels' 4-row blocks, inputs
- * whose length is not a multiple of the vector width or of the bf16 kernel's 512-element
+ * whose length is not a multiple of the vector width or of the bf16 kernel's 4096-element
  * chunks, with and without bias, into an output with a wider row stride. */
 #include <stdint.h>
 #include <stdio.h>
@@ -72,5 +72,7 @@ int main(void) {
             one_case(N, cins[c], 24, 3, 17, 0);
             one_case(N, cins[c], 24, 5, 6, 1);
         }
+    for (int64_t N = 1; N <= 4; N += 3) /* past one 4096-element chunk of the bf16 kernel */
+        one_case(N, 4096 + 37, 8, 0, 8, 1);
     return xtc_check_report("test_matvec");
 }
