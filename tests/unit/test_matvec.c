@@ -2,13 +2,15 @@
  * reference: fp32 and bfloat16 weights, every row count of the matrix-vector regime
  * (1..4), output ranges that do not start or end on the kernels' 4-row blocks, inputs
  * whose length is not a multiple of the vector width or of the bf16 kernel's 4096-element
- * chunks, with and without bias, into an output with a wider row stride. */
+ * chunks, with and without bias, into an output with a wider row stride; with the AVX2
+ * kernels and with the portable ones (the reference switch). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "backend/cpu/matvec.h"
 #include "check.h"
+#include "xtc/backend.h"
 #include "xtc/tensor.h"
 
 static float frand(uint64_t *s) {
@@ -66,13 +68,16 @@ static void one_case(int64_t N, int64_t Cin, int64_t Cout, int64_t o0, int64_t o
 
 int main(void) {
     const int64_t cins[] = {1, 7, 15, 16, 33, 256, 512, 513, 1037};
-    for (size_t c = 0; c < sizeof cins / sizeof cins[0]; c++)
-        for (int64_t N = 1; N <= 4; N++) {
-            one_case(N, cins[c], 24, 0, 24, 1);
-            one_case(N, cins[c], 24, 3, 17, 0);
-            one_case(N, cins[c], 24, 5, 6, 1);
-        }
-    for (int64_t N = 1; N <= 4; N += 3) /* past one 4096-element chunk of the bf16 kernel */
-        one_case(N, 4096 + 37, 8, 0, 8, 1);
+    for (int ref = 0; ref < 2; ref++) { /* the AVX2 kernels where the CPU has them, then the portable ones */
+        xtc_backend_cpu_set_reference(ref);
+        for (size_t c = 0; c < sizeof cins / sizeof cins[0]; c++)
+            for (int64_t N = 1; N <= 4; N++) {
+                one_case(N, cins[c], 24, 0, 24, 1);
+                one_case(N, cins[c], 24, 3, 17, 0);
+                one_case(N, cins[c], 24, 5, 6, 1);
+            }
+        for (int64_t N = 1; N <= 4; N += 3) /* past one 4096-element chunk of the bf16 kernel */
+            one_case(N, 4096 + 37, 8, 0, 8, 1);
+    }
     return xtc_check_report("test_matvec");
 }

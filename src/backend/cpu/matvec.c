@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backend/cpu/vec.h"
+#include "core/backend.h"
 
 /* bfloat16 is the top half of a float: widening is a shift (exact) */
 static inline float bf16_f32(uint16_t h) {
@@ -40,21 +41,6 @@ XTC_CLONES static float dot1(const float *restrict w, int64_t Cin, const float *
     return s;
 }
 
-static void matvec_f32_c(float *out, int64_t ldo, const float *inp, int64_t N, const float *w, const float *bias,
-                         int64_t Cin, int64_t o0, int64_t o1) {
-    int64_t o = o0;
-    for (; o + 4 <= o1; o += 4)
-        for (int64_t n = 0; n < N; n++) {
-            float s[4];
-            dot4(s, w + o * Cin, Cin, inp + n * Cin);
-            for (int r = 0; r < 4; r++)
-                out[n * ldo + o + r] = s[r] + (bias ? bias[o + r] : 0.0f);
-        }
-    for (; o < o1; o++)
-        for (int64_t n = 0; n < N; n++)
-            out[n * ldo + o] = dot1(w + o * Cin, Cin, inp + n * Cin) + (bias ? bias[o] : 0.0f);
-}
-
 /* bf16 rows, portable: the loop vectorizes, but compilers widen through shuffles and
  * separate multiplies and adds (~9 G weights/s from L1 here, no faster than fp32). */
 static void dot4_bf16(float s[4], const uint16_t *restrict w, int64_t Cin, const float *restrict x) {
@@ -79,19 +65,30 @@ static float dot1_bf16(const uint16_t *restrict w, int64_t Cin, const float *res
     return s;
 }
 
-static void matvec_bf16_c(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w, const float *bias,
-                          int64_t Cin, int64_t o0, int64_t o1) {
+/* The weights of a portable product: fp32 rows, or bf16 rows when bf16 is set. */
+struct rows {
+    const float *f32;
+    const uint16_t *bf16;
+};
+
+static void matvec_c(float *out, int64_t ldo, const float *inp, int64_t N, struct rows w, const float *bias,
+                     int64_t Cin, int64_t o0, int64_t o1) {
     int64_t o = o0;
     for (; o + 4 <= o1; o += 4)
         for (int64_t n = 0; n < N; n++) {
             float s[4];
-            dot4_bf16(s, w + o * Cin, Cin, inp + n * Cin);
+            if (w.bf16)
+                dot4_bf16(s, w.bf16 + o * Cin, Cin, inp + n * Cin);
+            else
+                dot4(s, w.f32 + o * Cin, Cin, inp + n * Cin);
             for (int r = 0; r < 4; r++)
                 out[n * ldo + o + r] = s[r] + (bias ? bias[o + r] : 0.0f);
         }
     for (; o < o1; o++)
         for (int64_t n = 0; n < N; n++)
-            out[n * ldo + o] = dot1_bf16(w + o * Cin, Cin, inp + n * Cin) + (bias ? bias[o] : 0.0f);
+            out[n * ldo + o] = (w.bf16 ? dot1_bf16(w.bf16 + o * Cin, Cin, inp + n * Cin)
+                                       : dot1(w.f32 + o * Cin, Cin, inp + n * Cin)) +
+                               (bias ? bias[o] : 0.0f);
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -190,7 +187,7 @@ static void matvec_f32_avx2(float *out, int64_t ldo, const float *inp, int64_t N
             }
         }
     if (o < o1)
-        matvec_f32_c(out, ldo, inp, N, w, bias, Cin, o, o1);
+        matvec_c(out, ldo, inp, N, (struct rows){.f32 = w}, bias, Cin, o, o1);
 }
 
 static void matvec_bf16_avx2(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w,
@@ -226,9 +223,10 @@ static void matvec_bf16_avx2(float *out, int64_t ldo, const float *inp, int64_t 
 }
 #endif
 
+/* the intrinsics versions, unless the CPU lacks them or the portable reference is selected */
 static bool have_avx2_fma(void) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return !xtc_cpu_reference() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
     return false;
 #endif
@@ -242,7 +240,7 @@ void xtc_matvec_f32(float *out, int64_t ldo, const float *inp, int64_t N, const 
         return;
     }
 #endif
-    matvec_f32_c(out, ldo, inp, N, w, bias, Cin, o0, o1);
+    matvec_c(out, ldo, inp, N, (struct rows){.f32 = w}, bias, Cin, o0, o1);
 }
 
 void xtc_matvec_bf16(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w, const float *bias,
@@ -253,5 +251,5 @@ void xtc_matvec_bf16(float *out, int64_t ldo, const float *inp, int64_t N, const
         return;
     }
 #endif
-    matvec_bf16_c(out, ldo, inp, N, w, bias, Cin, o0, o1);
+    matvec_c(out, ldo, inp, N, (struct rows){.bf16 = w}, bias, Cin, o0, o1);
 }
