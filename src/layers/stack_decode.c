@@ -1,7 +1,7 @@
 /* One decoding step of the stack in a single parallel region.
  *
- * Decoding feeds a few rows (B * T <= DECODE_ROWS: one new token per sequence) through
- * every layer. Each product then reads its whole weight matrix for a handful of
+ * Decoding feeds a few rows (B * T <= DECODE_ROWS: one new token per sequence, or a short
+ * prompt) through every layer. Each product then reads its whole weight matrix for a handful of
  * multiply-adds, so a step is bound by memory bandwidth, and at small sizes by the cost of
  * starting threads: the general forward (stack.c) starts a team or a BLAS call per
  * operation, about ten per layer. Here the team starts once per step and the threads
@@ -21,7 +21,10 @@
 #include "layers/stack.h"
 #include "ops/ops.h"
 
-#define DECODE_ROWS 4
+/* Up to 16 rows the products read each weight block once for all rows (from L1 after the
+ * first): a 16-token prompt of the small GPT took 2.2 ms this way against 2.9 through sgemm,
+ * which packs every weight matrix for so few rows. */
+#define DECODE_ROWS 16
 
 /* What the threads of one step share. */
 struct step {
