@@ -1,6 +1,6 @@
 /* Decoding's matrix-vector kernels (backend/cpu/matvec.c) against a double-precision
  * reference: fp32 and bfloat16 weights, every row count of the matrix-vector regime
- * (1..4), output ranges that do not start or end on the kernels' 4-row blocks, inputs
+ * (1..4) and short prompts (9, 16 rows), output ranges that do not start or end on the kernels' 4-row blocks, inputs
  * whose length is not a multiple of the vector width or of the bf16 kernel's 4096-element
  * chunks, with and without bias, into an output with a wider row stride; with the AVX2
  * kernels and with the portable ones (the reference switch). */
@@ -78,6 +78,8 @@ int main(void) {
             }
         for (int64_t N = 1; N <= 4; N += 3) /* past one 4096-element chunk of the bf16 kernel */
             one_case(N, 4096 + 37, 8, 0, 8, 1);
+        for (int64_t N = 9; N <= 16; N += 7) /* short prompts: more rows than one pass of the bf16 kernel takes */
+            one_case(N, 256, 24, 3, 17, 1);
     }
     return xtc_check_report("test_matvec");
 }

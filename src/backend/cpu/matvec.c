@@ -246,8 +246,9 @@ void xtc_matvec_f32(float *out, int64_t ldo, const float *inp, int64_t N, const 
 void xtc_matvec_bf16(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w, const float *bias,
                      int64_t Cin, int64_t o0, int64_t o1) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (N <= 4 && have_avx2_fma()) {
-        matvec_bf16_avx2(out, ldo, inp, N, w, bias, Cin, o0, o1);
+    if (have_avx2_fma()) {
+        for (int64_t n = 0; n < N; n += 4) /* the split inputs of 4 rows fit the stack buffer */
+            matvec_bf16_avx2(out + n * ldo, ldo, inp + n * Cin, N - n < 4 ? N - n : 4, w, bias, Cin, o0, o1);
         return;
     }
 #endif
