@@ -7,8 +7,9 @@
  * operation, about ten per layer. Here the team starts once per step and the threads
  * meet at barriers. Products are split into chunks of output features, attention into
  * (batch row, kv head) pairs, and each thread normalises the residual stream into its own
- * buffer (a few hundred values: cheaper than a barrier). The arithmetic is the general forward's,
- * in the same order (tests compare the two); the KV cache is read in place.
+ * buffer (a few hundred values: cheaper than a barrier). The operations are the general
+ * forward's (only the products sum in another order; tests compare the two); the KV cache is
+ * read in place.
  *
  * Taken with a KV cache, without XL memories or gradients, and for cross-attention once
  * the context keys/values are cached (from the second step on).
