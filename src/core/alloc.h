@@ -1,5 +1,5 @@
-/* Allocation of large, long-lived blocks (private): parameters, gradients, optimiser
- * state, activation arenas. */
+/* Allocation of large, long-lived blocks (private): parameters and their bf16 copy,
+ * gradients, optimiser state. */
 #ifndef XTC_CORE_ALLOC_H
 #define XTC_CORE_ALLOC_H
 

@@ -571,7 +571,7 @@ xtc_status xtc_model_zero_grad(xtc_model_t m, struct xtc_error *err) {
     if (!m)
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_model_zero_grad: NULL model");
     if (!m->grad) {
-        m->grad = calloc(m->n_floats ? m->n_floats : 1, sizeof(float));
+        m->grad = xtc_alloc_large(sizeof(float) * (m->n_floats ? m->n_floats : 1));
         if (!m->grad)
             XTC_FAIL(err, XTC_ERR_NOMEM, "cannot allocate %zu gradients", m->n_floats);
     } else {

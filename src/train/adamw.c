@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/status.h"
 #include "xtc/train.h"
 
@@ -12,8 +13,8 @@ xtc_status xtc_adamw_init(struct xtc_adamw *opt, size_t n, float beta1, float be
     memset(opt, 0, sizeof *opt);
     if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1) || !(eps > 0) || !(weight_decay >= 0))
         XTC_FAIL(err, XTC_ERR_ARG, "AdamW: betas must be in [0, 1), eps > 0, weight_decay >= 0");
-    opt->m = calloc(n ? n : 1, sizeof(float));
-    opt->v = calloc(n ? n : 1, sizeof(float));
+    opt->m = xtc_alloc_large(sizeof(float) * (n ? n : 1));
+    opt->v = xtc_alloc_large(sizeof(float) * (n ? n : 1));
     if (!opt->m || !opt->v) {
         xtc_adamw_free(opt);
         XTC_FAIL(err, XTC_ERR_NOMEM, "optimiser state for %zu parameters", n);
