@@ -165,6 +165,7 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
     struct xtc_attn_params sizing = {.B = B, .T = T, .S = S, .K = K, .H = c->heads, .G = c->kv_heads, .D = c->dim_head};
     size_t tiled = xtc_attention_tiled_scratch(&sizing), rowwise = (size_t)(nthreads * 2 * (K + S));
     bufs->scratch = xtc_arena_floats(a, tiled > rowwise ? tiled : rowwise);
+    bufs->scratch_per = tiled / (size_t)nthreads;
     bufs->memk = xtc_arena_floats(a, (size_t)((int64_t)c->kv_heads * K * c->dim_head));
     bufs->key_mask = (uint8_t *)xtc_arena_floats(a, (size_t)(B * S + 3) / 4);
     if (c->rotary) {
@@ -239,9 +240,7 @@ void xtc_stack_norm(const struct xtc_stack *s, float *out, float *mean, float *r
         xtc_layernorm_forward(out, mean, rstd, inp, w, N, s->cfg.dim);
 }
 
-/* The key mask of self-attention layer self_idx (its XL memory mask, visible cache rows, the
- * padding mask, left padding), filled into bf->key_mask; NULL when every key is visible. */
-static const uint8_t *self_key_mask(const struct xtc_stack_io *io, const struct xtc_stack_bufs *bf, int self_idx) {
+const uint8_t *xtc_stack_self_key_mask(const struct xtc_stack_io *io, const struct xtc_stack_bufs *bf, int self_idx) {
     const int64_t B = io->B, T = io->T, M = io->M, Cc = io->C_cache, S = M + Cc + T;
     const uint8_t *mm = M > 0 && io->mem_masks ? io->mem_masks[self_idx] : NULL;
     if (!io->mask && !mm && !io->seq_start_pos)
@@ -292,7 +291,7 @@ struct xtc_attn_params xtc_stack_attn_params_masked(const struct xtc_stack *s, c
 struct xtc_attn_params xtc_stack_attn_params(const struct xtc_stack *s, const struct xtc_sublayer *L,
                                              const struct xtc_stack_io *io, const struct xtc_stack_bufs *bf,
                                              int self_idx) {
-    const uint8_t *key_mask = L->kind == XTC_SUB_SELF ? self_key_mask(io, bf, self_idx) : io->context_mask;
+    const uint8_t *key_mask = L->kind == XTC_SUB_SELF ? xtc_stack_self_key_mask(io, bf, self_idx) : io->context_mask;
     return xtc_stack_attn_params_masked(s, L, io, bf, key_mask);
 }
 

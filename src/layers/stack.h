@@ -97,6 +97,7 @@ struct xtc_stack_bufs {
     struct xtc_sub_acts *acts; /* n_sub entries when training, else NULL (all use `shared`) */
     float *final_in, *final_mean, *final_rstd;
     float *y, *scratch, *memk;
+    size_t scratch_per;        /* floats of scratch per thread for the tiled attention kernels */
     uint8_t *key_mask;         /* (B, S) for self-attention */
     int64_t *self_pos;
     struct xtc_rope_tables self_rt, ctx_rt;
@@ -135,7 +136,10 @@ void xtc_stack_norm(const struct xtc_stack *s, float *out, float *mean, float *r
 struct xtc_attn_params xtc_stack_attn_params(const struct xtc_stack *s, const struct xtc_sublayer *L,
                                              const struct xtc_stack_io *io, const struct xtc_stack_bufs *bf,
                                              int self_idx);
-/* The same with the key mask given (self-attention: as xtc_stack_attn_params built it). */
+/* The key mask of self-attention layer self_idx (its XL memory mask, visible cache rows, the
+ * padding mask, left padding), filled into bf->key_mask; NULL when every key is visible. */
+const uint8_t *xtc_stack_self_key_mask(const struct xtc_stack_io *io, const struct xtc_stack_bufs *bf, int self_idx);
+/* The same with the key mask given (self-attention: xtc_stack_self_key_mask's). */
 struct xtc_attn_params xtc_stack_attn_params_masked(const struct xtc_stack *s, const struct xtc_sublayer *L,
                                                     const struct xtc_stack_io *io, const struct xtc_stack_bufs *bf,
                                                     const uint8_t *key_mask);

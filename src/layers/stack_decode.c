@@ -33,7 +33,6 @@ struct step {
     const struct xtc_stack_io *io;
     struct xtc_stack_bufs *bf;
     const uint8_t *self_mask; /* the self-attention key mask (the same for every layer without XL memories) */
-    size_t scratch_per;       /* attention scratch floats per thread */
 };
 
 bool xtc_stack_decode_ok(const struct xtc_stack *s, const struct xtc_stack_io *io, bool train) {
@@ -161,7 +160,7 @@ static void attention_sublayer(const struct step *st, const struct xtc_sublayer 
         }
     }
 #pragma omp barrier
-    float *P = bf->scratch + st->scratch_per * (size_t)t;
+    float *P = bf->scratch + bf->scratch_per * (size_t)t;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t w = 0; w < io->B * G; w++)
         attend_kv_head(st, L, idx, w / G, (int)(w % G), P);
@@ -206,15 +205,8 @@ static void ff_sublayer(const struct step *st, const struct xtc_sublayer *L, con
 
 void xtc_stack_decode(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_stack_bufs *bf) {
     const int64_t N = io->B * io->T, C = s->cfg.dim;
-    struct step st = {.s = s, .io = io, .bf = bf};
-    for (int l = 0; l < s->n_sub; l++)
-        if (s->sub[l].kind == XTC_SUB_SELF) { /* fills bf->key_mask once, before the threads read it */
-            st.self_mask = xtc_stack_attn_params(s, &s->sub[l], io, bf, 0).key_mask;
-            break;
-        }
-    struct xtc_attn_params sizing = {.B = io->B, .T = io->T, .S = io->C_cache + io->T > io->S_ctx ? io->C_cache + io->T : io->S_ctx,
-                                     .K = s->cfg.num_mem_kv, .H = s->cfg.heads, .G = s->cfg.kv_heads, .D = s->cfg.dim_head};
-    st.scratch_per = xtc_attention_tiled_scratch(&sizing) / (size_t)omp_get_max_threads();
+    /* the key mask is filled once, before the threads read it */
+    struct step st = {.s = s, .io = io, .bf = bf, .self_mask = xtc_stack_self_key_mask(io, bf, 0)};
 #pragma omp parallel num_threads(bf->dec_threads)
     {
         int t = omp_get_thread_num();
