@@ -11,6 +11,32 @@
 #include "model/model.h"
 #include "xtc/generate.h"
 
+/* Per-layer key and value buffers of `floats` each, for self- and cross-attention alike:
+ * false (with whatever was allocated left for free_layers) when memory runs out. */
+static bool alloc_layers(float ***k, float ***v, int n, size_t floats) {
+    *k = calloc((size_t)(n ? n : 1), sizeof(float *));
+    *v = calloc((size_t)(n ? n : 1), sizeof(float *));
+    bool ok = *k && *v;
+    for (int l = 0; ok && l < n; l++) {
+        (*k)[l] = malloc(sizeof(float) * floats);
+        (*v)[l] = malloc(sizeof(float) * floats);
+        ok = (*k)[l] && (*v)[l];
+    }
+    return ok;
+}
+
+static void free_layers(float ***k, float ***v, int n) {
+    for (int l = 0; l < n; l++) {
+        if (*k)
+            free((*k)[l]);
+        if (*v)
+            free((*v)[l]);
+    }
+    free(*k);
+    free(*v);
+    *k = *v = NULL;
+}
+
 xtc_status xtc_kv_cache_create(xtc_kv_cache_t *out, const struct xtc_model *m, int64_t batch, int64_t capacity,
                                struct xtc_error *err) {
     if (!out || !m || batch < 1 || capacity < 1 || batch > (1 << 20) || capacity > (1 << 24))
@@ -30,15 +56,7 @@ xtc_status xtc_kv_cache_create(xtc_kv_cache_t *out, const struct xtc_model *m, i
     kc->cap = capacity;
     kc->GD = (int64_t)c->layers.kv_heads * c->layers.dim_head;
     kc->n_cross = c->layers.cross_attend ? c->layers.depth : 0;
-    kc->k = calloc((size_t)(kc->n_layers ? kc->n_layers : 1), sizeof(float *));
-    kc->v = calloc((size_t)(kc->n_layers ? kc->n_layers : 1), sizeof(float *));
-    bool ok = kc->k && kc->v;
-    for (int l = 0; ok && l < kc->n_layers; l++) {
-        kc->k[l] = malloc(sizeof(float) * (size_t)(batch * capacity * kc->GD));
-        kc->v[l] = malloc(sizeof(float) * (size_t)(batch * capacity * kc->GD));
-        ok = kc->k[l] && kc->v[l];
-    }
-    if (!ok) {
+    if (!alloc_layers(&kc->k, &kc->v, kc->n_layers, (size_t)(batch * capacity * kc->GD))) {
         xtc_kv_cache_free(kc);
         XTC_FAIL(err, XTC_ERR_NOMEM, "KV cache of %lld tokens", (long long)capacity);
     }
@@ -47,15 +65,7 @@ xtc_status xtc_kv_cache_create(xtc_kv_cache_t *out, const struct xtc_model *m, i
 }
 
 static void free_cross(struct xtc_kv_cache *c) {
-    for (int l = 0; l < c->n_cross; l++) {
-        if (c->xk)
-            free(c->xk[l]);
-        if (c->xv)
-            free(c->xv[l]);
-    }
-    free(c->xk);
-    free(c->xv);
-    c->xk = c->xv = NULL;
+    free_layers(&c->xk, &c->xv, c->n_cross);
     c->cross_ready = false;
 }
 
@@ -71,15 +81,7 @@ xtc_status xtc_kv_cache_prepare_cross(struct xtc_kv_cache *c, int64_t ctx_len, s
     if (c->xk && c->ctx_len == ctx_len)
         return XTC_OK;
     free_cross(c);
-    c->xk = calloc((size_t)c->n_cross, sizeof(float *));
-    c->xv = calloc((size_t)c->n_cross, sizeof(float *));
-    bool ok = c->xk && c->xv;
-    for (int l = 0; ok && l < c->n_cross; l++) {
-        c->xk[l] = malloc(sizeof(float) * (size_t)(c->B * ctx_len * c->GD));
-        c->xv[l] = malloc(sizeof(float) * (size_t)(c->B * ctx_len * c->GD));
-        ok = c->xk[l] && c->xv[l];
-    }
-    if (!ok) {
+    if (!alloc_layers(&c->xk, &c->xv, c->n_cross, (size_t)(c->B * ctx_len * c->GD))) {
         free_cross(c);
         XTC_FAIL(err, XTC_ERR_NOMEM, "cross-attention cache");
     }
@@ -91,14 +93,7 @@ void xtc_kv_cache_free(xtc_kv_cache_t c) {
     if (!c)
         return;
     free_cross(c);
-    for (int l = 0; l < c->n_layers; l++) {
-        if (c->k)
-            free(c->k[l]);
-        if (c->v)
-            free(c->v[l]);
-    }
-    free(c->k);
-    free(c->v);
+    free_layers(&c->k, &c->v, c->n_layers);
     free(c);
 }
 
