@@ -14,9 +14,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <cblas.h>
-#include <omp.h>
-
 #include "bench_util.h"
 #include "xtc/xtc.h"
 
@@ -65,10 +62,8 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    if (threads > 0) {
-        omp_set_num_threads((int)threads);
-        openblas_set_num_threads((int)threads);
-    }
+    if (threads > 0)
+        xtc_set_num_threads((int)threads);
 
     xtc_model_t m;
     struct xtc_error err;
@@ -125,7 +120,7 @@ int main(int argc, char **argv) {
         double per_call = (bench_now() - t0) / (double)iters;
         if (!status)
             printf("tokens_per_s=%.1f ms_per_call=%.3f batch=%ld seq=%ld threads=%d\n", (double)n / per_call,
-                   1e3 * per_call, batch, seq, omp_get_max_threads());
+                   1e3 * per_call, batch, seq, xtc_get_num_threads());
     }
     free(tokens);
     xtc_model_free(m);
