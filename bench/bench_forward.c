@@ -24,40 +24,18 @@ static void usage(FILE *f) {
 int main(int argc, char **argv) {
     const char *dir = NULL, *dump = NULL;
     long batch = -1, seq = -1, iters = 10, warmup = 2, threads = 0, seed = 1234;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = 0;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--batch")) {
-            rc = bench_parse_int("xtc_bench_forward", a, v, 1, &batch), i++;
-        } else if (!strcmp(a, "--seq")) {
-            rc = bench_parse_int("xtc_bench_forward", a, v, 1, &seq), i++;
-        } else if (!strcmp(a, "--iters")) {
-            rc = bench_parse_int("xtc_bench_forward", a, v, 1, &iters), i++;
-        } else if (!strcmp(a, "--warmup")) {
-            rc = bench_parse_int("xtc_bench_forward", a, v, 0, &warmup), i++;
-        } else if (!strcmp(a, "--threads")) {
-            rc = bench_parse_int("xtc_bench_forward", a, v, 1, &threads), i++;
-        } else if (!strcmp(a, "--seed")) {
-            rc = bench_parse_int("xtc_bench_forward", a, v, 0, &seed), i++;
-        } else if (!strcmp(a, "--dump")) {
-            if (!v) {
-                fprintf(stderr, "xtc_bench_forward: --dump needs a file name\n");
-                return 2;
-            }
-            dump = v, i++;
-        } else if (a[0] == '-' || dir) {
-            fprintf(stderr, "xtc_bench_forward: unexpected argument '%s'\n", a);
-            usage(stderr);
-            return 2;
-        } else {
-            dir = a;
-        }
-        if (rc)
-            return 2;
-    }
+    const struct bench_opt opts[] = {
+        {"--batch", .i = &batch, .min = 1},
+        {"--seq", .i = &seq, .min = 1},
+        {"--iters", .i = &iters, .min = 1},
+        {"--warmup", .i = &warmup, .min = 0},
+        {"--threads", .i = &threads, .min = 1},
+        {"--seed", .i = &seed, .min = 0},
+        {"--dump", .s = &dump, .what = "a file name"},
+    };
+    int rc = bench_parse_args("xtc_bench_forward", argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &dir, usage);
+    if (rc)
+        return rc == 1 ? 0 : 2;
     if (!dir || batch < 0 || seq < 0) {
         usage(stderr);
         return 2;

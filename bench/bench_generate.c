@@ -30,53 +30,29 @@ static void usage(FILE *f) {
                "                          [--seed S] [--no-cache] [--dtype f32|bf16] [--dump FILE]\n");
 }
 int main(int argc, char **argv) {
-    const char *dir = NULL, *dump = NULL;
+    const char *dir = NULL, *dump = NULL, *dtype = "f32";
     long batch = -1, prompt = -1, nnew = -1, iters = 5, warmup = 1, threads = 0, seed = 1234;
-    int cache = 1, bf16 = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = 0;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--batch")) {
-            rc = bench_parse_int(PROG, a, v, 1, &batch), i++;
-        } else if (!strcmp(a, "--prompt")) {
-            rc = bench_parse_int(PROG, a, v, 1, &prompt), i++;
-        } else if (!strcmp(a, "--new")) {
-            rc = bench_parse_int(PROG, a, v, 1, &nnew), i++;
-        } else if (!strcmp(a, "--iters")) {
-            rc = bench_parse_int(PROG, a, v, 1, &iters), i++;
-        } else if (!strcmp(a, "--warmup")) {
-            rc = bench_parse_int(PROG, a, v, 0, &warmup), i++;
-        } else if (!strcmp(a, "--threads")) {
-            rc = bench_parse_int(PROG, a, v, 1, &threads), i++;
-        } else if (!strcmp(a, "--seed")) {
-            rc = bench_parse_int(PROG, a, v, 0, &seed), i++;
-        } else if (!strcmp(a, "--no-cache")) {
-            cache = 0;
-        } else if (!strcmp(a, "--dtype")) {
-            if (!v || (strcmp(v, "f32") && strcmp(v, "bf16"))) {
-                fprintf(stderr, PROG ": --dtype takes f32 or bf16\n");
-                return 2;
-            }
-            bf16 = !strcmp(v, "bf16"), i++;
-        } else if (!strcmp(a, "--dump")) {
-            if (!v) {
-                fprintf(stderr, PROG ": --dump needs a file name\n");
-                return 2;
-            }
-            dump = v, i++;
-        } else if (a[0] == '-' || dir) {
-            fprintf(stderr, PROG ": unexpected argument '%s'\n", a);
-            usage(stderr);
-            return 2;
-        } else {
-            dir = a;
-        }
-        if (rc)
-            return 2;
+    int no_cache = 0;
+    const struct bench_opt opts[] = {
+        {"--batch", .i = &batch, .min = 1},
+        {"--prompt", .i = &prompt, .min = 1},
+        {"--new", .i = &nnew, .min = 1},
+        {"--iters", .i = &iters, .min = 1},
+        {"--warmup", .i = &warmup, .min = 0},
+        {"--threads", .i = &threads, .min = 1},
+        {"--seed", .i = &seed, .min = 0},
+        {"--no-cache", .flag = &no_cache},
+        {"--dtype", .s = &dtype, .what = "f32 or bf16"},
+        {"--dump", .s = &dump, .what = "a file name"},
+    };
+    int rc = bench_parse_args(PROG, argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &dir, usage);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    if (strcmp(dtype, "f32") && strcmp(dtype, "bf16")) {
+        fprintf(stderr, PROG ": --dtype takes f32 or bf16\n");
+        return 2;
     }
+    const int cache = !no_cache, bf16 = !strcmp(dtype, "bf16");
     if (!dir || batch < 0 || prompt < 0 || nnew < 0) {
         usage(stderr);
         return 2;

@@ -70,46 +70,20 @@ static char *read_all(const char *path, size_t *len) {
 int main(int argc, char **argv) {
     const char *src = NULL, *dump = NULL, *tok_in = NULL;
     long batch = -1, seq = -1, steps = 10, warmup = 2, threads = 0, seed = 1234, init_seed = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = 0;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--batch")) {
-            rc = bench_parse_int(PROG, a, v, 1, &batch), i++;
-        } else if (!strcmp(a, "--seq")) {
-            rc = bench_parse_int(PROG, a, v, 2, &seq), i++;
-        } else if (!strcmp(a, "--steps")) {
-            rc = bench_parse_int(PROG, a, v, 1, &steps), i++;
-        } else if (!strcmp(a, "--warmup")) {
-            rc = bench_parse_int(PROG, a, v, 0, &warmup), i++;
-        } else if (!strcmp(a, "--threads")) {
-            rc = bench_parse_int(PROG, a, v, 1, &threads), i++;
-        } else if (!strcmp(a, "--seed")) {
-            rc = bench_parse_int(PROG, a, v, 0, &seed), i++;
-        } else if (!strcmp(a, "--init-seed")) {
-            rc = bench_parse_int(PROG, a, v, 0, &init_seed), i++;
-        } else if (!strcmp(a, "--dump-tokens") || !strcmp(a, "--tokens")) {
-            if (!v) {
-                fprintf(stderr, PROG ": %s needs a file name\n", a);
-                return 2;
-            }
-            if (a[2] == 'd')
-                dump = v;
-            else
-                tok_in = v;
-            i++;
-        } else if (a[0] == '-' || src) {
-            fprintf(stderr, PROG ": unexpected argument '%s'\n", a);
-            usage(stderr);
-            return 2;
-        } else {
-            src = a;
-        }
-        if (rc)
-            return 2;
-    }
+    const struct bench_opt opts[] = {
+        {"--batch", .i = &batch, .min = 1},
+        {"--seq", .i = &seq, .min = 2},
+        {"--steps", .i = &steps, .min = 1},
+        {"--warmup", .i = &warmup, .min = 0},
+        {"--threads", .i = &threads, .min = 1},
+        {"--seed", .i = &seed, .min = 0},
+        {"--init-seed", .i = &init_seed, .min = 0},
+        {"--dump-tokens", .s = &dump, .what = "a file name"},
+        {"--tokens", .s = &tok_in, .what = "a file name"},
+    };
+    int rc = bench_parse_args(PROG, argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &src, usage);
+    if (rc)
+        return rc == 1 ? 0 : 2;
     if (!src || batch < 0 || seq < 0) {
         usage(stderr);
         return 2;

@@ -21,6 +21,41 @@ int bench_parse_int(const char *prog, const char *opt, const char *s, long lo, l
     return 0;
 }
 
+int bench_parse_args(const char *prog, int argc, char **argv, const struct bench_opt *opts, int n, const char **pos,
+                     void (*usage)(FILE *)) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 1;
+        }
+        const struct bench_opt *o = NULL;
+        for (int k = 0; k < n && !o; k++)
+            o = strcmp(a, opts[k].name) ? NULL : &opts[k];
+        if (!o && (a[0] == '-' || *pos)) {
+            fprintf(stderr, "%s: unexpected argument '%s'\n", prog, a);
+            usage(stderr);
+            return 2;
+        }
+        if (!o) {
+            *pos = a;
+        } else if (o->flag) {
+            *o->flag = 1;
+        } else if (o->i) {
+            if (bench_parse_int(prog, a, v, o->min, o->i))
+                return 2;
+            i++;
+        } else {
+            if (!v) {
+                fprintf(stderr, "%s: %s needs %s\n", prog, a, o->what);
+                return 2;
+            }
+            *o->s = v, i++;
+        }
+    }
+    return 0;
+}
+
 double bench_peak_rss_mb(void) {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];

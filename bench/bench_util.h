@@ -4,9 +4,27 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* *out = integer in s (>= lo); prints "PROG: OPT needs an integer >= lo" and returns -1 otherwise. */
 int bench_parse_int(const char *prog, const char *opt, const char *s, long lo, long *out);
+
+/* One option of a tool: an integer >= min into *i, a string into *s (`what` names the value in
+ * the message when it is missing), or a flag that sets *flag to 1. */
+struct bench_opt {
+    const char *name;
+    long *i;
+    long min;
+    const char **s;
+    const char *what;
+    int *flag;
+};
+
+/* Parses argv against the n options and one positional argument (*pos). -h / --help prints
+ * usage to stdout. Returns 0 to go on, 1 after --help, 2 after an error (message and usage
+ * printed to stderr). */
+int bench_parse_args(const char *prog, int argc, char **argv, const struct bench_opt *opts, int n, const char **pos,
+                     void (*usage)(FILE *));
 
 /* Peak resident set size in MiB: VmHWM of /proc/self/status. getrusage's ru_maxrss is the fallback
  * only: Linux carries it across execve, so a process started by a big parent (bench.py, which
