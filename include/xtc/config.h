@@ -4,7 +4,7 @@
  * `model` object of a golden case:
  *   {"class": "TransformerWrapper", "kwargs": {"num_tokens": 256, "max_seq_len": 1024,
  *     "attn_layers": {"class": "Decoder", "kwargs": {"dim": 512, "depth": 6, "rotary_pos_emb": true}}}}
- * Keyword names and defaults are those of x-transformers 2.26.4. A keyword
+ * Keyword names and defaults are those of x-transformers 2.31.10. A keyword
  * xtc does not implement is an error that names it, never silently ignored.
  * xtc-only settings live in an optional "xtc" object next to "class"
  * (e.g. {"rotary_layout": "half_split"} for checkpoints older than 1.30). */
@@ -58,6 +58,8 @@ struct xtc_layers_config {
     enum xtc_norm_kind norm;
     double ff_mult;
     bool ff_glu;
+    bool ff_glu_softclamp; /* 2.31.10: c(value, up) * c(gate, gate_clamp) * Phi(gate), c(t, b) = b tanh(t / b) */
+    double ff_glu_gate_softclamp_value, ff_glu_up_softclamp_value; /* 4, 25 */
     int ff_inner; /* int(dim * ff_mult) */
 };
 
@@ -67,6 +69,8 @@ struct xtc_wrapper_config {
     bool use_abs_pos_emb;     /* resolved: false under rotary / T5 or max_seq_len 0 */
     bool scaled_sinu_pos_emb; /* resolved: only when an absolute embedding is used */
     bool tie_embedding;
+    double tie_embedding_scale; /* logits = (x @ E^T) * scale; default dim^-0.5 (x-transformers >= 2.30.5),
+                                   1.0 reproduces older tied checkpoints */
     bool return_only_embed;   /* no to_logits (XTransformer encoder) */
 };
 

@@ -126,6 +126,8 @@ static void layers_defaults(struct xtc_layers_config *c) {
     c->rel_pos_max_distance = 128;
     c->qk_norm_scale = 10;
     c->ff_mult = 4;
+    c->ff_glu_gate_softclamp_value = 4;
+    c->ff_glu_up_softclamp_value = 25;
     c->kv_heads = -1;
     c->dim_context = -1;
     c->disable_abs_pos_emb = -1;
@@ -224,6 +226,9 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"attn_qk_norm_scale", KW_NUM, &c->qk_norm_scale, 1e-12, 1e12, 0, NULL},
         {"ff_mult", KW_NUM, &c->ff_mult, 1e-6, 1024, 0, NULL},
         {"ff_glu", KW_BOOL, &c->ff_glu, 0, 0, 0, NULL},
+        {"ff_glu_softclamp", KW_BOOL, &c->ff_glu_softclamp, 0, 0, 0, NULL},
+        {"ff_glu_gate_softclamp_value", KW_NUM, &c->ff_glu_gate_softclamp_value, 1e-6, 1e12, 0, NULL},
+        {"ff_glu_up_softclamp_value", KW_NUM, &c->ff_glu_up_softclamp_value, 1e-6, 1e12, 0, NULL},
         /* Dropout has no effect in evaluation; the values are accepted for loading trained models. */
         {"attn_dropout", KW_IGNORED_NUM, NULL, 0, 1, 0, NULL},
         {"ff_dropout", KW_IGNORED_NUM, NULL, 0, 1, 0, NULL},
@@ -332,12 +337,14 @@ static xtc_status parse_wrapper(const cJSON *kwargs, struct xtc_net_config *net,
     struct xtc_wrapper_config *w = &net->wrap;
     wrapper_defaults(w);
     int emb_dim = -1;
+    bool tie_scale_seen = false;
     struct kw table[] = {
         {"num_tokens", KW_INT, &w->num_tokens, 1, MAX_TOKENS, 0, NULL},
         {"max_seq_len", KW_INT, &w->max_seq_len, 0, MAX_SEQ, 0, NULL},
         {"use_abs_pos_emb", KW_BOOL, &w->use_abs_pos_emb, 0, 0, 0, NULL},
         {"scaled_sinu_pos_emb", KW_BOOL, &w->scaled_sinu_pos_emb, 0, 0, 0, NULL},
         {"tie_embedding", KW_BOOL, &w->tie_embedding, 0, 0, 0, NULL},
+        {"tie_embedding_scale", KW_NUM, &w->tie_embedding_scale, -1e12, 1e12, 0, &tie_scale_seen},
         {"num_memory_tokens", KW_INT, &w->num_memory_tokens, 0, MAX_SMALL, 0, NULL},
         {"max_mem_len", KW_INT, &w->max_mem_len, 0, MAX_SEQ, 0, NULL},
         {"return_only_embed", KW_BOOL, &w->return_only_embed, 0, 0, 0, NULL},
@@ -363,6 +370,9 @@ static xtc_status parse_wrapper(const cJSON *kwargs, struct xtc_net_config *net,
                  emb_dim, net->layers.dim);
     if (w->scaled_sinu_pos_emb && net->layers.dim % 2)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: scaled_sinu_pos_emb needs an even dim (got %d)", where, net->layers.dim);
+    /* x-transformers 2.30.5+: tie_embedding_scale defaults to dim ** -0.5 (dim of the stack) */
+    if (!tie_scale_seen)
+        w->tie_embedding_scale = 1.0 / sqrt((double)net->layers.dim);
     net->has_wrapper = true;
     wrapper_resolve(w, &net->layers);
     return XTC_OK;

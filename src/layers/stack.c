@@ -20,6 +20,9 @@
 xtc_status xtc_stack_init(struct xtc_stack *s, const struct xtc_layers_config *c, struct xtc_error *err) {
     memset(s, 0, sizeof *s);
     s->cfg = *c;
+    s->glu = (struct xtc_glu_params){.softclamp = c->ff_glu_softclamp,
+                                     .gate_clamp = (float)c->ff_glu_gate_softclamp_value,
+                                     .up_clamp = (float)c->ff_glu_up_softclamp_value};
     int per = c->only_cross ? 2 : c->cross_attend ? 3 : 2;
     s->n_sub = per * c->depth;
     s->sub = calloc((size_t)s->n_sub, sizeof *s->sub);
@@ -402,7 +405,7 @@ static void ff_sublayer(const struct xtc_stack *s, const struct xtc_sublayer *L,
     int64_t C = c->dim, I = c->ff_inner;
     xtc_linear_forward(A->ff1, A->h, L->w1, L->b1, N, C, c->ff_glu ? 2 * I : I);
     if (c->ff_glu)
-        xtc_glu_forward(A->ffa, A->ff1, N, I);
+        xtc_glu_forward(A->ffa, A->ff1, N, I, &s->glu);
     else
         xtc_gelu_forward(A->ffa, A->ff1, N * I);
     xtc_linear_forward(bf->y, A->ffa, L->w2, L->b2, N, I, C);

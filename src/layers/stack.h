@@ -11,6 +11,7 @@
 #include "attn/attention.h"
 #include "backend/cpu/matvec.h"
 #include "core/arena.h"
+#include "ops/ops.h"
 #include "pos/pos.h"
 #include "xtc/config.h"
 
@@ -34,6 +35,7 @@ struct xtc_stack {
     float *xpos_scale_buf;  /* checkpoint buffer rotary_pos_emb.scale (n_freq) */
     struct xtc_rotary rotary;
     float *alibi_slopes;    /* (H), owned */
+    struct xtc_glu_params glu; /* feed-forward GLU soft clamps (ff_glu_softclamp) */
     struct xtc_matvec_weights decode_w; /* what decoding steps' products read (bf16 copy or not) */
 };
 

@@ -33,7 +33,7 @@ static void ff_backward(const struct xtc_stack *s, const struct xtc_sublayer *L,
     /* y = ffa @ w2^T + b2 */
     xtc_linear_backward(bf->dffa, grad_of(g, L->w2), grad_of(g, L->b2), dy, A->ffa, L->w2, N, I, C, 0);
     if (c->ff_glu)
-        xtc_glu_backward(bf->dff1, bf->dffa, A->ff1, N, I);
+        xtc_glu_backward(bf->dff1, bf->dffa, A->ff1, N, I, &s->glu);
     else
         xtc_gelu_backward(bf->dff1, bf->dffa, A->ff1, N * I);
     /* ff1 = h @ w1^T + b1 */

@@ -190,9 +190,10 @@ static void ff_sublayer(const struct step *st, const struct xtc_sublayer *L, con
         for (int64_t n = 0; n < N; n++) {
             float *a = A->ffa + n * I;
             const float *f = A->ff1 + n * W1;
-            xtc_gelu_forward(a + lo, f + (c->ff_glu ? I : 0) + lo, hi - lo);
-            for (int64_t j = lo; c->ff_glu && j < hi; j++)
-                a[j] = f[j] * a[j];
+            if (c->ff_glu)
+                xtc_glu_span(a + lo, f + lo, f + I + lo, hi - lo, &st->s->glu);
+            else
+                xtc_gelu_forward(a + lo, f + lo, hi - lo);
         }
     }
 #pragma omp for schedule(dynamic, 1)

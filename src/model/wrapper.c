@@ -3,6 +3,7 @@
  * removed, logits (or embeddings). Also the Transformer-XL memory update
  * (B.8): new mems = the last max_mem_len rows of [mems ; residual input of
  * each self-attention layer].
+ * Tied embeddings: logits = (h @ E^T) * tie_embedding_scale (2.30.5+).
  * Shape letters: B batch, T tokens, R memory tokens, Tt = R + T, C dim,
  * V vocab, M incoming memory length, L outgoing memory length. */
 #include <math.h>
@@ -23,6 +24,17 @@ int64_t xtc_net_mem_out_len(const struct xtc_net *net, const struct xtc_inputs *
     int64_t all = in->mem_len * (in->n_mems > 0) + total_len(net, in);
     int64_t L = net->cfg.has_wrapper ? net->cfg.wrap.max_mem_len : 0;
     return L > 0 && L < all ? L : all;
+}
+
+/* The factor on the logits: tie_embedding_scale with a tied embedding (x-transformers >= 2.30.5), else 1. */
+static float head_scale(const struct xtc_net *net) {
+    const struct xtc_net_config *c = &net->cfg;
+    return c->has_wrapper && c->wrap.tie_embedding ? (float)c->wrap.tie_embedding_scale : 1.0f;
+}
+
+static void scale_rows(float *x, int64_t n, float s) {
+    for (int64_t i = 0; s != 1.0f && i < n; i++)
+        x[i] *= s;
 }
 
 int64_t xtc_net_out_dim(const struct xtc_net *net) {
@@ -74,6 +86,8 @@ void xtc_net_plan(const struct xtc_net *net, const struct xtc_inputs *in, bool t
     xtc_stack_plan(s, &io, train, a, &bufs->stack);
     if (train) {
         bufs->dx = xtc_arena_floats(a, (size_t)(B * Tt * C));
+        if (head_scale(net) != 1.0f)
+            bufs->head_in = xtc_arena_floats(a, (size_t)(T * C));
         if (io.M > 0) {
             size_t ptrs = ((size_t)s->n_self * sizeof(float *) + sizeof(float) - 1) / sizeof(float);
             bufs->dmems = (float **)xtc_arena_floats(a, ptrs);
@@ -180,6 +194,7 @@ void xtc_net_forward(const struct xtc_net *net, const struct xtc_inputs *in, str
     if (R == 0 && c->has_wrapper && !c->wrap.return_only_embed) {
         /* rows are contiguous: one product (a decoding step reads the head once, not per row) */
         xtc_linear_forward_mw(bufs->out, bufs->x, w_out, NULL, B * T, C, V, in->cache ? &s->decode_w : NULL);
+        scale_rows(bufs->out, B * T * V, head_scale(net));
         return;
     }
     for (int64_t b = 0; b < B; b++) {
@@ -190,6 +205,8 @@ void xtc_net_forward(const struct xtc_net *net, const struct xtc_inputs *in, str
         else
             xtc_linear_forward(out, h, w_out, NULL, T, C, V);
     }
+    if (c->has_wrapper && !c->wrap.return_only_embed)
+        scale_rows(bufs->out, B * T * V, head_scale(net));
 }
 
 void xtc_net_backward(const struct xtc_net *net, const struct xtc_inputs *in, struct xtc_net_bufs *bufs,
@@ -201,11 +218,18 @@ void xtc_net_backward(const struct xtc_net *net, const struct xtc_inputs *in, st
     memset(dx, 0, sizeof(float) * (size_t)(B * Tt * C));
     bool head = c->has_wrapper && !c->wrap.return_only_embed;
     const float *w_out = net->to_logits ? net->to_logits : net->token_emb;
+    float s = head_scale(net);
     for (int64_t b = 0; b < B; b++) {
         float *dxb = dx + (b * Tt + R) * C;
-        if (head) /* logits = h @ w_out^T */
-            xtc_linear_backward(dxb, g->grads + (w_out - g->params), NULL, dout + b * T * V,
-                                bufs->x + (b * Tt + R) * C, w_out, T, C, V, 0);
+        const float *h = bufs->x + (b * Tt + R) * C;
+        if (head && s != 1.0f) { /* logits = (h @ w_out^T) * s: dw += dout^T (s h), dh = s (dout @ w_out) */
+            memcpy(bufs->head_in, h, sizeof(float) * (size_t)(T * C));
+            scale_rows(bufs->head_in, T * C, s);
+            xtc_linear_backward(dxb, g->grads + (w_out - g->params), NULL, dout + b * T * V, bufs->head_in, w_out, T,
+                                C, V, 0);
+            scale_rows(dxb, T * C, s);
+        } else if (head) /* logits = h @ w_out^T */
+            xtc_linear_backward(dxb, g->grads + (w_out - g->params), NULL, dout + b * T * V, h, w_out, T, C, V, 0);
         else
             memcpy(dxb, dout + b * T * V, sizeof(float) * (size_t)(T * C));
     }

@@ -17,6 +17,7 @@ struct xtc_net_bufs {
     struct xtc_stack_io io; /* the stack call of the last forward, for backward */
     float *dx;              /* training: (B, Tt, C) gradient of the stack input */
     float **dmems;          /* training with mems: n_self (B, M, C) */
+    float *head_in;         /* training with a scaled tied head: (T, C) scaled output rows of one batch row */
 };
 
 int64_t xtc_net_out_dim(const struct xtc_net *net);

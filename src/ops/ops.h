@@ -7,6 +7,7 @@
 #ifndef XTC_OPS_H
 #define XTC_OPS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,8 +31,16 @@ void xtc_rmsnorm_forward(float *out, float *rnorm, const float *inp, const float
 /* Exact (erf) GELU, elementwise over n values. */
 void xtc_gelu_forward(float *out, const float *inp, int64_t n);
 
-/* GLU with GELU gate: inp (N, 2*C) = [value | gate]; out (N, C) = value * gelu(gate). */
-void xtc_glu_forward(float *out, const float *inp, int64_t N, int64_t C);
+/* GLU with GELU gate: inp (N, 2*C) = [value | gate]; out (N, C) = value * gelu(gate), or with
+ * softclamp (x-transformers 2.31.10 ff_glu_softclamp) c(value, up_clamp) * c(gate, gate_clamp) *
+ * Phi(gate), c(t, b) = b tanh(t / b). p may be NULL (no clamp). */
+struct xtc_glu_params {
+    bool softclamp;
+    float gate_clamp, up_clamp; /* ff_glu_gate_softclamp_value (4), ff_glu_up_softclamp_value (25) */
+};
+void xtc_glu_forward(float *out, const float *inp, int64_t N, int64_t C, const struct xtc_glu_params *p);
+/* One span of n features of one row (value, gate and out each n contiguous floats). */
+void xtc_glu_span(float *out, const float *value, const float *gate, int64_t n, const struct xtc_glu_params *p);
 
 /* out (N, C) = table[ids[i]] (ids already validated against the table size). */
 void xtc_embedding_forward(float *out, const int64_t *ids, const float *table, int64_t N, int64_t C);
@@ -65,8 +74,9 @@ void xtc_rmsnorm_backward(float *dinp, float *dg, const float *dout, const float
 /* dinp (=) of the exact GELU at inp. */
 void xtc_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n);
 
-/* dinp (N, 2C) (=) of the GELU-gated GLU at inp (N, 2C). */
-void xtc_glu_backward(float *dinp, const float *dout, const float *inp, int64_t N, int64_t C);
+/* dinp (N, 2C) (=) of the GELU-gated GLU (with p's soft clamps) at inp (N, 2C). */
+void xtc_glu_backward(float *dinp, const float *dout, const float *inp, int64_t N, int64_t C,
+                      const struct xtc_glu_params *p);
 
 /* dtable (+=) rows ids[i] of dout (N, C). */
 void xtc_embedding_backward(float *dtable, const float *dout, const int64_t *ids, int64_t N, int64_t C);

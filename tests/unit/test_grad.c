@@ -184,7 +184,10 @@ static void run_linear(struct op *o) { xtc_linear_forward(o->out, o->a, o->b, o-
 static void run_layernorm(struct op *o) { xtc_layernorm_forward(o->out, o->aux0, o->aux1, o->a, o->b, o->N, o->C); }
 static void run_rmsnorm(struct op *o) { xtc_rmsnorm_forward(o->out, o->aux0, o->a, o->b, o->N, o->C); }
 static void run_gelu(struct op *o) { xtc_gelu_forward(o->out, o->a, o->N); }
-static void run_glu(struct op *o) { xtc_glu_forward(o->out, o->a, o->N, o->C); }
+static void run_glu(struct op *o) { xtc_glu_forward(o->out, o->a, o->N, o->C, NULL); }
+/* soft clamps small enough that the inputs (|x| < 2) reach their curved part */
+static const struct xtc_glu_params glu_clamped = {.softclamp = true, .gate_clamp = 0.5f, .up_clamp = 0.75f};
+static void run_glu_clamped(struct op *o) { xtc_glu_forward(o->out, o->a, o->N, o->C, &glu_clamped); }
 static void run_embedding(struct op *o) { xtc_embedding_forward(o->out, o->ids, o->a, o->N, o->C); }
 static void run_l2norm(struct op *o) {
     memcpy(o->out, o->a, sizeof(float) * (size_t)(o->N * o->C));
@@ -269,9 +272,13 @@ static void test_activations(void) {
     float *g = rand_floats((size_t)(N * 2 * C), 2.0); /* [value | gate] */
     struct op og = {.run = run_glu, .out = out, .r = r, .n_out = (size_t)(N * C), .a = g, .N = N, .C = C};
     float *dg = fill_floats((size_t)(N * 2 * C), 123.0f);
-    xtc_glu_backward(dg, r, g, N, C);
+    xtc_glu_backward(dg, r, g, N, C, NULL);
     fd_check("glu dinp (value and gate)", op_objective, &og, g, dg, (size_t)(N * 2 * C), NULL, 0, OP_EPS, OP_ATOL,
              OP_RTOL, NULL);
+    og.run = run_glu_clamped;
+    xtc_glu_backward(dg, r, g, N, C, &glu_clamped);
+    fd_check("glu softclamp dinp (value and gate)", op_objective, &og, g, dg, (size_t)(N * 2 * C), NULL, 0, OP_EPS,
+             OP_ATOL, OP_RTOL, NULL);
     free(dg), free(g), free(x), free(r), free(out);
 }
 

@@ -252,7 +252,7 @@ static void test_glu(void) {
         for (int64_t i = 0; i < N; i++)
             for (int64_t c = 0; c < C; c++) /* value = first half, gate = second half (x-transformers GLU) */
                 want[i * C + c] = (double)x[i * 2 * C + c] * ref_gelu(x[i * 2 * C + C + c]);
-        xtc_glu_forward(out, x, N, C);
+        xtc_glu_forward(out, x, N, C, NULL);
         char name[64];
         snprintf(name, sizeof name, "glu N=%lld C=%lld", (long long)N, (long long)C);
         /* gelu rounded to float, then one float product: two roundings */
