@@ -361,44 +361,6 @@ static int ar_loss_call(struct check *c, const cJSON *call, int K) {
 
 /* ------------------------------------------------------------------ XLAutoregressiveWrapper loss */
 
-/* Runs one segment tokens[:, s:s+len] with mems; keeps copies of the new mems. */
-static int xl_segment(struct check *c, const int64_t *x, int64_t B, int64_t n, int64_t s, int64_t len, float **mems,
-                      int n_self, int64_t *mem_len, const float **logits, bool train) {
-    const struct xtc_net_config *net = decoder_net(xtc_model_config(c->model));
-    int64_t C = net->layers.dim;
-    int64_t *seg = check_own(c, sizeof(int64_t) * (size_t)(B * len));
-    if (!seg)
-        return check_fail(c, "out of memory");
-    for (int64_t b = 0; b < B; b++)
-        memcpy(seg + b * len, x + b * n + s, sizeof(int64_t) * (size_t)len);
-    struct xtc_inputs in = {.batch = B, .len = len, .tokens = seg, .return_mems = true, .save_for_backward = train};
-    /* the inputs must outlive the backward, while mems[] is overwritten with the new memories below */
-    const float **used = check_own(c, sizeof(float *) * (size_t)(n_self ? n_self : 1));
-    if (!used)
-        return check_fail(c, "out of memory");
-    memcpy(used, mems, sizeof(float *) * (size_t)n_self);
-    if (*mem_len > 0) {
-        in.mems = used;
-        in.n_mems = n_self;
-        in.mem_len = *mem_len;
-    }
-    struct xtc_outputs out;
-    if (forward(c, &in, &out))
-        return 1;
-    *logits = out.logits;
-    for (int l = 0; l < n_self; l++) {
-        float *m = check_own(c, sizeof(float) * (size_t)(B * out.mem_len * C));
-        if (!m)
-            return check_fail(c, "out of memory");
-        memcpy(m, out.mems[l], sizeof(float) * (size_t)(B * out.mem_len * C));
-        mems[l] = m; /* the previous copies are freed with the call */
-    }
-    *mem_len = out.mem_len;
-    return 0;
-}
-
-static int count_self_layers(const struct xtc_layers_config *l) { return l->only_cross ? 0 : l->depth; }
-
 static int xl_ar_loss_call(struct check *c, const cJSON *call, int K) {
     const struct xtc_net_config *net = decoder_net(xtc_model_config(c->model));
     const struct xtc_st_entry *e;
@@ -419,42 +381,22 @@ static int xl_ar_loss_call(struct check *c, const cJSON *call, int K) {
                                   (long long)i, (long long)x[b * n + i]);
     if (check_targets(c, x, B * n, V, ignore))
         return 1;
-    int n_self = count_self_layers(&net->layers);
-    float *mems[64] = {0};
-    if (n_self > 64)
-        return check_fail(c, "too many layers");
-    int64_t mem_len = 0;
     float *logits = check_own(c, sizeof(float) * (size_t)(B * N * V));
-    int64_t *tgt = check_own(c, sizeof(int64_t) * (size_t)N);
-    if (!logits || !tgt)
+    if (!logits)
         return check_fail(c, "out of memory");
-    float *dlogits = check_own(c, sizeof(float) * (size_t)(B * (M < N ? M : N) * V));
-    int64_t *seg_tgt = check_own(c, sizeof(int64_t) * (size_t)(B * (M < N ? M : N)));
-    if (!dlogits || !seg_tgt)
-        return check_fail(c, "out of memory");
-    double loss = 0;
-    for (int64_t s = 0; s < N; s += M) {
-        int64_t len = N - s < M ? N - s : M;
-        const float *seg_logits = NULL;
-        if (xl_segment(c, x, B, n, s, len, mems, n_self, &mem_len, &seg_logits, c->grad))
-            return 1;
-        for (int64_t b = 0; b < B; b++) {
-            memcpy(logits + (b * N + s) * V, seg_logits + b * len * V, sizeof(float) * (size_t)(len * V));
-            memcpy(seg_tgt + b * len, x + b * n + s + 1, sizeof(int64_t) * (size_t)len);
-        }
-        /* each segment's mean is weighted by its length (not by its kept targets) */
-        float seg_loss, w = (float)len / (float)N;
-        int64_t kept;
-        struct xtc_error err = {0};
-        if (xtc_cross_entropy(seg_logits, seg_tgt, B * len, V, ignore, w, &seg_loss, dlogits, &kept, &err) != XTC_OK)
-            return check_fail(c, "%s", err.msg);
-        loss += (double)w * seg_loss;
-        /* memories are detached: each segment's gradient flows through its own computation only */
-        if (c->grad && backward(c, dlogits, s > 0))
-            return 1;
-    }
-    float lossf = (float)loss;
-    if (check_compare(c, K, "loss", &lossf, 0, NULL) || check_compare(c, K, "logits", logits, 3, (int64_t[]){B, N, V}))
+    struct xtc_error err = {0};
+    xtc_xl_workspace_t ws = NULL;
+    struct xtc_xl_loss_options o = {.segment = M, .ignore_index = ignore, .scale = 1.0f, .backward = c->grad};
+    float loss;
+    xtc_status rc = xtc_xl_workspace_create(&ws, c->model, B, M, &err);
+    if (rc == XTC_OK && c->grad)
+        rc = xtc_model_zero_grad(c->model, &err);
+    if (rc == XTC_OK)
+        rc = xtc_xl_loss(c->model, x, B, n, &o, ws, &loss, logits, &err);
+    xtc_xl_workspace_free(ws);
+    if (rc != XTC_OK)
+        return check_fail(c, "%s", err.msg);
+    if (check_compare(c, K, "loss", &loss, 0, NULL) || check_compare(c, K, "logits", logits, 3, (int64_t[]){B, N, V}))
         return 1;
     return c->grad ? compare_grads(c, call, K, B, n, 0, 0) : 0;
 }

@@ -2,6 +2,7 @@
 #ifndef XTC_TRAIN_H
 #define XTC_TRAIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,40 @@ extern "C" {
  * Thread safety: reentrant. */
 xtc_status xtc_cross_entropy(const float *logits, const int64_t *targets, int64_t N, int64_t V, int64_t ignore_index,
                              float scale, float *loss, float *dlogits, int64_t *n_kept, struct xtc_error *err);
+
+/* ------------------------------------------------------------------ Transformer-XL loss */
+
+/* Buffers of the Transformer-XL loss for one model, batch size and largest segment:
+ * segment inputs and targets, logit gradients and the double-buffered memories, so
+ * that training steps allocate nothing. Errors: XTC_ERR_ARG, XTC_ERR_UNSUPPORTED (not a
+ * TransformerWrapper with logits), XTC_ERR_NOMEM. Free with xtc_xl_workspace_free
+ * (NULL is fine). A workspace serves one call at a time. */
+typedef struct xtc_xl_workspace *xtc_xl_workspace_t;
+xtc_status xtc_xl_workspace_create(xtc_xl_workspace_t *out, const struct xtc_model *m, int64_t batch,
+                                   int64_t segment, struct xtc_error *err);
+void xtc_xl_workspace_free(xtc_xl_workspace_t w);
+
+struct xtc_xl_loss_options {
+    int64_t segment;      /* tokens per segment: max_seq_len for XLAutoregressiveWrapper; n - 1 gives the
+                             plain next-token loss of one segment */
+    int64_t ignore_index; /* targets equal to it are not scored (they are still fed as tokens) */
+    float scale;          /* weight of this loss in the caller's objective (gradients of scale * loss) */
+    bool backward;        /* accumulate parameter gradients (the model's gradient block must exist:
+                             xtc_model_zero_grad) */
+};
+
+/* XLAutoregressiveWrapper(net)(x) of x-transformers 2.31.10 for x (batch, n) token ids:
+ * inputs x[:, :-1], targets x[:, 1:], split into segments; each segment runs with the
+ * (detached) memories of the one before, truncated to max_mem_len, and adds
+ *     (len_c / (n - 1)) * mean over rows of (row's mean -log p over its kept targets)
+ * (a row that keeps nothing adds 0 and still counts). *loss gets the total; logits
+ * (batch, n - 1, num_tokens) receives every segment's logits when not NULL. With
+ * o->backward the gradient of o->scale * loss is accumulated into the model's parameter
+ * gradients. Errors: XTC_ERR_ARG (shapes, token ids, targets), and those of
+ * xtc_model_forward / xtc_model_backward. Not thread-safe on one model. */
+xtc_status xtc_xl_loss(xtc_model_t m, const int64_t *x, int64_t batch, int64_t n,
+                       const struct xtc_xl_loss_options *o, xtc_xl_workspace_t w, float *loss, float *logits,
+                       struct xtc_error *err);
 
 /* ------------------------------------------------------------------ optimiser */
 

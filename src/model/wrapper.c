@@ -22,8 +22,10 @@ static int64_t total_len(const struct xtc_net *net, const struct xtc_inputs *in)
 
 int64_t xtc_net_mem_out_len(const struct xtc_net *net, const struct xtc_inputs *in) {
     int64_t all = in->mem_len * (in->n_mems > 0) + total_len(net, in);
-    int64_t L = net->cfg.has_wrapper ? net->cfg.wrap.max_mem_len : 0;
-    return L > 0 && L < all ? L : all;
+    if (!net->cfg.has_wrapper) /* a bare stack returns every hidden state */
+        return all;
+    int64_t L = net->cfg.wrap.max_mem_len; /* 0 keeps none (x-transformers >= 2.31; 2.26.4 kept all) */
+    return L < all ? L : all;
 }
 
 /* The factor on the logits: tie_embedding_scale with a tied embedding (x-transformers >= 2.30.5), else 1. */

@@ -32,6 +32,9 @@ static int64_t crop_len(const struct xtc_trainer *t) {
     return t->o.xl_segments > 0 ? (int64_t)t->o.xl_segments * t->segment + 1 : t->o.seq_len + 1;
 }
 
+/* Tokens per forward call: max_seq_len segments in XL mode, else the whole crop. */
+static int64_t seg_len(const struct xtc_trainer *t) { return t->o.xl_segments > 0 ? t->segment : t->o.seq_len; }
+
 static xtc_status check_options(const struct xtc_train_options *o, struct xtc_error *err) {
     if (o->batch < 1 || o->batch > 65536 || o->seq_len < 1 || o->seq_len > (1 << 20) || o->accum < 1 ||
         o->accum > 65536 || o->steps < 0 || o->warmup < 0)
@@ -55,6 +58,9 @@ static xtc_status setup(struct xtc_trainer *t, const uint8_t *corpus, size_t len
     if (t->o.xl_segments > 0) {
         if (t->segment < 1)
             XTC_FAIL(err, XTC_ERR_CONFIG, "Transformer-XL training splits crops into max_seq_len segments: set max_seq_len");
+        if (c->net.wrap.max_mem_len < 1)
+            XTC_FAIL(err, XTC_ERR_CONFIG,
+                     "Transformer-XL training carries memories between segments: set max_mem_len > 0 (0 keeps none)");
         t->o.seq_len = (int64_t)t->o.xl_segments * t->segment;
     } else if (c->net.wrap.use_abs_pos_emb && !c->net.wrap.scaled_sinu_pos_emb && t->o.seq_len > t->segment) {
         XTC_FAIL(err, XTC_ERR_ARG, "seq_len %lld exceeds max_seq_len %d of the absolute positional embedding",
@@ -70,13 +76,9 @@ static xtc_status setup(struct xtc_trainer *t, const uint8_t *corpus, size_t len
     t->corpus = malloc(len);
     int64_t B = t->o.batch;
     t->x = malloc(sizeof(int64_t) * (size_t)(B * L));
-    t->inp = malloc(sizeof(int64_t) * (size_t)(B * L));
-    t->tgt = malloc(sizeof(int64_t) * (size_t)(B * L));
-    int64_t V = c->net.wrap.num_tokens;
-    int64_t seg = t->o.xl_segments > 0 ? t->segment : t->o.seq_len;
-    t->dlogits = malloc(sizeof(float) * (size_t)(B * seg * V));
-    if (!t->corpus || !t->x || !t->inp || !t->tgt || !t->dlogits)
+    if (!t->corpus || !t->x)
         XTC_FAIL(err, XTC_ERR_NOMEM, "training buffers");
+    XTC_TRY(xtc_xl_workspace_create(&t->ws, t->model, B, seg_len(t), err));
     memcpy(t->corpus, corpus, len);
     t->len = len;
     t->n_train = len - n_val;
@@ -124,11 +126,7 @@ void xtc_trainer_free(xtc_trainer_t t) {
     xtc_adamw_free(&t->opt);
     free(t->corpus);
     free(t->x);
-    free(t->inp);
-    free(t->tgt);
-    free(t->dlogits);
-    for (int l = 0; l < 2 * XTC_TRAINER_MAX_SELF; l++)
-        free(t->mems[l]);
+    xtc_xl_workspace_free(t->ws);
     free(t);
 }
 
@@ -148,58 +146,14 @@ static void sample(struct xtc_trainer *t, struct xtc_rng *rng, size_t lo, size_t
     }
 }
 
-/* Loss of the crops in t->x (and, with backward, gradients scaled by `scale`). */
+/* Loss of the crops in t->x (and, with backward, gradients scaled by `scale`): the
+ * Transformer-XL loop, which with one segment per crop is the plain next-token loss
+ * (bytes are never ignored, so its mean of row means is the mean over all targets). */
 static xtc_status run_batch(struct xtc_trainer *t, bool backward, float scale, double *loss, struct xtc_error *err) {
-    xtc_model_t m = t->model;
-    int64_t B = t->o.batch, L = crop_len(t), V = m->cfg.net.wrap.num_tokens, C = m->cfg.net.layers.dim;
-    int64_t N = L - 1, seg = t->o.xl_segments > 0 ? t->segment : N;
-    int n_self = m->net.stack.n_self;
-    if (t->o.xl_segments > 0 && n_self > XTC_TRAINER_MAX_SELF)
-        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "Transformer-XL training supports up to %d layers", XTC_TRAINER_MAX_SELF);
-    int64_t mem_len = 0;
-    int cur = 0; /* mems[cur * MAX + l]: the memories the next segment reads */
-    *loss = 0;
-    for (int64_t s = 0; s < N; s += seg) {
-        int64_t len = N - s < seg ? N - s : seg;
-        for (int64_t b = 0; b < B; b++)
-            for (int64_t i = 0; i < len; i++) {
-                t->inp[b * len + i] = t->x[b * L + s + i];
-                t->tgt[b * len + i] = t->x[b * L + s + i + 1];
-            }
-        const float *mems[XTC_TRAINER_MAX_SELF];
-        for (int l = 0; l < n_self && l < XTC_TRAINER_MAX_SELF; l++)
-            mems[l] = t->mems[cur * XTC_TRAINER_MAX_SELF + l];
-        struct xtc_inputs in = {.batch = B, .len = len, .tokens = t->inp, .save_for_backward = backward,
-                                .return_mems = t->o.xl_segments > 0 && s + seg < N};
-        if (mem_len > 0) {
-            in.mems = mems;
-            in.n_mems = n_self;
-            in.mem_len = mem_len;
-        }
-        struct xtc_outputs out;
-        XTC_TRY(xtc_model_forward(m, &in, &out, err));
-        float seg_loss, w = (float)len / (float)N;
-        XTC_TRY(xtc_cross_entropy(out.logits, t->tgt, B * len, V, -1, w * scale, &seg_loss,
-                                  backward ? t->dlogits : NULL, NULL, err));
-        *loss += (double)w * seg_loss;
-        if (in.return_mems) {
-            /* copy the new memories before the backward reuses the activation arena */
-            int nxt = 1 - cur;
-            for (int l = 0; l < n_self; l++) {
-                size_t bytes = sizeof(float) * (size_t)(B * out.mem_len * C);
-                float *p = realloc(t->mems[nxt * XTC_TRAINER_MAX_SELF + l], bytes);
-                if (!p)
-                    XTC_FAIL(err, XTC_ERR_NOMEM, "memories");
-                memcpy(p, out.mems[l], bytes);
-                t->mems[nxt * XTC_TRAINER_MAX_SELF + l] = p;
-            }
-            mem_len = out.mem_len;
-        }
-        if (backward)
-            XTC_TRY(xtc_model_backward(m, t->dlogits, err));
-        if (in.return_mems)
-            cur = 1 - cur; /* memories are detached: the next segment reads them as constants */
-    }
+    struct xtc_xl_loss_options o = {.segment = seg_len(t), .ignore_index = -1, .scale = scale, .backward = backward};
+    float l;
+    XTC_TRY(xtc_xl_loss(t->model, t->x, t->o.batch, crop_len(t), &o, t->ws, &l, NULL, err));
+    *loss = l;
     return XTC_OK;
 }
 

@@ -8,8 +8,6 @@
 #include "core/rng.h"
 #include "xtc/train.h"
 
-#define XTC_TRAINER_MAX_SELF 256
-
 struct xtc_trainer {
     struct xtc_model *model;
     struct xtc_train_options o;
@@ -19,9 +17,8 @@ struct xtc_trainer {
     int segment;               /* max_seq_len: the XL segment length */
     uint8_t *corpus;
     size_t len, n_train;       /* training bytes [0, n_train), held-out [n_train, len) */
-    int64_t *x, *inp, *tgt;    /* crops (B, L), one segment's inputs and targets */
-    float *dlogits;
-    float *mems[2 * XTC_TRAINER_MAX_SELF]; /* XL memories, double-buffered */
+    int64_t *x;                /* crops (B, L) */
+    xtc_xl_workspace_t ws;     /* the loss loop's buffers (segments, logit gradients, XL memories) */
 };
 
 /* Creates a trainer owning model (freed on failure too). */
