@@ -542,12 +542,18 @@ static int xl_generate_call(struct check *c, const cJSON *call, int K) {
     int64_t *tokens = check_own(c, sizeof(int64_t) * (size_t)(g.B * (seq_len ? seq_len : 1)));
     if (!tokens)
         return check_fail(c, "out of memory");
-    if (xtc_generate_xl(c->model, gen_window(&g, 0, g.t), g.B, g.t, &go, NULL, NULL, tokens, &steps, g.step_logits,
-                        &err) != XTC_OK)
-        return check_fail(c, "xl_generate: %s", err.msg);
-    for (int64_t b = 0; b < g.B; b++)
-        memcpy(g.out + b * g.cap + g.t, tokens + b * seq_len, sizeof(int64_t) * (size_t)steps);
-    return gen_compare(c, K, &g, seq_len);
+    /* the KV cache must not change the numbers: both paths are compared with the reference */
+    for (int cache = 1; cache >= 0; cache--) {
+        go.cache_kv = cache;
+        if (xtc_generate_xl(c->model, gen_window(&g, 0, g.t), g.B, g.t, &go, NULL, NULL, tokens, &steps,
+                            g.step_logits, &err) != XTC_OK)
+            return check_fail(c, "xl_generate (%s): %s", cache ? "cached" : "uncached", err.msg);
+        for (int64_t b = 0; b < g.B; b++)
+            memcpy(g.out + b * g.cap + g.t, tokens + b * seq_len, sizeof(int64_t) * (size_t)steps);
+        if (gen_compare(c, K, &g, seq_len))
+            return 1;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------ dispatch */

@@ -15,6 +15,10 @@ struct xtc_decode_rows {
     float *step_logits, *scratch;
 };
 
+/* Validates the sampler options of every generation entry point; fn names the caller in the
+ * message, which names the option and its value. */
+xtc_status xtc_gen_options_check(const struct xtc_gen_options *o, const char *fn, struct xtc_error *err);
+
 /* Samples each row's next token from the last position of logits (B, len, V) for step s. */
 void xtc_decode_step(const float *logits, int64_t len, const struct xtc_decode_rows *d, int64_t s, uint64_t rng[4]);
 

@@ -24,8 +24,9 @@ struct context {
 static xtc_status decode(xtc_model_t m, const struct context *cx, const int64_t *prompts, int64_t B, int64_t T,
                          const struct xtc_gen_options *o, xtc_gen_callback cb, void *user, int64_t *out,
                          int64_t *n_out, float *step_logits, struct xtc_error *err) {
-    if (!m || !prompts || !o || !out || !n_out || B < 1 || T < 1 || o->max_new_tokens < 0)
+    if (!m || !prompts || !out || !n_out || B < 1 || T < 1)
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate: invalid arguments");
+    XTC_TRY(xtc_gen_options_check(o, "xtc_generate", err));
     *n_out = 0;
     const struct xtc_config *c = &m->cfg;
     bool xt = c->model_class == XTC_MODEL_XTRANSFORMER;
@@ -34,8 +35,6 @@ static xtc_status decode(xtc_model_t m, const struct context *cx, const int64_t 
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "generation needs a TransformerWrapper around a Decoder, or an XTransformer");
     if (c->net.layers.cross_attend && !cx)
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "a cross-attending decoder generates from a source: xtc_generate_seq2seq");
-    if (!(o->temperature >= 0) || o->top_k < 0 || !(o->top_p > 0 && o->top_p <= 1) || !(o->min_p >= 0 && o->min_p < 1))
-        XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate: temperature >= 0, top_k >= 0, 0 < top_p <= 1, 0 <= min_p < 1");
     int64_t V = c->net.wrap.num_tokens, M = c->net.wrap.max_seq_len, S = o->max_new_tokens;
     for (int64_t i = 0; i < B * T; i++)
         if (prompts[i] < 0 || prompts[i] >= V)
@@ -46,7 +45,7 @@ static xtc_status decode(xtc_model_t m, const struct context *cx, const int64_t 
     if (cached && abs && M > 0 && T + S - 1 > M)
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED,
                  "generating %lld tokens after %lld would run past max_seq_len %lld: with learned absolute positions "
-                 "the KV cache cannot slide (x-transformers asserts too); use cache_kv = false",
+                 "the KV cache cannot slide (x-transformers asserts too); turn the cache off (cache_kv = false, xtc generate --no-cache)",
                  (long long)S, (long long)T, (long long)M);
     int64_t W = M > 0 ? M : T + S; /* window */
     int64_t cap = T + S;

@@ -7,6 +7,7 @@
 
 #include "core/rng.h"
 #include "generate/decode.h"
+#include "core/status.h"
 #include "xtc/generate.h"
 
 void xtc_gen_options_default(struct xtc_gen_options *o) {
@@ -53,6 +54,23 @@ static float kth_largest(const float *x, int64_t n, int64_t k, float *tmp) {
 static int cmp_desc(const void *a, const void *b) {
     float x = *(const float *)a, y = *(const float *)b;
     return x < y ? 1 : x > y ? -1 : 0;
+}
+
+xtc_status xtc_gen_options_check(const struct xtc_gen_options *o, const char *fn, struct xtc_error *err) {
+    if (!o)
+        XTC_FAIL(err, XTC_ERR_ARG, "%s: no options", fn);
+    if (o->max_new_tokens < 0)
+        XTC_FAIL(err, XTC_ERR_ARG, "%s: max_new_tokens %lld must be >= 0", fn, (long long)o->max_new_tokens);
+    if (!(o->temperature >= 0) || !isfinite(o->temperature))
+        XTC_FAIL(err, XTC_ERR_ARG, "%s: temperature %g must be a finite number >= 0 (0: greedy)", fn,
+                 (double)o->temperature);
+    if (o->top_k < 0)
+        XTC_FAIL(err, XTC_ERR_ARG, "%s: top_k %d must be >= 0 (0: off)", fn, o->top_k);
+    if (!(o->top_p > 0 && o->top_p <= 1))
+        XTC_FAIL(err, XTC_ERR_ARG, "%s: top_p %g must be in (0, 1] (1: off)", fn, (double)o->top_p);
+    if (!(o->min_p >= 0 && o->min_p < 1))
+        XTC_FAIL(err, XTC_ERR_ARG, "%s: min_p %g must be in [0, 1) (0: off)", fn, (double)o->min_p);
+    return XTC_OK;
 }
 
 int64_t xtc_sample(const float *logits, int64_t V, const struct xtc_gen_options *o, uint64_t rng_state[4],

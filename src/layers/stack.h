@@ -57,6 +57,7 @@ struct xtc_stack_io {
     const float *const *mems;       /* n_self tensors (B, M, C) */
     const uint8_t *const *mem_masks;/* n_self masks (B, M) or NULL */
     float *const *hiddens;          /* n_self outputs (B, T, C): residual input of each self-attention, or NULL */
+    bool return_hiddens;            /* hiddens are wanted (set in planning too, where the pointers are not yet known) */
     /* KV cache (inference): C_cache earlier tokens whose pre-rotary keys/values sit in cache_k/v
      * (n_self tensors (B, cache_cap, G*D)); this call's keys/values are written at rows
      * C_cache .. C_cache+T-1. Keys are [mems ; cached ; new] at positions -M .. C_cache+T-1. */

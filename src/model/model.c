@@ -407,8 +407,10 @@ static xtc_status check_net_inputs(const struct xtc_net *net, const struct xtc_i
         if (kc->len + T > kc->cap)
             XTC_FAIL(err, XTC_ERR_SHAPE, "the KV cache is full: %lld cached + %lld new > capacity %lld",
                      (long long)kc->len, (long long)T, (long long)kc->cap);
-        if (in->save_for_backward || in->mask || in->pos || in->return_mems)
-            XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "a KV cache call takes no mask, explicit pos, return_mems or backward");
+        /* return_mems is allowed: the memories are those of the positions this call feeds
+         * (what x-transformers' cached XL generation keeps) */
+        if (in->save_for_backward || in->mask || in->pos)
+            XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "a KV cache call takes no mask, explicit pos or backward");
         if (!lc->causal || R > 0)
             XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "a KV cache needs a causal model without memory tokens");
         if (c->has_wrapper && c->wrap.use_abs_pos_emb && !c->wrap.scaled_sinu_pos_emb &&

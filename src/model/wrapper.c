@@ -83,7 +83,8 @@ void xtc_net_plan(const struct xtc_net *net, const struct xtc_inputs *in, bool t
     }
     struct xtc_stack_io io = {.B = B, .T = Tt, .pos = in->pos, .pos_len = in->pos_len, .pos_batched = in->pos_batched,
                               .S_ctx = s->cfg.cross_attend ? in->context_len : 0, .context_pos = in->context_pos,
-                              .context_pos_batched = in->context_pos_batched, .M = in->n_mems > 0 ? in->mem_len : 0};
+                              .context_pos_batched = in->context_pos_batched, .M = in->n_mems > 0 ? in->mem_len : 0,
+                              .return_hiddens = in->return_mems};
     attach_cache(&io, in);
     xtc_stack_plan(s, &io, train, a, &bufs->stack);
     if (train) {
@@ -165,7 +166,7 @@ void xtc_net_forward(const struct xtc_net *net, const struct xtc_inputs *in, str
         .context = in->context, .S_ctx = s->cfg.cross_attend ? in->context_len : 0, .context_mask = in->context_mask,
         .context_pos = in->context_pos, .context_pos_batched = in->context_pos_batched,
         .M = M, .mems = in->mems, .mem_masks = in->mem_masks,
-        .hiddens = in->return_mems ? bufs->hiddens : NULL,
+        .hiddens = in->return_mems ? bufs->hiddens : NULL, .return_hiddens = in->return_mems,
         .seq_start_pos = in->seq_start_pos,
     };
     attach_cache(&io, in);
