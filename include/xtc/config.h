@@ -60,6 +60,8 @@ struct xtc_layers_config {
     bool ff_glu;
     bool ff_glu_softclamp; /* 2.31.10: c(value, up) * c(gate, gate_clamp) * Phi(gate), c(t, b) = b tanh(t / b) */
     double ff_glu_gate_softclamp_value, ff_glu_up_softclamp_value; /* 4, 25 */
+    double ff_softclamp_value; /* 0: none; else the plain (non-GLU) pre-activation is soft-clamped first
+                                  (2.31.10 applies it to the non-GLU feed-forward only) */
     int ff_inner; /* int(dim * ff_mult) */
 };
 

@@ -404,10 +404,13 @@ static void ff_sublayer(const struct xtc_stack *s, const struct xtc_sublayer *L,
     const struct xtc_layers_config *c = &s->cfg;
     int64_t C = c->dim, I = c->ff_inner;
     xtc_linear_forward(A->ff1, A->h, L->w1, L->b1, N, C, c->ff_glu ? 2 * I : I);
-    if (c->ff_glu)
+    if (c->ff_glu) {
         xtc_glu_forward(A->ffa, A->ff1, N, I, &s->glu);
-    else
+    } else {
+        if (c->ff_softclamp_value > 0) /* in place: the backward reads the clamped values */
+            xtc_softclamp_forward(A->ff1, N * I, (float)c->ff_softclamp_value);
         xtc_gelu_forward(A->ffa, A->ff1, N * I);
+    }
     xtc_linear_forward(bf->y, A->ffa, L->w2, L->b2, N, I, C);
 }
 

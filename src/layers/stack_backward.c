@@ -36,6 +36,8 @@ static void ff_backward(const struct xtc_stack *s, const struct xtc_sublayer *L,
         xtc_glu_backward(bf->dff1, bf->dffa, A->ff1, N, I, &s->glu);
     else
         xtc_gelu_backward(bf->dff1, bf->dffa, A->ff1, N * I);
+    if (!c->ff_glu && c->ff_softclamp_value > 0) /* ff1 holds the clamped pre-activation */
+        xtc_softclamp_backward(bf->dff1, A->ff1, N * I, (float)c->ff_softclamp_value);
     /* ff1 = h @ w1^T + b1 */
     xtc_linear_backward(bf->dh, grad_of(g, L->w1), grad_of(g, L->b1), bf->dff1, A->h, L->w1, N, C, I1, 0);
 }

@@ -189,11 +189,14 @@ static void ff_sublayer(const struct step *st, const struct xtc_sublayer *L, con
             xtc_matvec(mw, A->ff1, W1, h, N, L->w1, L->b1, C, I + lo, I + hi);
         for (int64_t n = 0; n < N; n++) {
             float *a = A->ffa + n * I;
-            const float *f = A->ff1 + n * W1;
-            if (c->ff_glu)
+            float *f = A->ff1 + n * W1;
+            if (c->ff_glu) {
                 xtc_glu_span(a + lo, f + lo, f + I + lo, hi - lo, &st->s->glu);
-            else
+            } else {
+                if (c->ff_softclamp_value > 0)
+                    xtc_softclamp_forward(f + lo, hi - lo, (float)c->ff_softclamp_value);
                 xtc_gelu_forward(a + lo, f + lo, hi - lo);
+            }
         }
     }
 #pragma omp for schedule(dynamic, 1)

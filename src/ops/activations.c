@@ -73,6 +73,19 @@ void xtc_glu_span(float *restrict out, const float *restrict value, const float 
     }
 }
 
+void xtc_softclamp_forward(float *x, int64_t n, float b) {
+    for (int64_t i = 0; i < n; i++)
+        x[i] = softclamp(x[i], b);
+}
+
+void xtc_softclamp_backward(float *dx, const float *y, int64_t n, float b) {
+    /* y = b tanh(x / b): dy/dx = 1 - tanh(x / b)^2 = 1 - (y / b)^2 */
+    for (int64_t i = 0; i < n; i++) {
+        float t = y[i] / b;
+        dx[i] *= 1.0f - t * t;
+    }
+}
+
 void xtc_glu_forward(float *out, const float *inp, int64_t N, int64_t C, const struct xtc_glu_params *p) {
 #pragma omp parallel for schedule(static) if (N * C > 65536)
     for (int64_t i = 0; i < N; i++)

@@ -39,6 +39,10 @@ struct xtc_glu_params {
     float gate_clamp, up_clamp; /* ff_glu_gate_softclamp_value (4), ff_glu_up_softclamp_value (25) */
 };
 void xtc_glu_forward(float *out, const float *inp, int64_t N, int64_t C, const struct xtc_glu_params *p);
+/* In place x = b tanh(x / b) (x-transformers softclamp: FeedForward softclamp_value before a
+ * plain activation), and its backward from the clamped values y: dx *= 1 - (y / b)^2. */
+void xtc_softclamp_forward(float *x, int64_t n, float b);
+void xtc_softclamp_backward(float *dx, const float *y, int64_t n, float b);
 /* One span of n features of one row (value, gate and out each n contiguous floats). */
 void xtc_glu_span(float *out, const float *value, const float *gate, int64_t n, const struct xtc_glu_params *p);
 
