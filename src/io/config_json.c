@@ -533,3 +533,24 @@ done:
     cJSON_Delete(root);
     return rc;
 }
+
+/* ------------------------------------------------------------ explicit defaults */
+
+char *xtc_config_json_explicit(const char *json, size_t len) {
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!root)
+        return NULL;
+    cJSON *cls = cJSON_GetObjectItemCaseSensitive(root, "class");
+    cJSON *kwargs = cJSON_GetObjectItemCaseSensitive(root, "kwargs");
+    cJSON *layers = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(kwargs, "attn_layers"), "kwargs");
+    cJSON *dim = cJSON_GetObjectItemCaseSensitive(layers, "dim");
+    bool ok = true;
+    /* tie_embedding_scale: 1.0 before x-transformers 2.30.5, dim ** -0.5 since */
+    if (cJSON_IsString(cls) && strcmp(cls->valuestring, "TransformerWrapper") == 0 && cJSON_IsObject(kwargs) &&
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(kwargs, "tie_embedding")) &&
+        !cJSON_GetObjectItemCaseSensitive(kwargs, "tie_embedding_scale") && cJSON_IsNumber(dim) && dim->valuedouble > 0)
+        ok = cJSON_AddNumberToObject(kwargs, "tie_embedding_scale", 1.0 / sqrt(dim->valuedouble)) != NULL;
+    char *out = ok ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    return out;
+}

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/status.h"
+#include "io/config_json.h"
 #include "io/atomic_file.h"
 #include "model/model.h"
 #include "train/trainer.h"
@@ -178,10 +179,14 @@ xtc_status xtc_trainer_save(xtc_trainer_t t, const char *dir, struct xtc_error *
 /* Same configuration: both parse to the same JSON tree (key order and spacing aside
  * only in as far as cJSON prints them the same). */
 static bool same_config(const char *a, const char *b) {
-    cJSON *ja = cJSON_Parse(a), *jb = cJSON_Parse(b);
+    /* with the release-dependent defaults written out on both sides (checkpoints state them) */
+    char *ea = xtc_config_json_explicit(a, strlen(a)), *eb = xtc_config_json_explicit(b, strlen(b));
+    cJSON *ja = ea ? cJSON_Parse(ea) : NULL, *jb = eb ? cJSON_Parse(eb) : NULL;
     bool same = ja && jb && cJSON_Compare(ja, jb, true);
     cJSON_Delete(ja);
     cJSON_Delete(jb);
+    free(ea);
+    free(eb);
     return same;
 }
 

@@ -16,6 +16,7 @@
 
 #include "core/rng.h"
 #include "core/status.h"
+#include "io/config_json.h"
 #include "model/model.h"
 #include "train/trainer.h"
 #include "xtc/train.h"
@@ -95,6 +96,12 @@ xtc_status xtc_trainer_make(xtc_trainer_t *out, xtc_model_t model, const uint8_t
     }
     t->model = model;
     t->o = *o;
+    /* the checkpoints state the defaults that changed between x-transformers releases */
+    char *explicit_cfg = xtc_config_json_explicit(model->config_json, strlen(model->config_json));
+    if (explicit_cfg) {
+        free(model->config_json);
+        model->config_json = explicit_cfg;
+    }
     xtc_rng_seed(&t->rng, o->seed);
     xtc_status rc = check_options(o, err);
     if (rc == XTC_OK)

@@ -40,6 +40,14 @@ static void cache_vs_recompute(const char *name, const char *layers_kwargs, cons
     snprintf(label, sizeof label, "%s step logits", name);
     /* same function, different summation order (one row vs the whole window) */
     CHECK(xtc_check_close_f(label, la, lb, (size_t)(B * S * V), 2e-5, 2e-4) == 0, "%s", label);
+    /* sampler options are validated as for xtc_generate, the message names the option */
+    o.top_p = -3;
+    CHECK(xtc_generate_xl(m, prompts, B, T, &o, NULL, NULL, a, &n_a, la, &err) == XTC_ERR_ARG &&
+              strstr(err.msg, "top_p"), "%s: XL generation refuses top_p -3 (%s)", name, err.msg);
+    o.top_p = 1;
+    o.min_p = 7;
+    CHECK(xtc_generate_xl(m, prompts, B, T, &o, NULL, NULL, a, &n_a, la, &err) == XTC_ERR_ARG &&
+              strstr(err.msg, "min_p"), "%s: XL generation refuses min_p 7 (%s)", name, err.msg);
     free(la);
     free(lb);
     xtc_model_free(m);

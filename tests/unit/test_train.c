@@ -146,6 +146,39 @@ static void test_resume(const uint8_t *corpus, size_t len, int xl) {
     CHECK(system(cmd) == 0, "cleanup");
 }
 
+/* A tied model's checkpoint states tie_embedding_scale (its default changed in x-transformers
+ * 2.30.5), loads as the same model, and resumes with the config it was started from. */
+static void test_tied_config_explicit(const uint8_t *corpus, size_t len) {
+    const char *tied = "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 256, \"max_seq_len\": 16, "
+                       "\"tie_embedding\": true, \"attn_layers\": {\"class\": \"Decoder\", \"kwargs\": "
+                       "{\"dim\": 16, \"depth\": 1, \"heads\": 2, \"attn_dim_head\": 8}}}}";
+    struct xtc_train_options o = tiny_options(0);
+    struct xtc_error err;
+    xtc_model_t m;
+    xtc_trainer_t t = NULL;
+    CHECK(xtc_model_init(&m, tied, strlen(tied), 1, &err) == XTC_OK, "tied model: %s", err.msg);
+    CHECK(xtc_trainer_create(&t, m, corpus, len, &o, &err) == XTC_OK, "tied trainer: %s", err.msg);
+    char dir[] = "/tmp/xtc-tied-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    CHECK(t && xtc_trainer_save(t, dir, &err) == XTC_OK, "save: %s", err.msg);
+    xtc_trainer_free(t);
+    char path[256], text[4096] = {0};
+    snprintf(path, sizeof path, "%s/latest/config.json", dir);
+    FILE *f = fopen(path, "r");
+    CHECK(f && fread(text, 1, sizeof text - 1, f) > 0, "read %s", path);
+    if (f)
+        fclose(f);
+    const char *k = strstr(text, "\"tie_embedding_scale\"");
+    CHECK(k && fabs(strtod(strchr(k, ':') + 1, NULL) - 0.25) < 1e-12, "config.json states tie_embedding_scale 0.25: %s",
+          text);
+    t = NULL;
+    CHECK(xtc_trainer_resume(&t, dir, tied, corpus, len, NULL, &err) == XTC_OK,
+          "resume with the config as first given: %s", err.msg);
+    xtc_trainer_free(t);
+    snprintf(path, sizeof path, "rm -rf %s", dir);
+    CHECK(system(path) == 0, "cleanup");
+}
+
 /* A child saves checkpoints in a loop; it is killed with SIGKILL at random moments.
  * Every time, DIR/latest must name a complete checkpoint that resumes. */
 static void test_kill_during_save(const uint8_t *corpus, size_t len) {
@@ -230,6 +263,7 @@ int main(void) {
     test_resume(corpus, len, 0);
     test_resume(corpus, len, 2);
     test_errors(corpus, len);
+    test_tied_config_explicit(corpus, len);
     test_kill_during_save(corpus, len);
     free(corpus);
     return xtc_check_report("test_train");
