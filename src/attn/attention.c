@@ -33,16 +33,13 @@ static float score_row(const struct xtc_attn_params *p, const float *q, const fl
     for (int64_t j = 0; j < K; j++)
         row[j] = dot(qv, mem_k + ((int64_t)hk * K + j) * D, D) * p->scale;
     int64_t last = p->causal ? i + S - T : S - 1; /* last visible key */
-    for (int64_t j = 0; j < S; j++) {
-        bool masked = j > last || (km && !km[j]);
-        float s = -FLT_MAX;
-        if (!masked) {
-            s = dot(qv, k + (b * S + j) * kstride + (int64_t)hk * D, D) * p->scale;
-            if (p->bias.kind != XTC_BIAS_NONE)
-                s += xtc_attn_bias_at(p, b, h, i, j);
-        }
-        row[K + j] = s;
-    }
+    for (int64_t j = 0; j < S; j++)
+        row[K + j] = j > last || (km && !km[j]) ? 0.0f : dot(qv, k + (b * S + j) * kstride + (int64_t)hk * D, D) * p->scale;
+    if (p->bias.scheme)
+        xtc_attn_bias_row(p, b, h, i, S, row + K);
+    for (int64_t j = 0; j < S; j++)
+        if (j > last || (km && !km[j]))
+            row[K + j] = -FLT_MAX; /* replaced, not added to */
     for (int64_t j = 0; j < K + S; j++)
         mx = row[j] > mx ? row[j] : mx;
     return mx;
@@ -107,7 +104,7 @@ void xtc_attention_forward(float *out, const float *q, const float *k, const flo
     }
 }
 
-void xtc_attention_backward(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dt5,
+void xtc_attention_backward(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
                             const float *dout, const float *q, const float *k, const float *v,
                             const struct xtc_attn_params *p, float *scratch) {
     const int64_t B = p->B, T = p->T, S = p->S, K = p->K;
@@ -116,7 +113,7 @@ void xtc_attention_backward(float *dq, float *dk, float *dv, float *dmem_k, floa
     memset(dq, 0, sizeof(float) * (size_t)(B * T * qstride));
     memset(dk, 0, sizeof(float) * (size_t)(B * S * kstride));
     memset(dv, 0, sizeof(float) * (size_t)(B * S * kstride));
-    /* one thread per kv head: every write (dk, dv, dmem of head hk; dq and dt5 of the query heads
+    /* one thread per kv head: every write (dk, dv, dmem of head hk; dq and dbias of the query heads
      * h = hk, hk + G, ...) belongs to exactly one thread, so no atomics are needed */
 #pragma omp parallel for schedule(static)
     for (int hk = 0; hk < G; hk++) {
@@ -151,9 +148,12 @@ void xtc_attention_backward(float *dq, float *dk, float *dv, float *dmem_k, floa
                         if (dvv && w != 0.0f)
                             for (int d = 0; d < D; d++)
                                 dvv[d] += w * dov[d];
-                        if (isnan(dP[j]))
+                        if (isnan(dP[j])) {
+                            dP[j] = 0.0f;
                             continue;
+                        }
                         float ds = (float)(w * (dP[j] - Dsum));
+                        dP[j] = ds; /* the logit gradient, for a learned bias below */
                         if (ds == 0.0f)
                             continue;
                         const float *kv = j < K ? p->mem_k + ((int64_t)hk * K + j) * D
@@ -165,20 +165,9 @@ void xtc_attention_backward(float *dq, float *dk, float *dv, float *dmem_k, floa
                         if (dkv)
                             for (int d = 0; d < D; d++)
                                 dkv[d] += ds * p->scale * qv[d];
-                        if (dt5 && j >= K && p->bias.kind == XTC_BIAS_T5) {
-                            int64_t rel = (j - K) - (S - T + i);
-                            dt5[(int64_t)h * (2 * S - 1) + rel + S - 1] += ds;
-                        }
                     }
+                    if (dbias && p->bias.scheme && p->bias.scheme->grad_row)
+                        xtc_attn_bias_grad_row(p, b, h, i, S, dP + K, dbias);
                 }
-    }
-}
-
-void xtc_t5_table_fill(float *table, const float *emb, int H, int64_t S, bool causal, int num_buckets,
-                       int max_distance, float scale) {
-    for (int64_t r = 0; r < 2 * S - 1; r++) {
-        int bucket = xtc_t5_bucket(r - (S - 1), causal, num_buckets, max_distance);
-        for (int h = 0; h < H; h++)
-            table[(int64_t)h * (2 * S - 1) + r] = emb[(int64_t)bucket * H + h] * scale;
     }
 }

@@ -51,8 +51,8 @@ XTC_CLONES static void one_query_values(float *restrict o, const float *restrict
 
 size_t xtc_attention_tiled_scratch(const struct xtc_attn_params *p) {
     int64_t W = p->K + p->S, R = tile_rows(p->T);
-    /* per thread: logits/probabilities, their gradient, hidden flags (as floats), dmem_k, dmem_v, dt5 */
-    size_t per = (size_t)(2 * R * W + R * W + 2 * (int64_t)p->G * p->K * p->D + (int64_t)p->H * (2 * p->S - 1) + 16);
+    /* per thread: logits/probabilities, their gradient, hidden flags (as floats), dmem_k, dmem_v, dbias */
+    size_t per = (size_t)(2 * R * W + R * W + 2 * (int64_t)p->G * p->K * p->D + p->dbias_n + 16);
     return per * (size_t)omp_get_max_threads();
 }
 
@@ -101,13 +101,13 @@ XTC_CLONES static int64_t probs_tile(const struct xtc_attn_params *p, const floa
             int64_t last = p->causal ? i + S - T : S - 1;
             if (hr)
                 memset(hr, 0, sizeof(float) * (size_t)K);
+            if (p->bias.scheme)
+                xtc_attn_bias_row(p, b, h, i, Sv, row + K);
             bool any = K > 0;
             for (int64_t j = 0; j < Sv; j++) {
                 bool masked = j > last || (km && !km[j]);
                 if (masked)
-                    row[K + j] = -FLT_MAX;
-                else if (p->bias.kind != XTC_BIAS_NONE)
-                    row[K + j] += xtc_attn_bias_at(p, b, h, i, j);
+                    row[K + j] = -FLT_MAX; /* replaced, not added to */
                 any |= !masked;
                 if (hr)
                     hr[K + j] = masked ? 1.0f : 0.0f;
@@ -183,7 +183,7 @@ void xtc_attention_forward_tiled(float *out, const float *q, const float *k, con
             xtc_attention_forward_head(out, q, k, v, p, b, h, scratch + per * (size_t)omp_get_thread_num());
 }
 
-void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dt5,
+void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
                                   const float *dout, const float *q, const float *k, const float *v,
                                   const struct xtc_attn_params *p, float *scratch) {
     const int64_t B = p->B, T = p->T, S = p->S, K = p->K, W = K + S;
@@ -191,17 +191,18 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
     const int64_t HD = (int64_t)H * D, GD = (int64_t)G * D, R = tile_rows(T);
     const int nth = omp_get_max_threads();
     const size_t per = xtc_attention_tiled_scratch(p) / (size_t)nth;
-    const int64_t nmem = (int64_t)G * K * D, nt5 = (int64_t)H * (2 * S - 1);
+    const int64_t nmem = (int64_t)G * K * D, nbias = dbias && p->bias.scheme && p->bias.scheme->grad_row ? p->dbias_n : 0;
     memset(dk, 0, sizeof(float) * (size_t)(B * S * GD));
     memset(dv, 0, sizeof(float) * (size_t)(B * S * GD));
     int team = 1;
     const bool parallel = (double)B * H * T * (K + S) * D > 2e5;
-    /* each thread owns dq rows of its (b, h), dk/dv of its (b, kv head) and private dmem / dt5 sums */
+    /* each thread owns dq rows of its (b, h), dk/dv of its (b, kv head) and private dmem / dbias sums */
 #pragma omp parallel num_threads(nth) if (parallel)
     {
         float *P = scratch + per * (size_t)omp_get_thread_num();
-        float *dP = P + R * W, *hid = dP + R * W, *my_dmk = hid + R * W, *my_dmv = my_dmk + nmem, *my_dt5 = my_dmv + nmem;
-        memset(my_dmk, 0, sizeof(float) * (size_t)(2 * nmem + nt5));
+        float *dP = P + R * W, *hid = dP + R * W, *my_dmk = hid + R * W, *my_dmv = my_dmk + nmem;
+        float *my_dbias = my_dmv + nmem;
+        memset(my_dmk, 0, sizeof(float) * (size_t)(2 * nmem + nbias));
 #pragma omp single
         team = omp_get_num_threads(); /* the threads that really run: only their sums exist */
 #pragma omp for collapse(2) schedule(static)
@@ -240,11 +241,8 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
                                 dsum += (double)pr[j] * dr[j];
                             for (int64_t j = 0; j < Wv; j++)
                                 dr[j] = hr[j] != 0.0f ? 0.0f : pr[j] * (float)(dr[j] - dsum);
-                            if (dt5 && p->bias.kind == XTC_BIAS_T5) {
-                                int64_t i = i0 + r;
-                                for (int64_t j = 0; j < Sv; j++)
-                                    my_dt5[(int64_t)h * (2 * S - 1) + j - (S - T + i) + S - 1] += dr[K + j];
-                            }
+                            if (nbias > 0)
+                                xtc_attn_bias_grad_row(p, b, h, i0 + r, Sv, dr + K, my_dbias);
                         }
                         /* dQ = scale dS K;  dK += scale dS^T Q;  dmem_k += scale dS[:, :K]^T Q */
                         if (Sv > 0)
@@ -272,7 +270,7 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
             dmem_k[i] += base[i];
         for (int64_t i = 0; dmem_v && i < nmem; i++)
             dmem_v[i] += base[nmem + i];
-        for (int64_t i = 0; dt5 && i < nt5; i++)
-            dt5[i] += base[2 * nmem + i];
+        for (int64_t i = 0; i < nbias; i++)
+            dbias[i] += base[2 * nmem + i];
     }
 }

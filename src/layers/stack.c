@@ -52,25 +52,19 @@ xtc_status xtc_stack_init(struct xtc_stack *s, const struct xtc_layers_config *c
             return rc_;
         }
     }
-    if (c->alibi) {
-        s->alibi_slopes = malloc(sizeof(float) * (size_t)c->heads);
-        if (!s->alibi_slopes) {
-            xtc_stack_free(s);
-            XTC_FAIL(err, XTC_ERR_NOMEM, "alibi slopes");
-        }
-        xtc_alibi_slopes(s->alibi_slopes, c->alibi_num_heads, c->heads);
-    }
-    return XTC_OK;
+    xtc_status rc = xtc_pos_bias_init(&s->bias, c, err);
+    if (rc != XTC_OK)
+        xtc_stack_free(s);
+    return rc;
 }
 
 void xtc_stack_free(struct xtc_stack *s) {
     if (!s)
         return;
     free(s->sub);
-    free(s->alibi_slopes);
+    xtc_pos_bias_free(&s->bias);
     xtc_rotary_free(&s->rotary);
     s->sub = NULL;
-    s->alibi_slopes = NULL;
 }
 
 xtc_status xtc_stack_check_buffers(const struct xtc_stack *s, struct xtc_error *err) {
@@ -165,7 +159,10 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
     bufs->final_mean = xtc_arena_floats(a, (size_t)N);
     bufs->final_rstd = xtc_arena_floats(a, (size_t)N);
     bufs->y = xtc_arena_floats(a, (size_t)(N * C));
-    struct xtc_attn_params sizing = {.B = B, .T = T, .S = S, .K = K, .H = c->heads, .G = c->kv_heads, .D = c->dim_head};
+    const struct xtc_bias_scheme *bs = s->bias.scheme;
+    int64_t bias_n = bs && bs->table_floats ? bs->table_floats(&s->bias, Sself) : 0;
+    struct xtc_attn_params sizing = {.B = B, .T = T, .S = S, .K = K, .H = c->heads, .G = c->kv_heads, .D = c->dim_head,
+                                     .dbias_n = train && bs && bs->grad_row ? bias_n : 0};
     size_t tiled = xtc_attention_tiled_scratch(&sizing), rowwise = (size_t)(nthreads * 2 * (K + S));
     bufs->scratch = xtc_arena_floats(a, tiled > rowwise ? tiled : rowwise);
     bufs->scratch_per = tiled / (size_t)nthreads;
@@ -188,8 +185,8 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
             bufs->ctx_rt.kfac = xtc_arena_floats(a, (size_t)(nbc * io->S_ctx * nf));
         }
     }
-    if (c->rel_pos_bias)
-        bufs->t5 = xtc_arena_floats(a, (size_t)((int64_t)c->heads * (2 * Sself - 1)));
+    if (bias_n > 0)
+        bufs->bias_table = xtc_arena_floats(a, (size_t)bias_n);
     if (train) {
         bufs->dres = xtc_arena_floats(a, (size_t)(N * C));
         bufs->dh = xtc_arena_floats(a, (size_t)(N * C));
@@ -202,8 +199,8 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
         bufs->dffa = xtc_arena_floats(a, (size_t)(N * c->ff_inner));
         bufs->dmemk = xtc_arena_floats(a, (size_t)((int64_t)c->kv_heads * K * c->dim_head));
         bufs->dmem = xtc_arena_floats(a, (size_t)(M * C));
-        if (c->rel_pos_bias)
-            bufs->dt5 = xtc_arena_floats(a, (size_t)((int64_t)c->heads * (2 * Sself - 1)));
+        if (bias_n > 0 && bs->grad_row)
+            bufs->dbias = xtc_arena_floats(a, (size_t)bias_n);
     }
 }
 
@@ -277,15 +274,11 @@ struct xtc_attn_params xtc_stack_attn_params_masked(const struct xtc_stack *s, c
         .mem_k = c->qk_norm && c->num_mem_kv > 0 ? bf->memk : L->mem_k,
         .mem_v = L->mem_v,
     };
-    if (self && c->alibi) {
-        p.bias.kind = XTC_BIAS_ALIBI;
-        p.bias.slopes = s->alibi_slopes;
-        /* AttentionLayers hands `pos` to ALiBi as custom positions (forward_custom_pos) */
-        p.bias.pos = io->pos;
-        p.bias.pos_batched = io->pos_batched;
-    } else if (self && c->rel_pos_bias) {
-        p.bias.kind = XTC_BIAS_T5;
-        p.bias.t5 = bf->t5;
+    if (self && s->bias.scheme) {
+        /* explicit `pos` reach the schemes that take them (ALiBi's custom positions) */
+        p.bias = xtc_pos_bias_for_call(&s->bias, bf->bias_table, io->pos, io->pos_batched);
+        if (bf->dbias && s->bias.scheme->table_floats)
+            p.dbias_n = s->bias.scheme->table_floats(&s->bias, S);
     }
     return p;
 }
@@ -441,9 +434,8 @@ static void position_tables(const struct xtc_stack *s, const struct xtc_stack_io
                 bf->ctx_rt.kfac = NULL;
         }
     }
-    if (c->rel_pos_bias)
-        xtc_t5_table_fill(bf->t5, s->t5_emb, c->heads, M + io->C_cache + T, c->causal, c->rel_pos_num_buckets,
-                          c->rel_pos_max_distance, (float)sqrt((double)c->dim_head));
+    if (bf->bias_table)
+        s->bias.scheme->table_fill(&s->bias, M + io->C_cache + T, bf->bias_table);
 }
 
 void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_stack_bufs *bf) {

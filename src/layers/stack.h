@@ -30,11 +30,10 @@ struct xtc_stack {
     int n_sub, n_self;
     struct xtc_sublayer *sub;
     float *final_norm;      /* (C) */
-    float *t5_emb;          /* (num_buckets, H) */
     float *inv_freq_buf;    /* checkpoint buffer rotary_pos_emb.inv_freq (n_freq) */
     float *xpos_scale_buf;  /* checkpoint buffer rotary_pos_emb.scale (n_freq) */
     struct xtc_rotary rotary;
-    float *alibi_slopes;    /* (H), owned */
+    struct xtc_pos_bias bias; /* positional bias of self-attention logits (ALiBi, T5, ...), or none */
     struct xtc_glu_params glu; /* feed-forward GLU soft clamps (ff_glu_softclamp) */
     struct xtc_matvec_weights decode_w; /* what decoding steps' products read (bf16 copy or not) */
 };
@@ -104,12 +103,12 @@ struct xtc_stack_bufs {
     uint8_t *key_mask;         /* (B, S) for self-attention */
     int64_t *self_pos;
     struct xtc_rope_tables self_rt, ctx_rt;
-    float *t5;
+    float *bias_table;         /* the bias scheme's per-call table (e.g. T5 by relative distance), or NULL */
     /* single-region decoding (stack_decode.c): dec_threads private normed inputs (B*T, C) */
     int dec_threads;
     float *dec_h;
     /* backward scratch (training only) */
-    float *dres, *dh, *dq, *dk, *dv, *dout, *dkvin, *dff1, *dffa, *dmemk, *dt5, *dmem;
+    float *dres, *dh, *dq, *dk, *dv, *dout, *dkvin, *dff1, *dffa, *dmemk, *dbias, *dmem;
 };
 
 /* Where backward puts the gradients: the parameter grad block (same layout as the

@@ -66,20 +66,17 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
     float *dmem_k = K > 0 ? (c->qk_norm ? bf->dmemk : grad_of(g, L->mem_k)) : NULL;
     if (dmem_k == bf->dmemk && dmem_k)
         memset(dmem_k, 0, sizeof(float) * (size_t)G * K * D);
-    if (bf->dt5 && p.bias.kind == XTC_BIAS_T5)
-        memset(bf->dt5, 0, sizeof(float) * (size_t)H * (2 * S - 1));
+    float *dbias = p.dbias_n > 0 ? bf->dbias : NULL; /* a learned bias scheme's table */
+    if (dbias)
+        memset(dbias, 0, sizeof(float) * (size_t)p.dbias_n);
     (xtc_cpu_reference() ? xtc_attention_backward : xtc_attention_backward_tiled)(
-        bf->dq, bf->dk, bf->dv, dmem_k, K > 0 ? grad_of(g, L->mem_v) : NULL, p.bias.kind == XTC_BIAS_T5 ? bf->dt5 : NULL,
-        dout, A->q, A->k, A->v, &p, bf->scratch);
-    if (p.bias.kind == XTC_BIAS_T5) {
-        /* bias[h][rel] = emb[bucket(rel)][h] * sqrt(D) */
-        float *demb = grad_of(g, s->t5_emb);
-        float scale = (float)sqrt((double)D); /* as the forward table */
-        for (int64_t r = 0; r < 2 * S - 1; r++) {
-            int bucket = xtc_t5_bucket(r - (S - 1), c->causal, c->rel_pos_num_buckets, c->rel_pos_max_distance);
-            for (int h = 0; h < H; h++)
-                demb[(int64_t)bucket * H + h] += bf->dt5[(int64_t)h * (2 * S - 1) + r] * scale;
-        }
+        bf->dq, bf->dk, bf->dv, dmem_k, K > 0 ? grad_of(g, L->mem_v) : NULL, dbias, dout, A->q, A->k, A->v, &p,
+        bf->scratch);
+    if (dbias) {
+        float *dparams[XTC_BIAS_MAX_PARAMS] = {0};
+        for (int i = 0; i < XTC_BIAS_MAX_PARAMS && s->bias.params[i]; i++)
+            dparams[i] = grad_of(g, s->bias.params[i]);
+        s->bias.scheme->table_backward(&s->bias, S, dbias, dparams);
     }
     /* rotary backward: rotate by -theta with the same XPOS factor */
     if (c->rotary && (self || bf->ctx_rt.cos)) {

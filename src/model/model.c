@@ -368,12 +368,14 @@ static xtc_status check_net_inputs(const struct xtc_net *net, const struct xtc_i
                             err));
     if (in->pos) {
         bool abs = c->has_wrapper && c->wrap.use_abs_pos_emb;
+        const struct xtc_bias_scheme *bias = net->stack.bias.scheme;
+        bool bias_pos = bias && bias->takes_explicit_pos;
         if (in->pos_len < 1 || in->pos_len > MAX_LEN)
             XTC_FAIL(err, XTC_ERR_SHAPE, "pos: invalid length %lld", (long long)in->pos_len);
-        if (lc->rel_pos_bias)
-            XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "explicit pos with the T5 relative position bias (x-transformers allows "
-                                               "custom positions only for ALiBi)");
-        if (!abs && !lc->rotary && !lc->alibi)
+        if (bias && !bias_pos)
+            XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "explicit pos with the %s (x-transformers allows custom positions only "
+                                               "for ALiBi)", bias->name);
+        if (!abs && !lc->rotary && !bias_pos)
             XTC_FAIL(err, XTC_ERR_ARG, "pos given, but this model has no positional scheme that reads positions");
         if (abs && in->pos_len != T)
             XTC_FAIL(err, XTC_ERR_SHAPE, "pos has %lld positions for %lld tokens", (long long)in->pos_len, (long long)T);
@@ -381,8 +383,9 @@ static xtc_status check_net_inputs(const struct xtc_net *net, const struct xtc_i
             XTC_FAIL(err, XTC_ERR_SHAPE,
                      "pos has %lld positions; rotary needs one per key (%lld memories + %lld tokens)",
                      (long long)in->pos_len, (long long)M, (long long)Tt);
-        if (lc->alibi && (in->pos_len != Tt || M > 0))
-            XTC_FAIL(err, XTC_ERR_SHAPE, "ALiBi with explicit pos needs exactly one position per token and no mems");
+        if (bias_pos && (in->pos_len != Tt || M > 0))
+            XTC_FAIL(err, XTC_ERR_SHAPE, "%s with explicit pos needs exactly one position per token and no mems",
+                     bias->name);
         int64_t n = in->pos_batched ? B * in->pos_len : in->pos_len;
         for (int64_t i = 0; abs && i < n; i++)
             if (!c->wrap.scaled_sinu_pos_emb && (in->pos[i] < 0 || in->pos[i] >= c->wrap.max_seq_len))

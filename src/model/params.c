@@ -97,8 +97,14 @@ static void stack_params(struct xtc_param_builder *b, struct xtc_stack *s) {
             L->wo = ADD(name, C, HD);
         }
     }
-    if (c->rel_pos_bias)
-        s->t5_emb = ADD("rel_pos.relative_attention_bias.weight", c->rel_pos_num_buckets, c->heads);
+    /* the bias scheme's learned tensors (e.g. T5's bucket table) */
+    const char *pname;
+    int64_t pshape[4];
+    int nd;
+    for (int i = 0; s->bias.scheme && s->bias.scheme->param && i < XTC_BIAS_MAX_PARAMS &&
+                    (nd = s->bias.scheme->param(&s->bias, i, &pname, pshape)) > 0;
+         i++)
+        s->bias.params[i] = xtc_param_add(b, pname, nd, pshape, false);
     snprintf(name, sizeof name, "final_norm.%s", norm);
     s->final_norm = ADD(name, C);
     if (c->rotary) {

@@ -171,7 +171,7 @@ void xtc_net_forward(const struct xtc_net *net, const struct xtc_inputs *in, str
     };
     attach_cache(&io, in);
     /* explicit positions are for the absolute embedding only unless rotary / ALiBi read them */
-    if (!s->cfg.rotary && !s->cfg.alibi)
+    if (!s->cfg.rotary && !(s->bias.scheme && s->bias.scheme->takes_explicit_pos))
         io.pos = NULL;
     bufs->io = io;
     xtc_stack_forward(s, &bufs->io, &bufs->stack);

@@ -65,7 +65,73 @@ void xtc_rotary_table_fill(const struct xtc_rotary *r, const int64_t *pos, int64
 /* floor(P / 2) with P = 1 + max(pos[0..n)): XPOS centres the powers of one call on it. */
 int64_t xtc_rotary_xpos_half(const int64_t *pos, int64_t n);
 
+/* ---------------------------------------------------------------- logit biases
+ *
+ * A scheme that adds a bias to the attention logits as a function of the query's and the
+ * key's positions (ALiBi, T5, ...) is one file defining one `struct xtc_bias_scheme`,
+ * listed in xtc_bias_schemes (schemes.c). Everything else is generic: the stack asks
+ * the scheme for its parameters and its per-call table, every attention kernel (row-wise
+ * reference, tiled, decoding) adds a row of biases through add_row, and the backward
+ * hands each row's logit gradients to grad_row, then the table's gradient to
+ * table_backward. A row's keys sit at positions kp[j] (explicit positions) or k0 + j. */
+
+struct xtc_layers_config;
+
+#define XTC_BIAS_MAX_PARAMS 4
+
+/* A scheme as configured in one attention stack. */
+struct xtc_pos_bias {
+    const struct xtc_bias_scheme *scheme; /* NULL: no bias */
+    int heads;
+    bool causal;
+    int num_buckets, max_distance; /* T5 */
+    float scale;                   /* T5: sqrt(dim_head) */
+    float *slopes;                 /* ALiBi: (heads), owned */
+    float *params[XTC_BIAS_MAX_PARAMS]; /* learned tensors, in the stack's parameter block */
+};
+
+/* The bias of one attention call (in struct xtc_attn_params). */
+struct xtc_attn_bias {
+    const struct xtc_bias_scheme *scheme; /* NULL: none */
+    const float *data;     /* the scheme's per-call data: ALiBi slopes (H), T5 table (H, 2S-1) */
+    const int64_t *pos;    /* explicit positions of queries and keys (pos_batched ? (B, T) : (T), S == T), or NULL */
+    bool pos_batched;
+};
+
+struct xtc_bias_scheme {
+    const char *name;
+    bool takes_explicit_pos; /* forward `pos` are its positions (ALiBi's custom positions) */
+    bool (*enabled)(const struct xtc_layers_config *c);
+    xtc_status (*init)(struct xtc_pos_bias *pb, const struct xtc_layers_config *c, struct xtc_error *err);
+    /* learned tensor i: its name under attn_layers. and shape; returns ndim, 0 past the last */
+    int (*param)(const struct xtc_pos_bias *pb, int i, const char **name, int64_t shape[4]);
+    /* floats of the per-call data for S keys, and filling it (NULL: data is fixed, e.g. slopes) */
+    int64_t (*table_floats)(const struct xtc_pos_bias *pb, int64_t S);
+    void (*table_fill)(const struct xtc_pos_bias *pb, int64_t S, float *table);
+    /* row[j] += bias of head h, query at qp, key j (j < n), for a call with S keys */
+    void (*add_row)(const struct xtc_attn_bias *a, int h, int64_t qp, const int64_t *kp, int64_t k0, int64_t n,
+                    int64_t S, float *row);
+    /* dtable += the logit gradients drow of that row (NULL: nothing learned) */
+    void (*grad_row)(const struct xtc_attn_bias *a, int h, int64_t qp, const int64_t *kp, int64_t k0, int64_t n,
+                     int64_t S, const float *drow, float *dtable);
+    /* dparams[i] += the gradient of learned tensor i from dtable */
+    void (*table_backward)(const struct xtc_pos_bias *pb, int64_t S, const float *dtable, float *const *dparams);
+};
+
+/* NULL-terminated list of every bias scheme (schemes.c). */
+extern const struct xtc_bias_scheme *const xtc_bias_schemes[];
+
+/* The scheme the config asks for (at most one: the config parser rejects two) set up in pb;
+ * pb->scheme stays NULL when none is. */
+xtc_status xtc_pos_bias_init(struct xtc_pos_bias *pb, const struct xtc_layers_config *c, struct xtc_error *err);
+void xtc_pos_bias_free(struct xtc_pos_bias *pb);
+/* The bias of a call: per-call data (the table, or the fixed data the scheme keeps). */
+struct xtc_attn_bias xtc_pos_bias_for_call(const struct xtc_pos_bias *pb, const float *table, const int64_t *pos,
+                                           bool pos_batched);
+
 /* ---------------------------------------------------------------- alibi */
+
+extern const struct xtc_bias_scheme xtc_alibi_scheme;
 
 /* AlibiPositionalBias slopes for the first n_alibi of n_heads heads (the rest get 0).
  * slopes must hold n_heads floats. */
@@ -73,8 +139,14 @@ void xtc_alibi_slopes(float *slopes, int n_alibi, int n_heads);
 
 /* ---------------------------------------------------------------- t5 */
 
+extern const struct xtc_bias_scheme xtc_t5_scheme;
+
 /* RelativePositionBias._relative_position_bucket for rel = key_pos - query_pos. */
 int xtc_t5_bucket(int64_t rel, bool causal, int num_buckets, int max_distance);
+
+/* Fills the T5 table (H, 2*S - 1) by relative distance from the learned (buckets, H) embedding. */
+void xtc_t5_table_fill(float *table, const float *emb, int H, int64_t S, bool causal, int num_buckets,
+                       int max_distance, float scale);
 
 /* ---------------------------------------------------------------- absolute */
 

@@ -110,9 +110,9 @@ static void ref_attention(double *out, const float *q, const float *k, const flo
                         qp = pb[i];
                         kp = pb[j];
                     }
-                    if (p->bias.kind == XTC_BIAS_ALIBI)
-                        bias = -(double)p->bias.slopes[h] * fabs((double)(kp - qp));
-                    else if (p->bias.kind == XTC_BIAS_T5)
+                    if (p->bias.scheme == &xtc_alibi_scheme)
+                        bias = -(double)p->bias.data[h] * fabs((double)(kp - qp));
+                    else if (p->bias.scheme == &xtc_t5_scheme)
                         bias = (double)(t5->emb[(int64_t)xtc_t5_bucket(kp - qp, t5->causal, t5->num_buckets,
                                                                        t5->max_distance) * H + h] * t5->scale);
                     s[K + j] = dot * p->scale + bias;
@@ -140,6 +140,8 @@ static void ref_attention(double *out, const float *q, const float *k, const flo
 
 // --------------------------------------------------------------- one case
 
+enum bias_kind { XTC_BIAS_NONE, XTC_BIAS_ALIBI, XTC_BIAS_T5 };
+
 struct acase {
     const char *name;
     int64_t B, T, S, K;
@@ -148,7 +150,7 @@ struct acase {
     bool causal;
     int key_mask;     /* 0 none, 1 random (each row keeps >= 1), 2 random with batch B-1 all false */
     int query_mask;   /* 0 none, 1 random */
-    enum xtc_bias_kind bias;
+    enum bias_kind bias;
     int alibi_heads;  /* ALiBi: first n heads biased (0: all) */
     int pos;          /* ALiBi explicit positions: 0 default, 1 (T), 2 (B, T) */
     int t5_buckets, t5_max_distance;
@@ -207,10 +209,9 @@ static void run_case(const struct acase *c) {
         .causal = c->causal, .key_mask = km, .query_mask = qm,
         .mem_k = K ? mk : NULL, .mem_v = K ? mv : NULL,
     };
-    p.bias.kind = c->bias;
     if (c->bias == XTC_BIAS_ALIBI) {
         xtc_alibi_slopes(slopes, c->alibi_heads ? c->alibi_heads : H, H);
-        p.bias.slopes = slopes;
+        p.bias = (struct xtc_attn_bias){.scheme = &xtc_alibi_scheme, .data = slopes};
         if (c->pos) {
             int64_t n = c->pos == 2 ? B * T : T;
             pos = xmalloc(sizeof(int64_t) * (size_t)n);
@@ -224,7 +225,7 @@ static void run_case(const struct acase *c) {
         t5_table = xmalloc(sizeof(float) * (size_t)H * (size_t)(2 * S - 1));
         float sc = (float)sqrt((double)D);
         xtc_t5_table_fill(t5_table, t5_emb, H, S, c->t5_causal, c->t5_buckets, c->t5_max_distance, sc);
-        p.bias.t5 = t5_table;
+        p.bias = (struct xtc_attn_bias){.scheme = &xtc_t5_scheme, .data = t5_table};
         rt5 = (struct ref_t5){t5_emb, c->t5_buckets, c->t5_max_distance, c->t5_causal, sc};
         /* the table itself: entry (h, r) is the bucket embedding of rel = r - (S - 1), times sqrt(D) */
         bool ok = true;
@@ -320,8 +321,7 @@ static void test_threads(void) {
     xtc_alibi_slopes(slopes, 5, 5);
     struct xtc_attn_params p = {.B = B, .T = T, .S = S, .K = K, .H = H, .G = G, .D = D, .scale = 0.35f,
                                 .causal = true, .key_mask = km, .mem_k = mk, .mem_v = mv};
-    p.bias.kind = XTC_BIAS_ALIBI;
-    p.bias.slopes = slopes;
+    p.bias = (struct xtc_attn_bias){.scheme = &xtc_alibi_scheme, .data = slopes};
     int saved = omp_get_max_threads();
     float *out[2];
     for (int r = 0; r < 2; r++) {

@@ -49,15 +49,14 @@ static void run(const struct cfg *c) {
                                 .causal = c->causal, .key_mask = c->key_mask ? km : NULL,
                                 .query_mask = c->query_mask ? qm : NULL, .mem_k = mk, .mem_v = mv};
     if (c->alibi) {
-        p.bias.kind = XTC_BIAS_ALIBI;
-        p.bias.slopes = slopes;
+        p.bias = (struct xtc_attn_bias){.scheme = &xtc_alibi_scheme, .data = slopes};
         if (c->alibi_pos) {
             p.bias.pos = pos;
             p.bias.pos_batched = true;
         }
     } else if (c->t5) {
-        p.bias.kind = XTC_BIAS_T5;
-        p.bias.t5 = t5;
+        p.bias = (struct xtc_attn_bias){.scheme = &xtc_t5_scheme, .data = t5};
+        p.dbias_n = H * (2 * S - 1); /* the table's gradient is wanted */
     }
     size_t ns = xtc_attention_tiled_scratch(&p);
     size_t nr = (size_t)omp_get_max_threads() * 2 * (size_t)(K + S);

@@ -420,8 +420,10 @@ static void attn_case(const char *name, struct xtc_attn_params p, bool with_t5) 
     c.out = xmalloc(sizeof(float) * nq);
     c.scratch = xmalloc(sizeof(float) * (size_t)(omp_get_max_threads() * 2 * (K + S)));
     c.p.mem_k = c.mk, c.p.mem_v = c.mv;
-    if (with_t5)
-        c.p.bias = (struct xtc_attn_bias){.kind = XTC_BIAS_T5, .t5 = c.t5};
+    if (with_t5) {
+        c.p.bias = (struct xtc_attn_bias){.scheme = &xtc_t5_scheme, .data = c.t5};
+        c.p.dbias_n = (int64_t)nt5;
+    }
 
     float *dq = fill_floats(nq, 123.0f), *dk = fill_floats(nk, 123.0f), *dv = fill_floats(nk, 123.0f);
     float *dmk0 = K ? rand_floats(nm, 1.0) : NULL, *dmv0 = K ? rand_floats(nm, 1.0) : NULL;
@@ -494,13 +496,13 @@ static void test_attention(void) {
     static const float slopes[3] = {0.5f, 0.25f, 0.0f};
     attn_case("ALiBi causal S>T", (struct xtc_attn_params){.B = 2, .T = 3, .S = 6, .H = 3, .G = 3, .D = 5,
                                                             .scale = sc, .causal = true,
-                                                            .bias = {.kind = XTC_BIAS_ALIBI, .slopes = slopes}},
+                                                            .bias = {.scheme = &xtc_alibi_scheme, .data = slopes}},
               false);
     /* ALiBi with explicit per-batch positions (S == T) */
     static const int64_t pos[2 * 4] = {0, 2, 3, 7, 1, 4, 5, 6};
     attn_case("ALiBi explicit pos + GQA", (struct xtc_attn_params){.B = 2, .T = 4, .S = 4, .H = 3, .G = 1, .D = 5,
                                                                     .scale = sc, .causal = true,
-                                                                    .bias = {.kind = XTC_BIAS_ALIBI, .slopes = slopes,
+                                                                    .bias = {.scheme = &xtc_alibi_scheme, .data = slopes,
                                                                              .pos = pos, .pos_batched = true}},
               false);
     /* T5 table, bidirectional, S > T, with a key mask and memory key/values */
