@@ -172,14 +172,15 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
         int64_t nb = io->pos && io->pos_batched ? B : 1;
         int64_t Lp = io->pos ? io->pos_len : Sself;
         bufs->self_pos = (int64_t *)xtc_arena_floats(a, (size_t)(nb * Lp * 2));
-        bufs->self_rt = (struct xtc_rope_tables){.nb = nb, .Lp = Lp};
+        bufs->self_rt = (struct xtc_rotary_tables){.nb = nb, .Lp = Lp};
         bufs->self_rt.cos = xtc_arena_floats(a, (size_t)(nb * Lp * nf));
         bufs->self_rt.sin = xtc_arena_floats(a, (size_t)(nb * Lp * nf));
         bufs->self_rt.qfac = xtc_arena_floats(a, (size_t)(nb * Lp * nf));
         bufs->self_rt.kfac = xtc_arena_floats(a, (size_t)(nb * Lp * nf));
         if (io->context_pos) {
             int64_t nbc = io->context_pos_batched ? B : 1;
-            bufs->ctx_rt = (struct xtc_rope_tables){.nb = nbc, .Lp = io->S_ctx};
+            bufs->ctx_rt = (struct xtc_rotary_tables){.nb = nbc, .Lp = io->S_ctx};
+            bufs->ctx_pos = (int64_t *)xtc_arena_floats(a, (size_t)(nbc * io->S_ctx * 2));
             bufs->ctx_rt.cos = xtc_arena_floats(a, (size_t)(nbc * io->S_ctx * nf));
             bufs->ctx_rt.sin = xtc_arena_floats(a, (size_t)(nbc * io->S_ctx * nf));
             bufs->ctx_rt.kfac = xtc_arena_floats(a, (size_t)(nbc * io->S_ctx * nf));
@@ -202,32 +203,6 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
         if (bias_n > 0 && bs->grad_row)
             bufs->dbias = xtc_arena_floats(a, (size_t)bias_n);
     }
-}
-
-/* --------------------------------------------------------------- rotary */
-
-/* Rotates rows of x (B, L, nh heads of D) with table rows (b % nb) * Lp + (Lp - L + j):
- * x-transformers slices the position tables from the right (apply_rotary_pos_emb).
- * sign -1 rotates by -theta (the backward of the same rotation; the XPOS factor is unchanged). */
-void xtc_stack_rotate(const struct xtc_rotary *r, float *x, int64_t B, int64_t L, int nh, int D,
-                      const struct xtc_rope_tables *rt, bool keys, float sign) {
-    int nf = r->n_freq;
-    const float *fac = keys ? rt->kfac : rt->qfac;
-#pragma omp parallel for collapse(2) schedule(static) if (B * L * nh * D > 32768)
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t j = 0; j < L; j++) {
-            int64_t t = xtc_rope_row(rt, b, L, j);
-            const float *sn = rt->sin + t * nf;
-            float tmp[nf > 0 ? nf : 1];
-            if (sign < 0) {
-                for (int f = 0; f < nf; f++)
-                    tmp[f] = -sn[f];
-                sn = tmp;
-            }
-            for (int h = 0; h < nh; h++)
-                xtc_rotary_rotate(x + ((b * L + j) * nh + h) * D, rt->cos + t * nf, sn, fac ? fac + t * nf : NULL,
-                                  nf, r->layout);
-        }
 }
 
 /* --------------------------------------------------------------- sub-layers */
@@ -378,8 +353,8 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
     }
     /* rotary: self-attention always; cross-attention only with context_pos (reference B.9) */
     if (c->rotary && (self || bf->ctx_rt.cos)) {
-        xtc_stack_rotate(&s->rotary, A->q, B, T, H, D, &bf->self_rt, false, 1.0f);
-        xtc_stack_rotate(&s->rotary, A->k, B, S, G, D, self ? &bf->self_rt : &bf->ctx_rt, true, 1.0f);
+        xtc_rotary_rotate_rows(&s->rotary, A->q, B, T, H, D, &bf->self_rt, false, 1.0f);
+        xtc_rotary_rotate_rows(&s->rotary, A->k, B, S, G, D, self ? &bf->self_rt : &bf->ctx_rt, true, 1.0f);
     }
     struct xtc_attn_params p = xtc_stack_attn_params(s, L, io, bf, self_idx);
     if (xtc_cpu_reference())
@@ -413,26 +388,10 @@ static void ff_sublayer(const struct xtc_stack *s, const struct xtc_sublayer *L,
 static void position_tables(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_stack_bufs *bf) {
     const struct xtc_layers_config *c = &s->cfg;
     const int64_t T = io->T, M = io->M;
-    if (c->rotary) {
-        int64_t n = bf->self_rt.nb * bf->self_rt.Lp;
-        if (io->pos)
-            memcpy(bf->self_pos, io->pos, sizeof(int64_t) * (size_t)n);
-        else
-            for (int64_t j = 0; j < n; j++)
-                bf->self_pos[j] = j - M;
-        int64_t half = xtc_rotary_xpos_half(bf->self_pos, n);
-        xtc_rotary_table_fill(&s->rotary, bf->self_pos, n, half, bf->self_rt.cos, bf->self_rt.sin,
-                              bf->self_rt.qfac, bf->self_rt.kfac);
-        if (!s->rotary.xpos_scale)
-            bf->self_rt.qfac = bf->self_rt.kfac = NULL;
-        if (io->context_pos) {
-            int64_t nc = bf->ctx_rt.nb * bf->ctx_rt.Lp;
-            int64_t chalf = xtc_rotary_xpos_half(io->context_pos, nc);
-            xtc_rotary_table_fill(&s->rotary, io->context_pos, nc, chalf, bf->ctx_rt.cos, bf->ctx_rt.sin, NULL,
-                                  bf->ctx_rt.kfac);
-            if (!s->rotary.xpos_scale)
-                bf->ctx_rt.kfac = NULL;
-        }
+    if (c->rotary) { /* self positions -M .. S-M-1 unless explicit; the context's its own */
+        xtc_rotary_tables_fill(&s->rotary, &bf->self_rt, io->pos, -M, bf->self_pos);
+        if (io->context_pos)
+            xtc_rotary_tables_fill(&s->rotary, &bf->ctx_rt, io->context_pos, 0, bf->ctx_pos);
     }
     if (bf->bias_table)
         s->bias.scheme->table_fill(&s->bias, M + io->C_cache + T, bf->bias_table);

@@ -82,16 +82,6 @@ struct xtc_sub_acts {
     float *ff1, *ffa;          /* feed-forward pre-activation and activation */
 };
 
-struct xtc_rope_tables {
-    int64_t nb, Lp; /* tables for nb batch rows (1 or B) of Lp positions, sliced from the right */
-    float *cos, *sin, *qfac, *kfac;
-};
-
-/* The table row of position j of the L right-aligned positions of batch row b. */
-static inline int64_t xtc_rope_row(const struct xtc_rope_tables *rt, int64_t b, int64_t L, int64_t j) {
-    return (b % rt->nb) * rt->Lp + (rt->Lp - L + j);
-}
-
 /* Scratch planned from (config, B, T, M, S_ctx, training) before the computation. */
 struct xtc_stack_bufs {
     bool train;
@@ -101,8 +91,8 @@ struct xtc_stack_bufs {
     float *y, *scratch, *memk;
     size_t scratch_per;        /* floats of scratch per thread for the tiled attention kernels */
     uint8_t *key_mask;         /* (B, S) for self-attention */
-    int64_t *self_pos;
-    struct xtc_rope_tables self_rt, ctx_rt;
+    int64_t *self_pos, *ctx_pos; /* positions behind the rotary tables */
+    struct xtc_rotary_tables self_rt, ctx_rt;
     float *bias_table;         /* the bias scheme's per-call table (e.g. T5 by relative distance), or NULL */
     /* single-region decoding (stack_decode.c): dec_threads private normed inputs (B*T, C) */
     int dec_threads;
@@ -131,8 +121,6 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
 void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_stack_bufs *bufs);
 
 /* Shared by forward and backward (stack.c). */
-void xtc_stack_rotate(const struct xtc_rotary *r, float *x, int64_t B, int64_t L, int nh, int D,
-                      const struct xtc_rope_tables *rt, bool keys, float sign);
 void xtc_stack_norm(const struct xtc_stack *s, float *out, float *mean, float *rstd, const float *inp, const float *w,
                     int64_t N);
 struct xtc_attn_params xtc_stack_attn_params(const struct xtc_stack *s, const struct xtc_sublayer *L,

@@ -80,8 +80,8 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
     }
     /* rotary backward: rotate by -theta with the same XPOS factor */
     if (c->rotary && (self || bf->ctx_rt.cos)) {
-        xtc_stack_rotate(&s->rotary, bf->dq, B, T, H, D, &bf->self_rt, false, -1.0f);
-        xtc_stack_rotate(&s->rotary, bf->dk, B, S, G, D, self ? &bf->self_rt : &bf->ctx_rt, true, -1.0f);
+        xtc_rotary_rotate_rows(&s->rotary, bf->dq, B, T, H, D, &bf->self_rt, false, -1.0f);
+        xtc_rotary_rotate_rows(&s->rotary, bf->dk, B, S, G, D, self ? &bf->self_rt : &bf->ctx_rt, true, -1.0f);
     }
     if (c->qk_norm) {
         xtc_l2norm_backward(bf->dq, A->q_raw, B * T * H, D);

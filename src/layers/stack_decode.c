@@ -47,14 +47,6 @@ static void residual_add(float *x, const float *y, int64_t N, int64_t C, int64_t
             x[n * C + c] += y[n * C + c];
 }
 
-static void rotate_head(const struct xtc_rotary *r, float *x, const struct xtc_rope_tables *rt, int64_t b, int64_t L,
-                        int64_t j, bool keys) {
-    int nf = r->n_freq;
-    int64_t t = xtc_rope_row(rt, b, L, j);
-    const float *fac = keys ? rt->kfac : rt->qfac;
-    xtc_rotary_rotate(x, rt->cos + t * nf, rt->sin + t * nf, fac ? fac + t * nf : NULL, nf, r->layout);
-}
-
 /* Attention of batch row b over kv head g and every query head reading it (h = g, g + G, ...).
  * Self-attention first stores the new rows' keys/values in the cache. Keys that qk-norm or
  * rotary change are gathered into A->k (B, S, G*D) and transformed there: the cache keeps
@@ -86,7 +78,7 @@ static void attend_kv_head(const struct step *st, const struct xtc_sublayer *L, 
         k = io->cross_k[idx], v = io->cross_v[idx];
         bstride = S;
     }
-    const struct xtc_rope_tables *krt = self ? &bf->self_rt : bf->ctx_rt.cos ? &bf->ctx_rt : NULL;
+    const struct xtc_rotary_tables *krt = self ? &bf->self_rt : bf->ctx_rt.cos ? &bf->ctx_rt : NULL;
     const bool rotary = c->rotary && krt;
     p.v_bstride = bstride;
     if (c->qk_norm || rotary) {
@@ -97,7 +89,7 @@ static void attend_kv_head(const struct step *st, const struct xtc_sublayer *L, 
             if (c->qk_norm)
                 xtc_l2norm_rows(row, 1, D);
             if (rotary)
-                rotate_head(&s->rotary, row, krt, b, S, j, true);
+                xtc_rotary_rotate_head(&s->rotary, row, krt, b, S, j, true);
         }
         k = A->k; /* packed: k_bstride 0 */
     } else {
@@ -109,7 +101,7 @@ static void attend_kv_head(const struct step *st, const struct xtc_sublayer *L, 
             if (c->qk_norm)
                 xtc_l2norm_rows(q, 1, D);
             if (rotary)
-                rotate_head(&s->rotary, q, &bf->self_rt, b, T, t, false);
+                xtc_rotary_rotate_head(&s->rotary, q, &bf->self_rt, b, T, t, false);
         }
         xtc_attention_forward_head(A->o, A->q, k, v, &p, b, (int)h, P);
     }

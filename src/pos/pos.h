@@ -65,6 +65,35 @@ void xtc_rotary_table_fill(const struct xtc_rotary *r, const int64_t *pos, int64
 /* floor(P / 2) with P = 1 + max(pos[0..n)): XPOS centres the powers of one call on it. */
 int64_t xtc_rotary_xpos_half(const int64_t *pos, int64_t n);
 
+/* The tables of one call: nb batch rows (1 or B) of Lp positions each, (nb * Lp, n_freq)
+ * cos, sin and XPOS query / key factors (NULL without XPOS, or where not wanted). */
+struct xtc_rotary_tables {
+    int64_t nb, Lp;
+    float *cos, *sin, *qfac, *kfac;
+};
+
+/* The table row of position j of the L right-aligned positions of batch row b
+ * (x-transformers slices the position tables from the right: apply_rotary_pos_emb). */
+static inline int64_t xtc_rotary_table_row(const struct xtc_rotary_tables *rt, int64_t b, int64_t L, int64_t j) {
+    return (b % rt->nb) * rt->Lp + (rt->Lp - L + j);
+}
+
+/* Fills rt (nb, Lp set, buffers allocated) for positions pos (nb * Lp values), or, when pos
+ * is NULL, first, first + 1, ... (self-attention with M memories: first = -M); pos_out
+ * (nb * Lp) receives the positions used. Factors are dropped (NULL) without XPOS. */
+void xtc_rotary_tables_fill(const struct xtc_rotary *r, struct xtc_rotary_tables *rt, const int64_t *pos,
+                            int64_t first, int64_t *pos_out);
+
+/* Rotates every head vector of x (B, L, nh heads of D) in place with table rows
+ * xtc_rotary_table_row(rt, b, L, j); keys take the key factors. sign -1 rotates by -theta
+ * (the backward of the same rotation; the XPOS factor is unchanged). */
+void xtc_rotary_rotate_rows(const struct xtc_rotary *r, float *x, int64_t B, int64_t L, int nh, int D,
+                            const struct xtc_rotary_tables *rt, bool keys, float sign);
+
+/* One head vector x of position j of the L positions of batch row b (decoding's per-head form). */
+void xtc_rotary_rotate_head(const struct xtc_rotary *r, float *x, const struct xtc_rotary_tables *rt, int64_t b,
+                            int64_t L, int64_t j, bool keys);
+
 /* ---------------------------------------------------------------- logit biases
  *
  * A scheme that adds a bias to the attention logits as a function of the query's and the

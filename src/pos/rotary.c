@@ -179,3 +179,46 @@ int64_t xtc_rotary_xpos_half(const int64_t *pos, int64_t n) {
     /* python floor division (max_pos // 2) also for negative P */
     return P >= 0 ? P / 2 : -((-P + 1) / 2);
 }
+
+void xtc_rotary_tables_fill(const struct xtc_rotary *r, struct xtc_rotary_tables *rt, const int64_t *pos,
+                            int64_t first, int64_t *pos_out) {
+    int64_t n = rt->nb * rt->Lp;
+    if (pos)
+        memcpy(pos_out, pos, sizeof(int64_t) * (size_t)n);
+    else
+        for (int64_t j = 0; j < n; j++)
+            pos_out[j] = first + j;
+    int64_t half = xtc_rotary_xpos_half(pos_out, n);
+    xtc_rotary_table_fill(r, pos_out, n, half, rt->cos, rt->sin, rt->qfac, rt->kfac);
+    if (!r->xpos_scale)
+        rt->qfac = rt->kfac = NULL;
+}
+
+void xtc_rotary_rotate_rows(const struct xtc_rotary *r, float *x, int64_t B, int64_t L, int nh, int D,
+                            const struct xtc_rotary_tables *rt, bool keys, float sign) {
+    int nf = r->n_freq;
+    const float *fac = keys ? rt->kfac : rt->qfac;
+#pragma omp parallel for collapse(2) schedule(static) if (B * L * nh * D > 32768)
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t j = 0; j < L; j++) {
+            int64_t t = xtc_rotary_table_row(rt, b, L, j);
+            const float *sn = rt->sin + t * nf;
+            float tmp[nf > 0 ? nf : 1];
+            if (sign < 0) {
+                for (int f = 0; f < nf; f++)
+                    tmp[f] = -sn[f];
+                sn = tmp;
+            }
+            for (int h = 0; h < nh; h++)
+                xtc_rotary_rotate(x + ((b * L + j) * nh + h) * D, rt->cos + t * nf, sn, fac ? fac + t * nf : NULL,
+                                  nf, r->layout);
+        }
+}
+
+void xtc_rotary_rotate_head(const struct xtc_rotary *r, float *x, const struct xtc_rotary_tables *rt, int64_t b,
+                            int64_t L, int64_t j, bool keys) {
+    int nf = r->n_freq;
+    int64_t t = xtc_rotary_table_row(rt, b, L, j);
+    const float *fac = keys ? rt->kfac : rt->qfac;
+    xtc_rotary_rotate(x, rt->cos + t * nf, rt->sin + t * nf, fac ? fac + t * nf : NULL, nf, r->layout);
+}
