@@ -13,6 +13,7 @@
 #include "attn/attention.h"
 #include "core/backend.h"
 #include "core/status.h"
+#include "layers/steps.h"
 #include "ops/ops.h"
 
 /* --------------------------------------------------------------- setup */
@@ -266,36 +267,35 @@ struct xtc_attn_params xtc_stack_attn_params(const struct xtc_stack *s, const st
     return xtc_stack_attn_params_masked(s, L, io, bf, key_mask);
 }
 
-/* self_idx: the index of this layer among the layers of its kind (self- or cross-attention) */
-static void attention_sublayer(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_stack_io *io,
-                               struct xtc_stack_bufs *bf, struct xtc_sub_acts *A, int self_idx) {
-    const struct xtc_layers_config *c = &s->cfg;
-    const int64_t B = io->B, T = io->T, C = c->dim;
-    const int H = c->heads, G = c->kv_heads, D = c->dim_head, K = c->num_mem_kv;
-    const bool self = L->kind == XTC_SUB_SELF;
-    const int64_t M = self ? io->M : 0, Cc = self ? io->C_cache : 0;
-    const int64_t S = self ? M + Cc + T : io->S_ctx;
-    const int64_t Cin = self ? C : c->dim_context;
-    const int64_t GD = (int64_t)G * D;
-
-    /* keys/values from [norm(mem); norm(x)] (self, XL) or the raw context (cross) */
-    const float *kvin = A->h;
-    if (self && M > 0) {
-        /* kvin rows: (B, M + T); the cached keys join after the projection */
-        for (int64_t b = 0; b < B; b++) {
-            xtc_stack_norm(s, A->kvin + b * (M + T) * C, A->mem_mean + b * M, A->mem_rstd + b * M,
-                           io->mems[self_idx] + b * M * C, L->norm, M);
-            memcpy(A->kvin + (b * (M + T) + M) * C, A->h + b * T * C, sizeof(float) * (size_t)(T * C));
-        }
-        kvin = A->kvin;
-    } else if (!self) {
-        kvin = io->context;
+/* The rows keys and values are projected from: [norm(mems) ; h] for self-attention with XL
+ * memories (the memories go through this layer's pre-norm; B.3), h for self-attention, the
+ * raw context for cross-attention (not normed). */
+static const float *kv_input(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_stack_io *io,
+                             struct xtc_sub_acts *A, int idx) {
+    const int64_t B = io->B, T = io->T, M = io->M, C = s->cfg.dim;
+    if (L->kind == XTC_SUB_CROSS)
+        return io->context;
+    if (M == 0)
+        return A->h;
+    for (int64_t b = 0; b < B; b++) {
+        xtc_stack_norm(s, A->kvin + b * (M + T) * C, A->mem_mean + b * M, A->mem_rstd + b * M,
+                       io->mems[idx] + b * M * C, L->norm, M);
+        memcpy(A->kvin + (b * (M + T) + M) * C, A->h + b * T * C, sizeof(float) * (size_t)(T * C));
     }
-    const int64_t HD = (int64_t)H * D;
-    bool fused = self && io->cache_k && M == 0 && L->wk == L->wq + HD * C && L->wv == L->wk + GD * C;
-    if (fused) {
-        /* decoding: to_q, to_k, to_v sit next to each other in the parameter block, so one
-         * product reads all three (one BLAS call instead of three per layer and token) */
+    return A->kvin;
+}
+
+/* Self-attention with a KV cache: q, and k, v of [mems ; new] into knew / vnew; the new rows
+ * go into the cache (pre-rotary, as x-transformers keeps them) and k, v become
+ * [mems ; cached ; new] (x-transformers Attention with `cache`). */
+static void project_cached(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_stack_io *io,
+                           struct xtc_sub_acts *A, const float *kvin, int idx) {
+    const struct xtc_layers_config *c = &s->cfg;
+    const int64_t B = io->B, T = io->T, M = io->M, Cc = io->C_cache, C = c->dim, S = M + Cc + T;
+    const int64_t HD = (int64_t)c->heads * c->dim_head, GD = (int64_t)c->kv_heads * c->dim_head;
+    if (M == 0 && L->wk == L->wq + HD * C && L->wv == L->wk + GD * C) {
+        /* to_q, to_k, to_v sit next to each other in the parameter block: one product reads all
+         * three (one BLAS call instead of three per layer and token) */
         const int64_t W3 = HD + 2 * GD;
         xtc_linear_forward(A->qkv, A->h, L->wq, NULL, B * T, C, W3);
         for (int64_t r = 0; r < B * T; r++) {
@@ -305,58 +305,68 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
         }
     } else {
         xtc_linear_forward(A->q, A->h, L->wq, NULL, B * T, C, HD);
+        xtc_linear_forward(A->knew, kvin, L->wk, NULL, B * (M + T), C, GD);
+        xtc_linear_forward(A->vnew, kvin, L->wv, NULL, B * (M + T), C, GD);
     }
-    if (self && io->cache_k) {
-        /* k, v = [mems ; cached ; new]: project mems and new tokens, store the new ones (pre-rotary)
-         * in the cache, assemble the rows (x-transformers Attention with `cache`) */
-        if (!fused) {
-            xtc_linear_forward(A->knew, kvin, L->wk, NULL, B * (M + T), Cin, GD);
-            xtc_linear_forward(A->vnew, kvin, L->wv, NULL, B * (M + T), Cin, GD);
-        }
-        float *ck = io->cache_k[self_idx], *cv = io->cache_v[self_idx];
-        size_t row = sizeof(float) * (size_t)GD;
-        for (int64_t b = 0; b < B; b++) {
-            const float *kn = A->knew + b * (M + T) * GD, *vn = A->vnew + b * (M + T) * GD;
-            float *cbk = ck + b * io->cache_cap * GD, *cbv = cv + b * io->cache_cap * GD;
-            memcpy(cbk + Cc * GD, kn + M * GD, row * (size_t)T);
-            memcpy(cbv + Cc * GD, vn + M * GD, row * (size_t)T);
-            float *kb = A->k + b * S * GD, *vb = A->v + b * S * GD;
-            memcpy(kb, kn, row * (size_t)M);
-            memcpy(vb, vn, row * (size_t)M);
-            memcpy(kb + M * GD, cbk, row * (size_t)(Cc + T));
-            memcpy(vb + M * GD, cbv, row * (size_t)(Cc + T));
-        }
-    } else if (!self && io->cross_k && io->cross_ready) {
-        /* decoding with a context: its keys/values were computed at the first step */
-        memcpy(A->k, io->cross_k[self_idx], sizeof(float) * (size_t)(B * S * GD));
-        memcpy(A->v, io->cross_v[self_idx], sizeof(float) * (size_t)(B * S * GD));
-    } else {
-        xtc_linear_forward(A->k, kvin, L->wk, NULL, B * S, Cin, GD);
-        xtc_linear_forward(A->v, kvin, L->wv, NULL, B * S, Cin, GD);
-        if (!self && io->cross_k) {
-            memcpy(io->cross_k[self_idx], A->k, sizeof(float) * (size_t)(B * S * GD));
-            memcpy(io->cross_v[self_idx], A->v, sizeof(float) * (size_t)(B * S * GD));
-        }
+    const size_t row = sizeof(float) * (size_t)GD;
+    for (int64_t b = 0; b < B; b++) {
+        xtc_step_cache_append(io, idx, A->knew, A->vnew, M, b, 0, GD, GD);
+        const float *kn = A->knew + b * (M + T) * GD, *vn = A->vnew + b * (M + T) * GD;
+        const float *ck = io->cache_k[idx] + b * io->cache_cap * GD, *cv = io->cache_v[idx] + b * io->cache_cap * GD;
+        float *kb = A->k + b * S * GD, *vb = A->v + b * S * GD;
+        memcpy(kb, kn, row * (size_t)M);
+        memcpy(vb, vn, row * (size_t)M);
+        memcpy(kb + M * GD, ck, row * (size_t)(Cc + T));
+        memcpy(vb + M * GD, cv, row * (size_t)(Cc + T));
     }
+}
 
-    if (c->qk_norm) {
-        if (A->q_raw) {
-            memcpy(A->q_raw, A->q, sizeof(float) * (size_t)(B * T * H * D));
-            memcpy(A->k_raw, A->k, sizeof(float) * (size_t)(B * S * G * D));
-        }
-        xtc_l2norm_rows(A->q, B * T * H, D);
-        xtc_l2norm_rows(A->k, B * S * G, D);
-        if (K > 0) {
-            memcpy(bf->memk, L->mem_k, sizeof(float) * (size_t)G * K * D);
-            xtc_l2norm_rows(bf->memk, (int64_t)G * K, D);
-        }
+/* q, k, v without a self-attention cache; cross-attention keys/values come from (or go to)
+ * the cross cache when decoding with a context. */
+static void project(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_stack_io *io,
+                    struct xtc_sub_acts *A, const float *kvin, int64_t S, int idx) {
+    const struct xtc_layers_config *c = &s->cfg;
+    const int64_t B = io->B, T = io->T, C = c->dim, Cin = L->kind == XTC_SUB_SELF ? C : c->dim_context;
+    const int64_t HD = (int64_t)c->heads * c->dim_head, GD = (int64_t)c->kv_heads * c->dim_head;
+    const bool cross = L->kind == XTC_SUB_CROSS;
+    xtc_linear_forward(A->q, A->h, L->wq, NULL, B * T, C, HD);
+    if (cross && io->cross_k && io->cross_ready) { /* computed at the first step */
+        memcpy(A->k, io->cross_k[idx], sizeof(float) * (size_t)(B * S * GD));
+        memcpy(A->v, io->cross_v[idx], sizeof(float) * (size_t)(B * S * GD));
+        return;
     }
+    xtc_linear_forward(A->k, kvin, L->wk, NULL, B * S, Cin, GD);
+    xtc_linear_forward(A->v, kvin, L->wv, NULL, B * S, Cin, GD);
+    if (cross && io->cross_k) {
+        memcpy(io->cross_k[idx], A->k, sizeof(float) * (size_t)(B * S * GD));
+        memcpy(io->cross_v[idx], A->v, sizeof(float) * (size_t)(B * S * GD));
+    }
+}
+
+/* idx: the index of this layer among the layers of its kind (self- or cross-attention) */
+static void attention_sublayer(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_stack_io *io,
+                               struct xtc_stack_bufs *bf, struct xtc_sub_acts *A, int idx) {
+    const struct xtc_layers_config *c = &s->cfg;
+    const int64_t B = io->B, T = io->T, C = c->dim;
+    const int H = c->heads, G = c->kv_heads, D = c->dim_head;
+    const bool self = L->kind == XTC_SUB_SELF;
+    const int64_t S = self ? io->M + io->C_cache + T : io->S_ctx;
+
+    const float *kvin = kv_input(s, L, io, A, idx);
+    if (self && io->cache_k)
+        project_cached(s, L, io, A, kvin, idx);
+    else
+        project(s, L, io, A, kvin, S, idx);
+    if (A->q_raw) { /* training with qk_norm: the backward needs q, k before normalisation */
+        memcpy(A->q_raw, A->q, sizeof(float) * (size_t)(B * T * H * D));
+        memcpy(A->k_raw, A->k, sizeof(float) * (size_t)(B * S * G * D));
+    }
+    xtc_step_mem_keys(s, L, bf->memk, 0, G);
     /* rotary: self-attention always; cross-attention only with context_pos (reference B.9) */
-    if (c->rotary && (self || bf->ctx_rt.cos)) {
-        xtc_rotary_rotate_rows(&s->rotary, A->q, B, T, H, D, &bf->self_rt, false, 1.0f);
-        xtc_rotary_rotate_rows(&s->rotary, A->k, B, S, G, D, self ? &bf->self_rt : &bf->ctx_rt, true, 1.0f);
-    }
-    struct xtc_attn_params p = xtc_stack_attn_params(s, L, io, bf, self_idx);
+    const bool rotary = c->rotary && (self || bf->ctx_rt.cos);
+    xtc_step_qk_rows(s, A->q, B, T, H, rotary ? &bf->self_rt : NULL, false);
+    xtc_step_qk_rows(s, A->k, B, S, G, !rotary ? NULL : self ? &bf->self_rt : &bf->ctx_rt, true);
+    struct xtc_attn_params p = xtc_stack_attn_params(s, L, io, bf, idx);
     if (xtc_cpu_reference())
         xtc_attention_forward(A->o, A->q, A->k, A->v, &p, bf->scratch);
     else
@@ -372,13 +382,7 @@ static void ff_sublayer(const struct xtc_stack *s, const struct xtc_sublayer *L,
     const struct xtc_layers_config *c = &s->cfg;
     int64_t C = c->dim, I = c->ff_inner;
     xtc_linear_forward(A->ff1, A->h, L->w1, L->b1, N, C, c->ff_glu ? 2 * I : I);
-    if (c->ff_glu) {
-        xtc_glu_forward(A->ffa, A->ff1, N, I, &s->glu);
-    } else {
-        if (c->ff_softclamp_value > 0) /* in place: the backward reads the clamped values */
-            xtc_softclamp_forward(A->ff1, N * I, (float)c->ff_softclamp_value);
-        xtc_gelu_forward(A->ffa, A->ff1, N * I);
-    }
+    xtc_step_ff_act(s, A->ffa, A->ff1, N, 0, I);
     xtc_linear_forward(bf->y, A->ffa, L->w2, L->b2, N, I, C);
 }
 
@@ -419,9 +423,7 @@ void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io,
             ff_sublayer(s, L, N, bf, A);
         else
             attention_sublayer(s, L, io, bf, A, L->kind == XTC_SUB_SELF ? self_idx : cross_idx);
-#pragma omp parallel for simd schedule(static) if (N * C > 65536)
-        for (int64_t i = 0; i < N * C; i++)
-            io->x[i] += bf->y[i];
+        xtc_step_residual(io->x, bf->y, N, C, 0, C);
         self_idx += L->kind == XTC_SUB_SELF;
         cross_idx += L->kind == XTC_SUB_CROSS;
     }

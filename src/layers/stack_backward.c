@@ -9,6 +9,7 @@
 #include "core/backend.h"
 #include "core/status.h"
 #include "layers/stack.h"
+#include "layers/steps.h"
 #include "ops/ops.h"
 
 /* The gradient of a parameter lives at the same offset in the gradient block. */
@@ -58,10 +59,7 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
         xtc_linear_backward(bf->dout, grad_of(g, L->wo), NULL, dy, A->o, L->wo, B * T, HD, C, 0);
         dout = bf->dout;
     }
-    if (c->qk_norm && K > 0) { /* the forward's normalised mem_k of this layer */
-        memcpy(bf->memk, L->mem_k, sizeof(float) * (size_t)G * K * D);
-        xtc_l2norm_rows(bf->memk, (int64_t)G * K, D);
-    }
+    xtc_step_mem_keys(s, L, bf->memk, 0, G); /* the forward's memory keys of this layer */
     struct xtc_attn_params p = xtc_stack_attn_params(s, L, io, bf, self_idx);
     float *dmem_k = K > 0 ? (c->qk_norm ? bf->dmemk : grad_of(g, L->mem_k)) : NULL;
     if (dmem_k == bf->dmemk && dmem_k)

@@ -1,0 +1,85 @@
+/* The steps of a sub-layer shared by the full forward and the decoding step (steps.h). */
+#include <string.h>
+
+#include "layers/steps.h"
+#include "ops/ops.h"
+
+void xtc_step_qk_head(const struct xtc_stack *s, float *x, const struct xtc_rotary_tables *rt, int64_t b, int64_t L,
+                      int64_t j, bool keys) {
+    if (s->cfg.qk_norm) /* cosine-sim attention: F.normalize, then rotary (x-transformers order) */
+        xtc_l2norm_rows(x, 1, s->cfg.dim_head);
+    if (rt)
+        xtc_rotary_rotate_head(&s->rotary, x, rt, b, L, j, keys);
+}
+
+void xtc_step_qk_rows(const struct xtc_stack *s, float *x, int64_t B, int64_t L, int nh,
+                      const struct xtc_rotary_tables *rt, bool keys) {
+    const int D = s->cfg.dim_head;
+    if (!s->cfg.qk_norm && !rt)
+        return;
+#pragma omp parallel for collapse(2) schedule(static) if (B * L * nh * D > 32768)
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t j = 0; j < L; j++)
+            for (int h = 0; h < nh; h++)
+                xtc_step_qk_head(s, x + ((b * L + j) * nh + h) * D, rt, b, L, j, keys);
+}
+
+const float *xtc_step_mem_keys(const struct xtc_stack *s, const struct xtc_sublayer *L, float *memk, int g0, int g1) {
+    const int64_t K = s->cfg.num_mem_kv, D = s->cfg.dim_head;
+    if (!s->cfg.qk_norm || K == 0)
+        return L->mem_k;
+    for (int64_t g = g0; g < g1; g++) {
+        memcpy(memk + g * K * D, L->mem_k + g * K * D, sizeof(float) * (size_t)(K * D));
+        xtc_l2norm_rows(memk + g * K * D, K, D);
+    }
+    return memk;
+}
+
+void xtc_step_cache_append(const struct xtc_stack_io *io, int idx, const float *knew, const float *vnew, int64_t M,
+                           int64_t b, int64_t f0, int64_t f1, int64_t GD) {
+    const int64_t T = io->T, at = b * io->cache_cap + io->C_cache;
+    float *ck = io->cache_k[idx], *cv = io->cache_v[idx];
+    for (int64_t t = 0; t < T; t++) {
+        const int64_t src = (b * (M + T) + M + t) * GD + f0, dst = (at + t) * GD + f0;
+        memcpy(ck + dst, knew + src, sizeof(float) * (size_t)(f1 - f0));
+        memcpy(cv + dst, vnew + src, sizeof(float) * (size_t)(f1 - f0));
+    }
+}
+
+void xtc_step_ff_act(const struct xtc_stack *s, float *ffa, float *ff1, int64_t N, int64_t lo, int64_t hi) {
+    const struct xtc_layers_config *c = &s->cfg;
+    const int64_t I = c->ff_inner, W1 = c->ff_glu ? 2 * I : I;
+    const float clamp = (float)c->ff_softclamp_value;
+    if (lo == 0 && hi == I) { /* whole rows: the ops' own parallel loops */
+        if (c->ff_glu) {
+            xtc_glu_forward(ffa, ff1, N, I, &s->glu);
+            return;
+        }
+        if (clamp > 0)
+            xtc_softclamp_forward(ff1, N * I, clamp);
+        xtc_gelu_forward(ffa, ff1, N * I);
+        return;
+    }
+    for (int64_t n = 0; n < N; n++) {
+        float *a = ffa + n * I, *f = ff1 + n * W1;
+        if (c->ff_glu) {
+            xtc_glu_span(a + lo, f + lo, f + I + lo, hi - lo, &s->glu);
+            continue;
+        }
+        if (clamp > 0)
+            xtc_softclamp_forward(f + lo, hi - lo, clamp);
+        xtc_gelu_forward(a + lo, f + lo, hi - lo);
+    }
+}
+
+void xtc_step_residual(float *x, const float *y, int64_t N, int64_t C, int64_t lo, int64_t hi) {
+    if (lo == 0 && hi == C) {
+#pragma omp parallel for simd schedule(static) if (N * C > 65536)
+        for (int64_t i = 0; i < N * C; i++)
+            x[i] += y[i];
+        return;
+    }
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = lo; c < hi; c++)
+            x[n * C + c] += y[n * C + c];
+}

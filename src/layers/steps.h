@@ -1,0 +1,38 @@
+/* The steps of a sub-layer, each written once (private). The full forward (stack.c)
+ * runs every step over its whole range with the parallel kernels; a decoding step
+ * (stack_decode.c) runs the same steps over chunks inside one parallel region with
+ * the row kernels. Only the scheduling differs, never the math.
+ * Shape letters as in stack.h; N = B * T rows, I feed-forward inner width. */
+#ifndef XTC_STEPS_H
+#define XTC_STEPS_H
+
+#include "layers/stack.h"
+
+/* q or k head vector x (D) of position j of the L positions of batch row b: l2-normalised
+ * with qk_norm, then rotated (queries and keys take their XPOS factors). rt NULL: no rotary. */
+void xtc_step_qk_head(const struct xtc_stack *s, float *x, const struct xtc_rotary_tables *rt, int64_t b, int64_t L,
+                      int64_t j, bool keys);
+/* The same over every head of x (B, L, nh heads of D), in parallel. */
+void xtc_step_qk_rows(const struct xtc_stack *s, float *x, int64_t B, int64_t L, int nh,
+                      const struct xtc_rotary_tables *rt, bool keys);
+
+/* Memory keys of kv heads [g0, g1) as attention reads them: l2-normalised into memk
+ * (G, K, D) with qk_norm (every call: the parameters may change between calls).
+ * Returns what attention reads: memk with qk_norm, else the parameter itself. */
+const float *xtc_step_mem_keys(const struct xtc_stack *s, const struct xtc_sublayer *L, float *memk, int g0, int g1);
+
+/* This call's keys and values of batch row b (rows M.. of knew / vnew (B, M+T, GD): the
+ * memories' come first and are not cached), features [f0, f1), stored in the KV cache of
+ * self-attention layer idx after its cached rows. */
+void xtc_step_cache_append(const struct xtc_stack_io *io, int idx, const float *knew, const float *vnew, int64_t M,
+                           int64_t b, int64_t f0, int64_t f1, int64_t GD);
+
+/* Feed-forward activation of features [lo, hi) of the N rows: ffa (N, I) from ff1 (N, I,
+ * or 2I = [value | gate] with GLU); GELU with the optional pre-activation soft clamp (ff1
+ * is clamped in place: the backward reads the clamped values), or GLU with its soft clamps. */
+void xtc_step_ff_act(const struct xtc_stack *s, float *ffa, float *ff1, int64_t N, int64_t lo, int64_t hi);
+
+/* x[:, lo:hi] += y[:, lo:hi] for the N rows of C features. */
+void xtc_step_residual(float *x, const float *y, int64_t N, int64_t C, int64_t lo, int64_t hi);
+
+#endif
