@@ -33,6 +33,7 @@ OUT_DIR defaults to tests/golden_extra (relative to the repository root).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import json
 import math
@@ -567,12 +568,37 @@ def write_safetensors(path, tensors, metadata):
             f.write(b)
 
 
-def make_case(spec, seed, out_dir):
-    name, cls = spec["name"], spec["model"]["class"]
-    captured = []
+@contextlib.contextmanager
+def captured_warnings():
+    """Collects the messages of x-transformers' (loguru) warnings into the yielded list."""
     from loguru import logger
+    captured = []
     sink = logger.add(lambda msg: captured.append(msg.record["message"]), level="WARNING")
     try:
+        yield captured
+    finally:
+        logger.remove(sink)
+
+
+def case_seed(name):
+    return 1000 + zlib.crc32(name.encode()) % 9000
+
+
+def write_case_dir(out_dir, name, sd, io, case):
+    """Writes <out_dir>/<name>/{model,io}.safetensors and case.json."""
+    d = os.path.join(out_dir, name)
+    os.makedirs(d, exist_ok=True)
+    meta = {"format": "pt", "case": name}
+    write_safetensors(os.path.join(d, "model.safetensors"), sd, dict(meta, x_transformers=XT_VERSION))
+    write_safetensors(os.path.join(d, "io.safetensors"), io, dict(meta, x_transformers=XT_VERSION))
+    with open(os.path.join(d, "case.json"), "w") as f:
+        json.dump(case, f, indent=2)
+        f.write("\n")
+
+
+def make_case(spec, seed, out_dir):
+    name, cls = spec["name"], spec["model"]["class"]
+    with captured_warnings() as captured:
         torch.manual_seed(seed)
         model = build_model(spec["model"])
         model.eval()
@@ -611,8 +637,6 @@ def make_case(spec, seed, out_dir):
                 out64 = run_call(model64, cls, {k: to64(v) for k, v in ins.items()}, kwargs)
                 for k in out32:
                     diffs[f"call{K}.out.{k}"] = float((out32[k].double() - out64[k]).abs().max())
-    finally:
-        logger.remove(sink)
     max_diff = max(diffs.values())
     atol = round_up_2sig(max(10 * max_diff, 1e-5))
 
@@ -644,14 +668,7 @@ def make_case(spec, seed, out_dir):
         "seed": seed,
         "provenance": {"einx_torch1_compat_used": False, "generator": "scripts/make_golden.py"},
     }
-    d = os.path.join(out_dir, name)
-    os.makedirs(d, exist_ok=True)
-    meta = {"format": "pt", "case": name}
-    write_safetensors(os.path.join(d, "model.safetensors"), sd, dict(meta, x_transformers=XT_VERSION))
-    write_safetensors(os.path.join(d, "io.safetensors"), io, dict(meta, x_transformers=XT_VERSION))
-    with open(os.path.join(d, "case.json"), "w") as f:
-        json.dump(case, f, indent=2)
-        f.write("\n")
+    write_case_dir(out_dir, name, sd, io, case)
     return case
 
 
@@ -677,7 +694,7 @@ def main(argv=None):
     for i, spec in enumerate(CASES):
         if args.only and spec["name"] not in args.only:
             continue
-        case = make_case(spec, 1000 + zlib.crc32(spec["name"].encode()) % 9000, args.out)
+        case = make_case(spec, case_seed(spec["name"]), args.out)
         size = sum(os.path.getsize(os.path.join(args.out, spec["name"], f)) for f in os.listdir(os.path.join(args.out, spec["name"])))
         print(f"{spec['name']:40s} atol {case['tolerance']['atol']:.2g}  fp64 diff {case['fp64_max_abs_diff']:.3g}  {size} bytes")
     return 0
