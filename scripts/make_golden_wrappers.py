@@ -94,15 +94,18 @@ def xl_gen(b, t, seq_len):
             "wrapper": {"ignore_index": -100, "pad_value": 0}}
 
 
-def ragged(b, n, lens, holes=()):
+def ragged(b, n, lens, holes=(), left=None):
     """Token rows of length n: ids in 1..num_tokens-1 for the first lens[r] positions of row r,
-    0 (the padding id, = ignore_index of the cases) after them and at the (row, index) holes."""
+    0 (the padding id, = ignore_index of the cases) after them, at the (row, index) holes and at
+    the first left[r] positions of row r (left padding)."""
     def f(g, ctx):
         x = torch.randint(1, ctx["num_tokens"], (b, n), generator=g, dtype=torch.long)
         for r, k in enumerate(lens):
             x[r, k:] = 0
         for r, i in holes:
             x[r, i] = 0
+        for r, k in (left or {}).items():
+            x[r, :k] = 0
         return x
     return f
 
@@ -133,19 +136,19 @@ CASES = [
          grad=True,
          calls=[xl_loss(ragged(3, 18, [18, 9, 14], holes=[(0, 4), (2, 10)]))]),
     dict(name="xl_loss_alibi_mem_kv_ragged",
-         description="XL wrapper loss with gradients, ALiBi (4 heads) with 2 memory key/values per layer, max_seq_len 5, max_mem_len 8 (> max_seq_len: the third segment sees 8 memories), batch 2: 13 inputs in segments 5, 5, 3; ignore_index = pad_value = 0, row 1 right-padded after 6 tokens keeps no target in segments 1 and 2.",
+         description="XL wrapper loss with gradients, ALiBi (4 heads) with 2 memory key/values per layer, max_seq_len 5, max_mem_len 8 (> max_seq_len: the third segment sees 8 memories), batch 2: 13 inputs in segments 5, 5, 3; ignore_index = pad_value = 0, row 1 right-padded after 6 tokens keeps no target in segments 1 and 2, row 0 has a hole at index 9.",
          features=XL_LOSS + ["alibi", "mem_kv"],
          model=tw(heads=4, attn_dim_head=8, alibi_pos_bias=True, attn_num_mem_kv=2, ff_mult=2, max_seq_len=5,
                   wrapper={"max_mem_len": 8, "use_abs_pos_emb": False}),
          grad=True,
          calls=[xl_loss(ragged(2, 14, [14, 6], holes=[(0, 9)]))]),
     dict(name="xl_loss_t5_ragged",
-         description="XL wrapper loss with gradients, T5 relative bias (decoder, 8 buckets, max distance 16), max_seq_len 6, max_mem_len 10 (> max_seq_len), batch 2: 16 inputs in segments 6, 6, 4; ignore_index = pad_value = 0, row 1 of length 12 keeps no target in the last segment, row 0 has a hole at index 13.",
+         description="XL wrapper loss with gradients, T5 relative bias (decoder, 8 buckets, max distance 16), max_seq_len 6, max_mem_len 10 (> max_seq_len), batch 3: 16 inputs in segments 6, 6, 4; ignore_index = pad_value = 0, row 1 of length 12 keeps no target in the last segment, row 0 has a hole at index 13, row 2 is left-padded with 7 zeros (fed as tokens) and keeps no target in the first segment.",
          features=XL_LOSS + ["t5_rel_pos_bias_causal"],
          model=tw(heads=2, attn_dim_head=16, rel_pos_bias=True, rel_pos_num_buckets=8, rel_pos_max_distance=16, ff_mult=2,
                   max_seq_len=6, wrapper={"max_mem_len": 10}),
          grad=True,
-         calls=[xl_loss(ragged(2, 17, [17, 12], holes=[(0, 13)]))]),
+         calls=[xl_loss(ragged(3, 17, [17, 12, 17], holes=[(0, 13)], left={2: 7}))]),
     dict(name="xl_loss_rope_memory_tokens_ragged",
          description="XL wrapper loss with gradients, rotary with 2 memory tokens (in every segment; the memories hold their rows too), max_seq_len 5, max_mem_len 3 (< max_seq_len + memory tokens), batch 3: 12 inputs in segments 5, 5, 2; ignore_index = pad_value = 0, rows of lengths 13, 4, 11: row 1 keeps no target in segments 1 and 2, row 2 none in segment 2.",
          features=XL_LOSS + ROT + ["memory_tokens"],
@@ -154,12 +157,12 @@ CASES = [
          grad=True,
          calls=[xl_loss(ragged(3, 13, [13, 4, 11]))]),
     dict(name="xl_loss_glu_softclamp_ragged",
-         description="XL wrapper loss with gradients, GLU feedforward with ff_glu_softclamp (gate value 1.0, up value 1.5), learned absolute positions (restarting in every segment), max_seq_len 6, max_mem_len 3, batch 2: 14 inputs in segments 6, 6, 2; ignore_index = pad_value = 0, row 1 of length 8 keeps no target in the last segment, row 0 has a hole at index 7.",
+         description="XL wrapper loss with gradients, GLU feedforward with ff_glu_softclamp (gate value 1.0, up value 1.5), learned absolute positions (restarting in every segment), max_seq_len 6, max_mem_len 3, batch 2: 13 inputs in segments 6, 6, 1 (a one-token last segment); ignore_index = pad_value = 0, row 1 of length 8 keeps no target in the last segment, row 0 has a hole at index 7.",
          features=XL_LOSS + ["abs_pos_emb", "ff_glu", "ff_glu_softclamp"],
          model=tw(heads=2, attn_dim_head=16, ff_glu=True, ff_glu_softclamp=True, ff_glu_gate_softclamp_value=1.0,
                   ff_glu_up_softclamp_value=1.5, ff_mult=2, max_seq_len=6, wrapper={"max_mem_len": 3}),
          grad=True,
-         calls=[xl_loss(ragged(2, 15, [15, 8], holes=[(0, 7)]))]),
+         calls=[xl_loss(ragged(2, 14, [14, 8], holes=[(0, 7)]))]),
     dict(name="xl_loss_tie_embedding_ragged",
          description="XL wrapper loss with gradients, tied output projection with the default tie_embedding_scale (dim ** -0.5), learned absolute positions, max_seq_len 7, max_mem_len 12 (> max_seq_len), batch 2: 19 inputs in segments 7, 7, 5; ignore_index = pad_value = 0, row 1 of length 13 keeps no target in the last segment.",
          features=XL_LOSS + ["abs_pos_emb", "tie_embedding", "tie_embedding_scale_default"],
