@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Generate extra golden cases with the real x-transformers 2.26.4.
+"""Generate extra golden cases with the real x-transformers 2.31.10.
 
 Each case is a directory in the format of the public golden set
-(tests/golden/README.md, sections 1-6):
+(tests/golden/README.md, sections 1-6; the semantics are those of 2.31.10,
+e.g. max_mem_len 0 keeps no memories and a tied output projection is scaled
+by tie_embedding_scale, default dim ** -0.5):
 
     <out>/<name>/case.json          configuration, calls, tolerance, metadata
     <out>/<name>/model.safetensors  state_dict (F32) of the model
@@ -20,7 +22,9 @@ Procedure per case (deterministic, CPU, float32, eval mode):
     atol = max(10 * max|fp32 - fp64|, 1e-5) rounded up to 2 significant
     digits, rtol = 1e-5 (README section 5).
 
-Only forward calls (no gradients, no generate).
+Only forward calls (no gradients, no generate). Wrapper calls (xl_ar_loss,
+xl_generate) and gradient cases are made by scripts/make_golden_wrappers.py,
+which imports the helpers of this module.
 
 Usage:
     python scripts/make_golden.py [OUT_DIR] [--only NAME ...] [--list]
@@ -29,6 +33,7 @@ OUT_DIR defaults to tests/golden_extra (relative to the repository root).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import json
 import math
@@ -42,7 +47,7 @@ import torch
 import x_transformers
 from x_transformers import CrossAttender, Decoder, Encoder, TransformerWrapper, XTransformer
 
-XT_VERSION = "2.26.4"
+XT_VERSION = "2.31.10"
 
 _installed = importlib.metadata.version("x-transformers")
 assert _installed == XT_VERSION, f"x-transformers {XT_VERSION} required, found {_installed}"
@@ -334,8 +339,8 @@ CASES = [
          model=tw(heads=2, attn_dim_head=16, attn_qk_norm=True, attn_num_mem_kv=2, ff_mult=2),
          calls=[call([("x", tok(2, 10)), ("mask", lens_mask(10, [10, 6]))])]),
     dict(name="tie_embedding_memory_tokens",
-         description="Tied output projection with 3 memory tokens and a padding mask (absolute positions).",
-         features=["abs_pos_emb", "causal", "memory_tokens", "padding_mask", "tie_embedding"],
+         description="Tied output projection with 3 memory tokens and a padding mask (absolute positions); default tie_embedding_scale (dim ** -0.5).",
+         features=["abs_pos_emb", "causal", "memory_tokens", "padding_mask", "tie_embedding", "tie_embedding_scale_default"],
          model=tw(heads=2, attn_dim_head=16, ff_mult=2, wrapper={"tie_embedding": True, "num_memory_tokens": 3}),
          calls=[call([("x", tok(2, 9)), ("mask", lens_mask(9, [9, 4]))])]),
     dict(name="scaled_sinu_explicit_pos",
@@ -415,10 +420,10 @@ CASES = [
          model=tw(heads=2, attn_dim_head=16, cross_attend=True, rotary_pos_emb=True, ff_mult=2, wrapper={"max_mem_len": 6}),
          calls=[call([("x", tok(2, 5)), ("context", flt(2, 4, 32)), ("context_pos", ints([0, 2, 4, 6]))], return_mems=True),
                 call([("x", tok(2, 4)), ("context", flt(2, 4, 32)), ("context_pos", ints([1, 2, 3, 4]))] + prev_mems(2), return_mems=True)]),
-    dict(name="return_mems_unbounded",
-         description="return_mems with max_mem_len 0 (the default): x-transformers keeps t[..., -0:, :], i.e. everything, so mems grow from 6 to 11.",
+    dict(name="return_mems_large_max_mem_len",
+         description="return_mems with max_mem_len 64, larger than every memory built here: nothing is truncated, so mems grow from 6 to 11 (max_mem_len 0 would keep none in 2.31.10).",
          features=["abs_pos_emb", "causal", "return_mems", "xl_mems"],
-         model=tw(heads=2, attn_dim_head=16, ff_mult=2),
+         model=tw(heads=2, attn_dim_head=16, ff_mult=2, wrapper={"max_mem_len": 64}),
          calls=[call([("x", tok(2, 6))], return_mems=True),
                 call([("x", tok(2, 5))] + prev_mems(2), return_mems=True)]),
     dict(name="t5_encoder_xl_mems_mask",
@@ -563,12 +568,37 @@ def write_safetensors(path, tensors, metadata):
             f.write(b)
 
 
-def make_case(spec, seed, out_dir):
-    name, cls = spec["name"], spec["model"]["class"]
-    captured = []
+@contextlib.contextmanager
+def captured_warnings():
+    """Collects the messages of x-transformers' (loguru) warnings into the yielded list."""
     from loguru import logger
+    captured = []
     sink = logger.add(lambda msg: captured.append(msg.record["message"]), level="WARNING")
     try:
+        yield captured
+    finally:
+        logger.remove(sink)
+
+
+def case_seed(name):
+    return 1000 + zlib.crc32(name.encode()) % 9000
+
+
+def write_case_dir(out_dir, name, sd, io, case):
+    """Writes <out_dir>/<name>/{model,io}.safetensors and case.json."""
+    d = os.path.join(out_dir, name)
+    os.makedirs(d, exist_ok=True)
+    meta = {"format": "pt", "case": name}
+    write_safetensors(os.path.join(d, "model.safetensors"), sd, dict(meta, x_transformers=XT_VERSION))
+    write_safetensors(os.path.join(d, "io.safetensors"), io, dict(meta, x_transformers=XT_VERSION))
+    with open(os.path.join(d, "case.json"), "w") as f:
+        json.dump(case, f, indent=2)
+        f.write("\n")
+
+
+def make_case(spec, seed, out_dir):
+    name, cls = spec["name"], spec["model"]["class"]
+    with captured_warnings() as captured:
         torch.manual_seed(seed)
         model = build_model(spec["model"])
         model.eval()
@@ -607,8 +637,6 @@ def make_case(spec, seed, out_dir):
                 out64 = run_call(model64, cls, {k: to64(v) for k, v in ins.items()}, kwargs)
                 for k in out32:
                     diffs[f"call{K}.out.{k}"] = float((out32[k].double() - out64[k]).abs().max())
-    finally:
-        logger.remove(sink)
     max_diff = max(diffs.values())
     atol = round_up_2sig(max(10 * max_diff, 1e-5))
 
@@ -640,14 +668,7 @@ def make_case(spec, seed, out_dir):
         "seed": seed,
         "provenance": {"einx_torch1_compat_used": False, "generator": "scripts/make_golden.py"},
     }
-    d = os.path.join(out_dir, name)
-    os.makedirs(d, exist_ok=True)
-    meta = {"format": "pt", "case": name}
-    write_safetensors(os.path.join(d, "model.safetensors"), sd, dict(meta, x_transformers=XT_VERSION))
-    write_safetensors(os.path.join(d, "io.safetensors"), io, dict(meta, x_transformers=XT_VERSION))
-    with open(os.path.join(d, "case.json"), "w") as f:
-        json.dump(case, f, indent=2)
-        f.write("\n")
+    write_case_dir(out_dir, name, sd, io, case)
     return case
 
 
@@ -673,7 +694,7 @@ def main(argv=None):
     for i, spec in enumerate(CASES):
         if args.only and spec["name"] not in args.only:
             continue
-        case = make_case(spec, 1000 + zlib.crc32(spec["name"].encode()) % 9000, args.out)
+        case = make_case(spec, case_seed(spec["name"]), args.out)
         size = sum(os.path.getsize(os.path.join(args.out, spec["name"], f)) for f in os.listdir(os.path.join(args.out, spec["name"])))
         print(f"{spec['name']:40s} atol {case['tolerance']['atol']:.2g}  fp64 diff {case['fp64_max_abs_diff']:.3g}  {size} bytes")
     return 0

@@ -1,0 +1,676 @@
+#!/usr/bin/env python3
+"""Generate extra golden cases of the x-transformers 2.31.10 features with
+gradients and the Transformer-XL wrapper calls, in combinations the public
+golden set does not have.
+
+Companion of scripts/make_golden.py (forward-only cases): this script imports
+its helpers (model specs, input builders, noise, safetensors writer, warning
+capture, seed rule) and writes case directories in the same format
+(tests/golden/README.md sections 1-6, 8, 9):
+
+    <out>/<name>/case.json          configuration, calls, tolerances, metadata
+    <out>/<name>/model.safetensors  state_dict (F32) of the model
+    <out>/<name>/io.safetensors     callK.in.NAME, callK.out.NAME, callK.grad.P, callK.grad_in.NAME
+
+Call types (README section 3 / 8 / 9):
+
+  * forward calls, in "grad" cases with gradients: callK.in.dout is a seeded
+    N(0, 1) cotangent of the first output (a scalar for XTransformer's loss),
+    callK.grad.P = d sum(first_output * dout) / dP for every parameter P
+    (zeros where P has no influence), callK.grad_in.NAME for the float inputs
+    listed in grad_inputs (Transformer-XL mems); every call's stored inputs
+    are constants (gradients never reach an earlier call);
+  * "xl_ar_loss": loss = XLAutoregressiveWrapper(net, ignore_index, pad_value)(x),
+    outputs loss and the per-segment logits (captured with a forward hook on
+    the network and concatenated along time), callK.in.dout = 1.0,
+    callK.grad.P = d loss / dP. The script re-derives the loss from the
+    captured logits with the rule of README section 9 (mean over rows of each
+    row's mean over its kept targets, segments weighted by length) and asserts
+    that it equals the wrapper's. calls[K].xl_loss records, for information,
+    the segment lengths, loss weights, memory length per segment and the kept
+    targets per segment and row;
+  * "xl_generate": XLAutoregressiveWrapper(net).generate(prompts, seq_len,
+    temperature=0.0, eos_token=None) (greedy, kv cache as the library always
+    uses it); outputs tokens and step_logits (the last position of every
+    network call of the decoding loop, captured with a forward hook). The
+    script also replays the algorithm of README section 9 with plain forward
+    calls (no kv cache, carried memories built by hand) and records whether it
+    gives the same tokens (generation.uncached_by_forward_tokens_equal) and the
+    largest step_logits difference; it asserts the segment/memory bookkeeping
+    (fed_segment_lengths, memory_lengths) of both agree.
+
+Procedure per case (deterministic, CPU, float32, eval mode), as make_golden.py:
+seed = 1000 + crc32(name) mod 9000, torch.manual_seed(seed), build the model,
+model.eval(), N(0, 0.02^2) noise on every parameter, inputs from a seeded
+torch.Generator; then every call again on a float64 copy of the model with its
+stored inputs cast to float64:
+
+    atol      = max(10 * max|fp32 - fp64| over all outputs, 1e-5)      (2 significant digits, rounded up)
+    grad atol = max(10 * max|fp32 - fp64| over all gradients, 1e-5 * max|gradient|)
+    rtol      = 1e-5 for both
+
+Generation cases follow the near-tie rule of README section 8: the smallest
+top-1 minus top-2 step logit over all calls must be at least 1e-4 and the
+float64 re-run must produce the same tokens, otherwise the case is rebuilt
+with seed + 1, + 2, ... (recorded in case.json -> seed_note).
+
+Usage:
+    python scripts/make_golden_wrappers.py [OUT_DIR] [--only NAME ...] [--list]
+OUT_DIR defaults to tests/golden_extra (relative to the repository root).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import warnings
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_golden as mg  # noqa: E402  (the helpers and the version pin live there)
+
+from x_transformers.xl_autoregressive_wrapper import XLAutoregressiveWrapper  # noqa: E402
+
+GAP_MIN = 1e-4  # near-tie rule of README section 8
+MAX_RESEEDS = 20
+
+# --------------------------------------------------------------------------- call specs
+
+
+def fwd(inputs, grad_inputs=(), **kwargs):
+    """A forward call; in a grad case gradients are taken of its first output."""
+    return {"type": None, "inputs": inputs, "kwargs": kwargs, "grad_inputs": list(grad_inputs)}
+
+
+def xl_loss(x, ignore_index=0, pad_value=0):
+    return {"type": "xl_ar_loss", "inputs": [("x", x)], "kwargs": {},
+            "wrapper": {"ignore_index": ignore_index, "pad_value": pad_value}}
+
+
+def xl_gen(b, t, seq_len):
+    return {"type": "xl_generate", "inputs": [("prompts", mg.tok(b, t))], "seq_len": seq_len,
+            "wrapper": {"ignore_index": -100, "pad_value": 0}}
+
+
+def ragged(b, n, lens, holes=(), left=None):
+    """Token rows of length n: ids in 1..num_tokens-1 for the first lens[r] positions of row r,
+    0 (the padding id, = ignore_index of the cases) after them, at the (row, index) holes and at
+    the first left[r] positions of row r (left padding)."""
+    def f(g, ctx):
+        x = torch.randint(1, ctx["num_tokens"], (b, n), generator=g, dtype=torch.long)
+        for r, k in enumerate(lens):
+            x[r, k:] = 0
+        for r, i in holes:
+            x[r, i] = 0
+        for r, k in (left or {}).items():
+            x[r, :k] = 0
+        return x
+    return f
+
+
+def zeros_mems(b, depth, dim):
+    """Zero-length Transformer-XL memories (mem_len 0) for each self-attention layer."""
+    return [(f"mems.{i}", lambda g, ctx: torch.zeros(b, 0, dim)) for i in range(depth)]
+
+
+tw, stack, call, tok, flt, lens_mask, prev_mems = mg.tw, mg.stack, mg.call, mg.tok, mg.flt, mg.lens_mask, mg.prev_mems
+W_ROT = mg.W_ROT
+
+# --------------------------------------------------------------------------- the cases
+
+XL_LOSS = ["causal", "xl_ar_loss", "xl_wrapper_segments", "xl_loss_ignored_targets", "xl_loss_ragged_kept_counts",
+           "ignore_index_real_token", "xl_loss_row_segment_all_ignored"]
+XL_GEN = ["causal", "xl_generate_greedy", "xl_generate_segment_boundary", "xl_generate_several_boundaries",
+          "xl_wrapper_segments", "batch2"]
+ROT = ["rotary", "rotary_partial", "rotary_dim_below_32"]
+
+CASES = [
+    # ------------------------------------------------------------ XLAutoregressiveWrapper loss, gradients
+    dict(name="xl_loss_xpos_ragged",
+         description="XL wrapper loss with gradients, XPOS rotary (scale base 16), max_seq_len 6, max_mem_len 4 (< max_seq_len: memories truncated inside every segment), batch 3: 17 inputs in segments 6, 6, 5 (N not a multiple of max_seq_len); ignore_index = pad_value = 0, rows right-padded to lengths 18, 9, 14 with holes (row 0 index 4, row 2 index 10): row 1 keeps no target in the last segment.",
+         features=XL_LOSS + ROT + ["rotary_xpos"],
+         model=tw(heads=2, attn_dim_head=16, rotary_xpos=True, rotary_xpos_scale_base=16, ff_mult=2, max_seq_len=6,
+                  wrapper={"max_mem_len": 4}),
+         grad=True,
+         calls=[xl_loss(ragged(3, 18, [18, 9, 14], holes=[(0, 4), (2, 10)]))]),
+    dict(name="xl_loss_alibi_mem_kv_ragged",
+         description="XL wrapper loss with gradients, ALiBi (4 heads) with 2 memory key/values per layer, max_seq_len 5, max_mem_len 8 (> max_seq_len: the third segment sees 8 memories), batch 2: 13 inputs in segments 5, 5, 3; ignore_index = pad_value = 0, row 1 right-padded after 6 tokens keeps no target in segments 1 and 2, row 0 has a hole at index 9.",
+         features=XL_LOSS + ["alibi", "mem_kv"],
+         model=tw(heads=4, attn_dim_head=8, alibi_pos_bias=True, attn_num_mem_kv=2, ff_mult=2, max_seq_len=5,
+                  wrapper={"max_mem_len": 8, "use_abs_pos_emb": False}),
+         grad=True,
+         calls=[xl_loss(ragged(2, 14, [14, 6], holes=[(0, 9)]))]),
+    dict(name="xl_loss_t5_ragged",
+         description="XL wrapper loss with gradients, T5 relative bias (decoder, 8 buckets, max distance 16), max_seq_len 6, max_mem_len 10 (> max_seq_len), batch 3: 16 inputs in segments 6, 6, 4; ignore_index = pad_value = 0, row 1 of length 12 keeps no target in the last segment, row 0 has a hole at index 13, row 2 is left-padded with 7 zeros (fed as tokens) and keeps no target in the first segment.",
+         features=XL_LOSS + ["t5_rel_pos_bias_causal"],
+         model=tw(heads=2, attn_dim_head=16, rel_pos_bias=True, rel_pos_num_buckets=8, rel_pos_max_distance=16, ff_mult=2,
+                  max_seq_len=6, wrapper={"max_mem_len": 10}),
+         grad=True,
+         calls=[xl_loss(ragged(3, 17, [17, 12, 17], holes=[(0, 13)], left={2: 7}))]),
+    dict(name="xl_loss_rope_memory_tokens_ragged",
+         description="XL wrapper loss with gradients, rotary with 2 memory tokens (in every segment; the memories hold their rows too), max_seq_len 5, max_mem_len 3 (< max_seq_len + memory tokens), batch 3: 12 inputs in segments 5, 5, 2; ignore_index = pad_value = 0, rows of lengths 13, 4, 11: row 1 keeps no target in segments 1 and 2, row 2 none in segment 2.",
+         features=XL_LOSS + ROT + ["memory_tokens"],
+         model=tw(heads=2, attn_dim_head=16, rotary_pos_emb=True, ff_mult=2, max_seq_len=5,
+                  wrapper={"max_mem_len": 3, "num_memory_tokens": 2}),
+         grad=True,
+         calls=[xl_loss(ragged(3, 13, [13, 4, 11]))]),
+    dict(name="xl_loss_glu_softclamp_ragged",
+         description="XL wrapper loss with gradients, GLU feedforward with ff_glu_softclamp (gate value 1.0, up value 1.5), learned absolute positions (restarting in every segment), max_seq_len 6, max_mem_len 3, batch 2: 13 inputs in segments 6, 6, 1 (a one-token last segment); ignore_index = pad_value = 0, row 1 of length 8 keeps no target in the last segment, row 0 has a hole at index 7.",
+         features=XL_LOSS + ["abs_pos_emb", "ff_glu", "ff_glu_softclamp"],
+         model=tw(heads=2, attn_dim_head=16, ff_glu=True, ff_glu_softclamp=True, ff_glu_gate_softclamp_value=1.0,
+                  ff_glu_up_softclamp_value=1.5, ff_mult=2, max_seq_len=6, wrapper={"max_mem_len": 3}),
+         grad=True,
+         calls=[xl_loss(ragged(2, 14, [14, 8], holes=[(0, 7)]))]),
+    dict(name="xl_loss_tie_embedding_ragged",
+         description="XL wrapper loss with gradients, tied output projection with the default tie_embedding_scale (dim ** -0.5), learned absolute positions, max_seq_len 7, max_mem_len 12 (> max_seq_len), batch 2: 19 inputs in segments 7, 7, 5; ignore_index = pad_value = 0, row 1 of length 13 keeps no target in the last segment.",
+         features=XL_LOSS + ["abs_pos_emb", "tie_embedding", "tie_embedding_scale_default"],
+         model=tw(heads=2, attn_dim_head=16, ff_mult=2, max_seq_len=7, wrapper={"max_mem_len": 12, "tie_embedding": True}),
+         grad=True,
+         calls=[xl_loss(ragged(2, 20, [20, 13]))]),
+    # ------------------------------------------------------------ XLAutoregressiveWrapper.generate
+    dict(name="xl_gen_rope_mem_kv",
+         description="XL greedy generation, rotary with 2 memory key/values, max_seq_len 5, max_mem_len 3 (< max_seq_len), batch 2. Call 0: prompt 3 (< max_seq_len, no prompt memories) + 14 tokens, boundaries at running lengths 5, 10, 15. Call 1: prompt 5 (= max_seq_len, step 0 on a boundary without memories) + 12 tokens, boundaries at 5, 10, 15.",
+         features=XL_GEN + ROT + ["mem_kv", "xl_generate_no_prompt_memory", "xl_generate_prompt_on_boundary"],
+         model=tw(heads=2, attn_dim_head=16, rotary_pos_emb=True, attn_num_mem_kv=2, ff_mult=2, max_seq_len=5,
+                  wrapper={"max_mem_len": 3}),
+         calls=[xl_gen(2, 3, 14), xl_gen(2, 5, 12)]),
+    dict(name="xl_gen_xpos",
+         description="XL greedy generation, XPOS rotary (scale base 16), max_seq_len 6, max_mem_len 6 (= max_seq_len), batch 2. Call 0: prompt 12 (two full segments: one builds memories, step 0 recomputes the other) + 15 tokens, boundaries at 12, 18, 24. Call 1: prompt 8 (> max_seq_len, not a multiple) + 13 tokens, boundaries at 12, 18.",
+         features=XL_GEN + ROT + ["rotary_xpos", "xl_generate_prompt_on_boundary"],
+         model=tw(heads=2, attn_dim_head=16, rotary_xpos=True, rotary_xpos_scale_base=16, ff_mult=2, max_seq_len=6,
+                  wrapper={"max_mem_len": 6}),
+         calls=[xl_gen(2, 12, 15), xl_gen(2, 8, 13)]),
+    dict(name="xl_gen_alibi_partial_heads",
+         description="XL greedy generation, ALiBi on 3 of 4 heads (non-power-of-two slopes, one unbiased head), max_seq_len 4, max_mem_len 7 (> max_seq_len), batch 2. Call 0: prompt 4 (= max_seq_len) + 12 tokens, boundaries at 4, 8, 12. Call 1: prompt 6 (> max_seq_len) + 11 tokens, boundaries at 8, 12, 16.",
+         features=XL_GEN + ["alibi", "alibi_partial_heads", "alibi_non_pow2_heads", "xl_generate_prompt_on_boundary",
+                            "xl_generate_no_prompt_memory"],
+         model=tw(heads=4, attn_dim_head=8, alibi_pos_bias=True, alibi_num_heads=3, ff_mult=2, max_seq_len=4,
+                  wrapper={"max_mem_len": 7, "use_abs_pos_emb": False}),
+         calls=[xl_gen(2, 4, 12), xl_gen(2, 6, 11)]),
+    dict(name="xl_gen_t5",
+         description="XL greedy generation, T5 relative bias (decoder, 8 buckets, max distance 16), max_seq_len 5, max_mem_len 8 (> max_seq_len), batch 2. Call 0: prompt 2 + 16 tokens, boundaries at 5, 10, 15. Call 1: prompt 10 (a multiple of max_seq_len) + 9 tokens, boundaries at 10, 15.",
+         features=XL_GEN + ["t5_rel_pos_bias_causal", "xl_generate_no_prompt_memory", "xl_generate_prompt_on_boundary"],
+         model=tw(heads=2, attn_dim_head=16, rel_pos_bias=True, rel_pos_num_buckets=8, rel_pos_max_distance=16, ff_mult=2,
+                  max_seq_len=5, wrapper={"max_mem_len": 8}),
+         calls=[xl_gen(2, 2, 16), xl_gen(2, 10, 9)]),
+    dict(name="xl_gen_gqa_rope",
+         description="XL greedy generation, grouped-query attention (4 heads, 2 kv heads) with rotary, max_seq_len 6, max_mem_len 4 (< max_seq_len), batch 2. Call 0: prompt 7 + 14 tokens, boundaries at 12, 18. Call 1: prompt 6 (= max_seq_len) + 13 tokens, boundaries at 6, 12, 18.",
+         features=XL_GEN + ROT + ["gqa", "xl_generate_prompt_on_boundary", "xl_generate_no_prompt_memory"],
+         model=tw(heads=4, attn_dim_head=8, attn_kv_heads=2, rotary_pos_emb=True, ff_mult=2, max_seq_len=6,
+                  wrapper={"max_mem_len": 4}),
+         calls=[xl_gen(2, 7, 14), xl_gen(2, 6, 13)]),
+    dict(name="xl_gen_tie_embedding",
+         description="XL greedy generation, tied output projection (default tie_embedding_scale dim ** -0.5), learned absolute positions (restarting in every segment), max_seq_len 4, max_mem_len 4 (= max_seq_len), batch 2. Call 0: prompt 9 (two full prompt segments) + 10 tokens, boundaries at 12, 16. Call 1: prompt 3 + 11 tokens, boundaries at 4, 8, 12.",
+         features=XL_GEN + ["abs_pos_emb", "tie_embedding", "tie_embedding_scale_default", "xl_generate_no_prompt_memory"],
+         model=tw(heads=2, attn_dim_head=16, ff_mult=2, max_seq_len=4, wrapper={"max_mem_len": 4, "tie_embedding": True}),
+         calls=[xl_gen(2, 9, 10), xl_gen(2, 3, 11)]),
+    # ------------------------------------------------------------ GLU soft clamp, forward + gradients
+    dict(name="glu_softclamp_rope_xl_mems",
+         description="GLU feedforward with ff_glu_softclamp (gate value 0.75, up value 1.5), rotary, Transformer-XL memories (max_mem_len 6): call 0 returns mems, call 1 consumes them and returns updated mems; gradients, incl. d/d mems in call 1.",
+         features=["causal", "ff_glu", "ff_glu_softclamp", "return_mems", "xl_mems"] + ROT,
+         model=tw(heads=2, attn_dim_head=16, rotary_pos_emb=True, ff_glu=True, ff_glu_softclamp=True,
+                  ff_glu_gate_softclamp_value=0.75, ff_glu_up_softclamp_value=1.5, ff_mult=2, wrapper={"max_mem_len": 6}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 7))], return_mems=True),
+                fwd([("x", tok(2, 5))] + prev_mems(2), grad_inputs=["mems.0", "mems.1"], return_mems=True)]),
+    dict(name="glu_softclamp_defaults_rope_xl_mems",
+         description="GLU feedforward with ff_glu_softclamp at the default values (gate 4, up 25), rotary, Transformer-XL memories (max_mem_len 4, truncating): two calls; gradients, incl. d/d mems in call 1.",
+         features=["causal", "ff_glu", "ff_glu_softclamp", "return_mems", "xl_mems"] + ROT,
+         model=tw(heads=2, attn_dim_head=16, rotary_pos_emb=True, ff_glu=True, ff_glu_softclamp=True, ff_mult=2,
+                  wrapper={"max_mem_len": 4}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 6))], return_mems=True),
+                fwd([("x", tok(2, 6))] + prev_mems(2), grad_inputs=["mems.0", "mems.1"], return_mems=True)]),
+    dict(name="glu_softclamp_rmsnorm",
+         description="GLU feedforward with ff_glu_softclamp (default gate 4, up value 0.5) and RMSNorm, padding mask; gradients.",
+         features=["abs_pos_emb", "causal", "ff_glu", "ff_glu_softclamp", "padding_mask", "use_rmsnorm"],
+         model=tw(heads=2, attn_dim_head=16, use_rmsnorm=True, ff_glu=True, ff_glu_softclamp=True,
+                  ff_glu_up_softclamp_value=0.5, ff_mult=2),
+         grad=True,
+         calls=[fwd([("x", tok(2, 9)), ("mask", lens_mask(9, [9, 6]))])]),
+    dict(name="glu_softclamp_defaults_rmsnorm",
+         description="GLU feedforward with ff_glu_softclamp at the default values (gate 4, up 25) and RMSNorm; gradients.",
+         features=["abs_pos_emb", "causal", "ff_glu", "ff_glu_softclamp", "use_rmsnorm"],
+         model=tw(heads=2, attn_dim_head=16, use_rmsnorm=True, ff_glu=True, ff_glu_softclamp=True, ff_mult=2),
+         grad=True,
+         calls=[fwd([("x", tok(2, 10))])]),
+    dict(name="glu_softclamp_encoder_mask",
+         description="Bidirectional encoder (TransformerWrapper) with a GLU feedforward with ff_glu_softclamp (gate value 0.5, default up 25), padding mask with a hole; gradients.",
+         features=["abs_pos_emb", "bidirectional", "ff_glu", "ff_glu_softclamp", "padding_mask"],
+         model=tw("Encoder", heads=2, attn_dim_head=16, ff_glu=True, ff_glu_softclamp=True, ff_glu_gate_softclamp_value=0.5,
+                  ff_mult=2),
+         grad=True,
+         calls=[fwd([("x", tok(2, 9)), ("mask", mg.boolmask(["111111111", "111011100"]))])]),
+    dict(name="xtransformer_glu_softclamp",
+         description="XTransformer whose encoder has a soft-clamped GLU feedforward (gate 0.75, up 1.0) and whose decoder has one at the default values; src padding mask; outputs loss, encoder_out and logits; gradients of the loss (random scalar cotangent).",
+         features=["abs_pos_emb", "bidirectional", "causal", "context_mask", "cross_attention", "ff_glu", "ff_glu_softclamp",
+                   "model_XTransformer", "padding_mask"],
+         model={"class": "XTransformer", "kwargs": {
+             "dim": 32, "enc_num_tokens": 48, "enc_depth": 1, "enc_heads": 2, "enc_max_seq_len": 16, "enc_attn_dim_head": 16,
+             "enc_ff_glu": True, "enc_ff_glu_softclamp": True, "enc_ff_glu_gate_softclamp_value": 0.75,
+             "enc_ff_glu_up_softclamp_value": 1.0, "enc_ff_mult": 2,
+             "dec_num_tokens": 40, "dec_depth": 1, "dec_heads": 2, "dec_max_seq_len": 16, "dec_attn_dim_head": 16,
+             "dec_ff_glu": True, "dec_ff_glu_softclamp": True, "dec_ff_mult": 2}},
+         grad=True,
+         calls=[fwd([("src", tok(2, 8, "enc_num_tokens")), ("tgt", tok(2, 7, "dec_num_tokens")), ("mask", lens_mask(8, [8, 5]))])]),
+    # ------------------------------------------------------------ ff_softclamp_value
+    dict(name="ff_softclamp_value_plain",
+         description="Plain (non-GLU) GELU feedforward with ff_softclamp_value 0.5: the first linear layer's output is soft-clamped (0.5 tanh(t / 0.5)) before the GELU; padding mask; gradients.",
+         features=["abs_pos_emb", "causal", "ff_softclamp_value", "padding_mask"],
+         model=tw(heads=2, attn_dim_head=16, ff_softclamp_value=0.5, ff_mult=2),
+         grad=True,
+         calls=[fwd([("x", tok(2, 9)), ("mask", lens_mask(9, [9, 5]))])]),
+    dict(name="ff_softclamp_value_plain_rope_xl",
+         description="Plain GELU feedforward with ff_softclamp_value 2.0, rotary, Transformer-XL memories (max_mem_len 5): two calls; gradients, incl. d/d mems in call 1.",
+         features=["causal", "ff_softclamp_value", "return_mems", "xl_mems"] + ROT,
+         model=tw(heads=2, attn_dim_head=16, rotary_pos_emb=True, ff_softclamp_value=2.0, ff_mult=2, wrapper={"max_mem_len": 5}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 6))], return_mems=True),
+                fwd([("x", tok(2, 4))] + prev_mems(2), grad_inputs=["mems.0", "mems.1"], return_mems=True)]),
+    dict(name="ff_softclamp_value_glu_ignored",
+         description="GLU feedforward with ff_softclamp_value 0.25: x-transformers 2.31.10 applies it to plain feedforwards only, so this is an ordinary GLU; gradients.",
+         features=["abs_pos_emb", "causal", "ff_glu", "ff_softclamp_value_ignored"],
+         model=tw(heads=2, attn_dim_head=16, ff_glu=True, ff_softclamp_value=0.25, ff_mult=2),
+         grad=True,
+         calls=[fwd([("x", tok(2, 9))])]),
+    dict(name="ff_softclamp_value_glu_softclamp",
+         description="GLU feedforward with ff_glu_softclamp (gate 1.0, up 2.0) and ff_softclamp_value 0.25 (ignored on a GLU feedforward: only the GLU soft clamp acts); gradients.",
+         features=["abs_pos_emb", "causal", "ff_glu", "ff_glu_softclamp", "ff_softclamp_value_ignored"],
+         model=tw(heads=2, attn_dim_head=16, ff_glu=True, ff_glu_softclamp=True, ff_glu_gate_softclamp_value=1.0,
+                  ff_glu_up_softclamp_value=2.0, ff_softclamp_value=0.25, ff_mult=2),
+         grad=True,
+         calls=[fwd([("x", tok(2, 8))])]),
+    # ------------------------------------------------------------ tie_embedding_scale
+    dict(name="tie_scale_1_memory_tokens",
+         description="Tied output projection with explicit tie_embedding_scale 1.0 (unscaled) and 2 memory tokens, padding mask; gradients (the token embedding gets the lookup's and the projection's gradient).",
+         features=["abs_pos_emb", "causal", "memory_tokens", "padding_mask", "tie_embedding", "tie_embedding_scale_1"],
+         model=tw(heads=2, attn_dim_head=16, ff_mult=2, wrapper={"tie_embedding": True, "tie_embedding_scale": 1.0,
+                                                                  "num_memory_tokens": 2}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 8)), ("mask", lens_mask(8, [8, 5]))])]),
+    dict(name="tie_scale_0p25_xl_mems",
+         description="Tied output projection with tie_embedding_scale 0.25, rotary, Transformer-XL memories (max_mem_len 5): two calls; gradients, incl. d/d mems in call 1.",
+         features=["causal", "return_mems", "tie_embedding", "tie_embedding_scale_custom", "xl_mems"] + ROT,
+         model=tw(heads=2, attn_dim_head=16, rotary_pos_emb=True, ff_mult=2,
+                  wrapper={"tie_embedding": True, "tie_embedding_scale": 0.25, "max_mem_len": 5}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 7))], return_mems=True),
+                fwd([("x", tok(2, 5))] + prev_mems(2), grad_inputs=["mems.0", "mems.1"], return_mems=True)]),
+    dict(name="tie_default_alibi_memory_tokens_xl",
+         description="Tied output projection with the default tie_embedding_scale (dim ** -0.5, dim 48), ALiBi (4 heads), 2 memory tokens and Transformer-XL memories (max_mem_len 7, memory-token rows included): two calls; gradients, incl. d/d mems in call 1.",
+         features=["alibi", "causal", "memory_tokens", "return_mems", "tie_embedding", "tie_embedding_scale_default", "xl_mems"],
+         model=tw(dim=48, heads=4, attn_dim_head=12, alibi_pos_bias=True, ff_mult=2,
+                  wrapper={"tie_embedding": True, "num_memory_tokens": 2, "max_mem_len": 7, "use_abs_pos_emb": False}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 6))], return_mems=True),
+                fwd([("x", tok(2, 5))] + prev_mems(2), grad_inputs=["mems.0", "mems.1"], return_mems=True)]),
+    dict(name="tie_scale_0p25_alibi",
+         description="Tied output projection with tie_embedding_scale 0.25 and ALiBi (no absolute positions), padding mask; gradients.",
+         features=["alibi", "causal", "padding_mask", "tie_embedding", "tie_embedding_scale_custom"],
+         model=tw(heads=4, attn_dim_head=8, alibi_pos_bias=True, ff_mult=2,
+                  wrapper={"tie_embedding": True, "tie_embedding_scale": 0.25, "use_abs_pos_emb": False}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 9)), ("mask", lens_mask(9, [9, 7]))])]),
+    # ------------------------------------------------------------ max_mem_len 0 with memories given
+    dict(name="max_mem_len_0_alibi_mems",
+         description="ALiBi decoder with max_mem_len 0 (keeps no memories): call 0 returns zero-length mems; call 1 feeds them back (zero-length in: the same as no memories) and gets zero-length mems; call 2 passes non-empty mems of length 4 with mem_masks (they are attended to, ALiBi queries at 4..) and still gets zero-length mems; gradients, incl. d/d mems in call 2.",
+         features=["alibi", "causal", "return_mems", "return_mems_max_mem_len_0", "xl_mems", "xl_mem_masks"],
+         model=tw(heads=4, attn_dim_head=8, alibi_pos_bias=True, ff_mult=2, wrapper={"max_mem_len": 0, "use_abs_pos_emb": False}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 6))], return_mems=True),
+                fwd([("x", tok(2, 6))] + prev_mems(2), return_mems=True),
+                fwd([("x", tok(2, 5)), ("mems.0", flt(2, 4, 32)), ("mems.1", flt(2, 4, 32)),
+                     ("mem_masks.0", mg.boolmask(["1111", "0111"])), ("mem_masks.1", mg.boolmask(["1111", "1101"]))],
+                    grad_inputs=["mems.0", "mems.1"], return_mems=True)]),
+    dict(name="max_mem_len_0_t5_mems",
+         description="T5 relative bias decoder (8 buckets, max distance 16) with max_mem_len 0: call 0 returns zero-length mems; call 1 feeds them back (zero-length in and out); call 2 passes non-empty mems of length 5 (distances across them) and gets zero-length mems; gradients, incl. d/d mems in call 2.",
+         features=["causal", "return_mems", "return_mems_max_mem_len_0", "t5_rel_pos_bias_causal", "xl_mems"],
+         model=tw(heads=2, attn_dim_head=16, rel_pos_bias=True, rel_pos_num_buckets=8, rel_pos_max_distance=16, ff_mult=2,
+                  wrapper={"max_mem_len": 0}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 7))], return_mems=True),
+                fwd([("x", tok(2, 7))] + prev_mems(2), return_mems=True),
+                fwd([("x", tok(2, 6)), ("mems.0", flt(2, 5, 32)), ("mems.1", flt(2, 5, 32))],
+                    grad_inputs=["mems.0", "mems.1"], return_mems=True)]),
+]
+
+# --------------------------------------------------------------------------- running
+
+
+def param_grads(model):
+    return {name: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p))
+            for name, p in model.named_parameters()}
+
+
+def forward_call(model, cls, ins, kwargs, grad_inputs, dout):
+    """One forward call; with dout (grad case) also the gradients of sum(first_output * dout)."""
+    if dout is None:
+        with torch.no_grad():
+            return {k: v.detach() for k, v in mg.run_call(model, cls, ins, kwargs).items()}, {}
+    model.zero_grad(set_to_none=True)
+    ins = {k: (v.detach().clone().requires_grad_(True) if k in grad_inputs else v) for k, v in ins.items()}
+    with torch.enable_grad():
+        out = mg.run_call(model, cls, ins, kwargs)
+        first = next(iter(out.values()))
+        (first * dout).sum().backward()
+    grads = {f"grad.{k}": v for k, v in param_grads(model).items()}
+    for k in grad_inputs:
+        grads[f"grad_in.{k}"] = ins[k].grad.detach().clone()
+    return {k: v.detach() for k, v in out.items()}, grads
+
+
+def xl_split(N, M):
+    return [min(M, N - s) for s in range(0, N, M)]
+
+
+def xl_loss_call(model, x, wkw, grad):
+    """XLAutoregressiveWrapper(model)(x): loss, captured per-segment logits, gradients of the loss."""
+    wrapper = XLAutoregressiveWrapper(model, **wkw).eval()
+    captured = []
+    hook = model.register_forward_hook(lambda m, a, o: captured.append(o[0]))
+    model.zero_grad(set_to_none=True)
+    try:
+        with torch.enable_grad():
+            loss = wrapper(x)
+            if grad:
+                loss.backward()
+    finally:
+        hook.remove()
+    logits = torch.cat([c.detach() for c in captured], dim=1)
+    grads = {f"grad.{k}": v for k, v in param_grads(model).items()} if grad else {}
+    return {"loss": loss.detach(), "logits": logits}, grads
+
+
+def xl_loss_reference(logits, x, M, ignore_index):
+    """README section 9: per segment the mean over rows of each row's mean over its kept targets
+    (0 for a row without any), segments weighted by length."""
+    tgt = x[:, 1:]
+    N = tgt.shape[1]
+    nll = -torch.log_softmax(logits.double(), dim=-1).gather(-1, tgt.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    total, kept_table, start = 0.0, [], 0
+    for n_c in xl_split(N, M):
+        keep = tgt[:, start:start + n_c] != ignore_index
+        seg = nll[:, start:start + n_c]
+        counts = keep.sum(dim=1)
+        rows = torch.where(counts > 0, (seg * keep).sum(dim=1) / counts.clamp(min=1), torch.zeros_like(counts, dtype=seg.dtype))
+        total += (n_c / N) * float(rows.mean())
+        kept_table.append([int(k) for k in counts])
+        start += n_c
+    return total, kept_table
+
+
+def xl_generate_call(model, prompts, seq_len):
+    """XLAutoregressiveWrapper(model).generate, greedy; returns tokens, step_logits and per-call
+    (fed length, memory length) of the decoding loop's network calls."""
+    wrapper = XLAutoregressiveWrapper(model).eval()
+    fed, logs = [], []
+
+    def pre(m, args, kwargs):
+        mems = kwargs.get("mems")
+        fed.append((args[0].shape[1], 0 if mems is None else mems[0].shape[1]))
+
+    h1 = model.register_forward_pre_hook(pre, with_kwargs=True)
+    h2 = model.register_forward_hook(lambda m, a, o: logs.append(o[0][:, -1].detach().clone()))
+    try:
+        tokens = wrapper.generate(prompts, seq_len, temperature=0.0, eos_token=None)
+    finally:
+        h1.remove()
+        h2.remove()
+    step_logits = torch.stack(logs[-seq_len:], dim=1)
+    assert torch.equal(step_logits.argmax(dim=-1), tokens), "step logits do not explain the tokens"
+    return tokens, step_logits, fed[-seq_len:]
+
+
+def xl_generate_by_forward(model, prompts, seq_len):
+    """README section 9 replayed with plain forward calls (no kv cache): the carried memories are
+    the current segment's memories followed by the hidden states of the positions the cached
+    library processed (all fed positions on a segment's first call, the newest one afterwards)."""
+    M, L = model.max_seq_len, model.max_mem_len
+
+    def run(x, mems):
+        keep, model.max_mem_len = model.max_mem_len, 1 << 30  # new_mems = concat(mems, H), untruncated
+        try:
+            logits, new = model(x, mems=mems, return_mems=True)
+        finally:
+            model.max_mem_len = keep
+        m = 0 if mems is None else mems[0].shape[1]
+        return logits, [t[:, m:] for t in new]
+
+    def trunc(mems, H):
+        cat = H if mems is None else [torch.cat(p, dim=1) for p in zip(mems, H)]
+        return [t[:, max(t.shape[1] - L, 0):] if L > 0 else t[:, :0] for t in cat]
+
+    t = prompts.shape[1]
+    F = math.ceil(t / M) - 1
+    mems = None
+    with torch.no_grad():
+        for c in range(F):
+            _, H = run(prompts[:, c * M:(c + 1) * M], mems)
+            mems = trunc(mems, H)
+        seg, start, first, out = mems, F * M, True, prompts
+        steps, boundaries, fed = [], [], []
+        for step in range(seq_len):
+            n = out.shape[1]
+            if n % M == 0:
+                fed.append((M, 0 if mems is None else mems[0].shape[1]))
+                logits, H = run(out[:, n - M:], mems)
+                mems = trunc(mems, H)
+                seg, start, first = mems, n, True
+                boundaries.append(step)
+            else:
+                fed.append((n - start, 0 if seg is None else seg[0].shape[1]))
+                logits, H = run(out[:, start:], seg)
+                mems = trunc(seg, H if first else [h[:, -1:] for h in H])
+                first = False
+            steps.append(logits[:, -1])
+            out = torch.cat((out, logits[:, -1].argmax(dim=-1, keepdim=True)), dim=1)
+    return out[:, t:], torch.stack(steps, dim=1), fed, boundaries, F
+
+
+def max_abs_diff(a, b):
+    return float((a.double() - b.double()).abs().max()) if a.numel() else 0.0
+
+
+def top2_gap(step_logits):
+    top = step_logits.topk(2, dim=-1).values
+    return float((top[..., 0] - top[..., 1]).min())
+
+
+def build(spec, seed):
+    torch.manual_seed(seed)
+    model = mg.build_model(spec["model"])
+    model.eval()
+    mg.add_noise(model, seed)
+    # a fresh float64 instance (deepcopy would keep tie_embedding's lambda bound to the fp32 model)
+    torch.manual_seed(seed)
+    model64 = mg.build_model(spec["model"])
+    model64.load_state_dict(model.state_dict())
+    model64.eval().double()
+    return model, model64
+
+
+def attempt(spec, seed):
+    """Builds the case with this seed; returns (case dict without name-level fields, sd, io, gap)."""
+    cls = spec["model"]["class"]
+    grad = spec.get("grad", False)
+    model, model64 = build(spec, seed)
+    facts = mg.model_facts(spec["model"])
+    g = torch.Generator().manual_seed(seed)
+    io, calls_json, diffs = {}, [], {}
+    prev_out, gaps, fp64_tokens_ok = {}, [], True
+    for K, c in enumerate(spec["calls"]):
+        ctx = dict(facts, prev=prev_out)
+        ins = {}
+        for iname, builder in c["inputs"]:
+            ins[iname] = builder(g, dict(ctx, ins=ins))
+        for k, v in ins.items():
+            io[f"call{K}.in.{k}"] = v
+        ins64 = {k: mg.to64(v) for k, v in ins.items()}
+        entry = {}
+        if c["type"] is None:
+            dout = None
+            if grad:
+                with torch.no_grad():
+                    first = next(iter(mg.run_call(model, cls, ins, c["kwargs"]).values()))
+                dout = torch.randn(first.shape, generator=g, dtype=torch.float32)
+                io[f"call{K}.in.dout"] = dout
+            out, grads = forward_call(model, cls, ins, c["kwargs"], c["grad_inputs"], dout)
+            out64, grads64 = forward_call(model64, cls, ins64, c["kwargs"], c["grad_inputs"],
+                                          None if dout is None else dout.double())
+            entry = {"inputs": list(ins), "kwargs": c["kwargs"], "outputs": list(out), "grad_inputs": c["grad_inputs"]}
+        elif c["type"] == "xl_ar_loss":
+            x, wkw = ins["x"], c["wrapper"]
+            out, grads = xl_loss_call(model, x, wkw, grad)
+            out64, grads64 = xl_loss_call(model64, x, wkw, grad)
+            M, L = model.max_seq_len, model.max_mem_len
+            ref, kept = xl_loss_reference(out64["logits"], x, M, wkw["ignore_index"])
+            assert abs(ref - float(out64["loss"])) <= 1e-9 * max(1.0, abs(ref)), (ref, float(out64["loss"]))
+            if grad:
+                io[f"call{K}.in.dout"] = torch.tensor(1.0)
+            N = x.shape[1] - 1
+            segs = xl_split(N, M)
+            R = spec["model"]["kwargs"].get("num_memory_tokens", 0)
+            mem_lens, m = [], 0
+            for n_c in segs:
+                mem_lens.append(m)
+                m = min(L, m + n_c + R)
+            entry = {"type": "xl_ar_loss", "inputs": ["x"], "kwargs": {}, "outputs": list(out), "grad_inputs": [],
+                     "wrapper": {"class": "XLAutoregressiveWrapper", "kwargs": dict(wkw)},
+                     "xl_loss": {"inputs_len": N, "max_seq_len": M, "max_mem_len": L, "segment_lengths": segs,
+                                 "loss_weights": [n_c / N for n_c in segs], "memory_lengths": mem_lens,
+                                 "kept_targets_per_segment_and_row": kept}}
+        elif c["type"] == "xl_generate":
+            prompts, s = ins["prompts"], c["seq_len"]
+            tokens, step_logits, fed = xl_generate_call(model, prompts, s)
+            tokens64, step_logits64, _ = xl_generate_call(model64, prompts, s)
+            ftok, fsteps, ffed, boundaries, F = xl_generate_by_forward(model, prompts, s)
+            assert ffed == fed, (ffed, fed)
+            M, L, t = model.max_seq_len, model.max_mem_len, prompts.shape[1]
+            gap = top2_gap(step_logits)
+            gaps.append(gap)
+            fp64_eq = torch.equal(tokens64, tokens)
+            fp64_tokens_ok &= fp64_eq
+            out = {"tokens": tokens, "step_logits": step_logits}
+            out64 = {"step_logits": step_logits64} if fp64_eq else {}
+            grads, grads64 = {}, {}
+            entry = {"type": "xl_generate", "inputs": ["prompts"],
+                     "kwargs": {"seq_len": s, "temperature": 0.0, "eos_token": None},
+                     "outputs": ["tokens", "step_logits"], "grad_inputs": [],
+                     "wrapper": {"class": "XLAutoregressiveWrapper", "kwargs": dict(c["wrapper"])},
+                     "generation": {
+                         "steps_run": int(tokens.shape[1]), "prompt_len": t, "max_seq_len": M, "max_mem_len": L,
+                         "prompt_full_segments": F, "current_segment_start": F * M, "memory_len": min(F * M, L),
+                         "segment_boundary_steps": boundaries,
+                         "fed_segment_lengths": [f for f, _ in fed], "memory_lengths": [m for _, m in fed],
+                         "min_top2_logit_gap": gap,
+                         "uncached_by_forward_tokens_equal": torch.equal(ftok, tokens),
+                         "uncached_by_forward_max_abs_diff_step_logits": float((fsteps - step_logits).abs().max()),
+                         "fp64_tokens_equal": fp64_eq}}
+        else:
+            raise ValueError(c["type"])
+        for k, v in out.items():
+            io[f"call{K}.out.{k}"] = v
+            if k in out64:
+                diffs[f"call{K}.out.{k}"] = max_abs_diff(v, out64[k])
+        for k, v in grads.items():
+            io[f"call{K}.{k}"] = v
+            diffs[f"call{K}.{k}"] = max_abs_diff(v, grads64[k])
+        calls_json.append(entry)
+        prev_out = out
+    return model, io, calls_json, diffs, (min(gaps) if gaps else None), fp64_tokens_ok
+
+
+def make_case(spec, seed0, out_dir):
+    name, cls = spec["name"], spec["model"]["class"]
+    grad = spec.get("grad", False)
+    tried = []
+    with mg.captured_warnings() as captured:
+        for seed in range(seed0, seed0 + MAX_RESEEDS):
+            del captured[:]
+            model, io, calls_json, diffs, gap, fp64_ok = attempt(spec, seed)
+            if gap is None or (gap >= GAP_MIN and fp64_ok):
+                break
+            tried.append((seed, gap, fp64_ok))
+        else:
+            raise RuntimeError(f"{name}: no seed without a near-tie in {MAX_RESEEDS} tries")
+    out_diffs = [v for k, v in diffs.items() if ".out." in k]
+    grad_diffs = [v for k, v in diffs.items() if ".grad" in k]
+    max_diff = max(out_diffs)
+    case = {
+        "name": name,
+        "description": spec["description"],
+        "xtransformers_version": mg.XT_VERSION,
+        "torch_version": torch.__version__,
+        "model": spec["model"],
+        "calls": calls_json,
+        "tolerance": {"atol": mg.round_up_2sig(max(10 * max_diff, 1e-5)), "rtol": 1e-05},
+        "grad": grad,
+    }
+    if grad:
+        max_grad = max(float(v.abs().max()) for k, v in io.items() if ".grad" in k)
+        case["grad_tolerance"] = {"atol": mg.round_up_2sig(max(10 * max(grad_diffs), 1e-5 * max_grad)), "rtol": 1e-05}
+    case["fp64_max_abs_diff"] = max_diff
+    if grad:
+        case["fp64_max_abs_diff_grad"] = max(grad_diffs)
+    sd = model.state_dict()
+    all_params = dict(model.named_parameters(remove_duplicate=False))
+    xl = any(c.get("type", "").startswith("xl_") for c in calls_json)
+    case.update({
+        "fp64_max_abs_diff_by_tensor": diffs,
+        "parameters": [k for k in sd if k in all_params],
+        "buffers": [k for k in sd if k not in all_params],
+        "features": sorted(set(spec["features"]) | {f"model_{cls}"} | ({"grad"} if grad else set())),
+        "warnings": list(captured),
+        "seed": seed,
+        "provenance": dict({"einx_torch1_compat_used": False, "generator": "scripts/make_golden_wrappers.py"},
+                           **({"xl_wrapper_needs_torch2": True} if xl else {})),
+    })
+    if tried:
+        case["seed_note"] = "; ".join(
+            f"seed {s}: min top-2 logit gap {gp:.3g}" + ("" if ok else ", float64 tokens differ") for s, gp, ok in tried
+        ) + f" (rule: gap >= {GAP_MIN:g} and float64 tokens equal); reseeded to {seed}"
+    for k, v in sd.items():
+        assert v.dtype == torch.float32, (k, v.dtype)
+    for k, v in io.items():
+        assert v.dtype in (torch.float32, torch.int64, torch.bool), (k, v.dtype)
+    mg.write_case_dir(out_dir, name, sd, io, case)
+    return case
+
+
+def main(argv=None):
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out", nargs="?", default=os.path.join(here, "..", "tests", "golden_extra"))
+    ap.add_argument("--only", nargs="*", help="generate only these case names")
+    ap.add_argument("--list", action="store_true", help="list the case names and exit")
+    args = ap.parse_args(argv)
+    names = [c["name"] for c in CASES]
+    assert len(set(names)) == len(names), "duplicate case names"
+    clash = set(names) & {c["name"] for c in mg.CASES}
+    assert not clash, f"names also made by make_golden.py: {sorted(clash)}"
+    if args.list:
+        for c in CASES:
+            print(f"{c['name']}: {c['description']}")
+        return 0
+    from loguru import logger
+    logger.remove()  # warnings are recorded in case.json instead of printed
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    os.makedirs(args.out, exist_ok=True)
+    for spec in CASES:
+        if args.only and spec["name"] not in args.only:
+            continue
+        case = make_case(spec, mg.case_seed(spec["name"]), args.out)
+        d = os.path.join(args.out, spec["name"])
+        size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
+        gt = case.get("grad_tolerance", {}).get("atol")
+        print(f"{spec['name']:40s} atol {case['tolerance']['atol']:.2g}" + (f"  grad atol {gt:.2g}" if gt else "") +
+              f"  seed {case['seed']}  {size} bytes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
