@@ -20,6 +20,7 @@
 #include "attn/attention.h"
 #include "backend/cpu/matvec.h"
 #include "layers/stack.h"
+#include "layers/steps.h"
 #include "ops/ops.h"
 
 /* Up to 16 rows the products read each weight block once for all rows (from L1 after the
@@ -40,13 +41,6 @@ bool xtc_stack_decode_ok(const struct xtc_stack *s, const struct xtc_stack_io *i
            !io->pos && (!s->cfg.cross_attend || (io->cross_k && io->cross_ready));
 }
 
-/* x[:, lo:hi] += y[:, lo:hi] for the N rows */
-static void residual_add(float *x, const float *y, int64_t N, int64_t C, int64_t lo, int64_t hi) {
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t c = lo; c < hi; c++)
-            x[n * C + c] += y[n * C + c];
-}
-
 /* Attention of batch row b over kv head g and every query head reading it (h = g, g + G, ...).
  * Self-attention first stores the new rows' keys/values in the cache. Keys that qk-norm or
  * rotary change are gathered into A->k (B, S, G*D) and transformed there: the cache keeps
@@ -65,44 +59,30 @@ static void attend_kv_head(const struct step *st, const struct xtc_sublayer *L, 
     const float *k, *v;
     int64_t bstride; /* rows between batch rows of the cache / context keys and values */
     if (self) {
-        float *ck = io->cache_k[idx], *cv = io->cache_v[idx];
+        xtc_step_cache_append(io, idx, A->knew, A->vnew, 0, b, g * D, (g + 1) * D, GD);
+        k = io->cache_k[idx], v = io->cache_v[idx];
         bstride = io->cache_cap;
-        for (int64_t t = 0; t < T; t++) {
-            memcpy(ck + (b * bstride + io->C_cache + t) * GD + g * D, A->knew + (b * T + t) * GD + g * D,
-                   sizeof(float) * (size_t)D);
-            memcpy(cv + (b * bstride + io->C_cache + t) * GD + g * D, A->vnew + (b * T + t) * GD + g * D,
-                   sizeof(float) * (size_t)D);
-        }
-        k = ck, v = cv;
     } else {
         k = io->cross_k[idx], v = io->cross_v[idx];
         bstride = S;
     }
-    const struct xtc_rotary_tables *krt = self ? &bf->self_rt : bf->ctx_rt.cos ? &bf->ctx_rt : NULL;
-    const bool rotary = c->rotary && krt;
+    const struct xtc_rotary_tables *krt = !c->rotary ? NULL : self ? &bf->self_rt : bf->ctx_rt.cos ? &bf->ctx_rt : NULL;
+    const bool rotary = krt != NULL;
     p.v_bstride = bstride;
     if (c->qk_norm || rotary) {
         float *dst = A->k + b * S * GD + g * D;
         for (int64_t j = 0; j < S; j++) {
             float *row = dst + j * GD;
             memcpy(row, k + (b * bstride + j) * GD + g * D, sizeof(float) * (size_t)D);
-            if (c->qk_norm)
-                xtc_l2norm_rows(row, 1, D);
-            if (rotary)
-                xtc_rotary_rotate_head(&s->rotary, row, krt, b, S, j, true);
+            xtc_step_qk_head(s, row, krt, b, S, j, true);
         }
         k = A->k; /* packed: k_bstride 0 */
     } else {
         p.k_bstride = bstride;
     }
     for (int64_t h = g; h < H; h += G) {
-        for (int64_t t = 0; t < T; t++) {
-            float *q = A->q + (b * T + t) * HD + h * D;
-            if (c->qk_norm)
-                xtc_l2norm_rows(q, 1, D);
-            if (rotary)
-                xtc_rotary_rotate_head(&s->rotary, q, &bf->self_rt, b, T, t, false);
-        }
+        for (int64_t t = 0; t < T; t++)
+            xtc_step_qk_head(s, A->q + (b * T + t) * HD + h * D, rotary ? &bf->self_rt : NULL, b, T, t, false);
         xtc_attention_forward_head(A->o, A->q, k, v, &p, b, (int)h, P);
     }
 }
@@ -146,10 +126,8 @@ static void attention_sublayer(const struct step *st, const struct xtc_sublayer 
     }
     if (c->qk_norm && K > 0) { /* memory keys are l2-normalised like the others, per call */
 #pragma omp for schedule(static) nowait
-        for (int64_t g = 0; g < G; g++) {
-            memcpy(bf->memk + g * K * D, L->mem_k + g * K * D, sizeof(float) * (size_t)(K * D));
-            xtc_l2norm_rows(bf->memk + g * K * D, K, D);
-        }
+        for (int64_t g = 0; g < G; g++)
+            xtc_step_mem_keys(st->s, L, bf->memk, (int)g, (int)g + 1);
     }
 #pragma omp barrier
     float *P = bf->scratch + bf->scratch_per * (size_t)t;
@@ -162,7 +140,7 @@ static void attention_sublayer(const struct step *st, const struct xtc_sublayer 
         chunk_rows(w, C, &lo, &hi);
         if (L->wo)
             xtc_matvec(mw, bf->y, C, A->o, N, L->wo, NULL, HD, lo, hi);
-        residual_add(io->x, L->wo ? bf->y : A->o, N, C, lo, hi);
+        xtc_step_residual(io->x, L->wo ? bf->y : A->o, N, C, lo, hi);
     }
 }
 
@@ -179,23 +157,13 @@ static void ff_sublayer(const struct step *st, const struct xtc_sublayer *L, con
         xtc_matvec(mw, A->ff1, W1, h, N, L->w1, L->b1, C, lo, hi);
         if (c->ff_glu) /* GLU: the first half is the value, the second the gate */
             xtc_matvec(mw, A->ff1, W1, h, N, L->w1, L->b1, C, I + lo, I + hi);
-        for (int64_t n = 0; n < N; n++) {
-            float *a = A->ffa + n * I;
-            float *f = A->ff1 + n * W1;
-            if (c->ff_glu) {
-                xtc_glu_span(a + lo, f + lo, f + I + lo, hi - lo, &st->s->glu);
-            } else {
-                if (c->ff_softclamp_value > 0)
-                    xtc_softclamp_forward(f + lo, hi - lo, (float)c->ff_softclamp_value);
-                xtc_gelu_forward(a + lo, f + lo, hi - lo);
-            }
-        }
+        xtc_step_ff_act(st->s, A->ffa, A->ff1, N, lo, hi);
     }
 #pragma omp for schedule(dynamic, 1)
     for (int64_t w = 0; w < n_chunks(C); w++) {
         chunk_rows(w, C, &lo, &hi);
         xtc_matvec(mw, bf->y, C, A->ffa, N, L->w2, L->b2, I, lo, hi);
-        residual_add(st->io->x, bf->y, N, C, lo, hi);
+        xtc_step_residual(st->io->x, bf->y, N, C, lo, hi);
     }
 }
 
