@@ -18,7 +18,8 @@
 
 /* --------------------------------------------------------------- setup */
 
-xtc_status xtc_stack_init(struct xtc_stack *s, const struct xtc_layers_config *c, struct xtc_error *err) {
+xtc_status xtc_stack_init(struct xtc_stack *s, const struct xtc_layers_config *c, int64_t pos_lo, int64_t pos_hi,
+                          struct xtc_error *err) {
     memset(s, 0, sizeof *s);
     s->cfg = *c;
     s->glu = (struct xtc_glu_params){.softclamp = c->ff_glu_softclamp,
@@ -46,6 +47,8 @@ xtc_status xtc_stack_init(struct xtc_stack *s, const struct xtc_layers_config *c
             .xpos = c->rotary_xpos,
             .xpos_scale_base = c->rotary_xpos_scale_base,
             .layout = c->rotary_layout,
+            .cache_lo = pos_lo,
+            .cache_hi = pos_hi,
         };
         xtc_status rc_ = xtc_rotary_init(&s->rotary, &rc, err);
         if (rc_ != XTC_OK) {

@@ -110,7 +110,9 @@ struct xtc_stack_grads {
     float *const *dmems; /* n_self (B, M, C) overwritten, or NULL */
 };
 
-xtc_status xtc_stack_init(struct xtc_stack *s, const struct xtc_layers_config *c, struct xtc_error *err);
+/* Positions [pos_lo, pos_hi) get precomputed rotary tables (those the model's calls use). */
+xtc_status xtc_stack_init(struct xtc_stack *s, const struct xtc_layers_config *c, int64_t pos_lo, int64_t pos_hi,
+                          struct xtc_error *err);
 void xtc_stack_free(struct xtc_stack *s);
 
 /* Checks the checkpoint's persistent buffers against the tables the config implies. */

@@ -79,7 +79,11 @@ static xtc_status check_checkpoint(const struct xtc_model *m, const struct xtc_s
 static xtc_status init_net(struct xtc_net *net, const struct xtc_net_config *c, struct xtc_error *err) {
     memset(net, 0, sizeof *net);
     net->cfg = *c;
-    return xtc_stack_init(&net->stack, &c->layers, err);
+    /* rotary tables for the positions calls use: XL memories from -max_mem_len, the sequence up to
+     * max_seq_len (the generation window); bare stacks get a few thousand */
+    int64_t lo = c->has_wrapper ? -(int64_t)c->wrap.max_mem_len : 0;
+    int64_t hi = c->has_wrapper && c->wrap.max_seq_len > 0 ? c->wrap.max_seq_len : 4096;
+    return xtc_stack_init(&net->stack, &c->layers, lo, hi, err);
 }
 
 /* Rotary buffers absent from the file are filled from the tables the config implies. */

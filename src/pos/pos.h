@@ -23,7 +23,8 @@ struct xtc_rotary {
     float *inv_freq;   /* (n_freq) base'^(-2k/r), float32 as torch computes it */
     float *xpos_scale; /* (n_freq) (2k + 0.4 r) / (1.4 r), or NULL without XPOS */
     float interp;      /* rotary_interpolation_factor */
-    struct xtc_rotary_cache *cache; /* cos/sin by position, grown on demand (decoding asks every step) */
+    struct xtc_rotary_cache *cache; /* cos/sin of the positions the config implies, computed once at init
+                                       (read-only after it: many threads may share the tables) */
     float xpos_scale_base;
     enum xtc_rope_layout layout;
 };
@@ -36,6 +37,8 @@ struct xtc_rotary_config {
     bool xpos;
     double xpos_scale_base;
     enum xtc_rope_layout layout;
+    int64_t cache_lo, cache_hi; /* positions [lo, hi) whose cos/sin are precomputed (a decoding step asks
+                                   for all of them); others are computed per call. Empty: none. */
 };
 
 /* Builds the tables. XTC_ERR_CONFIG for r < 1, NTK rescale with r == 2

@@ -21,7 +21,9 @@ struct xtc_rotary_cache {
     float *cos, *sin;
 };
 
-#define CACHE_MAX_POSITIONS (1 << 20)
+#define CACHE_MAX_POSITIONS (1 << 16)
+
+static bool cache_build(struct xtc_rotary *r, int64_t lo, int64_t hi);
 
 xtc_status xtc_rotary_init(struct xtc_rotary *r, const struct xtc_rotary_config *c, struct xtc_error *err) {
     *r = (struct xtc_rotary){0};
@@ -68,6 +70,11 @@ xtc_status xtc_rotary_init(struct xtc_rotary *r, const struct xtc_rotary_config 
         /* (arange(0, r, 2) + 0.4 * r) / (1.4 * r) */
         for (int k = 0; k < n; k++)
             r->xpos_scale[k] = (float)((2.0 * k + 0.4 * rd) / (1.4 * rd));
+    }
+    if (!cache_build(r, c->cache_lo, c->cache_hi)) {
+        xtc_rotary_free(r);
+        XTC_FAIL(err, XTC_ERR_NOMEM, "rotary cos/sin tables for positions %lld..%lld", (long long)c->cache_lo,
+                 (long long)c->cache_hi - 1);
     }
     return XTC_OK;
 }
@@ -119,33 +126,33 @@ void xtc_rotary_rotate(float *x, const float *cos, const float *sin, const float
     }
 }
 
-/* Makes the cache cover [lo, hi) (with room to grow: decoding adds one position per step).
- * Returns false when it cannot (too wide a range, or out of memory): callers compute directly. */
-static bool cache_cover(const struct xtc_rotary *r, int64_t lo, int64_t hi) {
-    struct xtc_rotary_cache *c = r->cache;
-    if (c && lo >= c->lo && hi <= c->hi)
+/* cos/sin of positions [lo, hi) at init (clamped to CACHE_MAX_POSITIONS); false when out of memory. */
+static bool cache_build(struct xtc_rotary *r, int64_t lo, int64_t hi) {
+    if (hi - lo > CACHE_MAX_POSITIONS)
+        hi = lo + CACHE_MAX_POSITIONS;
+    if (hi <= lo)
         return true;
-    int64_t nlo = c && c->lo < lo ? c->lo : lo, nhi = c && c->hi > hi ? c->hi : hi;
-    nhi += nhi - nlo; /* headroom */
-    if (nhi - nlo > CACHE_MAX_POSITIONS)
-        return false;
-    struct xtc_rotary_cache *n = c ? c : calloc(1, sizeof *n);
-    if (!n)
-        return false;
-    size_t count = (size_t)(nhi - nlo) * (size_t)r->n_freq;
-    float *nc = malloc(sizeof(float) * count), *ns = malloc(sizeof(float) * count);
-    if (!nc || !ns) {
-        free(nc), free(ns);
-        if (!c)
-            free(n);
+    struct xtc_rotary_cache *n = calloc(1, sizeof *n);
+    size_t count = (size_t)(hi - lo) * (size_t)r->n_freq;
+    if (n) {
+        n->cos = malloc(sizeof(float) * count);
+        n->sin = malloc(sizeof(float) * count);
+    }
+    if (!n || !n->cos || !n->sin) {
+        if (n)
+            free(n->cos), free(n->sin);
+        free(n);
         return false;
     }
-    for (int64_t p = nlo; p < nhi; p++)
-        xtc_rotary_cos_sin(r, p, nc + (p - nlo) * r->n_freq, ns + (p - nlo) * r->n_freq);
-    free(n->cos), free(n->sin);
-    n->cos = nc, n->sin = ns, n->lo = nlo, n->hi = nhi;
-    ((struct xtc_rotary *)r)->cache = n; /* the cache is the one mutable part of the tables */
+    for (int64_t p = lo; p < hi; p++)
+        xtc_rotary_cos_sin(r, p, n->cos + (p - lo) * r->n_freq, n->sin + (p - lo) * r->n_freq);
+    n->lo = lo, n->hi = hi;
+    r->cache = n;
     return true;
+}
+
+static bool cache_covers(const struct xtc_rotary *r, int64_t lo, int64_t hi) {
+    return r->cache && lo >= r->cache->lo && hi <= r->cache->hi;
 }
 
 void xtc_rotary_table_fill(const struct xtc_rotary *r, const int64_t *pos, int64_t n_pos, int64_t xpos_half, float *cos,
@@ -156,7 +163,7 @@ void xtc_rotary_table_fill(const struct xtc_rotary *r, const int64_t *pos, int64
         lo = pos[i] < lo ? pos[i] : lo;
         hi = pos[i] + 1 > hi ? pos[i] + 1 : hi;
     }
-    bool cached = n_pos > 0 && cache_cover(r, lo, hi);
+    bool cached = n_pos > 0 && cache_covers(r, lo, hi);
     for (int64_t i = 0; i < n_pos; i++) {
         if (cached) {
             memcpy(cos + i * nf, r->cache->cos + (pos[i] - r->cache->lo) * nf, sizeof(float) * (size_t)nf);
