@@ -33,6 +33,18 @@ int64_t xtc_kv_cache_len(const struct xtc_kv_cache *c);
 void xtc_kv_cache_reset(xtc_kv_cache_t c);
 /* Keeps only the last n cached positions (the sliding window past max_seq_len). */
 void xtc_kv_cache_keep_last(xtc_kv_cache_t c, int64_t n);
+/* Regathers the cache's rows: afterwards it holds `batch` rows and row r is what row parent[r]
+ * was (self-attention keys/values of every cached position, and the cross-attention keys/values
+ * of the context when they are cached). Rows may repeat or be dropped, and batch may differ from
+ * the current row count: beam search repeats each prompt's row once per beam after the first
+ * step, then keeps the parents of the surviving beams (x-transformers beam_search:
+ * t[parent_beam_indices], parent = flat candidate index // beams). Later forward calls must then
+ * use batch rows. The first call that grows the cache allocates; a failure leaves it unchanged.
+ * Not thread-safe on one cache.
+ *     int64_t parent[4] = {0, 0, 1, 1};             // 2 rows -> 4: each row twice
+ *     xtc_kv_cache_reorder(kc, parent, 4, &err);
+ * Errors: XTC_ERR_ARG (NULL, batch outside 1..2^20, a parent that is not a row), XTC_ERR_NOMEM. */
+xtc_status xtc_kv_cache_reorder(xtc_kv_cache_t c, const int64_t *parent, int64_t batch, struct xtc_error *err);
 
 /* Decoding options (x-transformers AutoregressiveWrapper.generate). Filters apply in the
  * order top-k, top-p, min-p, then temperature; temperature 0 is greedy (argmax). */
