@@ -1,7 +1,8 @@
 /* xtc check: the calls of a model case. Forward calls map the stored inputs
  * onto struct xtc_inputs; the wrapper calls (ar_loss, xl_ar_loss, generate,
  * xl_generate) replay x-transformers' AutoregressiveWrapper and
- * XLAutoregressiveWrapper on top of xtc_model_forward (golden README §8, §9). */
+ * XLAutoregressiveWrapper on top of xtc_model_forward (golden README §8, §9);
+ * beam_search calls (tests/golden_extra/README.md) run xtc_beam_search. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -556,6 +557,87 @@ static int xl_generate_call(struct check *c, const cJSON *call, int K) {
     return 0;
 }
 
+/* ------------------------------------------------------------------ beam search */
+
+/* kwargs of AutoregressiveWrapper.beam_search that the checker can replay: greedy proposals
+ * (stochastic false: torch's Gumbel draws cannot be matched), no eos, no filter, the window. */
+static int beam_kwargs(struct check *c, const cJSON *call, int K, struct xtc_beam_options *o) {
+    const cJSON *kw = cJSON_GetObjectItemCaseSensitive(call, "kwargs");
+    bool have_len = false, have_beams = false;
+    for (const cJSON *v = kw ? kw->child : NULL; v; v = v->next) {
+        const char *k = v->string;
+        bool integer = cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble);
+        if (!strcmp(k, "seq_len") && integer && v->valuedouble >= 0 && v->valuedouble <= 1 << 20)
+            o->max_new_tokens = (int64_t)v->valuedouble, have_len = true;
+        else if (!strcmp(k, "beams") && integer && v->valuedouble >= 1 && v->valuedouble <= 1024)
+            o->beams = (int)v->valuedouble, have_beams = true;
+        else if (!strcmp(k, "cache_kv") && cJSON_IsBool(v))
+            o->cache_kv = cJSON_IsTrue(v);
+        else if (!strcmp(k, "temperature") && cJSON_IsNumber(v) && v->valuedouble >= 0)
+            o->temperature = (float)v->valuedouble; /* unused without stochastic */
+        else if ((!strcmp(k, "stochastic") && cJSON_IsFalse(v)) ||
+                 (!strcmp(k, "return_beams_and_scores") && cJSON_IsTrue(v)) ||
+                 (!strcmp(k, "eos_token") && cJSON_IsNull(v)) ||
+                 (!strcmp(k, "restrict_to_max_seq_len") && cJSON_IsTrue(v)) ||
+                 (!strcmp(k, "filter_logits_fn") && cJSON_IsString(v) && !strcmp(v->valuestring, "identity")))
+            continue;
+        else
+            return check_fail(c, "calls[%d]: beam_search keyword '%s' has a value the checker cannot replay", K, k);
+    }
+    if (!have_len || !have_beams)
+        return check_fail(c, "calls[%d]: beam_search needs integer kwargs seq_len and beams", K);
+    return 0;
+}
+
+static int beam_search_call(struct check *c, const cJSON *call, int K) {
+    const struct xtc_net_config *net = decoder_net(xtc_model_config(c->model));
+    const struct xtc_st_entry *e;
+    void *d;
+    int64_t ignore, pad;
+    struct xtc_beam_options o;
+    xtc_beam_options_default(&o);
+    if (beam_kwargs(c, call, K, &o) || wrapper_kwargs(c, call, &ignore, &pad))
+        return 1;
+    o.pad_value = pad;
+    if (expect_inputs(c, call, K, (const char *[]){"prompts", "prompt_lens"}, 2) ||
+        check_input(c, K, "prompts", K_I64, 2, NULL, &e, &d))
+        return 1;
+    const int64_t *prompts = d;
+    int64_t B = e->shape[0], T = e->shape[1], N = o.beams, S = o.max_new_tokens;
+    if (list_has(cJSON_GetObjectItemCaseSensitive(call, "inputs"), "prompt_lens")) {
+        if (check_input(c, K, "prompt_lens", K_I64, 1, (int64_t[]){B}, &e, &d))
+            return 1;
+        o.prompt_lens = d;
+    }
+    if (check_targets(c, prompts, B * T, net->wrap.num_tokens, INT64_MIN))
+        return 1;
+    /* stored as (b, beams, s) and (b, beams): x-transformers' (beams, b, s) and (beams, b) transposed */
+    const struct xtc_st_entry *te = check_io_entry(c, K, "out", "tokens");
+    if (!te || te->ndim != 3 || te->shape[0] != B || te->shape[1] != N || te->shape[2] != S)
+        return check_fail(c, "call%d.out.tokens must be I64 (%lld, %lld, %lld)", K, (long long)B, (long long)N,
+                          (long long)S);
+    int64_t *tokens = check_own(c, sizeof(int64_t) * (size_t)(B * N * (S ? S : 1)));
+    float *scores = check_own(c, sizeof(float) * (size_t)(B * N));
+    if (!tokens || !scores)
+        return check_fail(c, "out of memory");
+    struct xtc_error err = {0};
+    if (xtc_beam_search(c->model, prompts, B, T, &o, tokens, scores, &err) != XTC_OK)
+        return check_fail(c, "beam_search: %s", err.msg);
+    for (const cJSON *v = cJSON_GetObjectItemCaseSensitive(call, "outputs")->child; v; v = v->next) {
+        const char *name = cJSON_IsString(v) ? v->valuestring : "";
+        int rc;
+        if (!strcmp(name, "tokens"))
+            rc = check_compare_i64(c, K, name, tokens, B * N * S);
+        else if (!strcmp(name, "scores"))
+            rc = check_compare(c, K, name, scores, 2, (int64_t[]){B, N});
+        else
+            rc = check_fail(c, "calls[%d]: output '%s' is not produced by beam_search", K, name);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------ dispatch */
 
 int check_model_call(struct check *c, const cJSON *call, int K) {
@@ -573,6 +655,8 @@ int check_model_call(struct check *c, const cJSON *call, int K) {
         rc = generate_call(c, call, K);
     else if (!strcmp(type->valuestring, "xl_generate"))
         rc = xl_generate_call(c, call, K);
+    else if (!strcmp(type->valuestring, "beam_search"))
+        rc = beam_search_call(c, call, K);
     else
         rc = check_fail(c, "calls[%d]: unknown call type '%s'", K, type->valuestring);
     return rc;

@@ -1,6 +1,7 @@
-/* xtc generate: streams a model's continuation of a prompt. Byte-level models
- * (num_tokens 256..512) print bytes; other models print token ids. */
+/* xtc generate: streams a model's continuation of a prompt, or prints the best beam(s) of a
+ * beam search. Byte-level models (num_tokens 256..512) print bytes; other models print token ids. */
 #define _POSIX_C_SOURCE 200809L
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,49 @@ static void warn(enum xtc_log_level level, const char *msg, void *user) {
         fprintf(stderr, "warning: %s\n", msg);
 }
 
+/* "--opt takes ..." for a value that is not a number of the option's range; returns 2. */
+static int bad_value(const char *opt, const char *v, const char *what) {
+    fprintf(stderr, "xtc generate: %s takes %s, not '%s'\n", opt, what, v);
+    return 2;
+}
+
+static void print_tokens(const int64_t *t, int64_t n, bool bytes) {
+    for (int64_t i = 0; i < n; i++) {
+        if (bytes && t[i] < 256)
+            putchar((int)t[i]);
+        else
+            printf("%s%lld", i ? " " : "", (long long)t[i]);
+    }
+}
+
+/* Beam search from one prompt: the best beam after the prompt, or every beam with its score. */
+static xtc_status beam_search(xtc_model_t m, const int64_t *ids, int64_t n, const struct xtc_beam_options *bo,
+                              bool all, bool bytes, const char *prompt, int64_t *steps, struct xtc_error *err) {
+    int64_t K = bo->beams, S = bo->max_new_tokens;
+    int64_t *tok = malloc(sizeof(int64_t) * (size_t)(K * (S ? S : 1)));
+    float *score = malloc(sizeof(float) * (size_t)K);
+    xtc_status rc = XTC_ERR_NOMEM;
+    if (tok && score)
+        rc = xtc_beam_search(m, ids, 1, n, bo, tok, score, err);
+    else
+        snprintf(err->msg, sizeof err->msg, "out of memory for %lld beams", (long long)K);
+    if (rc == XTC_OK) {
+        for (int64_t k = 0; k < (all ? K : 1); k++) {
+            if (all)
+                printf("beam %lld  score %.4f  ", (long long)k, score[k]);
+            if (bytes && prompt)
+                fputs(prompt, stdout);
+            print_tokens(tok + k * S, S, bytes);
+            if (all && k + 1 < K)
+                printf("\n");
+        }
+        *steps = S;
+    }
+    free(tok);
+    free(score);
+    return rc;
+}
+
 int xtc_cli_generate(int argc, char **argv) {
     const char *dir = NULL, *prompt = NULL, *tokens = NULL, *dtype = "f32";
     struct xtc_gen_options o;
@@ -39,35 +83,58 @@ int xtc_cli_generate(int argc, char **argv) {
     o.max_new_tokens = 200;
     o.temperature = 0.8f;
     o.seed = (uint64_t)time(NULL);
+    int64_t beams = 0;
+    bool stochastic = false, all_beams = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int64_t k;
 #define OPT(name) (strcmp(a, name) == 0 && v && (i++, 1))
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: xtc generate MODEL_DIR (--prompt TEXT | --tokens 1,2,3) [options]\n\n"
                    "  --max-tokens N (200)   --temperature T (0.8; 0 = greedy)   --top-k K (0 = off)\n"
                    "  --top-p P (1 = off)    --min-p P (0 = off)   --seed N (time)   --eos ID   --no-cache\n"
-                   "  --dtype f32|bf16 (f32: weights read by decoding steps; bf16 halves the bytes)\n\n"
+                   "  --dtype f32|bf16 (f32: weights read by decoding steps; bf16 halves the bytes)\n"
+                   "  --beams N              beam search with N beams (1..1024; x-transformers beam_search):\n"
+                   "                         prints the best beam; the temperature and filters are unused\n"
+                   "  --stochastic           with --beams: propose each beam's children by Gumbel top-k at\n"
+                   "                         --temperature after --top-k/--top-p/--min-p (--seed)\n"
+                   "  --all-beams            with --beams: print every beam with its score (summed log-probs)\n\n"
                    "Streams the continuation (bytes for byte-level models, else token ids) and reports\n"
-                   "tokens/s. The KV cache is on unless --no-cache.\n");
+                   "tokens/s. The KV cache is on unless --no-cache. Beam search prints when it is done.\n");
             return 0;
         } else if (OPT("--prompt")) {
             prompt = v;
         } else if (OPT("--tokens")) {
             tokens = v;
         } else if (OPT("--max-tokens")) {
-            o.max_new_tokens = atoll(v);
+            if (xtc_cli_parse_i64(v, 0, 1 << 24, &o.max_new_tokens))
+                return bad_value(a, v, "an integer in 0..16777216");
         } else if (OPT("--temperature")) {
-            o.temperature = strtof(v, NULL);
+            if (xtc_cli_parse_f32(v, 0, 1e30, &o.temperature))
+                return bad_value(a, v, "a finite number >= 0");
         } else if (OPT("--top-k")) {
-            o.top_k = atoi(v);
+            if (xtc_cli_parse_i64(v, 0, INT32_MAX, &k))
+                return bad_value(a, v, "an integer >= 0");
+            o.top_k = (int)k;
         } else if (OPT("--top-p")) {
-            o.top_p = strtof(v, NULL);
+            if (xtc_cli_parse_f32(v, 0, 1, &o.top_p) || o.top_p == 0)
+                return bad_value(a, v, "a number in (0, 1]");
         } else if (OPT("--min-p")) {
-            o.min_p = strtof(v, NULL);
+            if (xtc_cli_parse_f32(v, 0, 1, &o.min_p) || o.min_p == 1)
+                return bad_value(a, v, "a number in [0, 1)");
         } else if (OPT("--seed")) {
-            o.seed = strtoull(v, NULL, 10);
+            if (xtc_cli_parse_u64(v, &o.seed))
+                return bad_value(a, v, "an integer in 0..2^64-1");
         } else if (OPT("--eos")) {
-            o.eos_token = atoll(v);
+            if (xtc_cli_parse_i64(v, 0, INT64_MAX, &o.eos_token))
+                return bad_value(a, v, "a token id");
+        } else if (OPT("--beams")) {
+            if (xtc_cli_parse_i64(v, 1, 1024, &beams))
+                return bad_value(a, v, "an integer in 1..1024");
+        } else if (!strcmp(a, "--stochastic")) {
+            stochastic = true;
+        } else if (!strcmp(a, "--all-beams")) {
+            all_beams = true;
         } else if (!strcmp(a, "--no-cache")) {
             o.cache_kv = false;
         } else if (OPT("--dtype")) {
@@ -79,6 +146,14 @@ int xtc_cli_generate(int argc, char **argv) {
             return 2;
         }
 #undef OPT
+    }
+    if (!beams && (stochastic || all_beams)) {
+        fprintf(stderr, "xtc generate: --stochastic and --all-beams go with --beams N\n");
+        return 2;
+    }
+    if (beams && o.eos_token >= 0) {
+        fprintf(stderr, "xtc generate: beam search takes no --eos (x-transformers does not support it either)\n");
+        return 2;
     }
     if (!dir || (!prompt && !tokens)) {
         fprintf(stderr, "usage: xtc generate MODEL_DIR (--prompt TEXT | --tokens 1,2,3) [options]\n");
@@ -110,10 +185,22 @@ int xtc_cli_generate(int argc, char **argv) {
             ids[i] = (unsigned char)prompt[i];
     } else {
         ids = malloc(sizeof(int64_t) * (strlen(tokens) + 1));
-        for (const char *s = tokens; ids && *s;) {
-            char *end;
-            ids[n++] = strtoll(s, &end, 10);
-            s = *end == ',' ? end + 1 : (*end ? (n = -1, "") : end);
+        for (const char *s = tokens; ids && n >= 0 && *s;) {
+            /* comma-separated ids, each a whole integer (the library checks them against num_tokens) */
+            char piece[32];
+            size_t len = strcspn(s, ",");
+            if (len >= sizeof piece) {
+                n = -1;
+                break;
+            }
+            memcpy(piece, s, len);
+            piece[len] = 0;
+            if (xtc_cli_parse_i64(piece, 0, INT64_MAX, &ids[n])) {
+                n = -1;
+                break;
+            }
+            n++;
+            s += len + (s[len] == ',');
         }
     }
     int64_t *out = malloc(sizeof(int64_t) * (size_t)(o.max_new_tokens > 0 ? o.max_new_tokens : 1));
@@ -123,20 +210,30 @@ int xtc_cli_generate(int argc, char **argv) {
         return 2;
     }
     struct stream st = {.bytes = V >= 256 && V <= 512};
-    if (st.bytes && prompt)
+    if (st.bytes && prompt && !beams)
         fputs(prompt, stdout);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int64_t steps = 0;
-    xtc_status rc = xtc_generate(m, ids, 1, n, &o, print_token, &st, out, &steps, NULL, &err);
+    xtc_status rc;
+    if (beams) {
+        struct xtc_beam_options bo;
+        xtc_beam_options_default(&bo);
+        bo.beams = (int)beams, bo.stochastic = stochastic, bo.temperature = o.temperature, bo.top_k = o.top_k;
+        bo.top_p = o.top_p, bo.min_p = o.min_p, bo.seed = o.seed, bo.cache_kv = o.cache_kv;
+        bo.max_new_tokens = o.max_new_tokens;
+        rc = beam_search(m, ids, n, &bo, all_beams, st.bytes, prompt, &steps, &err);
+    } else {
+        rc = xtc_generate(m, ids, 1, n, &o, print_token, &st, out, &steps, NULL, &err);
+    }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double sec = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
     printf("\n");
     if (rc != XTC_OK)
         fprintf(stderr, "xtc generate: %s\n", err.msg);
     else
-        fprintf(stderr, "%lld tokens in %.2f s: %.1f tokens/s (%s)\n", (long long)steps, sec, steps / sec,
-                o.cache_kv ? "KV cache" : "no cache");
+        fprintf(stderr, "%lld tokens in %.2f s: %.1f tokens/s (%s%s)\n", (long long)steps, sec, steps / sec,
+                o.cache_kv ? "KV cache" : "no cache", beams ? ", each step runs every beam" : "");
     free(ids), free(out);
     xtc_model_free(m);
     return rc == XTC_OK ? 0 : 1;

@@ -22,9 +22,12 @@ Procedure per case (deterministic, CPU, float32, eval mode):
     atol = max(10 * max|fp32 - fp64|, 1e-5) rounded up to 2 significant
     digits, rtol = 1e-5 (README section 5).
 
-Only forward calls (no gradients, no generate). Wrapper calls (xl_ar_loss,
-xl_generate) and gradient cases are made by scripts/make_golden_wrappers.py,
-which imports the helpers of this module.
+Forward calls, and AutoregressiveWrapper.beam_search calls ("type": "beam_search",
+greedy proposals only: stochastic beam search draws from torch's RNG); no gradients.
+Beam cases with a near-tie (a score or logit gap below 1e-4 where it decides the
+beams or their order) or whose float64 re-run picks other beams are reseeded.
+Wrapper calls (xl_ar_loss, xl_generate) and gradient cases are made by
+scripts/make_golden_wrappers.py, which imports the helpers of this module.
 
 Usage:
     python scripts/make_golden.py [OUT_DIR] [--only NAME ...] [--list]
@@ -45,7 +48,7 @@ import zlib
 import torch
 
 import x_transformers
-from x_transformers import CrossAttender, Decoder, Encoder, TransformerWrapper, XTransformer
+from x_transformers import AutoregressiveWrapper, CrossAttender, Decoder, Encoder, TransformerWrapper, XTransformer
 
 XT_VERSION = "2.31.10"
 
@@ -137,6 +140,21 @@ def mem_masks_like_prev(rows_per_layer):
 
 def call(inputs, outputs=None, **kwargs):
     return {"inputs": inputs, "kwargs": kwargs, "outputs": outputs}
+
+
+def same(name):
+    """The previous call's input of that name (e.g. the same prompts, cached and uncached)."""
+    return lambda g, ctx: ctx["prev_ins"][name].clone()
+
+
+def beam(prompts, seq_len, beams, cache_kv=True, prompt_lens=None):
+    """AutoregressiveWrapper(model).beam_search(prompts, seq_len, beams, return_beams_and_scores=True,
+    cache_kv, prompt_lens): greedy proposals (stochastic=False), no eos, no filter."""
+    inputs = [("prompts", prompts)] + ([("prompt_lens", prompt_lens)] if prompt_lens is not None else [])
+    return {"type": "beam_search", "inputs": inputs, "outputs": ["tokens", "scores"],
+            "kwargs": {"seq_len": seq_len, "beams": beams, "return_beams_and_scores": True, "stochastic": False,
+                       "temperature": 1.0, "cache_kv": cache_kv, "eos_token": None,
+                       "filter_logits_fn": "identity", "restrict_to_max_seq_len": True}}
 
 
 # --------------------------------------------------------------------------- the cases
@@ -474,6 +492,36 @@ CASES = [
          model=tw(heads=2, attn_dim_head=16, ff_mult=2, wrapper={"scaled_sinu_pos_emb": True, "num_memory_tokens": 2, "max_mem_len": 8}),
          calls=[call([("x", tok(2, 6))], return_mems=True),
                 call([("x", tok(2, 6))] + prev_mems(2), return_mems=True)]),
+    # ---------------------------------------------------------------- beam search (AutoregressiveWrapper.beam_search)
+    dict(name="beam_rope_b2_k4",
+         description="Beam search, 4 beams with greedy proposals, over a rotary decoder, batch 2, 8 new tokens inside max_seq_len: call 0 with the KV cache (repeated per beam after the first step, then regathered by parent beam every step), call 1 without, same prompts.",
+         features=["beam_search", "causal", "kv_cache", "rotary", "rotary_partial", "rotary_dim_below_32"],
+         model=tw(heads=2, attn_dim_head=16, rotary_pos_emb=True, ff_mult=2),
+         calls=[beam(tok(2, 6), 8, 4, cache_kv=True), beam(same("prompts"), 8, 4, cache_kv=False)]),
+    dict(name="beam_alibi_ragged_k2",
+         description="Beam search, 2 beams, over an ALiBi decoder that keeps learned absolute positions, batch 2, ragged prompts (prompt_lens 7 and 4: right-aligned after pad 0, the padding hidden, positions counted from the start; seq_start_pos repeated per beam): cached and uncached.",
+         features=["abs_pos_emb", "alibi", "beam_search", "causal", "kv_cache", "prompt_lens"],
+         model=tw(heads=4, attn_dim_head=8, alibi_pos_bias=True, ff_mult=2),
+         calls=[beam(tok(2, 7), 6, 2, cache_kv=True, prompt_lens=ints([7, 4])),
+                beam(same("prompts"), 6, 2, cache_kv=False, prompt_lens=same("prompt_lens"))]),
+    dict(name="beam_rope_window",
+         description="Beam search past max_seq_len 12 (restrict_to_max_seq_len): prompts of 7, 10 new tokens, 2 beams, rotary, cached (cache cut to the last 11 positions: past the window it differs from uncached) and uncached; calls 2 and 3: 4 beams, ragged prompt_lens (6, 3), past the window (seq_start_pos then hides the first keys of every window), cached and uncached.",
+         features=["beam_search", "causal", "kv_cache", "past_max_seq_len", "prompt_lens", "rotary", "rotary_partial", "rotary_dim_below_32"],
+         model=tw(max_seq_len=12, heads=2, attn_dim_head=16, rotary_pos_emb=True, ff_mult=2),
+         calls=[beam(tok(2, 7), 10, 2, cache_kv=True), beam(same("prompts"), 10, 2, cache_kv=False),
+                beam(tok(2, 6), 10, 4, cache_kv=True, prompt_lens=ints([6, 3])),
+                beam(same("prompts"), 10, 4, cache_kv=False, prompt_lens=same("prompt_lens"))]),
+    dict(name="beam_abs_b1",
+         description="Beam search over a decoder with learned absolute positions (max_seq_len 10), batch 1: 4 beams for 1 token (no pruning: beams in topk order), 3 beams for 4 tokens cached, 1 beam (greedy decoding) for 4 tokens, 4 beams for 8 tokens uncached past max_seq_len (each window re-embedded from position 0).",
+         features=["abs_pos_emb", "beam_search", "causal", "kv_cache", "past_max_seq_len"],
+         model=tw(max_seq_len=10, heads=2, attn_dim_head=16, ff_mult=2),
+         calls=[beam(tok(1, 5), 1, 4), beam(same("prompts"), 4, 3), beam(same("prompts"), 4, 1),
+                beam(same("prompts"), 8, 4, cache_kv=False)]),
+    dict(name="beam_memory_tokens_gqa",
+         description="Beam search, 3 beams, batch 2, over a rotary GQA decoder (4 heads, 2 kv heads) with 2 memory tokens: x-transformers does not cache with memory tokens, so cache_kv=True runs uncached.",
+         features=["beam_search", "causal", "gqa", "memory_tokens", "rotary", "rotary_partial", "rotary_dim_below_32"],
+         model=tw(heads=4, attn_dim_head=8, attn_kv_heads=2, rotary_pos_emb=True, ff_mult=2, wrapper={"num_memory_tokens": 2}),
+         calls=[beam(tok(2, 5), 6, 3)]),
 ]
 
 # --------------------------------------------------------------------------- running
@@ -568,6 +616,94 @@ def write_safetensors(path, tensors, metadata):
             f.write(b)
 
 
+GAP_MIN = 1e-4  # smallest score / logit gap allowed where it decides the beams or their order
+
+
+class NearTie(Exception):
+    """A beam case whose beams hang on a gap below GAP_MIN, or differ in float64: reseed."""
+
+
+def run_beam(model, ins, kw):
+    """One beam_search call. Returns ({"tokens": (b, beams, s), "scores": (b, beams)}, the last-position
+    logits of every net call in order). x-transformers returns (beams, b, s) and (beams, b): stored
+    transposed, prompt-major like the other calls."""
+    wrapper = AutoregressiveWrapper(model)
+    seen = []
+    hook = model.register_forward_hook(lambda mod, args, out: seen.append(out[0][:, -1].clone()))
+    try:
+        toks, scores = wrapper.beam_search(
+            ins["prompts"], kw["seq_len"], beams=kw["beams"], return_beams_and_scores=kw["return_beams_and_scores"],
+            eos_token=kw["eos_token"], temperature=kw["temperature"], stochastic=kw["stochastic"],
+            prompt_lens=ins.get("prompt_lens"), restrict_to_max_seq_len=kw["restrict_to_max_seq_len"],
+            cache_kv=kw["cache_kv"])
+    finally:
+        hook.remove()
+    return {"tokens": toks.transpose(0, 1).contiguous(), "scores": scores.transpose(0, 1).contiguous()}, seen
+
+
+def beam_replay(seen, batch, beams):
+    """beam_search (greedy proposals) replayed from the logits its net calls produced: the
+    tokens (b, beams, s) and scores (b, beams) it must return, and the smallest gap that decided
+    something: consecutive values among each row's top beams+1 logits (the proposals and, at the
+    first step, the beams' order) and among each prompt's top beams+1 candidate scores (pruning
+    and order)."""
+    scores = torch.zeros(batch, 1, dtype=seen[0].dtype)
+    seqs = torch.zeros(batch, 1, 0, dtype=torch.long)
+    gap = math.inf
+    for logits in seen:
+        pb, V, n = scores.shape[1], logits.shape[-1], seqs.shape[-1]
+        lg = logits.reshape(batch, pb, V)
+        vals, idx = lg.topk(min(beams + 1, V), dim=-1)
+        if vals.shape[-1] > 1:
+            gap = min(gap, float((vals[..., :-1] - vals[..., 1:]).min()))
+        idx = idx[..., :beams]
+        cand = (scores[..., None] + lg.log_softmax(-1).gather(-1, idx)).reshape(batch, pb * beams)
+        cand_seq = torch.cat((seqs[:, :, None, :].expand(batch, pb, beams, n), idx[..., None]), -1)
+        cand_seq = cand_seq.reshape(batch, pb * beams, n + 1)
+        if pb * beams > beams:
+            sv, si = cand.sort(dim=-1, descending=True)
+            gap = min(gap, float((sv[:, :beams] - sv[:, 1:beams + 1]).min()))
+            scores, seqs = sv[:, :beams], cand_seq.gather(1, si[:, :beams, None].expand(batch, beams, n + 1))
+        else:
+            scores, seqs = cand, cand_seq
+    return seqs, scores, gap
+
+
+def beam_call(model, model_spec, ins, kw):
+    """Runs a beam_search call in float32 and checks it: the replay reproduces it, no near-tie;
+    a cached call is also run uncached. Returns (outputs, info for calls[K].generation)."""
+    out, seen = run_beam(model, ins, kw)
+    b, t = ins["prompts"].shape
+    M = model_spec["kwargs"]["max_seq_len"]
+    r_tok, r_scores, gap = beam_replay(seen, b, kw["beams"])
+    if kw["seq_len"] > 0:
+        assert torch.equal(r_tok, out["tokens"]), "the replay of beam_search picked other beams"
+        assert torch.allclose(r_scores, out["scores"], atol=1e-6, rtol=0), "the replay of beam_search scored otherwise"
+    if gap < GAP_MIN:
+        raise NearTie(f"gap {gap:.3g}")
+    info = {"steps_run": kw["seq_len"], "prompt_len": t, "max_seq_len": M, "beams": kw["beams"],
+            "exceeds_max_seq_len": t + kw["seq_len"] - 1 > M, "net_calls": len(seen),
+            "rows_per_call": [int(x.shape[0]) for x in seen], "min_decisive_gap": gap, "replay_equal": True}
+    if kw["cache_kv"]:
+        unc, _ = run_beam(model, ins, dict(kw, cache_kv=False))
+        info["cached_equals_uncached"] = bool(torch.equal(unc["tokens"], out["tokens"]))
+        if info["cached_equals_uncached"]:
+            info["cached_vs_uncached_max_abs_diff_scores"] = float((unc["scores"] - out["scores"]).abs().max())
+    return {"tokens": out["tokens"], "scores": out["scores"].float()}, info
+
+
+def fp64_softmax(model):
+    """x-transformers' Attend takes its softmax in float32 whatever the input dtype: in the float64
+    model the masked logits (-finfo(float64).max) then become -inf, and a query row with every key
+    masked (left padding of ragged prompts) turns into NaN, which reaches every position. The float64
+    re-run of beam cases takes the softmax in float64 instead (what the float32 model computes)."""
+    from functools import partial
+    from x_transformers.attend import Attend
+    for mod in model.modules():
+        if isinstance(mod, Attend):
+            mod.attn_fn = partial(torch.nn.functional.softmax, dim=-1)
+
+
 @contextlib.contextmanager
 def captured_warnings():
     """Collects the messages of x-transformers' (loguru) warnings into the yielded list."""
@@ -596,7 +732,7 @@ def write_case_dir(out_dir, name, sd, io, case):
         f.write("\n")
 
 
-def make_case(spec, seed, out_dir):
+def make_case(spec, seed, out_dir, seed_note=None):
     name, cls = spec["name"], spec["model"]["class"]
     with captured_warnings() as captured:
         torch.manual_seed(seed)
@@ -609,21 +745,27 @@ def make_case(spec, seed, out_dir):
         prev_out = {}
         with torch.no_grad():
             for K, c in enumerate(spec["calls"]):
-                ctx = dict(facts, prev=prev_out)
+                ctx = dict(facts, prev=prev_out, prev_ins=ins_all[-1][0] if ins_all else {})
                 ins = {}
                 for iname, builder in c["inputs"]:
                     ins[iname] = builder(g, dict(ctx, ins=ins))
                 kwargs = {k: v for k, v in c["kwargs"].items() if k != "tgt_ignore_tail"}
                 for row, count in c["kwargs"].get("tgt_ignore_tail", {}).items():
                     ins["tgt"][row, -count:] = facts["ignore_index"]
-                out = run_call(model, cls, ins, kwargs)
+                if c.get("type") == "beam_search":
+                    out, info = beam_call(model, spec["model"], ins, kwargs)
+                    calls_json.append({"type": "beam_search", "inputs": list(ins), "kwargs": kwargs,
+                                       "outputs": list(out), "wrapper": {"class": "AutoregressiveWrapper",
+                                       "kwargs": {"ignore_index": -100, "pad_value": 0}}, "generation": info})
+                else:
+                    out = run_call(model, cls, ins, kwargs)
+                    calls_json.append({"inputs": list(ins), "kwargs": kwargs, "outputs": list(out), "grad_inputs": []})
                 outs32.append(out)
                 ins_all.append((ins, kwargs))
                 for k, v in ins.items():
                     io[f"call{K}.in.{k}"] = v
                 for k, v in out.items():
                     io[f"call{K}.out.{k}"] = v
-                calls_json.append({"inputs": list(ins), "kwargs": kwargs, "outputs": list(out), "grad_inputs": []})
                 prev_out = out
         # float64 re-run of every call on its own stored inputs
         # (a fresh instance: deepcopy would keep tie_embedding's lambda bound to the fp32 model)
@@ -631,9 +773,20 @@ def make_case(spec, seed, out_dir):
         model64 = build_model(spec["model"])
         model64.load_state_dict(model.state_dict())
         model64.eval().double()
+        beam_case = any(c.get("type") == "beam_search" for c in spec["calls"])
+        if beam_case:
+            fp64_softmax(model64)
         diffs = {}
         with torch.no_grad():
             for K, ((ins, kwargs), out32) in enumerate(zip(ins_all, outs32)):
+                if calls_json[K].get("type") == "beam_search":
+                    out64, _ = run_beam(model64, ins, kwargs)
+                    equal = torch.equal(out64["tokens"], out32["tokens"])
+                    calls_json[K]["generation"]["fp64_tokens_equal"] = equal
+                    if not equal:
+                        raise NearTie("the float64 re-run picked other beams")
+                    diffs[f"call{K}.out.scores"] = float((out32["scores"].double() - out64["scores"]).abs().max())
+                    continue
                 out64 = run_call(model64, cls, {k: to64(v) for k, v in ins.items()}, kwargs)
                 for k in out32:
                     diffs[f"call{K}.out.{k}"] = float((out32[k].double() - out64[k]).abs().max())
@@ -666,7 +819,9 @@ def make_case(spec, seed, out_dir):
         "features": feats,
         "warnings": captured,
         "seed": seed,
-        "provenance": {"einx_torch1_compat_used": False, "generator": "scripts/make_golden.py"},
+        **({"seed_note": seed_note} if seed_note else {}),
+        "provenance": {"einx_torch1_compat_used": False, "generator": "scripts/make_golden.py",
+                       **({"fp64_rerun_softmax_in_fp64": True} if beam_case else {})},
     }
     write_case_dir(out_dir, name, sd, io, case)
     return case
@@ -694,7 +849,16 @@ def main(argv=None):
     for i, spec in enumerate(CASES):
         if args.only and spec["name"] not in args.only:
             continue
-        case = make_case(spec, case_seed(spec["name"]), args.out)
+        seed, notes = case_seed(spec["name"]), []
+        for _ in range(20):  # beam cases: reseed (+9000) past near-ties, as README section 8 does for generate
+            try:
+                case = make_case(spec, seed, args.out, "; ".join(notes) or None)
+                break
+            except NearTie as e:
+                notes.append(f"seed {seed} skipped: {e}")
+                seed += 9000
+        else:
+            raise RuntimeError(f"{spec['name']}: no seed without a near-tie")
         size = sum(os.path.getsize(os.path.join(args.out, spec["name"], f)) for f in os.listdir(os.path.join(args.out, spec["name"])))
         print(f"{spec['name']:40s} atol {case['tolerance']['atol']:.2g}  fp64 diff {case['fp64_max_abs_diff']:.3g}  {size} bytes")
     return 0

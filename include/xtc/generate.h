@@ -33,6 +33,18 @@ int64_t xtc_kv_cache_len(const struct xtc_kv_cache *c);
 void xtc_kv_cache_reset(xtc_kv_cache_t c);
 /* Keeps only the last n cached positions (the sliding window past max_seq_len). */
 void xtc_kv_cache_keep_last(xtc_kv_cache_t c, int64_t n);
+/* Regathers the cache's rows: afterwards it holds `batch` rows and row r is what row parent[r]
+ * was (self-attention keys/values of every cached position, and the cross-attention keys/values
+ * of the context when they are cached). Rows may repeat or be dropped, and batch may differ from
+ * the current row count: beam search repeats each prompt's row once per beam after the first
+ * step, then keeps the parents of the surviving beams (x-transformers beam_search:
+ * t[parent_beam_indices], parent = flat candidate index // beams). Later forward calls must then
+ * use batch rows. The first call that grows the cache allocates; a failure leaves it unchanged.
+ * Not thread-safe on one cache.
+ *     int64_t parent[4] = {0, 0, 1, 1};             // 2 rows -> 4: each row twice
+ *     xtc_kv_cache_reorder(kc, parent, 4, &err);
+ * Errors: XTC_ERR_ARG (NULL, batch outside 1..2^20, a parent that is not a row), XTC_ERR_NOMEM. */
+xtc_status xtc_kv_cache_reorder(xtc_kv_cache_t c, const int64_t *parent, int64_t batch, struct xtc_error *err);
 
 /* Decoding options (x-transformers AutoregressiveWrapper.generate). Filters apply in the
  * order top-k, top-p, min-p, then temperature; temperature 0 is greedy (argmax). */
@@ -83,6 +95,49 @@ xtc_status xtc_generate_seq2seq(xtc_model_t m, const int64_t *src, const uint8_t
 xtc_status xtc_generate_xl(xtc_model_t m, const int64_t *prompts, int64_t batch, int64_t prompt_len,
                            const struct xtc_gen_options *o, xtc_gen_callback cb, void *user, int64_t *out,
                            int64_t *n_out, float *step_logits, struct xtc_error *err);
+
+/* Beam search options (x-transformers AutoregressiveWrapper.beam_search keywords). */
+struct xtc_beam_options {
+    int64_t max_new_tokens;     /* seq_len: tokens added to every beam */
+    int beams;                  /* beams kept per prompt, 1..min(num_tokens, 1024) */
+    bool stochastic;            /* propose each beam's children by Gumbel top-k (sampling without
+                                   replacement from softmax(filtered logits / temperature)) instead
+                                   of the top-k logits; scores and pruning stay exact log-probs */
+    float temperature;          /* stochastic only; 0 turns the noise off (greedy proposals) */
+    int top_k;                  /* stochastic only (filter_logits_fn): 0 = off */
+    float top_p;                /* stochastic only: 1 = off */
+    float min_p;                /* stochastic only: 0 = off */
+    uint64_t seed;              /* the Gumbel noise (xtc's generator: torch's draws cannot be matched) */
+    bool cache_kv;              /* false: re-run the whole window every step (same beams) */
+    const int64_t *prompt_lens; /* (B) or NULL: as in xtc_gen_options (right-aligned, pad_value before,
+                                   the padding hidden; every beam of a prompt keeps its start) */
+    int64_t pad_value;
+};
+/* beams 4, temperature 1, no filters, cache on, pad 0, 64 tokens (beam_search's defaults). */
+void xtc_beam_options_default(struct xtc_beam_options *o);
+
+/* Beam search over a TransformerWrapper decoder (AutoregressiveWrapper.beam_search of
+ * x-transformers 2.31.10, with return_beams_and_scores). Each step every beam proposes its
+ * `beams` most likely next tokens (or Gumbel-perturbed ones when stochastic); a candidate's
+ * score is its parent's score plus the log-softmax of the unfiltered logits at its token; of the
+ * beams*beams candidates of a prompt the `beams` best scores survive, sorted best first (after
+ * the first step, where each prompt's candidates are its top-k tokens in proposal order). The
+ * window and the KV cache follow xtc_generate (the cache's rows follow the surviving beams'
+ * parents). tokens: (B, beams, max_new_tokens), the new tokens of each beam (x-transformers
+ * returns them as (beams, B, n)); beam 0 is what beam_search returns without
+ * return_beams_and_scores. scores: (B, beams) summed log-probabilities, or NULL. With
+ * max_new_tokens 0 every score is 0 (x-transformers then returns a single beam). No eos
+ * (x-transformers asserts eos_token is None).
+ *     struct xtc_beam_options o;
+ *     xtc_beam_options_default(&o);
+ *     o.beams = 4; o.max_new_tokens = 16;
+ *     int64_t tok[1 * 4 * 16]; float score[4];
+ *     xtc_beam_search(m, prompt, 1, prompt_len, &o, tok, score, &err);   // best: tok[0..15]
+ * Errors: XTC_ERR_ARG (NULL, sizes, token ids, options), XTC_ERR_SHAPE (as xtc_generate),
+ * XTC_ERR_UNSUPPORTED (not a TransformerWrapper decoder; a cross-attending decoder; learned
+ * absolute positions past max_seq_len with the cache), XTC_ERR_NOMEM. Not thread-safe on one model. */
+xtc_status xtc_beam_search(xtc_model_t m, const int64_t *prompts, int64_t batch, int64_t prompt_len,
+                           const struct xtc_beam_options *o, int64_t *tokens, float *scores, struct xtc_error *err);
 
 /* Samples one token from logits (V) with the filters of o (the caller's rng state is
  * advanced). Greedy when temperature is 0. */

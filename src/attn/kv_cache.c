@@ -1,7 +1,8 @@
 /* KV cache: per self-attention layer, the pre-rotary keys and values of the
  * tokens seen so far, (B, capacity, G*D) each. The attention stack appends a
  * call's keys/values and reads the earlier ones (stack.c); rotary and XPOS are
- * re-applied to all keys every step, as x-transformers does. */
+ * re-applied to all keys every step, as x-transformers does. Beam search
+ * regathers the rows by parent beam (xtc_kv_cache_reorder). */
 #include "attn/kv_cache.h"
 
 #include <stdlib.h>
@@ -56,6 +57,7 @@ xtc_status xtc_kv_cache_create(xtc_kv_cache_t *out, const struct xtc_model *m, i
     kc->cap = capacity;
     kc->GD = (int64_t)c->layers.kv_heads * c->layers.dim_head;
     kc->n_cross = c->layers.cross_attend ? c->layers.depth : 0;
+    kc->rows = batch;
     if (!alloc_layers(&kc->k, &kc->v, kc->n_layers, (size_t)(batch * capacity * kc->GD))) {
         xtc_kv_cache_free(kc);
         XTC_FAIL(err, XTC_ERR_NOMEM, "KV cache of %lld tokens", (long long)capacity);
@@ -94,6 +96,7 @@ void xtc_kv_cache_free(xtc_kv_cache_t c) {
         return;
     free_cross(c);
     free_layers(&c->k, &c->v, c->n_layers);
+    free_layers(&c->k_spare, &c->v_spare, c->n_layers);
     free(c);
 }
 
@@ -119,4 +122,59 @@ void xtc_kv_cache_keep_last(xtc_kv_cache_t c, int64_t n) {
             memmove(vb, vb + drop * c->GD, sizeof(float) * (size_t)(n * c->GD));
         }
     c->len = n;
+}
+
+/* Copies rows parent[r] of src (rows of `stride` floats, the first `used` of them filled) to row r
+ * of dst, for r < batch. */
+static void gather_rows(float *dst, const float *src, const int64_t *parent, int64_t batch, int64_t stride,
+                        int64_t used) {
+    for (int64_t r = 0; r < batch; r++)
+        memcpy(dst + r * stride, src + parent[r] * stride, sizeof(float) * (size_t)used);
+}
+
+xtc_status xtc_kv_cache_reorder(xtc_kv_cache_t c, const int64_t *parent, int64_t batch, struct xtc_error *err) {
+    if (!c || !parent || batch < 1 || batch > (1 << 20))
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_kv_cache_reorder: invalid arguments");
+    for (int64_t r = 0; r < batch; r++)
+        if (parent[r] < 0 || parent[r] >= c->B)
+            XTC_FAIL(err, XTC_ERR_ARG, "xtc_kv_cache_reorder: parent[%lld] = %lld is not a row of the cache (%lld rows)",
+                     (long long)r, (long long)parent[r], (long long)c->B);
+    /* everything that can fail comes first, so that a failure leaves the cache as it was */
+    float **xk = NULL, **xv = NULL;
+    if (c->xk && !alloc_layers(&xk, &xv, c->n_cross, (size_t)(batch * c->ctx_len * c->GD))) {
+        free_layers(&xk, &xv, c->n_cross);
+        XTC_FAIL(err, XTC_ERR_NOMEM, "cross-attention cache of %lld rows", (long long)batch);
+    }
+    if (c->spare_rows < batch) {
+        free_layers(&c->k_spare, &c->v_spare, c->n_layers);
+        c->spare_rows = 0;
+        if (!alloc_layers(&c->k_spare, &c->v_spare, c->n_layers, (size_t)(batch * c->cap * c->GD))) {
+            free_layers(&c->k_spare, &c->v_spare, c->n_layers);
+            free_layers(&xk, &xv, c->n_cross);
+            XTC_FAIL(err, XTC_ERR_NOMEM, "KV cache of %lld rows", (long long)batch);
+        }
+        c->spare_rows = batch;
+    }
+    /* self-attention: the first len positions of each row, gathered into the spare buffers, which
+     * then become the cache (x-transformers: t[parent_beam_indices] on every cached k and v) */
+    int64_t stride = c->cap * c->GD;
+    for (int l = 0; l < c->n_layers; l++) {
+        gather_rows(c->k_spare[l], c->k[l], parent, batch, stride, c->len * c->GD);
+        gather_rows(c->v_spare[l], c->v[l], parent, batch, stride, c->len * c->GD);
+    }
+    float **tk = c->k, **tv = c->v;
+    int64_t trows = c->rows;
+    c->k = c->k_spare, c->v = c->v_spare, c->rows = c->spare_rows;
+    c->k_spare = tk, c->v_spare = tv, c->spare_rows = trows;
+    /* cross-attention: the context's keys/values, whole rows */
+    if (xk) {
+        for (int l = 0; l < c->n_cross; l++) {
+            gather_rows(xk[l], c->xk[l], parent, batch, c->ctx_len * c->GD, c->ctx_len * c->GD);
+            gather_rows(xv[l], c->xv[l], parent, batch, c->ctx_len * c->GD, c->ctx_len * c->GD);
+        }
+        free_layers(&c->xk, &c->xv, c->n_cross);
+        c->xk = xk, c->xv = xv;
+    }
+    c->B = batch;
+    return XTC_OK;
 }

@@ -11,7 +11,12 @@ struct xtc_kv_cache {
     const struct xtc_model *model; /* the model it was made for */
     int n_layers;                  /* self-attention layers */
     int64_t B, cap, len, GD;       /* batch, capacity and length in tokens, kv width G*D */
-    float **k, **v;                /* n_layers tensors (B, cap, G*D), pre-rotary */
+    float **k, **v;                /* n_layers tensors (rows, cap, G*D), pre-rotary; rows >= B */
+    int64_t rows;                  /* rows allocated in k, v */
+    /* xtc_kv_cache_reorder gathers rows into these and swaps them with k, v (beam search reorders
+     * every step: no allocation after the first) */
+    float **k_spare, **v_spare;
+    int64_t spare_rows;
     /* cross-attention: the context's keys/values, computed at the first step and reused (the
      * encoder output does not change while decoding) */
     int n_cross;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "xtc/generate.h"
+#include "xtc/status.h"
 
 /* Where one decoding step's tokens go: B rows of the running sequences (row stride cap),
  * the output (B, S), the optional step logits (B, S, V). */
@@ -19,7 +20,19 @@ struct xtc_decode_rows {
  * message, which names the option and its value. */
 xtc_status xtc_gen_options_check(const struct xtc_gen_options *o, const char *fn, struct xtc_error *err);
 
+/* The filters of o on logits l (V), in place: top-k, top-p, min-p (in that order; x-transformers'
+ * top_k, top_p, min_p), removed tokens become -inf. tmp: V floats of scratch. */
+void xtc_filter_logits(float *l, int64_t V, const struct xtc_gen_options *o, float *tmp);
+
 /* Samples each row's next token from the last position of logits (B, len, V) for step s. */
 void xtc_decode_step(const float *logits, int64_t len, const struct xtc_decode_rows *d, int64_t s, uint64_t rng[4]);
+
+/* Checks that prompts (B, T) are token ids (< V) and writes them into the rows of seq (row
+ * stride cap). With prompt_lens (B) each row's
+ * first prompt_lens[b] tokens are right-aligned, pad before them, and start[b] = T - prompt_lens[b]
+ * (x-transformers align_right and seq_start_pos); without, rows are copied and start is unused.
+ * Errors: XTC_ERR_ARG (a token id, a length outside 1..T). */
+xtc_status xtc_decode_prompts(int64_t *seq, int64_t cap, int64_t *start, const int64_t *prompts, int64_t B,
+                              int64_t T, int64_t V, const int64_t *prompt_lens, int64_t pad, struct xtc_error *err);
 
 #endif

@@ -21,6 +21,31 @@ struct context {
     int64_t len;
 };
 
+xtc_status xtc_decode_prompts(int64_t *seq, int64_t cap, int64_t *start, const int64_t *prompts, int64_t B,
+                              int64_t T, int64_t V, const int64_t *prompt_lens, int64_t pad, struct xtc_error *err) {
+    for (int64_t i = 0; i < B * T; i++)
+        if (prompts[i] < 0 || prompts[i] >= V)
+            XTC_FAIL(err, XTC_ERR_ARG, "prompt token %lld at %lld is not a token id (num_tokens %lld)",
+                     (long long)prompts[i], (long long)i, (long long)V);
+    for (int64_t b = 0; prompt_lens && b < B; b++)
+        if (prompt_lens[b] < 1 || prompt_lens[b] > T)
+            XTC_FAIL(err, XTC_ERR_ARG, "prompt_lens[%lld] = %lld must be in 1..%lld", (long long)b,
+                     (long long)prompt_lens[b], (long long)T);
+    for (int64_t b = 0; b < B; b++) {
+        if (prompt_lens) {
+            /* align_right: the prompt ends at T, pad before it; keys before seq_start_pos are hidden */
+            int64_t n = prompt_lens[b];
+            start[b] = T - n;
+            for (int64_t i = 0; i < T - n; i++)
+                seq[b * cap + i] = pad;
+            memcpy(seq + b * cap + T - n, prompts + b * T, sizeof(int64_t) * (size_t)n);
+        } else {
+            memcpy(seq + b * cap, prompts + b * T, sizeof(int64_t) * (size_t)T);
+        }
+    }
+    return XTC_OK;
+}
+
 static xtc_status decode(xtc_model_t m, const struct context *cx, const int64_t *prompts, int64_t B, int64_t T,
                          const struct xtc_gen_options *o, xtc_gen_callback cb, void *user, int64_t *out,
                          int64_t *n_out, float *step_logits, struct xtc_error *err) {
@@ -36,10 +61,6 @@ static xtc_status decode(xtc_model_t m, const struct context *cx, const int64_t 
     if (c->net.layers.cross_attend && !cx)
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "a cross-attending decoder generates from a source: xtc_generate_seq2seq");
     int64_t V = c->net.wrap.num_tokens, M = c->net.wrap.max_seq_len, S = o->max_new_tokens;
-    for (int64_t i = 0; i < B * T; i++)
-        if (prompts[i] < 0 || prompts[i] >= V)
-            XTC_FAIL(err, XTC_ERR_ARG, "prompt token %lld at %lld is not a token id (num_tokens %lld)",
-                     (long long)prompts[i], (long long)i, (long long)V);
     bool cached = o->cache_kv && c->net.wrap.num_memory_tokens == 0; /* as x-transformers: no cache with them */
     bool abs = c->net.wrap.use_abs_pos_emb && !c->net.wrap.scaled_sinu_pos_emb;
     if (cached && abs && M > 0 && T + S - 1 > M)
@@ -66,24 +87,11 @@ static xtc_status decode(xtc_model_t m, const struct context *cx, const int64_t 
     int64_t *start = o->prompt_lens ? malloc(sizeof(int64_t) * (size_t)B) : NULL;
     if (o->prompt_lens && !start)
         rc = xtc_error_set(err, XTC_ERR_NOMEM, "generation buffers");
-    for (int64_t b = 0; rc == XTC_OK && start && b < B; b++)
-        if (o->prompt_lens[b] < 1 || o->prompt_lens[b] > T)
-            rc = xtc_error_set(err, XTC_ERR_ARG, "prompt_lens[%lld] = %lld must be in 1..%lld", (long long)b,
-                               (long long)o->prompt_lens[b], (long long)T);
-    for (int64_t b = 0; rc == XTC_OK && b < B; b++) {
-        if (start) {
-            /* align_right: the prompt ends at T, pad_value before it; keys before seq_start_pos are hidden */
-            int64_t n = o->prompt_lens[b];
-            start[b] = T - n;
-            for (int64_t i = 0; i < T - n; i++)
-                seq[b * cap + i] = o->pad_value;
-            memcpy(seq + b * cap + T - n, prompts + b * T, sizeof(int64_t) * (size_t)n);
-        } else {
-            memcpy(seq + b * cap, prompts + b * T, sizeof(int64_t) * (size_t)T);
-        }
+    if (rc == XTC_OK)
+        rc = xtc_decode_prompts(seq, cap, start, prompts, B, T, V, o->prompt_lens, o->pad_value, err);
+    for (int64_t b = 0; rc == XTC_OK && b < B; b++)
         for (int64_t i = 0; o->eos_token >= 0 && i < T; i++)
             done[b] |= seq[b * cap + i] == o->eos_token;
-    }
     for (; rc == XTC_OK && s < S; s++) {
         int64_t len = T + s, w = len < W ? len : W, feed = w;
         if (cached && s > 0) {

@@ -73,12 +73,7 @@ xtc_status xtc_gen_options_check(const struct xtc_gen_options *o, const char *fn
     return XTC_OK;
 }
 
-int64_t xtc_sample(const float *logits, int64_t V, const struct xtc_gen_options *o, uint64_t rng_state[4],
-                   float *scratch) {
-    if (o->temperature <= 0)
-        return argmax(logits, V);
-    float *l = scratch, *tmp = scratch + V;
-    memcpy(l, logits, sizeof(float) * (size_t)V);
+void xtc_filter_logits(float *l, int64_t V, const struct xtc_gen_options *o, float *tmp) {
     float mx = l[argmax(l, V)];
     if (o->top_k > 0 && o->top_k < V) {
         float thres = kth_largest(l, V, o->top_k, tmp);
@@ -116,6 +111,16 @@ int64_t xtc_sample(const float *logits, int64_t V, const struct xtc_gen_options 
                     l[i] = -INFINITY;
         }
     }
+}
+
+int64_t xtc_sample(const float *logits, int64_t V, const struct xtc_gen_options *o, uint64_t rng_state[4],
+                   float *scratch) {
+    if (o->temperature <= 0)
+        return argmax(logits, V);
+    float *l = scratch, *tmp = scratch + V;
+    memcpy(l, logits, sizeof(float) * (size_t)V);
+    float mx = l[argmax(l, V)];
+    xtc_filter_logits(l, V, o, tmp);
     double total = 0;
     for (int64_t i = 0; i < V; i++) {
         double p = isinf(l[i]) ? 0.0 : exp(((double)l[i] - mx) / o->temperature);
