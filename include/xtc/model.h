@@ -130,8 +130,10 @@ xtc_status xtc_model_encode(xtc_model_t m, const int64_t *src, const uint8_t *sr
                             const float **out, struct xtc_error *err);
 
 /* Backward of the last forward call, which must have been made with save_for_backward.
- * dout is the cotangent of the first output: logits (B, T, out_dim) for TransformerWrapper and
- * bare stacks, or one float (d loss) for XTransformer. Parameter gradients are accumulated
+ * dout is the cotangent of the first output: logits (B, T, out_dim) for TransformerWrapper,
+ * bare stacks and an XTransformer's decoder alone (src NULL, context set: only the decoder's
+ * parameters and the context get gradients), or one float (d loss) for a full XTransformer
+ * call (src given). Parameter gradients are accumulated
  * into the model's gradient block (xtc_model_param(m, i).grad; clear it with
  * xtc_model_zero_grad). Gradients flow into context, mems and a float x as well
  * (xtc_model_input_grads); mems are treated as constants otherwise (detach_mems).
@@ -142,7 +144,8 @@ xtc_status xtc_model_backward(xtc_model_t m, const float *dout, struct xtc_error
 xtc_status xtc_model_zero_grad(xtc_model_t m, struct xtc_error *err);
 
 /* Gradients of the float inputs of the last backward, as views valid until the next call:
- * x (B, T, dim) for bare stacks, context (B, context_len, dim_context), mems (n_mems tensors). */
+ * x (B, T, dim) for bare stacks, context (B, context_len, dim_context) (also of an XTransformer's
+ * decoder alone), mems (n_mems tensors). A full XTransformer call has no float inputs: all NULL. */
 struct xtc_input_grads {
     const float *x;
     const float *context;

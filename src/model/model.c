@@ -511,6 +511,7 @@ static xtc_status forward_xtransformer(struct xtc_model *m, const struct xtc_inp
     f->in = *in;
     f->enc_in = enc_in;
     f->dec_in = dec_in;
+    f->xt_full = true;
     f->valid = in->save_for_backward;
     *out = (struct xtc_outputs){.logits = f->dec.out, .out_dim = V, .encoder_out = f->enc.out,
                                 .loss = kept ? (float)(total / (double)kept) : NAN};
@@ -589,7 +590,9 @@ xtc_status xtc_model_backward(xtc_model_t m, const float *dout, struct xtc_error
     if (!m->grad)
         XTC_TRY(xtc_model_zero_grad(m, err));
     struct xtc_stack_grads g = {.params = m->data, .grads = m->grad};
-    if (m->cfg.model_class != XTC_MODEL_XTRANSFORMER) {
+    if (!f->xt_full) {
+        /* one network: TransformerWrapper, a bare stack, or an XTransformer's decoder alone
+         * (src NULL, context given), whose cotangent is d logits and whose context gets a gradient */
         if (f->dcontext) {
             memset(f->dcontext, 0,
                    sizeof(float) * (size_t)(f->in.batch * f->in.context_len * m->net.cfg.layers.dim_context));
@@ -616,7 +619,7 @@ xtc_status xtc_model_backward(xtc_model_t m, const float *dout, struct xtc_error
 void xtc_model_input_grads(const struct xtc_model *m, struct xtc_input_grads *out) {
     memset(out, 0, sizeof *out);
     const struct xtc_forward_state *f = &m->last;
-    if (!f->valid || m->cfg.model_class == XTC_MODEL_XTRANSFORMER)
+    if (!f->valid || f->xt_full)
         return;
     if (!m->net.cfg.has_wrapper)
         out->x = f->dec.dx;
