@@ -1,6 +1,8 @@
 /* xtc generate: streams a model's continuation of a prompt. Byte-level models
  * (num_tokens 256..512) print bytes; other models print token ids. */
 #define _POSIX_C_SOURCE 200809L
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,8 @@
 
 #include "cli.h"
 #include "xtc/xtc.h"
+
+#define CMD "generate"
 
 struct stream {
     bool bytes;
@@ -41,6 +45,7 @@ int xtc_cli_generate(int argc, char **argv) {
     o.seed = (uint64_t)time(NULL);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int bad = 0;
 #define OPT(name) (strcmp(a, name) == 0 && v && (i++, 1))
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: xtc generate MODEL_DIR (--prompt TEXT | --tokens 1,2,3) [options]\n\n"
@@ -55,19 +60,19 @@ int xtc_cli_generate(int argc, char **argv) {
         } else if (OPT("--tokens")) {
             tokens = v;
         } else if (OPT("--max-tokens")) {
-            o.max_new_tokens = atoll(v);
+            bad = xtc_cli_parse_i64(CMD, a, v, 0, 1 << 30, &o.max_new_tokens);
         } else if (OPT("--temperature")) {
-            o.temperature = strtof(v, NULL);
+            bad = xtc_cli_parse_float(CMD, a, v, 0, HUGE_VAL, &o.temperature);
         } else if (OPT("--top-k")) {
-            o.top_k = atoi(v);
+            bad = xtc_cli_parse_int(CMD, a, v, 0, INT_MAX, &o.top_k);
         } else if (OPT("--top-p")) {
-            o.top_p = strtof(v, NULL);
+            bad = xtc_cli_parse_float(CMD, a, v, 0, 1, &o.top_p);
         } else if (OPT("--min-p")) {
-            o.min_p = strtof(v, NULL);
+            bad = xtc_cli_parse_float(CMD, a, v, 0, 1, &o.min_p);
         } else if (OPT("--seed")) {
-            o.seed = strtoull(v, NULL, 10);
+            bad = xtc_cli_parse_u64(CMD, a, v, &o.seed);
         } else if (OPT("--eos")) {
-            o.eos_token = atoll(v);
+            bad = xtc_cli_parse_i64(CMD, a, v, INT64_MIN, INT64_MAX, &o.eos_token);
         } else if (!strcmp(a, "--no-cache")) {
             o.cache_kv = false;
         } else if (OPT("--dtype")) {
@@ -79,42 +84,40 @@ int xtc_cli_generate(int argc, char **argv) {
             return 2;
         }
 #undef OPT
+        if (bad)
+            return bad;
     }
     if (!dir || (!prompt && !tokens)) {
         fprintf(stderr, "usage: xtc generate MODEL_DIR (--prompt TEXT | --tokens 1,2,3) [options]\n");
         return 2;
     }
+    int64_t *ids = NULL, n = 0;
+    if (!prompt && xtc_cli_parse_tokens(CMD, "--tokens", tokens, &ids, &n))
+        return 2;
     xtc_log_set(warn, NULL);
     xtc_model_t m;
     struct xtc_error err;
     if (xtc_model_load_dir(&m, dir, &err) != XTC_OK) {
         fprintf(stderr, "xtc generate: %s\n", err.msg);
+        free(ids);
         return 1;
     }
     if (strcmp(dtype, "f32") && strcmp(dtype, "bf16")) {
         fprintf(stderr, "xtc generate: --dtype takes f32 or bf16, not '%s'\n", dtype);
-        xtc_model_free(m);
+        free(ids), xtc_model_free(m);
         return 2;
     }
     if (xtc_model_set_decode_dtype(m, strcmp(dtype, "bf16") ? XTC_DTYPE_F32 : XTC_DTYPE_BF16, &err) != XTC_OK) {
         fprintf(stderr, "xtc generate: %s\n", err.msg);
-        xtc_model_free(m);
+        free(ids), xtc_model_free(m);
         return 1;
     }
-    int64_t V = xtc_model_config(m)->net.wrap.num_tokens, n = 0;
-    int64_t *ids = NULL;
+    int64_t V = xtc_model_config(m)->net.wrap.num_tokens;
     if (prompt) {
         n = (int64_t)strlen(prompt);
         ids = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
         for (int64_t i = 0; ids && i < n; i++)
             ids[i] = (unsigned char)prompt[i];
-    } else {
-        ids = malloc(sizeof(int64_t) * (strlen(tokens) + 1));
-        for (const char *s = tokens; ids && *s;) {
-            char *end;
-            ids[n++] = strtoll(s, &end, 10);
-            s = *end == ',' ? end + 1 : (*end ? (n = -1, "") : end);
-        }
     }
     int64_t *out = malloc(sizeof(int64_t) * (size_t)(o.max_new_tokens > 0 ? o.max_new_tokens : 1));
     if (!ids || !out || n < 1) {
