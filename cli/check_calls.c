@@ -155,7 +155,7 @@ static int forward_call(struct check *c, const cJSON *call, int K) {
         else
             return check_fail(c, "calls[%d]: unsupported forward keyword '%s'", K, v->string);
     }
-    const struct xtc_st_entry *e;
+    const struct xtc_safetensors_entry *e;
     void *d;
     int64_t B, dim = net->layers.dim;
     /* the sequence first: it fixes B and n for the other inputs */
@@ -199,7 +199,7 @@ static int forward_call(struct check *c, const cJSON *call, int K) {
             else
                 in.mask = d;
         } else if (!strcmp(name, "pos") || !strcmp(name, "context_pos")) {
-            const struct xtc_st_entry *pe = check_io_entry(c, K, "in", name);
+            const struct xtc_safetensors_entry *pe = check_io_entry(c, K, "in", name);
             int nd = pe && pe->ndim == 2 ? 2 : 1;
             if (check_input(c, K, name, K_I64, nd, (int64_t[]){nd == 2 ? B : -1, -1}, &e, &d))
                 return 1;
@@ -257,7 +257,7 @@ static int forward_call(struct check *c, const cJSON *call, int K) {
         if (n_mem_masks != n_mems)
             return check_fail(c, "calls[%d]: %d mem_masks for %d mems", K, n_mem_masks, n_mems);
         for (int i = 0; i < n_mems; i++) {
-            const struct xtc_st_entry *me;
+            const struct xtc_safetensors_entry *me;
             char mname[32];
             snprintf(mname, sizeof mname, "mem_masks.%d", i);
             if (!(me = check_io_entry(c, K, "in", mname)) || me->shape[1] != in.mem_len)
@@ -293,13 +293,13 @@ static int forward_call(struct check *c, const cJSON *call, int K) {
     if (!c->grad)
         return 0;
     /* S = sum(first output * dout): dout is the cotangent of the first output */
-    const struct xtc_st_entry *de = check_io_entry(c, K, "in", "dout");
+    const struct xtc_safetensors_entry *de = check_io_entry(c, K, "in", "dout");
     int64_t first_numel = xt ? 1 : B * in.len * out.out_dim;
     if (!de || de->dtype != XTC_DTYPE_F32 || (int64_t)de->numel != first_numel)
         return check_fail(c, "call%d.in.dout must be F32 with the first output's shape", K);
     float *dout = check_own(c, sizeof(float) * (size_t)first_numel);
     struct xtc_error err = {0};
-    if (!dout || xtc_st_read_f32(de, dout, &err) != XTC_OK)
+    if (!dout || xtc_safetensors_read_f32(de, dout, &err) != XTC_OK)
         return check_fail(c, "call%d.in.dout: %s", K, dout ? err.msg : "out of memory");
     if (backward(c, dout, false))
         return 1;
@@ -310,7 +310,7 @@ static int forward_call(struct check *c, const cJSON *call, int K) {
 
 static int ar_loss_call(struct check *c, const cJSON *call, int K) {
     const struct xtc_net_config *net = decoder_net(xtc_model_config(c->model));
-    const struct xtc_st_entry *e;
+    const struct xtc_safetensors_entry *e;
     void *d;
     int64_t ignore, pad, V = net->wrap.num_tokens;
     if (expect_inputs(c, call, K, (const char *[]){"x"}, 1) || wrapper_kwargs(c, call, &ignore, &pad) ||
@@ -401,7 +401,7 @@ static int count_self_layers(const struct xtc_layers_config *l) { return l->only
 
 static int xl_ar_loss_call(struct check *c, const cJSON *call, int K) {
     const struct xtc_net_config *net = decoder_net(xtc_model_config(c->model));
-    const struct xtc_st_entry *e;
+    const struct xtc_safetensors_entry *e;
     void *d;
     int64_t ignore, pad, V = net->wrap.num_tokens, M = net->wrap.max_seq_len;
     if (expect_inputs(c, call, K, (const char *[]){"x"}, 1) || wrapper_kwargs(c, call, &ignore, &pad) ||
@@ -518,7 +518,7 @@ static int generate_call(struct check *c, const cJSON *call, int K) {
     const struct xtc_config *cfg = xtc_model_config(c->model);
     bool xt = cfg->model_class == XTC_MODEL_XTRANSFORMER;
     const struct xtc_net_config *net = decoder_net(cfg);
-    const struct xtc_st_entry *e;
+    const struct xtc_safetensors_entry *e;
     void *d;
     int64_t seq_len, eos, ignore, pad;
     bool has_eos, cached;
@@ -573,7 +573,7 @@ static int generate_call(struct check *c, const cJSON *call, int K) {
 
 static int xl_generate_call(struct check *c, const cJSON *call, int K) {
     const struct xtc_net_config *net = decoder_net(xtc_model_config(c->model));
-    const struct xtc_st_entry *e;
+    const struct xtc_safetensors_entry *e;
     void *d;
     int64_t seq_len, eos, ignore, pad;
     bool has_eos, cached;

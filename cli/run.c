@@ -138,8 +138,8 @@ int xtc_cli_forward(int argc, char **argv) {
     }
     int64_t V = out.out_dim;
     if (out_path) {
-        struct xtc_st_tensor t = {.name = "logits", .dtype = XTC_DTYPE_F32, .ndim = 3, .shape = {1, n, V},
-                                  .data = out.logits};
+        struct xtc_safetensors_tensor t = {
+            .name = "logits", .dtype = XTC_DTYPE_F32, .ndim = 3, .shape = {1, n, V}, .data = out.logits};
         static const char *meta[] = {"format", "pt", "producer", "xtc forward"};
         if (xtc_safetensors_write(out_path, &t, 1, meta, 2, &err) != XTC_OK) {
             fprintf(stderr, "xtc forward: %s\n", err.msg);

@@ -283,7 +283,7 @@ int xtc_cli_train(int argc, char **argv) {
             return bad;
     }
     if (threads > 0)
-        xtc_set_num_threads(threads);
+        xtc_threads_set(threads);
     for (size_t i = 0; !data && i < sizeof default_data / sizeof default_data[0]; i++)
         if (access(default_data[i], R_OK) == 0)
             data = default_data[i];
@@ -337,7 +337,7 @@ int xtc_cli_train(int argc, char **argv) {
         }
         const char *cfg = config ? config : default_config;
         xtc_model_t m;
-        rc = xtc_model_init(&m, cfg, strlen(cfg), o.seed, &err);
+        rc = xtc_model_create(&m, cfg, strlen(cfg), o.seed, &err);
         if (rc == XTC_OK)
             rc = xtc_trainer_create(&t, m, corpus, len, &o, &err);
     }
@@ -352,7 +352,7 @@ int xtc_cli_train(int argc, char **argv) {
     printf("model: %lld parameters | corpus %s: %zu bytes (%.0f%% held out) | batch %lld x %lld bytes%s | "
            "%d threads\n",
            (long long)xtc_model_num_params(m), data, len, o.val_fraction * 100, (long long)o.batch,
-           (long long)o.seq_len, o.xl_segments ? " (Transformer-XL segments)" : "", xtc_get_num_threads());
+           (long long)o.seq_len, o.xl_segments ? " (Transformer-XL segments)" : "", xtc_threads_get());
     if (resuming)
         printf("resuming %s at step %lld\n", latest, (long long)xtc_trainer_step_count(t));
 

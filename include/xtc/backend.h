@@ -13,10 +13,10 @@ extern "C" {
  * Thread safety: OpenMP keeps this setting per calling thread (omp_set_num_threads) while
  * OpenBLAS keeps one for the process, so call it from the thread that runs the models,
  * before running them, and not while another thread is inside the library. */
-void xtc_set_num_threads(int n);
+void xtc_threads_set(int n);
 
 /* The current budget of the calling thread. */
-int xtc_get_num_threads(void);
+int xtc_threads_get(void);
 
 /* Selects the plain scalar reference kernels instead of the fast ones (ggml's use_ref):
  * slower, kept to test the fast paths against and to debug. Process-wide.

@@ -42,8 +42,8 @@ xtc_status xtc_model_load(xtc_model_t *out, const char *config_json, size_t conf
  * way x-transformers initialises them (Kaiming-normal token embedding, N(0, 1)
  * positions, memory tokens and memory key/values, PyTorch's Linear default, zero
  * norm gains), from a seeded generator: the same seed gives the same model. */
-xtc_status xtc_model_init(xtc_model_t *out, const char *config_json, size_t config_len, uint64_t seed,
-                          struct xtc_error *err);
+xtc_status xtc_model_create(xtc_model_t *out, const char *config_json, size_t config_len, uint64_t seed,
+                            struct xtc_error *err);
 
 /* Writes DIR/config.json and DIR/model.safetensors (x-transformers names, loadable by
  * x-transformers' load_state_dict), each atomically; DIR must exist. */
@@ -154,17 +154,31 @@ struct xtc_input_grads {
 };
 void xtc_model_input_grads(const struct xtc_model *m, struct xtc_input_grads *out);
 
-/* Parameter table: names (x-transformers'), shapes and data, in checkpoint order. */
+/* Parameter table: names (x-transformers'), shapes and data, in checkpoint order. Entries are
+ * tensors (xtc_model_param_count of them); xtc_model_num_params counts their trainable floats. */
 struct xtc_param_info {
     const char *name;
     int ndim;
     int64_t shape[4];
-    float *data;
-    float *grad; /* NULL until gradients exist; buffers never get any */
+    const float *data;
+    const float *grad; /* NULL until gradients exist; buffers never get any */
     bool is_buffer;
 };
 int xtc_model_param_count(const struct xtc_model *m);
+
+/* Read-only view of entry i (0 <= i < xtc_model_param_count), owned by the model and valid
+ * until it is freed; a zeroed struct (name NULL) for any other i. */
 struct xtc_param_info xtc_model_param(const struct xtc_model *m, int i);
+
+/* Writable access, for callers that change the weights themselves (their own initialisation
+ * or optimiser, finite differences): the data of entry i (numel(shape) floats) and its
+ * gradient, or NULL for an i out of range, and for the gradient of a buffer or before
+ * gradients exist (xtc_model_zero_grad allocates them). The trainable entries come first and
+ * are contiguous: xtc_model_param_data(m, 0) spans all xtc_model_num_params floats, and so
+ * does the gradient. After changing weights, call xtc_model_set_decode_dtype again if a
+ * bfloat16 decoding copy is in use. Not while another thread runs the model. */
+float *xtc_model_param_data(xtc_model_t m, int i);
+float *xtc_model_param_grad(xtc_model_t m, int i);
 
 #ifdef __cplusplus
 }

@@ -27,7 +27,11 @@
  * wrong width), XTC_ERR_UNSUPPORTED (dtype of x, or a table that is not F32),
  * XTC_ERR_NOMEM (each call allocates its small angle tables and scratch).
  * Thread safety: reentrant; no global state. Large tensors (> 64K elements)
- * are processed with an OpenMP parallel loop over (batch, heads). */
+ * are processed with an OpenMP parallel loop over (batch, heads).
+ *
+ * Naming: C identifiers call the scheme rope (xtc_rope_*, XTC_ROPE_*); a model
+ * configuration keeps x-transformers' keywords (rotary_pos_emb becomes
+ * struct xtc_layers_config's `rotary`, with rotary_emb_dim and rotary_layout). */
 #ifndef XTC_ROPE_H
 #define XTC_ROPE_H
 

@@ -27,8 +27,8 @@ extern "C" {
 typedef struct xtc_safetensors *xtc_safetensors_t;
 
 /* One tensor of a file. `data` points into memory the handle owns (possibly
- * unaligned: read it with memcpy or the xtc_st_read_* helpers). */
-struct xtc_st_entry {
+ * unaligned: read it with memcpy or the xtc_safetensors_read_* helpers). */
+struct xtc_safetensors_entry {
     const char *name;
     enum xtc_dtype dtype;
     int ndim;
@@ -54,10 +54,10 @@ void xtc_safetensors_free(xtc_safetensors_t st);
 
 /* Number of tensors (metadata excluded) and the i-th one, in file order. */
 size_t xtc_safetensors_count(const struct xtc_safetensors *st);
-const struct xtc_st_entry *xtc_safetensors_entry(const struct xtc_safetensors *st, size_t i);
+const struct xtc_safetensors_entry *xtc_safetensors_entry(const struct xtc_safetensors *st, size_t i);
 
 /* The tensor called name, or NULL. */
-const struct xtc_st_entry *xtc_safetensors_find(const struct xtc_safetensors *st, const char *name);
+const struct xtc_safetensors_entry *xtc_safetensors_find(const struct xtc_safetensors *st, const char *name);
 
 /* The metadata value for key, or NULL. */
 const char *xtc_safetensors_metadata(const struct xtc_safetensors *st, const char *key);
@@ -66,12 +66,12 @@ const char *xtc_safetensors_metadata(const struct xtc_safetensors *st, const cha
  * destination type: F32/F16/BF16/F64 -> float; I64/I32/I16/I8/U8/BOOL -> int64;
  * BOOL/U8 -> uint8 (bool). Mismatched kinds (e.g. float data into int64) are
  * XTC_ERR_FORMAT with a message naming the tensor and both dtypes. */
-xtc_status xtc_st_read_f32(const struct xtc_st_entry *e, float *dst, struct xtc_error *err);
-xtc_status xtc_st_read_i64(const struct xtc_st_entry *e, int64_t *dst, struct xtc_error *err);
-xtc_status xtc_st_read_bool(const struct xtc_st_entry *e, uint8_t *dst, struct xtc_error *err);
+xtc_status xtc_safetensors_read_f32(const struct xtc_safetensors_entry *e, float *dst, struct xtc_error *err);
+xtc_status xtc_safetensors_read_i64(const struct xtc_safetensors_entry *e, int64_t *dst, struct xtc_error *err);
+xtc_status xtc_safetensors_read_bool(const struct xtc_safetensors_entry *e, uint8_t *dst, struct xtc_error *err);
 
 /* A tensor to write: contiguous row-major data of numel(shape) elements. */
-struct xtc_st_tensor {
+struct xtc_safetensors_tensor {
     const char *name;
     enum xtc_dtype dtype;
     int ndim;
@@ -83,7 +83,7 @@ struct xtc_st_tensor {
  * meta_kv[2i+1] = value) to path atomically: a temporary file in the same
  * directory, fsync, rename. The previous file at path survives any failure.
  * Errors: XTC_ERR_ARG (bad names/shapes, duplicates), XTC_ERR_IO. */
-xtc_status xtc_safetensors_write(const char *path, const struct xtc_st_tensor *tensors, size_t n_tensors,
+xtc_status xtc_safetensors_write(const char *path, const struct xtc_safetensors_tensor *tensors, size_t n_tensors,
                                  const char *const *meta_kv, size_t n_meta, struct xtc_error *err);
 
 #ifdef __cplusplus

@@ -9,14 +9,14 @@
 #include "core/backend.h"
 #include "xtc/backend.h"
 
-void xtc_set_num_threads(int n) {
+void xtc_threads_set(int n) {
     if (n < 1)
         n = 1;
     omp_set_num_threads(n);
     openblas_set_num_threads(n);
 }
 
-int xtc_get_num_threads(void) { return omp_get_max_threads(); }
+int xtc_threads_get(void) { return omp_get_max_threads(); }
 
 /* Reference-kernel switch: read on every dispatch, written rarely (tests, debugging). Atomic so
  * that setting it while other threads run models is not a data race; a relaxed load is an

@@ -11,7 +11,7 @@
  * case.json, weights from model.safetensors) with seeded random inputs of the right kind;
  * S = sum(first output * r) (XTransformer: loss * r0; its decoder alone: logits);
  * xtc_model_backward(m, r) against central differences over a sample of parameter elements
- * (perturbed in place through xtc_model_param(m, i).data) and of the float inputs (x, context,
+ * (perturbed in place through xtc_model_param_data(m, i)) and of the float inputs (x, context,
  * mems).
  *
  * Shape letters: B batch, T queries, S keys, K memory key/values, H heads, G kv heads,
@@ -791,7 +791,8 @@ static void model_case(const char *dir, const struct model_spec *s) {
         size_t idx[64];
         size_t k = pick(idx, (size_t)(2 * hits[i]), g, n);
         snprintf(name, sizeof name, "%s: %s", label, pi.name);
-        fd_check(name, model_objective, &c, pi.data, g, n, idx, k, MODEL_EPS, atol, MODEL_RTOL, &worst);
+        fd_check(name, model_objective, &c, xtc_model_param_data(m, i), g, n, idx, k, MODEL_EPS, atol, MODEL_RTOL,
+                 &worst);
         free(g);
     }
     free(train), free(hits);
@@ -902,7 +903,7 @@ static void xtransformer_decoder_alone(void) {
         "\"dec_rotary_pos_emb\": true}}";
     xtc_model_t m = NULL;
     struct xtc_error err = {0};
-    xtc_status rc = xtc_model_init(&m, cfg, strlen(cfg), 11, &err);
+    xtc_status rc = xtc_model_create(&m, cfg, strlen(cfg), 11, &err);
     CHECK(rc == XTC_OK, "XTransformer init: %s", err.msg);
     if (rc != XTC_OK)
         return;
