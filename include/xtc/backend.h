@@ -3,6 +3,8 @@
 #ifndef XTC_BACKEND_H
 #define XTC_BACKEND_H
 
+#include "xtc/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -13,10 +15,10 @@ extern "C" {
  * Thread safety: OpenMP keeps this setting per calling thread (omp_set_num_threads) while
  * OpenBLAS keeps one for the process, so call it from the thread that runs the models,
  * before running them, and not while another thread is inside the library. */
-void xtc_threads_set(int n);
+XTC_API void xtc_threads_set(int n);
 
 /* The current budget of the calling thread. */
-int xtc_threads_get(void);
+XTC_API int xtc_threads_get(void);
 
 /* Selects the plain scalar reference kernels instead of the fast ones (ggml's use_ref):
  * slower, kept to test the fast paths against and to debug. Process-wide.
@@ -26,7 +28,7 @@ int xtc_threads_get(void);
  * Environment (debugging): XTC_ARENA_POISON, when set, fills activation memory with NaN
  * before every forward call, so that a read before a write shows up as a mismatch. It is
  * read once per process, at the first forward call; setting it later has no effect. */
-void xtc_backend_cpu_set_reference(int use_reference);
+XTC_API void xtc_backend_cpu_set_reference(int use_reference);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,8 @@
 #ifndef XTC_STATUS_H
 #define XTC_STATUS_H
 
+#include "xtc/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -33,7 +35,7 @@ struct xtc_error {
 };
 
 /* Fixed, static text for a status ("shape mismatch", ...). Never NULL. */
-const char *xtc_status_str(xtc_status status);
+XTC_API const char *xtc_status_str(xtc_status status);
 
 enum xtc_log_level { XTC_LOG_DEBUG, XTC_LOG_INFO, XTC_LOG_WARN, XTC_LOG_ERROR };
 
@@ -48,7 +50,7 @@ typedef void (*xtc_log_fn)(enum xtc_log_level level, const char *msg, void *user
  * old user_data alive until no thread is inside the library). fn is called from
  * whichever thread is running the library call that logs, possibly from several
  * threads at once, so it must be thread-safe itself; it may call xtc_log_set. */
-void xtc_log_set(xtc_log_fn fn, void *user_data);
+XTC_API void xtc_log_set(xtc_log_fn fn, void *user_data);
 
 #ifdef __cplusplus
 }

@@ -22,12 +22,16 @@
  *     separate function taking the non-const handle (xtc_model_param_data).
  *   - Counts are n_* in structs; functions returning a count end in _count (number of
  *     entries: xtc_model_param_count, xtc_safetensors_count) or name what they count
- *     (xtc_model_num_params: trainable floats). */
+ *     (xtc_model_num_params: trainable floats).
+ *
+ * Every function declared in these headers is marked XTC_API (export.h) and exported from
+ * libxtc.so, and nothing else is: the test api/exports compares the two lists. */
 #ifndef XTC_H
 #define XTC_H
 
 #include "xtc/backend.h"
 #include "xtc/config.h"
+#include "xtc/export.h"
 #include "xtc/generate.h"
 #include "xtc/model.h"
 #include "xtc/rope.h"
@@ -35,5 +39,6 @@
 #include "xtc/status.h"
 #include "xtc/tensor.h"
 #include "xtc/train.h"
+#include "xtc/version.h"
 
 #endif
