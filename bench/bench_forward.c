@@ -41,7 +41,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (threads > 0)
-        xtc_set_num_threads((int)threads);
+        xtc_threads_set((int)threads);
 
     xtc_model_t m;
     struct xtc_error err;
@@ -98,7 +98,7 @@ int main(int argc, char **argv) {
         double per_call = (bench_now() - t0) / (double)iters;
         if (!status)
             printf("tokens_per_s=%.1f ms_per_call=%.3f batch=%ld seq=%ld threads=%d\n", (double)n / per_call,
-                   1e3 * per_call, batch, seq, xtc_get_num_threads());
+                   1e3 * per_call, batch, seq, xtc_threads_get());
     }
     free(tokens);
     xtc_model_free(m);

@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (threads > 0)
-        xtc_set_num_threads((int)threads);
+        xtc_threads_set((int)threads);
 
     xtc_model_t m;
     struct xtc_error err;
@@ -122,8 +122,8 @@ int main(int argc, char **argv) {
     double per_call = (bench_now() - t0) / (double)iters;
     printf("tokens_per_s=%.2f ms_per_call=%.3f ms_per_token=%.4f peak_rss_mb=%.1f batch=%ld prompt=%ld new=%ld "
            "threads=%d\n",
-           (double)(B * S) / per_call, 1e3 * per_call, 1e3 * per_call / (double)S, bench_peak_rss_mb(),
-           batch, prompt, nnew, xtc_get_num_threads());
+           (double)(B * S) / per_call, 1e3 * per_call, 1e3 * per_call / (double)S, bench_peak_rss_mb(), batch, prompt,
+           nnew, xtc_threads_get());
 done:
     free(prompts);
     free(out);

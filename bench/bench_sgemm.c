@@ -7,14 +7,14 @@
  *   gflops_best=... gflops_mean=... ms_best=... n=N threads=T
  * counting 2 N^3 floating-point operations per call. */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #include <cblas.h>
 #include <omp.h>
+
+#include "bench_util.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -22,17 +22,23 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static void usage(FILE *f) { fprintf(f, "usage: xtc_bench_sgemm [--n N] [--iters K] [--threads T]\n"); }
+
 int main(int argc, char **argv) {
     long n = 2048, iters = 10, threads = 2;
-    for (int i = 1; i < argc; i += 2) { /* option, value */
-        long *dst = !strcmp(argv[i], "--n") ? &n : !strcmp(argv[i], "--iters") ? &iters
-                  : !strcmp(argv[i], "--threads") ? &threads : NULL;
-        char *end;
-        errno = 0;
-        if (!dst || i + 1 >= argc || (*dst = strtol(argv[i + 1], &end, 10), errno || *end || *dst < 1)) {
-            fprintf(stderr, "usage: xtc_bench_sgemm [--n N] [--iters K] [--threads T]\n");
-            return 2;
-        }
+    const struct bench_opt opts[] = {
+        {"--n", .i = &n, .min = 1},
+        {"--iters", .i = &iters, .min = 1},
+        {"--threads", .i = &threads, .min = 1},
+    };
+    const char *pos = NULL;
+    int rc = bench_parse_args("xtc_bench_sgemm", argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &pos, usage);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    if (pos) {
+        fprintf(stderr, "xtc_bench_sgemm: unexpected argument '%s'\n", pos);
+        usage(stderr);
+        return 2;
     }
     omp_set_num_threads((int)threads);
     openblas_set_num_threads((int)threads);

@@ -8,7 +8,7 @@
  * positions against tokens 1..T-1 (mean over B x (T - 1)), backward, global gradient-norm clipping at 1.0,
  * AdamW (lr 1e-4, betas 0.9 / 0.99, eps 1e-8, weight decay 0.01 on every parameter).
  *
- * The model is built from a config JSON file with x-transformers' initialisation (xtc_model_init, --init-seed),
+ * The model is built from a config JSON file with x-transformers' initialisation (xtc_model_create, --init-seed),
  * or loaded from a model directory (config.json + model.safetensors). Each step gets its own random batch:
  * (W + N) batches of token ids from a seeded splitmix64 (--seed), or read from --tokens (raw int64,
  * (W + N, B, T)); --dump-tokens writes them. W warm-up steps, then N timed steps (CLOCK_MONOTONIC); prints
@@ -89,7 +89,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (threads > 0)
-        xtc_set_num_threads((int)threads);
+        xtc_threads_set((int)threads);
 
     xtc_model_t m = NULL;
     struct xtc_error err;
@@ -104,7 +104,7 @@ int main(int argc, char **argv) {
         char *json = read_all(src, &len);
         if (!json)
             return 1;
-        xtc_status st = xtc_model_init(&m, json, len, (uint64_t)init_seed, &err);
+        xtc_status st = xtc_model_create(&m, json, len, (uint64_t)init_seed, &err);
         free(json);
         if (st != XTC_OK) {
             fprintf(stderr, PROG ": %s\n", err.msg);
@@ -175,7 +175,7 @@ int main(int argc, char **argv) {
             numel *= (size_t)p.shape[d];
         n_train += numel;
     }
-    float *params = xtc_model_param(m, 0).data, *grads = xtc_model_param(m, 0).grad;
+    float *params = xtc_model_param_data(m, 0), *grads = xtc_model_param_grad(m, 0);
     if ((int64_t)n_train != xtc_model_num_params(m)) {
         fprintf(stderr, PROG ": parameter count mismatch (%zu vs %lld)\n", n_train, (long long)xtc_model_num_params(m));
         status = 1;
@@ -215,8 +215,8 @@ int main(int argc, char **argv) {
     double per_step = (bench_now() - t0) / (double)steps;
     printf("tokens_per_s=%.2f ms_per_step=%.3f peak_rss_mb=%.1f params=%zu loss_first=%.6f loss_last=%.6f "
            "batch=%ld seq=%ld threads=%d\n",
-           (double)N / per_step, 1e3 * per_step, bench_peak_rss_mb(), n_train, loss_first, loss_last, batch,
-           seq, xtc_get_num_threads());
+           (double)N / per_step, 1e3 * per_step, bench_peak_rss_mb(), n_train, loss_first, loss_last, batch, seq,
+           xtc_threads_get());
 done:
     xtc_adamw_free(&opt);
     free(tokens);

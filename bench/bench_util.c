@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "bench_util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +14,11 @@ int bench_parse_int(const char *prog, const char *opt, const char *s, long lo, l
     char *end;
     errno = 0;
     long v = strtol(s ? s : "", &end, 10);
-    if (!s || errno || end == s || *end || v < lo) {
-        fprintf(stderr, "%s: %s needs an integer >= %ld\n", prog, opt, lo);
+    if (!s || errno || end == s || *end || v < lo || isspace((unsigned char)*s)) {
+        if (s)
+            fprintf(stderr, "%s: %s: '%s' is not an integer >= %ld\n", prog, opt, s, lo);
+        else
+            fprintf(stderr, "%s: %s needs an integer >= %ld\n", prog, opt, lo);
         return -1;
     }
     *out = v;

@@ -6,7 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* *out = integer in s (>= lo); prints "PROG: OPT needs an integer >= lo" and returns -1 otherwise. */
+/* *out = integer in s (>= lo), the whole string; prints "PROG: OPT: 'S' is not an integer >= lo"
+ * (or "PROG: OPT needs an integer >= lo" when s is NULL) and returns -1 otherwise. */
 int bench_parse_int(const char *prog, const char *opt, const char *s, long lo, long *out);
 
 /* One option of a tool: an integer >= min into *i, a string into *s (`what` names the value in

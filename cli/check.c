@@ -48,7 +48,7 @@ static void release_call(struct check *c) {
 
 static const char *kind_name(enum kind k) { return k == K_F32 ? "F32" : k == K_I64 ? "I64" : "BOOL"; }
 
-const struct xtc_st_entry *check_io_entry(struct check *c, int call, const char *part, const char *name) {
+const struct xtc_safetensors_entry *check_io_entry(struct check *c, int call, const char *part, const char *name) {
     char key[256];
     snprintf(key, sizeof key, "call%d.%s.%s", call, part, name);
     return xtc_safetensors_find(c->io, key);
@@ -56,8 +56,8 @@ const struct xtc_st_entry *check_io_entry(struct check *c, int call, const char 
 
 /* Fetches callK.in.NAME with dtype kind and rank ndim (dims with -1 are free) into a new buffer. */
 int check_input(struct check *c, int call, const char *name, enum kind k, int ndim, const int64_t *shape,
-                     const struct xtc_st_entry **entry, void **data) {
-    const struct xtc_st_entry *e = check_io_entry(c, call, "in", name);
+                const struct xtc_safetensors_entry **entry, void **data) {
+    const struct xtc_safetensors_entry *e = check_io_entry(c, call, "in", name);
     if (!e)
         return check_fail(c, "io.safetensors has no call%d.in.%s", call, name);
     enum xtc_dtype want = k == K_F32 ? XTC_DTYPE_F32 : k == K_I64 ? XTC_DTYPE_I64 : XTC_DTYPE_BOOL;
@@ -74,9 +74,9 @@ int check_input(struct check *c, int call, const char *name, enum kind k, int nd
     if (!buf)
         return check_fail(c, "out of memory reading call%d.in.%s", call, name);
     struct xtc_error err = {0};
-    xtc_status rc = k == K_F32    ? xtc_st_read_f32(e, buf, &err)
-                    : k == K_I64  ? xtc_st_read_i64(e, buf, &err)
-                                  : xtc_st_read_bool(e, buf, &err);
+    xtc_status rc = k == K_F32   ? xtc_safetensors_read_f32(e, buf, &err)
+                    : k == K_I64 ? xtc_safetensors_read_i64(e, buf, &err)
+                                 : xtc_safetensors_read_bool(e, buf, &err);
     if (rc != XTC_OK)
         return check_fail(c, "%s", err.msg);
     *entry = e;
@@ -87,7 +87,7 @@ int check_input(struct check *c, int call, const char *name, enum kind k, int nd
 /* Compares got (numel floats, shape ours) with callK.PART.NAME. */
 int check_compare_tol(struct check *c, int call, const char *part, const char *name, const float *got, int ndim,
                       const int64_t *shape, double atol, double rtol) {
-    const struct xtc_st_entry *e = check_io_entry(c, call, part, name);
+    const struct xtc_safetensors_entry *e = check_io_entry(c, call, part, name);
     if (!e)
         return check_fail(c, "io.safetensors has no call%d.%s.%s", call, part, name);
     bool same = e->ndim == ndim;
@@ -101,7 +101,7 @@ int check_compare_tol(struct check *c, int call, const char *part, const char *n
         return check_fail(c, "call%d.%s.%s: xtc produced no such tensor", call, part, name);
     float *want = check_own(c, sizeof(float) * (size_t)e->numel);
     struct xtc_error err = {0};
-    if (!want || xtc_st_read_f32(e, want, &err) != XTC_OK)
+    if (!want || xtc_safetensors_read_f32(e, want, &err) != XTC_OK)
         return check_fail(c, "call%d.%s.%s: %s", call, part, name, want ? err.msg : "out of memory");
     double worst = 0;
     uint64_t at = 0;
@@ -129,7 +129,7 @@ int check_compare(struct check *c, int call, const char *name, const float *got,
 }
 
 int check_compare_i64(struct check *c, int call, const char *name, const int64_t *got, int64_t n) {
-    const struct xtc_st_entry *e = check_io_entry(c, call, "out", name);
+    const struct xtc_safetensors_entry *e = check_io_entry(c, call, "out", name);
     if (!e)
         return check_fail(c, "io.safetensors has no call%d.out.%s", call, name);
     if (e->dtype != XTC_DTYPE_I64 || (int64_t)e->numel != n)
@@ -137,7 +137,7 @@ int check_compare_i64(struct check *c, int call, const char *name, const int64_t
                      (long long)n);
     int64_t *want = check_own(c, sizeof(int64_t) * (size_t)n);
     struct xtc_error err = {0};
-    if (!want || xtc_st_read_i64(e, want, &err) != XTC_OK)
+    if (!want || xtc_safetensors_read_i64(e, want, &err) != XTC_OK)
         return check_fail(c, "call%d.out.%s: %s", call, name, want ? err.msg : "out of memory");
     for (int64_t i = 0; i < n; i++)
         if (got[i] != want[i])

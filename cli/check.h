@@ -34,10 +34,10 @@ int check_fail(struct check *c, const char *fmt, ...) __attribute__((format(prin
 void check_note_skip(struct check *c, const char *what);
 /* A zeroed buffer freed when the current call ends; NULL when out of memory. */
 void *check_own(struct check *c, size_t bytes);
-const struct xtc_st_entry *check_io_entry(struct check *c, int call, const char *part, const char *name);
+const struct xtc_safetensors_entry *check_io_entry(struct check *c, int call, const char *part, const char *name);
 /* Fetches callK.in.NAME of kind k and rank ndim (dims of -1 in shape are free). */
 int check_input(struct check *c, int call, const char *name, enum kind k, int ndim, const int64_t *shape,
-                const struct xtc_st_entry **entry, void **data);
+                const struct xtc_safetensors_entry **entry, void **data);
 /* Compares floats with callK.out.NAME under the case's tolerance. */
 int check_compare(struct check *c, int call, const char *name, const float *got, int ndim, const int64_t *shape);
 /* Compares floats with callK.PART.NAME (PART: out, grad, grad_in) under atol/rtol. */

@@ -156,7 +156,7 @@ static int forward_call(struct check *c, const cJSON *call, int K) {
         else
             return check_fail(c, "calls[%d]: unsupported forward keyword '%s'", K, v->string);
     }
-    const struct xtc_st_entry *e;
+    const struct xtc_safetensors_entry *e;
     void *d;
     int64_t B, dim = net->layers.dim;
     /* the sequence first: it fixes B and n for the other inputs */
@@ -200,7 +200,7 @@ static int forward_call(struct check *c, const cJSON *call, int K) {
             else
                 in.mask = d;
         } else if (!strcmp(name, "pos") || !strcmp(name, "context_pos")) {
-            const struct xtc_st_entry *pe = check_io_entry(c, K, "in", name);
+            const struct xtc_safetensors_entry *pe = check_io_entry(c, K, "in", name);
             int nd = pe && pe->ndim == 2 ? 2 : 1;
             if (check_input(c, K, name, K_I64, nd, (int64_t[]){nd == 2 ? B : -1, -1}, &e, &d))
                 return 1;
@@ -258,7 +258,7 @@ static int forward_call(struct check *c, const cJSON *call, int K) {
         if (n_mem_masks != n_mems)
             return check_fail(c, "calls[%d]: %d mem_masks for %d mems", K, n_mem_masks, n_mems);
         for (int i = 0; i < n_mems; i++) {
-            const struct xtc_st_entry *me;
+            const struct xtc_safetensors_entry *me;
             char mname[32];
             snprintf(mname, sizeof mname, "mem_masks.%d", i);
             if (!(me = check_io_entry(c, K, "in", mname)) || me->shape[1] != in.mem_len)
@@ -294,13 +294,13 @@ static int forward_call(struct check *c, const cJSON *call, int K) {
     if (!c->grad)
         return 0;
     /* S = sum(first output * dout): dout is the cotangent of the first output */
-    const struct xtc_st_entry *de = check_io_entry(c, K, "in", "dout");
+    const struct xtc_safetensors_entry *de = check_io_entry(c, K, "in", "dout");
     int64_t first_numel = xt ? 1 : B * in.len * out.out_dim;
     if (!de || de->dtype != XTC_DTYPE_F32 || (int64_t)de->numel != first_numel)
         return check_fail(c, "call%d.in.dout must be F32 with the first output's shape", K);
     float *dout = check_own(c, sizeof(float) * (size_t)first_numel);
     struct xtc_error err = {0};
-    if (!dout || xtc_st_read_f32(de, dout, &err) != XTC_OK)
+    if (!dout || xtc_safetensors_read_f32(de, dout, &err) != XTC_OK)
         return check_fail(c, "call%d.in.dout: %s", K, dout ? err.msg : "out of memory");
     if (backward(c, dout, false))
         return 1;
@@ -311,7 +311,7 @@ static int forward_call(struct check *c, const cJSON *call, int K) {
 
 static int ar_loss_call(struct check *c, const cJSON *call, int K) {
     const struct xtc_net_config *net = decoder_net(xtc_model_config(c->model));
-    const struct xtc_st_entry *e;
+    const struct xtc_safetensors_entry *e;
     void *d;
     int64_t ignore, pad, V = net->wrap.num_tokens;
     if (expect_inputs(c, call, K, (const char *[]){"x"}, 1) || wrapper_kwargs(c, call, &ignore, &pad) ||
@@ -364,7 +364,7 @@ static int ar_loss_call(struct check *c, const cJSON *call, int K) {
 
 static int xl_ar_loss_call(struct check *c, const cJSON *call, int K) {
     const struct xtc_net_config *net = decoder_net(xtc_model_config(c->model));
-    const struct xtc_st_entry *e;
+    const struct xtc_safetensors_entry *e;
     void *d;
     int64_t ignore, pad, V = net->wrap.num_tokens, M = net->wrap.max_seq_len;
     if (expect_inputs(c, call, K, (const char *[]){"x"}, 1) || wrapper_kwargs(c, call, &ignore, &pad) ||
@@ -461,7 +461,7 @@ static int generate_call(struct check *c, const cJSON *call, int K) {
     const struct xtc_config *cfg = xtc_model_config(c->model);
     bool xt = cfg->model_class == XTC_MODEL_XTRANSFORMER;
     const struct xtc_net_config *net = decoder_net(cfg);
-    const struct xtc_st_entry *e;
+    const struct xtc_safetensors_entry *e;
     void *d;
     int64_t seq_len, eos, ignore, pad;
     bool has_eos, cached;
@@ -516,7 +516,7 @@ static int generate_call(struct check *c, const cJSON *call, int K) {
 
 static int xl_generate_call(struct check *c, const cJSON *call, int K) {
     const struct xtc_net_config *net = decoder_net(xtc_model_config(c->model));
-    const struct xtc_st_entry *e;
+    const struct xtc_safetensors_entry *e;
     void *d;
     int64_t seq_len, eos, ignore, pad;
     bool has_eos, cached;
@@ -591,7 +591,7 @@ static int beam_kwargs(struct check *c, const cJSON *call, int K, struct xtc_bea
 
 static int beam_search_call(struct check *c, const cJSON *call, int K) {
     const struct xtc_net_config *net = decoder_net(xtc_model_config(c->model));
-    const struct xtc_st_entry *e;
+    const struct xtc_safetensors_entry *e;
     void *d;
     int64_t ignore, pad;
     struct xtc_beam_options o;
@@ -612,7 +612,7 @@ static int beam_search_call(struct check *c, const cJSON *call, int K) {
     if (check_targets(c, prompts, B * T, net->wrap.num_tokens, INT64_MIN))
         return 1;
     /* stored as (b, beams, s) and (b, beams): x-transformers' (beams, b, s) and (beams, b) transposed */
-    const struct xtc_st_entry *te = check_io_entry(c, K, "out", "tokens");
+    const struct xtc_safetensors_entry *te = check_io_entry(c, K, "out", "tokens");
     if (!te || te->ndim != 3 || te->shape[0] != B || te->shape[1] != N || te->shape[2] != S)
         return check_fail(c, "call%d.out.tokens must be I64 (%lld, %lld, %lld)", K, (long long)B, (long long)N,
                           (long long)S);

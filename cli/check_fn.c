@@ -6,12 +6,12 @@
 #include "check.h"
 
 /* Widens an F32/BF16/F16 entry into floats. */
-static int widen(struct check *c, const struct xtc_st_entry *e, float **out) {
+static int widen(struct check *c, const struct xtc_safetensors_entry *e, float **out) {
     *out = check_own(c, sizeof(float) * (size_t)e->numel);
     struct xtc_error err = {0};
     if (!*out)
         return check_fail(c, "out of memory");
-    if (xtc_st_read_f32(e, *out, &err) != XTC_OK)
+    if (xtc_safetensors_read_f32(e, *out, &err) != XTC_OK)
         return check_fail(c, "%s", err.msg);
     return 0;
 }
@@ -36,10 +36,10 @@ int check_function_call(struct check *c, const cJSON *model, const cJSON *call, 
     if (!cJSON_IsArray(outputs) || cJSON_GetArraySize(outputs) != 1 || !cJSON_IsString(outputs->child) ||
         strcmp(outputs->child->valuestring, "out") != 0)
         return check_fail(c, "compute_rope has one output, \"out\"");
-    const struct xtc_st_entry *x = check_io_entry(c, K, "in", "x");
-    const struct xtc_st_entry *cs = check_io_entry(c, K, "in", "cos");
-    const struct xtc_st_entry *sn = check_io_entry(c, K, "in", "sin");
-    const struct xtc_st_entry *want = check_io_entry(c, K, "out", "out");
+    const struct xtc_safetensors_entry *x = check_io_entry(c, K, "in", "x");
+    const struct xtc_safetensors_entry *cs = check_io_entry(c, K, "in", "cos");
+    const struct xtc_safetensors_entry *sn = check_io_entry(c, K, "in", "sin");
+    const struct xtc_safetensors_entry *want = check_io_entry(c, K, "out", "out");
     if (!x || !cs || !sn || !want)
         return check_fail(c, "io.safetensors lacks call%d.in.x / in.cos / in.sin / out.out", K);
     if (x->ndim != 4 || cs->ndim != 2 || sn->ndim != 2)
@@ -69,7 +69,7 @@ int check_function_call(struct check *c, const cJSON *model, const cJSON *call, 
     if (xtc_rope_apply_table(&ot, &xt, &ct, &st, layout, &err) != XTC_OK)
         return check_fail(c, "compute_rope: %s", err.msg);
     /* compare in float: the output was rounded once to x's dtype */
-    struct xtc_st_entry got = *want;
+    struct xtc_safetensors_entry got = *want;
     got.data = obuf;
     float *gotf;
     if (widen(c, &got, &gotf))

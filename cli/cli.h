@@ -21,12 +21,21 @@ int xtc_cli_plot_svg(FILE *f, const struct xtc_cli_series *series, int n_series,
 /* Reads a whole (small) file; NULL with a message in err on failure. Caller frees. */
 char *xtc_cli_read_file(const char *path, size_t *len, char *err, size_t err_len);
 
-/* Strict numbers for option values: the whole string is one number (no sign or space before it
- * for unsigned, no trailing characters, no overflow) within [lo, hi]; floats must be finite.
- * 0 on success; -1 leaves *out unchanged. */
+/* Strict option values (util.c), the only number parsing of the tool. The whole string must be
+ * the number (decimal integers; floats as strtod reads them, finite), within [lo, hi]. On
+ * failure they print a message naming the command, the flag and the value, e.g.
+ *     xtc train: --steps: 'abc' is not an integer
+ * and return 2 (the tool's usage-error status); 0 on success, *out untouched on failure. */
 #include <stdint.h>
-int xtc_cli_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
-int xtc_cli_parse_u64(const char *s, uint64_t *out);
-int xtc_cli_parse_f32(const char *s, double lo, double hi, float *out);
+/* The message of a value that is not what the flag takes ("xtc CMD: FLAG: 'S' WHAT"); returns 2. */
+int xtc_cli_bad_value(const char *cmd, const char *flag, const char *s, const char *what);
+int xtc_cli_parse_i64(const char *cmd, const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out);
+int xtc_cli_parse_int(const char *cmd, const char *flag, const char *s, int lo, int hi, int *out);
+/* 0 .. 2^64 - 1 (seeds); a sign other than '+' is an error, not a wrap-around. */
+int xtc_cli_parse_u64(const char *cmd, const char *flag, const char *s, uint64_t *out);
+/* hi may be HUGE_VAL (no upper bound); the value must also fit a float. */
+int xtc_cli_parse_float(const char *cmd, const char *flag, const char *s, double lo, double hi, float *out);
+/* A comma-separated list of token ids (each 0 .. 2^63 - 1) into a new array (caller frees). */
+int xtc_cli_parse_tokens(const char *cmd, const char *flag, const char *s, int64_t **ids, int64_t *n);
 
 #endif

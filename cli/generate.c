@@ -1,6 +1,8 @@
 /* xtc generate: streams a model's continuation of a prompt, or prints the best beam(s) of a
  * beam search. Byte-level models (num_tokens 256..512) print bytes; other models print token ids. */
 #define _POSIX_C_SOURCE 200809L
+#include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,8 @@
 
 #include "cli.h"
 #include "xtc/xtc.h"
+
+#define CMD "generate"
 
 struct stream {
     bool bytes;
@@ -34,11 +38,6 @@ static void warn(enum xtc_log_level level, const char *msg, void *user) {
 }
 
 /* "--opt takes ..." for a value that is not a number of the option's range; returns 2. */
-static int bad_value(const char *opt, const char *v, const char *what) {
-    fprintf(stderr, "xtc generate: %s takes %s, not '%s'\n", opt, what, v);
-    return 2;
-}
-
 static void print_tokens(const int64_t *t, int64_t n, bool bytes) {
     for (int64_t i = 0; i < n; i++) {
         if (bytes && t[i] < 256)
@@ -87,7 +86,7 @@ int xtc_cli_generate(int argc, char **argv) {
     bool stochastic = false, all_beams = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int64_t k;
+        int bad = 0;
 #define OPT(name) (strcmp(a, name) == 0 && v && (i++, 1))
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: xtc generate MODEL_DIR (--prompt TEXT | --tokens 1,2,3) [options]\n\n"
@@ -107,30 +106,25 @@ int xtc_cli_generate(int argc, char **argv) {
         } else if (OPT("--tokens")) {
             tokens = v;
         } else if (OPT("--max-tokens")) {
-            if (xtc_cli_parse_i64(v, 0, 1 << 24, &o.max_new_tokens))
-                return bad_value(a, v, "an integer in 0..16777216");
+            bad = xtc_cli_parse_i64(CMD, a, v, 0, 1 << 30, &o.max_new_tokens);
         } else if (OPT("--temperature")) {
-            if (xtc_cli_parse_f32(v, 0, 1e30, &o.temperature))
-                return bad_value(a, v, "a finite number >= 0");
+            bad = xtc_cli_parse_float(CMD, a, v, 0, HUGE_VAL, &o.temperature);
         } else if (OPT("--top-k")) {
-            if (xtc_cli_parse_i64(v, 0, INT32_MAX, &k))
-                return bad_value(a, v, "an integer >= 0");
-            o.top_k = (int)k;
+            bad = xtc_cli_parse_int(CMD, a, v, 0, INT_MAX, &o.top_k);
         } else if (OPT("--top-p")) {
-            if (xtc_cli_parse_f32(v, 0, 1, &o.top_p) || o.top_p == 0)
-                return bad_value(a, v, "a number in (0, 1]");
+            bad = xtc_cli_parse_float(CMD, a, v, 0, 1, &o.top_p);
+            if (!bad && o.top_p == 0) /* top-p keeps the smallest set with mass >= p: p must be > 0 */
+                bad = xtc_cli_bad_value(CMD, a, v, "is out of range (must be > 0 and at most 1)");
         } else if (OPT("--min-p")) {
-            if (xtc_cli_parse_f32(v, 0, 1, &o.min_p) || o.min_p == 1)
-                return bad_value(a, v, "a number in [0, 1)");
+            bad = xtc_cli_parse_float(CMD, a, v, 0, 1, &o.min_p);
+            if (!bad && o.min_p == 1)
+                bad = xtc_cli_bad_value(CMD, a, v, "is out of range (must be at least 0 and below 1)");
         } else if (OPT("--seed")) {
-            if (xtc_cli_parse_u64(v, &o.seed))
-                return bad_value(a, v, "an integer in 0..2^64-1");
+            bad = xtc_cli_parse_u64(CMD, a, v, &o.seed);
         } else if (OPT("--eos")) {
-            if (xtc_cli_parse_i64(v, 0, INT64_MAX, &o.eos_token))
-                return bad_value(a, v, "a token id");
+            bad = xtc_cli_parse_i64(CMD, a, v, INT64_MIN, INT64_MAX, &o.eos_token);
         } else if (OPT("--beams")) {
-            if (xtc_cli_parse_i64(v, 1, 1024, &beams))
-                return bad_value(a, v, "an integer in 1..1024");
+            bad = xtc_cli_parse_i64(CMD, a, v, 1, 1024, &beams);
         } else if (!strcmp(a, "--stochastic")) {
             stochastic = true;
         } else if (!strcmp(a, "--all-beams")) {
@@ -146,6 +140,8 @@ int xtc_cli_generate(int argc, char **argv) {
             return 2;
         }
 #undef OPT
+        if (bad)
+            return bad;
     }
     if (!beams && (stochastic || all_beams)) {
         fprintf(stderr, "xtc generate: --stochastic and --all-beams go with --beams N\n");
@@ -159,49 +155,33 @@ int xtc_cli_generate(int argc, char **argv) {
         fprintf(stderr, "usage: xtc generate MODEL_DIR (--prompt TEXT | --tokens 1,2,3) [options]\n");
         return 2;
     }
+    int64_t *ids = NULL, n = 0;
+    if (!prompt && xtc_cli_parse_tokens(CMD, "--tokens", tokens, &ids, &n))
+        return 2;
     xtc_log_set(warn, NULL);
     xtc_model_t m;
     struct xtc_error err;
     if (xtc_model_load_dir(&m, dir, &err) != XTC_OK) {
         fprintf(stderr, "xtc generate: %s\n", err.msg);
+        free(ids);
         return 1;
     }
     if (strcmp(dtype, "f32") && strcmp(dtype, "bf16")) {
         fprintf(stderr, "xtc generate: --dtype takes f32 or bf16, not '%s'\n", dtype);
-        xtc_model_free(m);
+        free(ids), xtc_model_free(m);
         return 2;
     }
     if (xtc_model_set_decode_dtype(m, strcmp(dtype, "bf16") ? XTC_DTYPE_F32 : XTC_DTYPE_BF16, &err) != XTC_OK) {
         fprintf(stderr, "xtc generate: %s\n", err.msg);
-        xtc_model_free(m);
+        free(ids), xtc_model_free(m);
         return 1;
     }
-    int64_t V = xtc_model_config(m)->net.wrap.num_tokens, n = 0;
-    int64_t *ids = NULL;
+    int64_t V = xtc_model_config(m)->net.wrap.num_tokens;
     if (prompt) {
         n = (int64_t)strlen(prompt);
         ids = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
         for (int64_t i = 0; ids && i < n; i++)
             ids[i] = (unsigned char)prompt[i];
-    } else {
-        ids = malloc(sizeof(int64_t) * (strlen(tokens) + 1));
-        for (const char *s = tokens; ids && n >= 0 && *s;) {
-            /* comma-separated ids, each a whole integer (the library checks them against num_tokens) */
-            char piece[32];
-            size_t len = strcspn(s, ",");
-            if (len >= sizeof piece) {
-                n = -1;
-                break;
-            }
-            memcpy(piece, s, len);
-            piece[len] = 0;
-            if (xtc_cli_parse_i64(piece, 0, INT64_MAX, &ids[n])) {
-                n = -1;
-                break;
-            }
-            n++;
-            s += len + (s[len] == ',');
-        }
     }
     int64_t *out = malloc(sizeof(int64_t) * (size_t)(o.max_new_tokens > 0 ? o.max_new_tokens : 1));
     if (!ids || !out || n < 1) {

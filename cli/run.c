@@ -1,6 +1,7 @@
 /* xtc info / xtc forward: inspect a model directory and run one forward pass. */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,24 +76,6 @@ int xtc_cli_info(int argc, char **argv) {
     return 0;
 }
 
-static int parse_tokens(const char *s, int64_t **out, int64_t *n) {
-    *n = 0;
-    *out = malloc(sizeof(int64_t) * (strlen(s) + 1));
-    if (!*out)
-        return 1;
-    while (*s) {
-        char *end;
-        long long v = strtoll(s, &end, 10);
-        if (end == s)
-            return 1;
-        (*out)[(*n)++] = v;
-        s = *end == ',' ? end + 1 : end;
-        if (*end && *end != ',')
-            return 1;
-    }
-    return *n == 0;
-}
-
 int xtc_cli_forward(int argc, char **argv) {
     const char *dir = NULL, *tokens = NULL, *text = NULL, *out_path = NULL;
     int top = 5;
@@ -101,9 +84,11 @@ int xtc_cli_forward(int argc, char **argv) {
             tokens = argv[++i];
         else if (!strcmp(argv[i], "--text") && i + 1 < argc)
             text = argv[++i];
-        else if (!strcmp(argv[i], "--top") && i + 1 < argc)
-            top = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--out") && i + 1 < argc)
+        else if (!strcmp(argv[i], "--top") && i + 1 < argc) {
+            if (xtc_cli_parse_int("forward", argv[i], argv[i + 1], 1, INT_MAX, &top))
+                return 2;
+            i++;
+        } else if (!strcmp(argv[i], "--out") && i + 1 < argc)
             out_path = argv[++i];
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: xtc forward MODEL_DIR (--tokens 1,2,3 | --text TEXT) [--top K] [--out FILE]\n\n"
@@ -129,9 +114,7 @@ int xtc_cli_forward(int argc, char **argv) {
         ids = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
         for (int64_t i = 0; ids && i < n; i++)
             ids[i] = (unsigned char)text[i];
-    } else if (parse_tokens(tokens, &ids, &n)) {
-        fprintf(stderr, "xtc forward: --tokens must be a comma-separated list of integers\n");
-        free(ids);
+    } else if (xtc_cli_parse_tokens("forward", "--tokens", tokens, &ids, &n)) {
         return 2;
     }
     xtc_model_t m;
@@ -155,8 +138,8 @@ int xtc_cli_forward(int argc, char **argv) {
     }
     int64_t V = out.out_dim;
     if (out_path) {
-        struct xtc_st_tensor t = {.name = "logits", .dtype = XTC_DTYPE_F32, .ndim = 3, .shape = {1, n, V},
-                                  .data = out.logits};
+        struct xtc_safetensors_tensor t = {
+            .name = "logits", .dtype = XTC_DTYPE_F32, .ndim = 3, .shape = {1, n, V}, .data = out.logits};
         static const char *meta[] = {"format", "pt", "producer", "xtc forward"};
         if (xtc_safetensors_write(out_path, &t, 1, meta, 2, &err) != XTC_OK) {
             fprintf(stderr, "xtc forward: %s\n", err.msg);

@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,8 @@
 
 #include "cli.h"
 #include "xtc/xtc.h"
+
+#define CMD "train"
 
 /* A small byte-level GPT with rotary positions: trains to readable text in minutes on 2 cores. */
 static const char *default_config =
@@ -224,6 +227,7 @@ int xtc_cli_train(int argc, char **argv) {
     bool resume = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int bad = 0;
 #define OPT(name) (strcmp(a, name) == 0 && v && (i++, 1))
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
@@ -237,51 +241,49 @@ int xtc_cli_train(int argc, char **argv) {
         } else if (OPT("--out")) {
             out = v;
         } else if (OPT("--steps")) {
-            o.steps = atoll(v);
+            bad = xtc_cli_parse_i64(CMD, a, v, 0, INT64_MAX, &o.steps);
         } else if (OPT("--batch")) {
-            o.batch = atoll(v);
+            bad = xtc_cli_parse_i64(CMD, a, v, 1, 65536, &o.batch);
         } else if (OPT("--seq-len")) {
-            o.seq_len = atoll(v);
+            bad = xtc_cli_parse_i64(CMD, a, v, 1, 1 << 20, &o.seq_len);
         } else if (OPT("--accum")) {
-            o.accum = atoi(v);
+            bad = xtc_cli_parse_int(CMD, a, v, 1, 65536, &o.accum);
         } else if (OPT("--lr")) {
-            o.lr = strtof(v, NULL);
+            bad = xtc_cli_parse_float(CMD, a, v, 0, HUGE_VAL, &o.lr);
         } else if (OPT("--min-lr")) {
-            o.min_lr = strtof(v, NULL);
+            bad = xtc_cli_parse_float(CMD, a, v, 0, HUGE_VAL, &o.min_lr);
         } else if (OPT("--warmup")) {
-            o.warmup = atoll(v);
+            bad = xtc_cli_parse_i64(CMD, a, v, 0, INT64_MAX, &o.warmup);
         } else if (OPT("--weight-decay")) {
-            o.weight_decay = strtof(v, NULL);
+            bad = xtc_cli_parse_float(CMD, a, v, 0, HUGE_VAL, &o.weight_decay);
         } else if (OPT("--grad-clip")) {
-            o.grad_clip = strtof(v, NULL);
+            bad = xtc_cli_parse_float(CMD, a, v, 0, HUGE_VAL, &o.grad_clip);
         } else if (OPT("--seed")) {
-            o.seed = strtoull(v, NULL, 10);
+            bad = xtc_cli_parse_u64(CMD, a, v, &o.seed);
         } else if (OPT("--threads")) {
-            threads = atoi(v);
+            bad = xtc_cli_parse_int(CMD, a, v, 0, 4096, &threads);
         } else if (OPT("--eval-every")) {
-            eval_every = atoi(v);
+            bad = xtc_cli_parse_int(CMD, a, v, 1, INT_MAX, &eval_every);
         } else if (OPT("--eval-batches")) {
-            eval_batches = atoi(v);
+            bad = xtc_cli_parse_int(CMD, a, v, 1, INT_MAX, &eval_batches);
         } else if (OPT("--save-every")) {
-            save_every = atoi(v);
+            bad = xtc_cli_parse_int(CMD, a, v, 1, INT_MAX, &save_every);
         } else if (OPT("--log-every")) {
-            log_every = atoi(v);
+            bad = xtc_cli_parse_int(CMD, a, v, 1, INT_MAX, &log_every);
         } else if (OPT("--xl")) {
-            o.xl_segments = atoi(v);
+            bad = xtc_cli_parse_int(CMD, a, v, 0, 4096, &o.xl_segments);
         } else if (OPT("--sample")) {
-            sample = atoi(v);
+            bad = xtc_cli_parse_int(CMD, a, v, 0, 1 << 24, &sample);
         } else {
             fprintf(stderr, "xtc train: unknown or incomplete option '%s' (see --help)\n", a);
             return 2;
         }
 #undef OPT
-    }
-    if (eval_every < 1 || eval_batches < 1 || save_every < 1 || log_every < 1 || sample < 0) {
-        fprintf(stderr, "xtc train: --eval-every, --eval-batches, --save-every, --log-every must be >= 1\n");
-        return 2;
+        if (bad)
+            return bad;
     }
     if (threads > 0)
-        xtc_set_num_threads(threads);
+        xtc_threads_set(threads);
     for (size_t i = 0; !data && i < sizeof default_data / sizeof default_data[0]; i++)
         if (access(default_data[i], R_OK) == 0)
             data = default_data[i];
@@ -335,7 +337,7 @@ int xtc_cli_train(int argc, char **argv) {
         }
         const char *cfg = config ? config : default_config;
         xtc_model_t m;
-        rc = xtc_model_init(&m, cfg, strlen(cfg), o.seed, &err);
+        rc = xtc_model_create(&m, cfg, strlen(cfg), o.seed, &err);
         if (rc == XTC_OK)
             rc = xtc_trainer_create(&t, m, corpus, len, &o, &err);
     }
@@ -350,7 +352,7 @@ int xtc_cli_train(int argc, char **argv) {
     printf("model: %lld parameters | corpus %s: %zu bytes (%.0f%% held out) | batch %lld x %lld bytes%s | "
            "%d threads\n",
            (long long)xtc_model_num_params(m), data, len, o.val_fraction * 100, (long long)o.batch,
-           (long long)o.seq_len, o.xl_segments ? " (Transformer-XL segments)" : "", xtc_get_num_threads());
+           (long long)o.seq_len, o.xl_segments ? " (Transformer-XL segments)" : "", xtc_threads_get());
     if (resuming)
         printf("resuming %s at step %lld\n", latest, (long long)xtc_trainer_step_count(t));
 

@@ -6,7 +6,8 @@
 #include "xtc/xtc.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: xtc <command> [options]\n\n"
+    fprintf(f, "usage: xtc <command> [options]\n"
+               "       xtc --version\n\n"
                "commands:\n"
                "  check CASE_DIR...   run x-transformers golden cases and compare every output\n"
                "  info MODEL_DIR      configuration, parameter count and warnings of a model\n"
@@ -25,6 +26,11 @@ int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+        /* the library's version: the one this binary runs with */
+        printf("xtc %s\n", xtc_version());
+        return 0;
     }
     if (strcmp(argv[1], "check") == 0)
         return xtc_cli_check(argc - 1, argv + 1);

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "xtc/export.h"
 #include "xtc/rope.h"
 #include "xtc/status.h"
 
@@ -97,7 +98,7 @@ struct xtc_config {
  * dim_head or XPOS on an encoder), XTC_ERR_UNSUPPORTED (a valid x-transformers
  * keyword with a value xtc does not implement). Soft problems (rotary dim
  * below 32) are logged as warnings. */
-xtc_status xtc_config_parse(struct xtc_config *cfg, const char *json, size_t len, struct xtc_error *err);
+XTC_API xtc_status xtc_config_parse(struct xtc_config *cfg, const char *json, size_t len, struct xtc_error *err);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "xtc/export.h"
 #include "xtc/model.h"
 #include "xtc/status.h"
 
@@ -26,13 +27,13 @@ typedef struct xtc_kv_cache *xtc_kv_cache_t;
 
 /* Room for `capacity` tokens per row. Errors: XTC_ERR_ARG, XTC_ERR_UNSUPPORTED (a model
  * whose self-attention has no cacheable layout: memory tokens), XTC_ERR_NOMEM. */
-xtc_status xtc_kv_cache_create(xtc_kv_cache_t *out, const struct xtc_model *m, int64_t batch, int64_t capacity,
-                               struct xtc_error *err);
-void xtc_kv_cache_free(xtc_kv_cache_t c);
-int64_t xtc_kv_cache_len(const struct xtc_kv_cache *c);
-void xtc_kv_cache_reset(xtc_kv_cache_t c);
+XTC_API xtc_status xtc_kv_cache_create(xtc_kv_cache_t *out, const struct xtc_model *m, int64_t batch, int64_t capacity,
+                                       struct xtc_error *err);
+XTC_API void xtc_kv_cache_free(xtc_kv_cache_t c);
+XTC_API int64_t xtc_kv_cache_len(const struct xtc_kv_cache *c);
+XTC_API void xtc_kv_cache_reset(xtc_kv_cache_t c);
 /* Keeps only the last n cached positions (the sliding window past max_seq_len). */
-void xtc_kv_cache_keep_last(xtc_kv_cache_t c, int64_t n);
+XTC_API void xtc_kv_cache_keep_last(xtc_kv_cache_t c, int64_t n);
 /* Regathers the cache's rows: afterwards it holds `batch` rows and row r is what row parent[r]
  * was (self-attention keys/values of every cached position, and the cross-attention keys/values
  * of the context when they are cached). Rows may repeat or be dropped, and batch may differ from
@@ -44,7 +45,7 @@ void xtc_kv_cache_keep_last(xtc_kv_cache_t c, int64_t n);
  *     int64_t parent[4] = {0, 0, 1, 1};             // 2 rows -> 4: each row twice
  *     xtc_kv_cache_reorder(kc, parent, 4, &err);
  * Errors: XTC_ERR_ARG (NULL, batch outside 1..2^20, a parent that is not a row), XTC_ERR_NOMEM. */
-xtc_status xtc_kv_cache_reorder(xtc_kv_cache_t c, const int64_t *parent, int64_t batch, struct xtc_error *err);
+XTC_API xtc_status xtc_kv_cache_reorder(xtc_kv_cache_t c, const int64_t *parent, int64_t batch, struct xtc_error *err);
 
 /* Decoding options (x-transformers AutoregressiveWrapper.generate). Filters apply in the
  * order top-k, top-p, min-p, then temperature; temperature 0 is greedy (argmax). */
@@ -62,7 +63,7 @@ struct xtc_gen_options {
                                    row of the (B, T) array, or NULL; they are right-aligned (left-padded
                                    with pad_value) and the padding is masked, as x-transformers does */
 };
-void xtc_gen_options_default(struct xtc_gen_options *o);
+XTC_API void xtc_gen_options_default(struct xtc_gen_options *o);
 
 /* Called after every step with the B new tokens (row-major); return false to stop. */
 typedef bool (*xtc_gen_callback)(const int64_t *tokens, int64_t batch, void *user);
@@ -75,26 +76,26 @@ typedef bool (*xtc_gen_callback)(const int64_t *tokens, int64_t batch, void *use
  * step_logits (B, max_new_tokens, num_tokens) may be NULL.
  * Errors: XTC_ERR_ARG (token ids, options), XTC_ERR_SHAPE (absolute positions past
  * max_seq_len with the cache), XTC_ERR_UNSUPPORTED, XTC_ERR_NOMEM. */
-xtc_status xtc_generate(xtc_model_t m, const int64_t *prompts, int64_t batch, int64_t prompt_len,
-                        const struct xtc_gen_options *o, xtc_gen_callback cb, void *user, int64_t *out,
-                        int64_t *n_out, float *step_logits, struct xtc_error *err);
+XTC_API xtc_status xtc_generate(xtc_model_t m, const int64_t *prompts, int64_t batch, int64_t prompt_len,
+                                const struct xtc_gen_options *o, xtc_gen_callback cb, void *user, int64_t *out,
+                                int64_t *n_out, float *step_logits, struct xtc_error *err);
 
 /* XTransformer.generate(src, prompts, seq_len, mask): the encoder runs once on src
  * (src_mask: (B, src_len) or NULL), its output is the context of every decoder step
  * (with src_mask as the context mask); otherwise as xtc_generate. */
-xtc_status xtc_generate_seq2seq(xtc_model_t m, const int64_t *src, const uint8_t *src_mask, int64_t src_len,
-                                const int64_t *prompts, int64_t batch, int64_t prompt_len,
-                                const struct xtc_gen_options *o, xtc_gen_callback cb, void *user, int64_t *out,
-                                int64_t *n_out, float *step_logits, struct xtc_error *err);
+XTC_API xtc_status xtc_generate_seq2seq(xtc_model_t m, const int64_t *src, const uint8_t *src_mask, int64_t src_len,
+                                        const int64_t *prompts, int64_t batch, int64_t prompt_len,
+                                        const struct xtc_gen_options *o, xtc_gen_callback cb, void *user, int64_t *out,
+                                        int64_t *n_out, float *step_logits, struct xtc_error *err);
 
 /* Transformer-XL generation (XLAutoregressiveWrapper.generate): the prompt's full
  * max_seq_len segments build the memories (truncated to max_mem_len), the current
  * segment is decoded with them (and a KV cache of its own tokens). Past the end of a
  * segment, where x-transformers 2.26.4 fails, the full segment is run, its last logits
  * are used and its memories start the next segment. eos_token is not used here. */
-xtc_status xtc_generate_xl(xtc_model_t m, const int64_t *prompts, int64_t batch, int64_t prompt_len,
-                           const struct xtc_gen_options *o, xtc_gen_callback cb, void *user, int64_t *out,
-                           int64_t *n_out, float *step_logits, struct xtc_error *err);
+XTC_API xtc_status xtc_generate_xl(xtc_model_t m, const int64_t *prompts, int64_t batch, int64_t prompt_len,
+                                   const struct xtc_gen_options *o, xtc_gen_callback cb, void *user, int64_t *out,
+                                   int64_t *n_out, float *step_logits, struct xtc_error *err);
 
 /* Beam search options (x-transformers AutoregressiveWrapper.beam_search keywords). */
 struct xtc_beam_options {
@@ -114,7 +115,7 @@ struct xtc_beam_options {
     int64_t pad_value;
 };
 /* beams 4, temperature 1, no filters, cache on, pad 0, 64 tokens (beam_search's defaults). */
-void xtc_beam_options_default(struct xtc_beam_options *o);
+XTC_API void xtc_beam_options_default(struct xtc_beam_options *o);
 
 /* Beam search over a TransformerWrapper decoder (AutoregressiveWrapper.beam_search of
  * x-transformers 2.31.10, with return_beams_and_scores). Each step every beam proposes its
@@ -136,13 +137,13 @@ void xtc_beam_options_default(struct xtc_beam_options *o);
  * Errors: XTC_ERR_ARG (NULL, sizes, token ids, options), XTC_ERR_SHAPE (as xtc_generate),
  * XTC_ERR_UNSUPPORTED (not a TransformerWrapper decoder; a cross-attending decoder; learned
  * absolute positions past max_seq_len with the cache), XTC_ERR_NOMEM. Not thread-safe on one model. */
-xtc_status xtc_beam_search(xtc_model_t m, const int64_t *prompts, int64_t batch, int64_t prompt_len,
+XTC_API xtc_status xtc_beam_search(xtc_model_t m, const int64_t *prompts, int64_t batch, int64_t prompt_len,
                            const struct xtc_beam_options *o, int64_t *tokens, float *scores, struct xtc_error *err);
 
 /* Samples one token from logits (V) with the filters of o (the caller's rng state is
  * advanced). Greedy when temperature is 0. */
-int64_t xtc_sample(const float *logits, int64_t V, const struct xtc_gen_options *o, uint64_t rng_state[4],
-                   float *scratch);
+XTC_API int64_t xtc_sample(const float *logits, int64_t V, const struct xtc_gen_options *o, uint64_t rng_state[4],
+                           float *scratch);
 
 #ifdef __cplusplus
 }

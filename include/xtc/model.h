@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "xtc/config.h"
+#include "xtc/export.h"
 #include "xtc/status.h"
 
 #ifdef __cplusplus
@@ -35,33 +36,33 @@ typedef struct xtc_model *xtc_model_t;
  * anything is allocated. Errors: XTC_ERR_IO, XTC_ERR_FORMAT (malformed file, missing or
  * unexpected tensor, a weight that is not F32, buffers inconsistent with the config),
  * XTC_ERR_CONFIG, XTC_ERR_SHAPE (parameter shape), XTC_ERR_UNSUPPORTED, XTC_ERR_NOMEM. */
-xtc_status xtc_model_load(xtc_model_t *out, const char *config_json, size_t config_len, const char *safetensors_path,
-                          struct xtc_error *err);
+XTC_API xtc_status xtc_model_load(xtc_model_t *out, const char *config_json, size_t config_len,
+                                  const char *safetensors_path, struct xtc_error *err);
 
 /* Builds the model described by config_json with freshly initialised parameters, the
  * way x-transformers initialises them (Kaiming-normal token embedding, N(0, 1)
  * positions, memory tokens and memory key/values, PyTorch's Linear default, zero
  * norm gains), from a seeded generator: the same seed gives the same model. */
-xtc_status xtc_model_init(xtc_model_t *out, const char *config_json, size_t config_len, uint64_t seed,
-                          struct xtc_error *err);
+XTC_API xtc_status xtc_model_create(xtc_model_t *out, const char *config_json, size_t config_len, uint64_t seed,
+                                    struct xtc_error *err);
 
 /* Writes DIR/config.json and DIR/model.safetensors (x-transformers names, loadable by
  * x-transformers' load_state_dict), each atomically; DIR must exist. */
-xtc_status xtc_model_save_dir(const struct xtc_model *m, const char *dir, struct xtc_error *err);
+XTC_API xtc_status xtc_model_save_dir(const struct xtc_model *m, const char *dir, struct xtc_error *err);
 
 /* The configuration JSON the model was built from (owned by the model). */
-const char *xtc_model_config_json(const struct xtc_model *m);
+XTC_API const char *xtc_model_config_json(const struct xtc_model *m);
 
 /* Loads DIR/config.json and DIR/model.safetensors. */
-xtc_status xtc_model_load_dir(xtc_model_t *out, const char *dir, struct xtc_error *err);
+XTC_API xtc_status xtc_model_load_dir(xtc_model_t *out, const char *dir, struct xtc_error *err);
 
 /* Frees the model; NULL is allowed. */
-void xtc_model_free(xtc_model_t m);
+XTC_API void xtc_model_free(xtc_model_t m);
 
-const struct xtc_config *xtc_model_config(const struct xtc_model *m);
+XTC_API const struct xtc_config *xtc_model_config(const struct xtc_model *m);
 
 /* Number of trainable parameters (buffers excluded). */
-int64_t xtc_model_num_params(const struct xtc_model *m);
+XTC_API int64_t xtc_model_num_params(const struct xtc_model *m);
 
 /* Precision of the weights that KV-cache decoding steps read (xtc_generate and forward calls
  * with a cache): XTC_DTYPE_F32 (the default, exact) or XTC_DTYPE_BF16, which keeps a bfloat16
@@ -70,7 +71,7 @@ int64_t xtc_model_num_params(const struct xtc_model *m);
  * everything else stay fp32, and prompt processing and training keep using the fp32 weights.
  * The copy is taken now: call again after changing the weights (training, loading).
  * Errors: XTC_ERR_ARG (another dtype), XTC_ERR_NOMEM. */
-xtc_status xtc_model_set_decode_dtype(xtc_model_t m, enum xtc_dtype dtype, struct xtc_error *err);
+XTC_API xtc_status xtc_model_set_decode_dtype(xtc_model_t m, enum xtc_dtype dtype, struct xtc_error *err);
 
 /* Inputs of one forward call; x-transformers' forward() keywords. Unused fields are 0/NULL.
  * Masks are bytes, nonzero = keep / may be attended to. */
@@ -119,49 +120,66 @@ struct xtc_outputs {
  * model cannot use such as context without cross-attention), XTC_ERR_SHAPE (a sequence
  * longer than the absolute table, position / mems / context lengths that do not fit),
  * XTC_ERR_UNSUPPORTED, XTC_ERR_NOMEM. */
-xtc_status xtc_model_forward(xtc_model_t m, const struct xtc_inputs *in, struct xtc_outputs *out,
-                             struct xtc_error *err);
+XTC_API xtc_status xtc_model_forward(xtc_model_t m, const struct xtc_inputs *in, struct xtc_outputs *out,
+                                     struct xtc_error *err);
 
 /* XTransformer: runs the encoder alone on src (B, src_len) with its padding mask (or NULL);
  * *out is a view (B, src_len, dim) valid until the next call on the model. A later forward
  * with src == NULL and context set runs the decoder alone on tgt (`tokens`), with that
  * context (and a KV cache if given): the decoding steps of XTransformer.generate. */
-xtc_status xtc_model_encode(xtc_model_t m, const int64_t *src, const uint8_t *src_mask, int64_t batch, int64_t src_len,
-                            const float **out, struct xtc_error *err);
+XTC_API xtc_status xtc_model_encode(xtc_model_t m, const int64_t *src, const uint8_t *src_mask, int64_t batch,
+                                    int64_t src_len, const float **out, struct xtc_error *err);
 
 /* Backward of the last forward call, which must have been made with save_for_backward.
- * dout is the cotangent of the first output: logits (B, T, out_dim) for TransformerWrapper and
- * bare stacks, or one float (d loss) for XTransformer. Parameter gradients are accumulated
+ * dout is the cotangent of the first output: logits (B, T, out_dim) for TransformerWrapper,
+ * bare stacks and an XTransformer's decoder alone (src NULL, context set: only the decoder's
+ * parameters and the context get gradients), or one float (d loss) for a full XTransformer
+ * call (src given). Parameter gradients are accumulated
  * into the model's gradient block (xtc_model_param(m, i).grad; clear it with
  * xtc_model_zero_grad). Gradients flow into context, mems and a float x as well
  * (xtc_model_input_grads); mems are treated as constants otherwise (detach_mems).
  * Errors: XTC_ERR_ARG (no saved forward), XTC_ERR_NOMEM. */
-xtc_status xtc_model_backward(xtc_model_t m, const float *dout, struct xtc_error *err);
+XTC_API xtc_status xtc_model_backward(xtc_model_t m, const float *dout, struct xtc_error *err);
 
 /* Sets every parameter gradient to zero (allocating the gradient block on first use). */
-xtc_status xtc_model_zero_grad(xtc_model_t m, struct xtc_error *err);
+XTC_API xtc_status xtc_model_zero_grad(xtc_model_t m, struct xtc_error *err);
 
 /* Gradients of the float inputs of the last backward, as views valid until the next call:
- * x (B, T, dim) for bare stacks, context (B, context_len, dim_context), mems (n_mems tensors). */
+ * x (B, T, dim) for bare stacks, context (B, context_len, dim_context) (also of an XTransformer's
+ * decoder alone), mems (n_mems tensors). A full XTransformer call has no float inputs: all NULL. */
 struct xtc_input_grads {
     const float *x;
     const float *context;
     const float *const *mems;
     int n_mems;
 };
-void xtc_model_input_grads(const struct xtc_model *m, struct xtc_input_grads *out);
+XTC_API void xtc_model_input_grads(const struct xtc_model *m, struct xtc_input_grads *out);
 
-/* Parameter table: names (x-transformers'), shapes and data, in checkpoint order. */
+/* Parameter table: names (x-transformers'), shapes and data, in checkpoint order. Entries are
+ * tensors (xtc_model_param_count of them); xtc_model_num_params counts their trainable floats. */
 struct xtc_param_info {
     const char *name;
     int ndim;
     int64_t shape[4];
-    float *data;
-    float *grad; /* NULL until gradients exist; buffers never get any */
+    const float *data;
+    const float *grad; /* NULL until gradients exist; buffers never get any */
     bool is_buffer;
 };
-int xtc_model_param_count(const struct xtc_model *m);
-struct xtc_param_info xtc_model_param(const struct xtc_model *m, int i);
+XTC_API int xtc_model_param_count(const struct xtc_model *m);
+
+/* Read-only view of entry i (0 <= i < xtc_model_param_count), owned by the model and valid
+ * until it is freed; a zeroed struct (name NULL) for any other i. */
+XTC_API struct xtc_param_info xtc_model_param(const struct xtc_model *m, int i);
+
+/* Writable access, for callers that change the weights themselves (their own initialisation
+ * or optimiser, finite differences): the data of entry i (numel(shape) floats) and its
+ * gradient, or NULL for an i out of range, and for the gradient of a buffer or before
+ * gradients exist (xtc_model_zero_grad allocates them). The trainable entries come first and
+ * are contiguous: xtc_model_param_data(m, 0) spans all xtc_model_num_params floats, and so
+ * does the gradient. After changing weights, call xtc_model_set_decode_dtype again if a
+ * bfloat16 decoding copy is in use. Not while another thread runs the model. */
+XTC_API float *xtc_model_param_data(xtc_model_t m, int i);
+XTC_API float *xtc_model_param_grad(xtc_model_t m, int i);
 
 #ifdef __cplusplus
 }

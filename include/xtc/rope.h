@@ -27,12 +27,17 @@
  * wrong width), XTC_ERR_UNSUPPORTED (dtype of x, or a table that is not F32),
  * XTC_ERR_NOMEM (each call allocates its small angle tables and scratch).
  * Thread safety: reentrant; no global state. Large tensors (> 64K elements)
- * are processed with an OpenMP parallel loop over (batch, heads). */
+ * are processed with an OpenMP parallel loop over (batch, heads).
+ *
+ * Naming: C identifiers call the scheme rope (xtc_rope_*, XTC_ROPE_*); a model
+ * configuration keeps x-transformers' keywords (rotary_pos_emb becomes
+ * struct xtc_layers_config's `rotary`, with rotary_emb_dim and rotary_layout). */
 #ifndef XTC_ROPE_H
 #define XTC_ROPE_H
 
 #include <stdint.h>
 
+#include "xtc/export.h"
 #include "xtc/status.h"
 #include "xtc/tensor.h"
 
@@ -54,13 +59,13 @@ struct xtc_rope_params {
 };
 
 /* base 10000, rot_dim 0 (all), no interpolation or rescale, half-split. */
-void xtc_rope_params_default(struct xtc_rope_params *p);
+XTC_API void xtc_rope_params_default(struct xtc_rope_params *p);
 
 /* Rotates x by angle pos[t] * base'^(-2k/R) / interpolation_factor, the angle
  * computed in float32 as torch does (x-transformers RotaryEmbedding).
  * pos: seq positions shared by all batches (negative allowed), or NULL for 0..seq-1. */
-xtc_status xtc_rope_apply(const struct xtc_tensor *out, const struct xtc_tensor *x, const struct xtc_rope_params *p,
-                          const int64_t *pos, struct xtc_error *err);
+XTC_API xtc_status xtc_rope_apply(const struct xtc_tensor *out, const struct xtc_tensor *x,
+                                  const struct xtc_rope_params *p, const int64_t *pos, struct xtc_error *err);
 
 /* compute_rope(x, cos, sin): out = x*cos[:seq] + rotate(x)*sin[:seq], with cos and
  * sin F32 (context_length >= seq, head_dim) tables (any strides) as built by
@@ -68,16 +73,17 @@ xtc_status xtc_rope_apply(const struct xtc_tensor *out, const struct xtc_tensor 
  * rotate(x) = concat(-x[D/2:], x[:D/2]); interleaved rotate maps the pair
  * (2i, 2i+1) to (-x[2i+1], x[2i]) (x-transformers tables repeat each angle in
  * columns 2i and 2i+1). All head_dim features are rotated. */
-xtc_status xtc_rope_apply_table(const struct xtc_tensor *out, const struct xtc_tensor *x, const struct xtc_tensor *cos,
-                                const struct xtc_tensor *sin, enum xtc_rope_layout layout, struct xtc_error *err);
+XTC_API xtc_status xtc_rope_apply_table(const struct xtc_tensor *out, const struct xtc_tensor *x,
+                                        const struct xtc_tensor *cos, const struct xtc_tensor *sin,
+                                        enum xtc_rope_layout layout, struct xtc_error *err);
 
 /* Fills cos/sin (context_length * head_dim floats each, row-major) with the half-split
  * tables angle[p, k] = angle[p, k + D/2] = p * theta_base^(-2k/D), in float32 as
  * LLMs-from-scratch precompute_rope_params does.
  * XTC_ERR_ARG for NULL tables, context_length < 1, odd or non-positive head_dim,
  * non-positive theta_base. */
-xtc_status xtc_rope_tables(float *cos, float *sin, int64_t context_length, int head_dim, double theta_base,
-                           struct xtc_error *err);
+XTC_API xtc_status xtc_rope_tables(float *cos, float *sin, int64_t context_length, int head_dim, double theta_base,
+                                   struct xtc_error *err);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "xtc/export.h"
 #include "xtc/status.h"
 #include "xtc/tensor.h"
 
@@ -27,8 +28,8 @@ extern "C" {
 typedef struct xtc_safetensors *xtc_safetensors_t;
 
 /* One tensor of a file. `data` points into memory the handle owns (possibly
- * unaligned: read it with memcpy or the xtc_st_read_* helpers). */
-struct xtc_st_entry {
+ * unaligned: read it with memcpy or the xtc_safetensors_read_* helpers). */
+struct xtc_safetensors_entry {
     const char *name;
     enum xtc_dtype dtype;
     int ndim;
@@ -44,34 +45,35 @@ struct xtc_st_entry {
  * Thread safety: a handle may be read from several threads at once.
  * The file is mapped read-only (MAP_PRIVATE): truncating it on disk while the
  * handle is open can fault (SIGBUS) on the next read of its data. */
-xtc_status xtc_safetensors_open(xtc_safetensors_t *out, const char *path, struct xtc_error *err);
+XTC_API xtc_status xtc_safetensors_open(xtc_safetensors_t *out, const char *path, struct xtc_error *err);
 
 /* Same as open, from a buffer in memory (copied). Used by the fuzzer. */
-xtc_status xtc_safetensors_parse(xtc_safetensors_t *out, const void *buf, size_t len, struct xtc_error *err);
+XTC_API xtc_status xtc_safetensors_parse(xtc_safetensors_t *out, const void *buf, size_t len, struct xtc_error *err);
 
 /* Frees the handle; NULL is allowed. */
-void xtc_safetensors_free(xtc_safetensors_t st);
+XTC_API void xtc_safetensors_free(xtc_safetensors_t st);
 
 /* Number of tensors (metadata excluded) and the i-th one, in file order. */
-size_t xtc_safetensors_count(const struct xtc_safetensors *st);
-const struct xtc_st_entry *xtc_safetensors_entry(const struct xtc_safetensors *st, size_t i);
+XTC_API size_t xtc_safetensors_count(const struct xtc_safetensors *st);
+XTC_API const struct xtc_safetensors_entry *xtc_safetensors_entry(const struct xtc_safetensors *st, size_t i);
 
 /* The tensor called name, or NULL. */
-const struct xtc_st_entry *xtc_safetensors_find(const struct xtc_safetensors *st, const char *name);
+XTC_API const struct xtc_safetensors_entry *xtc_safetensors_find(const struct xtc_safetensors *st, const char *name);
 
 /* The metadata value for key, or NULL. */
-const char *xtc_safetensors_metadata(const struct xtc_safetensors *st, const char *key);
+XTC_API const char *xtc_safetensors_metadata(const struct xtc_safetensors *st, const char *key);
 
 /* Copies an entry's elements into dst (numel elements) converting to the
  * destination type: F32/F16/BF16/F64 -> float; I64/I32/I16/I8/U8/BOOL -> int64;
  * BOOL/U8 -> uint8 (bool). Mismatched kinds (e.g. float data into int64) are
  * XTC_ERR_FORMAT with a message naming the tensor and both dtypes. */
-xtc_status xtc_st_read_f32(const struct xtc_st_entry *e, float *dst, struct xtc_error *err);
-xtc_status xtc_st_read_i64(const struct xtc_st_entry *e, int64_t *dst, struct xtc_error *err);
-xtc_status xtc_st_read_bool(const struct xtc_st_entry *e, uint8_t *dst, struct xtc_error *err);
+XTC_API xtc_status xtc_safetensors_read_f32(const struct xtc_safetensors_entry *e, float *dst, struct xtc_error *err);
+XTC_API xtc_status xtc_safetensors_read_i64(const struct xtc_safetensors_entry *e, int64_t *dst, struct xtc_error *err);
+XTC_API xtc_status xtc_safetensors_read_bool(const struct xtc_safetensors_entry *e, uint8_t *dst,
+                                             struct xtc_error *err);
 
 /* A tensor to write: contiguous row-major data of numel(shape) elements. */
-struct xtc_st_tensor {
+struct xtc_safetensors_tensor {
     const char *name;
     enum xtc_dtype dtype;
     int ndim;
@@ -83,8 +85,9 @@ struct xtc_st_tensor {
  * meta_kv[2i+1] = value) to path atomically: a temporary file in the same
  * directory, fsync, rename. The previous file at path survives any failure.
  * Errors: XTC_ERR_ARG (bad names/shapes, duplicates), XTC_ERR_IO. */
-xtc_status xtc_safetensors_write(const char *path, const struct xtc_st_tensor *tensors, size_t n_tensors,
-                                 const char *const *meta_kv, size_t n_meta, struct xtc_error *err);
+XTC_API xtc_status xtc_safetensors_write(const char *path, const struct xtc_safetensors_tensor *tensors,
+                                         size_t n_tensors, const char *const *meta_kv, size_t n_meta,
+                                         struct xtc_error *err);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,8 @@
 #ifndef XTC_STATUS_H
 #define XTC_STATUS_H
 
+#include "xtc/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -33,16 +35,22 @@ struct xtc_error {
 };
 
 /* Fixed, static text for a status ("shape mismatch", ...). Never NULL. */
-const char *xtc_status_str(xtc_status status);
+XTC_API const char *xtc_status_str(xtc_status status);
 
 enum xtc_log_level { XTC_LOG_DEBUG, XTC_LOG_INFO, XTC_LOG_WARN, XTC_LOG_ERROR };
 
 typedef void (*xtc_log_fn)(enum xtc_log_level level, const char *msg, void *user_data);
 
 /* Routes the library's log messages (e.g. "rotary dim 8 below 32" warnings)
- * to fn. With fn == NULL (the default) messages are dropped. The callback
- * is process-wide; set it once, before using the library from threads. */
-void xtc_log_set(xtc_log_fn fn, void *user_data);
+ * to fn. With fn == NULL (the default) messages are dropped.
+ * Thread safety: the callback is process-wide (one for all handles and threads).
+ * xtc_log_set may be called from any thread at any time: fn and user_data are
+ * swapped together, so a message goes to one consistent pair, but a message
+ * being delivered while the pair changes may still reach the old one (keep the
+ * old user_data alive until no thread is inside the library). fn is called from
+ * whichever thread is running the library call that logs, possibly from several
+ * threads at once, so it must be thread-safe itself; it may call xtc_log_set. */
+XTC_API void xtc_log_set(xtc_log_fn fn, void *user_data);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "xtc/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -37,19 +39,19 @@ struct xtc_tensor {
 };
 
 /* Bytes per element (BOOL is one byte). 0 for an invalid dtype. */
-size_t xtc_dtype_size(enum xtc_dtype dtype);
+XTC_API size_t xtc_dtype_size(enum xtc_dtype dtype);
 /* safetensors name of a dtype ("F32", "BF16", "BOOL", ...). */
-const char *xtc_dtype_name(enum xtc_dtype dtype);
+XTC_API const char *xtc_dtype_name(enum xtc_dtype dtype);
 
 /* Contiguous (row-major) view of data with the given shape. */
-struct xtc_tensor xtc_tensor_make(enum xtc_dtype dtype, int ndim, const int64_t *shape, void *data);
+XTC_API struct xtc_tensor xtc_tensor_make(enum xtc_dtype dtype, int ndim, const int64_t *shape, void *data);
 
 /* Half-precision conversions. Widening is exact; narrowing rounds to nearest even
  * (NaN stays NaN, overflow becomes infinity), as PyTorch's .to(dtype) does. */
-float    xtc_bf16_to_f32(uint16_t h);
-uint16_t xtc_f32_to_bf16(float f);
-float    xtc_f16_to_f32(uint16_t h);
-uint16_t xtc_f32_to_f16(float f);
+XTC_API float xtc_bf16_to_f32(uint16_t h);
+XTC_API uint16_t xtc_f32_to_bf16(float f);
+XTC_API float xtc_f16_to_f32(uint16_t h);
+XTC_API uint16_t xtc_f32_to_f16(float f);
 
 #ifdef __cplusplus
 }

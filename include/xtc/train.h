@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "xtc/export.h"
 #include "xtc/model.h"
 #include "xtc/status.h"
 
@@ -21,8 +22,9 @@ extern "C" {
  * caller's objective (1 for a plain loss, segment_len / total for XL segments).
  * Errors: XTC_ERR_ARG (NULL, a target outside 0..V-1 that is not ignore_index).
  * Thread safety: reentrant. */
-xtc_status xtc_cross_entropy(const float *logits, const int64_t *targets, int64_t N, int64_t V, int64_t ignore_index,
-                             float scale, float *loss, float *dlogits, int64_t *n_kept, struct xtc_error *err);
+XTC_API xtc_status xtc_cross_entropy(const float *logits, const int64_t *targets, int64_t N, int64_t V,
+                                     int64_t ignore_index, float scale, float *loss, float *dlogits, int64_t *n_kept,
+                                     struct xtc_error *err);
 
 /* ------------------------------------------------------------------ Transformer-XL loss */
 
@@ -32,9 +34,9 @@ xtc_status xtc_cross_entropy(const float *logits, const int64_t *targets, int64_
  * TransformerWrapper with logits), XTC_ERR_NOMEM. Free with xtc_xl_workspace_free
  * (NULL is fine). A workspace serves one call at a time. */
 typedef struct xtc_xl_workspace *xtc_xl_workspace_t;
-xtc_status xtc_xl_workspace_create(xtc_xl_workspace_t *out, const struct xtc_model *m, int64_t batch,
-                                   int64_t segment, struct xtc_error *err);
-void xtc_xl_workspace_free(xtc_xl_workspace_t w);
+XTC_API xtc_status xtc_xl_workspace_create(xtc_xl_workspace_t *out, const struct xtc_model *m, int64_t batch,
+                                           int64_t segment, struct xtc_error *err);
+XTC_API void xtc_xl_workspace_free(xtc_xl_workspace_t w);
 
 struct xtc_xl_loss_options {
     int64_t segment;      /* tokens per segment: max_seq_len for XLAutoregressiveWrapper; n - 1 gives the
@@ -54,9 +56,9 @@ struct xtc_xl_loss_options {
  * o->backward the gradient of o->scale * loss is accumulated into the model's parameter
  * gradients. Errors: XTC_ERR_ARG (shapes, token ids, targets), and those of
  * xtc_model_forward / xtc_model_backward. Not thread-safe on one model. */
-xtc_status xtc_xl_loss(xtc_model_t m, const int64_t *x, int64_t batch, int64_t n,
-                       const struct xtc_xl_loss_options *o, xtc_xl_workspace_t w, float *loss, float *logits,
-                       struct xtc_error *err);
+XTC_API xtc_status xtc_xl_loss(xtc_model_t m, const int64_t *x, int64_t batch, int64_t n,
+                               const struct xtc_xl_loss_options *o, xtc_xl_workspace_t w, float *loss, float *logits,
+                               struct xtc_error *err);
 
 /* ------------------------------------------------------------------ optimiser */
 
@@ -69,19 +71,19 @@ struct xtc_adamw {
     size_t n;   /* floats in m and v */
     float *m, *v;
 };
-xtc_status xtc_adamw_init(struct xtc_adamw *opt, size_t n, float beta1, float beta2, float eps, float weight_decay,
-                          struct xtc_error *err);
-void xtc_adamw_free(struct xtc_adamw *opt);
+XTC_API xtc_status xtc_adamw_init(struct xtc_adamw *opt, size_t n, float beta1, float beta2, float eps,
+                                  float weight_decay, struct xtc_error *err);
+XTC_API void xtc_adamw_free(struct xtc_adamw *opt);
 /* One update of params (n floats) with grads, learning rate lr. */
-void xtc_adamw_step(struct xtc_adamw *opt, float *params, const float *grads, float lr);
+XTC_API void xtc_adamw_step(struct xtc_adamw *opt, float *params, const float *grads, float lr);
 
 /* Scales grads (n floats) so that their global L2 norm is at most max_norm, as
  * torch.nn.utils.clip_grad_norm_ (coefficient max_norm / (norm + 1e-6), capped at 1).
  * Returns the norm before clipping; max_norm <= 0 only measures. */
-double xtc_clip_grad_norm(float *grads, size_t n, double max_norm);
+XTC_API double xtc_clip_grad_norm(float *grads, size_t n, double max_norm);
 
 /* Linear warm-up over `warmup` steps to lr, then cosine decay to min_lr at `total` steps. */
-float xtc_lr_schedule(int64_t step, int64_t warmup, int64_t total, float lr, float min_lr);
+XTC_API float xtc_lr_schedule(int64_t step, int64_t warmup, int64_t total, float lr, float min_lr);
 
 /* ------------------------------------------------------------------ trainer */
 
@@ -100,7 +102,7 @@ struct xtc_train_options {
     uint64_t seed;
     int xl_segments;           /* 0: plain autoregressive training */
 };
-void xtc_train_options_default(struct xtc_train_options *o);
+XTC_API void xtc_train_options_default(struct xtc_train_options *o);
 
 typedef struct xtc_trainer *xtc_trainer_t;
 
@@ -115,34 +117,34 @@ struct xtc_step_stats {
 /* Takes ownership of model (freed with the trainer, also on failure); copies the corpus.
  * Errors: XTC_ERR_ARG (options, corpus shorter than one crop plus the validation tail,
  * a model whose vocabulary cannot hold bytes, abs positions shorter than seq_len). */
-xtc_status xtc_trainer_create(xtc_trainer_t *out, xtc_model_t model, const uint8_t *corpus, size_t len,
-                              const struct xtc_train_options *o, struct xtc_error *err);
+XTC_API xtc_status xtc_trainer_create(xtc_trainer_t *out, xtc_model_t model, const uint8_t *corpus, size_t len,
+                                      const struct xtc_train_options *o, struct xtc_error *err);
 
 /* Continues from a checkpoint directory written by xtc_trainer_save: model, optimiser
  * state, step and random state, so the losses continue bit for bit. config_json must
  * equal the checkpoint's configuration (XTC_ERR_CONFIG otherwise); the options are the
  * checkpoint's, except `steps`, taken from o when o is not NULL. */
-xtc_status xtc_trainer_resume(xtc_trainer_t *out, const char *checkpoint_dir, const char *config_json,
-                              const uint8_t *corpus, size_t len, const struct xtc_train_options *o,
-                              struct xtc_error *err);
+XTC_API xtc_status xtc_trainer_resume(xtc_trainer_t *out, const char *checkpoint_dir, const char *config_json,
+                                      const uint8_t *corpus, size_t len, const struct xtc_train_options *o,
+                                      struct xtc_error *err);
 
 /* One optimiser step. XTC_ERR_ARG with a message when the loss or the gradients are
  * not finite: the parameters are left as they were before the step. */
-xtc_status xtc_trainer_step(xtc_trainer_t t, struct xtc_step_stats *stats, struct xtc_error *err);
+XTC_API xtc_status xtc_trainer_step(xtc_trainer_t t, struct xtc_step_stats *stats, struct xtc_error *err);
 
 /* Mean validation loss over n_batches fixed held-out batches (the same every call). */
-xtc_status xtc_trainer_evaluate(xtc_trainer_t t, int n_batches, float *loss, struct xtc_error *err);
+XTC_API xtc_status xtc_trainer_evaluate(xtc_trainer_t t, int n_batches, float *loss, struct xtc_error *err);
 
 /* Writes a checkpoint: DIR/checkpoint-STEP/{config.json, model.safetensors,
  * train_state.safetensors}, then points DIR/latest at it with an atomic rename and
  * removes the previous checkpoint. A crash at any moment leaves DIR/latest naming a
  * complete checkpoint. DIR must exist. */
-xtc_status xtc_trainer_save(xtc_trainer_t t, const char *dir, struct xtc_error *err);
+XTC_API xtc_status xtc_trainer_save(xtc_trainer_t t, const char *dir, struct xtc_error *err);
 
-xtc_model_t xtc_trainer_model(xtc_trainer_t t);
-const struct xtc_train_options *xtc_trainer_options(const struct xtc_trainer *t);
-int64_t xtc_trainer_step_count(const struct xtc_trainer *t);
-void xtc_trainer_free(xtc_trainer_t t);
+XTC_API xtc_model_t xtc_trainer_model(xtc_trainer_t t);
+XTC_API const struct xtc_train_options *xtc_trainer_options(const struct xtc_trainer *t);
+XTC_API int64_t xtc_trainer_step_count(const struct xtc_trainer *t);
+XTC_API void xtc_trainer_free(xtc_trainer_t t);
 
 #ifdef __cplusplus
 }

@@ -1,12 +1,28 @@
 /* Bump allocator (see arena.h). */
 #include "core/arena.h"
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/status.h"
 
 #define ARENA_ALIGN 64
+
+/* XTC_ARENA_POISON, read from the environment once per process (at the first commit), not on
+ * every call: -1 until read, then 0 or 1. Two threads committing first may both read it; they
+ * store the same value, so a relaxed atomic is enough. */
+static atomic_int g_poison = -1;
+
+static bool poison_enabled(void) {
+    int v = atomic_load_explicit(&g_poison, memory_order_relaxed);
+    if (v < 0) {
+        v = getenv("XTC_ARENA_POISON") != NULL;
+        atomic_store_explicit(&g_poison, v, memory_order_relaxed);
+    }
+    return v != 0;
+}
 
 void xtc_arena_measure(struct xtc_arena *a) {
     a->measuring = true;
@@ -18,14 +34,14 @@ xtc_status xtc_arena_commit(struct xtc_arena *a, struct xtc_error *err) {
     a->measuring = false;
     a->used = 0;
     if (need <= a->cap) {
-        if (getenv("XTC_ARENA_POISON") && a->base)
+        if (a->base && poison_enabled())
             memset(a->base, 0xff, a->cap); /* NaN everywhere: reads before writes show up */
         return XTC_OK;
     }
     free(a->base);
     a->base = aligned_alloc(ARENA_ALIGN, (need + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN);
     a->cap = a->base ? need : 0;
-    if (a->base && getenv("XTC_ARENA_POISON"))
+    if (a->base && poison_enabled())
         memset(a->base, 0xff, a->cap);
     if (!a->base)
         XTC_FAIL(err, XTC_ERR_NOMEM, "cannot allocate %zu bytes of activations", need);

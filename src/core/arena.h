@@ -1,6 +1,7 @@
 /* Bump allocator for activations. With XTC_ARENA_POISON set in the environment every
  * commit fills the arena with NaN bytes, so that a read before a write shows (the
- * sanitizer test run sets it). A forward pass first runs its allocation
+ * sanitizer test run sets it). The variable is read once per process, at the first
+ * commit; changing the environment later has no effect. A forward pass first runs its allocation
  * sequence against a measuring arena (base == NULL) to learn the size, reserves
  * once, then allocates for real: no malloc inside the computation.
  */

@@ -46,15 +46,15 @@ struct xtc_safetensors {
     cJSON *root;         /* owns the names and metadata strings */
     const cJSON *meta;   /* the "__metadata__" object, or NULL */
     size_t n;
-    struct xtc_st_entry *entries;         /* file order */
-    const struct xtc_st_entry **by_name;  /* sorted by strcmp, for bsearch */
+    struct xtc_safetensors_entry *entries;        /* file order */
+    const struct xtc_safetensors_entry **by_name; /* sorted by strcmp, for bsearch */
 };
 
 // --- small helpers
 
 /* Offset of the first byte that is not well-formed UTF-8 (overlongs and
  * surrogates excluded, as Rust's from_utf8), or n when all of s is valid. */
-size_t xtc_st_utf8_invalid_at(const uint8_t *s, size_t n) {
+size_t xtc_safetensors_utf8_invalid_at(const uint8_t *s, size_t n) {
     size_t i = 0;
     while (i < n) {
         uint8_t c = s[i];
@@ -130,7 +130,7 @@ static const char *json_uint(const cJSON *v, uint64_t *out) {
 }
 
 /* "[64, 31]" into buf (truncated if needed; shapes have at most 8 dims). */
-const char *xtc_st_fmt_shape(char *buf, size_t cap, const int64_t *shape, int ndim) {
+const char *xtc_safetensors_fmt_shape(char *buf, size_t cap, const int64_t *shape, int ndim) {
     size_t at = 0;
     buf[0] = '\0';
     at += (size_t)snprintf(buf, cap, "[");
@@ -155,8 +155,8 @@ static int cmp_str_ptr(const void *a, const void *b) {
 }
 
 static int cmp_entry_name(const void *a, const void *b) {
-    const struct xtc_st_entry *x = *(const struct xtc_st_entry *const *)a;
-    const struct xtc_st_entry *y = *(const struct xtc_st_entry *const *)b;
+    const struct xtc_safetensors_entry *x = *(const struct xtc_safetensors_entry *const *)a;
+    const struct xtc_safetensors_entry *y = *(const struct xtc_safetensors_entry *const *)b;
     return strcmp(x->name, y->name);
 }
 
@@ -214,7 +214,7 @@ static xtc_status parse_metadata(struct xtc_safetensors *st, const cJSON *m, str
 }
 
 /* "shape": at most XTC_MAX_DIMS integers in [0, 2^53], into e->shape / e->ndim. */
-static xtc_status parse_shape(struct xtc_st_entry *e, const cJSON *shape, struct xtc_error *err) {
+static xtc_status parse_shape(struct xtc_safetensors_entry *e, const cJSON *shape, struct xtc_error *err) {
     const char *name = e->name;
     if (!cJSON_IsArray(shape))
         XTC_FAIL(err, XTC_ERR_FORMAT, TQ "shape must be an array, got %s", name, json_kind(shape));
@@ -263,7 +263,7 @@ static xtc_status parse_offsets(uint64_t be[2], const cJSON *offs, const char *n
 }
 
 /* Validates one tensor entry against the data buffer of buf_len bytes and fills e and sp. */
-static xtc_status parse_entry(struct xtc_st_entry *e, struct span *sp, const cJSON *obj, const uint8_t *buf,
+static xtc_status parse_entry(struct xtc_safetensors_entry *e, struct span *sp, const cJSON *obj, const uint8_t *buf,
                               uint64_t buf_len, struct xtc_error *err) {
     const char *name = obj->string;
     size_t name_len = strlen(name);
@@ -296,7 +296,7 @@ static xtc_status parse_entry(struct xtc_st_entry *e, struct span *sp, const cJS
     if (!offs)
         XTC_FAIL(err, XTC_ERR_FORMAT, TQ "missing field \"data_offsets\"", name);
 
-    *e = (struct xtc_st_entry){.name = name};
+    *e = (struct xtc_safetensors_entry){.name = name};
     if (!cJSON_IsString(dtype) || !dtype->valuestring)
         XTC_FAIL(err, XTC_ERR_FORMAT, TQ "dtype must be a string, got %s", name, json_kind(dtype));
     if (!dtype_from_name(dtype->valuestring, &e->dtype))
@@ -313,15 +313,16 @@ static xtc_status parse_entry(struct xtc_st_entry *e, struct span *sp, const cJS
     for (int i = 0; i < e->ndim; i++) {
         if (__builtin_mul_overflow(numel, (uint64_t)e->shape[i], &numel))
             XTC_FAIL(err, XTC_ERR_FORMAT, TQ "shape %s has more than 2^64 elements", name,
-                     xtc_st_fmt_shape(sh, sizeof sh, e->shape, e->ndim));
+                     xtc_safetensors_fmt_shape(sh, sizeof sh, e->shape, e->ndim));
     }
     size_t esize = xtc_dtype_size(e->dtype);
     if (__builtin_mul_overflow(numel, (uint64_t)esize, &nbytes))
         XTC_FAIL(err, XTC_ERR_FORMAT, TQ "shape %s of %s needs more than 2^64 bytes", name,
-                 xtc_st_fmt_shape(sh, sizeof sh, e->shape, e->ndim), xtc_dtype_name(e->dtype));
+                 xtc_safetensors_fmt_shape(sh, sizeof sh, e->shape, e->ndim), xtc_dtype_name(e->dtype));
     if (nbytes != be[1] - be[0])
         XTC_FAIL(err, XTC_ERR_FORMAT, TQ "shape %s of %s needs %" PRIu64 " bytes, data_offsets span %" PRIu64, name,
-                 xtc_st_fmt_shape(sh, sizeof sh, e->shape, e->ndim), xtc_dtype_name(e->dtype), nbytes, be[1] - be[0]);
+                 xtc_safetensors_fmt_shape(sh, sizeof sh, e->shape, e->ndim), xtc_dtype_name(e->dtype), nbytes,
+                 be[1] - be[0]);
     e->numel = numel;
     e->nbytes = nbytes;
     e->data = buf + be[0]; /* be[0] <= buf_len, so at most one past the end for a 0-byte tensor */
@@ -429,7 +430,7 @@ static xtc_status st_validate(struct xtc_safetensors *st, struct xtc_error *err)
     const uint8_t *h = p + 8;
     if (memchr(h, 0, (size_t)n))
         XTC_FAIL(err, XTC_ERR_FORMAT, "header contains a NUL byte");
-    size_t bad = xtc_st_utf8_invalid_at(h, (size_t)n);
+    size_t bad = xtc_safetensors_utf8_invalid_at(h, (size_t)n);
     if (bad != n)
         XTC_FAIL(err, XTC_ERR_FORMAT, "header is not valid UTF-8 (at byte %zu)", bad);
 
@@ -557,18 +558,19 @@ size_t xtc_safetensors_count(const struct xtc_safetensors *st) {
     return st ? st->n : 0;
 }
 
-const struct xtc_st_entry *xtc_safetensors_entry(const struct xtc_safetensors *st, size_t i) {
+const struct xtc_safetensors_entry *xtc_safetensors_entry(const struct xtc_safetensors *st, size_t i) {
     return st && i < st->n ? &st->entries[i] : NULL;
 }
 
 static int cmp_key_entry(const void *key, const void *elem) {
-    return strcmp((const char *)key, (*(const struct xtc_st_entry *const *)elem)->name);
+    return strcmp((const char *)key, (*(const struct xtc_safetensors_entry *const *)elem)->name);
 }
 
-const struct xtc_st_entry *xtc_safetensors_find(const struct xtc_safetensors *st, const char *name) {
+const struct xtc_safetensors_entry *xtc_safetensors_find(const struct xtc_safetensors *st, const char *name) {
     if (!st || !name || st->n == 0)
         return NULL;
-    const struct xtc_st_entry *const *hit = bsearch(name, st->by_name, st->n, sizeof *st->by_name, cmp_key_entry);
+    const struct xtc_safetensors_entry *const *hit =
+        bsearch(name, st->by_name, st->n, sizeof *st->by_name, cmp_key_entry);
     return hit ? *hit : NULL;
 }
 
@@ -585,9 +587,9 @@ const char *xtc_safetensors_metadata(const struct xtc_safetensors *st, const cha
 // --- typed reads (memcpy per element: data may be unaligned)
 
 /* Entries are public structs a caller could fill by hand: check they are self-consistent before copying. */
-static xtc_status read_check(const struct xtc_st_entry *e, const void *dst, struct xtc_error *err) {
+static xtc_status read_check(const struct xtc_safetensors_entry *e, const void *dst, struct xtc_error *err) {
     if (!e || (!dst && e->numel > 0))
-        XTC_FAIL(err, XTC_ERR_ARG, "xtc_st_read: NULL argument");
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_safetensors_read: NULL argument");
     uint64_t nbytes;
     if ((unsigned)e->dtype >= XTC_DTYPE_COUNT ||
         __builtin_mul_overflow(e->numel, (uint64_t)xtc_dtype_size(e->dtype), &nbytes) || nbytes != e->nbytes ||
@@ -597,12 +599,12 @@ static xtc_status read_check(const struct xtc_st_entry *e, const void *dst, stru
     return XTC_OK;
 }
 
-static xtc_status wrong_kind(const struct xtc_st_entry *e, const char *want, struct xtc_error *err) {
+static xtc_status wrong_kind(const struct xtc_safetensors_entry *e, const char *want, struct xtc_error *err) {
     XTC_FAIL(err, XTC_ERR_FORMAT, TQ "dtype %s cannot be read as %s", e->name ? e->name : "",
              xtc_dtype_name(e->dtype), want);
 }
 
-xtc_status xtc_st_read_f32(const struct xtc_st_entry *e, float *dst, struct xtc_error *err) {
+xtc_status xtc_safetensors_read_f32(const struct xtc_safetensors_entry *e, float *dst, struct xtc_error *err) {
     XTC_TRY(read_check(e, dst, err));
     const uint8_t *src = e->data;
     size_t n = (size_t)e->numel;
@@ -631,7 +633,7 @@ xtc_status xtc_st_read_f32(const struct xtc_st_entry *e, float *dst, struct xtc_
     }
 }
 
-xtc_status xtc_st_read_i64(const struct xtc_st_entry *e, int64_t *dst, struct xtc_error *err) {
+xtc_status xtc_safetensors_read_i64(const struct xtc_safetensors_entry *e, int64_t *dst, struct xtc_error *err) {
     XTC_TRY(read_check(e, dst, err));
     const uint8_t *src = e->data;
     size_t n = (size_t)e->numel;
@@ -674,7 +676,7 @@ xtc_status xtc_st_read_i64(const struct xtc_st_entry *e, int64_t *dst, struct xt
     }
 }
 
-xtc_status xtc_st_read_bool(const struct xtc_st_entry *e, uint8_t *dst, struct xtc_error *err) {
+xtc_status xtc_safetensors_read_bool(const struct xtc_safetensors_entry *e, uint8_t *dst, struct xtc_error *err) {
     XTC_TRY(read_check(e, dst, err));
     if (e->dtype != XTC_DTYPE_BOOL && e->dtype != XTC_DTYPE_U8)
         return wrong_kind(e, "bool (expected BOOL or U8)", err);

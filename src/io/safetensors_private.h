@@ -16,9 +16,9 @@
 
 /* Offset of the first byte that is not well-formed UTF-8 (overlongs and surrogates excluded,
  * as Rust's from_utf8), or n when all of s is valid. */
-size_t xtc_st_utf8_invalid_at(const uint8_t *s, size_t n);
+size_t xtc_safetensors_utf8_invalid_at(const uint8_t *s, size_t n);
 
 /* "[a, b, c]" into buf. */
-const char *xtc_st_fmt_shape(char *buf, size_t cap, const int64_t *shape, int ndim);
+const char *xtc_safetensors_fmt_shape(char *buf, size_t cap, const int64_t *shape, int ndim);
 
 #endif

@@ -75,7 +75,7 @@ static xtc_status check_write_name(const char *s, const char *what, struct xtc_e
     size_t len = strlen(s);
     if (len == 0 || len > ST_MAX_NAME)
         XTC_FAIL(err, XTC_ERR_ARG, "%s \"%.200s\" must be 1 to %d bytes long", what, s, ST_MAX_NAME);
-    if (xtc_st_utf8_invalid_at((const uint8_t *)s, len) != len)
+    if (xtc_safetensors_utf8_invalid_at((const uint8_t *)s, len) != len)
         XTC_FAIL(err, XTC_ERR_ARG, "%s \"%.200s\" is not valid UTF-8", what, s);
     return XTC_OK;
 }
@@ -93,14 +93,15 @@ static xtc_status check_unique(const char **names, size_t n, const char *what, s
 }
 
 /* Validates the arguments and builds the padded header; sizes[i] receives tensor i's byte size. */
-static xtc_status build_header(struct sbuf *b, uint64_t *sizes, const char **scratch, const struct xtc_st_tensor *t,
-                               size_t n, const char *const *meta_kv, size_t n_meta, struct xtc_error *err) {
+static xtc_status build_header(struct sbuf *b, uint64_t *sizes, const char **scratch,
+                               const struct xtc_safetensors_tensor *t, size_t n, const char *const *meta_kv,
+                               size_t n_meta, struct xtc_error *err) {
     for (size_t i = 0; i < n_meta; i++) {
         XTC_TRY(check_write_name(meta_kv[2 * i], "metadata key", err));
         if (!meta_kv[2 * i + 1])
             XTC_FAIL(err, XTC_ERR_ARG, "metadata value of \"%.200s\" is NULL", meta_kv[2 * i]);
         size_t vlen = strlen(meta_kv[2 * i + 1]);
-        if (xtc_st_utf8_invalid_at((const uint8_t *)meta_kv[2 * i + 1], vlen) != vlen)
+        if (xtc_safetensors_utf8_invalid_at((const uint8_t *)meta_kv[2 * i + 1], vlen) != vlen)
             XTC_FAIL(err, XTC_ERR_ARG, "metadata value of \"%.200s\" is not valid UTF-8", meta_kv[2 * i]);
         scratch[i] = meta_kv[2 * i];
     }
@@ -120,10 +121,10 @@ static xtc_status build_header(struct sbuf *b, uint64_t *sizes, const char **scr
         for (int d = 0; d < t[i].ndim; d++) {
             if (t[i].shape[d] < 0 || (uint64_t)t[i].shape[d] > ST_MAX_U53)
                 XTC_FAIL(err, XTC_ERR_ARG, TQ "shape %s: dims must be in [0, 2^53]", t[i].name,
-                         xtc_st_fmt_shape(sh, sizeof sh, t[i].shape, t[i].ndim));
+                         xtc_safetensors_fmt_shape(sh, sizeof sh, t[i].shape, t[i].ndim));
             if (__builtin_mul_overflow(numel, (uint64_t)t[i].shape[d], &numel))
                 XTC_FAIL(err, XTC_ERR_ARG, TQ "shape %s has more than 2^64 elements", t[i].name,
-                         xtc_st_fmt_shape(sh, sizeof sh, t[i].shape, t[i].ndim));
+                         xtc_safetensors_fmt_shape(sh, sizeof sh, t[i].shape, t[i].ndim));
         }
         if (__builtin_mul_overflow(numel, (uint64_t)xtc_dtype_size(t[i].dtype), &nbytes) || nbytes > SIZE_MAX ||
             __builtin_add_overflow(offset, nbytes, &end) || end > ST_MAX_U53)
@@ -177,7 +178,7 @@ static xtc_status build_header(struct sbuf *b, uint64_t *sizes, const char **scr
     return XTC_OK;
 }
 
-static xtc_status write_file(const char *path, const struct sbuf *hdr, const struct xtc_st_tensor *t,
+static xtc_status write_file(const char *path, const struct sbuf *hdr, const struct xtc_safetensors_tensor *t,
                              const uint64_t *sizes, size_t n, struct xtc_error *err) {
     struct xtc_chunk *chunks = malloc(sizeof *chunks * (n + 2));
     if (!chunks)
@@ -194,7 +195,7 @@ static xtc_status write_file(const char *path, const struct sbuf *hdr, const str
     return rc;
 }
 
-xtc_status xtc_safetensors_write(const char *path, const struct xtc_st_tensor *tensors, size_t n_tensors,
+xtc_status xtc_safetensors_write(const char *path, const struct xtc_safetensors_tensor *tensors, size_t n_tensors,
                                  const char *const *meta_kv, size_t n_meta, struct xtc_error *err) {
     if (!path || !*path || (!tensors && n_tensors > 0) || (!meta_kv && n_meta > 0))
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_safetensors_write: NULL argument");

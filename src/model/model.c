@@ -45,7 +45,7 @@ static xtc_status check_checkpoint(const struct xtc_model *m, const struct xtc_s
                                    struct xtc_error *err) {
     for (int i = 0; i < m->n_params; i++) {
         const struct xtc_param *p = &m->params[i];
-        const struct xtc_st_entry *e = xtc_safetensors_find(st, p->name);
+        const struct xtc_safetensors_entry *e = xtc_safetensors_find(st, p->name);
         char want[96], got[96];
         format_shape(want, sizeof want, p->ndim, p->shape);
         if (!e) {
@@ -66,7 +66,7 @@ static xtc_status check_checkpoint(const struct xtc_model *m, const struct xtc_s
         }
     }
     for (size_t i = 0; i < xtc_safetensors_count(st); i++) {
-        const struct xtc_st_entry *e = xtc_safetensors_entry(st, i);
+        const struct xtc_safetensors_entry *e = xtc_safetensors_entry(st, i);
         int j = 0;
         while (j < m->n_params && strcmp(m->params[j].name, e->name) != 0)
             j++;
@@ -136,9 +136,9 @@ static xtc_status load_weights(struct xtc_model *m, const char *path, struct xtc
     /* Only now, with every shape confirmed by the file, is the block allocated. */
     rc = alloc_params(m, err);
     for (int i = 0; i < m->n_params && rc == XTC_OK; i++) {
-        const struct xtc_st_entry *e = xtc_safetensors_find(st, m->params[i].name);
+        const struct xtc_safetensors_entry *e = xtc_safetensors_find(st, m->params[i].name);
         if (e)
-            rc = xtc_st_read_f32(e, m->data + m->params[i].offset, err);
+            rc = xtc_safetensors_read_f32(e, m->data + m->params[i].offset, err);
     }
     xtc_safetensors_free(st);
     if (rc == XTC_OK)
@@ -189,10 +189,10 @@ xtc_status xtc_model_load(xtc_model_t *out, const char *config_json, size_t conf
     return XTC_OK;
 }
 
-xtc_status xtc_model_init(xtc_model_t *out, const char *config_json, size_t config_len, uint64_t seed,
-                          struct xtc_error *err) {
+xtc_status xtc_model_create(xtc_model_t *out, const char *config_json, size_t config_len, uint64_t seed,
+                            struct xtc_error *err) {
     if (!out || !config_json)
-        XTC_FAIL(err, XTC_ERR_ARG, "xtc_model_init: NULL argument");
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_model_create: NULL argument");
     *out = NULL;
     struct xtc_model *m;
     XTC_TRY(create(&m, config_json, config_len, err));
@@ -306,6 +306,16 @@ struct xtc_param_info xtc_model_param(const struct xtc_model *m, int i) {
     info.grad = m->grad && !p->is_buffer ? m->grad + p->offset : NULL;
     info.is_buffer = p->is_buffer;
     return info;
+}
+
+float *xtc_model_param_data(xtc_model_t m, int i) {
+    return m && i >= 0 && i < m->n_params ? m->data + m->params[i].offset : NULL;
+}
+
+float *xtc_model_param_grad(xtc_model_t m, int i) {
+    if (!m || i < 0 || i >= m->n_params || !m->grad || m->params[i].is_buffer)
+        return NULL;
+    return m->grad + m->params[i].offset;
 }
 
 /* ------------------------------------------------------------------ input validation */
@@ -520,6 +530,7 @@ static xtc_status forward_xtransformer(struct xtc_model *m, const struct xtc_inp
     f->in = *in;
     f->enc_in = enc_in;
     f->dec_in = dec_in;
+    f->xt_full = true;
     f->valid = in->save_for_backward;
     *out = (struct xtc_outputs){.logits = f->dec.out, .out_dim = V, .encoder_out = f->enc.out,
                                 .loss = kept ? (float)(total / (double)kept) : NAN};
@@ -598,7 +609,9 @@ xtc_status xtc_model_backward(xtc_model_t m, const float *dout, struct xtc_error
     if (!m->grad)
         XTC_TRY(xtc_model_zero_grad(m, err));
     struct xtc_stack_grads g = {.params = m->data, .grads = m->grad};
-    if (m->cfg.model_class != XTC_MODEL_XTRANSFORMER) {
+    if (!f->xt_full) {
+        /* one network: TransformerWrapper, a bare stack, or an XTransformer's decoder alone
+         * (src NULL, context given), whose cotangent is d logits and whose context gets a gradient */
         if (f->dcontext) {
             memset(f->dcontext, 0,
                    sizeof(float) * (size_t)(f->in.batch * f->in.context_len * m->net.cfg.layers.dim_context));
@@ -625,7 +638,7 @@ xtc_status xtc_model_backward(xtc_model_t m, const float *dout, struct xtc_error
 void xtc_model_input_grads(const struct xtc_model *m, struct xtc_input_grads *out) {
     memset(out, 0, sizeof *out);
     const struct xtc_forward_state *f = &m->last;
-    if (!f->valid || m->cfg.model_class == XTC_MODEL_XTRANSFORMER)
+    if (!f->valid || f->xt_full)
         return;
     if (!m->net.cfg.has_wrapper)
         out->x = f->dec.dx;

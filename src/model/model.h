@@ -55,6 +55,7 @@ void xtc_net_params(struct xtc_param_builder *b, struct xtc_net *net);
 /* What the last forward call left for backward. */
 struct xtc_forward_state {
     bool valid;                    /* made with save_for_backward */
+    bool xt_full;                  /* XTransformer with src: encoder, decoder and loss (else one network) */
     struct xtc_inputs in;          /* the caller's inputs */
     struct xtc_inputs enc_in, dec_in; /* XTransformer: the two network calls */
     struct xtc_net_bufs enc, dec;  /* dec: the model's network (the decoder for XTransformer) */

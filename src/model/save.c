@@ -16,7 +16,7 @@ xtc_status xtc_model_save_dir(const struct xtc_model *m, const char *dir, struct
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
     XTC_TRY(xtc_write_file_atomic(path, m->config_json, strlen(m->config_json), err));
-    struct xtc_st_tensor *t = calloc((size_t)(m->n_params ? m->n_params : 1), sizeof *t);
+    struct xtc_safetensors_tensor *t = calloc((size_t)(m->n_params ? m->n_params : 1), sizeof *t);
     if (!t)
         XTC_FAIL(err, XTC_ERR_NOMEM, "tensor list");
     for (int i = 0; i < m->n_params; i++) {

@@ -144,7 +144,7 @@ xtc_status xtc_trainer_save(xtc_trainer_t t, const char *dir, struct xtc_error *
             snprintf(rng[i], sizeof rng[i], "%" PRIu64, t->rng.s[i]);
         const char *meta[] = {"format", STATE_FORMAT, "step", step, "adam_t", adam_t, "rng0", rng[0], "rng1", rng[1],
                               "rng2", rng[2], "rng3", rng[3], "options", opts};
-        struct xtc_st_tensor st[2] = {
+        struct xtc_safetensors_tensor st[2] = {
             {.name = "adam.m", .dtype = XTC_DTYPE_F32, .ndim = 1, .shape = {(int64_t)t->opt.n}, .data = t->opt.m},
             {.name = "adam.v", .dtype = XTC_DTYPE_F32, .ndim = 1, .shape = {(int64_t)t->opt.n}, .data = t->opt.v},
         };
@@ -251,15 +251,15 @@ xtc_status xtc_trainer_resume(xtc_trainer_t *out, const char *checkpoint_dir, co
     size_t n_trainable = model->n_trainable;
     struct xtc_trainer *t = NULL;
     rc = xtc_trainer_make(&t, model, corpus, len, &opts, err); /* owns model from here */
-    const struct xtc_st_entry *m = rc == XTC_OK ? xtc_safetensors_find(st, "adam.m") : NULL;
-    const struct xtc_st_entry *v = rc == XTC_OK ? xtc_safetensors_find(st, "adam.v") : NULL;
+    const struct xtc_safetensors_entry *m = rc == XTC_OK ? xtc_safetensors_find(st, "adam.m") : NULL;
+    const struct xtc_safetensors_entry *v = rc == XTC_OK ? xtc_safetensors_find(st, "adam.v") : NULL;
     if (rc == XTC_OK && (!m || !v || m->numel != n_trainable || v->numel != n_trainable))
         rc = xtc_error_set(err, XTC_ERR_FORMAT, "%s: optimiser state does not match the model (%zu parameters)", path,
                            n_trainable);
     if (rc == XTC_OK)
-        rc = xtc_st_read_f32(m, t->opt.m, err);
+        rc = xtc_safetensors_read_f32(m, t->opt.m, err);
     if (rc == XTC_OK)
-        rc = xtc_st_read_f32(v, t->opt.v, err);
+        rc = xtc_safetensors_read_f32(v, t->opt.v, err);
     xtc_safetensors_free(st);
     if (rc != XTC_OK) {
         xtc_trainer_free(t);

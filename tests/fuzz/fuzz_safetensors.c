@@ -13,7 +13,7 @@
 
 #include "xtc/safetensors.h"
 
-static void read_entry(const struct xtc_safetensors *st, const struct xtc_st_entry *e) {
+static void read_entry(const struct xtc_safetensors *st, const struct xtc_safetensors_entry *e) {
     if (xtc_safetensors_find(st, e->name) != e)
         __builtin_trap();
     /* numel * 8 <= 8 * file size: validated sizes only */
@@ -26,17 +26,17 @@ static void read_entry(const struct xtc_safetensors *st, const struct xtc_st_ent
         /* each reader either converts or rejects the dtype with a message */
         int ok = 0;
         err.msg[0] = '\0';
-        if (xtc_st_read_f32(e, f, &err) == XTC_OK)
+        if (xtc_safetensors_read_f32(e, f, &err) == XTC_OK)
             ok++;
         else if (!err.msg[0])
             __builtin_trap();
         err.msg[0] = '\0';
-        if (xtc_st_read_i64(e, i, &err) == XTC_OK)
+        if (xtc_safetensors_read_i64(e, i, &err) == XTC_OK)
             ok++;
         else if (!err.msg[0])
             __builtin_trap();
         err.msg[0] = '\0';
-        if (xtc_st_read_bool(e, b, &err) == XTC_OK)
+        if (xtc_safetensors_read_bool(e, b, &err) == XTC_OK)
             ok++;
         else if (!err.msg[0])
             __builtin_trap();

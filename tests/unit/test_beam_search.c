@@ -26,7 +26,7 @@ static xtc_model_t model(int64_t V, int64_t M, const char *layers_kwargs, const 
              (long long)V, (long long)M, wrapper_kwargs, layers_kwargs);
     xtc_model_t m = NULL;
     struct xtc_error err;
-    if (xtc_model_init(&m, cfg, strlen(cfg), seed, &err) != XTC_OK)
+    if (xtc_model_create(&m, cfg, strlen(cfg), seed, &err) != XTC_OK)
         CHECK(0, "init %s: %s", layers_kwargs, err.msg);
     return m;
 }
@@ -233,7 +233,7 @@ static void reorder_cache(void) {
                       "\"cross_attend\": true, \"rotary_pos_emb\": true}}}}";
     xtc_model_t m;
     struct xtc_error err;
-    if (xtc_model_init(&m, cfg, strlen(cfg), 13, &err) != XTC_OK) {
+    if (xtc_model_create(&m, cfg, strlen(cfg), 13, &err) != XTC_OK) {
         CHECK(0, "reorder: init: %s", err.msg);
         return;
     }
@@ -322,7 +322,7 @@ static void errors(void) {
     xtc_model_free(m);
     const char *enc = "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 20, \"max_seq_len\": 8, "
                       "\"attn_layers\": {\"class\": \"Encoder\", \"kwargs\": {\"dim\": 16, \"depth\": 1}}}}";
-    if (xtc_model_init(&m, enc, strlen(enc), 1, &err) == XTC_OK) {
+    if (xtc_model_create(&m, enc, strlen(enc), 1, &err) == XTC_OK) {
         REFUSED(XTC_ERR_UNSUPPORTED, "an encoder", xtc_beam_search(m, p, 1, 3, &o, tok, sc, &err));
         xtc_model_free(m);
     }

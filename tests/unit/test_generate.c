@@ -18,7 +18,7 @@ static void cache_vs_recompute(const char *name, const char *layers_kwargs, cons
              wrapper_kwargs, layers_kwargs);
     xtc_model_t m;
     struct xtc_error err;
-    if (xtc_model_init(&m, cfg, strlen(cfg), 3, &err) != XTC_OK) {
+    if (xtc_model_create(&m, cfg, strlen(cfg), 3, &err) != XTC_OK) {
         CHECK(0, "%s: init: %s", name, err.msg);
         return;
     }
@@ -65,7 +65,8 @@ static void bf16_decoding(const char *name, const char *layers_kwargs) {
              layers_kwargs);
     xtc_model_t m, r;
     struct xtc_error err;
-    if (xtc_model_init(&m, cfg, strlen(cfg), 5, &err) != XTC_OK || xtc_model_init(&r, cfg, strlen(cfg), 5, &err) != XTC_OK) {
+    if (xtc_model_create(&m, cfg, strlen(cfg), 5, &err) != XTC_OK ||
+        xtc_model_create(&r, cfg, strlen(cfg), 5, &err) != XTC_OK) {
         CHECK(0, "%s: init: %s", name, err.msg);
         return;
     }
@@ -75,8 +76,9 @@ static void bf16_decoding(const char *name, const char *layers_kwargs) {
         struct xtc_param_info p = xtc_model_param(r, i);
         if (p.ndim != 2 || strstr(p.name, "emb"))
             continue;
+        float *d = xtc_model_param_data(r, i);
         for (int64_t j = 0; j < p.shape[0] * p.shape[1]; j++)
-            p.data[j] = xtc_bf16_to_f32(xtc_f32_to_bf16(p.data[j]));
+            d[j] = xtc_bf16_to_f32(xtc_f32_to_bf16(d[j]));
     }
     const int64_t B = 3, S = 20, V = 40;
     int64_t prompts[3] = {1, 17, 33}, a[60], b[60], c[60], n_a, n_b, n_c;
@@ -123,7 +125,7 @@ static void cross_attention_steps(void) {
                       "\"attn_qk_norm\": true, \"attn_num_mem_kv\": 2, \"cross_attn_dim_context\": 24}}}}";
     xtc_model_t m;
     struct xtc_error err;
-    if (xtc_model_init(&m, cfg, strlen(cfg), 11, &err) != XTC_OK) {
+    if (xtc_model_create(&m, cfg, strlen(cfg), 11, &err) != XTC_OK) {
         CHECK(0, "cross steps: init: %s", err.msg);
         return;
     }
@@ -174,7 +176,7 @@ static void xl_cache_vs_recompute(const char *name, const char *layers_kwargs) {
              layers_kwargs);
     xtc_model_t m;
     struct xtc_error err;
-    if (xtc_model_init(&m, cfg, strlen(cfg), 5, &err) != XTC_OK) {
+    if (xtc_model_create(&m, cfg, strlen(cfg), 5, &err) != XTC_OK) {
         CHECK(0, "%s: init: %s", name, err.msg);
         return;
     }
@@ -209,7 +211,7 @@ static void ragged_batch(const char *name, const char *layers_kwargs, const char
              wrapper_kwargs, layers_kwargs);
     xtc_model_t m;
     struct xtc_error err;
-    if (xtc_model_init(&m, cfg, strlen(cfg), 9, &err) != XTC_OK) {
+    if (xtc_model_create(&m, cfg, strlen(cfg), 9, &err) != XTC_OK) {
         CHECK(0, "%s: init: %s", name, err.msg);
         return;
     }
@@ -244,7 +246,7 @@ static void seq2seq_cache_vs_recompute(void) {
                       "\"dec_attn_dim_head\": 16, \"dec_rotary_pos_emb\": true}}";
     xtc_model_t m;
     struct xtc_error err;
-    CHECK(xtc_model_init(&m, cfg, strlen(cfg), 4, &err) == XTC_OK, "init: %s", err.msg);
+    CHECK(xtc_model_create(&m, cfg, strlen(cfg), 4, &err) == XTC_OK, "init: %s", err.msg);
     int64_t src[14] = {1, 5, 9, 2, 7, 3, 0, 4, 4, 8, 12, 29, 3, 3};
     uint8_t src_mask[14] = {1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1};
     int64_t prompts[4] = {1, 2, 1, 3}, a[24], b[24], n_a, n_b;
@@ -278,11 +280,11 @@ static void sliding_window_runs(void) {
     struct xtc_gen_options o;
     xtc_gen_options_default(&o);
     o.max_new_tokens = 20;
-    CHECK(xtc_model_init(&m, rope, strlen(rope), 1, &err) == XTC_OK, "init");
+    CHECK(xtc_model_create(&m, rope, strlen(rope), 1, &err) == XTC_OK, "init");
     CHECK(xtc_generate(m, prompt, 1, 3, &o, NULL, NULL, out, &n, NULL, &err) == XTC_OK && n == 20,
           "rotary: the cached window slides past max_seq_len: %s", err.msg);
     xtc_model_free(m);
-    CHECK(xtc_model_init(&m, abs, strlen(abs), 1, &err) == XTC_OK, "init");
+    CHECK(xtc_model_create(&m, abs, strlen(abs), 1, &err) == XTC_OK, "init");
     CHECK(xtc_generate(m, prompt, 1, 3, &o, NULL, NULL, out, &n, NULL, &err) == XTC_ERR_UNSUPPORTED &&
               strstr(err.msg, "max_seq_len"),
           "absolute positions past max_seq_len with the cache fail clearly: %s", err.msg);

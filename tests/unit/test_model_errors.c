@@ -121,7 +121,7 @@ static const struct pspec CROSS_PARAMS[] = {
 /* Tensors of a spec list with deterministic data (small values; gammas near 0 = unit scale),
  * ready for edits before writing. Buffers: inv_freq gets the values the config implies. */
 struct ckpt {
-    struct xtc_st_tensor t[MAX_T];
+    struct xtc_safetensors_tensor t[MAX_T];
     void *data[MAX_T];
     size_t n;
 };
@@ -140,8 +140,11 @@ static void ckpt_build(struct ckpt *c, const struct pspec *s, size_t n) {
         if (strstr(s[i].name, "inv_freq"))
             for (int64_t j = 0; j < numel; j++)
                 d[j] = (float)pow(10000.0, -2.0 * (double)j / (2.0 * (double)numel));
-        c->t[i] = (struct xtc_st_tensor){.name = s[i].name, .dtype = XTC_DTYPE_F32, .ndim = s[i].ndim,
-                                         .shape = {s[i].shape[0], s[i].shape[1]}, .data = d};
+        c->t[i] = (struct xtc_safetensors_tensor){.name = s[i].name,
+                                                  .dtype = XTC_DTYPE_F32,
+                                                  .ndim = s[i].ndim,
+                                                  .shape = {s[i].shape[0], s[i].shape[1]},
+                                                  .data = d};
         c->data[i] = d;
     }
     c->n = n;
@@ -237,6 +240,20 @@ static void test_load_errors(void) {
               (long long)total);
         const struct xtc_config *cfg = xtc_model_config(m);
         CHECK(cfg && cfg->net.layers.dim == 8 && cfg->net.wrap.num_tokens == 16, "xtc_model_config");
+        /* the writable accessors point at the read-only views' memory; gradients appear with zero_grad */
+        bool data_same = true, no_grad = true;
+        for (int i = 0; i < n; i++) {
+            data_same = data_same && xtc_model_param_data(m, i) == xtc_model_param(m, i).data;
+            no_grad = no_grad && xtc_model_param_grad(m, i) == NULL && xtc_model_param(m, i).grad == NULL;
+        }
+        CHECK(data_same && no_grad, "xtc_model_param_data / _grad agree with xtc_model_param");
+        CHECK(xtc_model_param_data(m, -1) == NULL && xtc_model_param_data(m, n) == NULL &&
+                  xtc_model_param_grad(m, n) == NULL && xtc_model_param(m, n).name == NULL,
+              "parameter accessors out of range give NULL");
+        struct xtc_error gerr;
+        CHECK(xtc_model_zero_grad(m, &gerr) == XTC_OK, "zero_grad: %s", gerr.msg);
+        float *g0 = xtc_model_param_grad(m, 0);
+        CHECK(g0 && g0 == xtc_model_param(m, 0).grad && g0[0] == 0.0f, "gradient of entry 0 after zero_grad");
     }
     xtc_model_free(m);
     ckpt_free(&c);
@@ -249,8 +266,8 @@ static void test_load_errors(void) {
 
     ckpt_build(&c, TW_PARAMS, NSPEC(TW_PARAMS));
     float extra[8] = {0};
-    c.t[c.n++] = (struct xtc_st_tensor){.name = "attn_layers.layers.0.1.to_q.bias", .dtype = XTC_DTYPE_F32,
-                                        .ndim = 1, .shape = {8}, .data = extra};
+    c.t[c.n++] = (struct xtc_safetensors_tensor){
+        .name = "attn_layers.layers.0.1.to_q.bias", .dtype = XTC_DTYPE_F32, .ndim = 1, .shape = {8}, .data = extra};
     expect_load_error("extra tensor", TW_CONFIG, &c, XTC_ERR_FORMAT, XTC_ERR_FORMAT,
                       "attn_layers.layers.0.1.to_q.bias");
     c.n--;

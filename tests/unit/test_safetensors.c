@@ -100,7 +100,7 @@ static void test_round_trip(const char *dir) {
     int16_t i16[2] = {-300, 300};
     int8_t i8[2] = {-128, 127};
     uint8_t u8[3] = {0, 200, 255};
-    struct xtc_st_tensor t[] = {
+    struct xtc_safetensors_tensor t[] = {
         {.name = "w.f32", .dtype = XTC_DTYPE_F32, .ndim = 2, .shape = {2, 3}, .data = f32},
         {.name = "ids", .dtype = XTC_DTYPE_I64, .ndim = 1, .shape = {4}, .data = i64},
         {.name = "mask", .dtype = XTC_DTYPE_BOOL, .ndim = 2, .shape = {1, 5}, .data = bools},
@@ -142,7 +142,7 @@ static void test_round_trip(const char *dir) {
     CHECK(xtc_safetensors_count(st) == nt, "count %zu", xtc_safetensors_count(st));
     CHECK(xtc_safetensors_entry(st, nt) == NULL, "entry past the end");
     for (size_t i = 0; i < nt && i < xtc_safetensors_count(st); i++) {
-        const struct xtc_st_entry *e = xtc_safetensors_entry(st, i);
+        const struct xtc_safetensors_entry *e = xtc_safetensors_entry(st, i);
         CHECK(strcmp(e->name, t[i].name) == 0, "order: entry %zu is %s", i, e->name);
         CHECK(xtc_safetensors_find(st, t[i].name) == e, "find %s", t[i].name);
         CHECK(e->dtype == t[i].dtype && e->ndim == t[i].ndim, "dtype/ndim of %s", t[i].name);
@@ -160,55 +160,57 @@ static void test_round_trip(const char *dir) {
     float fo[8];
     int64_t io[8];
     uint8_t bo[8];
-    const struct xtc_st_entry *e = xtc_safetensors_find(st, "w.f32");
+    const struct xtc_safetensors_entry *e = xtc_safetensors_find(st, "w.f32");
     CHECK(e && e->numel == 6 && e->nbytes == 24, "w.f32 sizes");
-    CHECK(e && xtc_st_read_f32(e, fo, &err) == XTC_OK && memcmp(fo, f32, sizeof f32) == 0, "w.f32 values");
-    CHECK(e && xtc_st_read_i64(e, io, &err) == XTC_ERR_FORMAT && strstr(err.msg, "w.f32") && strstr(err.msg, "F32"),
+    CHECK(e && xtc_safetensors_read_f32(e, fo, &err) == XTC_OK && memcmp(fo, f32, sizeof f32) == 0, "w.f32 values");
+    CHECK(e && xtc_safetensors_read_i64(e, io, &err) == XTC_ERR_FORMAT && strstr(err.msg, "w.f32") &&
+              strstr(err.msg, "F32"),
           "F32 read as i64 must fail naming tensor and dtype: %s", err.msg);
-    CHECK(e && xtc_st_read_bool(e, bo, &err) == XTC_ERR_FORMAT, "F32 read as bool must fail");
+    CHECK(e && xtc_safetensors_read_bool(e, bo, &err) == XTC_ERR_FORMAT, "F32 read as bool must fail");
 
     e = xtc_safetensors_find(st, "ids");
-    CHECK(e && xtc_st_read_i64(e, io, &err) == XTC_OK && memcmp(io, i64, sizeof i64) == 0, "ids values");
-    CHECK(e && xtc_st_read_f32(e, fo, &err) == XTC_ERR_FORMAT && strstr(err.msg, "I64"), "I64 read as f32: %s",
+    CHECK(e && xtc_safetensors_read_i64(e, io, &err) == XTC_OK && memcmp(io, i64, sizeof i64) == 0, "ids values");
+    CHECK(e && xtc_safetensors_read_f32(e, fo, &err) == XTC_ERR_FORMAT && strstr(err.msg, "I64"), "I64 read as f32: %s",
           err.msg);
 
     e = xtc_safetensors_find(st, "mask");
-    CHECK(e && e->numel == 5 && xtc_st_read_bool(e, bo, &err) == XTC_OK, "mask read");
+    CHECK(e && e->numel == 5 && xtc_safetensors_read_bool(e, bo, &err) == XTC_OK, "mask read");
     CHECK(bo[0] == 0 && bo[1] == 1 && bo[2] == 0 && bo[3] == 1 && bo[4] == 1, "mask values (nonzero -> 1)");
-    CHECK(e && xtc_st_read_i64(e, io, &err) == XTC_OK && io[3] == 1, "BOOL read as i64");
+    CHECK(e && xtc_safetensors_read_i64(e, io, &err) == XTC_OK && io[3] == 1, "BOOL read as i64");
 
     e = xtc_safetensors_find(st, "x.bf16");
-    CHECK(e && e->nbytes == 6 && xtc_st_read_f32(e, fo, &err) == XTC_OK, "bf16 read");
+    CHECK(e && e->nbytes == 6 && xtc_safetensors_read_f32(e, fo, &err) == XTC_OK, "bf16 read");
     CHECK(fo[0] == 1.0f && fo[1] == -2.5f && fo[2] == 0.15625f, "bf16 values %g %g %g", fo[0], fo[1], fo[2]);
     e = xtc_safetensors_find(st, "x.f16");
-    CHECK(e && xtc_st_read_f32(e, fo, &err) == XTC_OK, "f16 read");
+    CHECK(e && xtc_safetensors_read_f32(e, fo, &err) == XTC_OK, "f16 read");
     CHECK(fo[0] == 1.0f && fo[1] == -0.5f && fo[2] == 5.9604644775390625e-8f, "f16 values %g %g %g", fo[0], fo[1],
           fo[2]);
 
     e = xtc_safetensors_find(st, "loss");
     CHECK(e && e->ndim == 0 && e->numel == 1 && e->nbytes == 4, "scalar sizes");
-    CHECK(e && xtc_st_read_f32(e, fo, &err) == XTC_OK && fo[0] == 3.5f, "scalar value");
+    CHECK(e && xtc_safetensors_read_f32(e, fo, &err) == XTC_OK && fo[0] == 3.5f, "scalar value");
 
     e = xtc_safetensors_find(st, "empty");
     CHECK(e && e->numel == 0 && e->nbytes == 0, "zero-size sizes");
-    CHECK(e && xtc_st_read_f32(e, NULL, &err) == XTC_OK, "zero-size read into NULL");
+    CHECK(e && xtc_safetensors_read_f32(e, NULL, &err) == XTC_OK, "zero-size read into NULL");
 
     e = xtc_safetensors_find(st, "d.f64");
-    CHECK(e && xtc_st_read_f32(e, fo, &err) == XTC_OK && fo[0] == 0.1f && fo[1] == -INFINITY, "f64 -> f32");
+    CHECK(e && xtc_safetensors_read_f32(e, fo, &err) == XTC_OK && fo[0] == 0.1f && fo[1] == -INFINITY, "f64 -> f32");
     e = xtc_safetensors_find(st, "n.i32");
-    CHECK(e && xtc_st_read_i64(e, io, &err) == XTC_OK && io[0] == 7 && io[1] == -8 && io[2] == 2147483647, "i32");
+    CHECK(e && xtc_safetensors_read_i64(e, io, &err) == XTC_OK && io[0] == 7 && io[1] == -8 && io[2] == 2147483647,
+          "i32");
     e = xtc_safetensors_find(st, "n.i16");
-    CHECK(e && xtc_st_read_i64(e, io, &err) == XTC_OK && io[0] == -300 && io[1] == 300, "i16");
+    CHECK(e && xtc_safetensors_read_i64(e, io, &err) == XTC_OK && io[0] == -300 && io[1] == 300, "i16");
     e = xtc_safetensors_find(st, "n.i8");
-    CHECK(e && xtc_st_read_i64(e, io, &err) == XTC_OK && io[0] == -128 && io[1] == 127, "i8");
+    CHECK(e && xtc_safetensors_read_i64(e, io, &err) == XTC_OK && io[0] == -128 && io[1] == 127, "i8");
     e = xtc_safetensors_find(st, "n.u8");
-    CHECK(e && xtc_st_read_i64(e, io, &err) == XTC_OK && io[1] == 200 && io[2] == 255, "u8 as i64");
-    CHECK(e && xtc_st_read_bool(e, bo, &err) == XTC_OK && bo[0] == 0 && bo[1] == 1, "u8 as bool");
+    CHECK(e && xtc_safetensors_read_i64(e, io, &err) == XTC_OK && io[1] == 200 && io[2] == 255, "u8 as i64");
+    CHECK(e && xtc_safetensors_read_bool(e, bo, &err) == XTC_OK && bo[0] == 0 && bo[1] == 1, "u8 as bool");
     CHECK(xtc_safetensors_find(st, "odd \"name\"\n\\") != NULL, "escaped name round trip");
     xtc_safetensors_free(st);
 
     /* writer argument errors leave the previous file intact */
-    struct xtc_st_tensor bad[2] = {t[0], t[1]};
+    struct xtc_safetensors_tensor bad[2] = {t[0], t[1]};
     bad[1].name = "w.f32";
     CHECK(xtc_safetensors_write(path, bad, 2, NULL, 0, &err) == XTC_ERR_ARG && strstr(err.msg, "w.f32"),
           "duplicate name: %s", err.msg);
@@ -346,13 +348,13 @@ static void good_header_text(void) {
                      "\"__metadata__\":{}}",
                      12);
     CHECK(xtc_safetensors_count(st) == 6, "6 tensors");
-    const struct xtc_st_entry *e = xtc_safetensors_find(st, "z");
+    const struct xtc_safetensors_entry *e = xtc_safetensors_find(st, "z");
     CHECK(e && e->numel == 0 && e->ndim == 2, "zero-size entry");
     e = xtc_safetensors_find(st, "c");
     CHECK(e && e->ndim == 8 && e->numel == 1, "8-dim entry");
     e = xtc_safetensors_find(st, "b");
     uint8_t b = 0;
-    CHECK(e && e->ndim == 0 && xtc_st_read_bool(e, &b, NULL) == XTC_OK && b == 1, "scalar U8 0x5a -> 1");
+    CHECK(e && e->ndim == 0 && xtc_safetensors_read_bool(e, &b, NULL) == XTC_OK && b == 1, "scalar U8 0x5a -> 1");
     xtc_safetensors_free(st);
     st = expect_good("exponent-form integers",
                      "{\"a\":{\"dtype\":\"U8\",\"shape\":[4e0],\"data_offsets\":[0,0.4e1]}}", 4);
@@ -503,7 +505,7 @@ static void test_metadata(void) {
 
 static int read_all_entries(const struct xtc_safetensors *st) {
     for (size_t i = 0; i < xtc_safetensors_count(st); i++) {
-        const struct xtc_st_entry *e = xtc_safetensors_entry(st, i);
+        const struct xtc_safetensors_entry *e = xtc_safetensors_entry(st, i);
         size_t n = e->numel ? (size_t)e->numel : 1;
         void *buf = malloc(n * 8);
         if (!buf)
@@ -511,11 +513,11 @@ static int read_all_entries(const struct xtc_safetensors *st) {
         xtc_status rc;
         if (e->dtype == XTC_DTYPE_F32 || e->dtype == XTC_DTYPE_F16 || e->dtype == XTC_DTYPE_BF16 ||
             e->dtype == XTC_DTYPE_F64)
-            rc = xtc_st_read_f32(e, buf, NULL);
+            rc = xtc_safetensors_read_f32(e, buf, NULL);
         else if (e->dtype == XTC_DTYPE_BOOL)
-            rc = xtc_st_read_bool(e, buf, NULL);
+            rc = xtc_safetensors_read_bool(e, buf, NULL);
         else
-            rc = xtc_st_read_i64(e, buf, NULL);
+            rc = xtc_safetensors_read_i64(e, buf, NULL);
         free(buf);
         if (rc != XTC_OK || xtc_safetensors_find(st, e->name) != e)
             return -1;

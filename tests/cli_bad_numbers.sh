@@ -1,0 +1,61 @@
+#!/bin/sh
+# CLI test: option values are parsed strictly. Each bad value must be rejected before any work
+# is done, with exit status 2 and a message naming the flag and the value
+# ("xtc train: --steps: 'abc' is not an integer"), never a crash. Good values still work.
+# Usage: cli_bad_numbers.sh XTC MODEL_DIR
+xtc=$1 model=$2
+fails=0
+
+# reject FLAG VALUE COMMAND...: the command (which contains FLAG VALUE) must fail as described
+reject() {
+    flag=$1 value=$2
+    shift 2
+    err=$("$xtc" "$@" 2>&1 >/dev/null)
+    rc=$?
+    case "$err" in
+    *"$flag: '$value'"*) ok_msg=1 ;;
+    *) ok_msg=0 ;;
+    esac
+    if [ "$rc" -ne 2 ] || [ "$ok_msg" -ne 1 ]; then
+        echo "FAIL: xtc $* -> status $rc, stderr: $err"
+        fails=$((fails + 1))
+    else
+        echo "ok: xtc $* -> $err"
+    fi
+}
+
+reject --steps abc train --steps abc
+reject --steps 1e4 train --steps 1e4
+reject --steps 12x train --steps 12x
+reject --steps '' train --steps ''
+reject --batch 0 train --batch 0
+reject --batch 99999999999999999999 train --batch 99999999999999999999
+reject --lr fast train --lr fast
+reject --lr nan train --lr nan
+reject --lr -1 train --lr -1
+reject --seed -1 train --seed -1
+reject --xl 2.5 train --xl 2.5
+reject --eval-every 0 train --eval-every 0
+reject --temperature hot generate "$model" --prompt hi --temperature hot
+reject --top-k 3.5 generate "$model" --prompt hi --top-k 3.5
+reject --top-p 1.5 generate "$model" --prompt hi --top-p 1.5
+reject --max-tokens ' 5' generate "$model" --prompt hi --max-tokens ' 5'
+reject --tokens x generate "$model" --tokens 1,x,3
+reject --tokens -4 generate "$model" --tokens 1,-4
+reject --top 0 forward "$model" --tokens 1,2 --top 0
+reject --top 1e1 forward "$model" --tokens 1,2 --top 1e1
+reject --tokens 1,,2 forward "$model" --tokens 1,,2
+reject --tokens 1,2, forward "$model" --tokens 1,2,
+
+# good values are accepted
+if ! "$xtc" forward "$model" --tokens 84,104,105,115 --top 3 >/dev/null 2>&1; then
+    echo "FAIL: xtc forward --tokens 84,104,105,115 --top 3 was rejected"
+    fails=$((fails + 1))
+fi
+if ! "$xtc" generate "$model" --prompt "The " --max-tokens 4 --temperature 0.5 --top-p 0.9 --top-k 5 --seed 7 \
+    >/dev/null 2>&1; then
+    echo "FAIL: xtc generate with valid sampling options was rejected"
+    fails=$((fails + 1))
+fi
+[ "$fails" -eq 0 ] && echo "every bad value was rejected with a message naming the flag"
+exit "$fails"
