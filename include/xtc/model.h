@@ -9,8 +9,17 @@
  *     xtc_model_free(m);
  *
  * Ownership: outputs are views into memory the model owns, valid until the
- * next call on the same model (as sqlite3_errmsg). Thread safety: one model
- * handle is used by one thread at a time; distinct handles are independent. */
+ * next call on the same model (as sqlite3_errmsg).
+ *
+ * Models and contexts: a model holds the weights (and their gradients); a context
+ * (xtc_context_create) holds the activations and the state of the calls one thread
+ * makes. Many contexts may run forward calls on one model at the same time, each from
+ * its own thread: the weights and the model's tables are only read. The xtc_model_*
+ * call functions run in the model's built-in context, so they are for one thread at a
+ * time; the generation functions (xtc/generate.h) each use a context of their own and
+ * may run concurrently on one model. What writes the model: loading and creating,
+ * xtc_model_set_decode_dtype, the parameter accessors, backward (gradients) and
+ * training. Do those while no other thread uses the model. */
 #ifndef XTC_MODEL_H
 #define XTC_MODEL_H
 
@@ -154,6 +163,32 @@ struct xtc_input_grads {
     int n_mems;
 };
 XTC_API void xtc_model_input_grads(const struct xtc_model *m, struct xtc_input_grads *out);
+
+/* ------------------------------------------------------------------ contexts */
+
+typedef struct xtc_context *xtc_context_t;
+
+/* A context for calls on m (which must outlive it). It allocates nothing until its first
+ * call; its activation memory grows to the largest call and is kept. Errors: XTC_ERR_ARG,
+ * XTC_ERR_NOMEM. Free with xtc_context_free (NULL is fine).
+ *     xtc_context_t ctx;
+ *     xtc_context_create(&ctx, m, &err);              // one per thread
+ *     xtc_context_forward(ctx, &in, &out, &err);      // out: views into ctx, valid until its next call
+ *     xtc_context_free(ctx); */
+XTC_API xtc_status xtc_context_create(xtc_context_t *out, xtc_model_t m, struct xtc_error *err);
+XTC_API void xtc_context_free(xtc_context_t ctx);
+/* The model the context runs. */
+XTC_API xtc_model_t xtc_context_model(const struct xtc_context *ctx);
+
+/* xtc_model_forward / _encode / _backward / _input_grads in this context: outputs and the
+ * state kept for backward belong to the context. Backward accumulates into the model's
+ * gradient block, so it runs in one context at a time. */
+XTC_API xtc_status xtc_context_forward(xtc_context_t ctx, const struct xtc_inputs *in, struct xtc_outputs *out,
+                                       struct xtc_error *err);
+XTC_API xtc_status xtc_context_encode(xtc_context_t ctx, const int64_t *src, const uint8_t *src_mask, int64_t batch,
+                                      int64_t src_len, const float **out, struct xtc_error *err);
+XTC_API xtc_status xtc_context_backward(xtc_context_t ctx, const float *dout, struct xtc_error *err);
+XTC_API void xtc_context_input_grads(const struct xtc_context *ctx, struct xtc_input_grads *out);
 
 /* Parameter table: names (x-transformers'), shapes and data, in checkpoint order. Entries are
  * tensors (xtc_model_param_count of them); xtc_model_num_params counts their trainable floats. */

@@ -202,6 +202,9 @@ xtc_status xtc_beam_search(xtc_model_t m, const int64_t *prompts, int64_t B, int
     for (int64_t r = 0; rc == XTC_OK && s.start_r && r < s.R; r++)
         s.start_r[r] = s.start_b[r / K]; /* seq_start_pos repeated per beam after the first step */
     xtc_kv_cache_t kc = NULL;
+    xtc_context_t ctx = NULL; /* its own: searches may share the model across threads */
+    if (rc == XTC_OK)
+        rc = xtc_context_create(&ctx, m, err);
     if (rc == XTC_OK && cached)
         rc = xtc_kv_cache_create(&kc, m, B, s.W < s.cap ? s.W : s.cap, err);
     struct xtc_gen_options filters;
@@ -223,7 +226,7 @@ xtc_status xtc_beam_search(xtc_model_t m, const int64_t *prompts, int64_t B, int
         struct xtc_inputs in = {.batch = rows, .len = feed, .tokens = s.win, .cache = kc,
                                 .seq_start_pos = i == 0 ? s.start_b : s.start_r};
         struct xtc_outputs res;
-        rc = xtc_model_forward(m, &in, &res, err);
+        rc = xtc_context_forward(ctx, &in, &res, err);
         if (rc != XTC_OK)
             break;
         for (int64_t r = 0; r < rows; r++)
@@ -239,6 +242,7 @@ xtc_status xtc_beam_search(xtc_model_t m, const int64_t *prompts, int64_t B, int
             memcpy(scores, s.score, sizeof(float) * (size_t)s.R);
     }
     xtc_kv_cache_free(kc);
+    xtc_context_free(ctx);
     beams_free(&s);
     return rc;
 }

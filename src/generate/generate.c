@@ -15,7 +15,7 @@
 #include "xtc/generate.h"
 
 /* The encoder output a decoder cross-attends to at every step (XTransformer). */
-struct context {
+struct source {
     const float *x;
     const uint8_t *mask;
     int64_t len;
@@ -46,10 +46,12 @@ xtc_status xtc_decode_prompts(int64_t *seq, int64_t cap, int64_t *start, const i
     return XTC_OK;
 }
 
-static xtc_status decode(xtc_model_t m, const struct context *cx, const int64_t *prompts, int64_t B, int64_t T,
+/* Runs in its own context ctx, so that generations may share a model across threads. */
+static xtc_status decode(xtc_context_t ctx, const struct source *cx, const int64_t *prompts, int64_t B, int64_t T,
                          const struct xtc_gen_options *o, xtc_gen_callback cb, void *user, int64_t *out,
                          int64_t *n_out, float *step_logits, struct xtc_error *err) {
-    if (!m || !prompts || !out || !n_out || B < 1 || T < 1)
+    xtc_model_t m = xtc_context_model(ctx);
+    if (!prompts || !out || !n_out || B < 1 || T < 1)
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate: invalid arguments");
     XTC_TRY(xtc_gen_options_check(o, "xtc_generate", err));
     *n_out = 0;
@@ -109,7 +111,7 @@ static xtc_status decode(xtc_model_t m, const struct context *cx, const int64_t 
             in.context_len = cx->len;
         }
         struct xtc_outputs res;
-        rc = xtc_model_forward(m, &in, &res, err);
+        rc = xtc_context_forward(ctx, &in, &res, err);
         if (rc != XTC_OK)
             break;
         struct xtc_decode_rows d = {.B = B, .V = V, .S = S, .cap = cap, .at = len, .o = o, .seq = seq, .out = out,
@@ -150,7 +152,13 @@ static xtc_status decode(xtc_model_t m, const struct context *cx, const int64_t 
 xtc_status xtc_generate(xtc_model_t m, const int64_t *prompts, int64_t B, int64_t T, const struct xtc_gen_options *o,
                         xtc_gen_callback cb, void *user, int64_t *out, int64_t *n_out, float *step_logits,
                         struct xtc_error *err) {
-    return decode(m, NULL, prompts, B, T, o, cb, user, out, n_out, step_logits, err);
+    if (!m)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate: NULL model");
+    xtc_context_t ctx;
+    XTC_TRY(xtc_context_create(&ctx, m, err));
+    xtc_status rc = decode(ctx, NULL, prompts, B, T, o, cb, user, out, n_out, step_logits, err);
+    xtc_context_free(ctx);
+    return rc;
 }
 
 xtc_status xtc_generate_seq2seq(xtc_model_t m, const int64_t *src, const uint8_t *src_mask, int64_t src_len,
@@ -160,15 +168,22 @@ xtc_status xtc_generate_seq2seq(xtc_model_t m, const int64_t *src, const uint8_t
     if (!m || m->cfg.model_class != XTC_MODEL_XTRANSFORMER)
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate_seq2seq needs an XTransformer");
     /* the encoder runs once; its output is the decoder's context at every step */
+    xtc_context_t ctx;
+    XTC_TRY(xtc_context_create(&ctx, m, err));
     const float *enc;
-    XTC_TRY(xtc_model_encode(m, src, src_mask, B, src_len, &enc, err));
-    size_t n = (size_t)(B * src_len * m->cfg.enc.layers.dim);
-    float *copy = malloc(sizeof(float) * n);
-    if (!copy)
-        XTC_FAIL(err, XTC_ERR_NOMEM, "encoder output");
-    memcpy(copy, enc, sizeof(float) * n);
-    struct context cx = {.x = copy, .mask = src_mask, .len = src_len};
-    xtc_status rc = decode(m, &cx, prompts, B, T, o, cb, user, out, n_out, step_logits, err);
+    float *copy = NULL;
+    xtc_status rc = xtc_context_encode(ctx, src, src_mask, B, src_len, &enc, err);
+    if (rc == XTC_OK) { /* the decoding steps reuse the context's activations: keep a copy */
+        size_t n = (size_t)(B * src_len * m->cfg.enc.layers.dim);
+        if (!(copy = malloc(sizeof(float) * n)))
+            rc = xtc_error_set(err, XTC_ERR_NOMEM, "encoder output");
+        else
+            memcpy(copy, enc, sizeof(float) * n);
+    }
+    struct source cx = {.x = copy, .mask = src_mask, .len = src_len};
+    if (rc == XTC_OK)
+        rc = decode(ctx, &cx, prompts, B, T, o, cb, user, out, n_out, step_logits, err);
     free(copy);
+    xtc_context_free(ctx);
     return rc;
 }

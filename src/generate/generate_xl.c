@@ -72,7 +72,7 @@ static void carry_last(const struct xl_state *x, struct mems *dst, const struct 
 
 /* Runs seq[:, from:from+n] (row stride cap) with memories `mems` (and the cache when kc);
  * out gets the call's outputs (its memories: last L rows of [mems ; hidden states]). */
-static xtc_status run(xtc_model_t m, const struct xl_state *x, const struct mems *mems, const int64_t *seq,
+static xtc_status run(xtc_context_t ctx, const struct xl_state *x, const struct mems *mems, const int64_t *seq,
                       int64_t cap, int64_t from, int64_t n, int64_t *win, xtc_kv_cache_t kc, struct xtc_outputs *out,
                       struct xtc_error *err) {
     for (int64_t b = 0; b < x->B; b++)
@@ -83,7 +83,7 @@ static xtc_status run(xtc_model_t m, const struct xl_state *x, const struct mems
         in.n_mems = x->n_layers;
         in.mem_len = mems->len;
     }
-    return xtc_model_forward(m, &in, out, err);
+    return xtc_context_forward(ctx, &in, out, err);
 }
 
 /* The memories of a call: last L rows of [mems ; all its hidden states] (the forward's own). */
@@ -131,9 +131,12 @@ xtc_status xtc_generate_xl(xtc_model_t m, const int64_t *prompts, int64_t B, int
     int64_t *step_tokens = malloc(sizeof(int64_t) * (size_t)B);
     bool cached = o->cache_kv && c->net.wrap.num_memory_tokens == 0;
     xtc_kv_cache_t kc = NULL;
+    xtc_context_t ctx = NULL; /* its own: generations may share the model across threads */
     bool ok = seq && win && scratch && step_tokens && mems_alloc(&x.seg, x.n_layers, mem_bytes) &&
               mems_alloc(&x.carried, x.n_layers, mem_bytes);
     xtc_status rc = ok ? XTC_OK : xtc_error_set(err, XTC_ERR_NOMEM, "xtc_generate_xl: buffers");
+    if (rc == XTC_OK)
+        rc = xtc_context_create(&ctx, m, err);
     if (rc == XTC_OK && cached)
         rc = xtc_kv_cache_create(&kc, m, B, M, err);
     for (int64_t b = 0; rc == XTC_OK && b < B; b++)
@@ -144,7 +147,7 @@ xtc_status xtc_generate_xl(xtc_model_t m, const int64_t *prompts, int64_t B, int
     /* the full segments of the prompt build the memories */
     int64_t F = (T + M - 1) / M - 1, start = F * M;
     for (int64_t f = 0; rc == XTC_OK && f < F; f++)
-        if ((rc = run(m, &x, &x.carried, seq, cap, f * M, M, win, NULL, &res, err)) == XTC_OK)
+        if ((rc = run(ctx, &x, &x.carried, seq, cap, f * M, M, win, NULL, &res, err)) == XTC_OK)
             take_all(&x, &x.carried, &res);
     if (rc == XTC_OK)
         mems_copy(&x, &x.seg, &x.carried);
@@ -156,7 +159,7 @@ xtc_status xtc_generate_xl(xtc_model_t m, const int64_t *prompts, int64_t B, int
             /* a boundary: the last full segment again, with the carried memories; its
              * memories start the next segment, whose first token is fed next step */
             take = M;
-            if ((rc = run(m, &x, &x.carried, seq, cap, n - M, M, win, NULL, &res, err)) != XTC_OK)
+            if ((rc = run(ctx, &x, &x.carried, seq, cap, n - M, M, win, NULL, &res, err)) != XTC_OK)
                 break;
             take_all(&x, &x.carried, &res);
             mems_copy(&x, &x.seg, &x.carried);
@@ -167,7 +170,7 @@ xtc_status xtc_generate_xl(xtc_model_t m, const int64_t *prompts, int64_t B, int
             if (kc && !step1)
                 xtc_kv_cache_reset(kc);
             take = step1 ? 1 : n - start;
-            if ((rc = run(m, &x, &x.seg, seq, cap, n - take, take, win, kc, &res, err)) != XTC_OK)
+            if ((rc = run(ctx, &x, &x.seg, seq, cap, n - take, take, win, kc, &res, err)) != XTC_OK)
                 break;
             if (x.L > 0 && first) {
                 take_all(&x, &x.carried, &res);
@@ -187,6 +190,7 @@ xtc_status xtc_generate_xl(xtc_model_t m, const int64_t *prompts, int64_t B, int
     }
     *n_out = s;
     xtc_kv_cache_free(kc);
+    xtc_context_free(ctx);
     mems_free(&x.seg, x.n_layers);
     mems_free(&x.carried, x.n_layers);
     free(seq);

@@ -64,6 +64,20 @@ struct xtc_forward_state {
     float *dlogits, *dcontext;
 };
 
+/* Activations and the state for backward of the calls one thread makes on a model. */
+struct xtc_context {
+    struct xtc_model *m;
+    struct xtc_arena arena; /* activations, re-planned when shapes grow */
+    struct xtc_forward_state last;
+};
+/* Frees what a context holds (not the struct itself: the model's built-in one is embedded). */
+void xtc_context_release(struct xtc_context *ctx);
+
+/* Checks a call's inputs against a network (model.c); context_from_encoder: XTransformer's
+ * decoder, whose context is produced inside the call. */
+xtc_status xtc_net_check_inputs(const struct xtc_net *net, const struct xtc_inputs *in, bool tokens_checked,
+                                bool context_from_encoder, struct xtc_error *err);
+
 struct xtc_model {
     struct xtc_config cfg;
     struct xtc_net net, enc; /* enc only for XTransformer */
@@ -75,8 +89,7 @@ struct xtc_model {
     char *config_json;      /* the constructor call this model was built from */
     float *grad;            /* gradient block, same layout as data (NULL until first needed) */
     uint16_t *data_bf16;    /* bfloat16 copy of data for decoding (xtc_model_set_decode_dtype), or NULL */
-    struct xtc_arena arena; /* activations, re-planned when shapes grow */
-    struct xtc_forward_state last;
+    struct xtc_context base; /* the built-in context of the xtc_model_* calls */
 };
 
 #endif
