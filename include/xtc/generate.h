@@ -47,6 +47,10 @@ XTC_API void xtc_kv_cache_keep_last(xtc_kv_cache_t c, int64_t n);
  * Errors: XTC_ERR_ARG (NULL, batch outside 1..2^20, a parent that is not a row), XTC_ERR_NOMEM. */
 XTC_API xtc_status xtc_kv_cache_reorder(xtc_kv_cache_t c, const int64_t *parent, int64_t batch, struct xtc_error *err);
 
+/* The most tokens one generation call may add (far beyond any memory; it keeps every size
+ * computed from it well inside 64 bits). */
+#define XTC_GEN_MAX_NEW_TOKENS ((int64_t)1 << 30)
+
 /* Decoding options (x-transformers AutoregressiveWrapper.generate). Filters apply in the
  * order top-k, top-p, min-p, then temperature; temperature 0 is greedy (argmax). */
 struct xtc_gen_options {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/checked.h"
 #include "core/status.h"
 #include "model/model.h"
 #include "xtc/generate.h"
@@ -48,6 +49,11 @@ xtc_status xtc_kv_cache_create(xtc_kv_cache_t *out, const struct xtc_model *m, i
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "a KV cache cannot be used with memory tokens (x-transformers disables it too)");
     if (!c->layers.causal)
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "a KV cache needs a causal model (Decoder)");
+    size_t floats;
+    int64_t GD = (int64_t)c->layers.kv_heads * c->layers.dim_head;
+    if (xtc_mul_overflow(batch * capacity, GD, &floats) || floats > SIZE_MAX / sizeof(float))
+        XTC_FAIL(err, XTC_ERR_ARG, "a KV cache of %lld rows x %lld tokens x %lld features is too large",
+                 (long long)batch, (long long)capacity, (long long)GD);
     struct xtc_kv_cache *kc = calloc(1, sizeof *kc);
     if (!kc)
         XTC_FAIL(err, XTC_ERR_NOMEM, "KV cache");
@@ -58,7 +64,7 @@ xtc_status xtc_kv_cache_create(xtc_kv_cache_t *out, const struct xtc_model *m, i
     kc->GD = (int64_t)c->layers.kv_heads * c->layers.dim_head;
     kc->n_cross = c->layers.cross_attend ? c->layers.depth : 0;
     kc->rows = batch;
-    if (!alloc_layers(&kc->k, &kc->v, kc->n_layers, (size_t)(batch * capacity * kc->GD))) {
+    if (!alloc_layers(&kc->k, &kc->v, kc->n_layers, floats)) {
         xtc_kv_cache_free(kc);
         XTC_FAIL(err, XTC_ERR_NOMEM, "KV cache of %lld tokens", (long long)capacity);
     }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "attn/kv_cache.h"
+#include "core/checked.h"
 #include "core/rng.h"
 #include "core/status.h"
 #include "generate/decode.h"
@@ -72,6 +73,10 @@ static xtc_status decode(xtc_context_t ctx, const struct source *cx, const int64
                  (long long)S, (long long)T, (long long)M);
     int64_t W = M > 0 ? M : T + S; /* window */
     int64_t cap = T + S;
+    size_t rows;
+    if (xtc_mul_overflow(B, cap, &rows) || rows > ((size_t)1 << 36) / sizeof(int64_t))
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate: batch %lld x %lld tokens (prompt and new) is too large",
+                 (long long)B, (long long)cap);
     int64_t *seq = malloc(sizeof(int64_t) * (size_t)(B * cap));
     int64_t *win = malloc(sizeof(int64_t) * (size_t)(B * (W < cap ? W : cap)));
     float *scratch = malloc(sizeof(float) * (size_t)(2 * V));

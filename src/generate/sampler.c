@@ -59,8 +59,9 @@ static int cmp_desc(const void *a, const void *b) {
 xtc_status xtc_gen_options_check(const struct xtc_gen_options *o, const char *fn, struct xtc_error *err) {
     if (!o)
         XTC_FAIL(err, XTC_ERR_ARG, "%s: no options", fn);
-    if (o->max_new_tokens < 0)
-        XTC_FAIL(err, XTC_ERR_ARG, "%s: max_new_tokens %lld must be >= 0", fn, (long long)o->max_new_tokens);
+    if (o->max_new_tokens < 0 || o->max_new_tokens > XTC_GEN_MAX_NEW_TOKENS)
+        XTC_FAIL(err, XTC_ERR_ARG, "%s: max_new_tokens %lld must be between 0 and %lld", fn,
+                 (long long)o->max_new_tokens, (long long)XTC_GEN_MAX_NEW_TOKENS);
     if (!(o->temperature >= 0) || !isfinite(o->temperature))
         XTC_FAIL(err, XTC_ERR_ARG, "%s: temperature %g must be a finite number >= 0 (0: greedy)", fn,
                  (double)o->temperature);
