@@ -33,6 +33,7 @@
 #include "xtc/config.h"
 #include "xtc/export.h"
 #include "xtc/generate.h"
+#include "xtc/json.h"
 #include "xtc/model.h"
 #include "xtc/rope.h"
 #include "xtc/safetensors.h"

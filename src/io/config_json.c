@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/status.h"
+#include "io/json.h"
 #include "xtc/config.h"
 
 /* Upper bounds: far above any real model, far below what would overflow. */
@@ -492,9 +493,8 @@ xtc_status xtc_config_parse(struct xtc_config *cfg, const char *json, size_t len
     if (!cfg || !json)
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_config_parse: NULL argument");
     memset(cfg, 0, sizeof *cfg);
-    cJSON *root = cJSON_ParseWithLength(json, len);
-    if (!root)
-        XTC_FAIL(err, XTC_ERR_FORMAT, "model config is not valid JSON");
+    cJSON *root;
+    XTC_TRY(xtc_json_parse_strict(json, len, "model config", &root, err));
     xtc_status rc = XTC_OK;
     const cJSON *cls = cJSON_GetObjectItemCaseSensitive(root, "class");
     const cJSON *kwargs = cJSON_GetObjectItemCaseSensitive(root, "kwargs");

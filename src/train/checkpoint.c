@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 
 #include "core/status.h"
 #include "io/config_json.h"
+#include "io/json.h"
 #include "io/atomic_file.h"
 #include "model/model.h"
 #include "train/trainer.h"
@@ -84,36 +86,57 @@ static char *options_json(const struct xtc_train_options *o) {
 }
 
 static xtc_status parse_options(const char *text, struct xtc_train_options *o, struct xtc_error *err) {
-    cJSON *j = text ? cJSON_Parse(text) : NULL;
-    if (!j)
-        XTC_FAIL(err, XTC_ERR_FORMAT, "train_state.safetensors: options metadata is not JSON");
+    cJSON *j;
+    if (!text)
+        XTC_FAIL(err, XTC_ERR_FORMAT, "train_state.safetensors: the options metadata is missing");
+    XTC_TRY(xtc_json_parse_strict(text, strlen(text), "train_state.safetensors: options metadata", &j, err));
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        XTC_FAIL(err, XTC_ERR_FORMAT, "train_state.safetensors: the options metadata must be a JSON object");
+    }
     xtc_train_options_default(o);
-#define NUM(field, type)                                                                 \
-    do {                                                                                 \
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, #field);                    \
-        if (cJSON_IsNumber(v))                                                           \
-            o->field = (type)v->valuedouble;                                             \
-    } while (0)
-    NUM(batch, int64_t);
-    NUM(seq_len, int64_t);
-    NUM(accum, int);
-    NUM(steps, int64_t);
-    NUM(warmup, int64_t);
-    NUM(lr, float);
-    NUM(min_lr, float);
-    NUM(weight_decay, float);
-    NUM(beta1, float);
-    NUM(beta2, float);
-    NUM(eps, float);
-    NUM(grad_clip, float);
-    NUM(val_fraction, double);
-    NUM(xl_segments, int);
+    xtc_status rc = XTC_OK;
+    /* every field a number of its kind (integers integral), the seed a decimal string */
+#define NUM(field, type, integral)                                                                   \
+    if (rc == XTC_OK && strcmp(v->string, #field) == 0) {                                            \
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || (integral && v->valuedouble != floor(v->valuedouble))) \
+            rc = xtc_error_set(err, XTC_ERR_FORMAT, "train_state.safetensors: option '%s' must be %s", #field, \
+                               integral ? "an integer" : "a finite number");                          \
+        else                                                                                         \
+            o->field = (type)v->valuedouble;                                                         \
+        continue;                                                                                    \
+    }
+    for (const cJSON *v = j->child; v && rc == XTC_OK; v = v->next) {
+        NUM(batch, int64_t, 1)
+        NUM(seq_len, int64_t, 1)
+        NUM(accum, int, 1)
+        NUM(steps, int64_t, 1)
+        NUM(warmup, int64_t, 1)
+        NUM(lr, float, 0)
+        NUM(min_lr, float, 0)
+        NUM(weight_decay, float, 0)
+        NUM(beta1, float, 0)
+        NUM(beta2, float, 0)
+        NUM(eps, float, 0)
+        NUM(grad_clip, float, 0)
+        NUM(val_fraction, double, 0)
+        NUM(xl_segments, int, 1)
+        if (strcmp(v->string, "seed") == 0) {
+            char *end = NULL;
+            errno = 0;
+            if (cJSON_IsString(v) && v->valuestring[0] >= '0' && v->valuestring[0] <= '9')
+                o->seed = strtoull(v->valuestring, &end, 10);
+            if (!end || *end || errno)
+                rc = xtc_error_set(err, XTC_ERR_FORMAT, "train_state.safetensors: option 'seed' must be a decimal "
+                                                        "string of an unsigned 64-bit integer");
+            continue;
+        }
+        /* states of newer versions may carry more options: a key this version does not know */
+        rc = xtc_error_set(err, XTC_ERR_FORMAT, "train_state.safetensors: unknown option '%s'", v->string);
+    }
 #undef NUM
-    const cJSON *seed = cJSON_GetObjectItemCaseSensitive(j, "seed");
-    if (cJSON_IsString(seed))
-        o->seed = strtoull(seed->valuestring, NULL, 10);
     cJSON_Delete(j);
-    return XTC_OK;
+    return rc;
 }
 
 xtc_status xtc_trainer_save(xtc_trainer_t t, const char *dir, struct xtc_error *err) {

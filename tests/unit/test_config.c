@@ -252,11 +252,21 @@ static const struct bad BAD[] = {
      "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 64, \"max_seq_len\": 32, \"emb_dim\": 16, "
      "\"attn_layers\": {\"class\": \"Decoder\", \"kwargs\": {\"dim\": 32, \"depth\": 1}}}}",
      XTC_ERR_UNSUPPORTED, "emb_dim"},
-    {"duplicate keyword", DEC(", \"depth\": 2"), XTC_ERR_CONFIG, "depth"},
+    /* repeated keys and trailing content make the document itself malformed (strict JSON) */
+    {"duplicate keyword", DEC(", \"depth\": 2"), XTC_ERR_FORMAT, "kwargs.attn_layers.kwargs.depth"},
     {"duplicate wrapper keyword",
      "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 64, \"num_tokens\": 65, \"max_seq_len\": 32, "
      "\"attn_layers\": {\"class\": \"Decoder\", \"kwargs\": {\"dim\": 32, \"depth\": 1}}}}",
-     XTC_ERR_CONFIG, "num_tokens"},
+     XTC_ERR_FORMAT, "kwargs.num_tokens"},
+    {"trailing object", "{\"class\": \"Encoder\", \"kwargs\": {\"dim\": 8, \"depth\": 1}}{}", XTC_ERR_FORMAT,
+     "trailing content after the JSON document at byte 54"},
+    {"trailing garbage", "{\"class\": \"Encoder\", \"kwargs\": {\"dim\": 8, \"depth\": 1}} garbage", XTC_ERR_FORMAT,
+     "at byte 55"},
+    {"syntax error position", "{\"class\": \"Encoder\", \"kwargs\": {\"dim\": 8,, \"depth\": 1}}", XTC_ERR_FORMAT,
+     "at byte 42"},
+    {"repeated key in a nested object", "{\"class\": \"Encoder\", \"kwargs\": {\"dim\": 8, \"depth\": 1}, "
+     "\"xtc\": {\"rotary_layout\": \"half_split\", \"rotary_layout\": \"interleaved\"}}", XTC_ERR_FORMAT,
+     "xtc.rotary_layout"},
     {"missing num_tokens",
      "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"max_seq_len\": 32, \"attn_layers\": {\"class\": "
      "\"Decoder\", \"kwargs\": {\"dim\": 32, \"depth\": 1}}}}",
