@@ -149,6 +149,38 @@ int check_compare_i64(struct check *c, int call, const char *name, const int64_t
 
 /* ------------------------------------------------------------------ cases */
 
+/* Every call is an object whose "kwargs" (and "wrapper", "wrapper.kwargs", "generation") are
+ * objects and whose "inputs" / "outputs" / "grad_inputs" are lists of names, before anything
+ * reads them (a call's keyword loop compares member names: an array has none). */
+static int check_calls_shape(struct check *c, const cJSON *calls) {
+    int K = 0;
+    for (const cJSON *call = calls->child; call; call = call->next, K++) {
+        if (!cJSON_IsObject(call))
+            return check_fail(c, "case.json: calls[%d] must be an object", K);
+        static const char *objects[] = {"kwargs", "wrapper", "generation"};
+        for (size_t i = 0; i < sizeof objects / sizeof objects[0]; i++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(call, objects[i]);
+            if (v && !cJSON_IsObject(v))
+                return check_fail(c, "case.json: calls[%d].%s must be an object", K, objects[i]);
+        }
+        const cJSON *wk = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(call, "wrapper"), "kwargs");
+        if (wk && !cJSON_IsObject(wk))
+            return check_fail(c, "case.json: calls[%d].wrapper.kwargs must be an object", K);
+        static const char *lists[] = {"inputs", "outputs", "grad_inputs"};
+        for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(call, lists[i]);
+            if (!v)
+                continue;
+            if (!cJSON_IsArray(v))
+                return check_fail(c, "case.json: calls[%d].%s must be a list of names", K, lists[i]);
+            for (const cJSON *n = v->child; n; n = n->next)
+                if (!cJSON_IsString(n))
+                    return check_fail(c, "case.json: calls[%d].%s must hold names (strings)", K, lists[i]);
+        }
+    }
+    return 0;
+}
+
 static int run_case(struct check *c, const char *dir) {
     char path[4096], errbuf[512];
     snprintf(path, sizeof path, "%s/case.json", dir);
@@ -156,6 +188,12 @@ static int run_case(struct check *c, const char *dir) {
     char *text = xtc_cli_read_file(path, &len, errbuf, sizeof errbuf);
     if (!text)
         return check_fail(c, "%s", errbuf);
+    /* strict JSON: one document, no repeated key (messages with the byte offset or key path) */
+    struct xtc_error jerr = {0};
+    if (xtc_json_validate(text, len, path, &jerr) != XTC_OK) {
+        free(text);
+        return check_fail(c, "%s", jerr.msg);
+    }
     c->root = cJSON_ParseWithLength(text, len);
     free(text);
     if (!c->root)
@@ -208,6 +246,8 @@ static int run_case(struct check *c, const char *dir) {
         if (rc != XTC_OK)
             return check_fail(c, "%s", err.msg);
     }
+    if (check_calls_shape(c, calls))
+        return 1;
     int K = 0;
     for (const cJSON *call = calls->child; call; call = call->next, K++) {
         int rc = is_function ? check_function_call(c, model, call, K) : check_model_call(c, call, K);

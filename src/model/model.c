@@ -121,6 +121,16 @@ static xtc_status alloc_params(struct xtc_model *m, struct xtc_error *err) {
     return XTC_OK;
 }
 
+/* A checkpoint's weights must be finite: a NaN or infinity would only surface much later,
+ * as NaN logits (and, in generation, token 0 emitted forever). */
+static xtc_status check_finite(const struct xtc_param *p, const float *x, struct xtc_error *err) {
+    for (size_t i = 0; i < p->numel; i++)
+        if (!isfinite(x[i]))
+            XTC_FAIL(err, XTC_ERR_FORMAT, "tensor %s holds a non-finite value (%g) at flat index %zu", p->name,
+                     (double)x[i], i);
+    return XTC_OK;
+}
+
 static xtc_status load_weights(struct xtc_model *m, const char *path, struct xtc_error *err) {
     XTC_TRY(build_table(m, err));
     xtc_safetensors_t st = NULL;
@@ -138,6 +148,8 @@ static xtc_status load_weights(struct xtc_model *m, const char *path, struct xtc
         const struct xtc_safetensors_entry *e = xtc_safetensors_find(st, m->params[i].name);
         if (e)
             rc = xtc_safetensors_read_f32(e, m->data + m->params[i].offset, err);
+        if (e && rc == XTC_OK)
+            rc = check_finite(&m->params[i], m->data + m->params[i].offset, err);
     }
     xtc_safetensors_free(st);
     if (rc == XTC_OK)
