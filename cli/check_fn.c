@@ -1,5 +1,6 @@
 /* xtc check: function cases (model class "function"): the textbook half-split
  * compute_rope(x, cos, sin) through the standalone RoPE API (golden README §7). */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,20 @@ int check_function_call(struct check *c, const cJSON *model, const cJSON *call, 
     const cJSON *hd = cJSON_GetObjectItemCaseSensitive(kw, "head_dim");
     if (!cJSON_IsString(fn) || strcmp(fn->valuestring, "compute_rope") != 0)
         return check_fail(c, "unknown function case (expected kwargs.function = \"compute_rope\")");
+    /* every keyword known and of its type: a typo must not silently become a default */
+    static const char *known[] = {"function", "convention", "theta_base", "head_dim", "context_length", "table_dtype"};
+    for (const cJSON *v = kw ? kw->child : NULL; v; v = v->next) {
+        size_t i = 0;
+        while (i < sizeof known / sizeof known[0] && strcmp(known[i], v->string) != 0)
+            i++;
+        if (i == sizeof known / sizeof known[0])
+            return check_fail(c, "compute_rope: unknown keyword '%s'", v->string);
+        bool number = i == 2 || i == 3 || i == 4;
+        if (number ? !cJSON_IsNumber(v) : !cJSON_IsString(v))
+            return check_fail(c, "compute_rope: keyword '%s' must be a %s", v->string, number ? "number" : "string");
+    }
+    const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(kw, "context_length");
+    const cJSON *tdt = cJSON_GetObjectItemCaseSensitive(kw, "table_dtype");
     enum xtc_rope_layout layout = XTC_ROPE_HALF_SPLIT;
     if (cJSON_IsString(conv) && strcmp(conv->valuestring, "interleaved") == 0)
         layout = XTC_ROPE_INTERLEAVED;
@@ -47,6 +62,14 @@ int check_function_call(struct check *c, const cJSON *model, const cJSON *call, 
     if (cJSON_IsNumber(hd) && hd->valuedouble != (double)x->shape[3])
         return check_fail(c, "compute_rope: head_dim %g in case.json, %lld in x", hd->valuedouble,
                           (long long)x->shape[3]);
+    if (cJSON_IsNumber(ctx) && (ctx->valuedouble != (double)cs->shape[0] || x->shape[2] > cs->shape[0]))
+        return check_fail(c, "compute_rope: context_length %g in case.json, cos/sin tables of %lld positions, x of %lld",
+                          ctx->valuedouble, (long long)cs->shape[0], (long long)x->shape[2]);
+    if (cs->shape[1] != x->shape[3])
+        return check_fail(c, "compute_rope: cos/sin tables of width %lld for a head_dim of %lld",
+                          (long long)cs->shape[1], (long long)x->shape[3]);
+    if (cJSON_IsString(tdt) && strcmp(tdt->valuestring, "F32") != 0)
+        return check_fail(c, "compute_rope: table_dtype '%s' (the tables are F32)", tdt->valuestring);
     if (want->dtype != x->dtype || want->ndim != 4 || memcmp(want->shape, x->shape, sizeof(int64_t) * 4) != 0)
         return check_fail(c, "compute_rope: the stored output must have x's dtype and shape");
     if (cs->dtype != XTC_DTYPE_F32 || sn->dtype != XTC_DTYPE_F32)
