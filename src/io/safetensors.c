@@ -469,7 +469,7 @@ xtc_status xtc_safetensors_open(xtc_safetensors_t *out, const char *path, struct
     *out = NULL;
     int fd;
     do {
-        fd = open(path, O_RDONLY | O_CLOEXEC);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block the open */
     } while (fd < 0 && errno == EINTR);
     if (fd < 0)
         XTC_FAIL(err, XTC_ERR_IO, "cannot open: %s", strerror(errno));

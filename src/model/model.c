@@ -1,10 +1,15 @@
 /* Models: loading (config -> parameter table -> validated checkpoint), the
  * parameter accessors, and the validation of every call's inputs at the public
  * boundary (the calls themselves run in a context: context.c). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/status.h"
@@ -222,23 +227,37 @@ xtc_status xtc_model_create(xtc_model_t *out, const char *config_json, size_t co
 
 const char *xtc_model_config_json(const struct xtc_model *m) { return m->config_json; }
 
+/* A whole small text file. Only a regular file (after symlinks) is read: a FIFO or a device
+ * would block or never end, a directory is no config (O_NONBLOCK keeps open() itself from
+ * blocking on a FIFO). The message names the errno. */
 static char *read_text(const char *path, size_t *len, struct xtc_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        xtc_error_set(err, XTC_ERR_IO, "cannot open %s", path);
-        return NULL;
-    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat sb;
     char *buf = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        if (n >= 0 && n < (64L << 20) && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
-            *len = fread(buf, 1, (size_t)n, f);
-            buf[*len] = '\0';
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        xtc_error_set(err, XTC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    } else if (!S_ISREG(sb.st_mode)) {
+        xtc_error_set(err, XTC_ERR_IO, "%s is not a regular file", path);
+    } else if (sb.st_size > (64L << 20)) {
+        xtc_error_set(err, XTC_ERR_IO, "%s is larger than 64 MiB", path);
+    } else if (!(buf = malloc((size_t)sb.st_size + 1))) {
+        xtc_error_set(err, XTC_ERR_NOMEM, "reading %s", path);
+    } else {
+        size_t n = 0;
+        ssize_t r = 1;
+        while (n < (size_t)sb.st_size && (r = read(fd, buf + n, (size_t)sb.st_size - n)) > 0)
+            n += (size_t)r;
+        if (r < 0) {
+            xtc_error_set(err, XTC_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+            free(buf);
+            buf = NULL;
+        } else {
+            buf[n] = '\0';
+            *len = n;
         }
     }
-    fclose(f);
-    if (!buf)
-        xtc_error_set(err, XTC_ERR_IO, "cannot read %s (missing, unreadable or over 64 MiB)", path);
+    if (fd >= 0)
+        close(fd);
     return buf;
 }
 
@@ -251,7 +270,7 @@ xtc_status xtc_model_load_dir(xtc_model_t *out, const char *dir, struct xtc_erro
     size_t len = 0;
     char *json = read_text(cpath, &len, err);
     if (!json)
-        return XTC_ERR_IO;
+        return err ? err->code : XTC_ERR_IO;
     xtc_status rc = xtc_model_load(out, json, len, wpath, err);
     if (rc != XTC_OK && rc != XTC_ERR_IO && rc != XTC_ERR_FORMAT && rc != XTC_ERR_SHAPE)
         xtc_error_prefix(err, "%s: ", cpath);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -352,6 +353,42 @@ static bool all_finite(const float *x, size_t n) {
     return true;
 }
 
+/* Inputs that are not what they claim: a FIFO or a directory where a model directory's
+ * config.json or model.safetensors should be is refused at once (a FIFO used to block
+ * forever), naming the file. */
+static void test_not_regular_files(void) {
+    char dir[] = "/tmp/xtc-fifo-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    char cfg[300], st[300];
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    snprintf(st, sizeof st, "%s/model.safetensors", dir);
+    struct xtc_error err;
+    xtc_model_t m = NULL;
+    CHECK(mkfifo(cfg, 0600) == 0, "mkfifo config.json");
+    xtc_status rc = xtc_model_load_dir(&m, dir, &err);
+    CHECK(rc == XTC_ERR_IO && strstr(err.msg, "not a regular file") && strstr(err.msg, "config.json"),
+          "a FIFO config.json is refused: %d %s", (int)rc, err.msg);
+    unlink(cfg);
+    FILE *f = fopen(cfg, "w");
+    if (f) {
+        fputs(TW_CONFIG, f);
+        fclose(f);
+    }
+    CHECK(mkfifo(st, 0600) == 0, "mkfifo model.safetensors");
+    rc = xtc_model_load_dir(&m, dir, &err);
+    CHECK(rc == XTC_ERR_IO && strstr(err.msg, "not a regular file") && strstr(err.msg, "model.safetensors"),
+          "a FIFO model.safetensors is refused: %d %s", (int)rc, err.msg);
+    unlink(st);
+    CHECK(mkdir(st, 0700) == 0, "a directory as model.safetensors");
+    rc = xtc_model_load_dir(&m, dir, &err);
+    CHECK(rc == XTC_ERR_IO && strstr(err.msg, "not a regular file"), "a directory as model.safetensors is refused: "
+          "%d %s", (int)rc, err.msg);
+    rmdir(st);
+    unlink(cfg);
+    rmdir(dir);
+    xtc_model_free(m);
+}
+
 static void test_forward_errors(void) {
     struct ckpt c;
     struct xtc_error err;
@@ -590,6 +627,7 @@ static void test_position_overflow(void) {
 }
 
 int main(void) {
+    test_not_regular_files();
     snprintf(g_dir, sizeof g_dir, "/tmp/xtc_test_model_errors_XXXXXX");
     if (!mkdtemp(g_dir)) {
         perror("mkdtemp");
