@@ -151,6 +151,10 @@ int xtc_cli_generate(int argc, char **argv) {
         fprintf(stderr, "xtc generate: beam search takes no --eos (x-transformers does not support it either)\n");
         return 2;
     }
+    if (prompt && tokens) {
+        fprintf(stderr, "xtc generate: --prompt and --tokens are mutually exclusive (give one)\n");
+        return 2;
+    }
     if (!dir || (!prompt && !tokens)) {
         fprintf(stderr, "usage: xtc generate MODEL_DIR (--prompt TEXT | --tokens 1,2,3) [options]\n");
         return 2;
@@ -184,10 +188,14 @@ int xtc_cli_generate(int argc, char **argv) {
             ids[i] = (unsigned char)prompt[i];
     }
     int64_t *out = malloc(sizeof(int64_t) * (size_t)(o.max_new_tokens > 0 ? o.max_new_tokens : 1));
-    if (!ids || !out || n < 1) {
-        fprintf(stderr, "xtc generate: the prompt must be non-empty text or a list of integers\n");
+    if (n < 1 || !ids || !out) { /* an empty prompt is the caller's mistake; a failed allocation is not */
+        if (n < 1)
+            fprintf(stderr, "xtc generate: the prompt must be non-empty text or a list of integers\n");
+        else
+            fprintf(stderr, "xtc generate: out of memory for a prompt of %lld tokens and %lld new ones\n",
+                    (long long)n, (long long)o.max_new_tokens);
         free(ids), free(out), xtc_model_free(m);
-        return 2;
+        return n < 1 ? 2 : 1;
     }
     struct stream st = {.bytes = V >= 256 && V <= 512};
     if (st.bytes && prompt && !beams)

@@ -103,6 +103,10 @@ int xtc_cli_forward(int argc, char **argv) {
             return 2;
         }
     }
+    if (tokens && text) {
+        fprintf(stderr, "xtc forward: --text and --tokens are mutually exclusive (give one)\n");
+        return 2;
+    }
     if (!dir || (!tokens && !text) || top < 1) {
         fprintf(stderr, "usage: xtc forward MODEL_DIR (--tokens 1,2,3 | --text TEXT) [--top K]\n");
         return 2;

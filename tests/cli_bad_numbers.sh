@@ -47,6 +47,24 @@ reject --top 1e1 forward "$model" --tokens 1,2 --top 1e1
 reject --tokens 1,,2 forward "$model" --tokens 1,,2
 reject --tokens 1,2, forward "$model" --tokens 1,2,
 
+# flags that exclude each other are refused (status 2, both named) instead of one silently winning
+exclusive() {
+    err=$("$xtc" "$@" 2>&1 >/dev/null)
+    rc=$?
+    case "$err" in
+    *"mutually exclusive"*) ok_msg=1 ;;
+    *) ok_msg=0 ;;
+    esac
+    if [ "$rc" -ne 2 ] || [ "$ok_msg" -ne 1 ]; then
+        echo "FAIL: xtc $* -> status $rc, stderr: $err"
+        fails=$((fails + 1))
+    else
+        echo "ok: xtc $* -> $err"
+    fi
+}
+exclusive generate "$model" --prompt hi --tokens 1,2
+exclusive forward "$model" --text hi --tokens 1,2
+
 # good values are accepted
 if ! "$xtc" forward "$model" --tokens 84,104,105,115 --top 3 >/dev/null 2>&1; then
     echo "FAIL: xtc forward --tokens 84,104,105,115 --top 3 was rejected"
