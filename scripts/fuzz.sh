@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang, library instrumented, ASan + UBSan) into build-fuzz/ and
+# runs each for SECONDS (default 30) on its seed corpus, in a scratch copy (the committed seeds
+# are not changed). Exits non-zero when a target crashes, leaks or reports a sanitizer error.
+# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]      (tests/fuzz/README.md)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-30}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_config fuzz_json fuzz_safetensors)
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXTC_FUZZ=ON -DXTC_WERROR=OFF >/dev/null
+cmake --build build-fuzz -j2 --target "${targets[@]}" >/dev/null
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+for t in "${targets[@]}"; do
+    case $t in
+    fuzz_config | fuzz_json) seeds=(tests/fuzz/corpus/config) ;;
+    fuzz_safetensors) seeds=(tests/golden tests/bad) ;;
+    *) seeds=() ;;
+    esac
+    mkdir -p "$work/$t"
+    if [ "$t" = fuzz_safetensors ]; then # its seeds are the .safetensors files of the case directories
+        find "${seeds[@]}" -name '*.safetensors' -size -256k -exec cp {} "$work/$t/" \; 2>/dev/null || true
+        seeds=()
+    fi
+    echo "== $t: ${secs}s"
+    rc=0
+    ./build-fuzz/tests/"$t" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 \
+        "$work/$t" "${seeds[@]}" >"$work/$t.log" 2>&1 || rc=$?
+    grep -E "^(stat::number_of_executed_units|stat::average_exec_per_sec|==[0-9]+==ERROR|SUMMARY|Done)" \
+        "$work/$t.log" || true
+    if [ "$rc" -ne 0 ]; then
+        tail -40 "$work/$t.log"
+        echo "$t failed (status $rc)"
+        exit 1
+    fi
+done
