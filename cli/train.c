@@ -134,7 +134,7 @@ static int write_plot(const char *out, const struct curve *train, const struct c
 /* Reloads an existing CSV log up to `step` (a resumed run continues it) and opens it for
  * writing; non-zero with a message when it cannot be written. */
 static int load_csv(const char *path, int64_t step, struct curve *train, struct curve *val, FILE **out) {
-    FILE *f = fopen(path, "r");
+    FILE *f = step >= 0 ? fopen(path, "r") : NULL; /* a new run starts a new log */
     char line[512];
     char *keep = NULL;
     size_t klen = 0;

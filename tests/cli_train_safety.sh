@@ -8,7 +8,8 @@
 #   completely in sorted order (same fingerprint as the files concatenated by sort order); a NaN
 #   loss does not call a checkpoint that does not exist "the last good checkpoint"; a read-only
 #   file system is reported as such (EROFS; needs unshare, else skipped), a directory without
-#   write permission as EACCES (not as root, else skipped).
+#   write permission as EACCES (not as root, else skipped); a log that cannot be written (log.csv
+#   a link to /dev/full) reported with ENOSPC and a non-zero status.
 # Usage: cli_train_safety.sh XTC
 set -u
 xtc=$1
@@ -106,6 +107,10 @@ grep -q "resuming busy/latest at step $step" out.txt || fail "resume after SIGIN
 expect 'NaN loss, no checkpoint' 1 'no usable checkpoint' -- "$xtc" train $T --data a.txt --out nan --steps 50 \
     --lr 1e38 --warmup 0 --grad-clip 0
 grep -q 'last good checkpoint is' err.txt && fail 'a checkpoint that does not exist was called the last good one'
+
+# a log that cannot be written (ENOSPC: log.csv is /dev/full) is reported and fails the run
+mkdir full && ln -s /dev/full full/log.csv
+expect 'log write failure' 1 'No space left on device' -- timeout 60 "$xtc" train $T --data a.txt --out full --steps 3
 
 # EROFS: a read-only bind mount in a private mount namespace
 if unshare -m true 2>/dev/null; then
