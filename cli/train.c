@@ -135,6 +135,11 @@ static int write_plot(const char *out, const struct curve *train, const struct c
  * writing; non-zero with a message when it cannot be written. */
 static int load_csv(const char *path, int64_t step, struct curve *train, struct curve *val, FILE **out) {
     FILE *f = step >= 0 ? fopen(path, "r") : NULL; /* a new run starts a new log */
+    struct stat sb;
+    if (f && (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode))) { /* /dev/full would read forever */
+        fclose(f);
+        f = NULL;
+    }
     char line[512];
     char *keep = NULL;
     size_t klen = 0;
