@@ -59,6 +59,7 @@ expect 'resume with a dangling latest' 1 'does not exist' -- "$xtc" train $T --d
 [ -e dangling/log.csv ] && fail 'resume with a dangling latest wrote a log'
 [ -d dangling/checkpoint-00000006 ] || fail 'resume with a dangling latest removed a checkpoint'
 
+expect 'the same options on resume' 0 '' -- "$xtc" train $T --data a.txt --out run --resume --lr 0.002 --batch 2 --steps 7
 expect 'another --lr on resume' 2 '--lr 0.01 differs' -- "$xtc" train $T --data a.txt --out run --resume --lr 0.01 --steps 9
 expect 'another --batch on resume' 2 '--batch 3 differs' -- "$xtc" train $T --data a.txt --out run --resume --batch 3 --steps 9
 expect 'another --lr with --override-options' 0 'overrides' -- "$xtc" train $T --data a.txt --out run --resume --lr 0.01 \
@@ -93,7 +94,7 @@ i=0
 while [ $i -lt 300 ] && ! grep -q '^6,' busy/log.csv 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
 expect 'second writer (new run)' 1 'another xtc train is using' -- "$xtc" train $T --data a.txt --out busy --steps 5
 expect 'second writer (resume)' 1 'another xtc train is using' -- "$xtc" train $T --data a.txt --out busy --resume
-kill -INT $bg
+kill -INT $bg; kill -INT $bg 2>/dev/null; kill -TERM $bg 2>/dev/null # the second and third change nothing
 wait $bg
 rc=$?
 bg=

@@ -81,6 +81,17 @@ static void test_lock(const uint8_t *corpus, size_t len) {
     xtc_trainer_free(a);
     CHECK(xtc_trainer_save(b, dir, &err) == XTC_OK, "after the first is freed, the second saves: %s", err.msg);
     CHECK(xtc_trainer_use_dir(b, "", &err) == XTC_ERR_ARG, "empty run directory path refused");
+    /* resuming needs a checkpoint: DIR/latest missing or dangling is an error that says so */
+    char empty[] = "/tmp/xtc-nolatest-XXXXXX", link[256];
+    CHECK(mkdtemp(empty) != NULL, "mkdtemp");
+    CHECK(xtc_trainer_resume(&r, empty, NULL, corpus, len, NULL, &err) == XTC_ERR_IO &&
+              strstr(err.msg, "holds no checkpoint"),
+          "resume without DIR/latest refused: %s", err.msg);
+    snprintf(link, sizeof link, "%s/latest", empty);
+    CHECK(symlink("checkpoint-00000099", link) == 0, "dangling latest");
+    CHECK(xtc_trainer_resume(&r, empty, NULL, corpus, len, NULL, &err) == XTC_ERR_IO && strstr(err.msg, "does not exist"),
+          "resume with a dangling DIR/latest refused: %s", err.msg);
+    rm_rf(empty);
     xtc_trainer_free(b);
     rm_rf(dir);
 }
