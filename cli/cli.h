@@ -21,6 +21,13 @@ int xtc_cli_plot_svg(FILE *f, const struct xtc_cli_series *series, int n_series,
 /* Reads a whole (small) file; NULL with a message in err on failure. Caller frees. */
 char *xtc_cli_read_file(const char *path, size_t *len, char *err, size_t err_len);
 
+/* xtc train's corpus (corpus.c): a regular file (symbolic links followed), or the regular
+ * files of a directory (not recursive, hidden and .dat files skipped) concatenated in
+ * byte-wise name order. NULL with a message printed on any failure (not a regular file or
+ * directory, unreadable, out of memory, empty). Caller frees. */
+#include <stdint.h>
+uint8_t *xtc_cli_read_corpus(const char *path, size_t *len, size_t *n_files);
+
 /* Strict option values (util.c), the only number parsing of the tool. The whole string must be
  * the number (decimal integers; floats as strtod reads them, finite), within [lo, hi]. On
  * failure they print a message naming the command, the flag and the value, e.g.

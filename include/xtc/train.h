@@ -120,13 +120,43 @@ struct xtc_step_stats {
 XTC_API xtc_status xtc_trainer_create(xtc_trainer_t *out, xtc_model_t model, const uint8_t *corpus, size_t len,
                                       const struct xtc_train_options *o, struct xtc_error *err);
 
-/* Continues from a checkpoint directory written by xtc_trainer_save: model, optimiser
- * state, step and random state, so the losses continue bit for bit. config_json must
- * equal the checkpoint's configuration (XTC_ERR_CONFIG otherwise); the options are the
- * checkpoint's, except `steps`, taken from o when o is not NULL. */
+/* Continues from a checkpoint written by xtc_trainer_save: model, optimiser state, step
+ * and random state, so the losses continue bit for bit. checkpoint_dir is a run directory
+ * (DIR/latest names the checkpoint; the trainer takes DIR's run lock as xtc_trainer_use_dir
+ * does) or a checkpoint directory itself. config_json, when not NULL, must equal the
+ * checkpoint's configuration. The options are the checkpoint's, except `steps`, taken from
+ * o when o is not NULL. The corpus must be the one the checkpoint was trained on (its size
+ * and fingerprint are in the state; states written before xtc recorded them are accepted
+ * with a warning). Errors: XTC_ERR_ARG (NULL), XTC_ERR_IO (DIR/latest missing or dangling,
+ * another process holds the lock, unreadable files), XTC_ERR_CONFIG (another
+ * configuration or corpus), XTC_ERR_FORMAT (a damaged state: also non-finite AdamW moments
+ * or negative second moments, named in the message). */
 XTC_API xtc_status xtc_trainer_resume(xtc_trainer_t *out, const char *checkpoint_dir, const char *config_json,
                                       const uint8_t *corpus, size_t len, const struct xtc_train_options *o,
                                       struct xtc_error *err);
+
+/* Flags of xtc_trainer_resume_ex. */
+enum {
+    XTC_RESUME_OPTIONS = 1,    /* every option from o (not NULL), not only `steps`: the caller overrides them */
+    XTC_RESUME_ANY_CORPUS = 2, /* accept a corpus other than the checkpoint's */
+};
+/* xtc_trainer_resume with flags (0 is xtc_trainer_resume). */
+XTC_API xtc_status xtc_trainer_resume_ex(xtc_trainer_t *out, const char *checkpoint_dir, const char *config_json,
+                                         const uint8_t *corpus, size_t len, const struct xtc_train_options *o,
+                                         unsigned flags, struct xtc_error *err);
+
+/* 64-bit FNV-1a of the corpus bytes: the fingerprint training states record. */
+XTC_API uint64_t xtc_corpus_fingerprint(const uint8_t *corpus, size_t len);
+
+/* Makes DIR the trainer's run directory: takes DIR/.lock (flock, exclusive, not waiting)
+ * and holds it until the trainer is freed or uses another directory, then removes what an
+ * interrupted run left in DIR: temporaries (checkpoint-*.tmp-*, latest.tmp-*) and, when
+ * DIR/latest names a checkpoint, xtc's other checkpoints (checkpoint-STEP[-N]).
+ * xtc_trainer_save and xtc_trainer_resume call it; call it first to hold the directory
+ * for the whole run. DIR must exist. Errors: XTC_ERR_ARG (empty path), XTC_ERR_IO
+ * ("another xtc train is using DIR" when another trainer or process holds the lock, or
+ * the lock file cannot be created: the message names the errno). */
+XTC_API xtc_status xtc_trainer_use_dir(xtc_trainer_t t, const char *dir, struct xtc_error *err);
 
 /* One optimiser step. XTC_ERR_ARG with a message when the loss or the gradients are
  * not finite: the parameters are left as they were before the step. */
@@ -136,9 +166,14 @@ XTC_API xtc_status xtc_trainer_step(xtc_trainer_t t, struct xtc_step_stats *stat
 XTC_API xtc_status xtc_trainer_evaluate(xtc_trainer_t t, int n_batches, float *loss, struct xtc_error *err);
 
 /* Writes a checkpoint: DIR/checkpoint-STEP/{config.json, model.safetensors,
- * train_state.safetensors}, then points DIR/latest at it with an atomic rename and
- * removes the previous checkpoint. A crash at any moment leaves DIR/latest naming a
- * complete checkpoint. DIR must exist. */
+ * train_state.safetensors} (checkpoint-STEP-N when checkpoint-STEP exists, e.g. the same
+ * step saved twice). The checkpoint is written completely into a temporary directory
+ * (every file and the directory synced), renamed into place, then DIR/latest is switched to
+ * it with an atomic rename and DIR synced; only then are superseded checkpoints removed. The
+ * checkpoint DIR/latest names is never removed or modified before latest has moved, so a
+ * crash at any moment leaves DIR/latest naming a complete checkpoint. Takes DIR's run lock
+ * (xtc_trainer_use_dir). DIR must exist. Errors: XTC_ERR_ARG, XTC_ERR_IO (message with the
+ * errno: EROFS, EACCES, ENOSPC ...; another process using DIR), XTC_ERR_NOMEM. */
 XTC_API xtc_status xtc_trainer_save(xtc_trainer_t t, const char *dir, struct xtc_error *err);
 
 XTC_API xtc_model_t xtc_trainer_model(xtc_trainer_t t);

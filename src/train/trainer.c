@@ -29,6 +29,13 @@ void xtc_train_options_default(struct xtc_train_options *o) {
     };
 }
 
+uint64_t xtc_corpus_fingerprint(const uint8_t *p, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; p && i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
 static int64_t crop_len(const struct xtc_trainer *t) {
     return t->o.xl_segments > 0 ? (int64_t)t->o.xl_segments * t->segment + 1 : t->o.seq_len + 1;
 }
@@ -81,6 +88,7 @@ static xtc_status setup(struct xtc_trainer *t, const uint8_t *corpus, size_t len
         XTC_FAIL(err, XTC_ERR_NOMEM, "training buffers");
     XTC_TRY(xtc_xl_workspace_create(&t->ws, t->model, B, seg_len(t), err));
     memcpy(t->corpus, corpus, len);
+    t->corpus_hash = xtc_corpus_fingerprint(corpus, len);
     t->len = len;
     t->n_train = len - n_val;
     XTC_TRY(xtc_model_zero_grad(t->model, err));
@@ -96,6 +104,7 @@ xtc_status xtc_trainer_make(xtc_trainer_t *out, xtc_model_t model, const uint8_t
     }
     t->model = model;
     t->o = *o;
+    t->lock_fd = -1;
     /* the checkpoints state the defaults that changed between x-transformers releases */
     char *explicit_cfg = xtc_config_json_explicit(model->config_json, strlen(model->config_json));
     if (explicit_cfg) {
@@ -134,6 +143,7 @@ void xtc_trainer_free(xtc_trainer_t t) {
     free(t->corpus);
     free(t->x);
     xtc_xl_workspace_free(t->ws);
+    xtc_trainer_unlock(t);
     free(t);
 }
 

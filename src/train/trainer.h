@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/rng.h"
 #include "xtc/train.h"
@@ -19,7 +20,14 @@ struct xtc_trainer {
     size_t len, n_train;       /* training bytes [0, n_train), held-out [n_train, len) */
     int64_t *x;                /* crops (B, L) */
     xtc_xl_workspace_t ws;     /* the loss loop's buffers (segments, logit gradients, XL memories) */
+    uint64_t corpus_hash;      /* FNV-1a 64 of the corpus bytes: a resume on another corpus is detected */
+    int lock_fd;               /* DIR/.lock held (flock) for the run directory (lock_dev, lock_ino), or -1 */
+    dev_t lock_dev;
+    ino_t lock_ino;
 };
+
+/* Releases the trainer's run-directory lock (xtc_trainer_free does it). */
+void xtc_trainer_unlock(struct xtc_trainer *t);
 
 /* Creates a trainer owning model (freed on failure too). */
 xtc_status xtc_trainer_make(xtc_trainer_t *out, struct xtc_model *model, const uint8_t *corpus, size_t len,
