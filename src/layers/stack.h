@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "attn/attention.h"
-#include "backend/cpu/matvec.h"
+#include "backend/backend.h"
 #include "core/arena.h"
 #include "ops/ops.h"
 #include "pos/pos.h"

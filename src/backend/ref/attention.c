@@ -1,15 +1,14 @@
 /* Attention (x-transformers Attention + Attend, reference B.3 / B.10): the plain
- * row-at-a-time version that every faster kernel is tested against. One query
- * row's logits live in a per-thread scratch row, so memory is O(S) per thread,
- * never a T x S matrix. */
-#include "attn/attention.h"
-
+ * row-at-a-time reference that every faster kernel is tested against, on one
+ * thread. One query row's logits live in a scratch row, so memory is O(S), never a
+ * T x S matrix. */
 #include <float.h>
-#include <stdbool.h>
 #include <math.h>
-#include <omp.h>
+#include <stdbool.h>
 #include <string.h>
 
+#include "attn/attention.h"
+#include "backend/ref/ref.h"
 #include "pos/pos.h"
 
 static inline float dot(const float *restrict a, const float *restrict b, int n) {
@@ -74,15 +73,16 @@ static inline const float *value_at(const struct xtc_attn_params *p, const float
                     : v + (b * p->S + (j - p->K)) * (int64_t)p->G * p->D + (int64_t)hk * p->D;
 }
 
-void xtc_attention_forward(float *out, const float *q, const float *k, const float *v,
+size_t xtc_attention_ref_scratch(const struct xtc_attn_params *p) { return (size_t)(2 * (p->K + p->S)); }
+
+void xtc_attention_forward_ref(float *out, const float *q, const float *k, const float *v,
                            const struct xtc_attn_params *p, float *scratch) {
     const int64_t B = p->B, T = p->T, S = p->S, K = p->K;
     const int H = p->H, D = p->D;
     const int64_t qstride = (int64_t)H * D;
-#pragma omp parallel for collapse(2) schedule(static)
+    float *row = scratch;
     for (int64_t b = 0; b < B; b++) {
         for (int h = 0; h < H; h++) {
-            float *row = scratch + (int64_t)omp_get_thread_num() * (K + S);
             int hk = h % p->G;
             for (int64_t i = 0; i < T; i++) {
                 float *o = out + (b * T + i) * qstride + (int64_t)h * D;
@@ -104,7 +104,7 @@ void xtc_attention_forward(float *out, const float *q, const float *k, const flo
     }
 }
 
-void xtc_attention_backward(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
+void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
                             const float *dout, const float *q, const float *k, const float *v,
                             const struct xtc_attn_params *p, float *scratch) {
     const int64_t B = p->B, T = p->T, S = p->S, K = p->K;
@@ -113,12 +113,8 @@ void xtc_attention_backward(float *dq, float *dk, float *dv, float *dmem_k, floa
     memset(dq, 0, sizeof(float) * (size_t)(B * T * qstride));
     memset(dk, 0, sizeof(float) * (size_t)(B * S * kstride));
     memset(dv, 0, sizeof(float) * (size_t)(B * S * kstride));
-    /* one thread per kv head: every write (dk, dv, dmem of head hk; dq and dbias of the query heads
-     * h = hk, hk + G, ...) belongs to exactly one thread, so no atomics are needed */
-#pragma omp parallel for schedule(static)
+    float *P = scratch, *dP = P + (K + S);
     for (int hk = 0; hk < G; hk++) {
-        float *P = scratch + (int64_t)omp_get_thread_num() * 2 * (K + S);
-        float *dP = P + (K + S);
         for (int h = hk; h < H; h += G)
             for (int64_t b = 0; b < B; b++)
                 for (int64_t i = 0; i < T; i++) {

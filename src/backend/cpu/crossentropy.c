@@ -1,29 +1,20 @@
-/* Cross-entropy (F.cross_entropy with ignore_index, mean over kept targets).
- * Rows run in parallel; per-thread sums are combined in thread order, so the loss
- * is reproducible for a given thread count (exact resume needs that). The fast
- * path sums exp in float with the vectorizable exp; the reference uses libm in
- * double. */
+/* Cross-entropy on the CPU (F.cross_entropy with ignore_index, mean over kept targets;
+ * definitions as in backend/ref/crossentropy.c). Rows run in parallel; per-thread sums are
+ * combined in thread order, so the loss is reproducible for a given thread count (exact
+ * resume needs that). exp is summed in float with the vectorizable exp of vec.h. */
 #include <math.h>
 #include <omp.h>
-#include <stdbool.h>
 
+#include "backend/cpu/cpu.h"
 #include "backend/cpu/vec.h"
-#include "core/backend.h"
-#include "ops/ops.h"
 
 #define MAX_THREADS 256
 
 /* log-sum-exp of one row (max subtracted) */
-static double row_lse(const float *row, int64_t V, bool ref) {
+static double row_lse(const float *row, int64_t V) {
     float mx = row[0];
     for (int64_t v = 1; v < V; v++)
         mx = row[v] > mx ? row[v] : mx;
-    if (ref) {
-        double s = 0;
-        for (int64_t v = 0; v < V; v++)
-            s += exp((double)row[v] - mx);
-        return mx + log(s);
-    }
     float s = 0;
 #pragma omp simd reduction(+ : s)
     for (int64_t v = 0; v < V; v++)
@@ -31,9 +22,8 @@ static double row_lse(const float *row, int64_t V, bool ref) {
     return mx + log((double)s);
 }
 
-double xtc_crossentropy_forward(const float *logits, const int64_t *targets, int64_t N, int64_t V,
-                                int64_t ignore_index, int64_t *n_kept) {
-    bool ref = xtc_cpu_reference();
+double xtc_cpu_crossentropy_forward(const float *logits, const int64_t *targets, int64_t N, int64_t V,
+                                    int64_t ignore_index, int64_t *n_kept) {
     double part[MAX_THREADS] = {0};
     int64_t kept_part[MAX_THREADS] = {0};
     int nth = omp_get_max_threads() < MAX_THREADS ? omp_get_max_threads() : MAX_THREADS;
@@ -45,7 +35,7 @@ double xtc_crossentropy_forward(const float *logits, const int64_t *targets, int
             if (targets[i] == ignore_index)
                 continue;
             const float *row = logits + i * V;
-            part[t] += row_lse(row, V, ref) - row[targets[i]];
+            part[t] += row_lse(row, V) - row[targets[i]];
             kept_part[t]++;
         }
     }
@@ -60,9 +50,8 @@ double xtc_crossentropy_forward(const float *logits, const int64_t *targets, int
     return kept ? total / (double)kept : NAN;
 }
 
-void xtc_crossentropy_backward(float *dlogits, const float *logits, const int64_t *targets, int64_t N, int64_t V,
-                               int64_t ignore_index, float scale) {
-    bool ref = xtc_cpu_reference();
+void xtc_cpu_crossentropy_backward(float *dlogits, const float *logits, const int64_t *targets, int64_t N, int64_t V,
+                                   int64_t ignore_index, float scale) {
 #pragma omp parallel for schedule(static) if (N * V > 65536)
     for (int64_t i = 0; i < N; i++) {
         float *d = dlogits + i * V;
@@ -72,16 +61,10 @@ void xtc_crossentropy_backward(float *dlogits, const float *logits, const int64_
             continue;
         }
         const float *row = logits + i * V;
-        double lse = row_lse(row, V, ref);
-        if (ref) {
-            for (int64_t v = 0; v < V; v++)
-                d[v] = (float)(exp((double)row[v] - lse) * scale);
-        } else {
-            float l = (float)lse;
+        float l = (float)row_lse(row, V);
 #pragma omp simd
-            for (int64_t v = 0; v < V; v++)
-                d[v] = xtc_vec_expf(row[v] - l) * scale;
-        }
+        for (int64_t v = 0; v < V; v++)
+            d[v] = xtc_vec_expf(row[v] - l) * scale;
         d[targets[i]] -= scale;
     }
 }
