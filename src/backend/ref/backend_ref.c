@@ -26,7 +26,7 @@ static void ref_team_barrier(struct xtc_team *team) { (void)team; }
 
 const struct xtc_backend xtc_backend_ref = {
     .name = "ref",
-    .fused_decode = false,
+    .fused_decode = true, /* one thread: the team is the caller */
     .max_threads = ref_max_threads,
     .parallel_for = ref_parallel_for,
     .team_run = ref_team_run,
@@ -54,7 +54,7 @@ const struct xtc_backend xtc_backend_ref = {
     .crossentropy_backward = xtc_ref_crossentropy_backward,
     .attention_scratch = xtc_attention_ref_scratch,
     .attention_forward = xtc_attention_forward_ref,
-    .attention_forward_head = NULL, /* no fused decoding step */
+    .attention_forward_head = xtc_attention_forward_head_ref,
     .attention_backward = xtc_attention_backward_ref,
     .adamw_update = xtc_ref_adamw_update,
     .grad_sumsq = xtc_ref_grad_sumsq,

@@ -60,6 +60,10 @@ void xtc_ref_crossentropy_backward(float *dlogits, const float *logits, const in
 size_t xtc_attention_ref_scratch(const struct xtc_attn_params *p);
 void xtc_attention_forward_ref(float *out, const float *q, const float *k, const float *v,
                                const struct xtc_attn_params *p, float *scratch);
+/* one (batch row b, query head h) of the forward; it honours k_bstride / v_bstride (the
+ * decoding step reads the KV cache in place). row: K + S floats */
+void xtc_attention_forward_head_ref(float *out, const float *q, const float *k, const float *v,
+                                    const struct xtc_attn_params *p, int64_t b, int h, float *row);
 void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
                                 const float *dout, const float *q, const float *k, const float *v,
                                 const struct xtc_attn_params *p, float *scratch);
