@@ -1,15 +1,15 @@
 /* One decoding step of the stack in a single parallel region.
  *
  * Decoding feeds a few rows (B * T <= DECODE_ROWS: one new token per sequence, or a short
- * prompt) through every layer. Each product then reads its whole weight matrix for a handful of
- * multiply-adds, so a step is bound by memory bandwidth, and at small sizes by the cost of
- * starting threads: the general forward (stack.c) starts a team or a BLAS call per
- * operation, about ten per layer. Here the team starts once per step (the backend's
- * team_run) and the threads share out loops (team_for) and meet at barriers. Products are split into chunks of output features, attention into
- * (batch row, kv head) pairs, and each thread normalises the residual stream into its own
- * buffer (a few hundred values: cheaper than a barrier). The operations are the general
- * forward's (only the products sum in another order; tests compare the two); the KV cache is
- * read in place.
+ * prompt) through every layer. Each product then reads its whole weight matrix for a
+ * handful of multiply-adds, so a step is bound by memory bandwidth, and at small sizes by
+ * the cost of starting threads: the general forward (stack.c) starts a team or a BLAS call
+ * per operation, about ten per layer. Here the team starts once per step (the backend's
+ * team_run) and the threads share out loops (team_for) and meet at barriers. Products are
+ * split into chunks of output features, attention into (batch row, kv head) pairs, and each
+ * thread normalises the residual stream into its own buffer (a few hundred values: cheaper
+ * than a barrier). The operations are the general forward's (only the products sum in
+ * another order; tests compare the two); the KV cache is read in place.
  *
  * Taken with a KV cache, without XL memories or gradients, and for cross-attention once
  * the context keys/values are cached (from the second step on).

@@ -17,25 +17,26 @@
 
 /* out (N, Cout) = inp (N, Cin) @ w^T (w: (Cout, Cin), PyTorch layout) + bias (Cout, or NULL).
  * (cpu: OpenBLAS sgemm, matrix-vector kernels for N <= 4) */
-static inline void xtc_linear_forward(float *out, const float *inp, const float *w, const float *bias, int64_t N, int64_t Cin,
-                        int64_t Cout) {
+static inline void xtc_linear_forward(float *out, const float *inp, const float *w, const float *bias, int64_t N,
+                                      int64_t Cin, int64_t Cout) {
     xtc_backend_get()->linear_forward(out, inp, w, bias, N, Cin, Cout, NULL);
 }
 /* The same, reading mw's bfloat16 copy of w in the matrix-vector regime (N <= 4) when it has one. */
-static inline void xtc_linear_forward_mw(float *out, const float *inp, const float *w, const float *bias, int64_t N, int64_t Cin,
-                           int64_t Cout, const struct xtc_matvec_weights *mw) {
+static inline void xtc_linear_forward_mw(float *out, const float *inp, const float *w, const float *bias, int64_t N,
+                                         int64_t Cin, int64_t Cout, const struct xtc_matvec_weights *mw) {
     xtc_backend_get()->linear_forward(out, inp, w, bias, N, Cin, Cout, mw);
 }
 
 /* x-transformers LayerNorm: (x - mean) / sqrt(var + 1e-5) * (1 + gamma), no bias.
  * gamma is stored as (scale - 1) (norm_add_unit_offset). mean/rstd (N) may be NULL. */
-static inline void xtc_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma, int64_t N,
-                           int64_t C) {
+static inline void xtc_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma,
+                                         int64_t N, int64_t C) {
     xtc_backend_get()->layernorm_forward(out, mean, rstd, inp, gamma, N, C);
 }
 
 /* x-transformers RMSNorm: x / max(||x||_2, 1e-12) * sqrt(C) * (1 + g). rnorm (N) may be NULL. */
-static inline void xtc_rmsnorm_forward(float *out, float *rnorm, const float *inp, const float *g, int64_t N, int64_t C) {
+static inline void xtc_rmsnorm_forward(float *out, float *rnorm, const float *inp, const float *g, int64_t N,
+                                       int64_t C) {
     xtc_backend_get()->rmsnorm_forward(out, rnorm, inp, g, N, C);
 }
 
@@ -63,7 +64,8 @@ static inline void xtc_softclamp_backward(float *dx, const float *y, int64_t n, 
     xtc_backend_get()->softclamp_backward(dx, y, n, b);
 }
 /* One span of n features of one row (value, gate and out each n contiguous floats). */
-static inline void xtc_glu_span(float *out, const float *value, const float *gate, int64_t n, const struct xtc_glu_params *p) {
+static inline void xtc_glu_span(float *out, const float *value, const float *gate, int64_t n,
+                                const struct xtc_glu_params *p) {
     xtc_backend_get()->glu_span(out, value, gate, n, p);
 }
 
@@ -80,7 +82,7 @@ static inline void xtc_l2norm_rows(float *x, int64_t N, int64_t C) {
 /* Mean next-token cross-entropy over rows whose target != ignore_index;
  * logits (N, V). Returns NAN when no target is kept. */
 static inline double xtc_crossentropy_forward(const float *logits, const int64_t *targets, int64_t N, int64_t V,
-                                int64_t ignore_index, int64_t *n_kept) {
+                                              int64_t ignore_index, int64_t *n_kept) {
     return xtc_backend_get()->crossentropy_forward(logits, targets, N, V, ignore_index, n_kept);
 }
 
@@ -91,20 +93,21 @@ static inline double xtc_crossentropy_forward(const float *logits, const int64_t
 
 /* dinp (N, Cin) = dout @ w (or += when accumulate); dw (Cout, Cin) += dout^T @ inp; db (Cout) += sum(dout).
  * Any of dinp / dw / db may be NULL. */
-static inline void xtc_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
-                         int64_t N, int64_t Cin, int64_t Cout, int accumulate) {
+static inline void xtc_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                                       const float *w, int64_t N, int64_t Cin, int64_t Cout, int accumulate) {
     xtc_backend_get()->linear_backward(dinp, dw, db, dout, inp, w, N, Cin, Cout, accumulate);
 }
 
 /* dinp (+=) and dgamma (+=) of the unit-offset LayerNorm, from the saved mean and rstd. */
-static inline void xtc_layernorm_backward(float *dinp, float *dgamma, const float *dout, const float *inp, const float *gamma,
-                            const float *mean, const float *rstd, int64_t N, int64_t C) {
+static inline void xtc_layernorm_backward(float *dinp, float *dgamma, const float *dout, const float *inp,
+                                          const float *gamma, const float *mean, const float *rstd, int64_t N,
+                                          int64_t C) {
     xtc_backend_get()->layernorm_backward(dinp, dgamma, dout, inp, gamma, mean, rstd, N, C);
 }
 
 /* dinp (+=) and dg (+=) of the x-transformers RMSNorm, from the saved 1 / max(||x||, 1e-12). */
 static inline void xtc_rmsnorm_backward(float *dinp, float *dg, const float *dout, const float *inp, const float *g,
-                          const float *rnorm, int64_t N, int64_t C) {
+                                        const float *rnorm, int64_t N, int64_t C) {
     xtc_backend_get()->rmsnorm_backward(dinp, dg, dout, inp, g, rnorm, N, C);
 }
 
@@ -115,7 +118,7 @@ static inline void xtc_gelu_backward(float *dinp, const float *dout, const float
 
 /* dinp (N, 2C) (=) of the GELU-gated GLU (with p's soft clamps) at inp (N, 2C). */
 static inline void xtc_glu_backward(float *dinp, const float *dout, const float *inp, int64_t N, int64_t C,
-                      const struct xtc_glu_params *p) {
+                                    const struct xtc_glu_params *p) {
     xtc_backend_get()->glu_backward(dinp, dout, inp, N, C, p);
 }
 
@@ -132,8 +135,8 @@ static inline void xtc_l2norm_backward(float *dx, const float *x, int64_t N, int
 
 /* dlogits (N, V) (=) of scale * sum over kept rows of CE, i.e. (softmax - onehot) * scale;
  * rows whose target is ignored get 0. */
-static inline void xtc_crossentropy_backward(float *dlogits, const float *logits, const int64_t *targets, int64_t N, int64_t V,
-                               int64_t ignore_index, float scale) {
+static inline void xtc_crossentropy_backward(float *dlogits, const float *logits, const int64_t *targets, int64_t N,
+                                             int64_t V, int64_t ignore_index, float scale) {
     xtc_backend_get()->crossentropy_backward(dlogits, logits, targets, N, V, ignore_index, scale);
 }
 

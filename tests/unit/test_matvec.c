@@ -59,8 +59,8 @@ static void one_case(int64_t N, int64_t Cin, int64_t Cout, int64_t o0, int64_t o
                 }
             }
         char name[128];
-        snprintf(name, sizeof name, "%s%s N=%lld Cin=%lld rows %lld..%lld bias %d", portable ? "portable " : "", pass ? "bf16" : "f32", (long long)N,
-                 (long long)Cin, (long long)o0, (long long)o1, with_bias);
+        snprintf(name, sizeof name, "%s%s N=%lld Cin=%lld rows %lld..%lld bias %d", portable ? "portable " : "",
+                 pass ? "bf16" : "f32", (long long)N, (long long)Cin, (long long)o0, (long long)o1, with_bias);
         CHECK(untouched, "%s: only the requested outputs are written", name);
         /* fp32 sums of Cin products of values in [-1, 1] in another order than the double
          * reference: error ~ sqrt(Cin) * 6e-8 * |terms|, well under 1e-5 * Cin */

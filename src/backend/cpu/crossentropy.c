@@ -7,6 +7,7 @@
 
 #include "backend/cpu/cpu.h"
 #include "backend/cpu/vec.h"
+#include "backend/ref/ref.h"
 
 #define MAX_THREADS 256
 
@@ -55,9 +56,8 @@ void xtc_cpu_crossentropy_backward(float *dlogits, const float *logits, const in
 #pragma omp parallel for schedule(static) if (N * V > 65536)
     for (int64_t i = 0; i < N; i++) {
         float *d = dlogits + i * V;
-        if (targets[i] == ignore_index) {
-            for (int64_t v = 0; v < V; v++)
-                d[v] = 0;
+        if (targets[i] == ignore_index) { /* zeros, as the reference writes them */
+            xtc_ref_crossentropy_backward(d, logits + i * V, targets + i, 1, V, ignore_index, scale);
             continue;
         }
         const float *row = logits + i * V;

@@ -108,8 +108,8 @@ void xtc_attention_forward_ref(float *out, const float *q, const float *k, const
 }
 
 void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
-                            const float *dout, const float *q, const float *k, const float *v,
-                            const struct xtc_attn_params *p, float *scratch) {
+                                const float *dout, const float *q, const float *k, const float *v,
+                                const struct xtc_attn_params *p, float *scratch) {
     const int64_t B = p->B, T = p->T, S = p->S, K = p->K;
     const int H = p->H, G = p->G, D = p->D;
     const int64_t qstride = (int64_t)H * D, kstride = (int64_t)G * D;

@@ -1,4 +1,5 @@
-/* Embedding lookup (nn.Embedding), the one kernel of every CPU backend. Ids are validated at the public boundary. */
+/* Embedding lookup (nn.Embedding), reference kernel; the cpu backend runs it too. Ids are
+ * validated at the public boundary. */
 #include <string.h>
 
 #include "backend/ref/ref.h"

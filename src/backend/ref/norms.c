@@ -69,15 +69,20 @@ void xtc_ref_layernorm_backward(float *dinp, float *dgamma, const float *dout, c
     xtc_ref_layernorm_dgamma_cols(dgamma, dout, inp, mean, rstd, N, C, 0, C);
 }
 
+/* 1 / max(||x||, 1e-12) of a row of C values (F.normalize's clamp), summed in double */
+static double inv_norm(const float *x, int64_t C) {
+    double ss = 0;
+    for (int64_t c = 0; c < C; c++)
+        ss += (double)x[c] * x[c];
+    double norm = sqrt(ss);
+    return 1.0 / (norm > 1e-12 ? norm : 1e-12);
+}
+
 void xtc_ref_rmsnorm_forward(float *out, float *rnorm, const float *inp, const float *g, int64_t N, int64_t C) {
     double scale = sqrt((double)C);
     for (int64_t i = 0; i < N; i++) {
         const float *x = inp + i * C;
-        double ss = 0;
-        for (int64_t c = 0; c < C; c++)
-            ss += (double)x[c] * x[c];
-        double norm = sqrt(ss);
-        double r = 1.0 / (norm > 1e-12 ? norm : 1e-12);
+        double r = inv_norm(x, C);
         for (int64_t c = 0; c < C; c++)
             out[i * C + c] = (float)(x[c] * r * scale * (1.0 + (double)g[c]));
         if (rnorm)
@@ -128,11 +133,7 @@ void xtc_ref_rmsnorm_backward(float *dinp, float *dg, const float *dout, const f
 void xtc_ref_l2norm_rows(float *x, int64_t N, int64_t C) {
     for (int64_t i = 0; i < N; i++) {
         float *row = x + i * C;
-        double ss = 0;
-        for (int64_t c = 0; c < C; c++)
-            ss += (double)row[c] * row[c];
-        double norm = sqrt(ss);
-        double r = 1.0 / (norm > 1e-12 ? norm : 1e-12);
+        double r = inv_norm(row, C);
         for (int64_t c = 0; c < C; c++)
             row[c] = (float)(row[c] * r);
     }
