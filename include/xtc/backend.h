@@ -1,5 +1,10 @@
-/* xtc — compute backends. The CPU backend (OpenBLAS + OpenMP) is the reference
- * and the default. */
+/* xtc — compute backends. Two are built in, chosen at run time for the whole process:
+ * "cpu" (OpenBLAS + OpenMP + SIMD kernels; the default) and "ref" (the plain scalar
+ * reference kernels: one thread, no BLAS, sums in double where they matter).
+ *
+ * Environment: XTC_BACKEND=ref|cpu selects the process default. It is read once, at the
+ * first operation (or xtc_backend_name call); setting it later has no effect, and other
+ * values leave the default at cpu. */
 #ifndef XTC_BACKEND_H
 #define XTC_BACKEND_H
 
@@ -20,8 +25,9 @@ XTC_API void xtc_threads_set(int n);
 /* The current budget of the calling thread. */
 XTC_API int xtc_threads_get(void);
 
-/* Selects the plain scalar reference kernels instead of the fast ones (ggml's use_ref):
- * slower, kept to test the fast paths against and to debug. Process-wide.
+/* use_reference != 0 selects the "ref" backend (ggml's use_ref): slower, kept to test the
+ * fast kernels against and to debug; 0 returns to the process default (XTC_BACKEND, else
+ * "cpu"). Process-wide.
  * Thread safety: an atomic flag, so it may be set from any thread; a call already running
  * may use either kernels for its remaining ops, so set it before the calls it should affect.
  *
@@ -29,6 +35,10 @@ XTC_API int xtc_threads_get(void);
  * before every forward call, so that a read before a write shows up as a mismatch. It is
  * read once per process, at the first forward call; setting it later has no effect. */
 XTC_API void xtc_backend_cpu_set_reference(int use_reference);
+
+/* The name of the backend the next operation runs on: "cpu" or "ref". A static string.
+ * Thread safety: may be called from any thread. */
+XTC_API const char *xtc_backend_name(void);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend/backend.h"
 #include "pos/pos.h"
 
 struct xtc_attn_params {
@@ -46,36 +47,27 @@ static inline void xtc_attn_bias_grad_row(const struct xtc_attn_params *p, int64
     a->scheme->grad_row(a, h, pb ? pb[i] : p->S - p->T + i, pb, 0, n, p->S, drow, dtable);
 }
 
-/* out (B, T, H*D) = attention of q (B, T, H*D) over k, v (B, S, G*D).
- * scratch: omp_get_max_threads() * (K + S) floats. Masked logits are replaced by
- * -FLT_MAX (so a row with every key hidden averages all values, as torch does),
- * then masked query rows, and rows whose key_mask is all 0 when there are no memory
- * key/values (those pad the mask with True, so such rows attend to them only), are zeroed. */
-void xtc_attention_forward(float *out, const float *q, const float *k, const float *v,
-                           const struct xtc_attn_params *p, float *scratch);
+/* out (B, T, H*D) = attention of q (B, T, H*D) over k, v (B, S, G*D), on the selected
+ * backend (cpu: query tiles through BLAS, backend/cpu/attention_tiled.c; ref: one row at a
+ * time, backend/ref/attention.c). scratch: xtc_backend_attention_scratch(p) floats.
+ * Masked logits are replaced by -FLT_MAX (so a row with every key hidden averages all
+ * values, as torch does), then masked query rows, and rows whose key_mask is all 0 when
+ * there are no memory key/values (those pad the mask with True, so such rows attend to
+ * them only), are zeroed. */
+static inline void xtc_attention_forward(float *out, const float *q, const float *k, const float *v,
+                                         const struct xtc_attn_params *p, float *scratch) {
+    xtc_backend_get()->attention_forward(out, q, k, v, p, scratch);
+}
 
 /* Backward of xtc_attention_forward, recomputing the probabilities from q and k.
  * dq (B, T, H*D), dk, dv (B, S, G*D) are overwritten; dmem_k, dmem_v (G, K, D) and
  * dbias (p->dbias_n floats: the gradient of a learned bias scheme's per-call table) are
- * accumulated when not NULL.
- * Masked logits are constants: they pass no gradient to q, k or the bias.
- * scratch: omp_get_max_threads() * 2 * (K + S) floats. */
-void xtc_attention_backward(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
-                            const float *dout, const float *q, const float *k, const float *v,
-                            const struct xtc_attn_params *p, float *scratch);
-
-/* The same two functions computed in query tiles through BLAS (attention_tiled.c):
- * what the model runs; the row-wise versions above are the reference they are tested
- * against. scratch: xtc_attention_tiled_scratch(p) floats. */
-size_t xtc_attention_tiled_scratch(const struct xtc_attn_params *p);
-void xtc_attention_forward_tiled(float *out, const float *q, const float *k, const float *v,
-                                 const struct xtc_attn_params *p, float *scratch);
-/* The forward of one (batch row b, query head h) of xtc_attention_forward_tiled, on the
- * calling thread; P: xtc_attention_tiled_scratch(p) / omp_get_max_threads() floats. */
-void xtc_attention_forward_head(float *out, const float *q, const float *k, const float *v,
-                                const struct xtc_attn_params *p, int64_t b, int h, float *P);
-void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
-                                  const float *dout, const float *q, const float *k, const float *v,
-                                  const struct xtc_attn_params *p, float *scratch);
+ * accumulated when not NULL. Masked logits are constants: they pass no gradient to q, k or
+ * the bias. */
+static inline void xtc_attention_backward(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
+                                          const float *dout, const float *q, const float *k, const float *v,
+                                          const struct xtc_attn_params *p, float *scratch) {
+    xtc_backend_get()->attention_backward(dq, dk, dv, dmem_k, dmem_v, dbias, dout, q, k, v, p, scratch);
+}
 
 #endif

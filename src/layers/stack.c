@@ -6,13 +6,12 @@
 #include "layers/stack.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "attn/attention.h"
-#include "core/backend.h"
 #include "core/status.h"
+#include "xtc/backend.h"
 #include "layers/steps.h"
 #include "ops/ops.h"
 
@@ -140,7 +139,7 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
     int64_t B = io->B, T = io->T, M = io->M, C = c->dim, N = B * T, HD = (int64_t)c->heads * c->dim_head;
     int64_t GD = (int64_t)c->kv_heads * c->dim_head, S = kv_len(io), Sself = M + io->C_cache + T;
     int64_t Cin = c->dim_context > C ? c->dim_context : C, K = c->num_mem_kv;
-    int64_t nf = s->rotary.n_freq, nthreads = omp_get_max_threads();
+    int64_t nf = s->rotary.n_freq, nthreads = xtc_threads_get();
     memset(bufs, 0, sizeof *bufs);
     bufs->train = train;
     if (train) {
@@ -167,9 +166,8 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
     int64_t bias_n = bs && bs->table_floats ? bs->table_floats(&s->bias, Sself) : 0;
     struct xtc_attn_params sizing = {.B = B, .T = T, .S = S, .K = K, .H = c->heads, .G = c->kv_heads, .D = c->dim_head,
                                      .dbias_n = train && bs && bs->grad_row ? bias_n : 0};
-    size_t tiled = xtc_attention_tiled_scratch(&sizing), rowwise = (size_t)(nthreads * 2 * (K + S));
-    bufs->scratch = xtc_arena_floats(a, tiled > rowwise ? tiled : rowwise);
-    bufs->scratch_per = tiled / (size_t)nthreads;
+    /* sized for every backend: the selection may change between calls on one plan */
+    bufs->scratch = xtc_arena_floats(a, xtc_backend_attention_scratch(&sizing, &bufs->scratch_per));
     bufs->memk = xtc_arena_floats(a, (size_t)((int64_t)c->kv_heads * K * c->dim_head));
     bufs->key_mask = (uint8_t *)xtc_arena_floats(a, (size_t)(B * S + 3) / 4);
     if (c->rotary) {
@@ -370,10 +368,7 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
     xtc_step_qk_rows(s, A->q, B, T, H, rotary ? &bf->self_rt : NULL, false);
     xtc_step_qk_rows(s, A->k, B, S, G, !rotary ? NULL : self ? &bf->self_rt : &bf->ctx_rt, true);
     struct xtc_attn_params p = xtc_stack_attn_params(s, L, io, bf, idx);
-    if (xtc_cpu_reference())
-        xtc_attention_forward(A->o, A->q, A->k, A->v, &p, bf->scratch);
-    else
-        xtc_attention_forward_tiled(A->o, A->q, A->k, A->v, &p, bf->scratch);
+    xtc_attention_forward(A->o, A->q, A->k, A->v, &p, bf->scratch);
     if (L->wo)
         xtc_linear_forward(bf->y, A->o, L->wo, NULL, B * T, (int64_t)H * D, C);
     else
@@ -408,7 +403,7 @@ void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io,
     const struct xtc_layers_config *c = &s->cfg;
     const int64_t B = io->B, T = io->T, C = c->dim, N = B * T;
     position_tables(s, io, bf);
-    if (bf->dec_h && !xtc_cpu_reference()) {
+    if (bf->dec_h && xtc_backend_get()->fused_decode) {
         xtc_stack_decode(s, io, bf);
         return;
     }

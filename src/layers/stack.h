@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "attn/attention.h"
-#include "backend/cpu/matvec.h"
+#include "backend/backend.h"
 #include "core/arena.h"
 #include "ops/ops.h"
 #include "pos/pos.h"
@@ -89,7 +89,7 @@ struct xtc_stack_bufs {
     struct xtc_sub_acts *acts; /* n_sub entries when training, else NULL (all use `shared`) */
     float *final_in, *final_mean, *final_rstd;
     float *y, *scratch, *memk;
-    size_t scratch_per;        /* floats of scratch per thread for the tiled attention kernels */
+    size_t scratch_per;        /* floats of scratch per thread (attention of one (b, h) in a decoding step) */
     uint8_t *key_mask;         /* (B, S) for self-attention */
     int64_t *self_pos, *ctx_pos; /* positions behind the rotary tables */
     struct xtc_rotary_tables self_rt, ctx_rt;

@@ -6,7 +6,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "core/backend.h"
 #include "core/status.h"
 #include "layers/stack.h"
 #include "layers/steps.h"
@@ -67,7 +66,7 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
     float *dbias = p.dbias_n > 0 ? bf->dbias : NULL; /* a learned bias scheme's table */
     if (dbias)
         memset(dbias, 0, sizeof(float) * (size_t)p.dbias_n);
-    (xtc_cpu_reference() ? xtc_attention_backward : xtc_attention_backward_tiled)(
+    xtc_attention_backward(
         bf->dq, bf->dk, bf->dv, dmem_k, K > 0 ? grad_of(g, L->mem_v) : NULL, dbias, dout, A->q, A->k, A->v, &p,
         bf->scratch);
     if (dbias) {

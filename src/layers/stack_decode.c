@@ -1,24 +1,22 @@
 /* One decoding step of the stack in a single parallel region.
  *
  * Decoding feeds a few rows (B * T <= DECODE_ROWS: one new token per sequence, or a short
- * prompt) through every layer. Each product then reads its whole weight matrix for a handful of
- * multiply-adds, so a step is bound by memory bandwidth, and at small sizes by the cost of
- * starting threads: the general forward (stack.c) starts a team or a BLAS call per
- * operation, about ten per layer. Here the team starts once per step and the threads
- * meet at barriers. Products are split into chunks of output features, attention into
- * (batch row, kv head) pairs, and each thread normalises the residual stream into its own
- * buffer (a few hundred values: cheaper than a barrier). The operations are the general
- * forward's (only the products sum in another order; tests compare the two); the KV cache is
- * read in place.
+ * prompt) through every layer. Each product then reads its whole weight matrix for a
+ * handful of multiply-adds, so a step is bound by memory bandwidth, and at small sizes by
+ * the cost of starting threads: the general forward (stack.c) starts a team or a BLAS call
+ * per operation, about ten per layer. Here the team starts once per step (the backend's
+ * team_run) and the threads share out loops (team_for) and meet at barriers. Products are
+ * split into chunks of output features, attention into (batch row, kv head) pairs, and each
+ * thread normalises the residual stream into its own buffer (a few hundred values: cheaper
+ * than a barrier). The operations are the general forward's (only the products sum in
+ * another order; tests compare the two); the KV cache is read in place.
  *
  * Taken with a KV cache, without XL memories or gradients, and for cross-attention once
  * the context keys/values are cached (from the second step on).
  * Shape letters as in stack.h; N = B * T rows, I feed-forward inner dim. */
-#include <omp.h>
 #include <string.h>
 
 #include "attn/attention.h"
-#include "backend/cpu/matvec.h"
 #include "layers/stack.h"
 #include "layers/steps.h"
 #include "ops/ops.h"
@@ -30,10 +28,20 @@
 
 /* What the threads of one step share. */
 struct step {
+    const struct xtc_backend *be;
     const struct xtc_stack *s;
     const struct xtc_stack_io *io;
     struct xtc_stack_bufs *bf;
     const uint8_t *self_mask; /* the self-attention key mask (the same for every layer without XL memories) */
+};
+
+/* One thread's view of the sub-layer it runs (every thread of the team walks the same ones). */
+struct sub {
+    const struct step *st;
+    const struct xtc_sublayer *L;
+    int idx;        /* index among the self- (or cross-) attention layers */
+    const float *h; /* this thread's normed input (N, C) */
+    float *P;       /* this thread's attention scratch */
 };
 
 bool xtc_stack_decode_ok(const struct xtc_stack *s, const struct xtc_stack_io *io, bool train) {
@@ -45,8 +53,10 @@ bool xtc_stack_decode_ok(const struct xtc_stack *s, const struct xtc_stack_io *i
  * Self-attention first stores the new rows' keys/values in the cache. Keys that qk-norm or
  * rotary change are gathered into A->k (B, S, G*D) and transformed there: the cache keeps
  * them raw, as x-transformers' does; otherwise keys and values are read from the cache. */
-static void attend_kv_head(const struct step *st, const struct xtc_sublayer *L, int idx, int64_t b, int g,
-                           float *P) {
+static void attend_kv_head(const struct sub *u, int64_t b, int g) {
+    const struct step *st = u->st;
+    const struct xtc_sublayer *L = u->L;
+    const int idx = u->idx;
     const struct xtc_stack *s = st->s;
     const struct xtc_stack_io *io = st->io;
     struct xtc_stack_bufs *bf = st->bf;
@@ -83,7 +93,7 @@ static void attend_kv_head(const struct step *st, const struct xtc_sublayer *L, 
     for (int64_t h = g; h < H; h += G) {
         for (int64_t t = 0; t < T; t++)
             xtc_step_qk_head(s, A->q + (b * T + t) * HD + h * D, rotary ? &bf->self_rt : NULL, b, T, t, false);
-        xtc_attention_forward_head(A->o, A->q, k, v, &p, b, (int)h, P);
+        st->be->attention_forward_head(A->o, A->q, k, v, &p, b, (int)h, u->P);
     }
 }
 
@@ -101,89 +111,130 @@ static void chunk_rows(int64_t c, int64_t rows, int64_t *lo, int64_t *hi) {
     *hi = *lo + CHUNK < rows ? *lo + CHUNK : rows;
 }
 
-static void attention_sublayer(const struct step *st, const struct xtc_sublayer *L, int idx, const float *h, int t) {
-    const struct xtc_stack_io *io = st->io;
-    struct xtc_stack_bufs *bf = st->bf;
+/* work item w of the q, k, v projections of the new rows: q's chunks, then k's, then v's */
+static void qkv_chunk(void *arg, int64_t w, struct xtc_team *team) {
+    const struct sub *u = arg;
+    const struct step *st = u->st;
     const struct xtc_layers_config *c = &st->s->cfg;
-    const struct xtc_matvec_weights *mw = &st->s->decode_w;
-    struct xtc_sub_acts *A = &bf->shared;
-    const int64_t N = io->B * io->T, C = c->dim, D = c->dim_head, G = c->kv_heads, K = c->num_mem_kv;
-    const int64_t HD = (int64_t)c->heads * D, GD = G * D;
-    const bool self = L->kind == XTC_SUB_SELF;
+    struct xtc_sub_acts *A = &st->bf->shared;
+    const int64_t N = st->io->B * st->io->T, C = c->dim, HD = (int64_t)c->heads * c->dim_head;
+    const int64_t GD = (int64_t)c->kv_heads * c->dim_head, nq = n_chunks(HD), nkv = n_chunks(GD);
     int64_t lo, hi;
-    /* projections of the new rows: q, then k and v (self-attention) in one chunk space */
-    const int64_t nq = n_chunks(HD), nkv = self ? n_chunks(GD) : 0;
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int64_t w = 0; w < nq + 2 * nkv; w++) {
-        if (w < nq) {
-            chunk_rows(w, HD, &lo, &hi);
-            xtc_matvec(mw, A->q, HD, h, N, L->wq, NULL, C, lo, hi);
-        } else {
-            bool is_k = w < nq + nkv;
-            chunk_rows(w - nq - (is_k ? 0 : nkv), GD, &lo, &hi);
-            xtc_matvec(mw, is_k ? A->knew : A->vnew, GD, h, N, is_k ? L->wk : L->wv, NULL, C, lo, hi);
-        }
-    }
-    if (c->qk_norm && K > 0) { /* memory keys are l2-normalised like the others, per call */
-#pragma omp for schedule(static) nowait
-        for (int64_t g = 0; g < G; g++)
-            xtc_step_mem_keys(st->s, L, bf->memk, (int)g, (int)g + 1);
-    }
-#pragma omp barrier
-    float *P = bf->scratch + bf->scratch_per * (size_t)t;
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t w = 0; w < io->B * G; w++)
-        attend_kv_head(st, L, idx, w / G, (int)(w % G), P);
-    /* output projection (none with one head: H*D == C) and the residual */
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t w = 0; w < n_chunks(C); w++) {
-        chunk_rows(w, C, &lo, &hi);
-        if (L->wo)
-            xtc_matvec(mw, bf->y, C, A->o, N, L->wo, NULL, HD, lo, hi);
-        xtc_step_residual(io->x, L->wo ? bf->y : A->o, N, C, lo, hi);
+    (void)team;
+    if (w < nq) {
+        chunk_rows(w, HD, &lo, &hi);
+        st->be->matvec(&st->s->decode_w, A->q, HD, u->h, N, u->L->wq, NULL, C, lo, hi);
+    } else {
+        bool is_k = w < nq + nkv;
+        chunk_rows(w - nq - (is_k ? 0 : nkv), GD, &lo, &hi);
+        st->be->matvec(&st->s->decode_w, is_k ? A->knew : A->vnew, GD, u->h, N, is_k ? u->L->wk : u->L->wv, NULL, C,
+                       lo, hi);
     }
 }
 
-static void ff_sublayer(const struct step *st, const struct xtc_sublayer *L, const float *h) {
+/* memory keys of kv head g, l2-normalised like the others, per call */
+static void mem_keys_of(void *arg, int64_t g, struct xtc_team *team) {
+    const struct sub *u = arg;
+    (void)team;
+    xtc_step_mem_keys(u->st->s, u->L, u->st->bf->memk, (int)g, (int)g + 1);
+}
+
+/* work item w = (batch row, kv head) of attention */
+static void attend_item(void *arg, int64_t w, struct xtc_team *team) {
+    const struct sub *u = arg;
+    const int64_t G = u->st->s->cfg.kv_heads;
+    (void)team;
+    attend_kv_head(u, w / G, (int)(w % G));
+}
+
+/* chunk w of the output projection (none with one head: H*D == C) and the residual */
+static void out_chunk(void *arg, int64_t w, struct xtc_team *team) {
+    const struct sub *u = arg;
+    const struct step *st = u->st;
     const struct xtc_layers_config *c = &st->s->cfg;
-    const struct xtc_matvec_weights *mw = &st->s->decode_w;
     struct xtc_stack_bufs *bf = st->bf;
-    struct xtc_sub_acts *A = &bf->shared;
+    const int64_t N = st->io->B * st->io->T, C = c->dim, HD = (int64_t)c->heads * c->dim_head;
+    int64_t lo, hi;
+    (void)team;
+    chunk_rows(w, C, &lo, &hi);
+    if (u->L->wo)
+        st->be->matvec(&st->s->decode_w, bf->y, C, bf->shared.o, N, u->L->wo, NULL, HD, lo, hi);
+    xtc_step_residual(st->io->x, u->L->wo ? bf->y : bf->shared.o, N, C, lo, hi);
+}
+
+static void attention_sublayer(const struct sub *u, struct xtc_team *team) {
+    const struct step *st = u->st;
+    const struct xtc_backend *be = st->be;
+    const struct xtc_layers_config *c = &st->s->cfg;
+    const int64_t D = c->dim_head, G = c->kv_heads, HD = (int64_t)c->heads * D, GD = G * D;
+    const bool self = u->L->kind == XTC_SUB_SELF;
+    /* projections of the new rows: q, then k and v (self-attention) in one chunk space */
+    be->team_for(team, n_chunks(HD) + (self ? 2 * n_chunks(GD) : 0), XTC_FOR_DYNAMIC | XTC_FOR_NOWAIT, qkv_chunk,
+                 (void *)u);
+    if (c->qk_norm && c->num_mem_kv > 0)
+        be->team_for(team, G, XTC_FOR_STATIC | XTC_FOR_NOWAIT, mem_keys_of, (void *)u);
+    be->team_barrier(team);
+    be->team_for(team, st->io->B * G, XTC_FOR_DYNAMIC, attend_item, (void *)u);
+    be->team_for(team, n_chunks(c->dim), XTC_FOR_DYNAMIC, out_chunk, (void *)u);
+}
+
+/* chunk w of the first feed-forward product (GLU: the first half is the value, the second
+ * the gate) and its activation */
+static void ff1_chunk(void *arg, int64_t w, struct xtc_team *team) {
+    const struct sub *u = arg;
+    const struct step *st = u->st;
+    const struct xtc_layers_config *c = &st->s->cfg;
+    struct xtc_sub_acts *A = &st->bf->shared;
     const int64_t N = st->io->B * st->io->T, C = c->dim, I = c->ff_inner, W1 = c->ff_glu ? 2 * I : I;
     int64_t lo, hi;
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t w = 0; w < n_chunks(I); w++) {
-        chunk_rows(w, I, &lo, &hi);
-        xtc_matvec(mw, A->ff1, W1, h, N, L->w1, L->b1, C, lo, hi);
-        if (c->ff_glu) /* GLU: the first half is the value, the second the gate */
-            xtc_matvec(mw, A->ff1, W1, h, N, L->w1, L->b1, C, I + lo, I + hi);
-        xtc_step_ff_act(st->s, A->ffa, A->ff1, N, lo, hi);
-    }
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t w = 0; w < n_chunks(C); w++) {
-        chunk_rows(w, C, &lo, &hi);
-        xtc_matvec(mw, bf->y, C, A->ffa, N, L->w2, L->b2, I, lo, hi);
-        xtc_step_residual(st->io->x, bf->y, N, C, lo, hi);
+    (void)team;
+    chunk_rows(w, I, &lo, &hi);
+    st->be->matvec(&st->s->decode_w, A->ff1, W1, u->h, N, u->L->w1, u->L->b1, C, lo, hi);
+    if (c->ff_glu)
+        st->be->matvec(&st->s->decode_w, A->ff1, W1, u->h, N, u->L->w1, u->L->b1, C, I + lo, I + hi);
+    xtc_step_ff_act(st->s, A->ffa, A->ff1, N, lo, hi);
+}
+
+/* chunk w of the second feed-forward product and the residual */
+static void ff2_chunk(void *arg, int64_t w, struct xtc_team *team) {
+    const struct sub *u = arg;
+    const struct step *st = u->st;
+    const struct xtc_layers_config *c = &st->s->cfg;
+    struct xtc_stack_bufs *bf = st->bf;
+    const int64_t N = st->io->B * st->io->T, C = c->dim, I = c->ff_inner;
+    int64_t lo, hi;
+    (void)team;
+    chunk_rows(w, C, &lo, &hi);
+    st->be->matvec(&st->s->decode_w, bf->y, C, bf->shared.ffa, N, u->L->w2, u->L->b2, I, lo, hi);
+    xtc_step_residual(st->io->x, bf->y, N, C, lo, hi);
+}
+
+/* One thread of the step's team: every sub-layer, in order. */
+static void step_thread(struct xtc_team *team, void *arg) {
+    const struct step *st = arg;
+    const struct xtc_stack *s = st->s;
+    const int64_t N = st->io->B * st->io->T, C = s->cfg.dim;
+    float *h = st->bf->dec_h + (size_t)team->thread * (size_t)(N * C);
+    struct sub u = {.st = st, .h = h, .P = st->bf->scratch + st->bf->scratch_per * (size_t)team->thread};
+    int self_idx = 0, cross_idx = 0;
+    for (int l = 0; l < s->n_sub; l++) {
+        u.L = &s->sub[l];
+        xtc_stack_norm(s, h, NULL, NULL, st->io->x, u.L->norm, N);
+        if (u.L->kind == XTC_SUB_FF) {
+            st->be->team_for(team, n_chunks(s->cfg.ff_inner), XTC_FOR_DYNAMIC, ff1_chunk, &u);
+            st->be->team_for(team, n_chunks(C), XTC_FOR_DYNAMIC, ff2_chunk, &u);
+        } else {
+            u.idx = u.L->kind == XTC_SUB_SELF ? self_idx++ : cross_idx++;
+            attention_sublayer(&u, team);
+        }
     }
 }
 
 void xtc_stack_decode(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_stack_bufs *bf) {
-    const int64_t N = io->B * io->T, C = s->cfg.dim;
+    const int64_t N = io->B * io->T;
     /* the key mask is filled once, before the threads read it */
-    struct step st = {.s = s, .io = io, .bf = bf, .self_mask = xtc_stack_self_key_mask(io, bf, 0)};
-#pragma omp parallel num_threads(bf->dec_threads)
-    {
-        int t = omp_get_thread_num();
-        float *h = bf->dec_h + (size_t)t * (size_t)(N * C);
-        int self_idx = 0, cross_idx = 0;
-        for (int l = 0; l < s->n_sub; l++) {
-            const struct xtc_sublayer *L = &s->sub[l];
-            xtc_stack_norm(s, h, NULL, NULL, io->x, L->norm, N);
-            if (L->kind == XTC_SUB_FF)
-                ff_sublayer(&st, L, h);
-            else
-                attention_sublayer(&st, L, L->kind == XTC_SUB_SELF ? self_idx++ : cross_idx++, h, t);
-        }
-    }
+    struct step st = {.be = xtc_backend_get(), .s = s, .io = io, .bf = bf,
+                      .self_mask = xtc_stack_self_key_mask(io, bf, 0)};
+    st.be->team_run(bf->dec_threads, step_thread, &st);
     xtc_stack_norm(s, io->x, bf->final_mean, bf->final_rstd, io->x, s->final_norm, N);
 }

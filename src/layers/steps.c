@@ -12,16 +12,32 @@ void xtc_step_qk_head(const struct xtc_stack *s, float *x, const struct xtc_rota
         xtc_rotary_rotate_head(&s->rotary, x, rt, b, L, j, keys);
 }
 
+struct qk_rows {
+    const struct xtc_stack *s;
+    float *x;
+    int64_t L;
+    int nh;
+    const struct xtc_rotary_tables *rt;
+    bool keys;
+};
+
+/* positions [lo, hi) of the B * L (batch row, position) pairs */
+static void qk_rows_range(void *arg, int64_t lo, int64_t hi, int tid) {
+    const struct qk_rows *a = arg;
+    const int D = a->s->cfg.dim_head;
+    (void)tid;
+    for (int64_t bj = lo; bj < hi; bj++)
+        for (int h = 0; h < a->nh; h++)
+            xtc_step_qk_head(a->s, a->x + (bj * a->nh + h) * D, a->rt, bj / a->L, a->L, bj % a->L, a->keys);
+}
+
 void xtc_step_qk_rows(const struct xtc_stack *s, float *x, int64_t B, int64_t L, int nh,
                       const struct xtc_rotary_tables *rt, bool keys) {
     const int D = s->cfg.dim_head;
     if (!s->cfg.qk_norm && !rt)
         return;
-#pragma omp parallel for collapse(2) schedule(static) if (B * L * nh * D > 32768)
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t j = 0; j < L; j++)
-            for (int h = 0; h < nh; h++)
-                xtc_step_qk_head(s, x + ((b * L + j) * nh + h) * D, rt, b, L, j, keys);
+    struct qk_rows a = {.s = s, .x = x, .L = L, .nh = nh, .rt = rt, .keys = keys};
+    xtc_backend_get()->parallel_for(B * L, B * L * nh * D > 32768, qk_rows_range, &a);
 }
 
 const float *xtc_step_mem_keys(const struct xtc_stack *s, const struct xtc_sublayer *L, float *memk, int g0, int g1) {
@@ -72,11 +88,24 @@ void xtc_step_ff_act(const struct xtc_stack *s, float *ffa, float *ff1, int64_t 
     }
 }
 
+struct residual {
+    float *x;
+    const float *y;
+};
+
+static void residual_range(void *arg, int64_t lo, int64_t hi, int tid) {
+    const struct residual *a = arg;
+    float *restrict x = a->x;
+    const float *restrict y = a->y;
+    (void)tid;
+    for (int64_t i = lo; i < hi; i++)
+        x[i] += y[i];
+}
+
 void xtc_step_residual(float *x, const float *y, int64_t N, int64_t C, int64_t lo, int64_t hi) {
     if (lo == 0 && hi == C) {
-#pragma omp parallel for simd schedule(static) if (N * C > 65536)
-        for (int64_t i = 0; i < N * C; i++)
-            x[i] += y[i];
+        struct residual a = {.x = x, .y = y};
+        xtc_backend_get()->parallel_for(N * C, N * C > 65536, residual_range, &a);
         return;
     }
     for (int64_t n = 0; n < N; n++)

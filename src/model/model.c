@@ -294,6 +294,14 @@ void xtc_model_free(xtc_model_t m) {
 
 const struct xtc_config *xtc_model_config(const struct xtc_model *m) { return &m->cfg; }
 
+/* the bfloat16 copy of parameters [lo, hi) */
+static void to_bf16_range(void *arg, int64_t lo, int64_t hi, int tid) {
+    struct xtc_model *m = arg;
+    (void)tid;
+    for (int64_t i = lo; i < hi; i++)
+        m->data_bf16[i] = xtc_f32_to_bf16(m->data[i]);
+}
+
 xtc_status xtc_model_set_decode_dtype(xtc_model_t m, enum xtc_dtype dtype, struct xtc_error *err) {
     if (!m)
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_model_set_decode_dtype: NULL model");
@@ -305,10 +313,8 @@ xtc_status xtc_model_set_decode_dtype(xtc_model_t m, enum xtc_dtype dtype, struc
         m->data_bf16 = xtc_alloc_large(sizeof(uint16_t) * (m->n_floats ? m->n_floats : 1));
         if (!m->data_bf16)
             XTC_FAIL(err, XTC_ERR_NOMEM, "cannot allocate a bfloat16 copy of %zu parameters", m->n_floats);
-        const size_t n = m->n_floats;
-#pragma omp parallel for schedule(static) if (n > 65536)
-        for (size_t i = 0; i < n; i++)
-            m->data_bf16[i] = xtc_f32_to_bf16(m->data[i]);
+        const int64_t n = (int64_t)m->n_floats;
+        xtc_backend_get()->parallel_for(n, n > 65536, to_bf16_range, m);
     }
     struct xtc_matvec_weights w = {.base = m->data, .bf16 = m->data_bf16};
     m->net.stack.decode_w = w;

@@ -1,4 +1,6 @@
-/* Ops (private): one op per file, forward (and later backward) side by side.
+/* Ops (private): what each op computes, forward and backward side by side, and its
+ * dispatch to the selected backend (backend/backend.h: one table lookup per call; the
+ * kernels live in backend/cpu and backend/ref).
  * Shapes: N rows, C features; Cin/Cout for linear layers. Row-major throughout.
  *
  * Gradient rule (for the backward passes): parameter grads always +=; an
@@ -11,25 +13,37 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend/backend.h"
+
 /* out (N, Cout) = inp (N, Cin) @ w^T (w: (Cout, Cin), PyTorch layout) + bias (Cout, or NULL).
- * The only caller of cblas_sgemm. */
-void xtc_linear_forward(float *out, const float *inp, const float *w, const float *bias, int64_t N, int64_t Cin,
-                        int64_t Cout);
+ * (cpu: OpenBLAS sgemm, matrix-vector kernels for N <= 4) */
+static inline void xtc_linear_forward(float *out, const float *inp, const float *w, const float *bias, int64_t N,
+                                      int64_t Cin, int64_t Cout) {
+    xtc_backend_get()->linear_forward(out, inp, w, bias, N, Cin, Cout, NULL);
+}
 /* The same, reading mw's bfloat16 copy of w in the matrix-vector regime (N <= 4) when it has one. */
-struct xtc_matvec_weights;
-void xtc_linear_forward_mw(float *out, const float *inp, const float *w, const float *bias, int64_t N, int64_t Cin,
-                           int64_t Cout, const struct xtc_matvec_weights *mw);
+static inline void xtc_linear_forward_mw(float *out, const float *inp, const float *w, const float *bias, int64_t N,
+                                         int64_t Cin, int64_t Cout, const struct xtc_matvec_weights *mw) {
+    xtc_backend_get()->linear_forward(out, inp, w, bias, N, Cin, Cout, mw);
+}
 
 /* x-transformers LayerNorm: (x - mean) / sqrt(var + 1e-5) * (1 + gamma), no bias.
  * gamma is stored as (scale - 1) (norm_add_unit_offset). mean/rstd (N) may be NULL. */
-void xtc_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma, int64_t N,
-                           int64_t C);
+static inline void xtc_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma,
+                                         int64_t N, int64_t C) {
+    xtc_backend_get()->layernorm_forward(out, mean, rstd, inp, gamma, N, C);
+}
 
 /* x-transformers RMSNorm: x / max(||x||_2, 1e-12) * sqrt(C) * (1 + g). rnorm (N) may be NULL. */
-void xtc_rmsnorm_forward(float *out, float *rnorm, const float *inp, const float *g, int64_t N, int64_t C);
+static inline void xtc_rmsnorm_forward(float *out, float *rnorm, const float *inp, const float *g, int64_t N,
+                                       int64_t C) {
+    xtc_backend_get()->rmsnorm_forward(out, rnorm, inp, g, N, C);
+}
 
 /* Exact (erf) GELU, elementwise over n values. */
-void xtc_gelu_forward(float *out, const float *inp, int64_t n);
+static inline void xtc_gelu_forward(float *out, const float *inp, int64_t n) {
+    xtc_backend_get()->gelu_forward(out, inp, n);
+}
 
 /* GLU with GELU gate: inp (N, 2*C) = [value | gate]; out (N, C) = value * gelu(gate), or with
  * softclamp (x-transformers 2.31.10 ff_glu_softclamp) c(value, up_clamp) * c(gate, gate_clamp) *
@@ -38,24 +52,39 @@ struct xtc_glu_params {
     bool softclamp;
     float gate_clamp, up_clamp; /* ff_glu_gate_softclamp_value (4), ff_glu_up_softclamp_value (25) */
 };
-void xtc_glu_forward(float *out, const float *inp, int64_t N, int64_t C, const struct xtc_glu_params *p);
+static inline void xtc_glu_forward(float *out, const float *inp, int64_t N, int64_t C, const struct xtc_glu_params *p) {
+    xtc_backend_get()->glu_forward(out, inp, N, C, p);
+}
 /* In place x = b tanh(x / b) (x-transformers softclamp: FeedForward softclamp_value before a
  * plain activation), and its backward from the clamped values y: dx *= 1 - (y / b)^2. */
-void xtc_softclamp_forward(float *x, int64_t n, float b);
-void xtc_softclamp_backward(float *dx, const float *y, int64_t n, float b);
+static inline void xtc_softclamp_forward(float *x, int64_t n, float b) {
+    xtc_backend_get()->softclamp_forward(x, n, b);
+}
+static inline void xtc_softclamp_backward(float *dx, const float *y, int64_t n, float b) {
+    xtc_backend_get()->softclamp_backward(dx, y, n, b);
+}
 /* One span of n features of one row (value, gate and out each n contiguous floats). */
-void xtc_glu_span(float *out, const float *value, const float *gate, int64_t n, const struct xtc_glu_params *p);
+static inline void xtc_glu_span(float *out, const float *value, const float *gate, int64_t n,
+                                const struct xtc_glu_params *p) {
+    xtc_backend_get()->glu_span(out, value, gate, n, p);
+}
 
 /* out (N, C) = table[ids[i]] (ids already validated against the table size). */
-void xtc_embedding_forward(float *out, const int64_t *ids, const float *table, int64_t N, int64_t C);
+static inline void xtc_embedding_forward(float *out, const int64_t *ids, const float *table, int64_t N, int64_t C) {
+    xtc_backend_get()->embedding_forward(out, ids, table, N, C);
+}
 
 /* l2-normalises each of the N rows of length C in place: x / max(||x||, 1e-12) (F.normalize). */
-void xtc_l2norm_rows(float *x, int64_t N, int64_t C);
+static inline void xtc_l2norm_rows(float *x, int64_t N, int64_t C) {
+    xtc_backend_get()->l2norm_rows(x, N, C);
+}
 
 /* Mean next-token cross-entropy over rows whose target != ignore_index;
  * logits (N, V). Returns NAN when no target is kept. */
-double xtc_crossentropy_forward(const float *logits, const int64_t *targets, int64_t N, int64_t V,
-                                int64_t ignore_index, int64_t *n_kept);
+static inline double xtc_crossentropy_forward(const float *logits, const int64_t *targets, int64_t N, int64_t V,
+                                              int64_t ignore_index, int64_t *n_kept) {
+    return xtc_backend_get()->crossentropy_forward(logits, targets, N, V, ignore_index, n_kept);
+}
 
 /* ---------------------------------------------------------------- backward
  * Argument order mirrors forward: input grads, weight grads, dout, saved tensors.
@@ -64,34 +93,51 @@ double xtc_crossentropy_forward(const float *logits, const int64_t *targets, int
 
 /* dinp (N, Cin) = dout @ w (or += when accumulate); dw (Cout, Cin) += dout^T @ inp; db (Cout) += sum(dout).
  * Any of dinp / dw / db may be NULL. */
-void xtc_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
-                         int64_t N, int64_t Cin, int64_t Cout, int accumulate);
+static inline void xtc_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                                       const float *w, int64_t N, int64_t Cin, int64_t Cout, int accumulate) {
+    xtc_backend_get()->linear_backward(dinp, dw, db, dout, inp, w, N, Cin, Cout, accumulate);
+}
 
 /* dinp (+=) and dgamma (+=) of the unit-offset LayerNorm, from the saved mean and rstd. */
-void xtc_layernorm_backward(float *dinp, float *dgamma, const float *dout, const float *inp, const float *gamma,
-                            const float *mean, const float *rstd, int64_t N, int64_t C);
+static inline void xtc_layernorm_backward(float *dinp, float *dgamma, const float *dout, const float *inp,
+                                          const float *gamma, const float *mean, const float *rstd, int64_t N,
+                                          int64_t C) {
+    xtc_backend_get()->layernorm_backward(dinp, dgamma, dout, inp, gamma, mean, rstd, N, C);
+}
 
 /* dinp (+=) and dg (+=) of the x-transformers RMSNorm, from the saved 1 / max(||x||, 1e-12). */
-void xtc_rmsnorm_backward(float *dinp, float *dg, const float *dout, const float *inp, const float *g,
-                          const float *rnorm, int64_t N, int64_t C);
+static inline void xtc_rmsnorm_backward(float *dinp, float *dg, const float *dout, const float *inp, const float *g,
+                                        const float *rnorm, int64_t N, int64_t C) {
+    xtc_backend_get()->rmsnorm_backward(dinp, dg, dout, inp, g, rnorm, N, C);
+}
 
 /* dinp (=) of the exact GELU at inp. */
-void xtc_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n);
+static inline void xtc_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n) {
+    xtc_backend_get()->gelu_backward(dinp, dout, inp, n);
+}
 
 /* dinp (N, 2C) (=) of the GELU-gated GLU (with p's soft clamps) at inp (N, 2C). */
-void xtc_glu_backward(float *dinp, const float *dout, const float *inp, int64_t N, int64_t C,
-                      const struct xtc_glu_params *p);
+static inline void xtc_glu_backward(float *dinp, const float *dout, const float *inp, int64_t N, int64_t C,
+                                    const struct xtc_glu_params *p) {
+    xtc_backend_get()->glu_backward(dinp, dout, inp, N, C, p);
+}
 
 /* dtable (+=) rows ids[i] of dout (N, C). */
-void xtc_embedding_backward(float *dtable, const float *dout, const int64_t *ids, int64_t N, int64_t C);
+static inline void xtc_embedding_backward(float *dtable, const float *dout, const int64_t *ids, int64_t N, int64_t C) {
+    xtc_backend_get()->embedding_backward(dtable, dout, ids, N, C);
+}
 
 /* In place: dx (N rows of C) becomes the gradient before F.normalize, given y = x / max(||x||, 1e-12)
  * and the saved input rows x. */
-void xtc_l2norm_backward(float *dx, const float *x, int64_t N, int64_t C);
+static inline void xtc_l2norm_backward(float *dx, const float *x, int64_t N, int64_t C) {
+    xtc_backend_get()->l2norm_backward(dx, x, N, C);
+}
 
 /* dlogits (N, V) (=) of scale * sum over kept rows of CE, i.e. (softmax - onehot) * scale;
  * rows whose target is ignored get 0. */
-void xtc_crossentropy_backward(float *dlogits, const float *logits, const int64_t *targets, int64_t N, int64_t V,
-                               int64_t ignore_index, float scale);
+static inline void xtc_crossentropy_backward(float *dlogits, const float *logits, const int64_t *targets, int64_t N,
+                                             int64_t V, int64_t ignore_index, float scale) {
+    xtc_backend_get()->crossentropy_backward(dlogits, logits, targets, N, V, ignore_index, scale);
+}
 
 #endif

@@ -18,11 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
+#include "backend/backend.h"
 #include "core/status.h"
+#include "xtc/backend.h"
 #include "pos/pos.h"
 #include "xtc/rope.h"
 
@@ -161,30 +160,29 @@ struct rope_coef {
     bool *split;              /* (T), NULL when no row is split */
 };
 
-/* Rotates the first 2K features of each (b, h, t) vector of x into out. */
-static void rope_walk(const struct xtc_tensor *out, const struct xtc_tensor *x, const struct rope_coef *cf,
-                      enum xtc_rope_layout layout, float *scratch) {
-    const int64_t B = x->shape[0], H = x->shape[1], T = x->shape[2];
+struct rope_walk {
+    const struct xtc_tensor *out, *x;
+    const struct rope_coef *cf;
+    enum xtc_rope_layout layout;
+    float *scratch;
+};
+
+/* (b, h) pairs [lo, hi) of rope_walk, on thread tid */
+static void rope_walk_range(void *arg, int64_t lo, int64_t hi, int tid) {
+    const struct rope_walk *a = arg;
+    const struct xtc_tensor *out = a->out, *x = a->x;
+    const struct rope_coef *cf = a->cf;
+    const enum xtc_rope_layout layout = a->layout;
+    const int64_t H = x->shape[1], T = x->shape[2];
     const int D = (int)x->shape[3], K = cf->K, R = 2 * cf->K;
     const size_t es = xtc_dtype_size(x->dtype);
     const bool in_place = same_view(out, x);
-    const bool parallel = numel4(x) > ROPE_PARALLEL_MIN;
     /* second-member index of pair k inside the rotated block */
     const int second = layout == XTC_ROPE_INTERLEAVED ? 1 : K;
     const int step = layout == XTC_ROPE_INTERLEAVED ? 2 : 1;
-
-#ifdef _OPENMP
-#pragma omp parallel for if (parallel) schedule(static)
-#else
-    (void)parallel;
-#endif
-    for (int64_t bh = 0; bh < B * H; bh++) {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
-        /* v: the widened head vector; w: a second copy for split table rows */
-        float *v = scratch + (size_t)tid * 2 * (size_t)D, *w = v + D;
+    /* v: the widened head vector; w: a second copy for split table rows */
+    float *v = a->scratch + (size_t)tid * 2 * (size_t)D, *w = v + D;
+    for (int64_t bh = lo; bh < hi; bh++) {
         const int64_t b = bh / H, h = bh % H;
         for (int64_t t = 0; t < T; t++) {
             const int64_t xo = b * x->stride[0] + h * x->stride[1] + t * x->stride[2];
@@ -211,12 +209,16 @@ static void rope_walk(const struct xtc_tensor *out, const struct xtc_tensor *x, 
     }
 }
 
+/* Rotates the first 2K features of each (b, h, t) vector of x into out. */
+static void rope_walk(const struct xtc_tensor *out, const struct xtc_tensor *x, const struct rope_coef *cf,
+                      enum xtc_rope_layout layout, float *scratch) {
+    struct rope_walk a = {.out = out, .x = x, .cf = cf, .layout = layout, .scratch = scratch};
+    xtc_backend_get()->parallel_for(x->shape[0] * x->shape[1], numel4(x) > ROPE_PARALLEL_MIN, rope_walk_range, &a);
+}
+
 /* Scratch for rope_walk: two D-float rows per thread that may run it. */
 static float *alloc_scratch(int D) {
-    size_t n_threads = 1;
-#ifdef _OPENMP
-    n_threads = (size_t)omp_get_max_threads();
-#endif
+    size_t n_threads = (size_t)xtc_threads_get(); /* at least any backend's thread count */
     return malloc(sizeof(float) * 2 * (size_t)D * n_threads);
 }
 

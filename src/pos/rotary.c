@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "core/status.h"
 
 /* cos/sin of positions [lo, hi), n_freq each: trigonometry once per position, not once per call */
@@ -201,25 +202,42 @@ void xtc_rotary_tables_fill(const struct xtc_rotary *r, struct xtc_rotary_tables
         rt->qfac = rt->kfac = NULL;
 }
 
+struct rotate_rows {
+    const struct xtc_rotary *r;
+    float *x;
+    int64_t L;
+    int nh, D;
+    const struct xtc_rotary_tables *rt;
+    bool keys;
+    float sign;
+};
+
+/* positions [lo, hi) of the B * L (batch row, position) pairs */
+static void rotate_rows_range(void *arg, int64_t lo, int64_t hi, int tid) {
+    const struct rotate_rows *a = arg;
+    const struct xtc_rotary_tables *rt = a->rt;
+    const int nf = a->r->n_freq;
+    const float *fac = a->keys ? rt->kfac : rt->qfac;
+    (void)tid;
+    for (int64_t bj = lo; bj < hi; bj++) {
+        int64_t t = xtc_rotary_table_row(rt, bj / a->L, a->L, bj % a->L);
+        const float *sn = rt->sin + t * nf;
+        float tmp[nf > 0 ? nf : 1];
+        if (a->sign < 0) {
+            for (int f = 0; f < nf; f++)
+                tmp[f] = -sn[f];
+            sn = tmp;
+        }
+        for (int h = 0; h < a->nh; h++)
+            xtc_rotary_rotate(a->x + (bj * a->nh + h) * a->D, rt->cos + t * nf, sn, fac ? fac + t * nf : NULL, nf,
+                              a->r->layout);
+    }
+}
+
 void xtc_rotary_rotate_rows(const struct xtc_rotary *r, float *x, int64_t B, int64_t L, int nh, int D,
                             const struct xtc_rotary_tables *rt, bool keys, float sign) {
-    int nf = r->n_freq;
-    const float *fac = keys ? rt->kfac : rt->qfac;
-#pragma omp parallel for collapse(2) schedule(static) if (B * L * nh * D > 32768)
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t j = 0; j < L; j++) {
-            int64_t t = xtc_rotary_table_row(rt, b, L, j);
-            const float *sn = rt->sin + t * nf;
-            float tmp[nf > 0 ? nf : 1];
-            if (sign < 0) {
-                for (int f = 0; f < nf; f++)
-                    tmp[f] = -sn[f];
-                sn = tmp;
-            }
-            for (int h = 0; h < nh; h++)
-                xtc_rotary_rotate(x + ((b * L + j) * nh + h) * D, rt->cos + t * nf, sn, fac ? fac + t * nf : NULL,
-                                  nf, r->layout);
-        }
+    struct rotate_rows a = {.r = r, .x = x, .L = L, .nh = nh, .D = D, .rt = rt, .keys = keys, .sign = sign};
+    xtc_backend_get()->parallel_for(B * L, B * L * nh * D > 32768, rotate_rows_range, &a);
 }
 
 void xtc_rotary_rotate_head(const struct xtc_rotary *r, float *x, const struct xtc_rotary_tables *rt, int64_t b,

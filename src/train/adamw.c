@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "core/alloc.h"
 #include "core/status.h"
 #include "xtc/train.h"
@@ -41,50 +42,18 @@ void xtc_adamw_step(struct xtc_adamw *opt, float *params, const float *grads, fl
     float step_size = (float)(lr / bc1);
     float bc2_sqrt = (float)sqrt(bc2);
     float decay = 1.0f - lr * opt->weight_decay;
-    float b1 = opt->beta1, b2 = opt->beta2, eps = opt->eps;
-    float *m = opt->m, *v = opt->v;
-    size_t n = opt->n;
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++) {
-        float g = grads[i];
-        float p = params[i] * decay;
-        m[i] = m[i] * b1 + (1.0f - b1) * g; /* lerp_(grad, 1 - beta1) */
-        v[i] = v[i] * b2 + (1.0f - b2) * g * g;
-        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
-        params[i] = p - step_size * (m[i] / denom);
-    }
+    struct xtc_adamw_consts k = {.beta1 = opt->beta1, .beta2 = opt->beta2, .eps = opt->eps,
+                                 .step_size = step_size, .bc2_sqrt = bc2_sqrt, .decay = decay};
+    xtc_backend_get()->adamw_update(params, grads, opt->m, opt->v, opt->n, &k);
 }
 
-#define NORM_CHUNK 16384
-
 double xtc_clip_grad_norm(float *grads, size_t n, double max_norm) {
-    /* fixed chunks summed in chunk order: the same result for any thread count, which keeps
-     * resumed runs bit-identical */
-    size_t n_chunks = (n + NORM_CHUNK - 1) / NORM_CHUNK;
-    double ss = 0;
-    double part[64];
-    for (size_t c0 = 0; c0 < n_chunks; c0 += 64) {
-        size_t c1 = c0 + 64 < n_chunks ? c0 + 64 : n_chunks;
-#pragma omp parallel for schedule(static) if (n > 65536)
-        for (size_t c = c0; c < c1; c++) {
-            size_t i0 = c * NORM_CHUNK, i1 = i0 + NORM_CHUNK < n ? i0 + NORM_CHUNK : n;
-            double s = 0;
-            for (size_t i = i0; i < i1; i++)
-                s += (double)grads[i] * grads[i];
-            part[c - c0] = s;
-        }
-        for (size_t c = c0; c < c1; c++)
-            ss += part[c - c0];
-    }
-    double norm = sqrt(ss);
+    const struct xtc_backend *be = xtc_backend_get();
+    double norm = sqrt(be->grad_sumsq(grads, n));
     if (max_norm > 0 && isfinite(norm)) {
         double coef = max_norm / (norm + 1e-6);
-        if (coef < 1.0) {
-            float c = (float)coef;
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-            for (size_t i = 0; i < n; i++)
-                grads[i] *= c;
-        }
+        if (coef < 1.0)
+            be->grad_scale(grads, n, (float)coef);
     }
     return norm;
 }

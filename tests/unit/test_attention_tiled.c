@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "attn/attention.h"
+#include "backend/cpu/cpu.h"
+#include "backend/ref/ref.h"
 #include "check.h"
 
 static uint64_t g_state = 12345;
@@ -62,7 +64,7 @@ static void run(const struct cfg *c) {
     size_t nr = (size_t)omp_get_max_threads() * 2 * (size_t)(K + S);
     float *scratch = malloc(sizeof(float) * (ns > nr ? ns : nr));
     float *o_ref = calloc(nq, sizeof(float)), *o_til = calloc(nq, sizeof(float));
-    xtc_attention_forward(o_ref, q, k, v, &p, scratch);
+    xtc_attention_forward_ref(o_ref, q, k, v, &p, scratch);
     xtc_attention_forward_tiled(o_til, q, k, v, &p, scratch);
     char label[160];
     /* both are float32 with different summation orders (BLAS vs row loops) */
@@ -78,7 +80,7 @@ static void run(const struct cfg *c) {
         g[r][4] = calloc(nm ? nm : 1, sizeof(float));
         g[r][5] = calloc((size_t)(H * (2 * S - 1)), sizeof(float));
     }
-    xtc_attention_backward(g[0][0], g[0][1], g[0][2], K ? g[0][3] : NULL, K ? g[0][4] : NULL, c->t5 ? g[0][5] : NULL,
+    xtc_attention_backward_ref(g[0][0], g[0][1], g[0][2], K ? g[0][3] : NULL, K ? g[0][4] : NULL, c->t5 ? g[0][5] : NULL,
                            dout, q, k, v, &p, scratch);
     xtc_attention_backward_tiled(g[1][0], g[1][1], g[1][2], K ? g[1][3] : NULL, K ? g[1][4] : NULL,
                                  c->t5 ? g[1][5] : NULL, dout, q, k, v, &p, scratch);

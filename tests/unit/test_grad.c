@@ -33,6 +33,7 @@
 #include <cjson/cJSON.h>
 
 #include "attn/attention.h"
+#include "backend/ref/ref.h"
 #include "check.h"
 #include "ops/ops.h"
 #include "pos/pos.h"
@@ -405,7 +406,7 @@ struct attn_ctx {
 
 static double attn_objective(void *ctx) {
     struct attn_ctx *c = ctx;
-    xtc_attention_forward(c->out, c->q, c->k, c->v, &c->p, c->scratch);
+    xtc_attention_forward_ref(c->out, c->q, c->k, c->v, &c->p, c->scratch);
     return dot_r(c->out, c->r, c->n_out);
 }
 
@@ -431,7 +432,7 @@ static void attn_case(const char *name, struct xtc_attn_params p, bool with_t5) 
     float *dt50 = with_t5 ? rand_floats(nt5, 1.0) : NULL;
     float *dmk = K ? copy_floats(dmk0, nm) : NULL, *dmv = K ? copy_floats(dmv0, nm) : NULL;
     float *dt5 = with_t5 ? copy_floats(dt50, nt5) : NULL;
-    xtc_attention_backward(dq, dk, dv, dmk, dmv, dt5, c.r, c.q, c.k, c.v, &c.p, c.scratch);
+    xtc_attention_backward_ref(dq, dk, dv, dmk, dmv, dt5, c.r, c.q, c.k, c.v, &c.p, c.scratch);
 
     char buf[128];
     snprintf(buf, sizeof buf, "attn %s: dq", name);

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "backend/cpu/vec.h"
-#include "core/backend.h"
 
 /* bfloat16 is the top half of a float: widening is a shift (exact) */
 static inline float bf16_f32(uint16_t h) {
@@ -223,10 +222,10 @@ static void matvec_bf16_avx2(float *out, int64_t ldo, const float *inp, int64_t 
 }
 #endif
 
-/* the intrinsics versions, unless the CPU lacks them or the portable reference is selected */
+/* the intrinsics versions, unless the CPU lacks them */
 static bool have_avx2_fma(void) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    return !xtc_cpu_reference() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
     return false;
 #endif
@@ -253,4 +252,19 @@ void xtc_matvec_bf16(float *out, int64_t ldo, const float *inp, int64_t N, const
     }
 #endif
     matvec_c(out, ldo, inp, N, (struct rows){.bf16 = w}, bias, Cin, o0, o1);
+}
+
+void xtc_matvec_f32_portable(float *out, int64_t ldo, const float *inp, int64_t N, const float *w, const float *bias,
+                             int64_t Cin, int64_t o0, int64_t o1) {
+    matvec_c(out, ldo, inp, N, (struct rows){.f32 = w}, bias, Cin, o0, o1);
+}
+
+void xtc_matvec_bf16_portable(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w,
+                              const float *bias, int64_t Cin, int64_t o0, int64_t o1) {
+    matvec_c(out, ldo, inp, N, (struct rows){.bf16 = w}, bias, Cin, o0, o1);
+}
+
+void xtc_cpu_matvec(const struct xtc_matvec_weights *mw, float *out, int64_t ldo, const float *inp, int64_t N,
+                    const float *w, const float *bias, int64_t Cin, int64_t o0, int64_t o1) {
+    xtc_matvec(mw, out, ldo, inp, N, w, bias, Cin, o0, o1);
 }

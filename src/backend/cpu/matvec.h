@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "backend/backend.h"
+
 /* out[n * ldo + o] = bias[o] + sum_k w[o * Cin + k] * inp[n * Cin + k] for n < N and
  * o in [o0, o1); bias may be NULL. Each weight row is read from memory once for all N
  * rows (it stays in L1 between them), which is what decoding is bound by. */
@@ -16,12 +18,11 @@ void xtc_matvec_f32(float *out, int64_t ldo, const float *inp, int64_t N, const 
 void xtc_matvec_bf16(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w, const float *bias,
                      int64_t Cin, int64_t o0, int64_t o1);
 
-/* The weights products read: a parameter block in fp32, and optionally its bfloat16 copy
- * (same offsets), which is then read instead. */
-struct xtc_matvec_weights {
-    const float *base;
-    const uint16_t *bf16;
-};
+/* The portable versions (the compiler vectorizes them): what runs without AVX2 + FMA. */
+void xtc_matvec_f32_portable(float *out, int64_t ldo, const float *inp, int64_t N, const float *w, const float *bias,
+                             int64_t Cin, int64_t o0, int64_t o1);
+void xtc_matvec_bf16_portable(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w,
+                              const float *bias, int64_t Cin, int64_t o0, int64_t o1);
 
 /* xtc_matvec_f32 for weights w inside mw's block (or anywhere when mw is NULL or has no copy). */
 static inline void xtc_matvec(const struct xtc_matvec_weights *mw, float *out, int64_t ldo, const float *inp,
@@ -31,5 +32,9 @@ static inline void xtc_matvec(const struct xtc_matvec_weights *mw, float *out, i
     else
         xtc_matvec_f32(out, ldo, inp, N, w, bias, Cin, o0, o1);
 }
+
+/* The same, out of line: the cpu backend's matvec entry. */
+void xtc_cpu_matvec(const struct xtc_matvec_weights *mw, float *out, int64_t ldo, const float *inp, int64_t N,
+                    const float *w, const float *bias, int64_t Cin, int64_t o0, int64_t o1);
 
 #endif

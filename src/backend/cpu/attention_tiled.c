@@ -2,7 +2,7 @@
  * query rows, the logits tile (TQ x (K+S)) is one sgemm, the softmax is row-wise,
  * and the values are one more sgemm; the backward recomputes the tile and uses
  * four sgemms. Memory is O(TQ x S) per thread, never T x S. Same semantics as
- * the row-wise reference in attention.c, which it is tested against.
+ * the row-wise reference (backend/ref/attention.c), which it is tested against.
  * Shape letters as in attention.h. */
 #include <cblas.h>
 #include <float.h>
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "attn/attention.h"
+#include "backend/cpu/cpu.h"
 #include "backend/cpu/vec.h"
 #include "pos/pos.h"
 

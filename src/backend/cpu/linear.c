@@ -1,19 +1,15 @@
-/* Linear layer through OpenBLAS: the one place that calls cblas_sgemm.
- * PyTorch stores weights as (out, in), so out = inp @ w^T. */
+/* Linear layer on the CPU: OpenBLAS sgemm, or for a few rows (decoding) the matrix-vector
+ * kernels of matvec.c split over threads. PyTorch stores weights as (out, in), so
+ * out = inp @ w^T. */
 #include <cblas.h>
 #include <omp.h>
 
+#include "backend/cpu/cpu.h"
 #include "backend/cpu/matvec.h"
 #include "core/threads.h"
-#include "ops/ops.h"
 
-void xtc_linear_forward(float *out, const float *inp, const float *w, const float *bias, int64_t N, int64_t Cin,
-                        int64_t Cout) {
-    xtc_linear_forward_mw(out, inp, w, bias, N, Cin, Cout, NULL);
-}
-
-void xtc_linear_forward_mw(float *out, const float *inp, const float *w, const float *bias, int64_t N, int64_t Cin,
-                           int64_t Cout, const struct xtc_matvec_weights *mw) {
+void xtc_cpu_linear_forward(float *out, const float *inp, const float *w, const float *bias, int64_t N, int64_t Cin,
+                            int64_t Cout, const struct xtc_matvec_weights *mw) {
     if (N == 0 || Cout == 0)
         return;
     if (N <= 4) {
@@ -40,8 +36,8 @@ void xtc_linear_forward_mw(float *out, const float *inp, const float *w, const f
                 beta, out, (int)Cout);
 }
 
-void xtc_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
-                         int64_t N, int64_t Cin, int64_t Cout, int accumulate) {
+void xtc_cpu_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                             int64_t N, int64_t Cin, int64_t Cout, int accumulate) {
     if (N == 0 || Cout == 0 || Cin == 0)
         return;
     /* out = inp @ w^T  =>  dinp = dout @ w,  dw = dout^T @ inp,  db = sum_rows(dout) */

@@ -1,15 +1,14 @@
 /* Attention (x-transformers Attention + Attend, reference B.3 / B.10): the plain
- * row-at-a-time version that every faster kernel is tested against. One query
- * row's logits live in a per-thread scratch row, so memory is O(S) per thread,
- * never a T x S matrix. */
-#include "attn/attention.h"
-
+ * row-at-a-time reference that every faster kernel is tested against, on one
+ * thread. One query row's logits live in a scratch row, so memory is O(S), never a
+ * T x S matrix. */
 #include <float.h>
-#include <stdbool.h>
 #include <math.h>
-#include <omp.h>
+#include <stdbool.h>
 #include <string.h>
 
+#include "attn/attention.h"
+#include "backend/ref/ref.h"
 #include "pos/pos.h"
 
 static inline float dot(const float *restrict a, const float *restrict b, int n) {
@@ -33,8 +32,9 @@ static float score_row(const struct xtc_attn_params *p, const float *q, const fl
     for (int64_t j = 0; j < K; j++)
         row[j] = dot(qv, mem_k + ((int64_t)hk * K + j) * D, D) * p->scale;
     int64_t last = p->causal ? i + S - T : S - 1; /* last visible key */
+    const float *kb = k + b * (p->k_bstride ? p->k_bstride : S) * kstride + (int64_t)hk * D;
     for (int64_t j = 0; j < S; j++)
-        row[K + j] = j > last || (km && !km[j]) ? 0.0f : dot(qv, k + (b * S + j) * kstride + (int64_t)hk * D, D) * p->scale;
+        row[K + j] = j > last || (km && !km[j]) ? 0.0f : dot(qv, kb + j * kstride, D) * p->scale;
     if (p->bias.scheme)
         xtc_attn_bias_row(p, b, h, i, S, row + K);
     for (int64_t j = 0; j < S; j++)
@@ -71,54 +71,53 @@ static bool row_is_zeroed(const struct xtc_attn_params *p, int64_t b, int64_t i)
 
 static inline const float *value_at(const struct xtc_attn_params *p, const float *v, int64_t b, int hk, int64_t j) {
     return j < p->K ? p->mem_v + ((int64_t)hk * p->K + j) * p->D
-                    : v + (b * p->S + (j - p->K)) * (int64_t)p->G * p->D + (int64_t)hk * p->D;
+                    : v + (b * (p->v_bstride ? p->v_bstride : p->S) + (j - p->K)) * (int64_t)p->G * p->D +
+                          (int64_t)hk * p->D;
 }
 
-void xtc_attention_forward(float *out, const float *q, const float *k, const float *v,
-                           const struct xtc_attn_params *p, float *scratch) {
-    const int64_t B = p->B, T = p->T, S = p->S, K = p->K;
-    const int H = p->H, D = p->D;
-    const int64_t qstride = (int64_t)H * D;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t b = 0; b < B; b++) {
-        for (int h = 0; h < H; h++) {
-            float *row = scratch + (int64_t)omp_get_thread_num() * (K + S);
-            int hk = h % p->G;
-            for (int64_t i = 0; i < T; i++) {
-                float *o = out + (b * T + i) * qstride + (int64_t)h * D;
-                memset(o, 0, sizeof(float) * (size_t)D);
-                if (row_is_zeroed(p, b, i))
-                    continue;
-                float mx = score_row(p, q, k, p->mem_k, b, h, i, row);
-                softmax_row(row, K + S, mx);
-                for (int64_t j = 0; j < K + S; j++) {
-                    float w = row[j];
-                    if (w == 0.0f)
-                        continue;
-                    const float *vv = value_at(p, v, b, hk, j);
-                    for (int d = 0; d < D; d++)
-                        o[d] += w * vv[d];
-                }
-            }
+size_t xtc_attention_ref_scratch(const struct xtc_attn_params *p) { return (size_t)(2 * (p->K + p->S)); }
+
+void xtc_attention_forward_head_ref(float *out, const float *q, const float *k, const float *v,
+                                    const struct xtc_attn_params *p, int64_t b, int h, float *row) {
+    const int64_t T = p->T, S = p->S, K = p->K;
+    const int D = p->D, hk = h % p->G;
+    const int64_t qstride = (int64_t)p->H * D;
+    for (int64_t i = 0; i < T; i++) {
+        float *o = out + (b * T + i) * qstride + (int64_t)h * D;
+        memset(o, 0, sizeof(float) * (size_t)D);
+        if (row_is_zeroed(p, b, i))
+            continue;
+        float mx = score_row(p, q, k, p->mem_k, b, h, i, row);
+        softmax_row(row, K + S, mx);
+        for (int64_t j = 0; j < K + S; j++) {
+            float w = row[j];
+            if (w == 0.0f)
+                continue;
+            const float *vv = value_at(p, v, b, hk, j);
+            for (int d = 0; d < D; d++)
+                o[d] += w * vv[d];
         }
     }
 }
 
-void xtc_attention_backward(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
-                            const float *dout, const float *q, const float *k, const float *v,
-                            const struct xtc_attn_params *p, float *scratch) {
+void xtc_attention_forward_ref(float *out, const float *q, const float *k, const float *v,
+                               const struct xtc_attn_params *p, float *scratch) {
+    for (int64_t b = 0; b < p->B; b++)
+        for (int h = 0; h < p->H; h++)
+            xtc_attention_forward_head_ref(out, q, k, v, p, b, h, scratch);
+}
+
+void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
+                                const float *dout, const float *q, const float *k, const float *v,
+                                const struct xtc_attn_params *p, float *scratch) {
     const int64_t B = p->B, T = p->T, S = p->S, K = p->K;
     const int H = p->H, G = p->G, D = p->D;
     const int64_t qstride = (int64_t)H * D, kstride = (int64_t)G * D;
     memset(dq, 0, sizeof(float) * (size_t)(B * T * qstride));
     memset(dk, 0, sizeof(float) * (size_t)(B * S * kstride));
     memset(dv, 0, sizeof(float) * (size_t)(B * S * kstride));
-    /* one thread per kv head: every write (dk, dv, dmem of head hk; dq and dbias of the query heads
-     * h = hk, hk + G, ...) belongs to exactly one thread, so no atomics are needed */
-#pragma omp parallel for schedule(static)
+    float *P = scratch, *dP = P + (K + S);
     for (int hk = 0; hk < G; hk++) {
-        float *P = scratch + (int64_t)omp_get_thread_num() * 2 * (K + S);
-        float *dP = P + (K + S);
         for (int h = hk; h < H; h += G)
             for (int64_t b = 0; b < B; b++)
                 for (int64_t i = 0; i < T; i++) {
