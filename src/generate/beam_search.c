@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "attn/kv_cache.h"
+#include "core/lse.h"
 #include "core/rng.h"
 #include "core/status.h"
 #include "generate/decode.h"
@@ -101,13 +102,7 @@ static float gumbel(struct xtc_rng *rng) {
 static void propose(struct beams *s, int64_t r, const float *logits, const struct xtc_gen_options *filters,
                     bool noise, struct xtc_rng *rng) {
     int64_t V = s->V;
-    double mx = logits[0];
-    for (int64_t v = 1; v < V; v++)
-        mx = logits[v] > mx ? logits[v] : mx;
-    double sum = 0;
-    for (int64_t v = 0; v < V; v++)
-        sum += exp((double)logits[v] - mx);
-    double lse = mx + log(sum);
+    double lse = xtc_row_logsumexp(logits, V);
     const float *prop = logits;
     if (noise) {
         /* logits = filter_logits_fn(logits); logits = logits / temperature + gumbel_noise(logits) */

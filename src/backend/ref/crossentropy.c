@@ -3,17 +3,8 @@
 #include <math.h>
 
 #include "backend/ref/ref.h"
+#include "core/lse.h"
 
-/* log-sum-exp of one row (max subtracted) */
-static double row_lse(const float *row, int64_t V) {
-    float mx = row[0];
-    for (int64_t v = 1; v < V; v++)
-        mx = row[v] > mx ? row[v] : mx;
-    double s = 0;
-    for (int64_t v = 0; v < V; v++)
-        s += exp((double)row[v] - mx);
-    return mx + log(s);
-}
 
 double xtc_ref_crossentropy_forward(const float *logits, const int64_t *targets, int64_t N, int64_t V,
                                     int64_t ignore_index, int64_t *n_kept) {
@@ -23,7 +14,7 @@ double xtc_ref_crossentropy_forward(const float *logits, const int64_t *targets,
         if (targets[i] == ignore_index)
             continue;
         const float *row = logits + i * V;
-        total += row_lse(row, V) - row[targets[i]];
+        total += xtc_row_logsumexp(row, V) - row[targets[i]];
         kept++;
     }
     if (n_kept)
@@ -42,7 +33,7 @@ void xtc_ref_crossentropy_backward(float *dlogits, const float *logits, const in
             continue;
         }
         const float *row = logits + i * V;
-        double lse = row_lse(row, V);
+        double lse = xtc_row_logsumexp(row, V);
         for (int64_t v = 0; v < V; v++)
             d[v] = (float)(exp((double)row[v] - lse) * scale);
         d[targets[i]] -= scale;
