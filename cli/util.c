@@ -2,48 +2,21 @@
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "cli.h"
+#include "xtc/file.h"
 
 char *xtc_cli_read_file(const char *path, size_t *len, char *err, size_t err_len) {
-    /* regular files only (a FIFO would block, a device never end); O_NONBLOCK: open() itself
-     * must not wait for a FIFO's writer */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    struct stat sb;
-    char *buf = NULL;
-    if (fd < 0 || fstat(fd, &sb) != 0) {
-        snprintf(err, err_len, "cannot open %s: %s", path, strerror(errno));
-    } else if (!S_ISREG(sb.st_mode)) {
-        snprintf(err, err_len, "%s is not a regular file", path);
-    } else if (sb.st_size > (64L << 20)) {
-        snprintf(err, err_len, "%s is larger than 64 MiB", path);
-    } else if (!(buf = malloc((size_t)sb.st_size + 1))) {
-        snprintf(err, err_len, "out of memory reading %s", path);
-    } else {
-        size_t n = 0;
-        ssize_t r = 1;
-        while (n < (size_t)sb.st_size && (r = read(fd, buf + n, (size_t)sb.st_size - n)) > 0)
-            n += (size_t)r;
-        if (r < 0) {
-            snprintf(err, err_len, "cannot read %s: %s", path, strerror(errno));
-            free(buf);
-            buf = NULL;
-        } else {
-            buf[n] = '\0';
-            *len = n;
-        }
-    }
-    if (fd >= 0)
-        close(fd);
-    return buf;
+    struct xtc_error e = {0};
+    char *text = xtc_file_read_text(path, (size_t)64 << 20, len, &e);
+    if (!text)
+        snprintf(err, err_len, "%s", e.msg);
+    return text;
 }
 
 /* ------------------------------------------------------------------ option values */

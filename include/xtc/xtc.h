@@ -32,6 +32,7 @@
 #include "xtc/backend.h"
 #include "xtc/config.h"
 #include "xtc/export.h"
+#include "xtc/file.h"
 #include "xtc/generate.h"
 #include "xtc/json.h"
 #include "xtc/model.h"

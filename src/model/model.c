@@ -17,6 +17,7 @@
 #include "model/wrapper.h"
 #include "attn/kv_cache.h"
 #include "ops/ops.h"
+#include "xtc/file.h"
 #include "xtc/safetensors.h"
 
 #define MAX_BATCH (1 << 20)
@@ -227,40 +228,6 @@ xtc_status xtc_model_create(xtc_model_t *out, const char *config_json, size_t co
 
 const char *xtc_model_config_json(const struct xtc_model *m) { return m->config_json; }
 
-/* A whole small text file. Only a regular file (after symlinks) is read: a FIFO or a device
- * would block or never end, a directory is no config (O_NONBLOCK keeps open() itself from
- * blocking on a FIFO). The message names the errno. */
-static char *read_text(const char *path, size_t *len, struct xtc_error *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    struct stat sb;
-    char *buf = NULL;
-    if (fd < 0 || fstat(fd, &sb) != 0) {
-        xtc_error_set(err, XTC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    } else if (!S_ISREG(sb.st_mode)) {
-        xtc_error_set(err, XTC_ERR_IO, "%s is not a regular file", path);
-    } else if (sb.st_size > (64L << 20)) {
-        xtc_error_set(err, XTC_ERR_IO, "%s is larger than 64 MiB", path);
-    } else if (!(buf = malloc((size_t)sb.st_size + 1))) {
-        xtc_error_set(err, XTC_ERR_NOMEM, "reading %s", path);
-    } else {
-        size_t n = 0;
-        ssize_t r = 1;
-        while (n < (size_t)sb.st_size && (r = read(fd, buf + n, (size_t)sb.st_size - n)) > 0)
-            n += (size_t)r;
-        if (r < 0) {
-            xtc_error_set(err, XTC_ERR_IO, "cannot read %s: %s", path, strerror(errno));
-            free(buf);
-            buf = NULL;
-        } else {
-            buf[n] = '\0';
-            *len = n;
-        }
-    }
-    if (fd >= 0)
-        close(fd);
-    return buf;
-}
-
 xtc_status xtc_model_load_dir(xtc_model_t *out, const char *dir, struct xtc_error *err) {
     if (!out || !dir)
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_model_load_dir: NULL argument");
@@ -268,7 +235,7 @@ xtc_status xtc_model_load_dir(xtc_model_t *out, const char *dir, struct xtc_erro
     snprintf(cpath, sizeof cpath, "%s/config.json", dir);
     snprintf(wpath, sizeof wpath, "%s/model.safetensors", dir);
     size_t len = 0;
-    char *json = read_text(cpath, &len, err);
+    char *json = xtc_file_read_text(cpath, (size_t)64 << 20, &len, err);
     if (!json)
         return err ? err->code : XTC_ERR_IO;
     xtc_status rc = xtc_model_load(out, json, len, wpath, err);
