@@ -1,15 +1,10 @@
 /* Models: loading (config -> parameter table -> validated checkpoint), the
  * parameter accessors, and the validation of every call's inputs at the public
  * boundary (the calls themselves run in a context: context.c). */
-#define _POSIX_C_SOURCE 200809L
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/status.h"
