@@ -6,14 +6,14 @@
 xtc=$1 model=$2
 fails=0
 
-# reject FLAG VALUE COMMAND...: the command (which contains FLAG VALUE) must fail as described
-reject() {
-    flag=$1 value=$2
-    shift 2
+# refuse_with TEXT COMMAND...: the command must fail with status 2 and TEXT in its message
+refuse_with() {
+    want=$1
+    shift
     err=$("$xtc" "$@" 2>&1 >/dev/null)
     rc=$?
     case "$err" in
-    *"$flag: '$value'"*) ok_msg=1 ;;
+    *"$want"*) ok_msg=1 ;;
     *) ok_msg=0 ;;
     esac
     if [ "$rc" -ne 2 ] || [ "$ok_msg" -ne 1 ]; then
@@ -22,6 +22,13 @@ reject() {
     else
         echo "ok: xtc $* -> $err"
     fi
+}
+
+# reject FLAG VALUE COMMAND...: the command (which contains FLAG VALUE) must fail naming both
+reject() {
+    flag=$1 value=$2
+    shift 2
+    refuse_with "$flag: '$value'" "$@"
 }
 
 reject --steps abc train --steps abc
@@ -48,22 +55,8 @@ reject --tokens 1,,2 forward "$model" --tokens 1,,2
 reject --tokens 1,2, forward "$model" --tokens 1,2,
 
 # flags that exclude each other are refused (status 2, both named) instead of one silently winning
-exclusive() {
-    err=$("$xtc" "$@" 2>&1 >/dev/null)
-    rc=$?
-    case "$err" in
-    *"mutually exclusive"*) ok_msg=1 ;;
-    *) ok_msg=0 ;;
-    esac
-    if [ "$rc" -ne 2 ] || [ "$ok_msg" -ne 1 ]; then
-        echo "FAIL: xtc $* -> status $rc, stderr: $err"
-        fails=$((fails + 1))
-    else
-        echo "ok: xtc $* -> $err"
-    fi
-}
-exclusive generate "$model" --prompt hi --tokens 1,2
-exclusive forward "$model" --text hi --tokens 1,2
+refuse_with "mutually exclusive" generate "$model" --prompt hi --tokens 1,2
+refuse_with "mutually exclusive" forward "$model" --text hi --tokens 1,2
 
 # good values are accepted
 if ! "$xtc" forward "$model" --tokens 84,104,105,115 --top 3 >/dev/null 2>&1; then
