@@ -181,21 +181,14 @@ static int check_calls_shape(struct check *c, const cJSON *calls) {
     return 0;
 }
 
-static int run_case(struct check *c, const char *dir) {
-    char path[4096], errbuf[512];
-    snprintf(path, sizeof path, "%s/case.json", dir);
-    size_t len = 0;
-    char *text = xtc_cli_read_file(path, &len, errbuf, sizeof errbuf);
-    if (!text)
-        return check_fail(c, "%s", errbuf);
+int check_case_parts(struct check *c, const char *text, size_t len, xtc_safetensors_t io,
+                     const struct xtc_safetensors *weights) {
+    c->io = io;
     /* strict JSON: one document, no repeated key (messages with the byte offset or key path) */
     struct xtc_error jerr = {0};
-    if (xtc_json_validate(text, len, path, &jerr) != XTC_OK) {
-        free(text);
+    if (xtc_json_validate(text, len, "case.json", &jerr) != XTC_OK)
         return check_fail(c, "%s", jerr.msg);
-    }
     c->root = cJSON_ParseWithLength(text, len);
-    free(text);
     if (!c->root)
         return check_fail(c, "case.json is not valid JSON");
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(c->root, "model");
@@ -221,30 +214,21 @@ static int run_case(struct check *c, const char *dir) {
     }
 
     struct xtc_error err = {0};
-    snprintf(path, sizeof path, "%s/io.safetensors", dir);
-    if (xtc_safetensors_open(&c->io, path, &err) != XTC_OK)
-        return check_fail(c, "io.safetensors: %s", err.msg);
-
     const cJSON *cls = cJSON_GetObjectItemCaseSensitive(model, "class");
     bool is_function = cJSON_IsString(cls) && strcmp(cls->valuestring, "function") == 0;
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (is_function) {
         /* a function case has no model: its model file holds metadata only, and must still be valid */
-        xtc_safetensors_t st = NULL;
-        if (xtc_safetensors_open(&st, path, &err) != XTC_OK)
-            return check_fail(c, "model.safetensors: %s", err.msg);
-        size_t n = xtc_safetensors_count(st);
-        xtc_safetensors_free(st);
+        size_t n = xtc_safetensors_count(weights);
         if (n)
             return check_fail(c, "model.safetensors of a function case must hold no tensors (found %zu)", n);
     } else {
         char *json = cJSON_PrintUnformatted(model);
         if (!json)
             return check_fail(c, "out of memory");
-        xtc_status rc = xtc_model_load(&c->model, json, strlen(json), path, &err);
+        xtc_status rc = xtc_model_load_safetensors(&c->model, json, strlen(json), weights, &err);
         free(json);
         if (rc != XTC_OK)
-            return check_fail(c, "%s", err.msg);
+            return check_fail(c, "%s%s", rc == XTC_ERR_CONFIG ? "" : "model.safetensors: ", err.msg);
     }
     if (check_calls_shape(c, calls))
         return 1;
@@ -260,7 +244,33 @@ static int run_case(struct check *c, const char *dir) {
     return 0;
 }
 
-static void free_case(struct check *c) {
+static int run_case(struct check *c, const char *dir) {
+    char path[4096], errbuf[512];
+    snprintf(path, sizeof path, "%s/case.json", dir);
+    size_t len = 0;
+    char *text = xtc_cli_read_file(path, &len, errbuf, sizeof errbuf);
+    if (!text)
+        return check_fail(c, "%s", errbuf);
+    struct xtc_error err = {0};
+    xtc_safetensors_t io = NULL, weights = NULL;
+    int rc = 1;
+    snprintf(path, sizeof path, "%s/io.safetensors", dir);
+    if (xtc_safetensors_open(&io, path, &err) != XTC_OK) {
+        check_fail(c, "io.safetensors: %s", err.msg);
+    } else {
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        if (xtc_safetensors_open(&weights, path, &err) != XTC_OK)
+            check_fail(c, "model.safetensors: %s", err.msg);
+        else
+            rc = check_case_parts(c, text, len, io, weights), io = NULL; /* owned by c from here */
+    }
+    xtc_safetensors_free(io);
+    xtc_safetensors_free(weights);
+    free(text);
+    return rc;
+}
+
+void check_free_case(struct check *c) {
     release_call(c);
     cJSON_Delete(c->root);
     xtc_safetensors_free(c->io);
@@ -314,7 +324,7 @@ int xtc_cli_check(int argc, char **argv) {
             printf("PASS  %-36s worst %.3f of tolerance (%s)%s%s\n", name, c.worst, c.worst_at,
                    c.skipped[0] ? "; not yet checked: " : "", c.skipped);
         }
-        free_case(&c);
+        check_free_case(&c);
     }
     if (n_dirs == 0) {
         fprintf(stderr, "usage: xtc check [-v] CASE_DIR...\n");

@@ -46,6 +46,13 @@ int check_compare_tol(struct check *c, int call, const char *part, const char *n
 /* Integer outputs (generated tokens) must match exactly. */
 int check_compare_i64(struct check *c, int call, const char *name, const int64_t *got, int64_t n);
 
+/* Runs one case from its parts: case.json's text, io.safetensors (owned by c from here) and
+ * model.safetensors (only read). 0 when every output matched; 1 with the message in c->msg.
+ * check_free_case releases what the case holds. */
+int check_case_parts(struct check *c, const char *text, size_t len, xtc_safetensors_t io,
+                     const struct xtc_safetensors *weights);
+void check_free_case(struct check *c);
+
 int check_model_call(struct check *c, const cJSON *call, int K);
 int check_function_call(struct check *c, const cJSON *model, const cJSON *call, int K);
 

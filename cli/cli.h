@@ -23,10 +23,10 @@ char *xtc_cli_read_file(const char *path, size_t *len, char *err, size_t err_len
 
 /* xtc train's corpus (corpus.c): a regular file (symbolic links followed), or the regular
  * files of a directory (not recursive, hidden and .dat files skipped) concatenated in
- * byte-wise name order. NULL with a message printed on any failure (not a regular file or
- * directory, unreadable, out of memory, empty). Caller frees. */
+ * byte-wise name order. NULL with a message in err on any failure (empty path, not a regular
+ * file or directory, unreadable, out of memory, no text). Prints nothing. Caller frees. */
 #include <stdint.h>
-uint8_t *xtc_cli_read_corpus(const char *path, size_t *len, size_t *n_files);
+uint8_t *xtc_cli_read_corpus(const char *path, size_t *len, size_t *n_files, char *err, size_t err_len);
 
 /* Strict option values (util.c), the only number parsing of the tool. The whole string must be
  * the number (decimal integers; floats as strtod reads them, finite), within [lo, hi]. On

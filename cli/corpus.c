@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,15 @@
 #include <unistd.h>
 
 #include "cli.h"
+
+/* Messages go to the caller's buffer (the reader is also run by a fuzz target); returns 1. */
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t err_len, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
+    return 1;
+}
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
@@ -27,20 +37,19 @@ static const char *kind(mode_t m) {
     return S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) || S_ISBLK(m) ? "a device" : S_ISSOCK(m) ? "a socket" : "not a regular file";
 }
 
-/* Appends one regular file; non-zero (message printed) on any failure. */
-static int append_file(struct buf *b, const char *path) {
+/* Appends one regular file; non-zero (message in err) on any failure. */
+static int append_file(struct buf *b, const char *path, char *err, size_t err_len) {
     /* O_NONBLOCK: a FIFO swapped in after the stat opens without waiting for a writer */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat sb;
     if (fd < 0 || fstat(fd, &sb) != 0) {
-        fprintf(stderr, "xtc train: cannot read %s: %s\n", path, strerror(errno));
+        fail(err, err_len, "cannot read %s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
         return 1;
     }
     if (!S_ISREG(sb.st_mode)) {
-        fprintf(stderr, "xtc train: %s is %s: only regular files (or directories of them) are corpora\n", path,
-                kind(sb.st_mode));
+        fail(err, err_len, "%s is %s: only regular files (or directories of them) are corpora", path, kind(sb.st_mode));
         close(fd);
         return 1;
     }
@@ -51,7 +60,7 @@ static int append_file(struct buf *b, const char *path) {
                 cap *= 2;
             uint8_t *p = realloc(b->p, cap);
             if (!p) {
-                fprintf(stderr, "xtc train: out of memory reading %s (%zu bytes read so far)\n", path, b->len);
+                fail(err, err_len, "out of memory reading %s (%zu bytes read so far)", path, b->len);
                 close(fd);
                 return 1;
             }
@@ -61,7 +70,7 @@ static int append_file(struct buf *b, const char *path) {
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            fprintf(stderr, "xtc train: error reading %s: %s\n", path, strerror(errno));
+            fail(err, err_len, "error reading %s: %s", path, strerror(errno));
             close(fd);
             return 1;
         }
@@ -73,15 +82,13 @@ static int append_file(struct buf *b, const char *path) {
     return 0;
 }
 
-/* The regular files of dir, sorted, into *out (*n of them); non-zero (message printed) on failure. */
-static int list_dir(const char *dir, char ***out, size_t *n) {
+/* The regular files of dir, sorted, into *out (*n of them); non-zero (message in err) on failure. */
+static int list_dir(const char *dir, char ***out, size_t *n, char *err, size_t err_len) {
     *out = NULL;
     *n = 0;
     DIR *d = opendir(dir);
-    if (!d) {
-        fprintf(stderr, "xtc train: cannot read the directory %s: %s\n", dir, strerror(errno));
-        return 1;
-    }
+    if (!d)
+        return fail(err, err_len, "cannot read the directory %s: %s", dir, strerror(errno));
     char **names = NULL;
     size_t cap = 0;
     struct dirent *e;
@@ -117,13 +124,13 @@ static int list_dir(const char *dir, char ***out, size_t *n) {
         errno = 0;
     }
     if (!bad && errno != 0) {
-        fprintf(stderr, "xtc train: error listing %s: %s\n", dir, strerror(errno));
+        fail(err, err_len, "error listing %s: %s", dir, strerror(errno));
         bad = 2;
     }
     closedir(d);
     if (bad) {
         if (bad == 1)
-            fprintf(stderr, "xtc train: out of memory listing %s\n", dir);
+            fail(err, err_len, "out of memory listing %s", dir);
         for (size_t i = 0; i < *n; i++)
             free(names[i]);
         free(names);
@@ -136,36 +143,39 @@ static int list_dir(const char *dir, char ***out, size_t *n) {
     return 0;
 }
 
-uint8_t *xtc_cli_read_corpus(const char *path, size_t *len, size_t *n_files) {
+uint8_t *xtc_cli_read_corpus(const char *path, size_t *len, size_t *n_files, char *err, size_t err_len) {
     struct stat sb;
+    *n_files = 0;
+    if (!path[0]) {
+        fail(err, err_len, "the corpus path is empty");
+        return NULL;
+    }
     if (stat(path, &sb) != 0) {
-        fprintf(stderr, "xtc train: cannot read %s: %s\n", path, strerror(errno));
+        fail(err, err_len, "cannot read %s: %s", path, strerror(errno));
         return NULL;
     }
     struct buf b = {0};
     int bad = 0;
-    *n_files = 0;
     if (S_ISDIR(sb.st_mode)) {
         size_t n;
         char **names;
-        if (list_dir(path, &names, &n) != 0)
+        if (list_dir(path, &names, &n, err, err_len) != 0)
             return NULL;
         for (size_t i = 0; i < n; i++) {
-            bad = bad || append_file(&b, names[i]);
+            bad = bad || append_file(&b, names[i], err, err_len);
             free(names[i]);
         }
         free(names);
         *n_files = n;
     } else if (S_ISREG(sb.st_mode)) {
-        bad = append_file(&b, path);
+        bad = append_file(&b, path, err, err_len);
         *n_files = 1;
     } else {
-        fprintf(stderr, "xtc train: %s is %s: only regular files (or directories of them) are corpora\n", path,
-                kind(sb.st_mode));
+        fail(err, err_len, "%s is %s: only regular files (or directories of them) are corpora", path, kind(sb.st_mode));
         return NULL;
     }
     if (!bad && b.len == 0)
-        fprintf(stderr, "xtc train: %s holds no text (%zu files read)\n", path, *n_files);
+        fail(err, err_len, "%s holds no text (%zu files read)", path, *n_files);
     if (bad || b.len == 0) {
         free(b.p);
         return NULL;

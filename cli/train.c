@@ -566,11 +566,13 @@ int xtc_cli_train(int argc, char **argv) {
         return 2;
     }
     size_t len = 0, n_files = 0;
-    uint8_t *corpus = xtc_cli_read_corpus(data, &len, &n_files);
-    if (!corpus)
-        return 1;
-    char *config = NULL;
     char errbuf[512];
+    uint8_t *corpus = xtc_cli_read_corpus(data, &len, &n_files, errbuf, sizeof errbuf);
+    if (!corpus) {
+        fprintf(stderr, "xtc train: %s\n", errbuf);
+        return 1;
+    }
+    char *config = NULL;
     if (config_path) {
         size_t clen;
         config = xtc_cli_read_file(config_path, &clen, errbuf, sizeof errbuf);

@@ -31,6 +31,8 @@
 #include "xtc/export.h"
 #include "xtc/status.h"
 
+struct xtc_safetensors;
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -47,6 +49,11 @@ typedef struct xtc_model *xtc_model_t;
  * XTC_ERR_CONFIG, XTC_ERR_SHAPE (parameter shape), XTC_ERR_UNSUPPORTED, XTC_ERR_NOMEM. */
 XTC_API xtc_status xtc_model_load(xtc_model_t *out, const char *config_json, size_t config_len,
                                   const char *safetensors_path, struct xtc_error *err);
+
+/* xtc_model_load with the weights from an open safetensors handle (e.g. one parsed from
+ * memory with xtc_safetensors_parse); the handle is only read, and may be freed after. */
+XTC_API xtc_status xtc_model_load_safetensors(xtc_model_t *out, const char *config_json, size_t config_len,
+                                              const struct xtc_safetensors *weights, struct xtc_error *err);
 
 /* Builds the model described by config_json with freshly initialised parameters, the
  * way x-transformers initialises them (Kaiming-normal token embedding, N(0, 1)

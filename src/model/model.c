@@ -132,19 +132,11 @@ static xtc_status check_finite(const struct xtc_param *p, const float *x, struct
     return XTC_OK;
 }
 
-static xtc_status load_weights(struct xtc_model *m, const char *path, struct xtc_error *err) {
+static xtc_status load_weights(struct xtc_model *m, const struct xtc_safetensors *st, struct xtc_error *err) {
     XTC_TRY(build_table(m, err));
-    xtc_safetensors_t st = NULL;
-    xtc_status rc = xtc_safetensors_open(&st, path, err);
-    if (rc == XTC_OK)
-        rc = check_checkpoint(m, st, err);
-    if (rc != XTC_OK) {
-        xtc_error_prefix(err, "%s: ", path);
-        xtc_safetensors_free(st);
-        return rc;
-    }
+    XTC_TRY(check_checkpoint(m, st, err));
     /* Only now, with every shape confirmed by the file, is the block allocated. */
-    rc = alloc_params(m, err);
+    xtc_status rc = alloc_params(m, err);
     for (int i = 0; i < m->n_params && rc == XTC_OK; i++) {
         const struct xtc_safetensors_entry *e = xtc_safetensors_find(st, m->params[i].name);
         if (e)
@@ -152,13 +144,10 @@ static xtc_status load_weights(struct xtc_model *m, const char *path, struct xtc
         if (e && rc == XTC_OK)
             rc = check_finite(&m->params[i], m->data + m->params[i].offset, err);
     }
-    xtc_safetensors_free(st);
     if (rc == XTC_OK)
         rc = xtc_stack_check_buffers(&m->net.stack, err);
     if (rc == XTC_OK && m->cfg.model_class == XTC_MODEL_XTRANSFORMER)
         rc = xtc_stack_check_buffers(&m->enc.stack, err);
-    if (rc != XTC_OK)
-        xtc_error_prefix(err, "%s: ", path);
     return rc;
 }
 
@@ -186,20 +175,36 @@ static xtc_status create(struct xtc_model **out, const char *config_json, size_t
     return XTC_OK;
 }
 
-xtc_status xtc_model_load(xtc_model_t *out, const char *config_json, size_t config_len, const char *safetensors_path,
-                          struct xtc_error *err) {
-    if (!out || !config_json || !safetensors_path)
-        XTC_FAIL(err, XTC_ERR_ARG, "xtc_model_load: NULL argument");
+xtc_status xtc_model_load_safetensors(xtc_model_t *out, const char *config_json, size_t config_len,
+                                      const struct xtc_safetensors *weights, struct xtc_error *err) {
+    if (!out || !config_json || !weights)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_model_load_safetensors: NULL argument");
     *out = NULL;
     struct xtc_model *m;
     XTC_TRY(create(&m, config_json, config_len, err));
-    xtc_status rc = load_weights(m, safetensors_path, err);
+    xtc_status rc = load_weights(m, weights, err);
     if (rc != XTC_OK) {
         xtc_model_free(m);
         return rc;
     }
     *out = m;
     return XTC_OK;
+}
+
+xtc_status xtc_model_load(xtc_model_t *out, const char *config_json, size_t config_len, const char *safetensors_path,
+                          struct xtc_error *err) {
+    if (!out || !config_json || !safetensors_path)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_model_load: NULL argument");
+    *out = NULL;
+    xtc_safetensors_t st = NULL;
+    xtc_status rc = xtc_safetensors_open(&st, safetensors_path, err);
+    if (rc == XTC_OK)
+        rc = xtc_model_load_safetensors(out, config_json, config_len, st, err);
+    xtc_safetensors_free(st);
+    /* errors of the weights name the file; configuration errors stand alone */
+    if (rc != XTC_OK && rc != XTC_ERR_CONFIG)
+        xtc_error_prefix(err, "%s: ", safetensors_path);
+    return rc;
 }
 
 xtc_status xtc_model_create(xtc_model_t *out, const char *config_json, size_t config_len, uint64_t seed,

@@ -16,6 +16,7 @@
 #include <math.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -220,31 +221,34 @@ static xtc_status parse_options(const char *text, struct xtc_train_options *o, s
     }
     xtc_train_options_default(o);
     xtc_status rc = XTC_OK;
-    /* every field a number of its kind (integers integral), the seed a decimal string */
-#define NUM(field, type, integral)                                                                   \
-    if (rc == XTC_OK && strcmp(v->string, #field) == 0) {                                            \
-        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || (integral && v->valuedouble != floor(v->valuedouble))) \
-            rc = xtc_error_set(err, XTC_ERR_FORMAT, "train_state.safetensors: option '%s' must be %s", #field, \
-                               integral ? "an integer" : "a finite number");                          \
-        else                                                                                         \
-            o->field = (type)v->valuedouble;                                                         \
-        continue;                                                                                    \
+    const double I53 = 9007199254740992.0; /* 2^53: every integer up to it is exact in a double */
+    /* every field a number of its kind (integers integral), within what its C type holds (the
+     * ranges that make sense are the trainer's check), the seed a decimal string */
+#define NUM(field, type, integral, lim)                                                                    \
+    if (rc == XTC_OK && strcmp(v->string, #field) == 0) {                                                  \
+        double x_ = cJSON_IsNumber(v) ? v->valuedouble : NAN;                                              \
+        if (!(fabs(x_) <= (lim)) || (integral && x_ != floor(x_)))                                         \
+            rc = xtc_error_set(err, XTC_ERR_FORMAT, "train_state.safetensors: option '%s' must be %s (|x| <= %g)", \
+                               #field, integral ? "an integer" : "a finite number", (double)(lim));        \
+        else                                                                                               \
+            o->field = (type)x_;                                                                           \
+        continue;                                                                                          \
     }
     for (const cJSON *v = j->child; v && rc == XTC_OK; v = v->next) {
-        NUM(batch, int64_t, 1)
-        NUM(seq_len, int64_t, 1)
-        NUM(accum, int, 1)
-        NUM(steps, int64_t, 1)
-        NUM(warmup, int64_t, 1)
-        NUM(lr, float, 0)
-        NUM(min_lr, float, 0)
-        NUM(weight_decay, float, 0)
-        NUM(beta1, float, 0)
-        NUM(beta2, float, 0)
-        NUM(eps, float, 0)
-        NUM(grad_clip, float, 0)
-        NUM(val_fraction, double, 0)
-        NUM(xl_segments, int, 1)
+        NUM(batch, int64_t, 1, I53)
+        NUM(seq_len, int64_t, 1, I53)
+        NUM(accum, int, 1, INT_MAX)
+        NUM(steps, int64_t, 1, I53)
+        NUM(warmup, int64_t, 1, I53)
+        NUM(lr, float, 0, FLT_MAX)
+        NUM(min_lr, float, 0, FLT_MAX)
+        NUM(weight_decay, float, 0, FLT_MAX)
+        NUM(beta1, float, 0, FLT_MAX)
+        NUM(beta2, float, 0, FLT_MAX)
+        NUM(eps, float, 0, FLT_MAX)
+        NUM(grad_clip, float, 0, FLT_MAX)
+        NUM(val_fraction, double, 0, DBL_MAX)
+        NUM(xl_segments, int, 1, INT_MAX)
         if (strcmp(v->string, "seed") == 0) {
             char *end = NULL;
             errno = 0;
@@ -360,15 +364,18 @@ static bool same_config(const char *a, const char *b) {
     return same;
 }
 
-static xtc_status read_meta_u64(const struct xtc_safetensors *st, const char *key, uint64_t *v, struct xtc_error *err) {
+/* Decimal digits only: strtoull alone would take "-1" (as 2^64 - 1) and leading blanks. */
+static xtc_status read_meta_u64(const struct xtc_safetensors *st, const char *key, uint64_t *v, uint64_t max,
+                                struct xtc_error *err) {
     const char *s = xtc_safetensors_metadata(st, key);
     char *end;
     if (!s)
         XTC_FAIL(err, XTC_ERR_FORMAT, "train_state.safetensors: metadata '%s' is missing", key);
     errno = 0;
-    *v = strtoull(s, &end, 10);
-    if (errno || *end || end == s)
-        XTC_FAIL(err, XTC_ERR_FORMAT, "train_state.safetensors: metadata '%s' is not a number", key);
+    *v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 10) : 0;
+    if (s[0] < '0' || s[0] > '9' || errno || *end || *v > max)
+        XTC_FAIL(err, XTC_ERR_FORMAT, "train_state.safetensors: metadata '%s' is not a number in 0 .. %" PRIu64 " ('%.40s')",
+                 key, max, s);
     return XTC_OK;
 }
 
@@ -427,14 +434,57 @@ static xtc_status check_corpus(const struct xtc_safetensors *st, const char *pat
         return XTC_OK;
     }
     uint64_t want_len, want_hash;
-    XTC_TRY(read_meta_u64(st, "corpus_bytes", &want_len, err));
-    XTC_TRY(read_meta_u64(st, "corpus_fnv1a64", &want_hash, err));
+    XTC_TRY(read_meta_u64(st, "corpus_bytes", &want_len, UINT64_MAX, err));
+    XTC_TRY(read_meta_u64(st, "corpus_fnv1a64", &want_hash, UINT64_MAX, err));
     uint64_t h = xtc_corpus_fingerprint(corpus, len);
     if ((want_len != len || want_hash != h) && !(flags & XTC_RESUME_ANY_CORPUS))
         XTC_FAIL(err, XTC_ERR_CONFIG,
                  "cannot resume from %s: it was trained on another corpus (%" PRIu64 " bytes, fingerprint %016" PRIx64
                  "; this one has %zu bytes, fingerprint %016" PRIx64 ")",
                  path, want_len, want_hash, len, h);
+    return XTC_OK;
+}
+
+xtc_status xtc_train_state_read_meta(const struct xtc_safetensors *st, const char *path, const uint8_t *corpus,
+                                     size_t len, unsigned flags, const struct xtc_train_options *o,
+                                     struct xtc_train_state_meta *meta, struct xtc_error *err) {
+    const char *fmt = xtc_safetensors_metadata(st, "format");
+    if (!fmt || strcmp(fmt, STATE_FORMAT) != 0)
+        XTC_FAIL(err, XTC_ERR_FORMAT, "%s is not an xtc training state (%s)", path, STATE_FORMAT);
+    XTC_TRY(parse_options(xtc_safetensors_metadata(st, "options"), &meta->opts, err));
+    if (flags & XTC_RESUME_OPTIONS)
+        meta->opts = *o;
+    else if (o)
+        meta->opts.steps = o->steps;
+    XTC_TRY(check_corpus(st, path, corpus, len, flags, err));
+    XTC_TRY(read_meta_u64(st, "step", &meta->step, INT64_MAX, err));
+    XTC_TRY(read_meta_u64(st, "adam_t", &meta->adam_t, INT64_MAX, err));
+    for (int i = 0; i < 4; i++) {
+        char key[8];
+        snprintf(key, sizeof key, "rng%d", i);
+        XTC_TRY(read_meta_u64(st, key, &meta->rng[i], UINT64_MAX, err));
+    }
+    if (!(meta->rng[0] | meta->rng[1] | meta->rng[2] | meta->rng[3]))
+        XTC_FAIL(err, XTC_ERR_FORMAT, "%s: the random generator's state is all zeros (it would only give zeros)",
+                 path);
+    return XTC_OK;
+}
+
+xtc_status xtc_train_state_read_moments(const struct xtc_safetensors *st, const char *path, size_t n, float *m,
+                                        float *v, struct xtc_error *err) {
+    const struct xtc_safetensors_entry *em = xtc_safetensors_find(st, "adam.m");
+    const struct xtc_safetensors_entry *ev = xtc_safetensors_find(st, "adam.v");
+    if (!em || !ev || em->numel != n || ev->numel != n)
+        XTC_FAIL(err, XTC_ERR_FORMAT, "%s: optimiser state does not match the model (%zu parameters)", path, n);
+    XTC_TRY(xtc_safetensors_read_f32(em, m, err));
+    XTC_TRY(xtc_safetensors_read_f32(ev, v, err));
+    size_t bad_m = bad_moment(m, n, false), bad_v = bad_moment(v, n, true);
+    if (bad_m < n)
+        XTC_FAIL(err, XTC_ERR_FORMAT, "%s: adam.m[%zu] is %g (first moments must be finite)", path, bad_m,
+                 (double)m[bad_m]);
+    if (bad_v < n)
+        XTC_FAIL(err, XTC_ERR_FORMAT, "%s: adam.v[%zu] is %g (second moments must be finite and >= 0)", path, bad_v,
+                 (double)v[bad_v]);
     return XTC_OK;
 }
 
@@ -472,29 +522,10 @@ xtc_status xtc_trainer_resume_ex(xtc_trainer_t *out, const char *checkpoint_dir,
     }
     path_join(path, sizeof path, dir, "train_state.safetensors");
     xtc_safetensors_t st = NULL;
+    struct xtc_train_state_meta meta;
     rc = xtc_safetensors_open(&st, path, err);
-    const char *fmt = rc == XTC_OK ? xtc_safetensors_metadata(st, "format") : NULL;
-    if (rc == XTC_OK && (!fmt || strcmp(fmt, STATE_FORMAT) != 0))
-        rc = xtc_error_set(err, XTC_ERR_FORMAT, "%s is not an xtc training state (%s)", path, STATE_FORMAT);
-    struct xtc_train_options opts;
     if (rc == XTC_OK)
-        rc = parse_options(xtc_safetensors_metadata(st, "options"), &opts, err);
-    if (rc == XTC_OK && (flags & XTC_RESUME_OPTIONS))
-        opts = *o;
-    else if (rc == XTC_OK && o)
-        opts.steps = o->steps;
-    if (rc == XTC_OK)
-        rc = check_corpus(st, path, corpus, len, flags, err);
-    uint64_t step = 0, adam_t = 0, rng[4];
-    if (rc == XTC_OK)
-        rc = read_meta_u64(st, "step", &step, err);
-    if (rc == XTC_OK)
-        rc = read_meta_u64(st, "adam_t", &adam_t, err);
-    for (int i = 0; i < 4 && rc == XTC_OK; i++) {
-        char key[8];
-        snprintf(key, sizeof key, "rng%d", i);
-        rc = read_meta_u64(st, key, &rng[i], err);
-    }
+        rc = xtc_train_state_read_meta(st, path, corpus, len, flags, o, &meta, err);
     if (rc != XTC_OK) {
         xtc_safetensors_free(st);
         xtc_model_free(model);
@@ -504,36 +535,21 @@ xtc_status xtc_trainer_resume_ex(xtc_trainer_t *out, const char *checkpoint_dir,
     }
     size_t n_trainable = model->n_trainable;
     struct xtc_trainer *t = NULL;
-    rc = xtc_trainer_make(&t, model, corpus, len, &opts, err); /* owns model from here */
+    rc = xtc_trainer_make(&t, model, corpus, len, &meta.opts, err); /* owns model from here */
     if (rc == XTC_OK && lock_fd >= 0)
         adopt_lock(t, lock_fd, &run_sb); /* the trainer owns the lock from here */
     else if (lock_fd >= 0)
         close(lock_fd);
-    const struct xtc_safetensors_entry *m = rc == XTC_OK ? xtc_safetensors_find(st, "adam.m") : NULL;
-    const struct xtc_safetensors_entry *v = rc == XTC_OK ? xtc_safetensors_find(st, "adam.v") : NULL;
-    if (rc == XTC_OK && (!m || !v || m->numel != n_trainable || v->numel != n_trainable))
-        rc = xtc_error_set(err, XTC_ERR_FORMAT, "%s: optimiser state does not match the model (%zu parameters)", path,
-                           n_trainable);
     if (rc == XTC_OK)
-        rc = xtc_safetensors_read_f32(m, t->opt.m, err);
-    if (rc == XTC_OK)
-        rc = xtc_safetensors_read_f32(v, t->opt.v, err);
+        rc = xtc_train_state_read_moments(st, path, n_trainable, t->opt.m, t->opt.v, err);
     xtc_safetensors_free(st);
-    size_t bad_m = rc == XTC_OK ? bad_moment(t->opt.m, n_trainable, false) : n_trainable;
-    size_t bad_v = rc == XTC_OK ? bad_moment(t->opt.v, n_trainable, true) : n_trainable;
-    if (rc == XTC_OK && bad_m < n_trainable)
-        rc = xtc_error_set(err, XTC_ERR_FORMAT, "%s: adam.m[%zu] is %g (first moments must be finite)", path, bad_m,
-                           (double)t->opt.m[bad_m]);
-    else if (rc == XTC_OK && bad_v < n_trainable)
-        rc = xtc_error_set(err, XTC_ERR_FORMAT, "%s: adam.v[%zu] is %g (second moments must be finite and >= 0)",
-                           path, bad_v, (double)t->opt.v[bad_v]);
     if (rc != XTC_OK) {
         xtc_trainer_free(t);
         return rc;
     }
-    t->step = (int64_t)step;
-    t->opt.t = (int64_t)adam_t;
-    memcpy(t->rng.s, rng, sizeof rng);
+    t->step = (int64_t)meta.step;
+    t->opt.t = (int64_t)meta.adam_t;
+    memcpy(t->rng.s, meta.rng, sizeof meta.rng);
     *out = t;
     return XTC_OK;
 }

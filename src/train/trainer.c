@@ -47,8 +47,13 @@ static xtc_status check_options(const struct xtc_train_options *o, struct xtc_er
     if (o->batch < 1 || o->batch > 65536 || o->seq_len < 1 || o->seq_len > (1 << 20) || o->accum < 1 ||
         o->accum > 65536 || o->steps < 0 || o->warmup < 0)
         XTC_FAIL(err, XTC_ERR_ARG, "training options out of range (batch, seq_len, accum >= 1; steps, warmup >= 0)");
-    if (!(o->lr > 0) || !(o->min_lr >= 0) || !(o->grad_clip >= 0) || !(o->val_fraction > 0 && o->val_fraction < 1))
-        XTC_FAIL(err, XTC_ERR_ARG, "training options: lr > 0, min_lr >= 0, grad_clip >= 0, 0 < val_fraction < 1");
+    if (!(o->lr > 0 && isfinite(o->lr)) || !(o->min_lr >= 0 && isfinite(o->min_lr)) ||
+        !(o->grad_clip >= 0 && isfinite(o->grad_clip)) || !(o->val_fraction > 0 && o->val_fraction < 1))
+        XTC_FAIL(err, XTC_ERR_ARG,
+                 "training options: finite lr > 0, min_lr >= 0, grad_clip >= 0; 0 < val_fraction < 1");
+    if (!(o->weight_decay >= 0 && isfinite(o->weight_decay)) || !(o->beta1 >= 0 && o->beta1 < 1) ||
+        !(o->beta2 >= 0 && o->beta2 < 1) || !(o->eps > 0 && isfinite(o->eps)))
+        XTC_FAIL(err, XTC_ERR_ARG, "AdamW options: finite weight_decay >= 0, 0 <= beta1, beta2 < 1, finite eps > 0");
     if (o->xl_segments < 0 || o->xl_segments > 4096)
         XTC_FAIL(err, XTC_ERR_ARG, "xl_segments must be between 0 and 4096");
     return XTC_OK;

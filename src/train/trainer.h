@@ -33,4 +33,20 @@ void xtc_trainer_unlock(struct xtc_trainer *t);
 xtc_status xtc_trainer_make(xtc_trainer_t *out, struct xtc_model *model, const uint8_t *corpus, size_t len,
                             const struct xtc_train_options *o, struct xtc_error *err);
 
+/* A checkpoint's training state (train_state.safetensors), read in two parts because the
+ * trainer is made in between: first the metadata (format, options (o's when flags has
+ * XTC_RESUME_OPTIONS, else o's steps if o), corpus fingerprint against corpus, step,
+ * AdamW's t, the generator), then the AdamW moments of n parameters into m and v (finite;
+ * second moments >= 0). Every value is validated; errors name path and the field. */
+struct xtc_train_state_meta {
+    struct xtc_train_options opts;
+    uint64_t step, adam_t, rng[4];
+};
+struct xtc_safetensors;
+xtc_status xtc_train_state_read_meta(const struct xtc_safetensors *st, const char *path, const uint8_t *corpus,
+                                     size_t len, unsigned flags, const struct xtc_train_options *o,
+                                     struct xtc_train_state_meta *meta, struct xtc_error *err);
+xtc_status xtc_train_state_read_moments(const struct xtc_safetensors *st, const char *path, size_t n, float *m,
+                                        float *v, struct xtc_error *err);
+
 #endif
