@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 secs=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_config fuzz_json fuzz_safetensors)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_config fuzz_json fuzz_safetensors fuzz_case fuzz_train_state fuzz_corpus)
+export OMP_NUM_THREADS=1 # the models are tiny: idle OpenMP threads would only spin
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXTC_FUZZ=ON -DXTC_WERROR=OFF >/dev/null
 cmake --build build-fuzz -j2 --target "${targets[@]}" >/dev/null
 work=$(mktemp -d)
@@ -17,6 +18,9 @@ for t in "${targets[@]}"; do
     case $t in
     fuzz_config | fuzz_json) seeds=(tests/fuzz/corpus/config) ;;
     fuzz_safetensors) seeds=(tests/golden tests/bad) ;;
+    fuzz_case) seeds=(tests/fuzz/corpus/case) ;; # its flags below: whole cases, slow executions
+    fuzz_train_state) seeds=(tests/fuzz/corpus/train_state) ;;
+    fuzz_corpus) seeds=(tests/fuzz/corpus/corpus) ;;
     *) seeds=() ;;
     esac
     mkdir -p "$work/$t"
@@ -26,7 +30,9 @@ for t in "${targets[@]}"; do
     fi
     echo "== $t: ${secs}s"
     rc=0
-    ./build-fuzz/tests/"$t" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 \
+    flags=(-max_len=65536)
+    [ "$t" != fuzz_case ] || flags=(-max_len=300000 -entropic=0)
+    ./build-fuzz/tests/"$t" -max_total_time="$secs" "${flags[@]}" -rss_limit_mb=2048 -print_final_stats=1 \
         "$work/$t" "${seeds[@]}" >"$work/$t.log" 2>&1 || rc=$?
     grep -E "^(stat::number_of_executed_units|stat::average_exec_per_sec|==[0-9]+==ERROR|SUMMARY|Done)" \
         "$work/$t.log" || true
