@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli.h"
@@ -79,44 +80,72 @@ int xtc_cli_info(int argc, char **argv) {
 int xtc_cli_forward(int argc, char **argv) {
     const char *dir = NULL, *tokens = NULL, *text = NULL, *out_path = NULL;
     int top = 5;
+    bool force = false;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--tokens") && i + 1 < argc)
-            tokens = argv[++i];
-        else if (!strcmp(argv[i], "--text") && i + 1 < argc)
-            text = argv[++i];
-        else if (!strcmp(argv[i], "--top") && i + 1 < argc) {
-            if (xtc_cli_parse_int("forward", argv[i], argv[i + 1], 1, INT_MAX, &top))
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define OPT(name) (strcmp(a, name) == 0 && v && (i++, 1))
+        if (OPT("--tokens")) {
+            tokens = v;
+        } else if (OPT("--text")) {
+            text = v;
+        } else if (OPT("--top")) {
+            if (xtc_cli_parse_int("forward", a, v, 1, INT_MAX, &top))
                 return 2;
-            i++;
-        } else if (!strcmp(argv[i], "--out") && i + 1 < argc)
-            out_path = argv[++i];
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: xtc forward MODEL_DIR (--tokens 1,2,3 | --text TEXT) [--top K] [--out FILE]\n\n"
+        } else if (OPT("--out")) {
+            out_path = v;
+        } else if (!strcmp(a, "--force")) {
+            force = true;
+        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("usage: xtc forward MODEL_DIR (--tokens 1,2,3 | --text TEXT) [--top K] [--out FILE [--force]]\n\n"
                    "Runs one forward pass and prints the K most likely next tokens.\n"
-                   "--out writes the logits (or embeddings) as FILE.safetensors: tensor \"logits\" (1, n, dim).\n"
+                   "--out writes the logits (or embeddings) as FILE.safetensors: tensor \"logits\" (1, n, dim);\n"
+                   "an existing FILE is only replaced with --force.\n"
                    "--text feeds the bytes of TEXT (for byte-level models, num_tokens >= 256).\n");
             return 0;
-        } else if (argv[i][0] != '-' && !dir)
-            dir = argv[i];
-        else {
-            fprintf(stderr, "xtc forward: unexpected argument '%s' (see --help)\n", argv[i]);
+        } else if (a[0] != '-' && !dir) {
+            dir = a;
+        } else {
+            fprintf(stderr, "xtc forward: %s '%s' (see --help)\n",
+                    a[0] == '-' && !v ? "option without its value, or unknown:" : "unexpected argument", a);
             return 2;
         }
+#undef OPT
     }
     if (tokens && text) {
         fprintf(stderr, "xtc forward: --text and --tokens are mutually exclusive (give one)\n");
         return 2;
     }
-    if (!dir || (!tokens && !text) || top < 1) {
-        fprintf(stderr, "usage: xtc forward MODEL_DIR (--tokens 1,2,3 | --text TEXT) [--top K]\n");
+    if (!dir || (!tokens && !text)) {
+        fprintf(stderr, "usage: xtc forward MODEL_DIR (--tokens 1,2,3 | --text TEXT) [--top K] [--out FILE [--force]]\n");
+        return 2;
+    }
+    if (text && !text[0]) {
+        fprintf(stderr, "xtc forward: --text is empty (a forward pass needs at least one token)\n");
+        return 2;
+    }
+    if (out_path && !out_path[0]) {
+        fprintf(stderr, "xtc forward: --out: the output path is empty\n");
+        return 2;
+    }
+    if (force && !out_path) {
+        fprintf(stderr, "xtc forward: --force only applies to --out\n");
+        return 2;
+    }
+    struct stat sb;
+    if (out_path && !force && lstat(out_path, &sb) == 0) {
+        fprintf(stderr, "xtc forward: %s exists; use --force to replace it\n", out_path);
         return 2;
     }
     xtc_log_set(print_log, NULL);
     int64_t *ids = NULL, n = 0;
     if (text) {
         n = (int64_t)strlen(text);
-        ids = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
-        for (int64_t i = 0; ids && i < n; i++)
+        ids = malloc(sizeof(int64_t) * (size_t)n);
+        if (!ids) {
+            fprintf(stderr, "xtc forward: out of memory for %lld tokens\n", (long long)n);
+            return 1;
+        }
+        for (int64_t i = 0; i < n; i++)
             ids[i] = (unsigned char)text[i];
     } else if (xtc_cli_parse_tokens("forward", "--tokens", tokens, &ids, &n)) {
         return 2;

@@ -201,6 +201,8 @@ static void usage(FILE *f) {
             "                     differs from the checkpoint's is refused, and so is another corpus\n"
             "  --override-options with --resume: train on with the options given instead of the checkpoint's\n"
             "  --override-corpus  with --resume: accept a corpus other than the one the checkpoint was trained on\n"
+            "  --force            start a new run in a DIR that holds one (or its log or plot): without it\n"
+            "                     that is refused; the old checkpoints go when the new run saves its first\n"
             "  --sample N (300)   bytes of text sampled from the model at the end (0: none)\n\n"
             "Writes DIR/log.csv, DIR/loss.svg and DIR/checkpoint-STEP (config.json + model.safetensors,\n"
             "loadable by x-transformers; train_state.safetensors) with DIR/latest pointing at the newest.\n"
@@ -449,8 +451,11 @@ static int resume_run(xtc_trainer_t *t, const char *out, const char *config, con
 }
 
 /* A new run in DIR (created when missing): refused when DIR already holds one. */
+/* What a new run would overwrite in DIR: another run (latest), its log or its plot. */
+static const char *const run_files[] = {"latest", "log.csv", "loss.svg"};
+
 static int new_run(xtc_trainer_t *t, const char *out, const char *config, const uint8_t *corpus, size_t len,
-                   const struct xtc_train_options *o) {
+                   const struct xtc_train_options *o, bool force) {
     struct xtc_error err;
     xtc_model_t m;
     if (xtc_model_create(&m, config, strlen(config), o->seed, &err) != XTC_OK ||
@@ -460,15 +465,30 @@ static int new_run(xtc_trainer_t *t, const char *out, const char *config, const 
         *t = NULL;
         return 1;
     }
-    char latest[4200];
+    /* checked with the directory locked: no other xtc train can be writing them */
+    char path[4200];
     struct stat sb;
-    snprintf(latest, sizeof latest, "%s/latest", out);
-    if (lstat(latest, &sb) == 0) {
-        fprintf(stderr, "xtc train: %s already holds a run; use --resume to continue it or choose another --out\n",
-                out);
-        xtc_trainer_free(*t);
-        *t = NULL;
-        return 1;
+    for (size_t i = 0; i < sizeof run_files / sizeof run_files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", out, run_files[i]);
+        if (lstat(path, &sb) != 0)
+            continue;
+        if (!force) {
+            fprintf(stderr,
+                    "xtc train: %s already holds %s; use --resume to continue that run, --force to start a new one "
+                    "over it, or choose another --out\n",
+                    out, i == 0 ? "a run" : run_files[i]);
+            xtc_trainer_free(*t);
+            *t = NULL;
+            return 1;
+        }
+        /* --force: the old run stops being resumable now; its checkpoints are removed when the
+         * new run's first checkpoint is complete (the usual clean-up of superseded ones) */
+        if (i == 0 && unlink(path) != 0) {
+            fprintf(stderr, "xtc train: cannot remove %s: %s\n", path, strerror(errno));
+            xtc_trainer_free(*t);
+            *t = NULL;
+            return 1;
+        }
     }
     return 0;
 }
@@ -484,7 +504,7 @@ int xtc_cli_train(int argc, char **argv) {
     o.steps = 600, o.batch = 16, o.seq_len = 128, o.lr = 2e-3f, o.min_lr = 2e-4f, o.warmup = 50;
     const char *config_path = NULL, *data = NULL, *out = "run";
     int eval_every = 50, eval_batches = 8, save_every = 100, log_every = 10, threads = 0, sample = 300;
-    bool resume = false, override_options = false, override_corpus = false, given[G_N] = {false};
+    bool resume = false, override_options = false, override_corpus = false, force = false, given[G_N] = {false};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
@@ -495,6 +515,8 @@ int xtc_cli_train(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--resume")) {
             resume = true;
+        } else if (!strcmp(a, "--force")) {
+            force = true;
         } else if (!strcmp(a, "--override-options")) {
             override_options = true;
         } else if (!strcmp(a, "--override-corpus")) {
@@ -554,6 +576,8 @@ int xtc_cli_train(int argc, char **argv) {
         return usage_error("--data: the corpus path is empty");
     if (config_path && !config_path[0])
         return usage_error("--config: the config path is empty");
+    if (force && resume)
+        return usage_error("--force starts a new run over an old one; it cannot be combined with --resume");
     if ((override_options || override_corpus) && !resume)
         return usage_error(override_options ? "--override-options needs --resume" : "--override-corpus needs --resume");
     if (threads > 0)
@@ -594,7 +618,7 @@ int xtc_cli_train(int argc, char **argv) {
     }
     xtc_trainer_t t = NULL;
     int status = resume ? resume_run(&t, out, config, corpus, len, &o, given, override_options, override_corpus)
-                        : new_run(&t, out, config ? config : default_config, corpus, len, &o);
+                        : new_run(&t, out, config ? config : default_config, corpus, len, &o, force);
     if (status != 0) {
         free(corpus);
         free(config);

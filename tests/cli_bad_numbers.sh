@@ -58,6 +58,24 @@ reject --tokens 1,2, forward "$model" --tokens 1,2,
 refuse_with "mutually exclusive" generate "$model" --prompt hi --tokens 1,2
 refuse_with "mutually exclusive" forward "$model" --text hi --tokens 1,2
 
+# incomplete or empty options, and files that are not to be overwritten
+refuse_with "without its value" forward "$model" --text
+refuse_with "--text is empty" forward "$model" --text ''
+refuse_with "output path is empty" forward "$model" --tokens 1,2 --out ''
+refuse_with "--force only applies to --out" forward "$model" --tokens 1,2 --force
+out=$(mktemp)
+echo keep >"$out"
+refuse_with "use --force to replace it" forward "$model" --tokens 1,2 --out "$out"
+if [ "$(cat "$out")" != keep ]; then
+    echo "FAIL: a refused --out changed the file"
+    fails=$((fails + 1))
+fi
+if ! "$xtc" forward "$model" --tokens 1,2 --out "$out" --force >/dev/null 2>&1 || [ "$(head -c 4 "$out")" = keep ]; then
+    echo "FAIL: --out with --force did not replace the file"
+    fails=$((fails + 1))
+fi
+rm -f "$out"
+
 # good values are accepted
 if ! "$xtc" forward "$model" --tokens 84,104,105,115 --top 3 >/dev/null 2>&1; then
     echo "FAIL: xtc forward --tokens 84,104,105,115 --top 3 was rejected"

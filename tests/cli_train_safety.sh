@@ -54,6 +54,14 @@ expect 'resume without latest' 1 'holds no run' -- "$xtc" train $T --data a.txt 
 
 "$xtc" train $T --data a.txt --out run --steps 6 --save-every 3 >/dev/null 2>&1 || fail 'first run'
 expect 'a new run into a used directory' 1 'already holds a run' -- "$xtc" train $T --data a.txt --out run --steps 6
+mkdir logged && echo "someone's notes" >logged/log.csv
+expect 'a new run over a log' 1 'already holds log.csv' -- "$xtc" train $T --data a.txt --out logged --steps 2
+grep -q "someone's notes" logged/log.csv || fail 'a refused run changed the log it found'
+expect '--force with --resume' 2 'cannot be combined' -- "$xtc" train $T --data a.txt --out run --resume --force
+cp -r run forced
+expect 'a new run over a run with --force' 0 '' -- "$xtc" train $T --data a.txt --out forced --steps 4 --save-every 2 --seed 9 --force
+[ "$(readlink forced/latest)" = checkpoint-00000004 ] || fail "--force: latest is $(readlink forced/latest)"
+[ -e forced/checkpoint-00000006 ] && fail '--force: the old run'"'"'s checkpoint was kept after the new one saved'
 mkdir dangling && cp -r run/checkpoint-00000006 dangling/ && ln -s checkpoint-00000099 dangling/latest
 expect 'resume with a dangling latest' 1 'does not exist' -- "$xtc" train $T --data a.txt --out dangling --resume
 [ -e dangling/log.csv ] && fail 'resume with a dangling latest wrote a log'
@@ -111,7 +119,8 @@ grep -q 'last good checkpoint is' err.txt && fail 'a checkpoint that does not ex
 
 # a log that cannot be written (ENOSPC: log.csv is /dev/full) is reported and fails the run
 mkdir full && ln -s /dev/full full/log.csv
-expect 'log write failure' 1 'No space left on device' -- timeout 60 "$xtc" train $T --data a.txt --out full --steps 3
+expect 'log write failure' 1 'No space left on device' -- timeout 60 "$xtc" train $T --data a.txt --out full --steps 3 \
+    --force
 
 # EROFS: a read-only bind mount in a private mount namespace
 if unshare -m true 2>/dev/null; then
