@@ -79,7 +79,9 @@ typedef bool (*xtc_gen_callback)(const int64_t *tokens, int64_t batch, void *use
  * in the window). out: (B, max_new_tokens) new tokens; *n_out: steps run.
  * step_logits (B, max_new_tokens, num_tokens) may be NULL.
  * Errors: XTC_ERR_ARG (token ids, options), XTC_ERR_SHAPE (absolute positions past
- * max_seq_len with the cache), XTC_ERR_UNSUPPORTED, XTC_ERR_NOMEM. */
+ * max_seq_len with the cache), XTC_ERR_UNSUPPORTED, XTC_ERR_NOMEM, XTC_ERR_NUMERIC (a step's
+ * logits hold NaN or +inf, or are all -inf: the step's tokens are not written; so for every
+ * generation function here). */
 XTC_API xtc_status xtc_generate(xtc_model_t m, const int64_t *prompts, int64_t batch, int64_t prompt_len,
                                 const struct xtc_gen_options *o, xtc_gen_callback cb, void *user, int64_t *out,
                                 int64_t *n_out, float *step_logits, struct xtc_error *err);
@@ -140,7 +142,7 @@ XTC_API void xtc_beam_options_default(struct xtc_beam_options *o);
  *     xtc_beam_search(m, prompt, 1, prompt_len, &o, tok, score, &err);   // best: tok[0..15]
  * Errors: XTC_ERR_ARG (NULL, sizes, token ids, options), XTC_ERR_SHAPE (as xtc_generate),
  * XTC_ERR_UNSUPPORTED (not a TransformerWrapper decoder; a cross-attending decoder; learned
- * absolute positions past max_seq_len with the cache), XTC_ERR_NOMEM. Not thread-safe on one model. */
+ * absolute positions past max_seq_len with the cache), XTC_ERR_NOMEM, XTC_ERR_NUMERIC. Not thread-safe on one model. */
 XTC_API xtc_status xtc_beam_search(xtc_model_t m, const int64_t *prompts, int64_t batch, int64_t prompt_len,
                            const struct xtc_beam_options *o, int64_t *tokens, float *scores, struct xtc_error *err);
 

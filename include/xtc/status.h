@@ -22,6 +22,7 @@ typedef enum xtc_status {
     XTC_ERR_NOMEM,       /* an allocation failed */
     XTC_ERR_UNSUPPORTED, /* valid for x-transformers, not implemented by xtc */
     XTC_ERR_BACKEND,     /* BLAS / CUDA failure */
+    XTC_ERR_NUMERIC,     /* a computation gave non-finite values (e.g. NaN logits while generating) */
 } xtc_status;
 
 #define XTC_ERROR_MSG_MAX 512

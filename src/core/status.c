@@ -17,6 +17,7 @@ const char *xtc_status_str(xtc_status status) {
     case XTC_ERR_NOMEM: return "out of memory";
     case XTC_ERR_UNSUPPORTED: return "unsupported";
     case XTC_ERR_BACKEND: return "backend failure";
+    case XTC_ERR_NUMERIC: return "non-finite values";
     }
     return "unknown status";
 }

@@ -224,6 +224,10 @@ xtc_status xtc_beam_search(xtc_model_t m, const int64_t *prompts, int64_t B, int
         rc = xtc_context_forward(ctx, &in, &res, err);
         if (rc != XTC_OK)
             break;
+        for (int64_t r = 0; r < rows && rc == XTC_OK; r++)
+            rc = xtc_logits_check(res.logits + (r * feed + feed - 1) * s.V, s.V, i, r, err);
+        if (rc != XTC_OK)
+            break;
         for (int64_t r = 0; r < rows; r++)
             propose(&s, r, res.logits + (r * feed + feed - 1) * s.V, &filters, noise, &rng);
         prune(&s, pb, len);

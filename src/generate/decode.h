@@ -24,8 +24,15 @@ xtc_status xtc_gen_options_check(const struct xtc_gen_options *o, const char *fn
  * top_k, top_p, min_p), removed tokens become -inf. tmp: V floats of scratch. */
 void xtc_filter_logits(float *l, int64_t V, const struct xtc_gen_options *o, float *tmp);
 
-/* Samples each row's next token from the last position of logits (B, len, V) for step s. */
-void xtc_decode_step(const float *logits, int64_t len, const struct xtc_decode_rows *d, int64_t s, uint64_t rng[4]);
+/* XTC_ERR_NUMERIC when the next-token logits (V) of `row` at step `step` hold a NaN or +inf,
+ * or are all -inf (one -inf is a masked token): sampling them would emit arbitrary tokens as
+ * if all were well. */
+xtc_status xtc_logits_check(const float *l, int64_t V, int64_t step, int64_t row, struct xtc_error *err);
+
+/* Samples each row's next token from the last position of logits (B, len, V) for step s;
+ * XTC_ERR_NUMERIC (nothing written) when a row's logits are not finite. */
+xtc_status xtc_decode_step(const float *logits, int64_t len, const struct xtc_decode_rows *d, int64_t s,
+                           uint64_t rng[4], struct xtc_error *err);
 
 /* Checks that prompts (B, T) are token ids (< V) and writes them into the rows of seq (row
  * stride cap). With prompt_lens (B) each row's

@@ -121,7 +121,9 @@ static xtc_status decode(xtc_context_t ctx, const struct source *cx, const int64
             break;
         struct xtc_decode_rows d = {.B = B, .V = V, .S = S, .cap = cap, .at = len, .o = o, .seq = seq, .out = out,
                                     .step_tokens = step_tokens, .step_logits = step_logits, .scratch = scratch};
-        xtc_decode_step(res.logits, feed, &d, s, rng.s);
+        rc = xtc_decode_step(res.logits, feed, &d, s, rng.s, err);
+        if (rc != XTC_OK)
+            break;
         bool all_done = o->eos_token >= 0;
         for (int64_t b = 0; b < B; b++) {
             done[b] |= step_tokens[b] == o->eos_token;

@@ -182,7 +182,9 @@ xtc_status xtc_generate_xl(xtc_model_t m, const int64_t *prompts, int64_t B, int
         }
         struct xtc_decode_rows d = {.B = B, .V = V, .S = S, .cap = cap, .at = n, .o = o, .seq = seq, .out = out,
                                     .step_tokens = step_tokens, .step_logits = step_logits, .scratch = scratch};
-        xtc_decode_step(res.logits, take, &d, s, rng.s);
+        rc = xtc_decode_step(res.logits, take, &d, s, rng.s, err);
+        if (rc != XTC_OK)
+            break;
         if (cb && !cb(step_tokens, B, user)) {
             s++;
             break;

@@ -144,7 +144,26 @@ int64_t xtc_sample(const float *logits, int64_t V, const struct xtc_gen_options 
     return last;
 }
 
-void xtc_decode_step(const float *logits, int64_t len, const struct xtc_decode_rows *d, int64_t s, uint64_t rng[4]) {
+xtc_status xtc_logits_check(const float *l, int64_t V, int64_t step, int64_t row, struct xtc_error *err) {
+    int64_t finite = 0;
+    for (int64_t v = 0; v < V; v++) {
+        if (isnan(l[v]) || l[v] == INFINITY)
+            XTC_FAIL(err, XTC_ERR_NUMERIC,
+                     "generation step %lld, row %lld: the logits are not finite (token %lld: %g); the model's "
+                     "weights or inputs overflow float32",
+                     (long long)step, (long long)row, (long long)v, (double)l[v]);
+        finite += l[v] != -INFINITY;
+    }
+    if (!finite)
+        XTC_FAIL(err, XTC_ERR_NUMERIC, "generation step %lld, row %lld: every logit is -inf (no token to choose)",
+                 (long long)step, (long long)row);
+    return XTC_OK;
+}
+
+xtc_status xtc_decode_step(const float *logits, int64_t len, const struct xtc_decode_rows *d, int64_t s,
+                           uint64_t rng[4], struct xtc_error *err) {
+    for (int64_t b = 0; b < d->B; b++)
+        XTC_TRY(xtc_logits_check(logits + (b * len + len - 1) * d->V, d->V, s, b, err));
     for (int64_t b = 0; b < d->B; b++) {
         const float *last = logits + (b * len + len - 1) * d->V;
         if (d->step_logits)
@@ -154,4 +173,5 @@ void xtc_decode_step(const float *logits, int64_t len, const struct xtc_decode_r
         d->out[b * d->S + s] = tok;
         d->step_tokens[b] = tok;
     }
+    return XTC_OK;
 }

@@ -346,6 +346,40 @@ static void samplers(void) {
     CHECK(same, "seeded sampling is deterministic");
 }
 
+/* Logits that overflow (weights of 3e38) are an error of every generation function, not
+ * tokens chosen from NaN (which used to come out as token 0, NUL bytes, with success). */
+static void non_finite_logits(void) {
+    const char *cfg = "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 40, \"max_seq_len\": 16, "
+                      "\"attn_layers\": {\"class\": \"Decoder\", \"kwargs\": {\"dim\": 16, \"depth\": 1, \"heads\": 2, "
+                      "\"attn_dim_head\": 8, \"rotary_pos_emb\": true}}}}";
+    xtc_model_t m;
+    struct xtc_error err;
+    CHECK(xtc_model_create(&m, cfg, strlen(cfg), 1, &err) == XTC_OK, "init: %s", err.msg);
+    for (int i = 0; i < xtc_model_param_count(m); i++) {
+        struct xtc_param_info p = xtc_model_param(m, i);
+        if (!strcmp(p.name, "to_logits.weight"))
+            for (int64_t k = 0; k < p.shape[0] * p.shape[1]; k++)
+                xtc_model_param_data(m, i)[k] = 3e38f;
+    }
+    int64_t prompt[3] = {1, 2, 3}, out[4 * 4], n = -1;
+    struct xtc_gen_options o;
+    xtc_gen_options_default(&o);
+    o.max_new_tokens = 4;
+    for (int cached = 0; cached < 2; cached++) {
+        o.cache_kv = cached;
+        CHECK(xtc_generate(m, prompt, 1, 3, &o, NULL, NULL, out, &n, NULL, &err) == XTC_ERR_NUMERIC &&
+                  strstr(err.msg, "not finite"), "generate (cache %d) refuses overflowing logits: %s", cached, err.msg);
+        CHECK(xtc_generate_xl(m, prompt, 1, 3, &o, NULL, NULL, out, &n, NULL, &err) == XTC_ERR_NUMERIC,
+              "XL generation (cache %d) refuses overflowing logits: %s", cached, err.msg);
+    }
+    struct xtc_beam_options bo;
+    xtc_beam_options_default(&bo);
+    bo.max_new_tokens = 4;
+    CHECK(xtc_beam_search(m, prompt, 1, 3, &bo, out, NULL, &err) == XTC_ERR_NUMERIC,
+          "beam search refuses overflowing logits: %s", err.msg);
+    xtc_model_free(m);
+}
+
 int main(void) {
     cache_vs_recompute("absolute", "\"heads\": 2, \"attn_dim_head\": 16", "");
     cache_vs_recompute("scaled sinusoidal", "\"heads\": 2, \"attn_dim_head\": 16", ", \"scaled_sinu_pos_emb\": true");
@@ -387,5 +421,6 @@ int main(void) {
     cross_attention_steps();
     sliding_window_runs();
     samplers();
+    non_finite_logits();
     return xtc_check_report("test_generate");
 }
