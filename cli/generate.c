@@ -84,6 +84,7 @@ int xtc_cli_generate(int argc, char **argv) {
     o.seed = (uint64_t)time(NULL);
     int64_t beams = 0;
     bool stochastic = false, all_beams = false;
+    const char *sampler_flag = NULL; /* the last sampling option given (unused by plain beam search) */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
@@ -94,7 +95,7 @@ int xtc_cli_generate(int argc, char **argv) {
                    "  --top-p P (1 = off)    --min-p P (0 = off)   --seed N (time)   --eos ID   --no-cache\n"
                    "  --dtype f32|bf16 (f32: weights read by decoding steps; bf16 halves the bytes)\n"
                    "  --beams N              beam search with N beams (1..1024; x-transformers beam_search):\n"
-                   "                         prints the best beam; the temperature and filters are unused\n"
+                   "                         prints the best beam (sampling options need --stochastic)\n"
                    "  --stochastic           with --beams: propose each beam's children by Gumbel top-k at\n"
                    "                         --temperature after --top-k/--top-p/--min-p (--seed)\n"
                    "  --all-beams            with --beams: print every beam with its score (summed log-probs)\n\n"
@@ -108,21 +109,26 @@ int xtc_cli_generate(int argc, char **argv) {
         } else if (OPT("--max-tokens")) {
             bad = xtc_cli_parse_i64(CMD, a, v, 0, 1 << 30, &o.max_new_tokens);
         } else if (OPT("--temperature")) {
+            sampler_flag = a;
             bad = xtc_cli_parse_float(CMD, a, v, 0, HUGE_VAL, &o.temperature);
         } else if (OPT("--top-k")) {
+            sampler_flag = a;
             bad = xtc_cli_parse_int(CMD, a, v, 0, INT_MAX, &o.top_k);
         } else if (OPT("--top-p")) {
+            sampler_flag = a;
             bad = xtc_cli_parse_float(CMD, a, v, 0, 1, &o.top_p);
             if (!bad && o.top_p == 0) /* top-p keeps the smallest set with mass >= p: p must be > 0 */
                 bad = xtc_cli_bad_value(CMD, a, v, "is out of range (must be > 0 and at most 1)");
         } else if (OPT("--min-p")) {
+            sampler_flag = a;
             bad = xtc_cli_parse_float(CMD, a, v, 0, 1, &o.min_p);
             if (!bad && o.min_p == 1)
                 bad = xtc_cli_bad_value(CMD, a, v, "is out of range (must be at least 0 and below 1)");
         } else if (OPT("--seed")) {
+            sampler_flag = a;
             bad = xtc_cli_parse_u64(CMD, a, v, &o.seed);
         } else if (OPT("--eos")) {
-            bad = xtc_cli_parse_i64(CMD, a, v, INT64_MIN, INT64_MAX, &o.eos_token);
+            bad = xtc_cli_parse_i64(CMD, a, v, 0, INT64_MAX, &o.eos_token);
         } else if (OPT("--beams")) {
             bad = xtc_cli_parse_i64(CMD, a, v, 1, 1024, &beams);
         } else if (!strcmp(a, "--stochastic")) {
@@ -136,7 +142,8 @@ int xtc_cli_generate(int argc, char **argv) {
         } else if (a[0] != '-' && !dir) {
             dir = a;
         } else {
-            fprintf(stderr, "xtc generate: unexpected argument '%s' (see --help)\n", a);
+            fprintf(stderr, "xtc generate: %s '%s' (see --help)\n",
+                    a[0] == '-' && !v ? "option without its value, or unknown:" : "unexpected argument", a);
             return 2;
         }
 #undef OPT
@@ -145,6 +152,19 @@ int xtc_cli_generate(int argc, char **argv) {
     }
     if (!beams && (stochastic || all_beams)) {
         fprintf(stderr, "xtc generate: --stochastic and --all-beams go with --beams N\n");
+        return 2;
+    }
+    if (beams && !stochastic && sampler_flag) {
+        fprintf(stderr, "xtc generate: %s has no effect on beam search without --stochastic (beams are ranked by "
+                        "their log-probabilities)\n", sampler_flag);
+        return 2;
+    }
+    if (strcmp(dtype, "f32") && strcmp(dtype, "bf16")) {
+        fprintf(stderr, "xtc generate: --dtype takes f32 or bf16, not '%s'\n", dtype);
+        return 2;
+    }
+    if (prompt && !prompt[0]) {
+        fprintf(stderr, "xtc generate: --prompt is empty (generation needs at least one token)\n");
         return 2;
     }
     if (beams && o.eos_token >= 0) {
@@ -170,17 +190,18 @@ int xtc_cli_generate(int argc, char **argv) {
         free(ids);
         return 1;
     }
-    if (strcmp(dtype, "f32") && strcmp(dtype, "bf16")) {
-        fprintf(stderr, "xtc generate: --dtype takes f32 or bf16, not '%s'\n", dtype);
-        free(ids), xtc_model_free(m);
-        return 2;
-    }
     if (xtc_model_set_decode_dtype(m, strcmp(dtype, "bf16") ? XTC_DTYPE_F32 : XTC_DTYPE_BF16, &err) != XTC_OK) {
         fprintf(stderr, "xtc generate: %s\n", err.msg);
         free(ids), xtc_model_free(m);
         return 1;
     }
     int64_t V = xtc_model_config(m)->net.wrap.num_tokens;
+    if (o.eos_token >= V) {
+        fprintf(stderr, "xtc generate: --eos %lld is not a token id of this model (num_tokens %lld)\n",
+                (long long)o.eos_token, (long long)V);
+        free(ids), xtc_model_free(m);
+        return 2;
+    }
     if (prompt) {
         n = (int64_t)strlen(prompt);
         ids = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));

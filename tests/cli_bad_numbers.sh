@@ -63,6 +63,12 @@ refuse_with "without its value" forward "$model" --text
 refuse_with "--text is empty" forward "$model" --text ''
 refuse_with "output path is empty" forward "$model" --tokens 1,2 --out ''
 refuse_with "--force only applies to --out" forward "$model" --tokens 1,2 --force
+refuse_with "--prompt is empty" generate "$model" --prompt ''
+refuse_with "without its value" generate "$model" --prompt
+refuse_with "is not a token id" generate "$model" --prompt hi --eos 99999
+reject --eos -1 generate "$model" --prompt hi --eos -1
+refuse_with "--temperature has no effect on beam search" generate "$model" --prompt hi --beams 2 --temperature 0.5
+refuse_with "--top-k has no effect on beam search" generate "$model" --prompt hi --beams 2 --top-k 3
 out=$(mktemp)
 echo keep >"$out"
 refuse_with "use --force to replace it" forward "$model" --tokens 1,2 --out "$out"

@@ -172,7 +172,7 @@ static xtc_status check_args(xtc_model_t m, const int64_t *prompts, int64_t B, i
     xtc_gen_options_default(&filters);
     filters.max_new_tokens = o->max_new_tokens, filters.temperature = o->temperature, filters.top_k = o->top_k;
     filters.top_p = o->top_p, filters.min_p = o->min_p;
-    return xtc_gen_options_check(&filters, "xtc_beam_search", err);
+    return xtc_gen_options_check(&filters, V, "xtc_beam_search", err);
 }
 
 xtc_status xtc_beam_search(xtc_model_t m, const int64_t *prompts, int64_t B, int64_t T,

@@ -16,9 +16,9 @@ struct xtc_decode_rows {
     float *step_logits, *scratch;
 };
 
-/* Validates the sampler options of every generation entry point; fn names the caller in the
- * message, which names the option and its value. */
-xtc_status xtc_gen_options_check(const struct xtc_gen_options *o, const char *fn, struct xtc_error *err);
+/* Validates the sampler options of every generation entry point for a model of V token ids;
+ * fn names the caller in the message, which names the option and its value. */
+xtc_status xtc_gen_options_check(const struct xtc_gen_options *o, int64_t V, const char *fn, struct xtc_error *err);
 
 /* The filters of o on logits l (V), in place: top-k, top-p, min-p (in that order; x-transformers'
  * top_k, top_p, min_p), removed tokens become -inf. tmp: V floats of scratch. */

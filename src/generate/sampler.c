@@ -56,9 +56,13 @@ static int cmp_desc(const void *a, const void *b) {
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-xtc_status xtc_gen_options_check(const struct xtc_gen_options *o, const char *fn, struct xtc_error *err) {
+xtc_status xtc_gen_options_check(const struct xtc_gen_options *o, int64_t V, const char *fn, struct xtc_error *err) {
     if (!o)
         XTC_FAIL(err, XTC_ERR_ARG, "%s: no options", fn);
+    /* an eos that is no token id would never stop anything, silently */
+    if (o->eos_token >= V)
+        XTC_FAIL(err, XTC_ERR_ARG, "%s: eos_token %lld is not a token id (num_tokens %lld; < 0: none)", fn,
+                 (long long)o->eos_token, (long long)V);
     if (o->max_new_tokens < 0 || o->max_new_tokens > XTC_GEN_MAX_NEW_TOKENS)
         XTC_FAIL(err, XTC_ERR_ARG, "%s: max_new_tokens %lld must be between 0 and %lld", fn,
                  (long long)o->max_new_tokens, (long long)XTC_GEN_MAX_NEW_TOKENS);

@@ -50,6 +50,12 @@ static void cache_vs_recompute(const char *name, const char *layers_kwargs, cons
               strstr(err.msg, "min_p"), "%s: XL generation refuses min_p 7 (%s)", name, err.msg);
     /* sizes computed from max_new_tokens must not wrap (2^61 tokens: a buffer of B * 2^61 * 8 bytes) */
     o.min_p = 0;
+    o.eos_token = V;
+    CHECK(xtc_generate(m, prompts, B, T, &o, NULL, NULL, a, &n_a, NULL, &err) == XTC_ERR_ARG &&
+              strstr(err.msg, "eos_token"), "%s: an eos that is no token id is refused (%s)", name, err.msg);
+    CHECK(xtc_generate_xl(m, prompts, B, T, &o, NULL, NULL, a, &n_a, NULL, &err) == XTC_ERR_ARG &&
+              strstr(err.msg, "eos_token"), "%s: XL: an eos that is no token id is refused (%s)", name, err.msg);
+    o.eos_token = -1;
     o.max_new_tokens = (int64_t)1 << 61;
     CHECK(xtc_generate_xl(m, prompts, B, T, &o, NULL, NULL, a, &n_a, NULL, &err) == XTC_ERR_ARG &&
               strstr(err.msg, "max_new_tokens"), "%s: XL generation refuses 2^61 new tokens (%s)", name, err.msg);
