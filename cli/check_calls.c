@@ -430,11 +430,19 @@ static int gen_kwargs(struct check *c, const cJSON *call, int64_t *seq_len, bool
 }
 
 static int gen_alloc(struct check *c, struct gen *g) {
+    /* B and t come from a validated tensor of the case file and steps <= 2^20, but a small file
+     * can still name a (B, steps, V) that no size_t holds */
+    size_t seq, rows, logits;
     g->cap = g->t + g->steps;
-    g->out = check_own(c, sizeof(int64_t) * (size_t)(g->B * g->cap));
-    g->window = check_own(c, sizeof(int64_t) * (size_t)(g->B * g->cap));
-    g->step_logits = check_own(c, sizeof(float) * (size_t)(g->B * (g->steps ? g->steps : 1) * g->V));
-    return g->out && g->window && g->step_logits ? 0 : check_fail(c, "out of memory");
+    if (__builtin_mul_overflow((size_t)g->B, (size_t)g->cap, &seq) || seq > SIZE_MAX / sizeof(int64_t) ||
+        __builtin_mul_overflow((size_t)g->B, (size_t)(g->steps ? g->steps : 1), &rows) ||
+        __builtin_mul_overflow(rows, (size_t)g->V, &logits) || logits > SIZE_MAX / sizeof(float))
+        return check_fail(c, "generate: batch %lld x (%lld + %lld tokens) x num_tokens %lld is too large",
+                          (long long)g->B, (long long)g->t, (long long)g->steps, (long long)g->V);
+    g->out = check_own(c, sizeof(int64_t) * seq);
+    g->window = check_own(c, sizeof(int64_t) * seq);
+    g->step_logits = check_own(c, sizeof(float) * logits);
+    return g->out && g->window && g->step_logits ? 0 : check_fail(c, "out of memory for generation of %zu tokens", seq);
 }
 
 /* Copies out[:, from:from+len] into g->window (B, len). */

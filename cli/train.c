@@ -94,6 +94,8 @@ struct curve {
 
 static void curve_add(struct curve *c, double x, double y) {
     if (c->n == c->cap) {
+        if (c->cap > INT_MAX / 2)
+            return; /* the plot keeps its first 2^30 points */
         int cap = c->cap ? 2 * c->cap : 256;
         double *nx = realloc(c->x, sizeof(double) * (size_t)cap), *ny = nx ? realloc(c->y, sizeof(double) * (size_t)cap) : NULL;
         if (!nx || !ny) {

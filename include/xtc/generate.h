@@ -78,10 +78,10 @@ typedef bool (*xtc_gen_callback)(const int64_t *tokens, int64_t batch, void *use
  * cut to max_seq_len - 1 before each step (same as recomputing while the sequence fits
  * in the window). out: (B, max_new_tokens) new tokens; *n_out: steps run.
  * step_logits (B, max_new_tokens, num_tokens) may be NULL.
- * Errors: XTC_ERR_ARG (token ids, options), XTC_ERR_SHAPE (absolute positions past
- * max_seq_len with the cache), XTC_ERR_UNSUPPORTED, XTC_ERR_NOMEM, XTC_ERR_NUMERIC (a step's
- * logits hold NaN or +inf, or are all -inf: the step's tokens are not written; so for every
- * generation function here). */
+ * Errors: XTC_ERR_ARG (token ids, options, batch x (prompt_len + max_new_tokens) beyond 2^33
+ * tokens), XTC_ERR_SHAPE (absolute positions past max_seq_len with the cache),
+ * XTC_ERR_UNSUPPORTED, XTC_ERR_NOMEM, XTC_ERR_NUMERIC (a step's logits hold NaN or +inf, or
+ * are all -inf: the step's tokens are not written; so for every generation function here). */
 XTC_API xtc_status xtc_generate(xtc_model_t m, const int64_t *prompts, int64_t batch, int64_t prompt_len,
                                 const struct xtc_gen_options *o, xtc_gen_callback cb, void *user, int64_t *out,
                                 int64_t *n_out, float *step_logits, struct xtc_error *err);

@@ -133,7 +133,9 @@ struct xtc_outputs {
 
 /* Runs the model in evaluation mode. Errors: XTC_ERR_ARG (missing input, token id out of
  * range, explicit positions outside the absolute table or beyond |p| <= 2^40, inputs the
- * model cannot use such as context without cross-attention), XTC_ERR_SHAPE (a sequence
+ * model cannot use such as context without cross-attention, sizes past the limits of one
+ * call: batch <= 2^20, len <= 2^24, batch x (len + memory tokens) <= 2^28, batch x keys
+ * (memories + cached + new tokens) <= 2^30), XTC_ERR_SHAPE (a sequence
  * longer than the absolute table, position / mems / context lengths that do not fit),
  * XTC_ERR_UNSUPPORTED, XTC_ERR_NOMEM. */
 XTC_API xtc_status xtc_model_forward(xtc_model_t m, const struct xtc_inputs *in, struct xtc_outputs *out,

@@ -24,7 +24,8 @@
  * non-positive base or base_rescale_factor, a rescale with R == 2,
  * interpolation factor < 1, unknown layout), XTC_ERR_SHAPE (ndim != 4,
  * out/x shape or dtype differ, non-positive sizes, table too short or of the
- * wrong width), XTC_ERR_UNSUPPORTED (dtype of x, or a table that is not F32),
+ * wrong width, a view or table whose strides span more than PTRDIFF_MAX bytes),
+ * XTC_ERR_UNSUPPORTED (dtype of x, or a table that is not F32),
  * XTC_ERR_NOMEM (each call allocates its small angle tables and scratch).
  * Thread safety: reentrant; no global state. Large tensors (> 64K elements)
  * are processed with an OpenMP parallel loop over (batch, heads).
@@ -81,7 +82,7 @@ XTC_API xtc_status xtc_rope_apply_table(const struct xtc_tensor *out, const stru
  * tables angle[p, k] = angle[p, k + D/2] = p * theta_base^(-2k/D), in float32 as
  * LLMs-from-scratch precompute_rope_params does.
  * XTC_ERR_ARG for NULL tables, context_length < 1, odd or non-positive head_dim,
- * non-positive theta_base. */
+ * non-positive theta_base, context_length x head_dim floats past PTRDIFF_MAX bytes. */
 XTC_API xtc_status xtc_rope_tables(float *cos, float *sin, int64_t context_length, int head_dim, double theta_base,
                                    struct xtc_error *err);
 

@@ -43,7 +43,8 @@ XTC_API size_t xtc_dtype_size(enum xtc_dtype dtype);
 /* safetensors name of a dtype ("F32", "BF16", "BOOL", ...). */
 XTC_API const char *xtc_dtype_name(enum xtc_dtype dtype);
 
-/* Contiguous (row-major) view of data with the given shape. */
+/* Contiguous (row-major) view of data with the given shape. An invalid request (ndim outside
+ * 0..XTC_MAX_DIMS, shape NULL, or more elements than int64 counts) gives ndim -1. */
 XTC_API struct xtc_tensor xtc_tensor_make(enum xtc_dtype dtype, int ndim, const int64_t *shape, void *data);
 
 /* Half-precision conversions. Widening is exact; narrowing rounds to nearest even

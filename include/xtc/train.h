@@ -20,7 +20,8 @@ extern "C" {
  * With dlogits (N, V) not NULL, it receives d(scale * loss) / d logits
  * (overwritten; ignored rows get 0) — scale is the weight of this loss in the
  * caller's objective (1 for a plain loss, segment_len / total for XL segments).
- * Errors: XTC_ERR_ARG (NULL, a target outside 0..V-1 that is not ignore_index).
+ * Errors: XTC_ERR_ARG (NULL, a target outside 0..V-1 that is not ignore_index, N x V floats
+ * past PTRDIFF_MAX bytes).
  * Thread safety: reentrant. */
 XTC_API xtc_status xtc_cross_entropy(const float *logits, const int64_t *targets, int64_t N, int64_t V,
                                      int64_t ignore_index, float scale, float *loss, float *dlogits, int64_t *n_kept,
@@ -30,7 +31,9 @@ XTC_API xtc_status xtc_cross_entropy(const float *logits, const int64_t *targets
 
 /* Buffers of the Transformer-XL loss for one model, batch size and largest segment:
  * segment inputs and targets, logit gradients and the double-buffered memories, so
- * that training steps allocate nothing. Errors: XTC_ERR_ARG, XTC_ERR_UNSUPPORTED (not a
+ * that training steps allocate nothing. Errors: XTC_ERR_ARG (also batch x segment beyond the
+ * 2^28 tokens of a forward call, or batch x (segment + max_mem_len) beyond its 2^30 keys),
+ * XTC_ERR_UNSUPPORTED (not a
  * TransformerWrapper with logits), XTC_ERR_NOMEM. Free with xtc_xl_workspace_free
  * (NULL is fine). A workspace serves one call at a time. */
 typedef struct xtc_xl_workspace *xtc_xl_workspace_t;
@@ -71,6 +74,7 @@ struct xtc_adamw {
     size_t n;   /* floats in m and v */
     float *m, *v;
 };
+/* Errors: XTC_ERR_ARG (hyperparameters, n floats past PTRDIFF_MAX bytes), XTC_ERR_NOMEM. */
 XTC_API xtc_status xtc_adamw_init(struct xtc_adamw *opt, size_t n, float beta1, float beta2, float eps,
                                   float weight_decay, struct xtc_error *err);
 XTC_API void xtc_adamw_free(struct xtc_adamw *opt);
@@ -115,7 +119,8 @@ struct xtc_step_stats {
 };
 
 /* Takes ownership of model (freed with the trainer, also on failure); copies the corpus.
- * Errors: XTC_ERR_ARG (options, corpus shorter than one crop plus the validation tail,
+ * Errors: XTC_ERR_ARG (options, batch x seq_len (batch x max_seq_len with xl_segments) beyond the
+ * 2^28 tokens of a forward call, corpus shorter than one crop plus the validation tail,
  * a model whose vocabulary cannot hold bytes, abs positions shorter than seq_len). */
 XTC_API xtc_status xtc_trainer_create(xtc_trainer_t *out, xtc_model_t model, const uint8_t *corpus, size_t len,
                                       const struct xtc_train_options *o, struct xtc_error *err);

@@ -56,7 +56,7 @@ xtc_status xtc_kv_cache_create(xtc_kv_cache_t *out, const struct xtc_model *m, i
                  (long long)batch, (long long)capacity, (long long)GD);
     struct xtc_kv_cache *kc = calloc(1, sizeof *kc);
     if (!kc)
-        XTC_FAIL(err, XTC_ERR_NOMEM, "KV cache");
+        XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating a KV cache");
     kc->model = m;
     kc->n_layers = m->net.stack.n_self;
     kc->B = batch;
@@ -66,7 +66,9 @@ xtc_status xtc_kv_cache_create(xtc_kv_cache_t *out, const struct xtc_model *m, i
     kc->rows = batch;
     if (!alloc_layers(&kc->k, &kc->v, kc->n_layers, floats)) {
         xtc_kv_cache_free(kc);
-        XTC_FAIL(err, XTC_ERR_NOMEM, "KV cache of %lld tokens", (long long)capacity);
+        XTC_FAIL(err, XTC_ERR_NOMEM,
+                 "out of memory allocating a KV cache of %lld rows x %lld tokens (%zu bytes per layer)",
+                 (long long)batch, (long long)capacity, 2 * sizeof(float) * floats);
     }
     *out = kc;
     return XTC_OK;
@@ -89,9 +91,11 @@ xtc_status xtc_kv_cache_prepare_cross(struct xtc_kv_cache *c, int64_t ctx_len, s
     if (c->xk && c->ctx_len == ctx_len)
         return XTC_OK;
     free_cross(c);
+    /* B x ctx_len was bounded by the forward call's checks (2^28 rows) */
     if (!alloc_layers(&c->xk, &c->xv, c->n_cross, (size_t)(c->B * ctx_len * c->GD))) {
         free_cross(c);
-        XTC_FAIL(err, XTC_ERR_NOMEM, "cross-attention cache");
+        XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating the cross-attention cache of a %lld-token context",
+                 (long long)ctx_len);
     }
     c->ctx_len = ctx_len;
     return XTC_OK;
@@ -145,19 +149,28 @@ xtc_status xtc_kv_cache_reorder(xtc_kv_cache_t c, const int64_t *parent, int64_t
         if (parent[r] < 0 || parent[r] >= c->B)
             XTC_FAIL(err, XTC_ERR_ARG, "xtc_kv_cache_reorder: parent[%lld] = %lld is not a row of the cache (%lld rows)",
                      (long long)r, (long long)parent[r], (long long)c->B);
+    /* the cache was created with these per-row sizes checked, but batch may now exceed its rows */
+    size_t self_floats, cross_floats = 0;
+    if (xtc_mul3_overflow((size_t)batch, (size_t)c->cap, (size_t)c->GD, &self_floats) ||
+        self_floats > SIZE_MAX / sizeof(float) ||
+        xtc_mul3_overflow((size_t)batch, (size_t)c->ctx_len, (size_t)c->GD, &cross_floats) ||
+        cross_floats > SIZE_MAX / sizeof(float))
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_kv_cache_reorder: %lld rows x %lld tokens x %lld features is too large",
+                 (long long)batch, (long long)(c->cap > c->ctx_len ? c->cap : c->ctx_len), (long long)c->GD);
     /* everything that can fail comes first, so that a failure leaves the cache as it was */
     float **xk = NULL, **xv = NULL;
-    if (c->xk && !alloc_layers(&xk, &xv, c->n_cross, (size_t)(batch * c->ctx_len * c->GD))) {
+    if (c->xk && !alloc_layers(&xk, &xv, c->n_cross, cross_floats)) {
         free_layers(&xk, &xv, c->n_cross);
-        XTC_FAIL(err, XTC_ERR_NOMEM, "cross-attention cache of %lld rows", (long long)batch);
+        XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating the cross-attention cache of %lld rows",
+                 (long long)batch);
     }
     if (c->spare_rows < batch) {
         free_layers(&c->k_spare, &c->v_spare, c->n_layers);
         c->spare_rows = 0;
-        if (!alloc_layers(&c->k_spare, &c->v_spare, c->n_layers, (size_t)(batch * c->cap * c->GD))) {
+        if (!alloc_layers(&c->k_spare, &c->v_spare, c->n_layers, self_floats)) {
             free_layers(&c->k_spare, &c->v_spare, c->n_layers);
             free_layers(&xk, &xv, c->n_cross);
-            XTC_FAIL(err, XTC_ERR_NOMEM, "KV cache of %lld rows", (long long)batch);
+            XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating a KV cache of %lld rows", (long long)batch);
         }
         c->spare_rows = batch;
     }

@@ -3,6 +3,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,7 @@ static bool poison_enabled(void) {
 
 void xtc_arena_measure(struct xtc_arena *a) {
     a->measuring = true;
+    a->overflow = false;
     a->used = 0;
 }
 
@@ -33,6 +35,9 @@ xtc_status xtc_arena_commit(struct xtc_arena *a, struct xtc_error *err) {
     size_t need = a->used;
     a->measuring = false;
     a->used = 0;
+    if (a->overflow)
+        XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory: the activations of this call need more than %zu bytes",
+                 (size_t)SIZE_MAX);
     if (need <= a->cap) {
         if (a->base && poison_enabled())
             memset(a->base, 0xff, a->cap); /* NaN everywhere: reads before writes show up */
@@ -44,14 +49,21 @@ xtc_status xtc_arena_commit(struct xtc_arena *a, struct xtc_error *err) {
     if (a->base && poison_enabled())
         memset(a->base, 0xff, a->cap);
     if (!a->base)
-        XTC_FAIL(err, XTC_ERR_NOMEM, "cannot allocate %zu bytes of activations", need);
+        XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating %zu bytes of activations", need);
     return XTC_OK;
 }
 
 float *xtc_arena_floats(struct xtc_arena *a, size_t n) {
-    size_t bytes = (n * sizeof(float) + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
-    size_t at = a->used;
-    a->used += bytes;
+    /* Each request is bounded by the call's validated sizes, but a deep stack sums thousands of
+     * them: a total that wraps would plan a small block, so it saturates and commit refuses it. */
+    size_t bytes, at = a->used;
+    if (n > (SIZE_MAX - ARENA_ALIGN) / sizeof(float) ||
+        __builtin_add_overflow(a->used, (n * sizeof(float) + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN, &bytes)) {
+        a->overflow = true;
+        a->used = SIZE_MAX;
+        return NULL;
+    }
+    a->used = bytes;
     if (a->measuring || !a->base)
         return NULL;
     return (float *)(a->base + at);

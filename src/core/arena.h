@@ -17,11 +17,13 @@ struct xtc_arena {
     char *base;
     size_t cap, used;
     bool measuring;
+    bool overflow; /* the measured sizes did not fit in size_t: commit fails */
 };
 
 /* Starts a measuring pass: allocations only count bytes. */
 void xtc_arena_measure(struct xtc_arena *a);
-/* Ensures capacity for the measured size (grows, never shrinks) and rewinds. */
+/* Ensures capacity for the measured size (grows, never shrinks) and rewinds. XTC_ERR_NOMEM
+ * when the allocation fails or the measured total overflowed. */
 xtc_status xtc_arena_commit(struct xtc_arena *a, struct xtc_error *err);
 /* 64-byte aligned floats; NULL while measuring. */
 float *xtc_arena_floats(struct xtc_arena *a, size_t n);

@@ -19,4 +19,19 @@ static inline bool xtc_mul3_overflow(size_t a, size_t b, size_t c, size_t *out) 
     return __builtin_mul_overflow(a, b, &ab) || __builtin_mul_overflow(ab, c, out);
 }
 
+/* a * b as int64 for counts that index arrays: true when negative or past limit. */
+static inline bool xtc_count_over(int64_t a, int64_t b, int64_t limit, int64_t *out) {
+    int64_t p;
+    if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &p) || p > limit)
+        return true;
+    *out = p;
+    return false;
+}
+
+/* Bytes of n elements of `size` bytes: true when that does not fit in ptrdiff_t (no single
+ * object can be larger, and pointer differences over it must stay defined). */
+static inline bool xtc_bytes_overflow(int64_t n, size_t size, size_t *out) {
+    return xtc_mul_overflow(n, (int64_t)size, out) || *out > (size_t)PTRDIFF_MAX;
+}
+
 #endif

@@ -64,7 +64,13 @@ struct xtc_tensor xtc_tensor_make(enum xtc_dtype dtype, int ndim, const int64_t 
     for (int i = ndim - 1; i >= 0; i--) {
         t.shape[i] = shape[i];
         t.stride[i] = stride;
-        stride *= shape[i] > 0 ? shape[i] : 1; /* keep strides meaningful for empty dims */
+        /* keep strides meaningful for empty dims; a shape whose element count overflows is invalid */
+        if (__builtin_mul_overflow(stride, shape[i] > 0 ? shape[i] : 1, &stride)) {
+            memset(&t, 0, sizeof t);
+            t.dtype = dtype;
+            t.ndim = -1;
+            return t;
+        }
     }
     return t;
 }

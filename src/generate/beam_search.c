@@ -190,8 +190,12 @@ xtc_status xtc_beam_search(xtc_model_t m, const int64_t *prompts, int64_t B, int
                  (long long)S, (long long)T, (long long)M);
     struct beams s = {.B = B, .K = K, .R = B * K, .T = T, .S = S, .V = c->net.wrap.num_tokens, .cap = T + S};
     s.W = M > 0 ? M : s.cap;
-    xtc_status rc = beams_alloc(&s, o->prompt_lens != NULL) ? XTC_OK
-                                                             : xtc_error_set(err, XTC_ERR_NOMEM, "beam search buffers");
+    xtc_status rc =
+        beams_alloc(&s, o->prompt_lens != NULL)
+            ? XTC_OK
+            : xtc_error_set(err, XTC_ERR_NOMEM,
+                            "xtc_beam_search: out of memory allocating the buffers of %lld beams x %lld tokens",
+                            (long long)s.R, (long long)s.cap);
     if (rc == XTC_OK)
         rc = xtc_decode_prompts(s.seq, s.cap, s.start_b, prompts, B, T, s.V, o->prompt_lens, o->pad_value, err);
     for (int64_t r = 0; rc == XTC_OK && s.start_r && r < s.R; r++)

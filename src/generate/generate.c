@@ -15,6 +15,9 @@
 #include "model/model.h"
 #include "xtc/generate.h"
 
+/* The most tokens (batch x (prompt + new)) one generation holds: 64 GiB of token ids. */
+#define GEN_MAX_TOKENS ((int64_t)1 << 33)
+
 /* The encoder output a decoder cross-attends to at every step (XTransformer). */
 struct source {
     const float *x;
@@ -53,8 +56,12 @@ static xtc_status decode(xtc_context_t ctx, const struct source *cx, const int64
                          int64_t *n_out, float *step_logits, struct xtc_error *err) {
     xtc_model_t m = xtc_context_model(ctx);
     if (!prompts || !out || !n_out || B < 1 || T < 1)
-        XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate: invalid arguments");
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate: invalid arguments (batch %lld, prompt length %lld)", (long long)B,
+                 (long long)T);
     XTC_TRY(xtc_gen_options_check(o, m->cfg.net.wrap.num_tokens, "xtc_generate", err));
+    /* prompt and new tokens are held together (B, T + S): T + S must not overflow */
+    if (T > GEN_MAX_TOKENS)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate: prompt length %lld exceeds 2^33 tokens", (long long)T);
     *n_out = 0;
     const struct xtc_config *c = &m->cfg;
     bool xt = c->model_class == XTC_MODEL_XTRANSFORMER;
@@ -74,8 +81,8 @@ static xtc_status decode(xtc_context_t ctx, const struct source *cx, const int64
     int64_t W = M > 0 ? M : T + S; /* window */
     int64_t cap = T + S;
     size_t rows;
-    if (xtc_mul_overflow(B, cap, &rows) || rows > ((size_t)1 << 36) / sizeof(int64_t))
-        XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate: batch %lld x %lld tokens (prompt and new) is too large",
+    if (xtc_mul_overflow(B, cap, &rows) || rows > GEN_MAX_TOKENS)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate: batch %lld x %lld tokens (prompt and new) exceeds 2^33 tokens",
                  (long long)B, (long long)cap);
     int64_t *seq = malloc(sizeof(int64_t) * (size_t)(B * cap));
     int64_t *win = malloc(sizeof(int64_t) * (size_t)(B * (W < cap ? W : cap)));
@@ -85,15 +92,18 @@ static xtc_status decode(xtc_context_t ctx, const struct source *cx, const int64
     xtc_kv_cache_t kc = NULL;
     xtc_status rc = XTC_OK;
     if (!seq || !win || !scratch || !done || !step_tokens)
-        rc = xtc_error_set(err, XTC_ERR_NOMEM, "generation buffers");
+        rc = xtc_error_set(err, XTC_ERR_NOMEM,
+                           "xtc_generate: out of memory allocating the buffers of %lld rows x %lld tokens",
+                           (long long)B, (long long)cap);
     if (rc == XTC_OK && cached)
         rc = xtc_kv_cache_create(&kc, m, B, W < cap ? W : cap, err);
     struct xtc_rng rng;
     xtc_rng_seed(&rng, o->seed);
     int64_t s = 0;
     int64_t *start = o->prompt_lens ? malloc(sizeof(int64_t) * (size_t)B) : NULL;
-    if (o->prompt_lens && !start)
-        rc = xtc_error_set(err, XTC_ERR_NOMEM, "generation buffers");
+    if (o->prompt_lens && !start && rc == XTC_OK)
+        rc = xtc_error_set(err, XTC_ERR_NOMEM, "xtc_generate: out of memory allocating %lld start positions",
+                           (long long)B);
     if (rc == XTC_OK)
         rc = xtc_decode_prompts(seq, cap, start, prompts, B, T, V, o->prompt_lens, o->pad_value, err);
     for (int64_t b = 0; rc == XTC_OK && b < B; b++)
@@ -181,9 +191,11 @@ xtc_status xtc_generate_seq2seq(xtc_model_t m, const int64_t *src, const uint8_t
     float *copy = NULL;
     xtc_status rc = xtc_context_encode(ctx, src, src_mask, B, src_len, &enc, err);
     if (rc == XTC_OK) { /* the decoding steps reuse the context's activations: keep a copy */
-        size_t n = (size_t)(B * src_len * m->cfg.enc.layers.dim);
+        size_t n = (size_t)(B * src_len * m->cfg.enc.layers.dim); /* < 2^44: encode checked B x src_len */
         if (!(copy = malloc(sizeof(float) * n)))
-            rc = xtc_error_set(err, XTC_ERR_NOMEM, "encoder output");
+            rc = xtc_error_set(err, XTC_ERR_NOMEM,
+                               "xtc_generate_seq2seq: out of memory allocating %zu bytes for the encoder output",
+                               sizeof(float) * n);
         else
             memcpy(copy, enc, sizeof(float) * n);
     }

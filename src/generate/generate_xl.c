@@ -22,6 +22,9 @@
 #include "model/model.h"
 #include "xtc/generate.h"
 
+/* The most tokens (batch x (prompt + new)) one generation holds: 64 GiB of token ids. */
+#define XL_MAX_TOKENS ((int64_t)1 << 33)
+
 /* n_self memory tensors (B, len, C) of capacity L rows each. */
 struct mems {
     int64_t len;
@@ -100,12 +103,17 @@ static xtc_status check_args(xtc_model_t m, const int64_t *prompts, int64_t B, i
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate_xl: invalid arguments (batch %lld, prompt length %lld)",
                  (long long)B, (long long)T);
     XTC_TRY(xtc_gen_options_check(o, m->cfg.net.wrap.num_tokens, "xtc_generate_xl", err));
+    /* before reading the B x T prompt ids, and so that T + max_new_tokens cannot overflow */
+    int64_t BT;
+    if (T > XL_MAX_TOKENS || xtc_count_over(B, T, XL_MAX_TOKENS, &BT))
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate_xl: batch %lld x prompt length %lld exceeds 2^33 tokens", (long long)B,
+                 (long long)T);
     const struct xtc_config *c = &m->cfg;
     if (c->model_class != XTC_MODEL_TRANSFORMER_WRAPPER || !c->net.layers.causal || c->net.wrap.max_seq_len < 1 ||
         c->net.layers.cross_attend || c->net.wrap.return_only_embed)
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "Transformer-XL generation needs a TransformerWrapper decoder with max_seq_len");
     int64_t V = c->net.wrap.num_tokens;
-    for (int64_t i = 0; i < B * T; i++)
+    for (int64_t i = 0; i < BT; i++)
         if (prompts[i] < 0 || prompts[i] >= V)
             XTC_FAIL(err, XTC_ERR_ARG, "prompt token %lld is not a token id (num_tokens %lld)", (long long)prompts[i],
                      (long long)V);
@@ -121,10 +129,10 @@ xtc_status xtc_generate_xl(xtc_model_t m, const int64_t *prompts, int64_t B, int
     int64_t V = c->net.wrap.num_tokens, M = c->net.wrap.max_seq_len, S = o->max_new_tokens, cap = T + S;
     struct xl_state x = {.n_layers = m->net.stack.n_self, .B = B, .C = c->net.layers.dim, .L = c->net.wrap.max_mem_len};
     size_t seq_n, win_n, mem_bytes;
-    if (xtc_mul_overflow(B, cap, &seq_n) || xtc_mul_overflow(B, M > T ? M : T, &win_n) ||
-        xtc_mul3_overflow((size_t)B * (size_t)x.L, (size_t)x.C, sizeof(float), &mem_bytes) || seq_n > SIZE_MAX / 8)
-        XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate_xl: batch %lld x %lld tokens is too large", (long long)B,
-                 (long long)cap);
+    if (xtc_mul_overflow(B, cap, &seq_n) || seq_n > XL_MAX_TOKENS || xtc_mul_overflow(B, M > T ? M : T, &win_n) ||
+        xtc_mul3_overflow((size_t)B * (size_t)x.L, (size_t)x.C, sizeof(float), &mem_bytes))
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate_xl: batch %lld x %lld tokens (prompt and new) exceeds 2^33 tokens",
+                 (long long)B, (long long)cap);
     int64_t *seq = malloc(sizeof(int64_t) * seq_n);
     int64_t *win = malloc(sizeof(int64_t) * win_n);
     float *scratch = malloc(sizeof(float) * (size_t)(2 * V));
@@ -134,7 +142,11 @@ xtc_status xtc_generate_xl(xtc_model_t m, const int64_t *prompts, int64_t B, int
     xtc_context_t ctx = NULL; /* its own: generations may share the model across threads */
     bool ok = seq && win && scratch && step_tokens && mems_alloc(&x.seg, x.n_layers, mem_bytes) &&
               mems_alloc(&x.carried, x.n_layers, mem_bytes);
-    xtc_status rc = ok ? XTC_OK : xtc_error_set(err, XTC_ERR_NOMEM, "xtc_generate_xl: buffers");
+    xtc_status rc =
+        ok ? XTC_OK
+           : xtc_error_set(err, XTC_ERR_NOMEM,
+                           "xtc_generate_xl: out of memory allocating the buffers of %lld rows x %lld tokens",
+                           (long long)B, (long long)cap);
     if (rc == XTC_OK)
         rc = xtc_context_create(&ctx, m, err);
     if (rc == XTC_OK && cached)

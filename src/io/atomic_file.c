@@ -44,7 +44,7 @@ xtc_status xtc_write_chunks_atomic(const char *path, const struct xtc_chunk *chu
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
     if (!tmp)
-        XTC_FAIL(err, XTC_ERR_NOMEM, "path");
+        XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating a temporary path");
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {

@@ -395,7 +395,7 @@ static xtc_status parse_xtransformer(const cJSON *kwargs, struct xtc_config *cfg
     cfg->ignore_index = -100;
     cfg->pad_value = 0;
     if (!side[0] || !side[1] || !wrap[0] || !wrap[1]) {
-        rc = xtc_error_set(err, XTC_ERR_NOMEM, "config");
+        rc = xtc_error_set(err, XTC_ERR_NOMEM, "out of memory parsing the configuration");
         goto done;
     }
     static const char *wrapper_keys[] = {"num_tokens", "max_seq_len", "emb_dropout", "scaled_sinu_pos_emb",

@@ -25,7 +25,7 @@ char *xtc_file_read_text(const char *path, size_t max_bytes, size_t *len, struct
     } else if ((size_t)sb.st_size > max_bytes) {
         xtc_error_set(err, XTC_ERR_IO, "%s is larger than %zu bytes", path, max_bytes);
     } else if (!(buf = malloc((size_t)sb.st_size + 1))) {
-        xtc_error_set(err, XTC_ERR_NOMEM, "reading %s", path);
+        xtc_error_set(err, XTC_ERR_NOMEM, "out of memory reading %s (%lld bytes)", path, (long long)sb.st_size);
     } else {
         size_t n = 0;
         ssize_t r = 1;

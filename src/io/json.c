@@ -83,7 +83,7 @@ xtc_status xtc_json_parse_strict(const char *text, size_t len, const char *what,
     if (dup || nomem) {
         cJSON_Delete(root);
         if (nomem)
-            XTC_FAIL(err, XTC_ERR_NOMEM, "%s: checking keys", what);
+            XTC_FAIL(err, XTC_ERR_NOMEM, "%s: out of memory checking keys", what);
         XTC_FAIL(err, XTC_ERR_FORMAT, "%s: key '%s' appears twice", what, path);
     }
     *out = root;

@@ -182,7 +182,7 @@ static xtc_status write_file(const char *path, const struct sbuf *hdr, const str
                              const uint64_t *sizes, size_t n, struct xtc_error *err) {
     struct xtc_chunk *chunks = malloc(sizeof *chunks * (n + 2));
     if (!chunks)
-        XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory");
+        XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating the write list of %zu tensors", n);
     uint8_t len8[8];
     for (int i = 0; i < 8; i++)
         len8[i] = (uint8_t)((uint64_t)hdr->len >> (8 * i));
@@ -200,8 +200,11 @@ xtc_status xtc_safetensors_write(const char *path, const struct xtc_safetensors_
     if (!path || !*path || (!tensors && n_tensors > 0) || (!meta_kv && n_meta > 0))
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_safetensors_write: NULL argument");
     size_t n_scratch = n_tensors > n_meta ? n_tensors : n_meta;
-    if (n_tensors > SIZE_MAX / sizeof(uint64_t) || n_scratch > SIZE_MAX / sizeof(char *) || n_meta > SIZE_MAX / 2)
-        XTC_FAIL(err, XTC_ERR_ARG, "xtc_safetensors_write: too many tensors");
+    /* sizes, names and the write list (two chunks more than tensors) must have countable sizes */
+    if (n_tensors > SIZE_MAX / sizeof(struct xtc_chunk) - 2 || n_scratch > SIZE_MAX / sizeof(char *) ||
+        n_meta > SIZE_MAX / 2)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_safetensors_write: %zu tensors and %zu metadata pairs are too many", n_tensors,
+                 n_meta);
     uint64_t *sizes = malloc((n_tensors ? n_tensors : 1) * sizeof *sizes);
     const char **scratch = malloc((n_scratch ? n_scratch : 1) * sizeof *scratch);
     struct sbuf hdr = {0};

@@ -28,7 +28,7 @@ xtc_status xtc_stack_init(struct xtc_stack *s, const struct xtc_layers_config *c
     s->n_sub = per * c->depth;
     s->sub = calloc((size_t)s->n_sub, sizeof *s->sub);
     if (!s->sub)
-        XTC_FAIL(err, XTC_ERR_NOMEM, "stack layers");
+        XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating the stack's layers");
     for (int l = 0; l < s->n_sub; l++) {
         int r = l % per;
         enum xtc_sub_kind k = c->only_cross ? (r == 0 ? XTC_SUB_CROSS : XTC_SUB_FF)

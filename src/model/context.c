@@ -20,7 +20,7 @@ xtc_status xtc_context_create(xtc_context_t *out, xtc_model_t m, struct xtc_erro
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_context_create: NULL argument");
     *out = calloc(1, sizeof **out);
     if (!*out)
-        XTC_FAIL(err, XTC_ERR_NOMEM, "context");
+        XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating a context");
     (*out)->m = m;
     return XTC_OK;
 }

@@ -15,9 +15,9 @@
 #include "xtc/file.h"
 #include "xtc/safetensors.h"
 
-#define MAX_BATCH (1 << 20)
-#define MAX_LEN (1 << 24)
-#define MAX_ROWS ((int64_t)1 << 28)
+#define MAX_BATCH XTC_MAX_BATCH
+#define MAX_LEN XTC_MAX_LEN
+#define MAX_ROWS XTC_MAX_ROWS
 
 /* ------------------------------------------------------------------ loading */
 
@@ -113,7 +113,7 @@ static xtc_status build_table(struct xtc_model *m, struct xtc_error *err) {
 static xtc_status alloc_params(struct xtc_model *m, struct xtc_error *err) {
     m->data = xtc_alloc_large(sizeof(float) * (m->n_floats ? m->n_floats : 1));
     if (!m->data)
-        XTC_FAIL(err, XTC_ERR_NOMEM, "cannot allocate %zu parameters", m->n_floats);
+        XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating %zu parameters", m->n_floats);
     struct xtc_param_builder b2 = {.data = m->data, .train_total = m->n_trainable, .err = err};
     build_params(m, &b2);
     free(b2.params);
@@ -155,7 +155,7 @@ static xtc_status create(struct xtc_model **out, const char *config_json, size_t
     *out = NULL;
     struct xtc_model *m = calloc(1, sizeof *m);
     if (!m)
-        XTC_FAIL(err, XTC_ERR_NOMEM, "model");
+        XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating the model");
     xtc_status rc = xtc_config_parse(&m->cfg, config_json, config_len, err);
     if (rc == XTC_OK)
         rc = init_net(&m->net, &m->cfg.net, err);
@@ -163,7 +163,8 @@ static xtc_status create(struct xtc_model **out, const char *config_json, size_t
         rc = init_net(&m->enc, &m->cfg.enc, err);
     m->config_json = rc == XTC_OK ? malloc(config_len + 1) : NULL;
     if (rc == XTC_OK && !m->config_json)
-        rc = xtc_error_set(err, XTC_ERR_NOMEM, "model");
+        rc = xtc_error_set(err, XTC_ERR_NOMEM, "out of memory allocating %zu bytes for the configuration",
+                           config_len + 1);
     if (rc != XTC_OK) {
         xtc_model_free(m);
         return rc;
@@ -279,7 +280,7 @@ xtc_status xtc_model_set_decode_dtype(xtc_model_t m, enum xtc_dtype dtype, struc
     if (dtype == XTC_DTYPE_BF16) {
         m->data_bf16 = xtc_alloc_large(sizeof(uint16_t) * (m->n_floats ? m->n_floats : 1));
         if (!m->data_bf16)
-            XTC_FAIL(err, XTC_ERR_NOMEM, "cannot allocate a bfloat16 copy of %zu parameters", m->n_floats);
+            XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating a bfloat16 copy of %zu parameters", m->n_floats);
         const int64_t n = (int64_t)m->n_floats;
         xtc_backend_get()->parallel_for(n, n > 65536, to_bf16_range, m);
     }
@@ -350,6 +351,9 @@ xtc_status xtc_net_check_inputs(const struct xtc_net *net, const struct xtc_inpu
     if (B < 1 || B > MAX_BATCH || T < 1 || T > MAX_LEN || B * T > MAX_ROWS)
         XTC_FAIL(err, XTC_ERR_ARG, "batch %lld x length %lld is out of range", (long long)B, (long long)T);
     int64_t R = c->has_wrapper ? c->wrap.num_memory_tokens : 0, Tt = T + R;
+    if (B * Tt > MAX_ROWS)
+        XTC_FAIL(err, XTC_ERR_ARG, "batch %lld x (length %lld + %lld memory tokens) = %lld rows exceeds 2^28",
+                 (long long)B, (long long)T, (long long)R, (long long)(B * Tt));
     if (c->has_wrapper) {
         if (!in->tokens)
             XTC_FAIL(err, XTC_ERR_ARG, "this model takes token ids (x: int64 (batch, len))");
@@ -440,6 +444,14 @@ xtc_status xtc_net_check_inputs(const struct xtc_net *net, const struct xtc_inpu
                      "schemes can slide the window, absolute ones cannot)",
                      c->wrap.max_seq_len, (long long)kc->len, (long long)T);
     }
+    /* every self-attention key: memories, cached and new tokens (each bounded above, so the
+     * sum and the product cannot overflow) */
+    int64_t keys = M + (in->cache ? in->cache->len : 0) + Tt;
+    if (B * keys > XTC_MAX_KEY_ROWS)
+        XTC_FAIL(err, XTC_ERR_ARG,
+                 "batch %lld x %lld keys (%lld memories + %lld cached + %lld tokens) = %lld key rows exceeds 2^30",
+                 (long long)B, (long long)keys, (long long)M, (long long)(in->cache ? in->cache->len : 0),
+                 (long long)Tt, (long long)(B * keys));
     /* cross-attention */
     bool has_context = in->context || context_from_encoder;
     if (lc->cross_attend && !has_context)
@@ -462,7 +474,7 @@ xtc_status xtc_model_zero_grad(xtc_model_t m, struct xtc_error *err) {
     if (!m->grad) {
         m->grad = xtc_alloc_large(sizeof(float) * (m->n_floats ? m->n_floats : 1));
         if (!m->grad)
-            XTC_FAIL(err, XTC_ERR_NOMEM, "cannot allocate %zu gradients", m->n_floats);
+            XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating %zu gradients", m->n_floats);
     } else {
         memset(m->grad, 0, sizeof(float) * m->n_floats);
     }

@@ -73,6 +73,15 @@ struct xtc_context {
 /* Frees what a context holds (not the struct itself: the model's built-in one is embedded). */
 void xtc_context_release(struct xtc_context *ctx);
 
+/* Limits of one call (xtc_net_check_inputs), shared by the code that sizes buffers for calls.
+ * Query rows (batch x tokens, memory tokens included) and key rows (batch x keys: memories,
+ * cached and new tokens) are bounded so that every activation size, a row count times at
+ * most 2^23 features (the config's limits), stays below 2^53 floats. */
+#define XTC_MAX_BATCH (1 << 20)
+#define XTC_MAX_LEN (1 << 24)
+#define XTC_MAX_ROWS ((int64_t)1 << 28)
+#define XTC_MAX_KEY_ROWS ((int64_t)1 << 30)
+
 /* Checks a call's inputs against a network (model.c); context_from_encoder: XTransformer's
  * decoder, whose context is produced inside the call. */
 xtc_status xtc_net_check_inputs(const struct xtc_net *net, const struct xtc_inputs *in, bool tokens_checked,

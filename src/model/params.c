@@ -29,7 +29,7 @@ float *xtc_param_add(struct xtc_param_builder *b, const char *name, int ndim, co
             int cap = b->cap ? 2 * b->cap : 64;
             struct xtc_param *p = realloc(b->params, sizeof *p * (size_t)cap);
             if (!p) {
-                b->status = xtc_error_set(b->err, XTC_ERR_NOMEM, "parameter table");
+                b->status = xtc_error_set(b->err, XTC_ERR_NOMEM, "out of memory allocating the parameter table");
                 return NULL;
             }
             b->params = p;

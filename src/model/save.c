@@ -18,7 +18,7 @@ xtc_status xtc_model_save_dir(const struct xtc_model *m, const char *dir, struct
     XTC_TRY(xtc_write_file_atomic(path, m->config_json, strlen(m->config_json), err));
     struct xtc_safetensors_tensor *t = calloc((size_t)(m->n_params ? m->n_params : 1), sizeof *t);
     if (!t)
-        XTC_FAIL(err, XTC_ERR_NOMEM, "tensor list");
+        XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating the list of %d tensors", m->n_params);
     for (int i = 0; i < m->n_params; i++) {
         const struct xtc_param *p = &m->params[i];
         t[i].name = p->name;

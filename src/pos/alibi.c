@@ -36,7 +36,7 @@ static bool enabled(const struct xtc_layers_config *c) { return c->alibi; }
 static xtc_status init(struct xtc_pos_bias *pb, const struct xtc_layers_config *c, struct xtc_error *err) {
     pb->slopes = malloc(sizeof(float) * (size_t)c->heads);
     if (!pb->slopes)
-        XTC_FAIL(err, XTC_ERR_NOMEM, "alibi slopes");
+        XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating the ALiBi slopes");
     xtc_alibi_slopes(pb->slopes, c->alibi_num_heads, c->heads);
     return XTC_OK;
 }

@@ -15,14 +15,15 @@
  * widen one head vector to float32 (exact), rotate it, round once, store. */
 #include <math.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-
 #include "backend/backend.h"
+#include "core/checked.h"
 #include "core/status.h"
-#include "xtc/backend.h"
 #include "pos/pos.h"
+#include "xtc/backend.h"
 #include "xtc/rope.h"
 
 /* Below this many elements the OpenMP fork/join costs more than the work. */
@@ -87,6 +88,19 @@ static void copy_row(void *dst, int64_t sd, const void *src, int64_t ss, size_t 
 
 // --------------------------------------------------------------- validation
 
+/* Every element offset of the walk, sum_i idx[i] * stride[i] * esize, lies within +-span bytes;
+ * a span that fits in ptrdiff_t keeps all of them free of overflow (a view wider than that
+ * cannot describe memory anyway). Sizes are >= 1 here. */
+static bool span_fits(int ndim, const int64_t *shape, const int64_t *stride, size_t esize) {
+    uint64_t span = 0, p;
+    for (int i = 0; i < ndim; i++) {
+        uint64_t a = stride[i] < 0 ? -(uint64_t)stride[i] : (uint64_t)stride[i];
+        if (__builtin_mul_overflow((uint64_t)(shape[i] - 1), a, &p) || __builtin_add_overflow(span, p, &span))
+            return false;
+    }
+    return span <= (uint64_t)PTRDIFF_MAX / esize;
+}
+
 /* Checks one (B, H, T, D) operand; name is "x" or "out". */
 static xtc_status check_view(const struct xtc_tensor *t, const char *name, struct xtc_error *err) {
     if (!t)
@@ -103,6 +117,17 @@ static xtc_status check_view(const struct xtc_tensor *t, const char *name, struc
                      (long long)t->shape[i]);
     if (t->shape[3] > INT32_MAX)
         XTC_FAIL(err, XTC_ERR_SHAPE, "rope: head_dim %lld too large", (long long)t->shape[3]);
+    int64_t n = 1;
+    for (int i = 0; i < 4; i++)
+        if (__builtin_mul_overflow(n, t->shape[i], &n))
+            XTC_FAIL(err, XTC_ERR_SHAPE, "rope: %s has %lld x %lld x %lld x %lld elements, more than 2^63", name,
+                     (long long)t->shape[0], (long long)t->shape[1], (long long)t->shape[2], (long long)t->shape[3]);
+    if (!span_fits(4, t->shape, t->stride, xtc_dtype_size(t->dtype)))
+        XTC_FAIL(err, XTC_ERR_SHAPE,
+                 "rope: %s shape (%lld, %lld, %lld, %lld) with strides (%lld, %lld, %lld, %lld) spans more than "
+                 "PTRDIFF_MAX bytes",
+                 name, (long long)t->shape[0], (long long)t->shape[1], (long long)t->shape[2], (long long)t->shape[3],
+                 (long long)t->stride[0], (long long)t->stride[1], (long long)t->stride[2], (long long)t->stride[3]);
     if (!t->data)
         XTC_FAIL(err, XTC_ERR_ARG, "rope: %s->data is NULL", name);
     return XTC_OK;
@@ -127,15 +152,9 @@ static xtc_status check_pair(const struct xtc_tensor *out, const struct xtc_tens
     return XTC_OK;
 }
 
-/* B * H * T * D, saturating (only used to decide on threading). */
+/* B * H * T * D (check_view made sure it fits). */
 static int64_t numel4(const struct xtc_tensor *t) {
-    int64_t n = 1;
-    for (int i = 0; i < 4; i++) {
-        if (n > INT64_MAX / t->shape[i])
-            return INT64_MAX;
-        n *= t->shape[i];
-    }
-    return n;
+    return t->shape[0] * t->shape[1] * t->shape[2] * t->shape[3];
 }
 
 static bool same_view(const struct xtc_tensor *a, const struct xtc_tensor *b) {
@@ -272,7 +291,7 @@ xtc_status xtc_rope_apply(const struct xtc_tensor *out, const struct xtc_tensor 
         free(tab);
         free(scratch);
         xtc_rotary_free(&rot);
-        XTC_FAIL(err, XTC_ERR_NOMEM, "rope: no memory for angle tables");
+        XTC_FAIL(err, XTC_ERR_NOMEM, "rope: out of memory allocating the angle tables of %lld positions", (long long)T);
     }
     float *c = tab, *s = tab + (size_t)T * (size_t)K;
     for (int64_t t = 0; t < T; t++)
@@ -304,6 +323,12 @@ static xtc_status check_table(const struct xtc_tensor *tb, const char *name, int
     if (tb->shape[0] < T)
         XTC_FAIL(err, XTC_ERR_SHAPE, "rope: %s table has %lld positions, seq length is %lld", name,
                  (long long)tb->shape[0], (long long)T);
+    if (!span_fits(2, tb->shape, tb->stride, sizeof(float)))
+        XTC_FAIL(err, XTC_ERR_SHAPE,
+                 "rope: %s table (%lld, %lld) with strides (%lld, %lld) spans more than PTRDIFF_MAX "
+                 "bytes",
+                 name, (long long)tb->shape[0], (long long)tb->shape[1], (long long)tb->stride[0],
+                 (long long)tb->stride[1]);
     if (!tb->data)
         XTC_FAIL(err, XTC_ERR_ARG, "rope: %s table data is NULL", name);
     return XTC_OK;
@@ -335,7 +360,7 @@ xtc_status xtc_rope_apply_table(const struct xtc_tensor *out, const struct xtc_t
         free(tab);
         free(split);
         free(scratch);
-        XTC_FAIL(err, XTC_ERR_NOMEM, "rope: no memory for table rows");
+        XTC_FAIL(err, XTC_ERR_NOMEM, "rope: out of memory allocating the table rows of %lld positions", (long long)T);
     }
     /* out = x * cos[t] + rotate(x) * sin[t]: pair k's first member i1 and second i2
      * take their own table columns (i1 = k, i2 = k + D/2 half-split; 2k, 2k+1 interleaved) */
@@ -384,6 +409,10 @@ xtc_status xtc_rope_tables(float *cos, float *sin, int64_t context_length, int h
                  head_dim);
     if (!(theta_base > 0) || !isfinite(theta_base))
         XTC_FAIL(err, XTC_ERR_ARG, "rope_tables: theta_base must be positive and finite (got %g)", theta_base);
+    size_t bytes;
+    if (xtc_mul_overflow(context_length, head_dim, &bytes) || xtc_bytes_overflow((int64_t)bytes, sizeof(float), &bytes))
+        XTC_FAIL(err, XTC_ERR_ARG, "rope_tables: context_length %lld x head_dim %d floats exceeds PTRDIFF_MAX bytes",
+                 (long long)context_length, head_dim);
 
     struct xtc_rotary rot;
     struct xtc_rotary_config rc = {

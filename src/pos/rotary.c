@@ -55,7 +55,7 @@ xtc_status xtc_rotary_init(struct xtc_rotary *r, const struct xtc_rotary_config 
     r->layout = c->layout;
     r->inv_freq = malloc(sizeof(float) * (size_t)n);
     if (!r->inv_freq)
-        XTC_FAIL(err, XTC_ERR_NOMEM, "rotary tables");
+        XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating the rotary tables");
     /* torch: 1. / (base ** (arange(0, r, 2).float() / r)), base a python float */
     float fbase = (float)base;
     for (int k = 0; k < n; k++) {
@@ -66,7 +66,7 @@ xtc_status xtc_rotary_init(struct xtc_rotary *r, const struct xtc_rotary_config 
         r->xpos_scale = malloc(sizeof(float) * (size_t)n);
         if (!r->xpos_scale) {
             xtc_rotary_free(r);
-            XTC_FAIL(err, XTC_ERR_NOMEM, "rotary tables");
+            XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating the rotary tables");
         }
         /* (arange(0, r, 2) + 0.4 * r) / (1.4 * r) */
         for (int k = 0; k < n; k++)
@@ -74,8 +74,8 @@ xtc_status xtc_rotary_init(struct xtc_rotary *r, const struct xtc_rotary_config 
     }
     if (!cache_build(r, c->cache_lo, c->cache_hi)) {
         xtc_rotary_free(r);
-        XTC_FAIL(err, XTC_ERR_NOMEM, "rotary cos/sin tables for positions %lld..%lld", (long long)c->cache_lo,
-                 (long long)c->cache_hi - 1);
+        XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating the rotary cos/sin tables for positions %lld..%lld",
+                 (long long)c->cache_lo, (long long)c->cache_hi - 1);
     }
     return XTC_OK;
 }

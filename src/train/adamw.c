@@ -1,6 +1,8 @@
 /* AdamW as torch.optim.AdamW (single-tensor path), gradient-norm clipping as
  * torch.nn.utils.clip_grad_norm_, and the warm-up + cosine learning-rate schedule. */
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,11 +16,13 @@ xtc_status xtc_adamw_init(struct xtc_adamw *opt, size_t n, float beta1, float be
     memset(opt, 0, sizeof *opt);
     if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1) || !(eps > 0) || !(weight_decay >= 0))
         XTC_FAIL(err, XTC_ERR_ARG, "AdamW: betas must be in [0, 1), eps > 0, weight_decay >= 0");
+    if (n > (size_t)PTRDIFF_MAX / sizeof(float))
+        XTC_FAIL(err, XTC_ERR_ARG, "AdamW: %zu parameters x %zu bytes exceeds PTRDIFF_MAX", n, sizeof(float));
     opt->m = xtc_alloc_large(sizeof(float) * (n ? n : 1));
     opt->v = xtc_alloc_large(sizeof(float) * (n ? n : 1));
     if (!opt->m || !opt->v) {
         xtc_adamw_free(opt);
-        XTC_FAIL(err, XTC_ERR_NOMEM, "optimiser state for %zu parameters", n);
+        XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating the AdamW state of %zu parameters", n);
     }
     opt->n = n;
     opt->beta1 = beta1;

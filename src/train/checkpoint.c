@@ -270,7 +270,7 @@ static xtc_status parse_options(const char *text, struct xtc_train_options *o, s
 static xtc_status write_state(const struct xtc_trainer *t, const char *dir, struct xtc_error *err) {
     char *opts = options_json(&t->o);
     if (!opts)
-        XTC_FAIL(err, XTC_ERR_NOMEM, "options");
+        XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating the options");
     char step[32], adam_t[32], rng[4][32], bytes[32], hash[32];
     snprintf(step, sizeof step, "%lld", (long long)t->step);
     snprintf(adam_t, sizeof adam_t, "%lld", (long long)t->opt.t);

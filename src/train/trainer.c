@@ -79,6 +79,12 @@ static xtc_status setup(struct xtc_trainer *t, const uint8_t *corpus, size_t len
         XTC_FAIL(err, XTC_ERR_ARG, "seq_len %lld exceeds max_seq_len %d of the absolute positional embedding",
                  (long long)t->o.seq_len, t->segment);
     }
+    /* every step feeds (batch, seg_len) tokens to one forward call: refuse what it would refuse
+     * before anything is allocated for it */
+    if (t->o.batch * seg_len(t) > XTC_MAX_ROWS)
+        XTC_FAIL(err, XTC_ERR_ARG, "batch %lld x %s %lld = %lld tokens per forward call exceeds 2^28",
+                 (long long)t->o.batch, t->o.xl_segments > 0 ? "max_seq_len" : "seq_len", (long long)seg_len(t),
+                 (long long)(t->o.batch * seg_len(t)));
     int64_t L = crop_len(t);
     size_t n_val = (size_t)((double)len * t->o.val_fraction);
     if (len < (size_t)L * 2 || n_val < (size_t)L || len - n_val < (size_t)L)
@@ -90,7 +96,9 @@ static xtc_status setup(struct xtc_trainer *t, const uint8_t *corpus, size_t len
     int64_t B = t->o.batch;
     t->x = malloc(sizeof(int64_t) * (size_t)(B * L));
     if (!t->corpus || !t->x)
-        XTC_FAIL(err, XTC_ERR_NOMEM, "training buffers");
+        XTC_FAIL(err, XTC_ERR_NOMEM,
+                 "out of memory allocating the training buffers (a %zu-byte corpus, %lld x %lld tokens)", len,
+                 (long long)B, (long long)L);
     XTC_TRY(xtc_xl_workspace_create(&t->ws, t->model, B, seg_len(t), err));
     memcpy(t->corpus, corpus, len);
     t->corpus_hash = xtc_corpus_fingerprint(corpus, len);
@@ -105,7 +113,7 @@ xtc_status xtc_trainer_make(xtc_trainer_t *out, xtc_model_t model, const uint8_t
     struct xtc_trainer *t = calloc(1, sizeof *t);
     if (!t) {
         xtc_model_free(model);
-        XTC_FAIL(err, XTC_ERR_NOMEM, "trainer");
+        XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating a trainer");
     }
     t->model = model;
     t->o = *o;

@@ -43,27 +43,34 @@ xtc_status xtc_xl_workspace_create(xtc_xl_workspace_t *out, const struct xtc_mod
     const struct xtc_net_config *c = &m->cfg.net;
     if (m->cfg.model_class != XTC_MODEL_TRANSFORMER_WRAPPER || c->wrap.return_only_embed)
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "the Transformer-XL loss needs a TransformerWrapper with logits");
+    /* one segment is one forward call: its query and key rows are bounded as the call's are, which
+     * keeps the logits (rows x V <= 2^52 floats) and the memories (batch x L x C <= 2^46) small */
+    int64_t rows, key_rows, L = c->wrap.max_mem_len;
+    if (xtc_count_over(batch, segment, XTC_MAX_ROWS, &rows) ||
+        xtc_count_over(batch, segment + L, XTC_MAX_KEY_ROWS, &key_rows))
+        XTC_FAIL(err, XTC_ERR_ARG,
+                 "xtc_xl_workspace_create: batch %lld x (segment %lld + max_mem_len %lld) exceeds "
+                 "the rows of a forward call (2^28 tokens, 2^30 keys)",
+                 (long long)batch, (long long)segment, (long long)L);
     struct xtc_xl_workspace *w = calloc(1, sizeof *w);
     if (!w)
-        XTC_FAIL(err, XTC_ERR_NOMEM, "Transformer-XL workspace");
-    *w = (struct xtc_xl_workspace){.B = batch, .S = segment, .L = c->wrap.max_mem_len, .C = c->layers.dim,
-                                   .V = c->wrap.num_tokens, .n_self = m->net.stack.n_self};
-    size_t rows, logits, mem;
-    bool ok = !xtc_mul_overflow(batch, segment, &rows) && !xtc_mul3_overflow(rows, (size_t)w->V, sizeof(float), &logits) &&
-              !xtc_mul3_overflow((size_t)(batch * w->L), (size_t)w->C, sizeof(float), &mem);
-    if (ok) {
-        w->inp = malloc(rows * sizeof(int64_t));
-        w->tgt = malloc(rows * sizeof(int64_t));
-        w->dlogits = malloc(logits);
-        w->mems = calloc((size_t)(2 * w->n_self) + 1, sizeof(float *));
-        ok = w->inp && w->tgt && w->dlogits && w->mems;
-        for (int i = 0; ok && w->L > 0 && i < 2 * w->n_self; i++)
-            ok = (w->mems[i] = malloc(mem ? mem : 1)) != NULL;
-    }
+        XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating a Transformer-XL workspace");
+    *w = (struct xtc_xl_workspace){
+        .B = batch, .S = segment, .L = L, .C = c->layers.dim, .V = c->wrap.num_tokens, .n_self = m->net.stack.n_self};
+    size_t logits = sizeof(float) * (size_t)rows * (size_t)w->V;
+    size_t mem = sizeof(float) * (size_t)batch * (size_t)w->L * (size_t)w->C;
+    w->inp = malloc(sizeof(int64_t) * (size_t)rows);
+    w->tgt = malloc(sizeof(int64_t) * (size_t)rows);
+    w->dlogits = malloc(logits);
+    w->mems = calloc((size_t)(2 * w->n_self) + 1, sizeof(float *));
+    bool ok = w->inp && w->tgt && w->dlogits && w->mems;
+    for (int i = 0; ok && w->L > 0 && i < 2 * w->n_self; i++)
+        ok = (w->mems[i] = malloc(mem ? mem : 1)) != NULL;
     if (!ok) {
         xtc_xl_workspace_free(w);
-        XTC_FAIL(err, XTC_ERR_NOMEM, "Transformer-XL workspace for batch %lld, segment %lld", (long long)batch,
-                 (long long)segment);
+        XTC_FAIL(err, XTC_ERR_NOMEM,
+                 "out of memory allocating a Transformer-XL workspace for batch %lld, segment %lld (%zu-byte logits)",
+                 (long long)batch, (long long)segment, logits);
     }
     *out = w;
     return XTC_OK;
@@ -94,6 +101,15 @@ xtc_status xtc_xl_loss(xtc_model_t m, const int64_t *x, int64_t batch, int64_t n
                  "xtc_xl_loss: batch %lld, length %lld, segment %lld do not fit the workspace (batch %lld, segment "
                  "at most %lld; at least 2 tokens)", (long long)batch, (long long)n, (long long)o->segment,
                  (long long)w->B, (long long)w->S);
+    /* x is (batch, n) and logits (batch, n - 1, V): arrays that must fit in memory, which bounds
+     * every index below */
+    size_t x_bytes, logit_bytes;
+    if (xtc_mul_overflow(batch, n, &x_bytes) || xtc_bytes_overflow((int64_t)x_bytes, sizeof(int64_t), &x_bytes) ||
+        xtc_mul_overflow(batch * (n - 1), w->V, &logit_bytes) ||
+        xtc_bytes_overflow((int64_t)logit_bytes, sizeof(float), &logit_bytes))
+        XTC_FAIL(err, XTC_ERR_ARG,
+                 "xtc_xl_loss: batch %lld x length %lld x num_tokens %lld logits exceed PTRDIFF_MAX bytes",
+                 (long long)batch, (long long)n, (long long)w->V);
     const int64_t B = batch, N = n - 1, S = o->segment, V = w->V, C = w->C;
     int64_t mem_len = 0;
     int cur = 0; /* mems[cur * n_self + l]: the memories the next segment reads */
