@@ -576,6 +576,22 @@ static const struct model_spec MODELS[] = {
     {.name = "crossattender_rope_context_pos", .B = 2, .T = 5, .ctx_len = 7, .ctx_pos = 1},
 };
 
+/* Models of tests/golden_extra (the feed-forward activations and block structures). */
+static const struct model_spec MODELS_EXTRA[] = {
+    {.name = "llama_swiglu_rmsnorm_rope_gqa", .B = 2, .T = 7, .mask = true},
+    {.name = "swiglu_softclamp_rope_xl_mems", .B = 2, .T = 5, .mem_len = 3},
+    {.name = "relu_squared_glu_no_bias_alibi", .B = 2, .T = 7},
+    {.name = "post_act_ln_relu_squared_t5_cross", .B = 2, .T = 6, .ctx_len = 5, .ctx_mask = true},
+    {.name = "post_norm_rmsnorm_rope_xl_gen", .B = 2, .T = 5, .mem_len = 4},
+    {.name = "post_norm_encoder_alibi_mask", .B = 2, .T = 7, .mask = true},
+    {.name = "sandwich_norm_rope_xl_mems", .B = 2, .T = 5, .mem_len = 3},
+    {.name = "scalenorm_post_norm_alibi_xl_mems", .B = 2, .T = 5, .mem_len = 4, .mem_masks = true},
+    {.name = "simple_rmsnorm_mem_kv_alibi_gen", .B = 2, .T = 7},
+    {.name = "pre_norm_no_final_norm_rope", .B = 2, .T = 7},
+    {.name = "crossattender_post_norm_rope_context_pos", .B = 2, .T = 5, .ctx_len = 6, .ctx_pos = 1},
+    {.name = "xtransformer_post_norm_sandwich_swiglu", .B = 2, .T = 6, .src_len = 7, .mask = true},
+};
+
 struct model_ctx {
     xtc_model_t m;
     struct xtc_inputs in;
@@ -1064,6 +1080,9 @@ int main(void) {
         for (size_t i = 0; i < sizeof MODELS / sizeof MODELS[0]; i++)
             model_case(dir, &MODELS[i]);
         model_accumulation(dir);
+        snprintf(dir, sizeof dir, "%.*sgolden_extra/", (int)(p - f), f);
+        for (size_t i = 0; i < sizeof MODELS_EXTRA / sizeof MODELS_EXTRA[0]; i++)
+            model_case(dir, &MODELS_EXTRA[i]);
     }
     xtransformer_decoder_alone();
     return xtc_check_report("test_grad");
