@@ -1,8 +1,9 @@
 /* The attention stack, x-transformers AttentionLayers.forward (reference B.2,
  * B.3, B.8, B.9): for each sub-layer x <- x + block(norm(x)), then the final
  * norm; or with sandwich_norm x <- x + norm2(block(norm(x))), or post-norm
- * x <- norm(x + block(x)) without a final norm. Blocks are self-attention ('a'), cross-attention ('c') and
- * feed-forward ('f') in the order (a, f), (a, c, f) or (c, f) per depth.
+ * x <- norm(x + block(x)) without a final norm. Blocks are self-attention
+ * ('a'), cross-attention ('c') and feed-forward ('f') in the order (a, f),
+ * (a, c, f) or (c, f) per depth.
  * Shape letters as in stack.h. */
 #include "layers/stack.h"
 

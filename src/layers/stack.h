@@ -87,7 +87,7 @@ struct xtc_sub_acts {
     float *qkv;                /* with a KV cache: fused q|k|v projections (B*T, H*D + 2*G*D) */
     float *ff1, *ffa;          /* feed-forward pre-activation and activation */
     float *ffn, *ffn_mean, *ffn_rstd; /* ff_post_act_ln: the normed activation (N, I) and its statistics */
-    /* the end of the branch (training only; decoding normalises in place) */
+    /* the end of the branch, kept for the backward (training only; otherwise the norms run in place) */
     float *y_raw, *sw_mean, *sw_rstd;     /* sandwich_norm: branch output (N, C) before its norm */
     float *x_sum, *post_mean, *post_rstd; /* post-norm: x_in + branch output (N, C) before the norm */
 };

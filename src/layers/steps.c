@@ -130,7 +130,9 @@ void xtc_step_branch_in(const struct xtc_stack *s, const struct xtc_sublayer *L,
         memcpy(h, x, sizeof(float) * (size_t)(N * s->cfg.dim));
 }
 
-bool xtc_step_branch_plain(const struct xtc_stack *s) { return s->cfg.pre_norm && !s->cfg.sandwich_norm; }
+bool xtc_step_branch_plain(const struct xtc_stack *s) {
+    return s->cfg.pre_norm && !s->cfg.sandwich_norm;
+}
 
 /* x (rows of C) <- norm(x), keeping the input in `keep` and the statistics when training */
 static void norm_rows(const struct xtc_stack *s, float *x, float *keep, float *mean, float *rstd, const float *w,
@@ -150,8 +152,8 @@ void xtc_step_branch_out(const struct xtc_stack *s, const struct xtc_sublayer *L
     float *xr = x + n0 * C, *yr = y + n0 * C;
     const bool keep = A && A->x_in; /* training */
     if (c->sandwich_norm)
-        norm_rows(s, yr, keep ? A->y_raw + n0 * C : NULL, keep ? A->sw_mean + n0 : NULL,
-                  keep ? A->sw_rstd + n0 : NULL, L->norm_sandwich, n);
+        norm_rows(s, yr, keep ? A->y_raw + n0 * C : NULL, keep ? A->sw_mean + n0 : NULL, keep ? A->sw_rstd + n0 : NULL,
+                  L->norm_sandwich, n);
     xtc_step_residual(xr, yr, n, C, 0, C);
     if (!c->pre_norm)
         norm_rows(s, xr, keep ? A->x_sum + n0 * C : NULL, keep ? A->post_mean + n0 : NULL,
