@@ -29,12 +29,33 @@ static const char *class_name(enum xtc_model_class c) {
     return "?";
 }
 
+static const char *norm_name(enum xtc_norm_kind k) {
+    switch (k) {
+    case XTC_NORM_LAYERNORM: return "LayerNorm";
+    case XTC_NORM_RMSNORM: return "RMSNorm";
+    case XTC_NORM_SCALENORM: return "ScaleNorm";
+    case XTC_NORM_SIMPLE_RMSNORM: return "SimpleRMSNorm";
+    }
+    return "?";
+}
+
+static const char *act_name(enum xtc_ff_activation a) {
+    switch (a) {
+    case XTC_FF_GELU: return "GELU";
+    case XTC_FF_SWISH: return "SiLU";
+    case XTC_FF_RELU_SQUARED: return "ReLU^2";
+    }
+    return "?";
+}
+
 static void describe(const struct xtc_net_config *n, const char *label) {
     const struct xtc_layers_config *l = &n->layers;
-    printf("%s: %s, dim %d, depth %d, heads %d x %d (kv heads %d), ff x%g%s, %s\n", label,
+    printf("%s: %s, dim %d, depth %d, heads %d x %d (kv heads %d), ff x%g %s%s%s%s, %s %s%s\n", label,
            l->only_cross ? "cross-attender" : l->causal ? "decoder" : "encoder", l->dim, l->depth, l->heads,
-           l->dim_head, l->kv_heads, l->ff_mult, l->ff_glu ? " GLU" : "",
-           l->norm == XTC_NORM_RMSNORM ? "RMSNorm" : "LayerNorm");
+           l->dim_head, l->kv_heads, l->ff_mult, act_name(l->ff_activation), l->ff_glu ? " GLU" : "",
+           l->ff_no_bias ? " no-bias" : "", l->ff_post_act_ln ? " post-act-LN" : "", norm_name(l->norm),
+           !l->pre_norm ? "post-norm" : l->sandwich_norm ? "sandwich" : "pre-norm",
+           l->pre_norm && !l->final_norm ? " (no final norm)" : "");
     printf("  positions:");
     if (n->has_wrapper && n->wrap.use_abs_pos_emb)
         printf(" %s", n->wrap.scaled_sinu_pos_emb ? "scaled-sinusoidal" : "learned-absolute");

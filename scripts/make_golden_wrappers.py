@@ -29,6 +29,12 @@ Call types (README section 3 / 8 / 9):
     that it equals the wrapper's. calls[K].xl_loss records, for information,
     the segment lengths, loss weights, memory length per segment and the kept
     targets per segment and row;
+  * "generate": AutoregressiveWrapper(net).generate(prompts, seq_len, temperature=0.0,
+    cache_kv=..., eos_token=None) (README section 8; XTransformer: model.generate(src, prompts,
+    seq_len, mask=mask, ...)): outputs tokens and step_logits (the last position of every
+    network call, captured with a forward hook). A cached call is also run uncached and
+    records whether the tokens agree (generation.cached_equals_uncached) and the largest
+    step_logits difference;
   * "xl_generate": XLAutoregressiveWrapper(net).generate(prompts, seq_len,
     temperature=0.0, eos_token=None) (greedy, kv cache as the library always
     uses it); outputs tokens and step_logits (the last position of every
@@ -71,6 +77,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_golden as mg  # noqa: E402  (the helpers and the version pin live there)
 
+from x_transformers.autoregressive_wrapper import AutoregressiveWrapper  # noqa: E402
 from x_transformers.xl_autoregressive_wrapper import XLAutoregressiveWrapper  # noqa: E402
 
 GAP_MIN = 1e-4  # near-tie rule of README section 8
@@ -87,6 +94,13 @@ def fwd(inputs, grad_inputs=(), **kwargs):
 def xl_loss(x, ignore_index=0, pad_value=0):
     return {"type": "xl_ar_loss", "inputs": [("x", x)], "kwargs": {},
             "wrapper": {"ignore_index": ignore_index, "pad_value": pad_value}}
+
+
+def gen(b, t, seq_len, cache_kv=True, prompts=None, extra=()):
+    """AutoregressiveWrapper.generate, greedy; prompts defaults to random tokens (b, t); extra: more
+    inputs (XTransformer: src, mask)."""
+    return {"type": "generate", "inputs": list(extra) + [("prompts", prompts or mg.tok(b, t))], "seq_len": seq_len,
+            "cache_kv": cache_kv, "wrapper": {"ignore_index": -100, "pad_value": 0}}
 
 
 def xl_gen(b, t, seq_len):
@@ -334,6 +348,175 @@ CASES = [
                 fwd([("x", tok(2, 7))] + prev_mems(2), return_mems=True),
                 fwd([("x", tok(2, 6)), ("mems.0", flt(2, 5, 32)), ("mems.1", flt(2, 5, 32))],
                     grad_inputs=["mems.0", "mems.1"], return_mems=True)]),
+    # ------------------------------------------------------------ feed-forward variants and block structure
+    dict(name="llama_swiglu_rmsnorm_rope_gqa",
+         description="Llama-style decoder: SwiGLU feedforward (ff_glu + ff_swish) with ff_no_bias (the GLU projection keeps its bias, proj_out has none), RMSNorm, rotary, grouped-query attention (4 heads, 2 kv heads). Call 0: forward with a padding mask and gradients; calls 1 and 2: greedy generation of 9 tokens from the same 4-token prompts with and without the kv cache (inside max_seq_len: the same tokens).",
+         features=["causal", "ff_glu", "ff_swish", "ff_no_bias", "gqa", "padding_mask", "use_rmsnorm", "generate_greedy",
+                   "kv_cache", "no_kv_cache"] + ROT,
+         model=tw(heads=4, attn_kv_heads=2, attn_dim_head=16, ff_glu=True, ff_swish=True, ff_no_bias=True,
+                  use_rmsnorm=True, rotary_pos_emb=True, ff_mult=2, wrapper={"use_abs_pos_emb": False}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 9)), ("mask", lens_mask(9, [9, 6]))]),
+                gen(2, 4, 9), gen(2, 4, 9, cache_kv=False, prompts=mg.same("prompts"))]),
+    dict(name="swish_plain_xpos_gen",
+         description="Plain (non-GLU) SiLU feedforward (ff_swish) with XPOS rotary (scale base 32): forward with gradients; greedy generation with and without the kv cache.",
+         features=["causal", "ff_swish", "generate_greedy", "kv_cache", "no_kv_cache", "rotary_xpos"] + ROT,
+         model=tw(heads=2, attn_dim_head=16, ff_swish=True, rotary_xpos=True, rotary_xpos_scale_base=32, ff_mult=2),
+         grad=True,
+         calls=[fwd([("x", tok(2, 8))]), gen(2, 3, 8), gen(2, 3, 8, cache_kv=False, prompts=mg.same("prompts"))]),
+    dict(name="swiglu_softclamp_rope_xl_mems",
+         description="SwiGLU with ff_glu_softclamp (x-transformers softclamp_silu: c(gate, 0.75) * sigmoid(gate), up value 1.5), rotary, Transformer-XL memories (max_mem_len 5): two calls; gradients, incl. d/d mems in call 1.",
+         features=["causal", "ff_glu", "ff_glu_softclamp", "ff_swish", "return_mems", "xl_mems"] + ROT,
+         model=tw(heads=2, attn_dim_head=16, ff_glu=True, ff_swish=True, ff_glu_softclamp=True,
+                  ff_glu_gate_softclamp_value=0.75, ff_glu_up_softclamp_value=1.5, rotary_pos_emb=True, ff_mult=2,
+                  wrapper={"max_mem_len": 5}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 6))], return_mems=True),
+                fwd([("x", tok(2, 5))] + prev_mems(2), grad_inputs=["mems.0", "mems.1"], return_mems=True)]),
+    dict(name="relu_squared_glu_no_bias_alibi",
+         description="GLU feedforward with a squared-ReLU gate (ff_glu + ff_relu_squared) and ff_no_bias (the GLU projection keeps its bias), ALiBi (4 heads), padding mask; gradients; greedy generation with and without the kv cache.",
+         features=["alibi", "causal", "ff_glu", "ff_no_bias", "ff_relu_squared", "generate_greedy", "kv_cache",
+                   "no_kv_cache", "padding_mask"],
+         model=tw(heads=4, attn_dim_head=8, ff_glu=True, ff_relu_squared=True, ff_no_bias=True, alibi_pos_bias=True,
+                  ff_mult=2, wrapper={"use_abs_pos_emb": False}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 9)), ("mask", lens_mask(9, [9, 7]))]),
+                gen(2, 5, 8), gen(2, 5, 8, cache_kv=False, prompts=mg.same("prompts"))]),
+    dict(name="post_act_ln_relu_squared_t5_cross",
+         description="Decoder with cross-attention and T5 relative bias (8 buckets, max distance 16): plain feedforward with ff_relu_squared and ff_post_act_ln (LayerNorm of the inner activation, gain without unit offset, ff.1.gamma; proj_out moves to ff.3), context with a padding mask; gradients, incl. d/d context.",
+         features=["causal", "context_mask", "cross_attention", "ff_post_act_ln", "ff_relu_squared",
+                   "t5_rel_pos_bias_causal"],
+         model=tw(heads=2, attn_dim_head=16, cross_attend=True, rel_pos_bias=True, rel_pos_num_buckets=8,
+                  rel_pos_max_distance=16, ff_relu_squared=True, ff_post_act_ln=True, ff_mult=2),
+         grad=True,
+         calls=[fwd([("x", tok(2, 8)), ("context", flt(2, 6, 32)), ("context_mask", lens_mask(6, [6, 4]))],
+                    grad_inputs=["context"])]),
+    dict(name="post_act_ln_swiglu_no_bias_rope_gen",
+         description="SwiGLU feedforward with ff_post_act_ln and ff_no_bias (GLU bias kept, LayerNorm ff.1.gamma, proj_out ff.3 without bias), rotary; gradients; greedy generation with and without the kv cache.",
+         features=["causal", "ff_glu", "ff_no_bias", "ff_post_act_ln", "ff_swish", "generate_greedy", "kv_cache",
+                   "no_kv_cache"] + ROT,
+         model=tw(heads=2, attn_dim_head=16, ff_glu=True, ff_swish=True, ff_post_act_ln=True, ff_no_bias=True,
+                  rotary_pos_emb=True, ff_mult=2),
+         grad=True,
+         calls=[fwd([("x", tok(2, 8))]), gen(2, 4, 7), gen(2, 4, 7, cache_kv=False, prompts=mg.same("prompts"))]),
+    dict(name="post_norm_encoder_alibi_mask",
+         description="Post-norm encoder (pre_norm False: x <- LayerNorm(x + block(x)), layers.I.0.2.gamma, no final norm) with ALiBi (4 heads) and a padding mask with a hole; gradients.",
+         features=["alibi", "bidirectional", "padding_mask", "post_norm"],
+         model=tw("Encoder", heads=4, attn_dim_head=8, pre_norm=False, alibi_pos_bias=True, ff_mult=2,
+                  wrapper={"use_abs_pos_emb": False}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 9)), ("mask", mg.boolmask(["111111111", "111011100"]))])]),
+    dict(name="post_norm_rmsnorm_rope_xl_gen",
+         description="Post-norm decoder with RMSNorm (layers.I.0.2.g) and rotary: Transformer-XL memories (max_mem_len 6; under post-norm the memories reach the keys without a norm) over two calls with gradients, incl. d/d mems in call 1; greedy generation with and without the kv cache.",
+         features=["causal", "generate_greedy", "kv_cache", "no_kv_cache", "post_norm", "return_mems", "use_rmsnorm",
+                   "xl_mems"] + ROT,
+         model=tw(heads=2, attn_dim_head=16, pre_norm=False, use_rmsnorm=True, rotary_pos_emb=True, ff_mult=2,
+                  wrapper={"max_mem_len": 6}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 6))], return_mems=True),
+                fwd([("x", tok(2, 5))] + prev_mems(2), grad_inputs=["mems.0", "mems.1"], return_mems=True),
+                gen(2, 4, 8), gen(2, 4, 8, cache_kv=False, prompts=mg.same("prompts"))]),
+    dict(name="post_norm_t5_memory_tokens_no_bias",
+         description="Post-norm decoder with T5 relative bias (8 buckets, max distance 16), 2 memory tokens, plain GELU feedforward without biases (ff_no_bias), padding mask; gradients.",
+         features=["causal", "ff_no_bias", "memory_tokens", "padding_mask", "post_norm", "t5_rel_pos_bias_causal"],
+         model=tw(heads=2, attn_dim_head=16, pre_norm=False, rel_pos_bias=True, rel_pos_num_buckets=8,
+                  rel_pos_max_distance=16, ff_no_bias=True, ff_mult=2, wrapper={"num_memory_tokens": 2}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 8)), ("mask", lens_mask(8, [8, 5]))])]),
+    dict(name="sandwich_norm_rope_xl_mems",
+         description="sandwich_norm (x <- x + LayerNorm2(block(LayerNorm1(x))): layers.I.0.0 and layers.I.0.1, final norm kept) with rotary and Transformer-XL memories (max_mem_len 5, pre-normed by layers.I.0.0): two calls with gradients, incl. d/d mems in call 1; greedy generation with and without the kv cache.",
+         features=["causal", "generate_greedy", "kv_cache", "no_kv_cache", "return_mems", "sandwich_norm", "xl_mems"] + ROT,
+         model=tw(heads=2, attn_dim_head=16, sandwich_norm=True, rotary_pos_emb=True, ff_mult=2,
+                  wrapper={"max_mem_len": 5}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 6))], return_mems=True),
+                fwd([("x", tok(2, 4))] + prev_mems(2), grad_inputs=["mems.0", "mems.1"], return_mems=True),
+                gen(2, 3, 9), gen(2, 3, 9, cache_kv=False, prompts=mg.same("prompts"))]),
+    dict(name="sandwich_rmsnorm_alibi_cross_mem_kv",
+         description="sandwich_norm with RMSNorm (layers.I.0.0.g, layers.I.0.1.g) in a decoder with cross-attention, ALiBi (4 heads) and 1 memory key/value per layer; context padding mask; gradients, incl. d/d context.",
+         features=["alibi", "causal", "context_mask", "cross_attention", "mem_kv", "sandwich_norm", "use_rmsnorm"],
+         model=tw(heads=4, attn_dim_head=8, sandwich_norm=True, use_rmsnorm=True, cross_attend=True,
+                  alibi_pos_bias=True, attn_num_mem_kv=1, ff_mult=2, wrapper={"use_abs_pos_emb": False}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 7)), ("context", flt(2, 5, 32)), ("context_mask", lens_mask(5, [5, 3]))],
+                    grad_inputs=["context"])]),
+    dict(name="scalenorm_mem_kv_rope_gen",
+         description="ScaleNorm (use_scalenorm: one gain g of shape (1) per norm, unit offset) with 2 memory key/values per layer and rotary; gradients; greedy generation with and without the kv cache.",
+         features=["causal", "generate_greedy", "kv_cache", "mem_kv", "no_kv_cache", "use_scalenorm"] + ROT,
+         model=tw(heads=2, attn_dim_head=16, use_scalenorm=True, attn_num_mem_kv=2, rotary_pos_emb=True, ff_mult=2),
+         grad=True,
+         calls=[fwd([("x", tok(2, 8))]), gen(2, 4, 8), gen(2, 4, 8, cache_kv=False, prompts=mg.same("prompts"))]),
+    dict(name="scalenorm_post_norm_alibi_xl_mems",
+         description="Post-norm decoder with ScaleNorm (layers.I.0.2.g of shape (1)), ALiBi (4 heads) and Transformer-XL memories (max_mem_len 4) with mem_masks: two calls; gradients, incl. d/d mems in call 1.",
+         features=["alibi", "causal", "post_norm", "return_mems", "use_scalenorm", "xl_mems", "xl_mem_masks"],
+         model=tw(heads=4, attn_dim_head=8, pre_norm=False, use_scalenorm=True, alibi_pos_bias=True, ff_mult=2,
+                  wrapper={"max_mem_len": 4, "use_abs_pos_emb": False}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 6))], return_mems=True),
+                fwd([("x", tok(2, 5))] + prev_mems(2) + [("mem_masks.0", mg.boolmask(["1111", "0111"])),
+                                                         ("mem_masks.1", mg.boolmask(["1101", "1111"]))],
+                    grad_inputs=["mems.0", "mems.1"], return_mems=True)]),
+    dict(name="simple_rmsnorm_mem_kv_alibi_gen",
+         description="SimpleRMSNorm (use_simple_rmsnorm: no gain, so no norm parameters at all) with 2 memory key/values per layer and ALiBi (4 heads); gradients; greedy generation with and without the kv cache.",
+         features=["alibi", "causal", "generate_greedy", "kv_cache", "mem_kv", "no_kv_cache", "use_simple_rmsnorm"],
+         model=tw(heads=4, attn_dim_head=8, use_simple_rmsnorm=True, attn_num_mem_kv=2, alibi_pos_bias=True,
+                  ff_mult=2, wrapper={"use_abs_pos_emb": False}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 8))]), gen(2, 4, 8), gen(2, 4, 8, cache_kv=False, prompts=mg.same("prompts"))]),
+    dict(name="simple_rmsnorm_sandwich_t5_encoder",
+         description="Bidirectional encoder with SimpleRMSNorm and sandwich_norm, T5 relative bias (bidirectional buckets), ff_swish, padding mask; gradients.",
+         features=["bidirectional", "ff_swish", "padding_mask", "sandwich_norm", "t5_rel_pos_bias", "use_simple_rmsnorm"],
+         model=tw("Encoder", heads=2, attn_dim_head=16, use_simple_rmsnorm=True, sandwich_norm=True, rel_pos_bias=True,
+                  ff_swish=True, ff_mult=2),
+         grad=True,
+         calls=[fwd([("x", tok(2, 9)), ("mask", lens_mask(9, [9, 6]))])]),
+    dict(name="pre_norm_no_final_norm_rope",
+         description="Pre-norm decoder with pre_norm_has_final_norm False (no final_norm parameters; the last residual stream is the output) and rotary; gradients; greedy generation with the kv cache.",
+         features=["causal", "generate_greedy", "kv_cache", "no_final_norm"] + ROT,
+         model=tw(heads=2, attn_dim_head=16, pre_norm_has_final_norm=False, rotary_pos_emb=True, ff_mult=2),
+         grad=True,
+         calls=[fwd([("x", tok(2, 7))]), gen(2, 3, 7)]),
+    dict(name="xl_loss_post_norm_swiglu_ragged",
+         description="XL wrapper loss with gradients on a post-norm decoder (RMSNorm, no final norm) with a SwiGLU feedforward without biases and rotary, max_seq_len 5, max_mem_len 4 (memories reach the keys without a norm), batch 2: 13 inputs in segments 5, 5, 3; ignore_index = pad_value = 0, row 1 right-padded after 8 tokens.",
+         features=XL_LOSS + ROT + ["ff_glu", "ff_no_bias", "ff_swish", "post_norm", "use_rmsnorm"],
+         model=tw(heads=2, attn_dim_head=16, pre_norm=False, use_rmsnorm=True, ff_glu=True, ff_swish=True,
+                  ff_no_bias=True, rotary_pos_emb=True, ff_mult=2, max_seq_len=5, wrapper={"max_mem_len": 4}),
+         grad=True,
+         calls=[xl_loss(ragged(2, 14, [14, 8]))]),
+    dict(name="xl_gen_sandwich_scalenorm_alibi",
+         description="XL greedy generation with sandwich_norm, ScaleNorm, ALiBi (4 heads), a squared-ReLU feedforward with ff_post_act_ln, max_seq_len 5, max_mem_len 4, batch 2. Call 0: prompt 3 + 12 tokens, boundaries at 5, 10, 15. Call 1: prompt 7 + 9 tokens, boundaries at 10, 15.",
+         features=XL_GEN + ["alibi", "ff_post_act_ln", "ff_relu_squared", "sandwich_norm", "use_scalenorm",
+                            "xl_generate_no_prompt_memory"],
+         model=tw(heads=4, attn_dim_head=8, sandwich_norm=True, use_scalenorm=True, alibi_pos_bias=True,
+                  ff_relu_squared=True, ff_post_act_ln=True, ff_mult=2, max_seq_len=5,
+                  wrapper={"max_mem_len": 4, "use_abs_pos_emb": False}),
+         calls=[xl_gen(2, 3, 12), xl_gen(2, 7, 9)]),
+    dict(name="crossattender_post_norm_rope_context_pos",
+         description="Bare CrossAttender (float input) with post-norm and rotary in cross-attention through context_pos, SiLU GLU feedforward; context padding mask; gradients, incl. d/d x and d/d context.",
+         features=["context_mask", "context_pos", "cross_attention", "ff_glu", "ff_swish", "model_CrossAttender",
+                   "post_norm"] + ROT,
+         model=stack("CrossAttender", heads=2, attn_dim_head=16, pre_norm=False, rotary_pos_emb=True, ff_glu=True,
+                     ff_swish=True, ff_mult=2),
+         grad=True,
+         calls=[fwd([("x", flt(2, 5, 32)), ("context", flt(2, 6, 32)), ("context_mask", lens_mask(6, [6, 4])),
+                     ("context_pos", mg.ints([0, 2, 4, 6, 8, 10]))], grad_inputs=["x", "context"])]),
+    dict(name="xtransformer_post_norm_sandwich_swiglu",
+         description="XTransformer: a post-norm encoder with ScaleNorm and ff_relu_squared, a sandwich-norm decoder with a SwiGLU feedforward without biases and rotary; src padding mask; loss, encoder_out, logits with gradients of the loss; XTransformer.generate with and without the kv cache.",
+         features=["bidirectional", "causal", "context_mask", "cross_attention", "ff_glu", "ff_no_bias", "ff_relu_squared",
+                   "ff_swish", "generate_greedy", "kv_cache", "model_XTransformer", "no_kv_cache", "padding_mask",
+                   "post_norm", "sandwich_norm", "use_scalenorm"] + ROT,
+         model={"class": "XTransformer", "kwargs": {
+             "dim": 32, "enc_num_tokens": 48, "enc_depth": 1, "enc_heads": 2, "enc_max_seq_len": 16, "enc_attn_dim_head": 16,
+             "enc_pre_norm": False, "enc_use_scalenorm": True, "enc_ff_relu_squared": True, "enc_ff_mult": 2,
+             "dec_num_tokens": 40, "dec_depth": 2, "dec_heads": 2, "dec_max_seq_len": 16, "dec_attn_dim_head": 16,
+             "dec_sandwich_norm": True, "dec_ff_glu": True, "dec_ff_swish": True, "dec_ff_no_bias": True,
+             "dec_rotary_pos_emb": True, "dec_ff_mult": 2}},
+         grad=True,
+         calls=[fwd([("src", tok(2, 8, "enc_num_tokens")), ("tgt", tok(2, 7, "dec_num_tokens")), ("mask", lens_mask(8, [8, 5]))]),
+                gen(2, 1, 8, extra=[("src", tok(2, 8, "enc_num_tokens")), ("mask", lens_mask(8, [8, 6]))],
+                    prompts=tok(2, 1, "dec_num_tokens")),
+                gen(2, 1, 8, cache_kv=False, prompts=mg.same("prompts"),
+                    extra=[("src", mg.same("src")), ("mask", mg.same("mask"))])]),
 ]
 
 # --------------------------------------------------------------------------- running
@@ -399,6 +582,26 @@ def xl_loss_reference(logits, x, M, ignore_index):
         kept_table.append([int(k) for k in counts])
         start += n_c
     return total, kept_table
+
+
+def generate_call(model, cls, ins, seq_len, cache_kv):
+    """AutoregressiveWrapper(model).generate (XTransformer: model.generate), greedy; returns tokens
+    and step_logits (the last position of every network call)."""
+    net = model.decoder.net if cls == "XTransformer" else model
+    logs = []
+    hook = net.register_forward_hook(lambda m, a, o: logs.append(o[0][:, -1].detach().clone()))
+    kw = dict(temperature=0.0, eos_token=None, cache_kv=cache_kv)
+    try:
+        with torch.no_grad():
+            if cls == "XTransformer":
+                tokens = model.generate(ins["src"], ins["prompts"], seq_len, mask=ins.get("mask"), **kw)
+            else:
+                tokens = AutoregressiveWrapper(model).eval().generate(ins["prompts"], seq_len, **kw)
+    finally:
+        hook.remove()
+    step_logits = torch.stack(logs, dim=1)
+    assert torch.equal(step_logits.argmax(dim=-1), tokens), "step logits do not explain the tokens"
+    return tokens, step_logits
 
 
 def xl_generate_call(model, prompts, seq_len):
@@ -499,9 +702,9 @@ def attempt(spec, seed):
     facts = mg.model_facts(spec["model"])
     g = torch.Generator().manual_seed(seed)
     io, calls_json, diffs = {}, [], {}
-    prev_out, gaps, fp64_tokens_ok = {}, [], True
+    prev_out, prev_ins, gaps, fp64_tokens_ok = {}, {}, [], True
     for K, c in enumerate(spec["calls"]):
-        ctx = dict(facts, prev=prev_out)
+        ctx = dict(facts, prev=prev_out, prev_ins=prev_ins)
         ins = {}
         for iname, builder in c["inputs"]:
             ins[iname] = builder(g, dict(ctx, ins=ins))
@@ -541,6 +744,31 @@ def attempt(spec, seed):
                      "xl_loss": {"inputs_len": N, "max_seq_len": M, "max_mem_len": L, "segment_lengths": segs,
                                  "loss_weights": [n_c / N for n_c in segs], "memory_lengths": mem_lens,
                                  "kept_targets_per_segment_and_row": kept}}
+        elif c["type"] == "generate":
+            s, ck = c["seq_len"], c["cache_kv"]
+            tokens, step_logits = generate_call(model, cls, ins, s, ck)
+            tokens64, step_logits64 = generate_call(model64, cls, ins64, s, ck)
+            M, t = (model.decoder.net if cls == "XTransformer" else model).max_seq_len, ins["prompts"].shape[1]
+            gap = top2_gap(step_logits)
+            gaps.append(gap)
+            fp64_eq = torch.equal(tokens64, tokens)
+            fp64_tokens_ok &= fp64_eq
+            out = {"tokens": tokens, "step_logits": step_logits}
+            out64 = {"step_logits": step_logits64} if fp64_eq else {}
+            grads, grads64 = {}, {}
+            info = {"steps_run": int(tokens.shape[1]), "prompt_len": t, "exceeds_max_seq_len": t + s - 1 > M,
+                    "min_top2_logit_gap": gap}
+            if ck:
+                utok, usteps = generate_call(model, cls, ins, s, False)
+                info["cached_equals_uncached"] = torch.equal(utok, tokens)
+                info["cached_vs_uncached_max_abs_diff_step_logits"] = max_abs_diff(usteps, step_logits)
+            info["fp64_tokens_equal"] = fp64_eq
+            entry = {"type": "generate", "inputs": list(ins),
+                     "kwargs": {"seq_len": s, "temperature": 0.0, "cache_kv": ck, "eos_token": None,
+                                "filter_logits_fn": "top_k", "filter_kwargs": {}, "restrict_to_max_seq_len": True},
+                     "outputs": ["tokens", "step_logits"], "grad_inputs": [],
+                     "wrapper": {"class": "AutoregressiveWrapper", "kwargs": dict(c["wrapper"])},
+                     "generation": info}
         elif c["type"] == "xl_generate":
             prompts, s = ins["prompts"], c["seq_len"]
             tokens, step_logits, fed = xl_generate_call(model, prompts, s)
@@ -578,7 +806,7 @@ def attempt(spec, seed):
             io[f"call{K}.{k}"] = v
             diffs[f"call{K}.{k}"] = max_abs_diff(v, grads64[k])
         calls_json.append(entry)
-        prev_out = out
+        prev_out, prev_ins = out, ins
     return model, io, calls_json, diffs, (min(gaps) if gaps else None), fp64_tokens_ok
 
 

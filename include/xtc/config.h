@@ -30,7 +30,13 @@ enum xtc_model_class {
     XTC_MODEL_XTRANSFORMER,        /* encoder-decoder */
 };
 
-enum xtc_norm_kind { XTC_NORM_LAYERNORM, XTC_NORM_RMSNORM };
+/* The norm of every norm slot of a stack (x-transformers AttentionLayers' norm_class), all with
+ * the unit-offset gain (norm_add_unit_offset): LayerNorm (gamma, (C)), RMSNorm (g, (C)),
+ * ScaleNorm (g, (1): one gain for every feature), SimpleRMSNorm (no gain). */
+enum xtc_norm_kind { XTC_NORM_LAYERNORM, XTC_NORM_RMSNORM, XTC_NORM_SCALENORM, XTC_NORM_SIMPLE_RMSNORM };
+
+/* The feed-forward activation (x-transformers FeedForward: relu_squared wins over swish). */
+enum xtc_ff_activation { XTC_FF_GELU, XTC_FF_SWISH, XTC_FF_RELU_SQUARED };
 
 /* AttentionLayers (Encoder / Decoder / CrossAttender). */
 struct xtc_layers_config {
@@ -57,9 +63,17 @@ struct xtc_layers_config {
     double qk_norm_scale;
 
     enum xtc_norm_kind norm;
+    /* Block structure (reference B.2): pre-norm x <- x + f(norm(x)); sandwich_norm also norms the
+     * branch output, x <- x + norm2(f(norm(x))); post-norm (pre_norm false) x <- norm(x + f(x)).
+     * final_norm: pre_norm and pre_norm_has_final_norm. */
+    bool pre_norm, sandwich_norm, final_norm;
     double ff_mult;
     bool ff_glu;
-    bool ff_glu_softclamp; /* 2.31.10: c(value, up) * c(gate, gate_clamp) * Phi(gate), c(t, b) = b tanh(t / b) */
+    enum xtc_ff_activation ff_activation;
+    bool ff_no_bias;     /* no bias in either Linear, except the GLU projection's (GLU always has one) */
+    bool ff_post_act_ln; /* LayerNorm (gain without unit offset, ff.1.gamma) of the inner activation */
+    bool ff_glu_softclamp; /* 2.31.10: c(value, up) * c(gate, gate_clamp) * Phi(gate) (sigmoid(gate) with swish),
+                              c(t, b) = b tanh(t / b) */
     double ff_glu_gate_softclamp_value, ff_glu_up_softclamp_value; /* 4, 25 */
     double ff_softclamp_value; /* 0: none; else the plain (non-GLU) pre-activation is soft-clamped first
                                   (2.31.10 applies it to the non-GLU feed-forward only) */

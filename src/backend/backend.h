@@ -18,8 +18,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "xtc/config.h"
+
 struct xtc_attn_params;
 struct xtc_glu_params;
+
+/* The gain of a norm: y = n(x) * (offset + g[c]) for feature c; (offset + g[0]) for every
+ * feature when `scalar` (ScaleNorm); offset alone when g is NULL (SimpleRMSNorm). The stack's
+ * norms store their gain as scale - 1 (offset 1: x-transformers' norm_add_unit_offset), the
+ * feed-forward's post-activation LayerNorm stores the scale itself (offset 0). A norm's
+ * backward accumulates into dg of the same layout as g (one float when scalar). */
+struct xtc_norm_gain {
+    const float *g;
+    float offset;
+    bool scalar;
+};
+
+static inline double xtc_norm_gain_at(const struct xtc_norm_gain *p, int64_t c) {
+    return (double)p->offset + (p->g ? (double)p->g[p->scalar ? 0 : c] : 0.0);
+}
 
 /* The weights products read: a parameter block in fp32, and optionally its bfloat16 copy
  * (same offsets), which is then read instead in the matrix-vector regime. */
@@ -82,19 +99,21 @@ struct xtc_backend {
                    const float *w, const float *bias, int64_t Cin, int64_t o0, int64_t o1);
 
     /* norms */
-    void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *inp, const float *gamma, int64_t N,
-                              int64_t C);
-    void (*layernorm_backward)(float *dinp, float *dgamma, const float *dout, const float *inp, const float *gamma,
-                               const float *mean, const float *rstd, int64_t N, int64_t C);
-    void (*rmsnorm_forward)(float *out, float *rnorm, const float *inp, const float *g, int64_t N, int64_t C);
-    void (*rmsnorm_backward)(float *dinp, float *dg, const float *dout, const float *inp, const float *g,
-                             const float *rnorm, int64_t N, int64_t C);
+    void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *inp, const struct xtc_norm_gain *gain,
+                              int64_t N, int64_t C);
+    void (*layernorm_backward)(float *dinp, float *dgamma, const float *dout, const float *inp,
+                               const struct xtc_norm_gain *gain, const float *mean, const float *rstd, int64_t N,
+                               int64_t C);
+    void (*rmsnorm_forward)(float *out, float *rnorm, const float *inp, const struct xtc_norm_gain *gain, int64_t N,
+                            int64_t C);
+    void (*rmsnorm_backward)(float *dinp, float *dg, const float *dout, const float *inp,
+                             const struct xtc_norm_gain *gain, const float *rnorm, int64_t N, int64_t C);
     void (*l2norm_rows)(float *x, int64_t N, int64_t C);
     void (*l2norm_backward)(float *dx, const float *x, int64_t N, int64_t C);
 
     /* activations */
-    void (*gelu_forward)(float *out, const float *inp, int64_t n);
-    void (*gelu_backward)(float *dinp, const float *dout, const float *inp, int64_t n);
+    void (*act_forward)(float *out, const float *inp, int64_t n, enum xtc_ff_activation act);
+    void (*act_backward)(float *dinp, const float *dout, const float *inp, int64_t n, enum xtc_ff_activation act);
     void (*glu_forward)(float *out, const float *inp, int64_t N, int64_t C, const struct xtc_glu_params *p);
     void (*glu_span)(float *out, const float *value, const float *gate, int64_t n, const struct xtc_glu_params *p);
     void (*glu_backward)(float *dinp, const float *dout, const float *inp, int64_t N, int64_t C,

@@ -132,6 +132,7 @@ static void layers_defaults(struct xtc_layers_config *c) {
     c->kv_heads = -1;
     c->dim_context = -1;
     c->disable_abs_pos_emb = -1;
+    c->pre_norm = true;
 }
 
 /* Validates and resolves the defaults that depend on other keywords. */
@@ -200,6 +201,7 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
 static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c, const char *where,
                                struct xtc_error *err) {
     bool one_kv_head = false, disable_abs = false, disable_abs_seen = false, only_cross = false;
+    bool rms = false, scalenorm = false, simple_rms = false, final_norm = true, swish = false, relu_squared = false;
     struct kw table[] = {
         {"disable_abs_pos_emb", KW_BOOL, &disable_abs, 0, 0, 0, &disable_abs_seen},
         {"only_cross", KW_BOOL, &only_cross, 0, 0, 0, NULL},
@@ -237,12 +239,18 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"layer_dropout", KW_IGNORED_NUM, NULL, 0, 1, 0, NULL},
         /* The same maths either way (reference: flash matches non-flash to 1e-6). */
         {"attn_flash", KW_BOOL, &(bool){0}, 0, 0, 0, NULL},
+        {"pre_norm", KW_BOOL, &c->pre_norm, 0, 0, 0, NULL},
+        {"pre_norm_has_final_norm", KW_BOOL, &final_norm, 0, 0, 0, NULL},
+        {"sandwich_norm", KW_BOOL, &c->sandwich_norm, 0, 0, 0, NULL},
+        {"use_rmsnorm", KW_BOOL, &rms, 0, 0, 0, NULL},
+        {"use_scalenorm", KW_BOOL, &scalenorm, 0, 0, 0, NULL},
+        {"use_simple_rmsnorm", KW_BOOL, &simple_rms, 0, 0, 0, NULL},
+        {"ff_swish", KW_BOOL, &swish, 0, 0, 0, NULL},
+        {"ff_relu_squared", KW_BOOL, &relu_squared, 0, 0, 0, NULL},
+        {"ff_no_bias", KW_BOOL, &c->ff_no_bias, 0, 0, 0, NULL},
+        {"ff_post_act_ln", KW_BOOL, &c->ff_post_act_ln, 0, 0, 0, NULL},
         /* Behaviour xtc implements only at the x-transformers default. */
-        {"pre_norm", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 1, NULL},
         {"norm_add_unit_offset", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 1, NULL},
-        {"use_scalenorm", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
-        {"use_simple_rmsnorm", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
-        {"sandwich_norm", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
         {"macaron", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
         {"residual_attn", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
         {"cross_residual_attn", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
@@ -255,16 +263,8 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"attn_gate_values", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
         {"attn_head_scale", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
         {"attn_qk_norm_dim_scale", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
-        {"ff_swish", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
-        {"ff_relu_squared", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
-        {"ff_no_bias", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
-        {"ff_post_act_ln", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
-        {"use_rmsnorm", KW_BOOL, &(bool){0}, 0, 0, 0, NULL},
     };
-    size_t n = sizeof table / sizeof table[0];
-    bool rms = false;
-    table[n - 1].dst = &rms;
-    XTC_TRY(read_kwargs(kwargs, table, n, where, NULL, err));
+    XTC_TRY(read_kwargs(kwargs, table, sizeof table / sizeof table[0], where, NULL, err));
     if (one_kv_head && c->kv_heads >= 0)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_one_kv_head and attn_kv_heads are mutually exclusive", where);
     if (one_kv_head)
@@ -276,7 +276,21 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
             XTC_FAIL(err, XTC_ERR_CONFIG, "%s: only_cross needs cross_attend", where);
         c->only_cross = true;
     }
-    c->norm = rms ? XTC_NORM_RMSNORM : XTC_NORM_LAYERNORM;
+    /* x-transformers asserts these */
+    if (rms + scalenorm + simple_rms > 1)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: use_rmsnorm, use_scalenorm and use_simple_rmsnorm are mutually exclusive",
+                 where);
+    if (c->sandwich_norm && !c->pre_norm)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: sandwich_norm needs pre_norm (x-transformers: sandwich norm cannot be used "
+                 "when not using prenorm)", where);
+    c->norm = rms ? XTC_NORM_RMSNORM : scalenorm ? XTC_NORM_SCALENORM : simple_rms ? XTC_NORM_SIMPLE_RMSNORM
+                                                                                    : XTC_NORM_LAYERNORM;
+    c->final_norm = c->pre_norm && final_norm;
+    /* FeedForward picks relu_squared before swish */
+    c->ff_activation = relu_squared ? XTC_FF_RELU_SQUARED : swish ? XTC_FF_SWISH : XTC_FF_GELU;
+    if (c->ff_glu && c->ff_glu_softclamp && c->ff_activation == XTC_FF_RELU_SQUARED)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: ff_glu_softclamp needs a GELU or swish gate, not ff_relu_squared "
+                 "(x-transformers asserts it)", where);
     return XTC_OK;
 }
 

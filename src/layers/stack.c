@@ -1,7 +1,9 @@
 /* The attention stack, x-transformers AttentionLayers.forward (reference B.2,
  * B.3, B.8, B.9): for each sub-layer x <- x + block(norm(x)), then the final
- * norm. Blocks are self-attention ('a'), cross-attention ('c') and
- * feed-forward ('f') in the order (a, f), (a, c, f) or (c, f) per depth.
+ * norm; or with sandwich_norm x <- x + norm2(block(norm(x))), or post-norm
+ * x <- norm(x + block(x)) without a final norm. Blocks are self-attention
+ * ('a'), cross-attention ('c') and feed-forward ('f') in the order (a, f),
+ * (a, c, f) or (c, f) per depth.
  * Shape letters as in stack.h. */
 #include "layers/stack.h"
 
@@ -21,7 +23,8 @@ xtc_status xtc_stack_init(struct xtc_stack *s, const struct xtc_layers_config *c
                           struct xtc_error *err) {
     memset(s, 0, sizeof *s);
     s->cfg = *c;
-    s->glu = (struct xtc_glu_params){.softclamp = c->ff_glu_softclamp,
+    s->glu = (struct xtc_glu_params){.act = c->ff_activation,
+                                     .softclamp = c->ff_glu_softclamp,
                                      .gate_clamp = (float)c->ff_glu_gate_softclamp_value,
                                      .up_clamp = (float)c->ff_glu_up_softclamp_value};
     int per = c->only_cross ? 2 : c->cross_attend ? 3 : 2;
@@ -130,6 +133,21 @@ static void plan_acts(const struct xtc_stack *s, const struct xtc_stack_io *io, 
     if (ff) {
         x->ff1 = xtc_arena_floats(a, (size_t)(N * c->ff_inner * (c->ff_glu ? 2 : 1)));
         x->ffa = xtc_arena_floats(a, (size_t)(N * c->ff_inner));
+        if (c->ff_post_act_ln) {
+            x->ffn = xtc_arena_floats(a, (size_t)(N * c->ff_inner));
+            x->ffn_mean = xtc_arena_floats(a, (size_t)N);
+            x->ffn_rstd = xtc_arena_floats(a, (size_t)N);
+        }
+    }
+    if (train && c->sandwich_norm) {
+        x->y_raw = xtc_arena_floats(a, (size_t)(N * C));
+        x->sw_mean = xtc_arena_floats(a, (size_t)N);
+        x->sw_rstd = xtc_arena_floats(a, (size_t)N);
+    }
+    if (train && !c->pre_norm) {
+        x->x_sum = xtc_arena_floats(a, (size_t)(N * C));
+        x->post_mean = xtc_arena_floats(a, (size_t)N);
+        x->post_rstd = xtc_arena_floats(a, (size_t)N);
     }
 }
 
@@ -151,7 +169,7 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
             if (bufs->acts)
                 bufs->acts[l] = tmp;
         }
-        bufs->final_in = xtc_arena_floats(a, (size_t)(N * C));
+        bufs->final_in = c->final_norm ? xtc_arena_floats(a, (size_t)(N * C)) : NULL;
     } else {
         plan_acts(s, io, false, XTC_SUB_FF, true, a, &bufs->shared);
     }
@@ -193,6 +211,8 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
     if (train) {
         bufs->dres = xtc_arena_floats(a, (size_t)(N * C));
         bufs->dh = xtc_arena_floats(a, (size_t)(N * C));
+        if (c->sandwich_norm || !c->pre_norm)
+            bufs->dtmp = xtc_arena_floats(a, (size_t)(N * C));
         bufs->dq = xtc_arena_floats(a, (size_t)(N * HD));
         bufs->dk = xtc_arena_floats(a, (size_t)(B * S * GD));
         bufs->dv = xtc_arena_floats(a, (size_t)(B * S * GD));
@@ -200,6 +220,8 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
         bufs->dkvin = xtc_arena_floats(a, (size_t)(B * S * Cin));
         bufs->dff1 = xtc_arena_floats(a, (size_t)(N * c->ff_inner * (c->ff_glu ? 2 : 1)));
         bufs->dffa = xtc_arena_floats(a, (size_t)(N * c->ff_inner));
+        if (c->ff_post_act_ln)
+            bufs->dffn = xtc_arena_floats(a, (size_t)(N * c->ff_inner));
         bufs->dmemk = xtc_arena_floats(a, (size_t)((int64_t)c->kv_heads * K * c->dim_head));
         bufs->dmem = xtc_arena_floats(a, (size_t)(M * C));
         if (bias_n > 0 && bs->grad_row)
@@ -209,12 +231,20 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
 
 /* --------------------------------------------------------------- sub-layers */
 
+struct xtc_norm_gain xtc_stack_norm_gain(const struct xtc_stack *s, const float *w) {
+    /* every norm of the stack has the unit offset (norm_add_unit_offset); SimpleRMSNorm has no gain */
+    return (struct xtc_norm_gain){.g = s->cfg.norm == XTC_NORM_SIMPLE_RMSNORM ? NULL : w,
+                                  .offset = 1.0f,
+                                  .scalar = s->cfg.norm == XTC_NORM_SCALENORM};
+}
+
 void xtc_stack_norm(const struct xtc_stack *s, float *out, float *mean, float *rstd, const float *inp, const float *w,
                     int64_t N) {
-    if (s->cfg.norm == XTC_NORM_RMSNORM)
-        xtc_rmsnorm_forward(out, rstd, inp, w, N, s->cfg.dim);
+    const struct xtc_norm_gain gain = xtc_stack_norm_gain(s, w);
+    if (s->cfg.norm == XTC_NORM_LAYERNORM)
+        xtc_layernorm_forward(out, mean, rstd, inp, &gain, N, s->cfg.dim);
     else
-        xtc_layernorm_forward(out, mean, rstd, inp, w, N, s->cfg.dim);
+        xtc_rmsnorm_forward(out, rstd, inp, &gain, N, s->cfg.dim);
 }
 
 const uint8_t *xtc_stack_self_key_mask(const struct xtc_stack_io *io, const struct xtc_stack_bufs *bf, int self_idx) {
@@ -269,8 +299,9 @@ struct xtc_attn_params xtc_stack_attn_params(const struct xtc_stack *s, const st
 }
 
 /* The rows keys and values are projected from: [norm(mems) ; h] for self-attention with XL
- * memories (the memories go through this layer's pre-norm; B.3), h for self-attention, the
- * raw context for cross-attention (not normed). */
+ * memories (the memories go through this layer's pre-norm, and stay as they are under
+ * post-norm, which has none; B.3), h for self-attention, the raw context for
+ * cross-attention (not normed). */
 static const float *kv_input(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_stack_io *io,
                              struct xtc_sub_acts *A, int idx) {
     const int64_t B = io->B, T = io->T, M = io->M, C = s->cfg.dim;
@@ -279,8 +310,11 @@ static const float *kv_input(const struct xtc_stack *s, const struct xtc_sublaye
     if (M == 0)
         return A->h;
     for (int64_t b = 0; b < B; b++) {
-        xtc_stack_norm(s, A->kvin + b * (M + T) * C, A->mem_mean + b * M, A->mem_rstd + b * M,
-                       io->mems[idx] + b * M * C, L->norm, M);
+        if (s->cfg.pre_norm)
+            xtc_stack_norm(s, A->kvin + b * (M + T) * C, A->mem_mean + b * M, A->mem_rstd + b * M,
+                           io->mems[idx] + b * M * C, L->norm, M);
+        else
+            memcpy(A->kvin + b * (M + T) * C, io->mems[idx] + b * M * C, sizeof(float) * (size_t)(M * C));
         memcpy(A->kvin + (b * (M + T) + M) * C, A->h + b * T * C, sizeof(float) * (size_t)(T * C));
     }
     return A->kvin;
@@ -381,7 +415,9 @@ static void ff_sublayer(const struct xtc_stack *s, const struct xtc_sublayer *L,
     int64_t C = c->dim, I = c->ff_inner;
     xtc_linear_forward(A->ff1, A->h, L->w1, L->b1, N, C, c->ff_glu ? 2 * I : I);
     xtc_step_ff_act(s, A->ffa, A->ff1, N, 0, I);
-    xtc_linear_forward(bf->y, A->ffa, L->w2, L->b2, N, I, C);
+    if (c->ff_post_act_ln)
+        xtc_step_ff_post_act_norm(s, L, A, 0, N);
+    xtc_linear_forward(bf->y, c->ff_post_act_ln ? A->ffn : A->ffa, L->w2, L->b2, N, I, C);
 }
 
 /* --------------------------------------------------------------- forward */
@@ -416,15 +452,17 @@ void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io,
             memcpy(io->hiddens[self_idx], io->x, sizeof(float) * (size_t)(N * C));
         if (A->x_in)
             memcpy(A->x_in, io->x, sizeof(float) * (size_t)(N * C));
-        xtc_stack_norm(s, A->h, A->mean, A->rstd, io->x, L->norm, N);
+        xtc_step_branch_in(s, L, A->h, A->mean, A->rstd, io->x, N);
         if (L->kind == XTC_SUB_FF)
             ff_sublayer(s, L, N, bf, A);
         else
             attention_sublayer(s, L, io, bf, A, L->kind == XTC_SUB_SELF ? self_idx : cross_idx);
-        xtc_step_residual(io->x, bf->y, N, C, 0, C);
+        xtc_step_branch_out(s, L, io->x, bf->y, A, 0, N);
         self_idx += L->kind == XTC_SUB_SELF;
         cross_idx += L->kind == XTC_SUB_CROSS;
     }
+    if (!c->final_norm)
+        return;
     if (bf->final_in)
         memcpy(bf->final_in, io->x, sizeof(float) * (size_t)(N * C));
     xtc_stack_norm(s, io->x, bf->final_mean, bf->final_rstd, io->x, s->final_norm, N);

@@ -1,5 +1,6 @@
 /* The attention stack (x-transformers AttentionLayers: Encoder, Decoder,
- * CrossAttender): pre-norm residual sub-layers, then a final norm.
+ * CrossAttender): residual sub-layers (pre-norm, sandwich or post-norm), then a final
+ * norm (pre-norm only).
  * Shape letters: B batch, T sequence (memory tokens included), C dim,
  * M XL memory length, S keys, H heads, G kv heads, D head dim. */
 #ifndef XTC_STACK_H
@@ -19,17 +20,22 @@ enum xtc_sub_kind { XTC_SUB_SELF, XTC_SUB_CROSS, XTC_SUB_FF };
 
 struct xtc_sublayer {
     enum xtc_sub_kind kind;
-    float *norm;              /* (C) LayerNorm gamma or RMSNorm g (unit offset) */
+    /* norm gains (unit offset): (C), (1) with ScaleNorm, NULL with SimpleRMSNorm or when the
+     * slot is unused (cfg.pre_norm, sandwich_norm, !pre_norm say which slots exist) */
+    float *norm;              /* pre-branch norm, layers.i.0.0 */
+    float *norm_sandwich;     /* the branch output's norm (sandwich_norm), layers.i.0.1 */
+    float *norm_post;         /* the residual sum's norm (post-norm), layers.i.0.2 */
     float *wq, *wk, *wv, *wo; /* (H*D, C), (G*D, Cin), (G*D, Cin), (C, H*D) or NULL with one head */
     float *mem_k, *mem_v;     /* (G, K, D) or NULL */
-    float *w1, *b1, *w2, *b2; /* (inner or 2*inner, C), (.), (C, inner), (C) */
+    float *w1, *b1, *w2, *b2; /* (inner or 2*inner, C), (.), (C, inner), (C); biases NULL with ff_no_bias */
+    float *ff_gamma;          /* (inner) ff_post_act_ln gain (no unit offset), or NULL */
 };
 
 struct xtc_stack {
     struct xtc_layers_config cfg;
     int n_sub, n_self;
     struct xtc_sublayer *sub;
-    float *final_norm;      /* (C) */
+    float *final_norm;      /* (C) gain of the final norm (cfg.final_norm), see norm */
     float *inv_freq_buf;    /* checkpoint buffer rotary_pos_emb.inv_freq (n_freq) */
     float *xpos_scale_buf;  /* checkpoint buffer rotary_pos_emb.scale (n_freq) */
     struct xtc_rotary rotary;
@@ -80,6 +86,10 @@ struct xtc_sub_acts {
     float *knew, *vnew;        /* with a KV cache: this call's projections (B, M+T, G*D) */
     float *qkv;                /* with a KV cache: fused q|k|v projections (B*T, H*D + 2*G*D) */
     float *ff1, *ffa;          /* feed-forward pre-activation and activation */
+    float *ffn, *ffn_mean, *ffn_rstd; /* ff_post_act_ln: the normed activation (N, I) and its statistics */
+    /* the end of the branch, kept for the backward (training only; otherwise the norms run in place) */
+    float *y_raw, *sw_mean, *sw_rstd;     /* sandwich_norm: branch output (N, C) before its norm */
+    float *x_sum, *post_mean, *post_rstd; /* post-norm: x_in + branch output (N, C) before the norm */
 };
 
 /* Scratch planned from (config, B, T, M, S_ctx, training) before the computation. */
@@ -98,7 +108,7 @@ struct xtc_stack_bufs {
     int dec_threads;
     float *dec_h;
     /* backward scratch (training only) */
-    float *dres, *dh, *dq, *dk, *dv, *dout, *dkvin, *dff1, *dffa, *dmemk, *dbias, *dmem;
+    float *dres, *dh, *dtmp, *dq, *dk, *dv, *dout, *dkvin, *dff1, *dffa, *dffn, *dmemk, *dbias, *dmem;
 };
 
 /* Where backward puts the gradients: the parameter grad block (same layout as the
@@ -122,7 +132,9 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
                     struct xtc_stack_bufs *bufs);
 void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_stack_bufs *bufs);
 
-/* Shared by forward and backward (stack.c). */
+/* Shared by forward and backward (stack.c): the stack's norm (cfg.norm) with gain w (one of
+ * the sub-layers' norm slots or the final norm), over N rows of C; in place allowed. */
+struct xtc_norm_gain xtc_stack_norm_gain(const struct xtc_stack *s, const float *w);
 void xtc_stack_norm(const struct xtc_stack *s, float *out, float *mean, float *rstd, const float *inp, const float *w,
                     int64_t N);
 struct xtc_attn_params xtc_stack_attn_params(const struct xtc_stack *s, const struct xtc_sublayer *L,

@@ -1,6 +1,7 @@
 /* Backward of the attention stack: the sub-layers in reverse, each the mirror of
  * its forward in stack.c. The residual gradient dres runs down the stack; each
- * sub-layer adds the gradient through its pre-norm. Parameter gradients are
+ * sub-layer takes it back through its post-norm (if any), then adds the gradient
+ * through its branch, its sandwich norm and its pre-norm. Parameter gradients are
  * accumulated into the gradient block at the parameter's offset.
  * Shape letters as in stack.h. */
 #include <math.h>
@@ -16,12 +17,14 @@ static float *grad_of(const struct xtc_stack_grads *g, const float *param) {
     return param ? g->grads + (param - g->params) : NULL;
 }
 
+/* dinp += norm'(dout) for one of the stack's norms (gain w); its gain's gradient += */
 static void norm_backward(const struct xtc_stack *s, float *dinp, const float *w, const float *dout, const float *inp,
                           const float *mean, const float *rstd, int64_t N, const struct xtc_stack_grads *g) {
-    if (s->cfg.norm == XTC_NORM_RMSNORM)
-        xtc_rmsnorm_backward(dinp, grad_of(g, w), dout, inp, w, rstd, N, s->cfg.dim);
+    const struct xtc_norm_gain gain = xtc_stack_norm_gain(s, w);
+    if (s->cfg.norm == XTC_NORM_LAYERNORM)
+        xtc_layernorm_backward(dinp, grad_of(g, gain.g), dout, inp, &gain, mean, rstd, N, s->cfg.dim);
     else
-        xtc_layernorm_backward(dinp, grad_of(g, w), dout, inp, w, mean, rstd, N, s->cfg.dim);
+        xtc_rmsnorm_backward(dinp, grad_of(g, gain.g), dout, inp, &gain, rstd, N, s->cfg.dim);
 }
 
 /* dy (B, T, C) -> bf->dh, the gradient of the sub-layer's normed input. */
@@ -30,12 +33,21 @@ static void ff_backward(const struct xtc_stack *s, const struct xtc_sublayer *L,
                         const struct xtc_stack_grads *g) {
     const struct xtc_layers_config *c = &s->cfg;
     int64_t C = c->dim, I = c->ff_inner, I1 = c->ff_glu ? 2 * I : I;
-    /* y = ffa @ w2^T + b2 */
-    xtc_linear_backward(bf->dffa, grad_of(g, L->w2), grad_of(g, L->b2), dy, A->ffa, L->w2, N, I, C, 0);
+    if (c->ff_post_act_ln) {
+        /* y = ffn @ w2^T + b2;  ffn = LayerNorm(ffa) * ff_gamma (no unit offset) */
+        xtc_linear_backward(bf->dffn, grad_of(g, L->w2), grad_of(g, L->b2), dy, A->ffn, L->w2, N, I, C, 0);
+        const struct xtc_norm_gain gain = {.g = L->ff_gamma, .offset = 0.0f};
+        memset(bf->dffa, 0, sizeof(float) * (size_t)(N * I));
+        xtc_layernorm_backward(bf->dffa, grad_of(g, L->ff_gamma), bf->dffn, A->ffa, &gain, A->ffn_mean, A->ffn_rstd, N,
+                               I);
+    } else {
+        /* y = ffa @ w2^T + b2 */
+        xtc_linear_backward(bf->dffa, grad_of(g, L->w2), grad_of(g, L->b2), dy, A->ffa, L->w2, N, I, C, 0);
+    }
     if (c->ff_glu)
         xtc_glu_backward(bf->dff1, bf->dffa, A->ff1, N, I, &s->glu);
     else
-        xtc_gelu_backward(bf->dff1, bf->dffa, A->ff1, N * I);
+        xtc_act_backward(bf->dff1, bf->dffa, A->ff1, N * I, c->ff_activation);
     if (!c->ff_glu && c->ff_softclamp_value > 0) /* ff1 holds the clamped pre-activation */
         xtc_softclamp_backward(bf->dff1, A->ff1, N * I, (float)c->ff_softclamp_value);
     /* ff1 = h @ w1^T + b1 */
@@ -111,6 +123,11 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
             float *dmem = g->dmems ? g->dmems[self_idx] + b * M * C : NULL;
             if (dmem)
                 memset(dmem, 0, sizeof(float) * (size_t)(M * C));
+            if (!c->pre_norm) { /* post-norm: the memories enter the projections as they are */
+                if (dmem)
+                    memcpy(dmem, bf->dkvin + b * S * C, sizeof(float) * (size_t)(M * C));
+                continue;
+            }
             /* the norm gain still gets its gradient when d/dmems is not wanted */
             float *sink = dmem ? dmem : bf->dmem;
             if (!dmem)
@@ -126,20 +143,43 @@ void xtc_stack_backward(const struct xtc_stack *s, const struct xtc_stack_io *io
     const struct xtc_layers_config *c = &s->cfg;
     const int64_t B = io->B, T = io->T, C = c->dim, N = B * T;
     (void)B;
-    /* out = final_norm(x_last) */
-    memset(bf->dres, 0, sizeof(float) * (size_t)(N * C));
-    norm_backward(s, bf->dres, s->final_norm, dx, bf->final_in, bf->final_mean, bf->final_rstd, N, g);
+    const size_t NC = sizeof(float) * (size_t)(N * C);
+    /* out = final_norm(x_last), or x_last without a final norm */
+    if (c->final_norm) {
+        memset(bf->dres, 0, NC);
+        norm_backward(s, bf->dres, s->final_norm, dx, bf->final_in, bf->final_mean, bf->final_rstd, N, g);
+    } else {
+        memcpy(bf->dres, dx, NC);
+    }
     int self_idx = s->n_self;
     for (int l = s->n_sub - 1; l >= 0; l--) {
         const struct xtc_sublayer *L = &s->sub[l];
         const struct xtc_sub_acts *A = &bf->acts[l];
         self_idx -= L->kind == XTC_SUB_SELF;
-        /* x_out = x_in + f(norm(x_in)): dres passes through unchanged and gains norm'(df) */
+        /* post-norm: x_out = norm(x_sum), x_sum = x_in + y2 */
+        if (!c->pre_norm) {
+            memset(bf->dtmp, 0, NC);
+            norm_backward(s, bf->dtmp, L->norm_post, bf->dres, A->x_sum, A->post_mean, A->post_rstd, N, g);
+            memcpy(bf->dres, bf->dtmp, NC);
+        }
+        /* x_sum = x_in + y2: dres reaches x_in unchanged and is the gradient of y2; with
+         * sandwich_norm y2 = norm(y), else y2 = y */
+        const float *dy = bf->dres;
+        if (c->sandwich_norm) {
+            memset(bf->dtmp, 0, NC);
+            norm_backward(s, bf->dtmp, L->norm_sandwich, bf->dres, A->y_raw, A->sw_mean, A->sw_rstd, N, g);
+            dy = bf->dtmp;
+        }
+        /* y = f(h) */
         if (L->kind == XTC_SUB_FF)
-            ff_backward(s, L, N, bf, A, bf->dres, g);
+            ff_backward(s, L, N, bf, A, dy, g);
         else
-            attention_backward(s, L, io, bf, A, self_idx, bf->dres, g);
-        norm_backward(s, bf->dres, L->norm, bf->dh, A->x_in, A->mean, A->rstd, N, g);
+            attention_backward(s, L, io, bf, A, self_idx, dy, g);
+        /* h = norm(x_in) under pre-norm, h = x_in under post-norm */
+        if (c->pre_norm)
+            norm_backward(s, bf->dres, L->norm, bf->dh, A->x_in, A->mean, A->rstd, N, g);
+        else
+            xtc_step_residual(bf->dres, bf->dh, N, C, 0, C);
     }
-    memcpy(dx, bf->dres, sizeof(float) * (size_t)(N * C));
+    memcpy(dx, bf->dres, NC);
 }

@@ -147,7 +147,15 @@ static void attend_item(void *arg, int64_t w, struct xtc_team *team) {
     attend_kv_head(u, w / G, (int)(w % G));
 }
 
-/* chunk w of the output projection (none with one head: H*D == C) and the residual */
+/* row r of the end of a branch that needs whole rows (sandwich_norm, post-norm); the
+ * branch output is in bf->y */
+static void branch_out_row(void *arg, int64_t r, struct xtc_team *team) {
+    const struct sub *u = arg;
+    (void)team;
+    xtc_step_branch_out(u->st->s, u->L, u->st->io->x, u->st->bf->y, NULL, r, r + 1);
+}
+
+/* chunk w of the output projection (none with one head: H*D == C) and the plain residual */
 static void out_chunk(void *arg, int64_t w, struct xtc_team *team) {
     const struct sub *u = arg;
     const struct step *st = u->st;
@@ -159,7 +167,11 @@ static void out_chunk(void *arg, int64_t w, struct xtc_team *team) {
     chunk_rows(w, C, &lo, &hi);
     if (u->L->wo)
         st->be->matvec(&st->s->decode_w, bf->y, C, bf->shared.o, N, u->L->wo, NULL, HD, lo, hi);
-    xtc_step_residual(st->io->x, u->L->wo ? bf->y : bf->shared.o, N, C, lo, hi);
+    else /* one head: H*D == C */
+        for (int64_t n = 0; n < N; n++)
+            memcpy(bf->y + n * C + lo, bf->shared.o + n * C + lo, sizeof(float) * (size_t)(hi - lo));
+    if (xtc_step_branch_plain(st->s))
+        xtc_step_residual(st->io->x, bf->y, N, C, lo, hi);
 }
 
 static void attention_sublayer(const struct sub *u, struct xtc_team *team) {
@@ -176,6 +188,8 @@ static void attention_sublayer(const struct sub *u, struct xtc_team *team) {
     be->team_barrier(team);
     be->team_for(team, st->io->B * G, XTC_FOR_DYNAMIC, attend_item, (void *)u);
     be->team_for(team, n_chunks(c->dim), XTC_FOR_DYNAMIC, out_chunk, (void *)u);
+    if (!xtc_step_branch_plain(st->s))
+        be->team_for(team, st->io->B * st->io->T, XTC_FOR_DYNAMIC, branch_out_row, (void *)u);
 }
 
 /* chunk w of the first feed-forward product (GLU: the first half is the value, the second
@@ -195,7 +209,14 @@ static void ff1_chunk(void *arg, int64_t w, struct xtc_team *team) {
     xtc_step_ff_act(st->s, A->ffa, A->ff1, N, lo, hi);
 }
 
-/* chunk w of the second feed-forward product and the residual */
+/* row r of ff_post_act_ln, once every feature of the activation is there */
+static void ff_norm_row(void *arg, int64_t r, struct xtc_team *team) {
+    const struct sub *u = arg;
+    (void)team;
+    xtc_step_ff_post_act_norm(u->st->s, u->L, &u->st->bf->shared, r, r + 1);
+}
+
+/* chunk w of the second feed-forward product and the plain residual */
 static void ff2_chunk(void *arg, int64_t w, struct xtc_team *team) {
     const struct sub *u = arg;
     const struct step *st = u->st;
@@ -205,8 +226,10 @@ static void ff2_chunk(void *arg, int64_t w, struct xtc_team *team) {
     int64_t lo, hi;
     (void)team;
     chunk_rows(w, C, &lo, &hi);
-    st->be->matvec(&st->s->decode_w, bf->y, C, bf->shared.ffa, N, u->L->w2, u->L->b2, I, lo, hi);
-    xtc_step_residual(st->io->x, bf->y, N, C, lo, hi);
+    const float *act = c->ff_post_act_ln ? bf->shared.ffn : bf->shared.ffa;
+    st->be->matvec(&st->s->decode_w, bf->y, C, act, N, u->L->w2, u->L->b2, I, lo, hi);
+    if (xtc_step_branch_plain(st->s))
+        xtc_step_residual(st->io->x, bf->y, N, C, lo, hi);
 }
 
 /* One thread of the step's team: every sub-layer, in order. */
@@ -219,10 +242,14 @@ static void step_thread(struct xtc_team *team, void *arg) {
     int self_idx = 0, cross_idx = 0;
     for (int l = 0; l < s->n_sub; l++) {
         u.L = &s->sub[l];
-        xtc_stack_norm(s, h, NULL, NULL, st->io->x, u.L->norm, N);
+        xtc_step_branch_in(s, u.L, h, NULL, NULL, st->io->x, N);
         if (u.L->kind == XTC_SUB_FF) {
             st->be->team_for(team, n_chunks(s->cfg.ff_inner), XTC_FOR_DYNAMIC, ff1_chunk, &u);
+            if (s->cfg.ff_post_act_ln)
+                st->be->team_for(team, N, XTC_FOR_DYNAMIC, ff_norm_row, &u);
             st->be->team_for(team, n_chunks(C), XTC_FOR_DYNAMIC, ff2_chunk, &u);
+            if (!xtc_step_branch_plain(s))
+                st->be->team_for(team, N, XTC_FOR_DYNAMIC, branch_out_row, &u);
         } else {
             u.idx = u.L->kind == XTC_SUB_SELF ? self_idx++ : cross_idx++;
             attention_sublayer(&u, team);
@@ -236,5 +263,6 @@ void xtc_stack_decode(const struct xtc_stack *s, const struct xtc_stack_io *io, 
     struct step st = {.be = xtc_backend_get(), .s = s, .io = io, .bf = bf,
                       .self_mask = xtc_stack_self_key_mask(io, bf, 0)};
     st.be->team_run(bf->dec_threads, step_thread, &st);
-    xtc_stack_norm(s, io->x, bf->final_mean, bf->final_rstd, io->x, s->final_norm, N);
+    if (s->cfg.final_norm)
+        xtc_stack_norm(s, io->x, bf->final_mean, bf->final_rstd, io->x, s->final_norm, N);
 }

@@ -73,7 +73,7 @@ void xtc_step_ff_act(const struct xtc_stack *s, float *ffa, float *ff1, int64_t 
         }
         if (clamp > 0)
             xtc_softclamp_forward(ff1, N * I, clamp);
-        xtc_gelu_forward(ffa, ff1, N * I);
+        xtc_act_forward(ffa, ff1, N * I, c->ff_activation);
         return;
     }
     for (int64_t n = 0; n < N; n++) {
@@ -84,8 +84,17 @@ void xtc_step_ff_act(const struct xtc_stack *s, float *ffa, float *ff1, int64_t 
         }
         if (clamp > 0)
             xtc_softclamp_forward(f + lo, hi - lo, clamp);
-        xtc_gelu_forward(a + lo, f + lo, hi - lo);
+        xtc_act_forward(a + lo, f + lo, hi - lo, c->ff_activation);
     }
+}
+
+void xtc_step_ff_post_act_norm(const struct xtc_stack *s, const struct xtc_sublayer *L, struct xtc_sub_acts *A,
+                               int64_t n0, int64_t n1) {
+    const int64_t I = s->cfg.ff_inner;
+    /* FeedForward's LayerNorm(inner_dim) is built without unit_offset: gamma is the scale itself */
+    const struct xtc_norm_gain gain = {.g = L->ff_gamma, .offset = 0.0f};
+    xtc_layernorm_forward(A->ffn + n0 * I, A->ffn_mean ? A->ffn_mean + n0 : NULL, A->ffn_rstd ? A->ffn_rstd + n0 : NULL,
+                          A->ffa + n0 * I, &gain, n1 - n0, I);
 }
 
 struct residual {
@@ -111,4 +120,42 @@ void xtc_step_residual(float *x, const float *y, int64_t N, int64_t C, int64_t l
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = lo; c < hi; c++)
             x[n * C + c] += y[n * C + c];
+}
+
+void xtc_step_branch_in(const struct xtc_stack *s, const struct xtc_sublayer *L, float *h, float *mean, float *rstd,
+                        const float *x, int64_t N) {
+    if (s->cfg.pre_norm)
+        xtc_stack_norm(s, h, mean, rstd, x, L->norm, N);
+    else
+        memcpy(h, x, sizeof(float) * (size_t)(N * s->cfg.dim));
+}
+
+bool xtc_step_branch_plain(const struct xtc_stack *s) {
+    return s->cfg.pre_norm && !s->cfg.sandwich_norm;
+}
+
+/* x (rows of C) <- norm(x), keeping the input in `keep` and the statistics when training */
+static void norm_rows(const struct xtc_stack *s, float *x, float *keep, float *mean, float *rstd, const float *w,
+                      int64_t n) {
+    if (keep) {
+        memcpy(keep, x, sizeof(float) * (size_t)(n * s->cfg.dim));
+        xtc_stack_norm(s, x, mean, rstd, keep, w, n);
+    } else {
+        xtc_stack_norm(s, x, NULL, NULL, x, w, n);
+    }
+}
+
+void xtc_step_branch_out(const struct xtc_stack *s, const struct xtc_sublayer *L, float *x, float *y,
+                         struct xtc_sub_acts *A, int64_t n0, int64_t n1) {
+    const struct xtc_layers_config *c = &s->cfg;
+    const int64_t C = c->dim, n = n1 - n0;
+    float *xr = x + n0 * C, *yr = y + n0 * C;
+    const bool keep = A && A->x_in; /* training */
+    if (c->sandwich_norm)
+        norm_rows(s, yr, keep ? A->y_raw + n0 * C : NULL, keep ? A->sw_mean + n0 : NULL, keep ? A->sw_rstd + n0 : NULL,
+                  L->norm_sandwich, n);
+    xtc_step_residual(xr, yr, n, C, 0, C);
+    if (!c->pre_norm)
+        norm_rows(s, xr, keep ? A->x_sum + n0 * C : NULL, keep ? A->post_mean + n0 : NULL,
+                  keep ? A->post_rstd + n0 : NULL, L->norm_post, n);
 }

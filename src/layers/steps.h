@@ -28,11 +28,34 @@ void xtc_step_cache_append(const struct xtc_stack_io *io, int idx, const float *
                            int64_t b, int64_t f0, int64_t f1, int64_t GD);
 
 /* Feed-forward activation of features [lo, hi) of the N rows: ffa (N, I) from ff1 (N, I,
- * or 2I = [value | gate] with GLU); GELU with the optional pre-activation soft clamp (ff1
- * is clamped in place: the backward reads the clamped values), or GLU with its soft clamps. */
+ * or 2I = [value | gate] with GLU); the activation (GELU, SiLU, squared ReLU) with the
+ * optional pre-activation soft clamp (ff1 is clamped in place: the backward reads the
+ * clamped values), or GLU with its soft clamps. */
 void xtc_step_ff_act(const struct xtc_stack *s, float *ffa, float *ff1, int64_t N, int64_t lo, int64_t hi);
+
+/* ff_post_act_ln over rows [n0, n1) (whole rows of the I features: after every feature's
+ * activation): A->ffn = LayerNorm(A->ffa) with the gain ff_gamma as stored (no unit offset);
+ * statistics into A->ffn_mean / ffn_rstd when they exist. */
+void xtc_step_ff_post_act_norm(const struct xtc_stack *s, const struct xtc_sublayer *L, struct xtc_sub_acts *A,
+                               int64_t n0, int64_t n1);
 
 /* x[:, lo:hi] += y[:, lo:hi] for the N rows of C features. */
 void xtc_step_residual(float *x, const float *y, int64_t N, int64_t C, int64_t lo, int64_t hi);
+
+/* The branch input h (N, C) of sub-layer L: its pre-norm of x (statistics into mean / rstd,
+ * NULL: not kept), or x itself under post-norm. */
+void xtc_step_branch_in(const struct xtc_stack *s, const struct xtc_sublayer *L, float *h, float *mean, float *rstd,
+                        const float *x, int64_t N);
+
+/* Whether the end of a branch is the plain residual x += y, which may run over chunks of
+ * features; otherwise (sandwich_norm, post-norm) it needs whole rows. */
+bool xtc_step_branch_plain(const struct xtc_stack *s);
+
+/* The end of sub-layer L's branch for rows [n0, n1) of its output y: y <- norm(y) with
+ * sandwich_norm, x <- x + y, x <- norm(x) under post-norm (x-transformers AttentionLayers:
+ * post_branch_norm, residual, post_main_norm). A (training, or NULL) receives what the
+ * backward reads (y_raw, x_sum and the statistics); without it the norms run in place. */
+void xtc_step_branch_out(const struct xtc_stack *s, const struct xtc_sublayer *L, float *x, float *y,
+                         struct xtc_sub_acts *A, int64_t n0, int64_t n1);
 
 #endif

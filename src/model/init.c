@@ -2,7 +2,8 @@
  * (reference B.1 step 4): token embedding Kaiming-normal (std sqrt(2 / dim)),
  * learned positions, memory tokens, memory key/values and the T5 table N(0, 1),
  * Linear weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's
- * default), unit-offset norm gains 0, the scaled-sinusoidal scale dim^-0.5.
+ * default), unit-offset norm gains 0 (ff_post_act_ln's, which has no offset, 1), the
+ * scaled-sinusoidal scale dim^-0.5.
  * Persistent buffers (rotary tables) come from the configuration. */
 #include <math.h>
 #include <string.h>
@@ -35,6 +36,10 @@ void xtc_params_init(struct xtc_model *m, uint64_t seed) {
                 x[j] = (float)xtc_rng_normal(&rng);
         } else if (ends_with(p->name, "pos_emb.scale")) {
             x[0] = (float)(1.0 / sqrt((double)m->cfg.net.layers.dim));
+        } else if (ends_with(p->name, ".ff.1.gamma")) {
+            /* ff_post_act_ln's LayerNorm stores the scale itself (no unit offset) */
+            for (size_t j = 0; j < p->numel; j++)
+                x[j] = 1.0f;
         } else if (ends_with(p->name, ".gamma") || ends_with(p->name, ".g")) {
             memset(x, 0, sizeof(float) * p->numel);
         } else {

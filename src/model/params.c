@@ -57,25 +57,63 @@ float *xtc_param_add(struct xtc_param_builder *b, const char *name, int ndim, co
 #define ADD(name, ...) \
     xtc_param_add(b, name, (int)(sizeof(SHAPE(__VA_ARGS__)) / sizeof(int64_t)), SHAPE(__VA_ARGS__), false)
 
+/* The gain of one of the stack's norms: `prefix.gamma` (C) for LayerNorm, `prefix.g` (C) for
+ * RMSNorm, (1) for ScaleNorm; SimpleRMSNorm has none (NULL). */
+static float *norm_param(struct xtc_param_builder *b, const struct xtc_layers_config *c, const char *prefix) {
+    char name[112];
+    switch (c->norm) {
+    case XTC_NORM_SIMPLE_RMSNORM:
+        return NULL;
+    case XTC_NORM_SCALENORM:
+        snprintf(name, sizeof name, "%s.g", prefix);
+        return ADD(name, 1);
+    case XTC_NORM_RMSNORM:
+        snprintf(name, sizeof name, "%s.g", prefix);
+        return ADD(name, c->dim);
+    default:
+        snprintf(name, sizeof name, "%s.gamma", prefix);
+        return ADD(name, c->dim);
+    }
+}
+
 static void stack_params(struct xtc_param_builder *b, struct xtc_stack *s) {
     const struct xtc_layers_config *c = &s->cfg;
     const int64_t C = c->dim, HD = (int64_t)c->heads * c->dim_head, GD = (int64_t)c->kv_heads * c->dim_head;
     const int64_t I = c->ff_inner;
-    const char *norm = c->norm == XTC_NORM_RMSNORM ? "g" : "gamma";
     char name[96];
     for (int l = 0; l < s->n_sub; l++) {
         struct xtc_sublayer *L = &s->sub[l];
-        snprintf(name, sizeof name, "layers.%d.0.0.%s", l, norm);
-        L->norm = ADD(name, C);
+        /* x-transformers' norms of layer l: [pre-branch, post-branch (sandwich), post-main] */
+        snprintf(name, sizeof name, "layers.%d.0.0", l);
+        L->norm = c->pre_norm ? norm_param(b, c, name) : NULL;
+        snprintf(name, sizeof name, "layers.%d.0.1", l);
+        L->norm_sandwich = c->sandwich_norm ? norm_param(b, c, name) : NULL;
+        snprintf(name, sizeof name, "layers.%d.0.2", l);
+        L->norm_post = !c->pre_norm ? norm_param(b, c, name) : NULL;
         if (L->kind == XTC_SUB_FF) {
+            /* FeedForward's Sequential drops its None entries: ff.0 proj_in, [ff.1 post-activation
+             * LayerNorm], dropout, proj_out (ff.2, or ff.3 after the LayerNorm). The GLU projection
+             * keeps its bias under no_bias (x-transformers never passes it on). */
             snprintf(name, sizeof name, c->ff_glu ? "layers.%d.1.ff.0.proj.weight" : "layers.%d.1.ff.0.0.weight", l);
             L->w1 = ADD(name, c->ff_glu ? 2 * I : I, C);
-            snprintf(name, sizeof name, c->ff_glu ? "layers.%d.1.ff.0.proj.bias" : "layers.%d.1.ff.0.0.bias", l);
-            L->b1 = ADD(name, c->ff_glu ? 2 * I : I);
-            snprintf(name, sizeof name, "layers.%d.1.ff.2.weight", l);
+            L->b1 = NULL;
+            if (c->ff_glu || !c->ff_no_bias) {
+                snprintf(name, sizeof name, c->ff_glu ? "layers.%d.1.ff.0.proj.bias" : "layers.%d.1.ff.0.0.bias", l);
+                L->b1 = ADD(name, c->ff_glu ? 2 * I : I);
+            }
+            L->ff_gamma = NULL;
+            if (c->ff_post_act_ln) {
+                snprintf(name, sizeof name, "layers.%d.1.ff.1.gamma", l);
+                L->ff_gamma = ADD(name, I);
+            }
+            const int out = c->ff_post_act_ln ? 3 : 2;
+            snprintf(name, sizeof name, "layers.%d.1.ff.%d.weight", l, out);
             L->w2 = ADD(name, C, I);
-            snprintf(name, sizeof name, "layers.%d.1.ff.2.bias", l);
-            L->b2 = ADD(name, C);
+            L->b2 = NULL;
+            if (!c->ff_no_bias) {
+                snprintf(name, sizeof name, "layers.%d.1.ff.%d.bias", l, out);
+                L->b2 = ADD(name, C);
+            }
             continue;
         }
         int64_t Cin = L->kind == XTC_SUB_CROSS ? c->dim_context : C;
@@ -105,8 +143,7 @@ static void stack_params(struct xtc_param_builder *b, struct xtc_stack *s) {
                     (nd = s->bias.scheme->param(&s->bias, i, &pname, pshape)) > 0;
          i++)
         s->bias.params[i] = xtc_param_add(b, pname, nd, pshape, false);
-    snprintf(name, sizeof name, "final_norm.%s", norm);
-    s->final_norm = ADD(name, C);
+    s->final_norm = c->final_norm ? norm_param(b, c, "final_norm") : NULL;
     if (c->rotary) {
         int64_t nf = s->rotary.n_freq;
         s->inv_freq_buf = xtc_param_add(b, "rotary_pos_emb.inv_freq", 1, SHAPE(nf), true);

@@ -27,28 +27,33 @@ static inline void xtc_linear_forward_mw(float *out, const float *inp, const flo
     xtc_backend_get()->linear_forward(out, inp, w, bias, N, Cin, Cout, mw);
 }
 
-/* x-transformers LayerNorm: (x - mean) / sqrt(var + 1e-5) * (1 + gamma), no bias.
- * gamma is stored as (scale - 1) (norm_add_unit_offset). mean/rstd (N) may be NULL. */
-static inline void xtc_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma,
-                                         int64_t N, int64_t C) {
-    xtc_backend_get()->layernorm_forward(out, mean, rstd, inp, gamma, N, C);
+/* x-transformers LayerNorm: (x - mean) / sqrt(var + 1e-5) * gain (backend.h: struct
+ * xtc_norm_gain; the stack's gamma is stored as scale - 1), no bias. In place (out == inp)
+ * is allowed. mean/rstd (N) may be NULL. */
+static inline void xtc_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                                         const struct xtc_norm_gain *gain, int64_t N, int64_t C) {
+    xtc_backend_get()->layernorm_forward(out, mean, rstd, inp, gain, N, C);
 }
 
-/* x-transformers RMSNorm: x / max(||x||_2, 1e-12) * sqrt(C) * (1 + g). rnorm (N) may be NULL. */
-static inline void xtc_rmsnorm_forward(float *out, float *rnorm, const float *inp, const float *g, int64_t N,
-                                       int64_t C) {
-    xtc_backend_get()->rmsnorm_forward(out, rnorm, inp, g, N, C);
+/* x-transformers RMSNorm, ScaleNorm and SimpleRMSNorm: x / max(||x||_2, 1e-12) * sqrt(C) * gain
+ * (a gain per feature, one scalar, or none). In place is allowed. rnorm (N) may be NULL. */
+static inline void xtc_rmsnorm_forward(float *out, float *rnorm, const float *inp, const struct xtc_norm_gain *gain,
+                                       int64_t N, int64_t C) {
+    xtc_backend_get()->rmsnorm_forward(out, rnorm, inp, gain, N, C);
 }
 
-/* Exact (erf) GELU, elementwise over n values. */
-static inline void xtc_gelu_forward(float *out, const float *inp, int64_t n) {
-    xtc_backend_get()->gelu_forward(out, inp, n);
+/* The feed-forward activation, elementwise over n values: exact (erf) GELU, SiLU (ff_swish)
+ * x * sigmoid(x), or relu(x)^2 (ff_relu_squared). */
+static inline void xtc_act_forward(float *out, const float *inp, int64_t n, enum xtc_ff_activation act) {
+    xtc_backend_get()->act_forward(out, inp, n, act);
 }
 
-/* GLU with GELU gate: inp (N, 2*C) = [value | gate]; out (N, C) = value * gelu(gate), or with
- * softclamp (x-transformers 2.31.10 ff_glu_softclamp) c(value, up_clamp) * c(gate, gate_clamp) *
- * Phi(gate), c(t, b) = b tanh(t / b). p may be NULL (no clamp). */
+/* GLU: inp (N, 2*C) = [value | gate]; out (N, C) = value * act(gate), or with softclamp
+ * (x-transformers 2.31.10 ff_glu_softclamp; GELU and SiLU gates only) c(value, up_clamp) *
+ * c(gate, gate_clamp) * s(gate), s = Phi (GELU) or sigmoid (SiLU), c(t, b) = b tanh(t / b).
+ * p may be NULL (GELU, no clamp). */
 struct xtc_glu_params {
+    enum xtc_ff_activation act;
     bool softclamp;
     float gate_clamp, up_clamp; /* ff_glu_gate_softclamp_value (4), ff_glu_up_softclamp_value (25) */
 };
@@ -98,25 +103,27 @@ static inline void xtc_linear_backward(float *dinp, float *dw, float *db, const 
     xtc_backend_get()->linear_backward(dinp, dw, db, dout, inp, w, N, Cin, Cout, accumulate);
 }
 
-/* dinp (+=) and dgamma (+=) of the unit-offset LayerNorm, from the saved mean and rstd. */
+/* dinp (+=) and dgamma (+=, NULL: not wanted) of the LayerNorm, from the saved mean and rstd. */
 static inline void xtc_layernorm_backward(float *dinp, float *dgamma, const float *dout, const float *inp,
-                                          const float *gamma, const float *mean, const float *rstd, int64_t N,
-                                          int64_t C) {
-    xtc_backend_get()->layernorm_backward(dinp, dgamma, dout, inp, gamma, mean, rstd, N, C);
+                                          const struct xtc_norm_gain *gain, const float *mean, const float *rstd,
+                                          int64_t N, int64_t C) {
+    xtc_backend_get()->layernorm_backward(dinp, dgamma, dout, inp, gain, mean, rstd, N, C);
 }
 
-/* dinp (+=) and dg (+=) of the x-transformers RMSNorm, from the saved 1 / max(||x||, 1e-12). */
-static inline void xtc_rmsnorm_backward(float *dinp, float *dg, const float *dout, const float *inp, const float *g,
-                                        const float *rnorm, int64_t N, int64_t C) {
-    xtc_backend_get()->rmsnorm_backward(dinp, dg, dout, inp, g, rnorm, N, C);
+/* dinp (+=) and dg (+=, NULL: not wanted) of the RMSNorm family, from the saved
+ * 1 / max(||x||, 1e-12). */
+static inline void xtc_rmsnorm_backward(float *dinp, float *dg, const float *dout, const float *inp,
+                                        const struct xtc_norm_gain *gain, const float *rnorm, int64_t N, int64_t C) {
+    xtc_backend_get()->rmsnorm_backward(dinp, dg, dout, inp, gain, rnorm, N, C);
 }
 
-/* dinp (=) of the exact GELU at inp. */
-static inline void xtc_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n) {
-    xtc_backend_get()->gelu_backward(dinp, dout, inp, n);
+/* dinp (=) of the activation at inp. */
+static inline void xtc_act_backward(float *dinp, const float *dout, const float *inp, int64_t n,
+                                    enum xtc_ff_activation act) {
+    xtc_backend_get()->act_backward(dinp, dout, inp, n, act);
 }
 
-/* dinp (N, 2C) (=) of the GELU-gated GLU (with p's soft clamps) at inp (N, 2C). */
+/* dinp (N, 2C) (=) of the GLU (p's gate activation and soft clamps) at inp (N, 2C). */
 static inline void xtc_glu_backward(float *dinp, const float *dout, const float *inp, int64_t N, int64_t C,
                                     const struct xtc_glu_params *p) {
     xtc_backend_get()->glu_backward(dinp, dout, inp, N, C, p);

@@ -88,35 +88,60 @@ static void rows(int64_t N, int64_t C) {
         y[i] = malloc(sizeof(float) * n), st1[i] = malloc(sizeof(float) * (size_t)N);
         st2[i] = malloc(sizeof(float) * (size_t)N);
         dx[i] = calloc(n, sizeof(float)), dg[i] = calloc((size_t)C, sizeof(float));
-        be[i]->layernorm_forward(y[i], st1[i], st2[i], x, g, N, C);
-        be[i]->layernorm_backward(dx[i], dg[i], dy, x, g, st1[i], st2[i], N, C);
     }
-    same("layernorm", y[0], y[1], n);
-    same("layernorm dinp", dx[0], dx[1], n);
-    same("layernorm dgamma", dg[0], dg[1], (size_t)C);
-    for (int i = 0; i < 2; i++) {
-        memset(dx[i], 0, sizeof(float) * n), memset(dg[i], 0, sizeof(float) * (size_t)C);
-        be[i]->rmsnorm_forward(y[i], st1[i], x, g, N, C);
-        be[i]->rmsnorm_backward(dx[i], dg[i], dy, x, g, st1[i], N, C);
-    }
-    same("rmsnorm", y[0], y[1], n);
-    same("rmsnorm dinp", dx[0], dx[1], n);
-    same("rmsnorm dg", dg[0], dg[1], (size_t)C);
-    for (int i = 0; i < 2; i++) {
-        be[i]->gelu_forward(y[i], x, (int64_t)n);
-        be[i]->gelu_backward(dx[i], dy, x, (int64_t)n);
-    }
-    same("gelu", y[0], y[1], n);
-    same("gelu dinp", dx[0], dx[1], n);
-    /* GLU over N rows of C / 2 features, with and without the soft clamps */
-    for (int clamp = 0; clamp < 2; clamp++) {
-        struct xtc_glu_params p = {.softclamp = clamp, .gate_clamp = 4, .up_clamp = 25};
+    /* every gain a norm takes: unit-offset per feature (the stack), plain per feature
+     * (ff_post_act_ln), one scalar (ScaleNorm), none (SimpleRMSNorm) */
+    const struct xtc_norm_gain gains[4] = {{.g = g, .offset = 1}, {.g = g, .offset = 0},
+                                           {.g = g, .offset = 1, .scalar = true}, {.offset = 1}};
+    for (int k = 0; k < 4; k++) {
+        char what[64];
         for (int i = 0; i < 2; i++) {
-            be[i]->glu_forward(y[i], x, N, C / 2, &p);
-            be[i]->glu_backward(dx[i], dy, x, N, C / 2, &p);
+            memset(dx[i], 0, sizeof(float) * n), memset(dg[i], 0, sizeof(float) * (size_t)C);
+            be[i]->layernorm_forward(y[i], st1[i], st2[i], x, &gains[k], N, C);
+            be[i]->layernorm_backward(dx[i], dg[i], dy, x, &gains[k], st1[i], st2[i], N, C);
         }
-        same(clamp ? "glu softclamp" : "glu", y[0], y[1], n / 2);
-        same(clamp ? "glu softclamp dinp" : "glu dinp", dx[0], dx[1], n);
+        snprintf(what, sizeof what, "layernorm gain %d", k);
+        same(what, y[0], y[1], n);
+        snprintf(what, sizeof what, "layernorm gain %d dinp", k);
+        same(what, dx[0], dx[1], n);
+        snprintf(what, sizeof what, "layernorm gain %d dgamma", k);
+        same(what, dg[0], dg[1], (size_t)C);
+        for (int i = 0; i < 2; i++) {
+            memset(dx[i], 0, sizeof(float) * n), memset(dg[i], 0, sizeof(float) * (size_t)C);
+            be[i]->rmsnorm_forward(y[i], st1[i], x, &gains[k], N, C);
+            be[i]->rmsnorm_backward(dx[i], dg[i], dy, x, &gains[k], st1[i], N, C);
+        }
+        snprintf(what, sizeof what, "rmsnorm gain %d", k);
+        same(what, y[0], y[1], n);
+        snprintf(what, sizeof what, "rmsnorm gain %d dinp", k);
+        same(what, dx[0], dx[1], n);
+        snprintf(what, sizeof what, "rmsnorm gain %d dg", k);
+        same(what, dg[0], dg[1], (size_t)C);
+    }
+    static const char *act_names[] = {"gelu", "silu", "relu squared"};
+    for (int a = XTC_FF_GELU; a <= XTC_FF_RELU_SQUARED; a++) {
+        char what[64];
+        for (int i = 0; i < 2; i++) {
+            be[i]->act_forward(y[i], x, (int64_t)n, (enum xtc_ff_activation)a);
+            be[i]->act_backward(dx[i], dy, x, (int64_t)n, (enum xtc_ff_activation)a);
+        }
+        same(act_names[a], y[0], y[1], n);
+        snprintf(what, sizeof what, "%s dinp", act_names[a]);
+        same(what, dx[0], dx[1], n);
+        /* GLU over N rows of C / 2 features, with and without the soft clamps (not on relu^2:
+         * x-transformers refuses it) */
+        for (int clamp = 0; clamp < (a == XTC_FF_RELU_SQUARED ? 1 : 2); clamp++) {
+            struct xtc_glu_params p = {.act = (enum xtc_ff_activation)a, .softclamp = clamp, .gate_clamp = 4,
+                                       .up_clamp = 25};
+            for (int i = 0; i < 2; i++) {
+                be[i]->glu_forward(y[i], x, N, C / 2, &p);
+                be[i]->glu_backward(dx[i], dy, x, N, C / 2, &p);
+            }
+            snprintf(what, sizeof what, "glu %s%s", act_names[a], clamp ? " softclamp" : "");
+            same(what, y[0], y[1], n / 2);
+            snprintf(what, sizeof what, "glu %s%s dinp", act_names[a], clamp ? " softclamp" : "");
+            same(what, dx[0], dx[1], n);
+        }
     }
     /* cross-entropy: rows of C logits, every third target ignored */
     int64_t *t = malloc(sizeof(int64_t) * (size_t)N);

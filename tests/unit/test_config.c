@@ -48,6 +48,8 @@ static void test_defaults(void) {
     CHECK(l->ff_mult == 4.0 && l->ff_inner == 256 && !l->ff_glu, "ff_mult %g inner %d", l->ff_mult, l->ff_inner);
     CHECK(l->causal && !l->cross_attend && !l->only_cross, "Decoder is causal, no cross-attention");
     CHECK(l->norm == XTC_NORM_LAYERNORM, "default norm LayerNorm");
+    CHECK(l->pre_norm && !l->sandwich_norm && l->final_norm, "pre-norm with a final norm by default");
+    CHECK(l->ff_activation == XTC_FF_GELU && !l->ff_no_bias && !l->ff_post_act_ln, "GELU feed-forward with biases");
     CHECK(l->dim_context == 64, "dim_context defaults to dim: %d", l->dim_context);
     CHECK(l->alibi_num_heads == 8, "alibi_num_heads defaults to heads: %d", l->alibi_num_heads);
     CHECK(l->rel_pos_num_buckets == 32 && l->rel_pos_max_distance == 128, "T5 defaults 32 / 128");
@@ -110,6 +112,20 @@ static void test_defaults(void) {
                   XTC_OK &&
               cfg.net.layers.kv_heads == 1 && cfg.net.layers.norm == XTC_NORM_RMSNORM && cfg.net.layers.ff_glu,
           "one kv head, RMSNorm, GLU: %s", err.msg);
+    CHECK(parse(&cfg, tw("Decoder", 64, "\"ff_glu\": true, \"ff_swish\": true, \"ff_no_bias\": true, "
+                                         "\"use_scalenorm\": true, \"sandwich_norm\": true"), &err) == XTC_OK &&
+              cfg.net.layers.ff_activation == XTC_FF_SWISH && cfg.net.layers.ff_no_bias &&
+              cfg.net.layers.norm == XTC_NORM_SCALENORM && cfg.net.layers.sandwich_norm && cfg.net.layers.final_norm,
+          "SwiGLU without biases, ScaleNorm, sandwich norm: %s", err.msg);
+    CHECK(parse(&cfg, tw("Encoder", 64, "\"ff_swish\": true, \"ff_relu_squared\": true, \"ff_post_act_ln\": true, "
+                                         "\"pre_norm\": false, \"use_simple_rmsnorm\": true"), &err) == XTC_OK &&
+              cfg.net.layers.ff_activation == XTC_FF_RELU_SQUARED && cfg.net.layers.ff_post_act_ln &&
+              !cfg.net.layers.pre_norm && !cfg.net.layers.final_norm &&
+              cfg.net.layers.norm == XTC_NORM_SIMPLE_RMSNORM,
+          "relu_squared wins over swish, post-norm has no final norm, SimpleRMSNorm: %s", err.msg);
+    CHECK(parse(&cfg, tw("Decoder", 64, "\"pre_norm_has_final_norm\": false"), &err) == XTC_OK &&
+              cfg.net.layers.pre_norm && !cfg.net.layers.final_norm,
+          "pre-norm without a final norm: %s", err.msg);
     CHECK(parse(&cfg, tw("Decoder", 64, "\"attn_kv_heads\": 2, \"alibi_pos_bias\": true, \"alibi_num_heads\": 3"),
                 &err) == XTC_OK &&
               cfg.net.layers.kv_heads == 2 && cfg.net.layers.alibi_num_heads == 3,
@@ -245,7 +261,17 @@ static const struct bad BAD[] = {
      "attn_dim_head"},
     {"heads not divisible by attn_kv_heads", DEC(", \"heads\": 6, \"attn_kv_heads\": 4"), XTC_ERR_CONFIG,
      "attn_kv_heads"},
-    {"pre_norm false", DEC(", \"pre_norm\": false"), XTC_ERR_UNSUPPORTED, "pre_norm"},
+    {"sandwich_norm with post-norm", DEC(", \"pre_norm\": false, \"sandwich_norm\": true"), XTC_ERR_CONFIG,
+     "sandwich_norm"},
+    {"use_scalenorm with use_rmsnorm", DEC(", \"use_scalenorm\": true, \"use_rmsnorm\": true"), XTC_ERR_CONFIG,
+     "mutually exclusive"},
+    {"use_simple_rmsnorm with use_scalenorm", DEC(", \"use_simple_rmsnorm\": true, \"use_scalenorm\": true"),
+     XTC_ERR_CONFIG, "mutually exclusive"},
+    {"ff_glu_softclamp with ff_relu_squared", DEC(", \"ff_glu\": true, \"ff_glu_softclamp\": true, "
+                                                  "\"ff_relu_squared\": true"),
+     XTC_ERR_CONFIG, "ff_relu_squared"},
+    {"norm_add_unit_offset false", DEC(", \"norm_add_unit_offset\": false"), XTC_ERR_UNSUPPORTED,
+     "norm_add_unit_offset"},
     {"macaron true", DEC(", \"macaron\": true"), XTC_ERR_UNSUPPORTED, "macaron"},
     {"shift_tokens 1", DEC(", \"shift_tokens\": 1"), XTC_ERR_UNSUPPORTED, "shift_tokens"},
     {"emb_dim != dim",

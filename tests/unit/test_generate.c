@@ -407,6 +407,27 @@ int main(void) {
                                          "\"alibi_pos_bias\": true", "");
     cache_vs_recompute("glu + rmsnorm + ff bias", "\"heads\": 2, \"attn_dim_head\": 16, \"ff_glu\": true, "
                                                   "\"use_rmsnorm\": true, \"rotary_pos_emb\": true", "");
+    /* feed-forward variants and block structures: the decoding step's whole-row ends of a branch */
+    cache_vs_recompute("post-norm rotary", "\"heads\": 2, \"attn_dim_head\": 16, \"pre_norm\": false, "
+                                           "\"rotary_pos_emb\": true", "");
+    cache_vs_recompute("sandwich scalenorm alibi", "\"heads\": 4, \"attn_dim_head\": 8, \"sandwich_norm\": true, "
+                                                   "\"use_scalenorm\": true, \"alibi_pos_bias\": true",
+                       ", \"use_abs_pos_emb\": false");
+    cache_vs_recompute("swiglu no bias post-act-ln simple rmsnorm",
+                       "\"heads\": 2, \"attn_dim_head\": 16, \"ff_glu\": true, \"ff_swish\": true, "
+                       "\"ff_no_bias\": true, \"ff_post_act_ln\": true, \"use_simple_rmsnorm\": true, "
+                       "\"rotary_pos_emb\": true", "");
+    cache_vs_recompute("relu squared + post-norm t5 + one head",
+                       "\"heads\": 1, \"attn_dim_head\": 32, \"ff_relu_squared\": true, \"pre_norm\": false, "
+                       "\"rel_pos_bias\": true, \"rel_pos_num_buckets\": 8, \"rel_pos_max_distance\": 16", "");
+    bf16_decoding("bf16 sandwich swiglu no bias post-act-ln", "\"heads\": 2, \"attn_dim_head\": 24, "
+                                                               "\"sandwich_norm\": true, \"ff_glu\": true, "
+                                                               "\"ff_swish\": true, \"ff_no_bias\": true, "
+                                                               "\"ff_post_act_ln\": true");
+    xl_cache_vs_recompute("post-norm rotary", "\"heads\": 2, \"attn_dim_head\": 16, \"pre_norm\": false, "
+                                              "\"rotary_pos_emb\": true");
+    xl_cache_vs_recompute("sandwich alibi swish", "\"heads\": 4, \"attn_dim_head\": 8, \"sandwich_norm\": true, "
+                                                  "\"alibi_pos_bias\": true, \"ff_swish\": true");
     bf16_decoding("bf16 absolute", "\"heads\": 2, \"attn_dim_head\": 24");
     bf16_decoding("bf16 rotary glu gqa", "\"heads\": 4, \"attn_dim_head\": 12, \"attn_kv_heads\": 2, "
                                          "\"rotary_pos_emb\": true, \"ff_glu\": true");

@@ -183,13 +183,14 @@ static double op_objective(void *ctx) {
 }
 
 static void run_linear(struct op *o) { xtc_linear_forward(o->out, o->a, o->b, o->c, o->N, o->C, o->Cout); }
-static void run_layernorm(struct op *o) { xtc_layernorm_forward(o->out, o->aux0, o->aux1, o->a, o->b, o->N, o->C); }
-static void run_rmsnorm(struct op *o) { xtc_rmsnorm_forward(o->out, o->aux0, o->a, o->b, o->N, o->C); }
-static void run_gelu(struct op *o) { xtc_gelu_forward(o->out, o->a, o->N); }
-static void run_glu(struct op *o) { xtc_glu_forward(o->out, o->a, o->N, o->C, NULL); }
-/* soft clamps small enough that the inputs (|x| < 2) reach their curved part */
-static const struct xtc_glu_params glu_clamped = {.softclamp = true, .gate_clamp = 0.5f, .up_clamp = 0.75f};
-static void run_glu_clamped(struct op *o) { xtc_glu_forward(o->out, o->a, o->N, o->C, &glu_clamped); }
+/* the norms' gain (o->b is the gain vector it points to) and the activation of the op under test */
+static struct xtc_norm_gain g_gain;
+static enum xtc_ff_activation g_act;
+static struct xtc_glu_params g_glu;
+static void run_layernorm(struct op *o) { xtc_layernorm_forward(o->out, o->aux0, o->aux1, o->a, &g_gain, o->N, o->C); }
+static void run_rmsnorm(struct op *o) { xtc_rmsnorm_forward(o->out, o->aux0, o->a, &g_gain, o->N, o->C); }
+static void run_act(struct op *o) { xtc_act_forward(o->out, o->a, o->N, g_act); }
+static void run_glu(struct op *o) { xtc_glu_forward(o->out, o->a, o->N, o->C, &g_glu); }
 static void run_embedding(struct op *o) { xtc_embedding_forward(o->out, o->ids, o->a, o->N, o->C); }
 static void run_l2norm(struct op *o) {
     memcpy(o->out, o->a, sizeof(float) * (size_t)(o->N * o->C));
@@ -228,31 +229,42 @@ static void test_norms(void) {
     float *inp = rand_floats(n, 1.0), *gamma = rand_floats((size_t)C, 0.5), *r = rand_floats(n, 1.0);
     float *out = xmalloc(sizeof(float) * n), *mean = xmalloc(sizeof(float) * (size_t)N);
     float *rstd = xmalloc(sizeof(float) * (size_t)N);
-    /* LayerNorm: dinp and dgamma both += */
-    struct op o = {.run = run_layernorm, .out = out, .r = r, .n_out = n, .a = inp, .b = gamma, .aux0 = mean,
-                   .aux1 = rstd, .N = N, .C = C};
-    run_layernorm(&o);
     float *dinp0 = rand_floats(n, 1.0), *dg0 = rand_floats((size_t)C, 1.0);
-    float *dinp = copy_floats(dinp0, n), *dg = copy_floats(dg0, (size_t)C);
-    xtc_layernorm_backward(dinp, dg, r, inp, gamma, mean, rstd, N, C);
-    float *gi = minus(dinp, dinp0, n), *gg = minus(dg, dg0, (size_t)C);
-    fd_check("layernorm dinp (+=)", op_objective, &o, inp, gi, n, NULL, 0, OP_EPS, OP_ATOL, OP_RTOL, NULL);
-    fd_check("layernorm dgamma (+=)", op_objective, &o, gamma, gg, (size_t)C, NULL, 0, OP_EPS, OP_ATOL, OP_RTOL, NULL);
-    free(dinp), free(dg), free(gi), free(gg);
-
-    /* RMSNorm: dinp and dg both += */
-    o.run = run_rmsnorm;
-    o.aux1 = NULL;
-    run_rmsnorm(&o);
-    dinp = copy_floats(dinp0, n), dg = copy_floats(dg0, (size_t)C);
-    xtc_rmsnorm_backward(dinp, dg, r, inp, gamma, mean, N, C);
-    gi = minus(dinp, dinp0, n), gg = minus(dg, dg0, (size_t)C);
-    fd_check("rmsnorm dinp (+=)", op_objective, &o, inp, gi, n, NULL, 0, OP_EPS, OP_ATOL, OP_RTOL, NULL);
-    fd_check("rmsnorm dg (+=)", op_objective, &o, gamma, gg, (size_t)C, NULL, 0, OP_EPS, OP_ATOL, OP_RTOL, NULL);
-    free(dinp), free(dg), free(gi), free(gg);
+    /* every gain: the stack's unit offset, ff_post_act_ln's plain gain, ScaleNorm's scalar,
+     * SimpleRMSNorm's none; dinp and the gain's gradient are both += */
+    const struct xtc_norm_gain gains[4] = {{.g = gamma, .offset = 1}, {.g = gamma, .offset = 0},
+                                           {.g = gamma, .offset = 1, .scalar = true}, {.offset = 1}};
+    static const char *gain_names[4] = {"unit offset", "offset 0", "scalar", "no gain"};
+    for (int k = 0; k < 4; k++) {
+        g_gain = gains[k];
+        const size_t ng = gains[k].g ? (gains[k].scalar ? 1 : (size_t)C) : 0;
+        for (int rms = 0; rms < 2; rms++) {
+            struct op o = {.run = rms ? run_rmsnorm : run_layernorm, .out = out, .r = r, .n_out = n, .a = inp,
+                           .b = gamma, .aux0 = mean, .aux1 = rms ? NULL : rstd, .N = N, .C = C};
+            o.run(&o);
+            float *dinp = copy_floats(dinp0, n), *dg = copy_floats(dg0, (size_t)C);
+            if (rms)
+                xtc_rmsnorm_backward(dinp, ng ? dg : NULL, r, inp, &g_gain, mean, N, C);
+            else
+                xtc_layernorm_backward(dinp, ng ? dg : NULL, r, inp, &g_gain, mean, rstd, N, C);
+            float *gi = minus(dinp, dinp0, n), *gg = minus(dg, dg0, (size_t)C);
+            char what[96];
+            snprintf(what, sizeof what, "%s %s dinp (+=)", rms ? "rmsnorm" : "layernorm", gain_names[k]);
+            fd_check(what, op_objective, &o, inp, gi, n, NULL, 0, OP_EPS, OP_ATOL, OP_RTOL, NULL);
+            if (ng) {
+                snprintf(what, sizeof what, "%s %s dgain (+=)", rms ? "rmsnorm" : "layernorm", gain_names[k]);
+                fd_check(what, op_objective, &o, gamma, gg, ng, NULL, 0, OP_EPS, OP_ATOL, OP_RTOL, NULL);
+            }
+            bool untouched = true; /* the scalar gain's gradient is one float; no gain, none */
+            for (size_t c = ng; c < (size_t)C; c++)
+                untouched &= dg[c] == dg0[c];
+            CHECK(untouched, "%s %s: gradient written past the gain", rms ? "rmsnorm" : "layernorm", gain_names[k]);
+            free(dinp), free(dg), free(gi), free(gg);
+        }
+    }
 
     /* l2norm (F.normalize): in place, dx becomes the input gradient */
-    o.run = run_l2norm;
+    struct op o = {.run = run_l2norm, .out = out, .r = r, .n_out = n, .a = inp, .N = N, .C = C};
     float *dx = copy_floats(r, n);
     xtc_l2norm_backward(dx, inp, N, C);
     fd_check("l2norm dx", op_objective, &o, inp, dx, n, NULL, 0, OP_EPS, OP_ATOL, OP_RTOL, NULL);
@@ -262,26 +274,33 @@ static void test_norms(void) {
 
 static void test_activations(void) {
     const int64_t N = 4, C = 5;
-    /* GELU over [-3, 3): both tails and the curved middle */
+    static const char *names[] = {"gelu", "silu", "relu squared"};
+    /* over [-3, 3): both tails and the curved middle (relu^2's kink at 0 is measure zero) */
     float *x = rand_floats((size_t)(N * C), 3.0), *r = rand_floats((size_t)(N * 2 * C), 1.0);
     float *out = xmalloc(sizeof(float) * (size_t)(N * 2 * C));
-    struct op o = {.run = run_gelu, .out = out, .r = r, .n_out = (size_t)(N * C), .a = x, .N = N * C};
-    float *dx = fill_floats((size_t)(N * C), 123.0f); /* "=": garbage must be overwritten */
-    xtc_gelu_backward(dx, r, x, N * C);
-    fd_check("gelu dinp", op_objective, &o, x, dx, (size_t)(N * C), NULL, 0, OP_EPS, OP_ATOL, OP_RTOL, NULL);
-    free(dx);
-
     float *g = rand_floats((size_t)(N * 2 * C), 2.0); /* [value | gate] */
-    struct op og = {.run = run_glu, .out = out, .r = r, .n_out = (size_t)(N * C), .a = g, .N = N, .C = C};
-    float *dg = fill_floats((size_t)(N * 2 * C), 123.0f);
-    xtc_glu_backward(dg, r, g, N, C, NULL);
-    fd_check("glu dinp (value and gate)", op_objective, &og, g, dg, (size_t)(N * 2 * C), NULL, 0, OP_EPS, OP_ATOL,
-             OP_RTOL, NULL);
-    og.run = run_glu_clamped;
-    xtc_glu_backward(dg, r, g, N, C, &glu_clamped);
-    fd_check("glu softclamp dinp (value and gate)", op_objective, &og, g, dg, (size_t)(N * 2 * C), NULL, 0, OP_EPS,
-             OP_ATOL, OP_RTOL, NULL);
-    free(dg), free(g), free(x), free(r), free(out);
+    for (int a = XTC_FF_GELU; a <= XTC_FF_RELU_SQUARED; a++) {
+        char what[96];
+        g_act = (enum xtc_ff_activation)a;
+        struct op o = {.run = run_act, .out = out, .r = r, .n_out = (size_t)(N * C), .a = x, .N = N * C};
+        float *dx = fill_floats((size_t)(N * C), 123.0f); /* "=": garbage must be overwritten */
+        xtc_act_backward(dx, r, x, N * C, g_act);
+        snprintf(what, sizeof what, "%s dinp", names[a]);
+        fd_check(what, op_objective, &o, x, dx, (size_t)(N * C), NULL, 0, OP_EPS, OP_ATOL, OP_RTOL, NULL);
+        free(dx);
+        /* GLU, then with soft clamps small enough that the inputs (|x| < 2) reach their curved
+         * part (GELU and SiLU gates: x-transformers refuses the clamp on relu^2) */
+        for (int clamp = 0; clamp < (a == XTC_FF_RELU_SQUARED ? 1 : 2); clamp++) {
+            g_glu = (struct xtc_glu_params){.act = g_act, .softclamp = clamp, .gate_clamp = 0.5f, .up_clamp = 0.75f};
+            struct op og = {.run = run_glu, .out = out, .r = r, .n_out = (size_t)(N * C), .a = g, .N = N, .C = C};
+            float *dg = fill_floats((size_t)(N * 2 * C), 123.0f);
+            xtc_glu_backward(dg, r, g, N, C, &g_glu);
+            snprintf(what, sizeof what, "glu %s%s dinp (value and gate)", names[a], clamp ? " softclamp" : "");
+            fd_check(what, op_objective, &og, g, dg, (size_t)(N * 2 * C), NULL, 0, OP_EPS, OP_ATOL, OP_RTOL, NULL);
+            free(dg);
+        }
+    }
+    free(g), free(x), free(r), free(out);
 }
 
 static void test_embedding(void) {
@@ -555,6 +574,22 @@ static const struct model_spec MODELS[] = {
     {.name = "xtransformer_small", .B = 2, .T = 7, .src_len = 9, .mask = true},
     {.name = "xtransformer_small", .B = 2, .T = 6, .ctx_len = 9, .ctx_mask = true, .dec_only = true},
     {.name = "crossattender_rope_context_pos", .B = 2, .T = 5, .ctx_len = 7, .ctx_pos = 1},
+};
+
+/* Models of tests/golden_extra (the feed-forward activations and block structures). */
+static const struct model_spec MODELS_EXTRA[] = {
+    {.name = "llama_swiglu_rmsnorm_rope_gqa", .B = 2, .T = 7, .mask = true},
+    {.name = "swiglu_softclamp_rope_xl_mems", .B = 2, .T = 5, .mem_len = 3},
+    {.name = "relu_squared_glu_no_bias_alibi", .B = 2, .T = 7},
+    {.name = "post_act_ln_relu_squared_t5_cross", .B = 2, .T = 6, .ctx_len = 5, .ctx_mask = true},
+    {.name = "post_norm_rmsnorm_rope_xl_gen", .B = 2, .T = 5, .mem_len = 4},
+    {.name = "post_norm_encoder_alibi_mask", .B = 2, .T = 7, .mask = true},
+    {.name = "sandwich_norm_rope_xl_mems", .B = 2, .T = 5, .mem_len = 3},
+    {.name = "scalenorm_post_norm_alibi_xl_mems", .B = 2, .T = 5, .mem_len = 4, .mem_masks = true},
+    {.name = "simple_rmsnorm_mem_kv_alibi_gen", .B = 2, .T = 7},
+    {.name = "pre_norm_no_final_norm_rope", .B = 2, .T = 7},
+    {.name = "crossattender_post_norm_rope_context_pos", .B = 2, .T = 5, .ctx_len = 6, .ctx_pos = 1},
+    {.name = "xtransformer_post_norm_sandwich_swiglu", .B = 2, .T = 6, .src_len = 7, .mask = true},
 };
 
 struct model_ctx {
@@ -1045,6 +1080,9 @@ int main(void) {
         for (size_t i = 0; i < sizeof MODELS / sizeof MODELS[0]; i++)
             model_case(dir, &MODELS[i]);
         model_accumulation(dir);
+        snprintf(dir, sizeof dir, "%.*sgolden_extra/", (int)(p - f), f);
+        for (size_t i = 0; i < sizeof MODELS_EXTRA / sizeof MODELS_EXTRA[0]; i++)
+            model_case(dir, &MODELS_EXTRA[i]);
     }
     xtransformer_decoder_alone();
     return xtc_check_report("test_grad");

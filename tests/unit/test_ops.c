@@ -118,7 +118,8 @@ static void test_layernorm(void) {
             wmean[i] = m;
             wrstd[i] = r;
         }
-        xtc_layernorm_forward(out, mean, rstd, x, g, N, C);
+        const struct xtc_norm_gain gain = {.g = g, .offset = 1.0f};
+        xtc_layernorm_forward(out, mean, rstd, x, &gain, N, C);
         char name[96];
         snprintf(name, sizeof name, "layernorm N=%lld C=%lld", (long long)N, (long long)C);
         /* statistics in double inside the op: only the final float rounding (2^-24 relative) remains;
@@ -130,8 +131,20 @@ static void test_layernorm(void) {
         xtc_check_close(name, rstd, wrstd, (size_t)N, 0, 1e-6); /* one float rounding */
         /* mean and rstd may be NULL */
         float *out2 = rand_floats((size_t)(N * C), 1.0);
-        xtc_layernorm_forward(out2, NULL, NULL, x, g, N, C);
+        xtc_layernorm_forward(out2, NULL, NULL, x, &gain, N, C);
         CHECK(memcmp(out, out2, sizeof(float) * (size_t)(N * C)) == 0, "layernorm with NULL mean/rstd differs");
+        /* ff_post_act_ln's gain has no unit offset: y = xhat * g */
+        const struct xtc_norm_gain plain = {.g = g, .offset = 0.0f};
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t c = 0; c < C; c++)
+                want[i * C + c] = want[i * C + c] / (1.0 + g[c]) * g[c];
+        xtc_layernorm_forward(out2, NULL, NULL, x, &plain, N, C);
+        snprintf(name, sizeof name, "layernorm offset 0 N=%lld C=%lld", (long long)N, (long long)C);
+        xtc_check_close(name, out2, want, (size_t)(N * C), 1e-6, 1e-5); /* the division above adds a rounding */
+        /* in place (out == inp), as the stack's final norm runs */
+        memcpy(out2, x, sizeof(float) * (size_t)(N * C));
+        xtc_layernorm_forward(out2, NULL, NULL, out2, &gain, N, C);
+        CHECK(memcmp(out, out2, sizeof(float) * (size_t)(N * C)) == 0, "layernorm in place differs");
         free(x);
         free(g);
         free(out);
@@ -144,15 +157,20 @@ static void test_layernorm(void) {
     }
 }
 
-static void ref_rmsnorm_row(double *out, double *rnorm, const float *x, const float *g, int64_t C) {
+/* g: per feature (gstride 1), one scalar (gstride 0) or none (NULL) */
+static void ref_rmsnorm_row_g(double *out, double *rnorm, const float *x, const float *g, int gstride, int64_t C) {
     double ss = 0;
     for (int64_t c = 0; c < C; c++)
         ss += (double)x[c] * x[c];
     double norm = sqrt(ss);
     double r = 1.0 / fmax(norm, 1e-12); /* F.normalize clamps the norm, not the square */
     for (int64_t c = 0; c < C; c++)
-        out[c] = x[c] * r * sqrt((double)C) * (g ? 1.0 + g[c] : 1.0);
+        out[c] = x[c] * r * sqrt((double)C) * (g ? 1.0 + g[c * gstride] : 1.0);
     *rnorm = r;
+}
+
+static void ref_rmsnorm_row(double *out, double *rnorm, const float *x, const float *g, int64_t C) {
+    ref_rmsnorm_row_g(out, rnorm, x, g, 1, C);
 }
 
 static void test_rmsnorm(void) {
@@ -168,7 +186,8 @@ static void test_rmsnorm(void) {
         double *want = alloc_d((size_t)(N * C)), *wrn = alloc_d((size_t)N);
         for (int64_t i = 0; i < N; i++)
             ref_rmsnorm_row(want + i * C, wrn + i, x + i * C, g, C);
-        xtc_rmsnorm_forward(out, rn, x, g, N, C);
+        const struct xtc_norm_gain gain = {.g = g, .offset = 1.0f};
+        xtc_rmsnorm_forward(out, rn, x, &gain, N, C);
         char name[96];
         snprintf(name, sizeof name, "rmsnorm N=%lld C=%lld", (long long)N, (long long)C);
         /* computed in double inside the op: one float rounding of the output */
@@ -181,8 +200,18 @@ static void test_rmsnorm(void) {
         CHECK(zero_ok, "rmsnorm: all-zero row must give exactly 0 (C=%lld)", (long long)C);
         CHECK(rn[1] == 1e12f, "rmsnorm: rnorm of an all-zero row is 1/1e-12, got %g", (double)rn[1]);
         float *out2 = rand_floats((size_t)(N * C), 1.0);
-        xtc_rmsnorm_forward(out2, NULL, x, g, N, C);
+        xtc_rmsnorm_forward(out2, NULL, x, &gain, N, C);
         CHECK(memcmp(out, out2, sizeof(float) * (size_t)(N * C)) == 0, "rmsnorm with NULL rnorm differs");
+        /* ScaleNorm (one gain for every feature) and SimpleRMSNorm (no gain) */
+        for (int kind = 0; kind < 2; kind++) {
+            const struct xtc_norm_gain gk = {.g = kind ? NULL : g, .offset = 1.0f, .scalar = !kind};
+            for (int64_t i = 0; i < N; i++)
+                ref_rmsnorm_row_g(want + i * C, wrn + i, x + i * C, kind ? NULL : g, 0, C);
+            xtc_rmsnorm_forward(out2, rn, x, &gk, N, C);
+            snprintf(name, sizeof name, "%s N=%lld C=%lld", kind ? "simple rmsnorm" : "scalenorm", (long long)N,
+                     (long long)C);
+            xtc_check_close(name, out2, want, (size_t)(N * C), 1e-7, 1e-6);
+        }
         free(x);
         free(g);
         free(out);
@@ -218,6 +247,22 @@ static void test_l2norm(void) {
 // --------------------------------------------------------------- activations
 
 static double ref_gelu(double x) { return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); }
+static double ref_silu(double x) { return x / (1.0 + exp(-x)); }
+static double ref_relu2(double x) { return x > 0 ? x * x : 0.0; }
+static double ref_act(double x, enum xtc_ff_activation a) {
+    return a == XTC_FF_SWISH ? ref_silu(x) : a == XTC_FF_RELU_SQUARED ? ref_relu2(x) : ref_gelu(x);
+}
+
+static void act_case(enum xtc_ff_activation act, const char *name, const float *x, float *out, double *want,
+                     size_t n) {
+    for (size_t i = 0; i < n; i++)
+        want[i] = ref_act(x[i], act);
+    xtc_act_forward(out, x, (int64_t)n, act);
+    /* SiLU through the fast exp (relative error 2e-7) and one division */
+    xtc_check_close(name, out, want, n, 1e-7, 1e-6);
+    xtc_act_forward(out, x, 3, act); /* small n: serial path */
+    xtc_check_close(name, out, want, 3, 1e-7, 1e-6);
+}
 
 static void test_gelu(void) {
     const float fixed[] = {0.0f, -0.0f, 1.0f, -1.0f, 3.0f, -3.0f, 10.0f, -10.0f, 40.0f, -40.0f, 1e-8f, -1e-8f,
@@ -230,14 +275,18 @@ static void test_gelu(void) {
     double *want = alloc_d(n);
     for (size_t i = 0; i < n; i++)
         want[i] = ref_gelu(x[i]);
-    xtc_gelu_forward(out, x, (int64_t)n);
+    xtc_act_forward(out, x, (int64_t)n, XTC_FF_GELU);
     /* exact erf form evaluated in double inside the op; tanh-approximate GELU differs by up to ~5e-4
      * around |x| = 2, so this tolerance tells the two apart */
     xtc_check_close("gelu (exact erf)", out, want, n, 1e-7, 1e-6);
     CHECK(out[8] == 40.0f && out[9] == 0.0f && out[15] == 0.0f, "gelu tails: %g %g %g", (double)out[8],
           (double)out[9], (double)out[15]);
-    xtc_gelu_forward(out, x, 3); /* small n: serial path */
+    xtc_act_forward(out, x, 3, XTC_FF_GELU); /* small n: serial path */
     xtc_check_close("gelu n=3", out, want, 3, 1e-7, 1e-6);
+    /* SiLU (ff_swish) and relu(x)^2 (ff_relu_squared) on the same values, both paths */
+    act_case(XTC_FF_SWISH, "silu", x, out, want, n);
+    act_case(XTC_FF_RELU_SQUARED, "relu squared", x, out, want, n);
+    CHECK(out[9] == 0.0f, "relu squared of -40: %g", (double)out[9]);
     free(x);
     free(out);
     free(want);
@@ -249,14 +298,18 @@ static void test_glu(void) {
         int64_t N = shapes[si][0], C = shapes[si][1];
         float *x = rand_floats((size_t)(N * 2 * C), 4.0), *out = rand_floats((size_t)(N * C), 1.0);
         double *want = alloc_d((size_t)(N * C));
-        for (int64_t i = 0; i < N; i++)
-            for (int64_t c = 0; c < C; c++) /* value = first half, gate = second half (x-transformers GLU) */
-                want[i * C + c] = (double)x[i * 2 * C + c] * ref_gelu(x[i * 2 * C + C + c]);
-        xtc_glu_forward(out, x, N, C, NULL);
-        char name[64];
-        snprintf(name, sizeof name, "glu N=%lld C=%lld", (long long)N, (long long)C);
-        /* gelu rounded to float, then one float product: two roundings */
-        xtc_check_close(name, out, want, (size_t)(N * C), 1e-7, 3e-7);
+        for (int a = XTC_FF_GELU; a <= XTC_FF_RELU_SQUARED; a++) {
+            const struct xtc_glu_params p = {.act = (enum xtc_ff_activation)a};
+            for (int64_t i = 0; i < N; i++)
+                for (int64_t c = 0; c < C; c++) /* value = first half, gate = second half (x-transformers GLU) */
+                    want[i * C + c] = (double)x[i * 2 * C + c] * ref_act(x[i * 2 * C + C + c], p.act);
+            xtc_glu_forward(out, x, N, C, a == XTC_FF_GELU ? NULL : &p);
+            char name[64];
+            snprintf(name, sizeof name, "glu act %d N=%lld C=%lld", a, (long long)N, (long long)C);
+            /* the activation rounded to float, then one float product: two roundings (the fast SiLU
+             * carries its exp's 2e-7 on top) */
+            xtc_check_close(name, out, want, (size_t)(N * C), 1e-7, a == XTC_FF_SWISH ? 1e-6 : 3e-7);
+        }
         free(x);
         free(out);
         free(want);

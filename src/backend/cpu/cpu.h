@@ -19,17 +19,19 @@ void xtc_cpu_linear_backward(float *dinp, float *dw, float *db, const float *dou
                              int64_t N, int64_t Cin, int64_t Cout, int accumulate);
 
 /* norms.c */
-void xtc_cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma, int64_t N,
-                               int64_t C);
-void xtc_cpu_layernorm_backward(float *dinp, float *dgamma, const float *dout, const float *inp, const float *gamma,
-                                const float *mean, const float *rstd, int64_t N, int64_t C);
-void xtc_cpu_rmsnorm_forward(float *out, float *rnorm, const float *inp, const float *g, int64_t N, int64_t C);
-void xtc_cpu_rmsnorm_backward(float *dinp, float *dg, const float *dout, const float *inp, const float *g,
-                              const float *rnorm, int64_t N, int64_t C);
+void xtc_cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const struct xtc_norm_gain *gain,
+                               int64_t N, int64_t C);
+void xtc_cpu_layernorm_backward(float *dinp, float *dgamma, const float *dout, const float *inp,
+                                const struct xtc_norm_gain *gain, const float *mean, const float *rstd, int64_t N,
+                                int64_t C);
+void xtc_cpu_rmsnorm_forward(float *out, float *rnorm, const float *inp, const struct xtc_norm_gain *gain, int64_t N,
+                             int64_t C);
+void xtc_cpu_rmsnorm_backward(float *dinp, float *dg, const float *dout, const float *inp,
+                              const struct xtc_norm_gain *gain, const float *rnorm, int64_t N, int64_t C);
 
-/* activations.c: GELU through the vectorizable erf and exp of vec.h */
-void xtc_cpu_gelu_forward(float *out, const float *inp, int64_t n);
-void xtc_cpu_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n);
+/* activations.c: GELU and SiLU through the vectorizable erf and exp of vec.h */
+void xtc_cpu_act_forward(float *out, const float *inp, int64_t n, enum xtc_ff_activation act);
+void xtc_cpu_act_backward(float *dinp, const float *dout, const float *inp, int64_t n, enum xtc_ff_activation act);
 void xtc_cpu_glu_forward(float *out, const float *inp, int64_t N, int64_t C, const struct xtc_glu_params *p);
 void xtc_cpu_glu_span(float *out, const float *value, const float *gate, int64_t n, const struct xtc_glu_params *p);
 void xtc_cpu_glu_backward(float *dinp, const float *dout, const float *inp, int64_t N, int64_t C,

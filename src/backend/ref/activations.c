@@ -1,45 +1,81 @@
 /* Feed-forward activations, reference kernels (libm in double): exact GELU (nn.GELU(), erf
- * form) and its GLU variant (x-transformers GLU: the projection's first half is the value,
- * the second half goes through the activation), with the optional soft clamps of both
- * factors (x-transformers 2.31.10 FeedForward glu_softclamp), and the plain soft clamp. */
+ * form), SiLU (nn.SiLU, ff_swish) and squared ReLU (ff_relu_squared), and the GLU built on
+ * them (x-transformers GLU: the projection's first half is the value, the second half goes
+ * through the activation), with the optional soft clamps of both factors (x-transformers
+ * 2.31.10 FeedForward glu_softclamp: GELU and SiLU gates), and the plain soft clamp. */
 #include <math.h>
 #include <stdbool.h>
 
 #include "backend/ref/ref.h"
 #include "ops/ops.h"
 
-static inline float gelu(float x) { return (float)(0.5 * x * (1.0 + erf(x * 0.70710678118654752440))); }
+#define SQRT1_2 0.70710678118654752440
+#define INV_SQRT_2PI 0.39894228040143267794
 
-static inline float gelu_grad(float x) {
-    /* d/dx 0.5 x (1 + erf(x / sqrt 2)) = 0.5 (1 + erf(x / sqrt 2)) + x * exp(-x^2 / 2) / sqrt(2 pi) */
-    double xd = x;
-    return (float)(0.5 * (1.0 + erf(xd * 0.70710678118654752440)) + xd * exp(-0.5 * xd * xd) * 0.39894228040143267794);
+static inline double Phi(double x) { return 0.5 * (1.0 + erf(x * SQRT1_2)); }
+static inline double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+static inline double act_value(double x, enum xtc_ff_activation act) {
+    switch (act) {
+    case XTC_FF_SWISH:
+        return x * sigmoid(x);
+    case XTC_FF_RELU_SQUARED:
+        return x > 0 ? x * x : 0.0;
+    default:
+        return x * Phi(x);
+    }
 }
 
-/* c(t, b) = b tanh(t / b), the soft clamp of x-transformers 2.31.10's GLU (softclamp) */
-static inline float softclamp(float t, float b) { return b * tanhf(t / b); }
+static inline double act_grad(double x, enum xtc_ff_activation act) {
+    switch (act) {
+    case XTC_FF_SWISH: { /* d/dx x s(x) = s (1 + x (1 - s)) */
+        double s = sigmoid(x);
+        return s * (1.0 + x * (1.0 - s));
+    }
+    case XTC_FF_RELU_SQUARED:
+        return x > 0 ? 2.0 * x : 0.0;
+    default: /* d/dx x Phi(x) = Phi(x) + x phi(x) */
+        return Phi(x) + x * exp(-0.5 * x * x) * INV_SQRT_2PI;
+    }
+}
 
-void xtc_ref_gelu_forward(float *out, const float *inp, int64_t n) {
+/* The factor the soft-clamped gate is multiplied by (x-transformers softclamp_gelu /
+ * softclamp_silu: c(g) * Phi(g) or c(g) * sigmoid(g)) and its derivative. */
+static inline double gate_factor(double g, enum xtc_ff_activation act) {
+    return act == XTC_FF_SWISH ? sigmoid(g) : Phi(g);
+}
+static inline double gate_factor_grad(double g, enum xtc_ff_activation act) {
+    if (act == XTC_FF_SWISH) {
+        double s = sigmoid(g);
+        return s * (1.0 - s);
+    }
+    return exp(-0.5 * g * g) * INV_SQRT_2PI;
+}
+
+void xtc_ref_act_forward(float *out, const float *inp, int64_t n, enum xtc_ff_activation act) {
     for (int64_t i = 0; i < n; i++)
-        out[i] = gelu(inp[i]);
+        out[i] = (float)act_value(inp[i], act);
 }
 
-void xtc_ref_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n) {
+void xtc_ref_act_backward(float *dinp, const float *dout, const float *inp, int64_t n, enum xtc_ff_activation act) {
     for (int64_t i = 0; i < n; i++)
-        dinp[i] = dout[i] * gelu_grad(inp[i]);
+        dinp[i] = (float)(dout[i] * act_grad(inp[i], act));
 }
 
-/* One row span of the GLU: out = c_u(value) * c_g(gate) * Phi(gate), where c_u / c_g are the
- * soft clamps with ff_glu_softclamp and the identity without (then c_g(g) Phi(g) = gelu(g)). */
+/* One row span of the GLU: out = c_u(value) * c_g(gate) * s(gate) with ff_glu_softclamp
+ * (c_u / c_g the soft clamps b tanh(t / b)), else value * act(gate). */
 void xtc_ref_glu_span(float *out, const float *value, const float *gate, int64_t n, const struct xtc_glu_params *p) {
+    enum xtc_ff_activation act = p ? p->act : XTC_FF_GELU;
     if (p && p->softclamp) {
         for (int64_t c = 0; c < n; c++) {
-            float g = gate[c], phi = (float)(0.5 * (1.0 + erf(g * 0.70710678118654752440)));
-            out[c] = softclamp(value[c], p->up_clamp) * softclamp(g, p->gate_clamp) * phi;
+            double g = gate[c];
+            double cu = p->up_clamp * tanh((double)value[c] / p->up_clamp);
+            double cg = p->gate_clamp * tanh(g / p->gate_clamp);
+            out[c] = (float)(cu * cg * gate_factor(g, act));
         }
     } else {
         for (int64_t c = 0; c < n; c++)
-            out[c] = value[c] * gelu(gate[c]);
+            out[c] = (float)(value[c] * act_value(gate[c], act));
     }
 }
 
@@ -50,26 +86,29 @@ void xtc_ref_glu_forward(float *out, const float *inp, int64_t N, int64_t C, con
 
 void xtc_ref_glu_backward(float *dinp, const float *dout, const float *inp, int64_t N, int64_t C,
                           const struct xtc_glu_params *p) {
-    /* out = value * gelu(gate), or with the soft clamps c_u(value) * c_g(gate) * Phi(gate):
-     * d/dvalue = dy c_g(g) Phi(g) c_u'(u),  d/dgate = dy c_u(u) (c_g'(g) Phi(g) + c_g(g) phi(g)),
-     * c'(t) = 1 - tanh(t / b)^2, phi the standard normal density */
+    /* out = value * act(gate), or with the soft clamps c_u(value) * c_g(gate) * s(gate):
+     * d/dvalue = dy c_g(g) s(g) c_u'(u),  d/dgate = dy c_u(u) (c_g'(g) s(g) + c_g(g) s'(g)),
+     * c'(t) = 1 - tanh(t / b)^2 */
+    enum xtc_ff_activation act = p ? p->act : XTC_FF_GELU;
     bool clamp = p && p->softclamp;
     for (int64_t i = 0; i < N; i++)
         for (int64_t c = 0; c < C; c++) {
-            float value = inp[i * 2 * C + c], gate = inp[i * 2 * C + C + c], dy = dout[i * C + c];
+            double value = inp[i * 2 * C + c], g = inp[i * 2 * C + C + c], dy = dout[i * C + c];
             if (clamp) {
-                double tu = tanh((double)value / p->up_clamp), tg = tanh((double)gate / p->gate_clamp);
-                double cu = p->up_clamp * tu, cg = p->gate_clamp * tg, g = gate;
-                double Phi = 0.5 * (1.0 + erf(g * 0.70710678118654752440));
-                double phi = exp(-0.5 * g * g) * 0.39894228040143267794;
-                dinp[i * 2 * C + c] = (float)(dy * cg * Phi * (1.0 - tu * tu));
-                dinp[i * 2 * C + C + c] = (float)(dy * cu * ((1.0 - tg * tg) * Phi + cg * phi));
+                double tu = tanh(value / p->up_clamp), tg = tanh(g / p->gate_clamp);
+                double cu = p->up_clamp * tu, cg = p->gate_clamp * tg;
+                double s = gate_factor(g, act), ds = gate_factor_grad(g, act);
+                dinp[i * 2 * C + c] = (float)(dy * cg * s * (1.0 - tu * tu));
+                dinp[i * 2 * C + C + c] = (float)(dy * cu * ((1.0 - tg * tg) * s + cg * ds));
                 continue;
             }
-            dinp[i * 2 * C + c] = dy * gelu(gate);
-            dinp[i * 2 * C + C + c] = dy * value * gelu_grad(gate);
+            dinp[i * 2 * C + c] = (float)(dy * act_value(g, act));
+            dinp[i * 2 * C + C + c] = (float)(dy * value * act_grad(g, act));
         }
 }
+
+/* c(t, b) = b tanh(t / b), the soft clamp of x-transformers' FeedForward softclamp_value */
+static inline float softclamp(float t, float b) { return b * tanhf(t / b); }
 
 void xtc_ref_softclamp_forward(float *x, int64_t n, float b) {
     for (int64_t i = 0; i < n; i++)

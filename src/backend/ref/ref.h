@@ -17,28 +17,30 @@ void xtc_ref_linear_backward(float *dinp, float *dw, float *db, const float *dou
                              int64_t N, int64_t Cin, int64_t Cout, int accumulate);
 
 /* norms.c */
-void xtc_ref_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma, int64_t N,
-                               int64_t C);
-void xtc_ref_layernorm_backward(float *dinp, float *dgamma, const float *dout, const float *inp, const float *gamma,
-                                const float *mean, const float *rstd, int64_t N, int64_t C);
-/* dinp (+=) of rows [i0, i1); dgamma (+=) of features [c0, c1) */
-void xtc_ref_layernorm_backward_rows(float *dinp, const float *dout, const float *inp, const float *gamma,
+void xtc_ref_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const struct xtc_norm_gain *gain,
+                               int64_t N, int64_t C);
+void xtc_ref_layernorm_backward(float *dinp, float *dgamma, const float *dout, const float *inp,
+                                const struct xtc_norm_gain *gain, const float *mean, const float *rstd, int64_t N,
+                                int64_t C);
+/* dinp (+=) of rows [i0, i1); dgamma (+=) of features [c0, c1) (scalar: their sum into dgamma[0]) */
+void xtc_ref_layernorm_backward_rows(float *dinp, const float *dout, const float *inp, const struct xtc_norm_gain *gain,
                                      const float *mean, const float *rstd, int64_t C, int64_t i0, int64_t i1);
 void xtc_ref_layernorm_dgamma_cols(float *dgamma, const float *dout, const float *inp, const float *mean,
-                                   const float *rstd, int64_t N, int64_t C, int64_t c0, int64_t c1);
-void xtc_ref_rmsnorm_forward(float *out, float *rnorm, const float *inp, const float *g, int64_t N, int64_t C);
-void xtc_ref_rmsnorm_backward(float *dinp, float *dg, const float *dout, const float *inp, const float *g,
-                              const float *rnorm, int64_t N, int64_t C);
-void xtc_ref_rmsnorm_backward_rows(float *dinp, const float *dout, const float *inp, const float *g,
+                                   const float *rstd, int64_t N, int64_t C, bool scalar, int64_t c0, int64_t c1);
+void xtc_ref_rmsnorm_forward(float *out, float *rnorm, const float *inp, const struct xtc_norm_gain *gain, int64_t N,
+                             int64_t C);
+void xtc_ref_rmsnorm_backward(float *dinp, float *dg, const float *dout, const float *inp,
+                              const struct xtc_norm_gain *gain, const float *rnorm, int64_t N, int64_t C);
+void xtc_ref_rmsnorm_backward_rows(float *dinp, const float *dout, const float *inp, const struct xtc_norm_gain *gain,
                                    const float *rnorm, int64_t C, int64_t i0, int64_t i1);
 void xtc_ref_rmsnorm_dg_cols(float *dg, const float *dout, const float *inp, const float *rnorm, int64_t N, int64_t C,
-                             int64_t c0, int64_t c1);
+                             bool scalar, int64_t c0, int64_t c1);
 void xtc_ref_l2norm_rows(float *x, int64_t N, int64_t C);
 void xtc_ref_l2norm_backward(float *dx, const float *x, int64_t N, int64_t C);
 
 /* activations.c */
-void xtc_ref_gelu_forward(float *out, const float *inp, int64_t n);
-void xtc_ref_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n);
+void xtc_ref_act_forward(float *out, const float *inp, int64_t n, enum xtc_ff_activation act);
+void xtc_ref_act_backward(float *dinp, const float *dout, const float *inp, int64_t n, enum xtc_ff_activation act);
 void xtc_ref_glu_forward(float *out, const float *inp, int64_t N, int64_t C, const struct xtc_glu_params *p);
 void xtc_ref_glu_span(float *out, const float *value, const float *gate, int64_t n, const struct xtc_glu_params *p);
 void xtc_ref_glu_backward(float *dinp, const float *dout, const float *inp, int64_t N, int64_t C,
