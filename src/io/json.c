@@ -1,5 +1,6 @@
 /* Strict JSON (xtc/json.h): one document, no repeated keys, errors with positions. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,66 @@ static const char *find_repeat(const cJSON *node, char *path, size_t n, bool *no
 
 static bool blank(char ch) { return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r'; }
 
+static bool digit(char ch) { return ch >= '0' && ch <= '9'; }
+
+/* What cJSON lets through and RFC 8259 does not: numbers with leading zeros ("02"), a
+ * fraction or exponent without digits ("1.", "1e"), numbers beyond double ("1e999" parses as
+ * inf), and raw control characters in strings. Returns the offset of the first, or len. */
+static size_t lax_at(const char *t, size_t len, const char **why) {
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = t[i];
+        if (in_string) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_string = false;
+            else if ((unsigned char)ch < 0x20)
+                return *why = "a control character inside a string must be escaped", i;
+            continue;
+        }
+        if (ch == '"') {
+            in_string = true;
+            continue;
+        }
+        if (ch != '-' && !digit(ch))
+            continue;
+        size_t start = i;
+        if (ch == '-')
+            i++;
+        if (i < len && t[i] == '0' && i + 1 < len && digit(t[i + 1]))
+            return *why = "a number with a leading zero", start;
+        while (i < len && digit(t[i]))
+            i++;
+        if (i < len && t[i] == '.') {
+            if (!(i + 1 < len && digit(t[i + 1])))
+                return *why = "a number whose fraction has no digits", start;
+            for (i++; i < len && digit(t[i]); i++) {}
+        }
+        if (i < len && (t[i] == 'e' || t[i] == 'E')) {
+            i++;
+            if (i < len && (t[i] == '+' || t[i] == '-'))
+                i++;
+            if (!(i < len && digit(t[i])))
+                return *why = "a number whose exponent has no digits", start;
+            while (i < len && digit(t[i]))
+                i++;
+        }
+        char small[64], *buf = i - start < sizeof small ? small : malloc(i - start + 1);
+        if (!buf)
+            return *why = "a number too long to check (out of memory)", start;
+        memcpy(buf, t + start, i - start);
+        buf[i - start] = '\0';
+        bool finite = isfinite(strtod(buf, NULL));
+        if (buf != small)
+            free(buf);
+        if (!finite)
+            return *why = "a number beyond the range of a double", start;
+        i--; /* the loop's i++ moves to the character after the number */
+    }
+    return len;
+}
+
 xtc_status xtc_json_parse_strict(const char *text, size_t len, const char *what, cJSON **out, struct xtc_error *err) {
     *out = NULL;
     if (!text)
@@ -76,6 +137,12 @@ xtc_status xtc_json_parse_strict(const char *text, size_t len, const char *what,
         cJSON_Delete(root);
         XTC_FAIL(err, XTC_ERR_FORMAT, "%s: trailing content after the JSON document at byte %zu", what,
                  (size_t)(p - text));
+    }
+    const char *why = NULL;
+    size_t at = lax_at(text, len, &why);
+    if (at < len) {
+        cJSON_Delete(root);
+        XTC_FAIL(err, XTC_ERR_FORMAT, "%s: not valid JSON (%s, at byte %zu)", what, why, at);
     }
     char path[512] = "";
     bool nomem = false;

@@ -17,7 +17,11 @@ static double size_of(const struct xtc_net_config *n) {
     double C = l->dim, per_layer = 4.0 * C * l->heads * l->dim_head + 3.0 * C * l->ff_inner + 4.0 * C;
     double emb = n->has_wrapper ? (double)n->wrap.num_tokens * C * 2 + (double)n->wrap.max_seq_len * C : 0;
     double tables = n->has_wrapper ? ((double)n->wrap.max_seq_len + n->wrap.max_mem_len) * l->dim_head * 4 : 0;
-    return emb + tables + per_layer * l->depth * (l->cross_attend ? 2 : 1) + (double)l->rel_pos_num_buckets * l->heads;
+    /* the forward's attention over memory tokens + 4 tokens, as floats of work */
+    double keys = (n->has_wrapper ? n->wrap.num_memory_tokens : 0) + 4.0 + l->num_mem_kv;
+    double attention = keys * keys * l->heads * l->dim_head * l->depth;
+    return emb + tables + attention + per_layer * l->depth * (l->cross_attend ? 2 : 1) +
+           (double)l->rel_pos_num_buckets * l->heads;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
