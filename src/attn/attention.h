@@ -17,10 +17,12 @@ struct xtc_attn_params {
     int64_t B, T, S, K;
     int H, G, D;
     float scale;               /* dim_head^-0.5, or qk_norm_scale */
+    float softclamp;           /* > 0: logits (after the bias) become softclamp * tanh(logit / softclamp) before
+                                  masking (x-transformers Attend softclamp_logits); 0: none */
     bool causal;               /* right-aligned: key j hidden from query i when j > i + S - T */
     const uint8_t *key_mask;   /* (B, S) nonzero = visible, or NULL */
     const uint8_t *query_mask; /* (B, T): rows with 0 produce zeros, or NULL */
-    const float *mem_k;        /* (G, K, D), already l2-normalised with qk_norm */
+    const float *mem_k;        /* (G, K, D), already l2-normalised (and scaled) with qk_norm */
     const float *mem_v;        /* (G, K, D) */
     struct xtc_attn_bias bias;  /* positional bias of the logits (pos/pos.h), scheme NULL: none */
     int64_t dbias_n;            /* backward: floats of the bias table's gradient (0: nothing learned) */

@@ -91,6 +91,20 @@ static void stack_params(struct xtc_param_builder *b, struct xtc_stack *s) {
         L->wk = ADD(name, GD, Cin);
         snprintf(name, sizeof name, "layers.%d.1.to_v.weight", l);
         L->wv = ADD(name, GD, Cin);
+        if (c->gate_values) {
+            snprintf(name, sizeof name, "layers.%d.1.to_v_gate.weight", l);
+            L->wg = ADD(name, HD, C);
+        }
+        if (c->qk_norm_dim_scale) {
+            snprintf(name, sizeof name, "layers.%d.1.qk_norm_q_scale", l);
+            L->q_scale = ADD(name, c->heads, 1, c->dim_head);
+            snprintf(name, sizeof name, "layers.%d.1.qk_norm_k_scale", l);
+            L->k_scale = ADD(name, c->kv_heads, 1, c->dim_head);
+        }
+        if (c->head_scale) {
+            snprintf(name, sizeof name, "layers.%d.1.head_scale_params", l);
+            L->head_scale = ADD(name, 1, c->heads, 1, 1);
+        }
         L->wo = NULL;
         if (c->heads > 1) {
             snprintf(name, sizeof name, "layers.%d.1.to_out.weight", l);
