@@ -59,6 +59,7 @@ struct xtc_layers_config {
     bool gate_values;         /* attention output *= sigmoid(x @ to_v_gate^T), per feature */
     bool head_scale;          /* attention output of head h *= head_scale_params[h] */
     double logit_softclamp;   /* 0: none; else logits (bias included) -> v tanh(logits / v) before masking */
+    int sparse_topk;          /* 0: none; else each query row keeps its sparse_topk largest logits (ties kept) */
     double softclamp_output;  /* 0: none; else the stack output before the final norm is soft-clamped */
 
     enum xtc_norm_kind norm;

@@ -55,6 +55,7 @@ static xtc_status decode(xtc_context_t ctx, const struct source *cx, const int64
     if (!prompts || !out || !n_out || B < 1 || T < 1)
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate: invalid arguments");
     XTC_TRY(xtc_gen_options_check(o, m->cfg.net.wrap.num_tokens, "xtc_generate", err));
+    XTC_TRY(xtc_net_check_vocab_head(&m->cfg.net, "generation", err));
     *n_out = 0;
     const struct xtc_config *c = &m->cfg;
     bool xt = c->model_class == XTC_MODEL_XTRANSFORMER;

@@ -202,7 +202,7 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
 static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c, const char *where,
                                struct xtc_error *err) {
     bool one_kv_head = false, disable_abs = false, disable_abs_seen = false, only_cross = false;
-    bool softclamp_logits = false, softclamp_output = false;
+    bool softclamp_logits = false, softclamp_output = false, flash = false;
     double logit_softclamp_value = 50, softclamp_output_value = 30; /* Attend / AttentionLayers defaults */
     struct kw table[] = {
         {"disable_abs_pos_emb", KW_BOOL, &disable_abs, 0, 0, 0, &disable_abs_seen},
@@ -232,6 +232,7 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"attn_qk_norm_dim_scale", KW_BOOL, &c->qk_norm_dim_scale, 0, 0, 0, NULL},
         {"attn_gate_values", KW_BOOL, &c->gate_values, 0, 0, 0, NULL},
         {"attn_head_scale", KW_BOOL, &c->head_scale, 0, 0, 0, NULL},
+        {"attn_sparse_topk", KW_INT, &c->sparse_topk, 1, MAX_SEQ, 0, NULL},
         {"attn_softclamp_logits", KW_BOOL, &softclamp_logits, 0, 0, 0, NULL},
         {"attn_logit_softclamp_value", KW_NUM, &logit_softclamp_value, 1e-6, 1e12, 0, NULL},
         {"softclamp_output", KW_BOOL, &softclamp_output, 0, 0, 0, NULL},
@@ -247,7 +248,7 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"ff_dropout", KW_IGNORED_NUM, NULL, 0, 1, 0, NULL},
         {"layer_dropout", KW_IGNORED_NUM, NULL, 0, 1, 0, NULL},
         /* The same maths either way (reference: flash matches non-flash to 1e-6). */
-        {"attn_flash", KW_BOOL, &(bool){0}, 0, 0, 0, NULL},
+        {"attn_flash", KW_BOOL, &flash, 0, 0, 0, NULL},
         /* Behaviour xtc implements only at the x-transformers default. */
         {"pre_norm", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 1, NULL},
         {"norm_add_unit_offset", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 1, NULL},
@@ -286,6 +287,11 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
     }
     c->norm = rms ? XTC_NORM_RMSNORM : XTC_NORM_LAYERNORM;
     c->logit_softclamp = softclamp_logits ? logit_softclamp_value : 0;
+    /* Attend asserts these: the flash path has neither */
+    if (flash && softclamp_logits)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_softclamp_logits is not compatible with attn_flash", where);
+    if (flash && c->sparse_topk > 0)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_sparse_topk is not available with attn_flash", where);
     c->softclamp_output = softclamp_output ? softclamp_output_value : 0;
     return XTC_OK;
 }

@@ -251,6 +251,7 @@ struct xtc_attn_params xtc_stack_attn_params_masked(const struct xtc_stack *s, c
         /* qk_norm_dim_scale: the learned scales replace qk_norm_scale by dim_head^-0.5 */
         .scale = c->qk_norm && !c->qk_norm_dim_scale ? (float)c->qk_norm_scale : (float)(1.0 / sqrt((double)c->dim_head)),
         .softclamp = (float)c->logit_softclamp,
+        .sparse_topk = c->sparse_topk,
         .causal = self && c->causal,
         .key_mask = key_mask,
         .query_mask = io->mask,

@@ -135,18 +135,25 @@ void xtc_net_params(struct xtc_param_builder *b, struct xtc_net *net) {
     size_t plen = strlen(b->prefix);
     if (c->has_wrapper) {
         const struct xtc_wrapper_config *w = &c->wrap;
+        const int64_t E = w->emb_dim;
         if (w->num_memory_tokens > 0)
             net->memory_tokens = ADD("memory_tokens", w->num_memory_tokens, C);
-        net->token_emb = ADD("token_emb.emb.weight", w->num_tokens, C);
+        net->token_emb = ADD("token_emb.emb.weight", w->num_tokens, E);
         if (w->use_abs_pos_emb && w->scaled_sinu_pos_emb)
             net->pos_scale = ADD("pos_emb.scale", 1);
         else if (w->use_abs_pos_emb)
-            net->pos_emb = ADD("pos_emb.emb.weight", w->max_seq_len, C);
+            net->pos_emb = ADD("pos_emb.emb.weight", w->max_seq_len, E);
+        if (w->post_emb_norm)
+            net->post_emb_norm = ADD("post_emb_norm.gamma", E);
+        if (E != C) {
+            net->project_w = ADD("project_emb.weight", C, E);
+            net->project_b = ADD("project_emb.bias", C);
+        }
         if (plen + 12 < sizeof b->prefix)
             strcat(b->prefix, "attn_layers.");
     }
     stack_params(b, &net->stack);
     b->prefix[plen] = '\0';
     if (c->has_wrapper && !c->wrap.tie_embedding && !c->wrap.return_only_embed)
-        net->to_logits = ADD("to_logits.weight", c->wrap.num_tokens, C);
+        net->to_logits = ADD("to_logits.weight", c->wrap.logits_dim, C);
 }

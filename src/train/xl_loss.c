@@ -43,6 +43,7 @@ xtc_status xtc_xl_workspace_create(xtc_xl_workspace_t *out, const struct xtc_mod
     const struct xtc_net_config *c = &m->cfg.net;
     if (m->cfg.model_class != XTC_MODEL_TRANSFORMER_WRAPPER || c->wrap.return_only_embed)
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "the Transformer-XL loss needs a TransformerWrapper with logits");
+    XTC_TRY(xtc_net_check_vocab_head(c, "the next-token loss", err));
     struct xtc_xl_workspace *w = calloc(1, sizeof *w);
     if (!w)
         XTC_FAIL(err, XTC_ERR_NOMEM, "Transformer-XL workspace");

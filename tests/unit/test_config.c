@@ -247,6 +247,11 @@ static const struct bad BAD[] = {
      "attn_kv_heads"},
     {"pre_norm false", DEC(", \"pre_norm\": false"), XTC_ERR_UNSUPPORTED, "pre_norm"},
     {"macaron true", DEC(", \"macaron\": true"), XTC_ERR_UNSUPPORTED, "macaron"},
+    /* x-transformers' Attend asserts both: its flash path has no soft clamp and no top-k */
+    {"attn_flash with attn_softclamp_logits", DEC(", \"attn_flash\": true, \"attn_softclamp_logits\": true"),
+     XTC_ERR_CONFIG, "attn_flash"},
+    {"attn_flash with attn_sparse_topk", DEC(", \"attn_flash\": true, \"attn_sparse_topk\": 4"), XTC_ERR_CONFIG,
+     "attn_flash"},
     {"shift_tokens 1", DEC(", \"shift_tokens\": 1"), XTC_ERR_UNSUPPORTED, "shift_tokens"},
     /* x-transformers fails at the first forward: logits = x (dim) @ E^T (emb_dim) */
     {"tie_embedding with emb_dim != dim",

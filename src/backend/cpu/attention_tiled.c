@@ -53,7 +53,7 @@ XTC_CLONES static void one_query_values(float *restrict o, const float *restrict
 size_t xtc_attention_tiled_scratch(const struct xtc_attn_params *p) {
     int64_t W = p->K + p->S, R = tile_rows(p->T);
     /* per thread: logits/probabilities, their gradient, the logits' gradient factors, dmem_k, dmem_v, dbias */
-    size_t per = (size_t)(2 * R * W + R * W + 2 * (int64_t)p->G * p->K * p->D + p->dbias_n + 16);
+    size_t per = (size_t)(2 * R * W + R * W + 2 * (int64_t)p->G * p->K * p->D + p->dbias_n + W + 16);
     return per * (size_t)omp_get_max_threads();
 }
 
@@ -67,9 +67,10 @@ static bool zeroed_row(const struct xtc_attn_params *p, int64_t b, int64_t i, bo
  * whose every key is hidden averages all K + S values, as torch does with -FLT_MAX
  * logits: a tile holding such a row is computed over all S keys. When gfac is not NULL it
  * receives each logit's gradient factor: 0 where the logit is a masked constant, else the
- * soft clamp's derivative (1 without one). Zeroed rows become all zero. Returns Sv. */
+ * soft clamp's derivative (1 without one); logits sparse_topk drops are masked constants too.
+ * tmp: W floats. Zeroed rows become all zero. Returns Sv. */
 XTC_CLONES static int64_t probs_tile(const struct xtc_attn_params *p, const float *q, const float *k, int64_t b, int h,
-                          int64_t i0, int64_t n, float *P, float *gfac, bool any_key) {
+                          int64_t i0, int64_t n, float *P, float *gfac, float *tmp, bool any_key) {
     const int64_t T = p->T, S = p->S, K = p->K, W = K + S;
     const int D = p->D, hk = h % p->G;
     const int64_t HD = (int64_t)p->H * D, GD = (int64_t)p->G * D;
@@ -118,6 +119,10 @@ XTC_CLONES static int64_t probs_tile(const struct xtc_attn_params *p, const floa
                 if (gr && masked)
                     gr[K + j] = 0.0f;
             }
+            if (p->sparse_topk > 0 && xtc_attn_topk_row(row, K + Sv, p->sparse_topk, tmp) > -FLT_MAX)
+                for (int64_t j = 0; gr && j < K + Sv; j++)
+                    if (row[j] == -FLT_MAX)
+                        gr[j] = 0.0f;
             all_hidden_row |= !any;
             int64_t Wv = K + Sv;
             float mx = -FLT_MAX;
@@ -158,7 +163,7 @@ void xtc_attention_forward_head(float *out, const float *q, const float *k, cons
     bool any = any_visible_key(p, b);
     for (int64_t i0 = 0; i0 < T; i0 += R) {
         int64_t n = T - i0 < R ? T - i0 : R;
-        int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, NULL, any);
+        int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, NULL, P + R * W, any);
         float *O = out + (b * T + i0) * HD + (int64_t)h * D;
         if (Sv > 0 && n == 1)
             one_query_values(O, P + K, Vb, GD, Sv, D, false);
@@ -220,7 +225,7 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
                 for (int h = hk; h < H; h += G)
                     for (int64_t i0 = 0; i0 < T; i0 += R) {
                         int64_t n = T - i0 < R ? T - i0 : R;
-                        int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, gfac, any), Wv = K + Sv;
+                        int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, gfac, my_dbias + nbias, any), Wv = K + Sv;
                         const float *dO = dout + (b * T + i0) * HD + (int64_t)h * D;
                         const float *Q = q + (b * T + i0) * HD + (int64_t)h * D;
                         float *dQ = dq + (b * T + i0) * HD + (int64_t)h * D;
