@@ -522,6 +522,27 @@ CASES = [
          features=["beam_search", "causal", "gqa", "memory_tokens", "rotary", "rotary_partial", "rotary_dim_below_32"],
          model=tw(heads=4, attn_dim_head=8, attn_kv_heads=2, rotary_pos_emb=True, ff_mult=2, wrapper={"num_memory_tokens": 2}),
          calls=[beam(tok(2, 5), 6, 3)]),
+    dict(name="beam_attn_options_rope",
+         description="Beam search, 3 beams, batch 2, over a rotary decoder with attn_gate_values, attn_head_scale, attn_qk_norm + attn_qk_norm_dim_scale and 1 memory key/value: cached (gate logits, head scales and scaled keys per step) and uncached, same prompts.",
+         features=["attn_gate_values", "attn_head_scale", "attn_qk_norm", "attn_qk_norm_dim_scale", "beam_search", "causal", "kv_cache", "mem_kv",
+                   "rotary", "rotary_partial", "rotary_dim_below_32"],
+         model=tw(heads=2, attn_dim_head=16, rotary_pos_emb=True, attn_gate_values=True, attn_head_scale=True, attn_qk_norm=True,
+                  attn_qk_norm_dim_scale=True, attn_num_mem_kv=1, ff_mult=2),
+         calls=[beam(tok(2, 5), 7, 3, cache_kv=True), beam(same("prompts"), 7, 3, cache_kv=False)]),
+    dict(name="beam_sparse_topk_rope",
+         description="Beam search, 3 beams, batch 2, over a rotary decoder with attn_sparse_topk 5 and 1 memory key/value (prompt 5: every row has at least 6 logits, as x-transformers' topk needs): cached and uncached.",
+         features=["attn_sparse_topk", "beam_search", "causal", "kv_cache", "mem_kv", "rotary", "rotary_partial", "rotary_dim_below_32"],
+         model=tw(heads=2, attn_dim_head=16, rotary_pos_emb=True, attn_sparse_topk=5, attn_num_mem_kv=1, ff_mult=2),
+         calls=[beam(tok(2, 5), 7, 3, cache_kv=True), beam(same("prompts"), 7, 3, cache_kv=False)]),
+    dict(name="beam_softclamp_wrapper_options_alibi",
+         description="Beam search, 2 beams, batch 2, over an ALiBi decoder with attn_softclamp_logits (value 2), softclamp_output (value 2), emb_dim 16 (project_emb), post_emb_norm, l2norm_embed and learned absolute positions, past max_seq_len 10 uncached (windows re-embedded) and inside it cached.",
+         features=["abs_pos_emb", "alibi", "attn_softclamp_logits", "beam_search", "causal", "emb_dim", "kv_cache", "l2norm_embed",
+                   "past_max_seq_len", "post_emb_norm", "project_emb", "softclamp_output"],
+         model=tw(max_seq_len=10, heads=4, attn_dim_head=8, alibi_pos_bias=True, attn_softclamp_logits=True, attn_logit_softclamp_value=2.0,
+                  softclamp_output=True, softclamp_output_value=2.0, ff_mult=2,
+                  wrapper={"emb_dim": 16, "post_emb_norm": True, "l2norm_embed": True}),
+         calls=[beam(tok(2, 4), 6, 2, cache_kv=True), beam(same("prompts"), 6, 2, cache_kv=False),
+                beam(same("prompts"), 9, 2, cache_kv=False)]),
 ]
 
 # --------------------------------------------------------------------------- running
@@ -700,7 +721,8 @@ def fp64_softmax(model):
     from functools import partial
     from x_transformers.attend import Attend
     for mod in model.modules():
-        if isinstance(mod, Attend):
+        # only the plain softmax casts to float32 (sparse_topk_attn already runs in the input dtype)
+        if isinstance(mod, Attend) and getattr(mod.attn_fn, "func", None) is torch.nn.functional.softmax:
             mod.attn_fn = partial(torch.nn.functional.softmax, dim=-1)
 
 

@@ -61,6 +61,12 @@ struct xtc_layers_config {
     int num_mem_kv;
     bool qk_norm;
     double qk_norm_scale;
+    bool qk_norm_dim_scale;   /* with qk_norm: learned per-dim q / k scales, logit scale dim_head^-0.5 */
+    bool gate_values;         /* attention output *= sigmoid(x @ to_v_gate^T), per feature */
+    bool head_scale;          /* attention output of head h *= head_scale_params[h] */
+    double logit_softclamp;   /* 0: none; else logits (bias included) -> v tanh(logits / v) before masking */
+    int sparse_topk;          /* 0: none; else each query row keeps its sparse_topk largest logits (ties kept) */
+    double softclamp_output;  /* 0: none; else the stack output before the final norm is soft-clamped */
 
     enum xtc_norm_kind norm;
     /* Block structure (reference B.2): pre-norm x <- x + f(norm(x)); sandwich_norm also norms the
@@ -89,6 +95,10 @@ struct xtc_wrapper_config {
     double tie_embedding_scale; /* logits = (x @ E^T) * scale; default dim^-0.5 (x-transformers >= 2.30.5),
                                    1.0 reproduces older tied checkpoints */
     bool return_only_embed;   /* no to_logits (XTransformer encoder) */
+    int emb_dim;              /* width of the embeddings; != dim adds project_emb (Linear with bias) */
+    int logits_dim;           /* width of to_logits (default num_tokens) */
+    bool post_emb_norm;       /* LayerNorm without unit offset on the embedding sum */
+    bool l2norm_embed;        /* token and learned position embeddings l2-normalised (position scale 1) */
 };
 
 /* One network: a stack, optionally wrapped. */

@@ -6,6 +6,7 @@
 #ifndef XTC_ATTENTION_H
 #define XTC_ATTENTION_H
 
+#include <float.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,10 +18,14 @@ struct xtc_attn_params {
     int64_t B, T, S, K;
     int H, G, D;
     float scale;               /* dim_head^-0.5, or qk_norm_scale */
+    float softclamp;           /* > 0: logits (after the bias) become softclamp * tanh(logit / softclamp) before
+                                  masking (x-transformers Attend softclamp_logits); 0: none */
+    int sparse_topk;           /* > 0: after masking, logits below a row's sparse_topk-th largest (memory
+                                  key/values included) are masked too (sparse_topk_attn); 0: none */
     bool causal;               /* right-aligned: key j hidden from query i when j > i + S - T */
     const uint8_t *key_mask;   /* (B, S) nonzero = visible, or NULL */
     const uint8_t *query_mask; /* (B, T): rows with 0 produce zeros, or NULL */
-    const float *mem_k;        /* (G, K, D), already l2-normalised with qk_norm */
+    const float *mem_k;        /* (G, K, D), already l2-normalised (and scaled) with qk_norm */
     const float *mem_v;        /* (G, K, D) */
     struct xtc_attn_bias bias;  /* positional bias of the logits (pos/pos.h), scheme NULL: none */
     int64_t dbias_n;            /* backward: floats of the bias table's gradient (0: nothing learned) */
@@ -37,6 +42,48 @@ static inline void xtc_attn_bias_row(const struct xtc_attn_params *p, int64_t b,
     const struct xtc_attn_bias *a = &p->bias;
     const int64_t *pb = a->pos ? a->pos + (a->pos_batched ? b * p->T : 0) : NULL;
     a->scheme->add_row(a, h, pb ? pb[i] : p->S - p->T + i, pb, 0, n, p->S, row);
+}
+
+/* Keeps the topk largest of the n logits of a row (ties with the topk-th kept) and masks the
+ * others with -FLT_MAX, as x-transformers' sparse_topk_attn does after masking; masked logits
+ * never count as kept, so a row with fewer than topk visible keys keeps them all (x-transformers
+ * raises when the row has fewer than topk entries; here they are all kept). tmp: n floats.
+ * Returns the threshold (-FLT_MAX: nothing dropped). */
+static inline float xtc_attn_topk_row(float *row, int64_t n, int topk, float *tmp) {
+    int64_t m = 0;
+    for (int64_t j = 0; j < n; j++)
+        if (row[j] > -FLT_MAX)
+            tmp[m++] = row[j];
+    if (m <= topk)
+        return -FLT_MAX;
+    /* quickselect: tmp[topk - 1] becomes the topk-th largest */
+    int64_t lo = 0, hi = m - 1, want = topk - 1;
+    while (lo < hi) {
+        float pivot = tmp[lo + (hi - lo) / 2];
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (tmp[i] > pivot)
+                i++;
+            while (tmp[j] < pivot)
+                j--;
+            if (i <= j) {
+                float t = tmp[i];
+                tmp[i++] = tmp[j];
+                tmp[j--] = t;
+            }
+        }
+        if (want <= j)
+            hi = j;
+        else if (want >= i)
+            lo = i;
+        else
+            break;
+    }
+    float thr = tmp[want];
+    for (int64_t j = 0; j < n; j++)
+        if (row[j] < thr)
+            row[j] = -FLT_MAX;
+    return thr;
 }
 
 /* dtable += the logit gradients drow of keys [0, n) of that row, for a learned bias. */

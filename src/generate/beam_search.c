@@ -163,6 +163,7 @@ static xtc_status check_args(xtc_model_t m, const int64_t *prompts, int64_t B, i
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "beam search needs a TransformerWrapper around a Decoder");
     if (c->net.layers.cross_attend)
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "beam search over a cross-attending decoder is not supported (no context)");
+    XTC_TRY(xtc_net_check_vocab_head(&c->net, "beam search", err));
     int64_t V = c->net.wrap.num_tokens;
     if (o->beams < 1 || o->beams > V || o->beams > 1024 || (int64_t)o->beams * B > (1 << 20))
         XTC_FAIL(err, XTC_ERR_ARG, "beams = %d must be in 1..min(num_tokens = %lld, 1024), and batch * beams at most 2^20",

@@ -62,6 +62,7 @@ static xtc_status decode(xtc_context_t ctx, const struct source *cx, const int64
     /* prompt and new tokens are held together (B, T + S): T + S must not overflow */
     if (T > GEN_MAX_TOKENS)
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate: prompt length %lld exceeds 2^33 tokens", (long long)T);
+    XTC_TRY(xtc_net_check_vocab_head(&m->cfg.net, "generation", err));
     *n_out = 0;
     const struct xtc_config *c = &m->cfg;
     bool xt = c->model_class == XTC_MODEL_XTRANSFORMER;

@@ -108,6 +108,7 @@ static xtc_status check_args(xtc_model_t m, const int64_t *prompts, int64_t B, i
     if (T > XL_MAX_TOKENS || xtc_count_over(B, T, XL_MAX_TOKENS, &BT))
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_generate_xl: batch %lld x prompt length %lld exceeds 2^33 tokens", (long long)B,
                  (long long)T);
+    XTC_TRY(xtc_net_check_vocab_head(&m->cfg.net, "Transformer-XL generation", err));
     const struct xtc_config *c = &m->cfg;
     if (c->model_class != XTC_MODEL_TRANSFORMER_WRAPPER || !c->net.layers.causal || c->net.wrap.max_seq_len < 1 ||
         c->net.layers.cross_attend || c->net.wrap.return_only_embed)

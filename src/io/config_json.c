@@ -190,6 +190,8 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
                  c->dim_head, c->dim);
     if (c->dim_context < 0)
         c->dim_context = c->dim;
+    if (!c->qk_norm)
+        c->qk_norm_dim_scale = false; /* x-transformers creates the scales only with qk_norm */
     double inner = floor(c->dim * c->ff_mult);
     if (inner < 1 || inner > (double)MAX_DIM * 64)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: ff_mult %g gives an inner width of %.0f", where, c->ff_mult, inner);
@@ -202,6 +204,8 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
                                struct xtc_error *err) {
     bool one_kv_head = false, disable_abs = false, disable_abs_seen = false, only_cross = false;
     bool rms = false, scalenorm = false, simple_rms = false, final_norm = true, swish = false, relu_squared = false;
+    bool softclamp_logits = false, softclamp_output = false, flash = false;
+    double logit_softclamp_value = 50, softclamp_output_value = 30; /* Attend / AttentionLayers defaults */
     struct kw table[] = {
         {"disable_abs_pos_emb", KW_BOOL, &disable_abs, 0, 0, 0, &disable_abs_seen},
         {"only_cross", KW_BOOL, &only_cross, 0, 0, 0, NULL},
@@ -227,6 +231,14 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"attn_num_mem_kv", KW_INT, &c->num_mem_kv, 0, MAX_SMALL, 0, NULL},
         {"attn_qk_norm", KW_BOOL, &c->qk_norm, 0, 0, 0, NULL},
         {"attn_qk_norm_scale", KW_NUM, &c->qk_norm_scale, 1e-12, 1e12, 0, NULL},
+        {"attn_qk_norm_dim_scale", KW_BOOL, &c->qk_norm_dim_scale, 0, 0, 0, NULL},
+        {"attn_gate_values", KW_BOOL, &c->gate_values, 0, 0, 0, NULL},
+        {"attn_head_scale", KW_BOOL, &c->head_scale, 0, 0, 0, NULL},
+        {"attn_sparse_topk", KW_INT, &c->sparse_topk, 1, MAX_SEQ, 0, NULL},
+        {"attn_softclamp_logits", KW_BOOL, &softclamp_logits, 0, 0, 0, NULL},
+        {"attn_logit_softclamp_value", KW_NUM, &logit_softclamp_value, 1e-6, 1e12, 0, NULL},
+        {"softclamp_output", KW_BOOL, &softclamp_output, 0, 0, 0, NULL},
+        {"softclamp_output_value", KW_NUM, &softclamp_output_value, 1e-6, 1e12, 0, NULL},
         {"ff_mult", KW_NUM, &c->ff_mult, 1e-6, 1024, 0, NULL},
         {"ff_glu", KW_BOOL, &c->ff_glu, 0, 0, 0, NULL},
         {"ff_softclamp_value", KW_NUM, &c->ff_softclamp_value, 1e-6, 1e12, 0, NULL},
@@ -238,7 +250,7 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"ff_dropout", KW_IGNORED_NUM, NULL, 0, 1, 0, NULL},
         {"layer_dropout", KW_IGNORED_NUM, NULL, 0, 1, 0, NULL},
         /* The same maths either way (reference: flash matches non-flash to 1e-6). */
-        {"attn_flash", KW_BOOL, &(bool){0}, 0, 0, 0, NULL},
+        {"attn_flash", KW_BOOL, &flash, 0, 0, 0, NULL},
         {"pre_norm", KW_BOOL, &c->pre_norm, 0, 0, 0, NULL},
         {"pre_norm_has_final_norm", KW_BOOL, &final_norm, 0, 0, 0, NULL},
         {"sandwich_norm", KW_BOOL, &c->sandwich_norm, 0, 0, 0, NULL},
@@ -260,9 +272,6 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"dynamic_pos_bias", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
         {"shift_tokens", KW_DEFAULT_ONLY_INT, NULL, 0, 0, 0, NULL},
         {"attn_on_attn", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
-        {"attn_gate_values", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
-        {"attn_head_scale", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
-        {"attn_qk_norm_dim_scale", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
     };
     XTC_TRY(read_kwargs(kwargs, table, sizeof table / sizeof table[0], where, NULL, err));
     if (one_kv_head && c->kv_heads >= 0)
@@ -291,6 +300,13 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
     if (c->ff_glu && c->ff_glu_softclamp && c->ff_activation == XTC_FF_RELU_SQUARED)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: ff_glu_softclamp needs a GELU or swish gate, not ff_relu_squared "
                  "(x-transformers asserts it)", where);
+    c->logit_softclamp = softclamp_logits ? logit_softclamp_value : 0;
+    /* Attend asserts these: the flash path has neither */
+    if (flash && softclamp_logits)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_softclamp_logits is not compatible with attn_flash", where);
+    if (flash && c->sparse_topk > 0)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_sparse_topk is not available with attn_flash", where);
+    c->softclamp_output = softclamp_output ? softclamp_output_value : 0;
     return XTC_OK;
 }
 
@@ -352,7 +368,6 @@ static xtc_status parse_wrapper(const cJSON *kwargs, struct xtc_net_config *net,
     const char *where = "TransformerWrapper";
     struct xtc_wrapper_config *w = &net->wrap;
     wrapper_defaults(w);
-    int emb_dim = -1;
     bool tie_scale_seen = false;
     struct kw table[] = {
         {"num_tokens", KW_INT, &w->num_tokens, 1, MAX_TOKENS, 0, NULL},
@@ -364,10 +379,11 @@ static xtc_status parse_wrapper(const cJSON *kwargs, struct xtc_net_config *net,
         {"num_memory_tokens", KW_INT, &w->num_memory_tokens, 0, MAX_SMALL, 0, NULL},
         {"max_mem_len", KW_INT, &w->max_mem_len, 0, MAX_SEQ, 0, NULL},
         {"return_only_embed", KW_BOOL, &w->return_only_embed, 0, 0, 0, NULL},
-        {"emb_dim", KW_INT, &emb_dim, 1, MAX_DIM, 0, NULL},
+        {"emb_dim", KW_INT, &w->emb_dim, 1, MAX_DIM, 0, NULL},
+        {"logits_dim", KW_INT, &w->logits_dim, 1, MAX_TOKENS, 0, NULL},
         {"emb_dropout", KW_IGNORED_NUM, NULL, 0, 1, 0, NULL},
-        {"post_emb_norm", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
-        {"l2norm_embed", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"post_emb_norm", KW_BOOL, &w->post_emb_norm, 0, 0, 0, NULL},
+        {"l2norm_embed", KW_BOOL, &w->l2norm_embed, 0, 0, 0, NULL},
         {"use_cls_token", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
         {"average_pool_embed", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
     };
@@ -381,11 +397,15 @@ static xtc_status parse_wrapper(const cJSON *kwargs, struct xtc_net_config *net,
     if (!al)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: 'attn_layers' is required", where);
     XTC_TRY(parse_layers_class(al, &net->layers, "attn_layers", err));
-    if (emb_dim >= 0 && emb_dim != net->layers.dim)
-        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "%s: emb_dim %d different from dim %d (project_emb) is not supported", where,
-                 emb_dim, net->layers.dim);
-    if (w->scaled_sinu_pos_emb && net->layers.dim % 2)
-        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: scaled_sinu_pos_emb needs an even dim (got %d)", where, net->layers.dim);
+    if (w->emb_dim <= 0)
+        w->emb_dim = net->layers.dim;
+    if (w->logits_dim <= 0)
+        w->logits_dim = w->num_tokens;
+    if (w->tie_embedding && w->emb_dim != net->layers.dim)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: tie_embedding needs emb_dim == dim (got %d and %d)", where, w->emb_dim,
+                 net->layers.dim);
+    if (w->scaled_sinu_pos_emb && w->emb_dim % 2)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: scaled_sinu_pos_emb needs an even emb_dim (got %d)", where, w->emb_dim);
     /* x-transformers 2.30.5+: tie_embedding_scale defaults to dim ** -0.5 (dim of the stack) */
     if (!tie_scale_seen)
         w->tie_embedding_scale = 1.0 / sqrt((double)net->layers.dim);

@@ -129,6 +129,10 @@ static void plan_acts(const struct xtc_stack *s, const struct xtc_stack_io *io, 
             x->q_raw = xtc_arena_floats(a, (size_t)(N * HD));
             x->k_raw = xtc_arena_floats(a, (size_t)(B * S * GD));
         }
+        if (c->gate_values)
+            x->gate = xtc_arena_floats(a, (size_t)(N * HD));
+        if (train && (c->gate_values || c->head_scale))
+            x->og = xtc_arena_floats(a, (size_t)(N * HD));
     }
     if (ff) {
         x->ff1 = xtc_arena_floats(a, (size_t)(N * c->ff_inner * (c->ff_glu ? 2 : 1)));
@@ -169,7 +173,7 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
             if (bufs->acts)
                 bufs->acts[l] = tmp;
         }
-        bufs->final_in = c->final_norm ? xtc_arena_floats(a, (size_t)(N * C)) : NULL;
+        bufs->final_in = c->final_norm || c->softclamp_output > 0 ? xtc_arena_floats(a, (size_t)(N * C)) : NULL;
     } else {
         plan_acts(s, io, false, XTC_SUB_FF, true, a, &bufs->shared);
     }
@@ -274,7 +278,10 @@ struct xtc_attn_params xtc_stack_attn_params_masked(const struct xtc_stack *s, c
     const int64_t S = self ? io->M + io->C_cache + io->T : io->S_ctx;
     struct xtc_attn_params p = {
         .B = io->B, .T = io->T, .S = S, .K = c->num_mem_kv, .H = c->heads, .G = c->kv_heads, .D = c->dim_head,
-        .scale = c->qk_norm ? (float)c->qk_norm_scale : (float)(1.0 / sqrt((double)c->dim_head)),
+        /* qk_norm_dim_scale: the learned scales replace qk_norm_scale by dim_head^-0.5 */
+        .scale = c->qk_norm && !c->qk_norm_dim_scale ? (float)c->qk_norm_scale : (float)(1.0 / sqrt((double)c->dim_head)),
+        .softclamp = (float)c->logit_softclamp,
+        .sparse_topk = c->sparse_topk,
         .causal = self && c->causal,
         .key_mask = key_mask,
         .query_mask = io->mask,
@@ -399,14 +406,22 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
     xtc_step_mem_keys(s, L, bf->memk, 0, G);
     /* rotary: self-attention always; cross-attention only with context_pos (reference B.9) */
     const bool rotary = c->rotary && (self || bf->ctx_rt.cos);
-    xtc_step_qk_rows(s, A->q, B, T, H, rotary ? &bf->self_rt : NULL, false);
-    xtc_step_qk_rows(s, A->k, B, S, G, !rotary ? NULL : self ? &bf->self_rt : &bf->ctx_rt, true);
+    xtc_step_qk_rows(s, A->q, L->q_scale, B, T, H, rotary ? &bf->self_rt : NULL, false);
+    xtc_step_qk_rows(s, A->k, L->k_scale, B, S, G, !rotary ? NULL : self ? &bf->self_rt : &bf->ctx_rt, true);
     struct xtc_attn_params p = xtc_stack_attn_params(s, L, io, bf, idx);
     xtc_attention_forward(A->o, A->q, A->k, A->v, &p, bf->scratch);
+    const float *o = A->o;
+    if (L->wg) /* the gate reads the sub-layer's input x (the queries' side, also in cross-attention) */
+        xtc_linear_forward(A->gate, A->h, L->wg, NULL, B * T, C, (int64_t)H * D);
+    if (L->wg || L->head_scale) {
+        float *og = A->og ? A->og : A->o;
+        xtc_step_attn_out(s, L, og, A->o, L->wg ? A->gate : NULL, 0, B * T, 0, (int64_t)H * D);
+        o = og;
+    }
     if (L->wo)
-        xtc_linear_forward(bf->y, A->o, L->wo, NULL, B * T, (int64_t)H * D, C);
+        xtc_linear_forward(bf->y, o, L->wo, NULL, B * T, (int64_t)H * D, C);
     else
-        memcpy(bf->y, A->o, sizeof(float) * (size_t)(B * T * C)); /* one head: H*D == C, no projection */
+        memcpy(bf->y, o, sizeof(float) * (size_t)(B * T * C)); /* one head: H*D == C, no projection */
 }
 
 static void ff_sublayer(const struct xtc_stack *s, const struct xtc_sublayer *L, int64_t N, struct xtc_stack_bufs *bf,
@@ -461,9 +476,15 @@ void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io,
         self_idx += L->kind == XTC_SUB_SELF;
         cross_idx += L->kind == XTC_SUB_CROSS;
     }
-    if (!c->final_norm)
-        return;
-    if (bf->final_in)
+    xtc_stack_final(s, io, bf);
+}
+
+void xtc_stack_final(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_stack_bufs *bf) {
+    const int64_t N = io->B * io->T, C = s->cfg.dim;
+    if (s->cfg.softclamp_output > 0) /* AttentionLayers softclamp_output: before the final norm */
+        xtc_softclamp_forward(io->x, N * C, (float)s->cfg.softclamp_output);
+    if (bf->final_in) /* read by the backward of the final norm and of the soft clamp */
         memcpy(bf->final_in, io->x, sizeof(float) * (size_t)(N * C));
-    xtc_stack_norm(s, io->x, bf->final_mean, bf->final_rstd, io->x, s->final_norm, N);
+    if (s->cfg.final_norm)
+        xtc_stack_norm(s, io->x, bf->final_mean, bf->final_rstd, io->x, s->final_norm, N);
 }

@@ -27,6 +27,9 @@ struct xtc_sublayer {
     float *norm_post;         /* the residual sum's norm (post-norm), layers.i.0.2 */
     float *wq, *wk, *wv, *wo; /* (H*D, C), (G*D, Cin), (G*D, Cin), (C, H*D) or NULL with one head */
     float *mem_k, *mem_v;     /* (G, K, D) or NULL */
+    float *q_scale, *k_scale; /* qk_norm_dim_scale: (H, 1, D), (G, 1, D), or NULL */
+    float *wg;                /* gate_values: to_v_gate.weight (H*D, C), or NULL */
+    float *head_scale;        /* head_scale: head_scale_params (1, H, 1, 1), or NULL */
     float *w1, *b1, *w2, *b2; /* (inner or 2*inner, C), (.), (C, inner), (C); biases NULL with ff_no_bias */
     float *ff_gamma;          /* (inner) ff_post_act_ln gain (no unit offset), or NULL */
 };
@@ -83,6 +86,8 @@ struct xtc_sub_acts {
     float *kvin;               /* (B, M+T, C) [norm(mem); h] when M > 0 */
     float *q, *k, *v, *o;      /* post-rotary q (B,T,H*D), k, v (B,S,G*D), attention output (B,T,H*D) */
     float *q_raw, *k_raw;      /* qk_norm: q, k before l2-normalisation (training only) */
+    float *gate;               /* gate_values: gate logits h @ to_v_gate^T (B, T, H*D) */
+    float *og;                 /* head_scale / gate_values: the output to_out reads (training only; else o in place) */
     float *knew, *vnew;        /* with a KV cache: this call's projections (B, M+T, G*D) */
     float *qkv;                /* with a KV cache: fused q|k|v projections (B*T, H*D + 2*G*D) */
     float *ff1, *ffa;          /* feed-forward pre-activation and activation */
@@ -131,6 +136,10 @@ xtc_status xtc_stack_check_buffers(const struct xtc_stack *s, struct xtc_error *
 void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bool train, struct xtc_arena *a,
                     struct xtc_stack_bufs *bufs);
 void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_stack_bufs *bufs);
+
+/* The end of the stack, after the last sub-layer: the optional output soft clamp, then the
+ * final norm (x in place; final_in keeps its input when training). */
+void xtc_stack_final(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_stack_bufs *bf);
 
 /* Shared by forward and backward (stack.c): the stack's norm (cfg.norm) with gain w (one of
  * the sub-layers' norm slots or the final norm), over N rows of C; in place allowed. */

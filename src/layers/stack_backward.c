@@ -27,6 +27,49 @@ static void norm_backward(const struct xtc_stack *s, float *dinp, const float *w
         xtc_rmsnorm_backward(dinp, grad_of(g, gain.g), dout, inp, &gain, rstd, N, s->cfg.dim);
 }
 
+/* og = o * head_scale[head] * sigmoid(gate) (xtc_step_attn_out) over N rows of H*D: dog (in
+ * place) becomes d/do; dgate (=, or NULL without a gate) the gradient of the gate logits;
+ * the head scales' gradient is accumulated. */
+static void attn_out_backward(const struct xtc_stack *s, const struct xtc_sublayer *L, float *dog, float *dgate,
+                              const float *o, const float *gate, int64_t N, const struct xtc_stack_grads *g) {
+    const int64_t D = s->cfg.dim_head, HD = (int64_t)s->cfg.heads * D;
+    float *dhs = grad_of(g, L->head_scale);
+    for (int64_t h = 0; h < s->cfg.heads; h++) {
+        double acc = 0;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t f = h * D; f < (h + 1) * D; f++) {
+                const int64_t i = n * HD + f;
+                float sg = gate ? 1.0f / (1.0f + expf(-gate[i])) : 1.0f;
+                float hs = L->head_scale ? L->head_scale[h] : 1.0f;
+                if (dgate) /* d sigmoid = sg (1 - sg) */
+                    dgate[i] = dog[i] * o[i] * hs * sg * (1.0f - sg);
+                acc += (double)dog[i] * o[i] * sg;
+                dog[i] *= hs * sg;
+            }
+        if (dhs)
+            dhs[h] += (float)acc;
+    }
+}
+
+/* x = u * scale[head], u = l2norm(raw) (qk_norm_dim_scale), over rows of nh heads of D:
+ * dx (in place) becomes d/du, dscale (nh, D) accumulates sum over rows of dx * u. */
+static void dim_scale_backward(float *dx, float *dscale, const float *raw, const float *scale, int64_t rows, int64_t nh,
+                               int64_t D) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t h = 0; h < nh; h++) {
+            float *d = dx + (r * nh + h) * D;
+            const float *x = raw + (r * nh + h) * D;
+            double ss = 0;
+            for (int64_t i = 0; i < D; i++)
+                ss += (double)x[i] * x[i];
+            double n = sqrt(ss) > 1e-12 ? sqrt(ss) : 1e-12; /* F.normalize: x / max(||x||, eps) */
+            for (int64_t i = 0; i < D; i++) {
+                dscale[h * D + i] += (float)(d[i] * (x[i] / n));
+                d[i] *= scale[h * D + i];
+            }
+        }
+}
+
 /* dy (B, T, C) -> bf->dh, the gradient of the sub-layer's normed input. */
 static void ff_backward(const struct xtc_stack *s, const struct xtc_sublayer *L, int64_t N,
                         struct xtc_stack_bufs *bf, const struct xtc_sub_acts *A, const float *dy,
@@ -64,11 +107,21 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
     const int64_t M = self ? io->M : 0, S = self ? M + T : io->S_ctx;
     const int64_t Cin = self ? C : c->dim_context, HD = (int64_t)H * D, GD = (int64_t)G * D;
 
-    /* y = o @ wo^T (or y = o with one head) */
+    /* y = og @ wo^T (or y = og with one head); og = o without head scale or gate */
+    const float *og = A->og ? A->og : A->o;
     const float *dout = dy;
     if (L->wo) {
-        xtc_linear_backward(bf->dout, grad_of(g, L->wo), NULL, dy, A->o, L->wo, B * T, HD, C, 0);
+        xtc_linear_backward(bf->dout, grad_of(g, L->wo), NULL, dy, og, L->wo, B * T, HD, C, 0);
         dout = bf->dout;
+    }
+    if (A->og) { /* og = o * head_scale * sigmoid(gate): dout becomes d/do, dgate into dq (free until below) */
+        if (dout != bf->dout)
+            memcpy(bf->dout, dout, sizeof(float) * (size_t)(B * T * HD));
+        attn_out_backward(s, L, bf->dout, L->wg ? bf->dq : NULL, A->o, A->gate, B * T, g);
+        dout = bf->dout;
+        /* gate = h @ wg^T */
+        if (L->wg)
+            xtc_linear_backward(bf->dh, grad_of(g, L->wg), NULL, bf->dq, A->h, L->wg, B * T, C, HD, 0);
     }
     xtc_step_mem_keys(s, L, bf->memk, 0, G); /* the forward's memory keys of this layer */
     struct xtc_attn_params p = xtc_stack_attn_params(s, L, io, bf, self_idx);
@@ -93,6 +146,13 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
         xtc_rotary_rotate_rows(&s->rotary, bf->dk, B, S, G, D, self ? &bf->self_rt : &bf->ctx_rt, true, -1.0f);
     }
     if (c->qk_norm) {
+        if (L->q_scale) { /* q = l2norm(q_raw) * q_scale */
+            dim_scale_backward(bf->dq, grad_of(g, L->q_scale), A->q_raw, L->q_scale, B * T, H, D);
+            dim_scale_backward(bf->dk, grad_of(g, L->k_scale), A->k_raw, L->k_scale, B * S, G, D);
+            for (int64_t gk = 0; K > 0 && gk < G; gk++) /* mem_k (G, K, D): K rows per kv head */
+                dim_scale_backward(bf->dmemk + gk * K * D, grad_of(g, L->k_scale) + gk * D, L->mem_k + gk * K * D,
+                                   L->k_scale + gk * D, K, 1, D);
+        }
         xtc_l2norm_backward(bf->dq, A->q_raw, B * T * H, D);
         xtc_l2norm_backward(bf->dk, A->k_raw, B * S * G, D);
         if (K > 0) {
@@ -104,7 +164,7 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
     }
     /* q = h @ wq^T;  k = kvin @ wk^T;  v = kvin @ wv^T */
     const float *kvin = self ? (M > 0 ? A->kvin : A->h) : io->context;
-    xtc_linear_backward(bf->dh, grad_of(g, L->wq), NULL, bf->dq, A->h, L->wq, B * T, C, HD, 0);
+    xtc_linear_backward(bf->dh, grad_of(g, L->wq), NULL, bf->dq, A->h, L->wq, B * T, C, HD, L->wg != NULL);
     xtc_linear_backward(bf->dkvin, grad_of(g, L->wk), NULL, bf->dk, kvin, L->wk, B * S, Cin, GD, 0);
     xtc_linear_backward(bf->dkvin, grad_of(g, L->wv), NULL, bf->dv, kvin, L->wv, B * S, Cin, GD, 1);
     if (!self) {
@@ -144,13 +204,16 @@ void xtc_stack_backward(const struct xtc_stack *s, const struct xtc_stack_io *io
     const int64_t B = io->B, T = io->T, C = c->dim, N = B * T;
     (void)B;
     const size_t NC = sizeof(float) * (size_t)(N * C);
-    /* out = final_norm(x_last), or x_last without a final norm */
+    /* out = final_norm(x_last) (or x_last without a final norm), x_last soft-clamped first
+     * with softclamp_output */
     if (c->final_norm) {
         memset(bf->dres, 0, NC);
         norm_backward(s, bf->dres, s->final_norm, dx, bf->final_in, bf->final_mean, bf->final_rstd, N, g);
     } else {
         memcpy(bf->dres, dx, NC);
     }
+    if (c->softclamp_output > 0)
+        xtc_softclamp_backward(bf->dres, bf->final_in, N * C, (float)c->softclamp_output);
     int self_idx = s->n_self;
     for (int l = s->n_sub - 1; l >= 0; l--) {
         const struct xtc_sublayer *L = &s->sub[l];

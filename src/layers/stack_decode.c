@@ -84,7 +84,7 @@ static void attend_kv_head(const struct sub *u, int64_t b, int g) {
         for (int64_t j = 0; j < S; j++) {
             float *row = dst + j * GD;
             memcpy(row, k + (b * bstride + j) * GD + g * D, sizeof(float) * (size_t)D);
-            xtc_step_qk_head(s, row, krt, b, S, j, true);
+            xtc_step_qk_head(s, row, L->k_scale ? L->k_scale + g * D : NULL, krt, b, S, j, true);
         }
         k = A->k; /* packed: k_bstride 0 */
     } else {
@@ -92,8 +92,11 @@ static void attend_kv_head(const struct sub *u, int64_t b, int g) {
     }
     for (int64_t h = g; h < H; h += G) {
         for (int64_t t = 0; t < T; t++)
-            xtc_step_qk_head(s, A->q + (b * T + t) * HD + h * D, rotary ? &bf->self_rt : NULL, b, T, t, false);
+            xtc_step_qk_head(s, A->q + (b * T + t) * HD + h * D, L->q_scale ? L->q_scale + h * D : NULL,
+                             rotary ? &bf->self_rt : NULL, b, T, t, false);
         st->be->attention_forward_head(A->o, A->q, k, v, &p, b, (int)h, u->P);
+        if (L->wg || L->head_scale) /* the gate logits were computed with q */
+            xtc_step_attn_out(s, L, A->o, A->o, L->wg ? A->gate : NULL, b * T, (b + 1) * T, h * D, (h + 1) * D);
     }
 }
 
@@ -111,7 +114,8 @@ static void chunk_rows(int64_t c, int64_t rows, int64_t *lo, int64_t *hi) {
     *hi = *lo + CHUNK < rows ? *lo + CHUNK : rows;
 }
 
-/* work item w of the q, k, v projections of the new rows: q's chunks, then k's, then v's */
+/* work item w of the q, k, v projections of the new rows: q's chunks, then k's, then v's
+ * (self-attention), then the value gate's logits (gate_values) */
 static void qkv_chunk(void *arg, int64_t w, struct xtc_team *team) {
     const struct sub *u = arg;
     const struct step *st = u->st;
@@ -121,9 +125,13 @@ static void qkv_chunk(void *arg, int64_t w, struct xtc_team *team) {
     const int64_t GD = (int64_t)c->kv_heads * c->dim_head, nq = n_chunks(HD), nkv = n_chunks(GD);
     int64_t lo, hi;
     (void)team;
+    const int64_t nk = u->L->kind == XTC_SUB_SELF ? 2 * nkv : 0;
     if (w < nq) {
         chunk_rows(w, HD, &lo, &hi);
         st->be->matvec(&st->s->decode_w, A->q, HD, u->h, N, u->L->wq, NULL, C, lo, hi);
+    } else if (w >= nq + nk) {
+        chunk_rows(w - nq - nk, HD, &lo, &hi);
+        st->be->matvec(&st->s->decode_w, A->gate, HD, u->h, N, u->L->wg, NULL, C, lo, hi);
     } else {
         bool is_k = w < nq + nkv;
         chunk_rows(w - nq - (is_k ? 0 : nkv), GD, &lo, &hi);
@@ -181,8 +189,8 @@ static void attention_sublayer(const struct sub *u, struct xtc_team *team) {
     const int64_t D = c->dim_head, G = c->kv_heads, HD = (int64_t)c->heads * D, GD = G * D;
     const bool self = u->L->kind == XTC_SUB_SELF;
     /* projections of the new rows: q, then k and v (self-attention) in one chunk space */
-    be->team_for(team, n_chunks(HD) + (self ? 2 * n_chunks(GD) : 0), XTC_FOR_DYNAMIC | XTC_FOR_NOWAIT, qkv_chunk,
-                 (void *)u);
+    be->team_for(team, n_chunks(HD) + (self ? 2 * n_chunks(GD) : 0) + (u->L->wg ? n_chunks(HD) : 0),
+                 XTC_FOR_DYNAMIC | XTC_FOR_NOWAIT, qkv_chunk, (void *)u);
     if (c->qk_norm && c->num_mem_kv > 0)
         be->team_for(team, G, XTC_FOR_STATIC | XTC_FOR_NOWAIT, mem_keys_of, (void *)u);
     be->team_barrier(team);
@@ -258,11 +266,9 @@ static void step_thread(struct xtc_team *team, void *arg) {
 }
 
 void xtc_stack_decode(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_stack_bufs *bf) {
-    const int64_t N = io->B * io->T;
     /* the key mask is filled once, before the threads read it */
     struct step st = {.be = xtc_backend_get(), .s = s, .io = io, .bf = bf,
                       .self_mask = xtc_stack_self_key_mask(io, bf, 0)};
     st.be->team_run(bf->dec_threads, step_thread, &st);
-    if (s->cfg.final_norm)
-        xtc_stack_norm(s, io->x, bf->final_mean, bf->final_rstd, io->x, s->final_norm, N);
+    xtc_stack_final(s, io, bf);
 }

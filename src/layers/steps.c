@@ -1,13 +1,17 @@
 /* The steps of a sub-layer shared by the full forward and the decoding step (steps.h). */
+#include <math.h>
 #include <string.h>
 
 #include "layers/steps.h"
 #include "ops/ops.h"
 
-void xtc_step_qk_head(const struct xtc_stack *s, float *x, const struct xtc_rotary_tables *rt, int64_t b, int64_t L,
-                      int64_t j, bool keys) {
+void xtc_step_qk_head(const struct xtc_stack *s, float *x, const float *dim_scale, const struct xtc_rotary_tables *rt,
+                      int64_t b, int64_t L, int64_t j, bool keys) {
+    const int D = s->cfg.dim_head;
     if (s->cfg.qk_norm) /* cosine-sim attention: F.normalize, then rotary (x-transformers order) */
-        xtc_l2norm_rows(x, 1, s->cfg.dim_head);
+        xtc_l2norm_rows(x, 1, D);
+    for (int d = 0; dim_scale && d < D; d++) /* qk_norm_dim_scale: l2norm(q) * qk_norm_q_scale, before rotary */
+        x[d] *= dim_scale[d];
     if (rt)
         xtc_rotary_rotate_head(&s->rotary, x, rt, b, L, j, keys);
 }
@@ -15,6 +19,7 @@ void xtc_step_qk_head(const struct xtc_stack *s, float *x, const struct xtc_rota
 struct qk_rows {
     const struct xtc_stack *s;
     float *x;
+    const float *dim_scale;
     int64_t L;
     int nh;
     const struct xtc_rotary_tables *rt;
@@ -28,15 +33,16 @@ static void qk_rows_range(void *arg, int64_t lo, int64_t hi, int tid) {
     (void)tid;
     for (int64_t bj = lo; bj < hi; bj++)
         for (int h = 0; h < a->nh; h++)
-            xtc_step_qk_head(a->s, a->x + (bj * a->nh + h) * D, a->rt, bj / a->L, a->L, bj % a->L, a->keys);
+            xtc_step_qk_head(a->s, a->x + (bj * a->nh + h) * D, a->dim_scale ? a->dim_scale + h * D : NULL, a->rt,
+                             bj / a->L, a->L, bj % a->L, a->keys);
 }
 
-void xtc_step_qk_rows(const struct xtc_stack *s, float *x, int64_t B, int64_t L, int nh,
+void xtc_step_qk_rows(const struct xtc_stack *s, float *x, const float *dim_scale, int64_t B, int64_t L, int nh,
                       const struct xtc_rotary_tables *rt, bool keys) {
     const int D = s->cfg.dim_head;
     if (!s->cfg.qk_norm && !rt)
         return;
-    struct qk_rows a = {.s = s, .x = x, .L = L, .nh = nh, .rt = rt, .keys = keys};
+    struct qk_rows a = {.s = s, .x = x, .dim_scale = dim_scale, .L = L, .nh = nh, .rt = rt, .keys = keys};
     xtc_backend_get()->parallel_for(B * L, B * L * nh * D > 32768, qk_rows_range, &a);
 }
 
@@ -45,8 +51,11 @@ const float *xtc_step_mem_keys(const struct xtc_stack *s, const struct xtc_subla
     if (!s->cfg.qk_norm || K == 0)
         return L->mem_k;
     for (int64_t g = g0; g < g1; g++) {
-        memcpy(memk + g * K * D, L->mem_k + g * K * D, sizeof(float) * (size_t)(K * D));
-        xtc_l2norm_rows(memk + g * K * D, K, D);
+        float *mk = memk + g * K * D;
+        memcpy(mk, L->mem_k + g * K * D, sizeof(float) * (size_t)(K * D));
+        xtc_l2norm_rows(mk, K, D);
+        for (int64_t i = 0; L->k_scale && i < K * D; i++) /* mem_k * qk_norm_k_scale, as the other keys */
+            mk[i] *= L->k_scale[g * D + i % D];
     }
     return memk;
 }
@@ -158,4 +167,21 @@ void xtc_step_branch_out(const struct xtc_stack *s, const struct xtc_sublayer *L
     if (!c->pre_norm)
         norm_rows(s, xr, keep ? A->x_sum + n0 * C : NULL, keep ? A->post_mean + n0 : NULL,
                   keep ? A->post_rstd + n0 : NULL, L->norm_post, n);
+}
+
+/* sigmoid in float, as torch's F.sigmoid on float32 */
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+void xtc_step_attn_out(const struct xtc_stack *s, const struct xtc_sublayer *L, float *og, const float *o,
+                       const float *gate, int64_t n0, int64_t n1, int64_t f0, int64_t f1) {
+    const int64_t HD = (int64_t)s->cfg.heads * s->cfg.dim_head, D = s->cfg.dim_head;
+    for (int64_t n = n0; n < n1; n++)
+        for (int64_t f = f0; f < f1; f++) {
+            float y = o[n * HD + f];
+            if (L->head_scale) /* out * head_scale_params, then the gate (Attention.forward order) */
+                y *= L->head_scale[f / D];
+            if (gate)
+                y *= sigmoidf(gate[n * HD + f]);
+            og[n * HD + f] = y;
+        }
 }

@@ -9,15 +9,17 @@
 #include "layers/stack.h"
 
 /* q or k head vector x (D) of position j of the L positions of batch row b: l2-normalised
- * with qk_norm, then rotated (queries and keys take their XPOS factors). rt NULL: no rotary. */
-void xtc_step_qk_head(const struct xtc_stack *s, float *x, const struct xtc_rotary_tables *rt, int64_t b, int64_t L,
-                      int64_t j, bool keys);
-/* The same over every head of x (B, L, nh heads of D), in parallel. */
-void xtc_step_qk_rows(const struct xtc_stack *s, float *x, int64_t B, int64_t L, int nh,
+ * with qk_norm, times dim_scale (D, qk_norm_dim_scale; NULL: none), then rotated (queries
+ * and keys take their XPOS factors). rt NULL: no rotary. */
+void xtc_step_qk_head(const struct xtc_stack *s, float *x, const float *dim_scale, const struct xtc_rotary_tables *rt,
+                      int64_t b, int64_t L, int64_t j, bool keys);
+/* The same over every head of x (B, L, nh heads of D), in parallel; dim_scale (nh, D) or NULL. */
+void xtc_step_qk_rows(const struct xtc_stack *s, float *x, const float *dim_scale, int64_t B, int64_t L, int nh,
                       const struct xtc_rotary_tables *rt, bool keys);
 
 /* Memory keys of kv heads [g0, g1) as attention reads them: l2-normalised into memk
- * (G, K, D) with qk_norm (every call: the parameters may change between calls).
+ * (G, K, D) with qk_norm, times the layer's key scales with qk_norm_dim_scale (every call:
+ * the parameters may change between calls).
  * Returns what attention reads: memk with qk_norm, else the parameter itself. */
 const float *xtc_step_mem_keys(const struct xtc_stack *s, const struct xtc_sublayer *L, float *memk, int g0, int g1);
 
@@ -38,6 +40,12 @@ void xtc_step_ff_act(const struct xtc_stack *s, float *ffa, float *ff1, int64_t 
  * statistics into A->ffn_mean / ffn_rstd when they exist. */
 void xtc_step_ff_post_act_norm(const struct xtc_stack *s, const struct xtc_sublayer *L, struct xtc_sub_acts *A,
                                int64_t n0, int64_t n1);
+
+/* The attention output as to_out reads it, rows [n0, n1) and features [f0, f1) of (N, H*D):
+ * og = o * head_scale_params[head] (attn_head_scale) * sigmoid(gate) (attn_gate_values; gate
+ * holds the logits x @ to_v_gate^T, or NULL). og may be o. */
+void xtc_step_attn_out(const struct xtc_stack *s, const struct xtc_sublayer *L, float *og, const float *o,
+                       const float *gate, int64_t n0, int64_t n1, int64_t f0, int64_t f1);
 
 /* x[:, lo:hi] += y[:, lo:hi] for the N rows of C features. */
 void xtc_step_residual(float *x, const float *y, int64_t N, int64_t C, int64_t lo, int64_t hi);

@@ -25,7 +25,21 @@ void xtc_params_init(struct xtc_model *m, uint64_t seed) {
         if (p->is_buffer)
             continue;
         int64_t fan_in = p->ndim >= 2 ? p->shape[p->ndim - 1] : 1;
-        if (ends_with(p->name, "token_emb.emb.weight")) {
+        const struct xtc_config *cfg = &m->cfg;
+        bool l2emb = (cfg->net.has_wrapper && cfg->net.wrap.l2norm_embed) || (cfg->enc.has_wrapper && cfg->enc.wrap.l2norm_embed);
+        if (l2emb && (ends_with(p->name, "token_emb.emb.weight") || ends_with(p->name, "pos_emb.emb.weight"))) {
+            for (size_t j = 0; j < p->numel; j++) /* TokenEmbedding / TransformerWrapper.init_ with l2norm_embed */
+                x[j] = (float)(xtc_rng_normal(&rng) * 1e-5);
+        } else if (ends_with(p->name, "qk_norm_q_scale") || ends_with(p->name, "qk_norm_k_scale")) {
+            float v = (float)pow((double)p->shape[2], 0.25); /* dim_head ** 0.25 */
+            for (size_t j = 0; j < p->numel; j++)
+                x[j] = v;
+        } else if (ends_with(p->name, "head_scale_params") || ends_with(p->name, "post_emb_norm.gamma")) {
+            for (size_t j = 0; j < p->numel; j++) /* no unit offset: these start at 1 */
+                x[j] = 1.0f;
+        } else if (ends_with(p->name, "to_v_gate.weight")) {
+            memset(x, 0, sizeof(float) * p->numel); /* LoRALinear without rank: init_zero_, sigmoid(0) = 0.5 */
+        } else if (ends_with(p->name, "token_emb.emb.weight")) {
             double std = sqrt(2.0 / (double)fan_in);
             for (size_t j = 0; j < p->numel; j++)
                 x[j] = (float)(xtc_rng_normal(&rng) * std);
@@ -35,7 +49,7 @@ void xtc_params_init(struct xtc_model *m, uint64_t seed) {
             for (size_t j = 0; j < p->numel; j++)
                 x[j] = (float)xtc_rng_normal(&rng);
         } else if (ends_with(p->name, "pos_emb.scale")) {
-            x[0] = (float)(1.0 / sqrt((double)m->cfg.net.layers.dim));
+            x[0] = (float)(1.0 / sqrt((double)m->cfg.net.wrap.emb_dim)); /* ScaledSinusoidalEmbedding(emb_dim) */
         } else if (ends_with(p->name, ".ff.1.gamma")) {
             /* ff_post_act_ln's LayerNorm stores the scale itself (no unit offset) */
             for (size_t j = 0; j < p->numel; j++)

@@ -14,11 +14,13 @@
 struct xtc_net {
     struct xtc_net_config cfg;
     /* TransformerWrapper parameters (NULL when absent) */
-    float *token_emb;     /* (V, C) */
-    float *pos_emb;       /* (max_seq_len, C) learned absolute */
+    float *token_emb;     /* (V, E), E = emb_dim (default C) */
+    float *pos_emb;       /* (max_seq_len, E) learned absolute */
     float *pos_scale;     /* (1) scaled sinusoidal */
     float *memory_tokens; /* (num_memory_tokens, C) */
-    float *to_logits;     /* (V, C); NULL when tied or return_only_embed */
+    float *to_logits;     /* (logits_dim, C); NULL when tied or return_only_embed */
+    float *post_emb_norm; /* (E) LayerNorm gain without unit offset, or NULL */
+    float *project_w, *project_b; /* project_emb (C, E), (C) when emb_dim != dim, else NULL */
     struct xtc_stack stack;
 };
 
@@ -86,6 +88,10 @@ void xtc_context_release(struct xtc_context *ctx);
  * decoder, whose context is produced inside the call. */
 xtc_status xtc_net_check_inputs(const struct xtc_net *net, const struct xtc_inputs *in, bool tokens_checked,
                                 bool context_from_encoder, struct xtc_error *err);
+
+/* Next-token generation and losses read the logits as scores of the vocabulary: a head of
+ * another width (logits_dim != num_tokens) is XTC_ERR_UNSUPPORTED there, naming `what`. */
+xtc_status xtc_net_check_vocab_head(const struct xtc_net_config *c, const char *what, struct xtc_error *err);
 
 struct xtc_model {
     struct xtc_config cfg;

@@ -129,6 +129,20 @@ static void stack_params(struct xtc_param_builder *b, struct xtc_stack *s) {
         L->wk = ADD(name, GD, Cin);
         snprintf(name, sizeof name, "layers.%d.1.to_v.weight", l);
         L->wv = ADD(name, GD, Cin);
+        if (c->gate_values) {
+            snprintf(name, sizeof name, "layers.%d.1.to_v_gate.weight", l);
+            L->wg = ADD(name, HD, C);
+        }
+        if (c->qk_norm_dim_scale) {
+            snprintf(name, sizeof name, "layers.%d.1.qk_norm_q_scale", l);
+            L->q_scale = ADD(name, c->heads, 1, c->dim_head);
+            snprintf(name, sizeof name, "layers.%d.1.qk_norm_k_scale", l);
+            L->k_scale = ADD(name, c->kv_heads, 1, c->dim_head);
+        }
+        if (c->head_scale) {
+            snprintf(name, sizeof name, "layers.%d.1.head_scale_params", l);
+            L->head_scale = ADD(name, 1, c->heads, 1, 1);
+        }
         L->wo = NULL;
         if (c->heads > 1) {
             snprintf(name, sizeof name, "layers.%d.1.to_out.weight", l);
@@ -158,18 +172,25 @@ void xtc_net_params(struct xtc_param_builder *b, struct xtc_net *net) {
     size_t plen = strlen(b->prefix);
     if (c->has_wrapper) {
         const struct xtc_wrapper_config *w = &c->wrap;
+        const int64_t E = w->emb_dim;
         if (w->num_memory_tokens > 0)
             net->memory_tokens = ADD("memory_tokens", w->num_memory_tokens, C);
-        net->token_emb = ADD("token_emb.emb.weight", w->num_tokens, C);
+        net->token_emb = ADD("token_emb.emb.weight", w->num_tokens, E);
         if (w->use_abs_pos_emb && w->scaled_sinu_pos_emb)
             net->pos_scale = ADD("pos_emb.scale", 1);
         else if (w->use_abs_pos_emb)
-            net->pos_emb = ADD("pos_emb.emb.weight", w->max_seq_len, C);
+            net->pos_emb = ADD("pos_emb.emb.weight", w->max_seq_len, E);
+        if (w->post_emb_norm)
+            net->post_emb_norm = ADD("post_emb_norm.gamma", E);
+        if (E != C) {
+            net->project_w = ADD("project_emb.weight", C, E);
+            net->project_b = ADD("project_emb.bias", C);
+        }
         if (plen + 12 < sizeof b->prefix)
             strcat(b->prefix, "attn_layers.");
     }
     stack_params(b, &net->stack);
     b->prefix[plen] = '\0';
     if (c->has_wrapper && !c->wrap.tie_embedding && !c->wrap.return_only_embed)
-        net->to_logits = ADD("to_logits.weight", c->wrap.num_tokens, C);
+        net->to_logits = ADD("to_logits.weight", c->wrap.logits_dim, C);
 }

@@ -41,7 +41,14 @@ static void scale_rows(float *x, int64_t n, float s) {
 
 int64_t xtc_net_out_dim(const struct xtc_net *net) {
     const struct xtc_net_config *c = &net->cfg;
-    return c->has_wrapper && !c->wrap.return_only_embed ? c->wrap.num_tokens : c->layers.dim;
+    return c->has_wrapper && !c->wrap.return_only_embed ? c->wrap.logits_dim : c->layers.dim;
+}
+
+/* Whether the embeddings are built in bufs->emb first (then normed and / or projected into x)
+ * rather than straight in the rows of x. */
+static bool embed_apart(const struct xtc_net *net) {
+    const struct xtc_wrapper_config *w = &net->cfg.wrap;
+    return net->cfg.has_wrapper && (w->emb_dim != net->cfg.layers.dim || w->post_emb_norm || w->l2norm_embed);
 }
 
 /* The KV cache's keys and values join the self-attention of the stack. */
@@ -87,6 +94,24 @@ void xtc_net_plan(const struct xtc_net *net, const struct xtc_inputs *in, bool t
                               .return_hiddens = in->return_mems};
     attach_cache(&io, in);
     xtc_stack_plan(s, &io, train, a, &bufs->stack);
+    if (embed_apart(net)) {
+        const struct xtc_wrapper_config *w = &net->cfg.wrap;
+        const int64_t E = w->emb_dim;
+        bufs->emb = xtc_arena_floats(a, (size_t)(B * T * E));
+        if (w->post_emb_norm) {
+            bufs->emb_n = xtc_arena_floats(a, (size_t)(B * T * E));
+            bufs->emb_mean = xtc_arena_floats(a, (size_t)(B * T));
+            bufs->emb_rstd = xtc_arena_floats(a, (size_t)(B * T));
+        }
+        if (train && w->l2norm_embed)
+            bufs->tok_raw = xtc_arena_floats(a, (size_t)(B * T * E));
+        bufs->emb_vec = xtc_arena_floats(a, (size_t)E);
+        bufs->emb_zero = xtc_arena_floats(a, (size_t)E);
+        if (train) {
+            bufs->demb = xtc_arena_floats(a, (size_t)(B * T * E));
+            bufs->demb2 = xtc_arena_floats(a, (size_t)(B * T * E));
+        }
+    }
     if (train) {
         bufs->dx = xtc_arena_floats(a, (size_t)(B * Tt * C));
         if (head_scale(net) != 1.0f)
@@ -113,28 +138,139 @@ static int64_t abs_position(const struct xtc_inputs *in, int64_t b, int64_t t) {
     return p;
 }
 
-/* x (B, T, C) = token embedding + absolute positions, then memory tokens in front. */
-static void embed(const struct xtc_net *net, const struct xtc_inputs *in, float *x) {
+/* AbsolutePositionalEmbedding.scale: emb_dim ** -0.5, 1 with l2norm_embed (the row is normalised) */
+static float pos_scale_of(const struct xtc_wrapper_config *w) {
+    return w->l2norm_embed ? 1.0f : (float)(1.0 / sqrt((double)w->emb_dim));
+}
+
+/* x (B, Tt, C): memory tokens in front of the embedded tokens. A token row is the token
+ * embedding (l2-normalised with l2norm_embed) plus its absolute position (learned: the table
+ * row times emb_dim^-0.5, or l2-normalised; or scaled sinusoidal); then post_emb_norm and
+ * project_emb when configured (TransformerWrapper.forward order), with the E-wide rows built
+ * in bufs->emb first. */
+static void embed(const struct xtc_net *net, const struct xtc_inputs *in, struct xtc_net_bufs *bufs) {
     const struct xtc_wrapper_config *w = &net->cfg.wrap;
-    int64_t B = in->batch, T = in->len, C = net->cfg.layers.dim, R = w->num_memory_tokens, Tt = R + T;
-    float pos_scale = (float)(1.0 / sqrt((double)C)); /* AbsolutePositionalEmbedding.scale = dim ** -0.5 */
+    int64_t B = in->batch, T = in->len, C = net->cfg.layers.dim, E = w->emb_dim, R = w->num_memory_tokens, Tt = R + T;
+    const bool apart = embed_apart(net);
+    const float pos_scale = pos_scale_of(w);
+    float *x = bufs->x;
     for (int64_t b = 0; b < B; b++) {
         float *xb = x + b * Tt * C;
         for (int64_t r = 0; r < R; r++)
             memcpy(xb + r * C, net->memory_tokens + r * C, sizeof(float) * (size_t)C);
-        xtc_embedding_forward(xb + R * C, in->tokens + b * T, net->token_emb, T, C);
+        float *e = apart ? bufs->emb + b * T * E : xb + R * C;
+        xtc_embedding_forward(e, in->tokens + b * T, net->token_emb, T, E);
+        if (w->l2norm_embed) {
+            if (bufs->tok_raw)
+                memcpy(bufs->tok_raw + b * T * E, e, sizeof(float) * (size_t)(T * E));
+            xtc_l2norm_rows(e, T, E);
+        }
         if (!w->use_abs_pos_emb)
             continue;
         for (int64_t t = 0; t < T; t++) {
             int64_t p = abs_position(in, b, t);
-            float *row = xb + (R + t) * C;
+            float *row = e + t * E;
             if (net->pos_scale) {
-                xtc_sinusoidal_add(row, p, (int)C, net->pos_scale[0]);
+                xtc_sinusoidal_add(row, p, (int)E, net->pos_scale[0]);
+            } else if (w->l2norm_embed) {
+                memcpy(bufs->emb_vec, net->pos_emb + p * E, sizeof(float) * (size_t)E);
+                xtc_l2norm_rows(bufs->emb_vec, 1, E);
+                for (int64_t c = 0; c < E; c++)
+                    row[c] += bufs->emb_vec[c];
             } else {
-                const float *pe = net->pos_emb + p * C;
-                for (int64_t c = 0; c < C; c++)
+                const float *pe = net->pos_emb + p * E;
+                for (int64_t c = 0; c < E; c++)
                     row[c] += pe[c] * pos_scale;
             }
+        }
+    }
+    if (!apart)
+        return;
+    const float *cur = bufs->emb;
+    if (net->post_emb_norm) { /* LayerNorm(E) without unit offset: normalise (gain 1 + 0), then * gamma */
+        memset(bufs->emb_zero, 0, sizeof(float) * (size_t)E);
+        xtc_layernorm_forward(bufs->emb_n, bufs->emb_mean, bufs->emb_rstd, bufs->emb,
+                              &(struct xtc_norm_gain){.g = bufs->emb_zero, .offset = 1.0f}, B * T, E);
+        for (int64_t i = 0; i < B * T; i++)
+            for (int64_t c = 0; c < E; c++)
+                bufs->emb_n[i * E + c] *= net->post_emb_norm[c];
+        cur = bufs->emb_n;
+    }
+    for (int64_t b = 0; b < B; b++) {
+        float *xr = x + (b * Tt + R) * C;
+        if (net->project_w)
+            xtc_linear_forward(xr, cur + b * T * E, net->project_w, net->project_b, T, E, C);
+        else
+            memcpy(xr, cur + b * T * E, sizeof(float) * (size_t)(T * C));
+    }
+}
+
+/* Backward of embed for the real tokens: dx (B, Tt, C) as the stack left it. */
+static void embed_backward(const struct xtc_net *net, const struct xtc_inputs *in, struct xtc_net_bufs *bufs,
+                           const float *dx, const struct xtc_stack_grads *g) {
+    const struct xtc_wrapper_config *w = &net->cfg.wrap;
+    int64_t B = in->batch, T = in->len, C = net->cfg.layers.dim, E = w->emb_dim, R = w->num_memory_tokens, Tt = R + T;
+    const bool apart = embed_apart(net);
+    float *dmt = net->memory_tokens ? g->grads + (net->memory_tokens - g->params) : NULL;
+    for (int64_t b = 0; dmt && b < B; b++)
+        for (int64_t i = 0; i < R * C; i++)
+            dmt[i] += dx[b * Tt * C + i];
+    if (apart) {
+        /* x rows = project(norm(emb)): demb = d/d emb */
+        const float *cur = net->post_emb_norm ? bufs->emb_n : bufs->emb;
+        float *dcur = net->post_emb_norm ? bufs->demb2 : bufs->demb;
+        for (int64_t b = 0; b < B; b++) {
+            const float *dxr = dx + (b * Tt + R) * C;
+            if (net->project_w)
+                xtc_linear_backward(dcur + b * T * E, g->grads + (net->project_w - g->params),
+                                    g->grads + (net->project_b - g->params), dxr, cur + b * T * E, net->project_w, T,
+                                    E, C, 0);
+            else
+                memcpy(dcur + b * T * E, dxr, sizeof(float) * (size_t)(T * C));
+        }
+        if (net->post_emb_norm) { /* emb_n = n * gamma, n = (emb - mean) * rstd */
+            float *dgam = g->grads + (net->post_emb_norm - g->params);
+            for (int64_t i = 0; i < B * T; i++)
+                for (int64_t c = 0; c < E; c++) {
+                    float n = (bufs->emb[i * E + c] - bufs->emb_mean[i]) * bufs->emb_rstd[i];
+                    dgam[c] += dcur[i * E + c] * n;
+                    dcur[i * E + c] *= net->post_emb_norm[c];
+                }
+            memset(bufs->demb, 0, sizeof(float) * (size_t)(B * T * E));
+            memset(bufs->emb_zero, 0, sizeof(float) * (size_t)E);
+            memset(bufs->emb_vec, 0, sizeof(float) * (size_t)E); /* the zero gain's gradient, unused */
+            xtc_layernorm_backward(bufs->demb, bufs->emb_vec, dcur, bufs->emb,
+                                   &(struct xtc_norm_gain){.g = bufs->emb_zero, .offset = 1.0f}, bufs->emb_mean,
+                                   bufs->emb_rstd, B * T, E);
+        }
+    }
+    float *dte = g->grads + (net->token_emb - g->params);
+    const float pos_scale = pos_scale_of(w);
+    for (int64_t b = 0; b < B; b++) {
+        const float *de = apart ? bufs->demb + b * T * E : dx + (b * Tt + R) * C;
+        if (w->use_abs_pos_emb)
+            for (int64_t t = 0; t < T; t++) {
+                int64_t p = abs_position(in, b, t);
+                const float *d = de + t * E;
+                if (net->pos_scale) {
+                    g->grads[net->pos_scale - g->params] += (float)xtc_sinusoidal_dot(d, p, (int)E);
+                } else {
+                    float *dpe = g->grads + (net->pos_emb - g->params) + p * E;
+                    if (w->l2norm_embed) { /* row = l2norm(table row) */
+                        memcpy(bufs->emb_vec, d, sizeof(float) * (size_t)E);
+                        xtc_l2norm_backward(bufs->emb_vec, net->pos_emb + p * E, 1, E);
+                        d = bufs->emb_vec;
+                    }
+                    for (int64_t k = 0; k < E; k++)
+                        dpe[k] += d[k] * pos_scale;
+                }
+            }
+        if (w->l2norm_embed) { /* demb is not read again: the token part goes through l2norm in place */
+            float *dt = bufs->demb + b * T * E;
+            xtc_l2norm_backward(dt, bufs->tok_raw + b * T * E, T, E);
+            xtc_embedding_backward(dte, dt, in->tokens + b * T, T, E);
+        } else {
+            xtc_embedding_backward(dte, de, in->tokens + b * T, T, E);
         }
     }
 }
@@ -147,7 +283,7 @@ void xtc_net_forward(const struct xtc_net *net, const struct xtc_inputs *in, str
     int64_t M = in->n_mems > 0 ? in->mem_len : 0;
 
     if (c->has_wrapper)
-        embed(net, in, bufs->x);
+        embed(net, in, bufs);
     else
         memcpy(bufs->x, in->x, sizeof(float) * (size_t)(B * T * C));
 
@@ -241,27 +377,5 @@ void xtc_net_backward(const struct xtc_net *net, const struct xtc_inputs *in, st
     xtc_stack_backward(&net->stack, &bufs->io, &bufs->stack, dx, &sg);
     if (!c->has_wrapper)
         return; /* dx is the gradient of the float input */
-    const struct xtc_wrapper_config *w = &c->wrap;
-    float *dmt = net->memory_tokens ? g->grads + (net->memory_tokens - g->params) : NULL;
-    float *dte = g->grads + (net->token_emb - g->params);
-    float pos_scale = (float)(1.0 / sqrt((double)C));
-    for (int64_t b = 0; b < B; b++) {
-        const float *dxb = dx + b * Tt * C;
-        for (int64_t i = 0; dmt && i < R * C; i++)
-            dmt[i] += dxb[i];
-        xtc_embedding_backward(dte, dxb + R * C, in->tokens + b * T, T, C);
-        if (!w->use_abs_pos_emb)
-            continue;
-        for (int64_t t = 0; t < T; t++) {
-            int64_t p = abs_position(in, b, t);
-            const float *d = dxb + (R + t) * C;
-            if (net->pos_scale) {
-                g->grads[net->pos_scale - g->params] += (float)xtc_sinusoidal_dot(d, p, (int)C);
-            } else {
-                float *dpe = g->grads + (net->pos_emb - g->params) + p * C;
-                for (int64_t k = 0; k < C; k++)
-                    dpe[k] += d[k] * pos_scale;
-            }
-        }
-    }
+    embed_backward(net, in, bufs, dx, g);
 }

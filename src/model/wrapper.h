@@ -18,6 +18,15 @@ struct xtc_net_bufs {
     float *dx;              /* training: (B, Tt, C) gradient of the stack input */
     float **dmems;          /* training with mems: n_self (B, M, C) */
     float *head_in;         /* training with a scaled tied head: (T, C) scaled output rows of one batch row */
+    /* embeddings of width E = emb_dim that do not go straight into x (emb_dim != dim,
+     * post_emb_norm or l2norm_embed) */
+    float *emb;             /* (B, T, E) token + position embeddings */
+    float *emb_n;           /* post_emb_norm: (B, T, E) its output; emb_mean, emb_rstd (B*T) */
+    float *emb_mean, *emb_rstd;
+    float *tok_raw;         /* training with l2norm_embed: (B, T, E) token embeddings before l2norm */
+    float *emb_vec;         /* (E): zeros for the norm, a position row, a sink for gradients */
+    float *emb_zero;        /* (E) zeros: the unit-offset LayerNorm with a zero gain is the plain normalisation */
+    float *demb, *demb2;    /* training: (B, T, E) gradients */
 };
 
 int64_t xtc_net_out_dim(const struct xtc_net *net);

@@ -52,6 +52,7 @@ xtc_status xtc_xl_workspace_create(xtc_xl_workspace_t *out, const struct xtc_mod
                  "xtc_xl_workspace_create: batch %lld x (segment %lld + max_mem_len %lld) exceeds "
                  "the rows of a forward call (2^28 tokens, 2^30 keys)",
                  (long long)batch, (long long)segment, (long long)L);
+    XTC_TRY(xtc_net_check_vocab_head(c, "the next-token loss", err));
     struct xtc_xl_workspace *w = calloc(1, sizeof *w);
     if (!w)
         XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating a Transformer-XL workspace");

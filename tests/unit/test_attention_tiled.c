@@ -61,7 +61,7 @@ static void run(const struct cfg *c) {
         p.dbias_n = H * (2 * S - 1); /* the table's gradient is wanted */
     }
     size_t ns = xtc_attention_tiled_scratch(&p);
-    size_t nr = (size_t)omp_get_max_threads() * 2 * (size_t)(K + S);
+    size_t nr = (size_t)omp_get_max_threads() * xtc_attention_ref_scratch(&p);
     float *scratch = malloc(sizeof(float) * (ns > nr ? ns : nr));
     float *o_ref = calloc(nq, sizeof(float)), *o_til = calloc(nq, sizeof(float));
     xtc_attention_forward_ref(o_ref, q, k, v, &p, scratch);

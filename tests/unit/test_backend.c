@@ -163,8 +163,9 @@ static void rows(int64_t N, int64_t C) {
 
 /* ---------------------------------------------------------------- attention */
 
-static void attention(int64_t B, int64_t T, int64_t S, int64_t K, int H, int G, int D) {
-    struct xtc_attn_params p = {.B = B, .T = T, .S = S, .K = K, .H = H, .G = G, .D = D, .scale = 0.3f, .causal = true};
+static void attention(int64_t B, int64_t T, int64_t S, int64_t K, int H, int G, int D, float softclamp, int topk) {
+    struct xtc_attn_params p = {.B = B, .T = T, .S = S, .K = K, .H = H, .G = G, .D = D, .scale = 0.3f, .causal = true,
+                                .softclamp = softclamp, .sparse_topk = topk};
     const size_t nq = (size_t)(B * T * H * D), nk = (size_t)(B * S * G * D), nm = (size_t)(G * K * D);
     float *q = rand_floats(nq, 1), *k = rand_floats(nk, 1), *v = rand_floats(nk, 1), *dout = rand_floats(nq, 1);
     float *mk = rand_floats(nm, 1), *mv = rand_floats(nm, 1);
@@ -303,8 +304,11 @@ int main(void) {
     rows(3, 10);
     rows(7, 66);
     rows(300, 260); /* past the parallel thresholds */
-    attention(2, 5, 7, 0, 4, 2, 8);
-    attention(2, 70, 70, 3, 4, 4, 16); /* two query tiles, memory key/values */
+    attention(2, 5, 7, 0, 4, 2, 8, 0, 0);
+    attention(2, 70, 70, 3, 4, 4, 16, 0, 0); /* two query tiles, memory key/values */
+    attention(2, 70, 70, 3, 4, 2, 16, 0.8f, 0); /* logit soft clamp (attn_softclamp_logits), GQA */
+    attention(2, 70, 75, 2, 4, 2, 16, 0, 6); /* sparse top-k: early rows keep all, later rows 6 */
+    attention(1, 9, 9, 1, 2, 2, 8, 3.0f, 2); /* both */
     optimiser(1000);
     optimiser(100003); /* several chunks, parallel */
     threads(cpu);

@@ -273,11 +273,17 @@ static const struct bad BAD[] = {
     {"norm_add_unit_offset false", DEC(", \"norm_add_unit_offset\": false"), XTC_ERR_UNSUPPORTED,
      "norm_add_unit_offset"},
     {"macaron true", DEC(", \"macaron\": true"), XTC_ERR_UNSUPPORTED, "macaron"},
+    /* x-transformers' Attend asserts both: its flash path has no soft clamp and no top-k */
+    {"attn_flash with attn_softclamp_logits", DEC(", \"attn_flash\": true, \"attn_softclamp_logits\": true"),
+     XTC_ERR_CONFIG, "attn_flash"},
+    {"attn_flash with attn_sparse_topk", DEC(", \"attn_flash\": true, \"attn_sparse_topk\": 4"), XTC_ERR_CONFIG,
+     "attn_flash"},
     {"shift_tokens 1", DEC(", \"shift_tokens\": 1"), XTC_ERR_UNSUPPORTED, "shift_tokens"},
-    {"emb_dim != dim",
+    /* x-transformers fails at the first forward: logits = x (dim) @ E^T (emb_dim) */
+    {"tie_embedding with emb_dim != dim",
      "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 64, \"max_seq_len\": 32, \"emb_dim\": 16, "
-     "\"attn_layers\": {\"class\": \"Decoder\", \"kwargs\": {\"dim\": 32, \"depth\": 1}}}}",
-     XTC_ERR_UNSUPPORTED, "emb_dim"},
+     "\"tie_embedding\": true, \"attn_layers\": {\"class\": \"Decoder\", \"kwargs\": {\"dim\": 32, \"depth\": 1}}}}",
+     XTC_ERR_CONFIG, "emb_dim"},
     /* repeated keys and trailing content make the document itself malformed (strict JSON) */
     {"duplicate keyword", DEC(", \"depth\": 2"), XTC_ERR_FORMAT, "kwargs.attn_layers.kwargs.depth"},
     {"duplicate wrapper keyword",

@@ -3,12 +3,36 @@
  * (while the sequence fits in max_seq_len: x-transformers' two paths are the same
  * function there); the samplers' filters; eos handling. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "xtc/xtc.h"
+
+/* Parameters that x-transformers initialises to one value (value gates 0, head scales 1,
+ * qk-norm dim scales dim_head^0.25, the post-embedding norm's gain 1) get a deterministic
+ * spread, so that decoding exercises them per feature and per head. */
+static void spread_constant_inits(xtc_model_t m) {
+    static const char *names[] = {"to_v_gate", "head_scale_params", "qk_norm_q_scale", "qk_norm_k_scale",
+                                  "post_emb_norm"};
+    uint32_t r = 12345;
+    for (int i = 0; i < xtc_model_param_count(m); i++) {
+        struct xtc_param_info pi = xtc_model_param(m, i);
+        bool hit = false;
+        for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+            hit |= strstr(pi.name, names[k]) != NULL;
+        size_t n = 1;
+        for (int d = 0; d < pi.ndim; d++)
+            n *= (size_t)pi.shape[d];
+        float *x = xtc_model_param_data(m, i);
+        for (size_t j = 0; hit && j < n; j++) {
+            r = r * 1664525u + 1013904223u;
+            x[j] += 0.5f * ((float)(r >> 8) / (float)(1u << 24) - 0.5f);
+        }
+    }
+}
 
 static void cache_vs_recompute(const char *name, const char *layers_kwargs, const char *wrapper_kwargs) {
     char cfg[1024];
@@ -22,6 +46,7 @@ static void cache_vs_recompute(const char *name, const char *layers_kwargs, cons
         CHECK(0, "%s: init: %s", name, err.msg);
         return;
     }
+    spread_constant_inits(m);
     const int64_t B = 2, T = 5, S = 18, V = 40; /* T + S - 1 <= max_seq_len */
     int64_t prompts[10] = {1, 7, 3, 9, 2, 5, 5, 11, 30, 4};
     int64_t a[36], b[36], n_a, n_b;
@@ -193,6 +218,7 @@ static void xl_cache_vs_recompute(const char *name, const char *layers_kwargs) {
         CHECK(0, "%s: init: %s", name, err.msg);
         return;
     }
+    spread_constant_inits(m);
     const int64_t B = 2, T = 8, S = 14, V = 40;
     int64_t prompts[16] = {1, 7, 3, 9, 2, 5, 5, 11, 30, 4, 8, 8, 1, 2, 3, 4};
     int64_t a[28], b[28], n_a, n_b;
@@ -384,6 +410,38 @@ static void non_finite_logits(void) {
     xtc_model_free(m);
 }
 
+/* A head of another width than the vocabulary (logits_dim) runs forward and backward, but
+ * next-token generation, beam search and the losses read logits as vocabulary scores. */
+static void logits_dim_refused(void) {
+    const char *cfg = "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 40, \"max_seq_len\": 16, "
+                      "\"logits_dim\": 30, \"attn_layers\": {\"class\": \"Decoder\", \"kwargs\": {\"dim\": 32, "
+                      "\"depth\": 1, \"heads\": 2, \"attn_dim_head\": 16}}}}";
+    xtc_model_t m;
+    struct xtc_error err;
+    if (xtc_model_create(&m, cfg, strlen(cfg), 3, &err) != XTC_OK) {
+        CHECK(0, "logits_dim: init: %s", err.msg);
+        return;
+    }
+    int64_t prompt[3] = {1, 2, 3}, out[4], n;
+    struct xtc_gen_options o;
+    xtc_gen_options_default(&o);
+    o.max_new_tokens = 4;
+    CHECK(xtc_generate(m, prompt, 1, 3, &o, NULL, NULL, out, &n, NULL, &err) == XTC_ERR_UNSUPPORTED &&
+              strstr(err.msg, "logits_dim"), "generation refuses logits_dim != num_tokens (%s)", err.msg);
+    CHECK(xtc_generate_xl(m, prompt, 1, 3, &o, NULL, NULL, out, &n, NULL, &err) == XTC_ERR_UNSUPPORTED &&
+              strstr(err.msg, "logits_dim"), "XL generation refuses logits_dim != num_tokens (%s)", err.msg);
+    struct xtc_beam_options bo;
+    xtc_beam_options_default(&bo);
+    bo.beams = 2;
+    bo.max_new_tokens = 2;
+    CHECK(xtc_beam_search(m, prompt, 1, 3, &bo, out, NULL, &err) == XTC_ERR_UNSUPPORTED &&
+              strstr(err.msg, "logits_dim"), "beam search refuses logits_dim != num_tokens (%s)", err.msg);
+    struct xtc_inputs in = {.batch = 1, .len = 3, .tokens = prompt};
+    struct xtc_outputs res;
+    CHECK(xtc_model_forward(m, &in, &res, &err) == XTC_OK && res.out_dim == 30, "logits_dim forward: %s", err.msg);
+    xtc_model_free(m);
+}
+
 int main(void) {
     cache_vs_recompute("absolute", "\"heads\": 2, \"attn_dim_head\": 16", "");
     cache_vs_recompute("scaled sinusoidal", "\"heads\": 2, \"attn_dim_head\": 16", ", \"scaled_sinu_pos_emb\": true");
@@ -428,6 +486,27 @@ int main(void) {
                                               "\"rotary_pos_emb\": true");
     xl_cache_vs_recompute("sandwich alibi swish", "\"heads\": 4, \"attn_dim_head\": 8, \"sandwich_norm\": true, "
                                                   "\"alibi_pos_bias\": true, \"ff_swish\": true");
+    cache_vs_recompute("value gates + head scales + rotary + mem-kv",
+                       "\"heads\": 2, \"attn_dim_head\": 16, \"attn_gate_values\": true, \"attn_head_scale\": true, "
+                       "\"rotary_pos_emb\": true, \"attn_num_mem_kv\": 2", "");
+    cache_vs_recompute("qk-norm dim scales + gqa + mem-kv + alibi",
+                       "\"heads\": 4, \"attn_dim_head\": 8, \"attn_kv_heads\": 2, \"attn_qk_norm\": true, "
+                       "\"attn_qk_norm_dim_scale\": true, \"attn_num_mem_kv\": 1, \"alibi_pos_bias\": true",
+                       ", \"use_abs_pos_emb\": false");
+    cache_vs_recompute("logit + output soft clamps + t5",
+                       "\"heads\": 2, \"attn_dim_head\": 16, \"attn_softclamp_logits\": true, "
+                       "\"attn_logit_softclamp_value\": 0.5, \"softclamp_output\": true, \"softclamp_output_value\": 1.5, "
+                       "\"rel_pos_bias\": true, \"rel_pos_num_buckets\": 8, \"rel_pos_max_distance\": 16", "");
+    cache_vs_recompute("emb_dim + post_emb_norm + l2norm_embed + abs",
+                       "\"heads\": 2, \"attn_dim_head\": 16, \"attn_gate_values\": true",
+                       ", \"emb_dim\": 20, \"post_emb_norm\": true, \"l2norm_embed\": true");
+    cache_vs_recompute("emb_dim + scaled sinusoidal + xpos",
+                       "\"heads\": 2, \"attn_dim_head\": 16, \"rotary_xpos\": true, \"rotary_emb_dim\": 16, "
+                       "\"attn_head_scale\": true", ", \"emb_dim\": 48, \"scaled_sinu_pos_emb\": true");
+    /* the first steps see fewer than 8 logits per row: they keep them all, cached or not */
+    cache_vs_recompute("sparse top-8 + rotary + mem-kv",
+                       "\"heads\": 2, \"attn_dim_head\": 16, \"attn_sparse_topk\": 8, \"rotary_pos_emb\": true, "
+                       "\"attn_num_mem_kv\": 1", "");
     bf16_decoding("bf16 absolute", "\"heads\": 2, \"attn_dim_head\": 24");
     bf16_decoding("bf16 rotary glu gqa", "\"heads\": 4, \"attn_dim_head\": 12, \"attn_kv_heads\": 2, "
                                          "\"rotary_pos_emb\": true, \"ff_glu\": true");
@@ -438,6 +517,11 @@ int main(void) {
                                             "\"attn_num_mem_kv\": 2");
     xl_cache_vs_recompute("t5", "\"heads\": 2, \"attn_dim_head\": 16, \"rel_pos_bias\": true, "
                                 "\"rel_pos_num_buckets\": 8, \"rel_pos_max_distance\": 16");
+    xl_cache_vs_recompute("value gates + head scales + qk-norm dim scales + logit clamp + rotary",
+                          "\"heads\": 2, \"attn_dim_head\": 16, \"rotary_pos_emb\": true, \"attn_gate_values\": true, "
+                          "\"attn_head_scale\": true, \"attn_qk_norm\": true, \"attn_qk_norm_dim_scale\": true, "
+                          "\"attn_softclamp_logits\": true, \"attn_logit_softclamp_value\": 1.0, "
+                          "\"softclamp_output\": true, \"softclamp_output_value\": 2.0");
     ragged_batch("ragged absolute", "\"heads\": 2, \"attn_dim_head\": 16", "");
     ragged_batch("ragged rotary", "\"heads\": 2, \"attn_dim_head\": 16, \"rotary_pos_emb\": true", "");
     ragged_batch("ragged alibi", "\"heads\": 4, \"attn_dim_head\": 8, \"alibi_pos_bias\": true",
@@ -447,5 +531,6 @@ int main(void) {
     sliding_window_runs();
     samplers();
     non_finite_logits();
+    logits_dim_refused();
     return xtc_check_report("test_generate");
 }

@@ -439,7 +439,7 @@ static void attn_case(const char *name, struct xtc_attn_params p, bool with_t5) 
     c.mk = K ? rand_floats(nm, 1.0) : NULL, c.mv = K ? rand_floats(nm, 1.0) : NULL;
     c.t5 = with_t5 ? rand_floats(nt5, 1.0) : NULL;
     c.out = xmalloc(sizeof(float) * nq);
-    c.scratch = xmalloc(sizeof(float) * (size_t)(omp_get_max_threads() * 2 * (K + S)));
+    c.scratch = xmalloc(sizeof(float) * xtc_attention_ref_scratch(&p) * (size_t)omp_get_max_threads());
     c.p.mem_k = c.mk, c.p.mem_v = c.mv;
     if (with_t5) {
         c.p.bias = (struct xtc_attn_bias){.scheme = &xtc_t5_scheme, .data = c.t5};
@@ -508,6 +508,19 @@ static void test_attention(void) {
      * to the memory key/values only, never zeroed) */
     attn_case("mem kv + key mask", (struct xtc_attn_params){.B = 2, .T = 4, .S = 6, .K = 2, .H = 2, .G = 2, .D = 5,
                                                              .scale = sc, .key_mask = km},
+              false);
+    /* logit soft clamp (attn_softclamp_logits) tight enough to bend every logit, memory key/values
+     * included, with a key mask and causal masking */
+    attn_case("softclamp 0.7 + mem kv + key mask", (struct xtc_attn_params){.B = 2, .T = 4, .S = 6, .K = 2, .H = 2,
+                                                                             .G = 2, .D = 5, .scale = 1.0f,
+                                                                             .softclamp = 0.7f, .causal = true,
+                                                                             .key_mask = km},
+              false);
+    /* sparse top-k: dropped logits are constants (no gradient), rows with fewer visible keys keep all */
+    attn_case("sparse top-3 + mem kv + key mask", (struct xtc_attn_params){.B = 2, .T = 4, .S = 6, .K = 1, .H = 2,
+                                                                            .G = 2, .D = 5, .scale = 1.0f,
+                                                                            .sparse_topk = 3, .causal = true,
+                                                                            .key_mask = km},
               false);
     /* GQA: 4 query heads over 2 kv heads (head h reads h % G), with memory key/values */
     attn_case("GQA H=4 G=2 + mem kv", (struct xtc_attn_params){.B = 2, .T = 3, .S = 5, .K = 3, .H = 4, .G = 2,

@@ -52,8 +52,8 @@ XTC_CLONES static void one_query_values(float *restrict o, const float *restrict
 
 size_t xtc_attention_tiled_scratch(const struct xtc_attn_params *p) {
     int64_t W = p->K + p->S, R = tile_rows(p->T);
-    /* per thread: logits/probabilities, their gradient, hidden flags (as floats), dmem_k, dmem_v, dbias */
-    size_t per = (size_t)(2 * R * W + R * W + 2 * (int64_t)p->G * p->K * p->D + p->dbias_n + 16);
+    /* per thread: logits/probabilities, their gradient, the logits' gradient factors, dmem_k, dmem_v, dbias */
+    size_t per = (size_t)(2 * R * W + R * W + 2 * (int64_t)p->G * p->K * p->D + p->dbias_n + W + 16);
     return per * (size_t)omp_get_max_threads();
 }
 
@@ -65,10 +65,12 @@ static bool zeroed_row(const struct xtc_attn_params *p, int64_t b, int64_t i, bo
  * Only keys [0, Sv) are computed, Sv the keys any row of the tile may see (causal tiles
  * skip the hidden upper triangle); columns past K + Sv are then zero and unused. A row
  * whose every key is hidden averages all K + S values, as torch does with -FLT_MAX
- * logits: a tile holding such a row is computed over all S keys. Masked entries are
- * flagged in hid (when not NULL). Zeroed rows become all zero. Returns Sv. */
+ * logits: a tile holding such a row is computed over all S keys. When gfac is not NULL it
+ * receives each logit's gradient factor: 0 where the logit is a masked constant, else the
+ * soft clamp's derivative (1 without one); logits sparse_topk drops are masked constants too.
+ * tmp: W floats. Zeroed rows become all zero. Returns Sv. */
 XTC_CLONES static int64_t probs_tile(const struct xtc_attn_params *p, const float *q, const float *k, int64_t b, int h,
-                          int64_t i0, int64_t n, float *P, float *hid, bool any_key) {
+                          int64_t i0, int64_t n, float *P, float *gfac, float *tmp, bool any_key) {
     const int64_t T = p->T, S = p->S, K = p->K, W = K + S;
     const int D = p->D, hk = h % p->G;
     const int64_t HD = (int64_t)p->H * D, GD = (int64_t)p->G * D;
@@ -91,28 +93,36 @@ XTC_CLONES static int64_t probs_tile(const struct xtc_attn_params *p, const floa
         for (int64_t r = 0; r < n; r++) {
             int64_t i = i0 + r;
             float *row = P + r * W;
-            float *hr = hid ? hid + r * W : NULL;
+            float *gr = gfac ? gfac + r * W : NULL;
             if (zeroed_row(p, b, i, any_key)) {
                 memset(row, 0, sizeof(float) * (size_t)W);
-                if (hr)
-                    for (int64_t j = 0; j < W; j++)
-                        hr[j] = 1.0f;
+                if (gr)
+                    memset(gr, 0, sizeof(float) * (size_t)W);
                 continue;
             }
             int64_t last = p->causal ? i + S - T : S - 1;
-            if (hr)
-                memset(hr, 0, sizeof(float) * (size_t)K);
             if (p->bias.scheme)
                 xtc_attn_bias_row(p, b, h, i, Sv, row + K);
+            const float c = p->softclamp;
+            if (c > 0) /* memory key/value logits included: Attend clamps the whole row */
+                for (int64_t j = 0; j < K + Sv; j++)
+                    row[j] = c * tanhf(row[j] / c);
+            if (gr)
+                for (int64_t j = 0; j < K + Sv; j++) /* y = c tanh(s / c): dy/ds = 1 - (y / c)^2 */
+                    gr[j] = c > 0 ? 1.0f - (row[j] / c) * (row[j] / c) : 1.0f;
             bool any = K > 0;
             for (int64_t j = 0; j < Sv; j++) {
                 bool masked = j > last || (km && !km[j]);
                 if (masked)
                     row[K + j] = -FLT_MAX; /* replaced, not added to */
                 any |= !masked;
-                if (hr)
-                    hr[K + j] = masked ? 1.0f : 0.0f;
+                if (gr && masked)
+                    gr[K + j] = 0.0f;
             }
+            if (p->sparse_topk > 0 && xtc_attn_topk_row(row, K + Sv, p->sparse_topk, tmp) > -FLT_MAX)
+                for (int64_t j = 0; gr && j < K + Sv; j++)
+                    if (row[j] == -FLT_MAX)
+                        gr[j] = 0.0f;
             all_hidden_row |= !any;
             int64_t Wv = K + Sv;
             float mx = -FLT_MAX;
@@ -153,7 +163,7 @@ void xtc_attention_forward_head(float *out, const float *q, const float *k, cons
     bool any = any_visible_key(p, b);
     for (int64_t i0 = 0; i0 < T; i0 += R) {
         int64_t n = T - i0 < R ? T - i0 : R;
-        int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, NULL, any);
+        int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, NULL, P + R * W, any);
         float *O = out + (b * T + i0) * HD + (int64_t)h * D;
         if (Sv > 0 && n == 1)
             one_query_values(O, P + K, Vb, GD, Sv, D, false);
@@ -201,7 +211,7 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
 #pragma omp parallel num_threads(nth) if (parallel)
     {
         float *P = scratch + per * (size_t)omp_get_thread_num();
-        float *dP = P + R * W, *hid = dP + R * W, *my_dmk = hid + R * W, *my_dmv = my_dmk + nmem;
+        float *dP = P + R * W, *gfac = dP + R * W, *my_dmk = gfac + R * W, *my_dmv = my_dmk + nmem;
         float *my_dbias = my_dmv + nmem;
         memset(my_dmk, 0, sizeof(float) * (size_t)(2 * nmem + nbias));
 #pragma omp single
@@ -215,7 +225,7 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
                 for (int h = hk; h < H; h += G)
                     for (int64_t i0 = 0; i0 < T; i0 += R) {
                         int64_t n = T - i0 < R ? T - i0 : R;
-                        int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, hid, any), Wv = K + Sv;
+                        int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, gfac, my_dbias + nbias, any), Wv = K + Sv;
                         const float *dO = dout + (b * T + i0) * HD + (int64_t)h * D;
                         const float *Q = q + (b * T + i0) * HD + (int64_t)h * D;
                         float *dQ = dq + (b * T + i0) * HD + (int64_t)h * D;
@@ -234,14 +244,15 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
                         if (K > 0)
                             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, D, (int)n, 1.0f, P, (int)W,
                                         dO, (int)HD, 1.0f, my_dmv + (int64_t)hk * K * D, D);
-                        /* dS = P (dP - sum_j P dP), zero where the logit was a masked constant */
+                        /* dS = P (dP - sum_j P dP) times the gradient factor (0 where the logit was a
+                         * masked constant) */
                         for (int64_t r = 0; r < n; r++) {
-                            float *pr = P + r * W, *dr = dP + r * W, *hr = hid + r * W;
+                            float *pr = P + r * W, *dr = dP + r * W, *gr = gfac + r * W;
                             double dsum = 0;
                             for (int64_t j = 0; j < Wv; j++)
                                 dsum += (double)pr[j] * dr[j];
                             for (int64_t j = 0; j < Wv; j++)
-                                dr[j] = hr[j] != 0.0f ? 0.0f : pr[j] * (float)(dr[j] - dsum);
+                                dr[j] = gr[j] == 0.0f ? 0.0f : pr[j] * (float)(dr[j] - dsum) * gr[j];
                             if (nbias > 0)
                                 xtc_attn_bias_grad_row(p, b, h, i0 + r, Sv, dr + K, my_dbias);
                         }

@@ -21,7 +21,7 @@ static inline float dot(const float *restrict a, const float *restrict b, int n)
 /* Logits of query row i of head h into row (K + S); masked entries are exactly -FLT_MAX.
  * Returns the row maximum. */
 static float score_row(const struct xtc_attn_params *p, const float *q, const float *k, const float *mem_k, int64_t b,
-                       int h, int64_t i, float *row) {
+                       int h, int64_t i, float *row, float *tmp) {
     const int64_t T = p->T, S = p->S, K = p->K;
     const int D = p->D, hk = h % p->G;
     const int64_t qstride = (int64_t)p->H * D, kstride = (int64_t)p->G * D;
@@ -37,9 +37,14 @@ static float score_row(const struct xtc_attn_params *p, const float *q, const fl
         row[K + j] = j > last || (km && !km[j]) ? 0.0f : dot(qv, kb + j * kstride, D) * p->scale;
     if (p->bias.scheme)
         xtc_attn_bias_row(p, b, h, i, S, row + K);
+    if (p->softclamp > 0) /* memory key/value logits included: Attend clamps the whole row */
+        for (int64_t j = 0; j < K + S; j++)
+            row[j] = p->softclamp * tanhf(row[j] / p->softclamp);
     for (int64_t j = 0; j < S; j++)
         if (j > last || (km && !km[j]))
             row[K + j] = -FLT_MAX; /* replaced, not added to */
+    if (p->sparse_topk > 0)
+        xtc_attn_topk_row(row, K + S, p->sparse_topk, tmp);
     for (int64_t j = 0; j < K + S; j++)
         mx = row[j] > mx ? row[j] : mx;
     return mx;
@@ -75,7 +80,7 @@ static inline const float *value_at(const struct xtc_attn_params *p, const float
                           (int64_t)hk * p->D;
 }
 
-size_t xtc_attention_ref_scratch(const struct xtc_attn_params *p) { return (size_t)(2 * (p->K + p->S)); }
+size_t xtc_attention_ref_scratch(const struct xtc_attn_params *p) { return (size_t)(4 * (p->K + p->S)); }
 
 void xtc_attention_forward_head_ref(float *out, const float *q, const float *k, const float *v,
                                     const struct xtc_attn_params *p, int64_t b, int h, float *row) {
@@ -87,7 +92,7 @@ void xtc_attention_forward_head_ref(float *out, const float *q, const float *k, 
         memset(o, 0, sizeof(float) * (size_t)D);
         if (row_is_zeroed(p, b, i))
             continue;
-        float mx = score_row(p, q, k, p->mem_k, b, h, i, row);
+        float mx = score_row(p, q, k, p->mem_k, b, h, i, row, row + (K + S));
         softmax_row(row, K + S, mx);
         for (int64_t j = 0; j < K + S; j++) {
             float w = row[j];
@@ -116,17 +121,20 @@ void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, 
     memset(dq, 0, sizeof(float) * (size_t)(B * T * qstride));
     memset(dk, 0, sizeof(float) * (size_t)(B * S * kstride));
     memset(dv, 0, sizeof(float) * (size_t)(B * S * kstride));
-    float *P = scratch, *dP = P + (K + S);
+    float *P = scratch, *dP = P + (K + S), *fac = dP + (K + S);
     for (int hk = 0; hk < G; hk++) {
         for (int h = hk; h < H; h += G)
             for (int64_t b = 0; b < B; b++)
                 for (int64_t i = 0; i < T; i++) {
                     if (row_is_zeroed(p, b, i))
                         continue;
-                    float mx = score_row(p, q, k, p->mem_k, b, h, i, P);
+                    float mx = score_row(p, q, k, p->mem_k, b, h, i, P, fac + (K + S));
                     /* recover the mask from the logits: masked entries are exactly -FLT_MAX */
                     for (int64_t j = 0; j < K + S; j++)
                         dP[j] = P[j] == -FLT_MAX ? 1.0f : 0.0f;
+                    /* y = c tanh(s / c): ds = dy (1 - (y / c)^2) */
+                    for (int64_t j = 0; j < K + S; j++)
+                        fac[j] = p->softclamp > 0 ? 1.0f - (P[j] / p->softclamp) * (P[j] / p->softclamp) : 1.0f;
                     softmax_row(P, K + S, mx);
                     const float *dov = dout + (b * T + i) * qstride + (int64_t)h * D;
                     const float *qv = q + (b * T + i) * qstride + (int64_t)h * D;
@@ -151,7 +159,7 @@ void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, 
                             dP[j] = 0.0f;
                             continue;
                         }
-                        float ds = (float)(w * (dP[j] - Dsum));
+                        float ds = (float)(w * (dP[j] - Dsum)) * fac[j];
                         dP[j] = ds; /* the logit gradient, for a learned bias below */
                         if (ds == 0.0f)
                             continue;
