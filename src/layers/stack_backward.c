@@ -140,6 +140,8 @@ void xtc_stack_backward(const struct xtc_stack *s, const struct xtc_stack_io *io
         else
             attention_backward(s, L, io, bf, A, self_idx, bf->dres, g);
         norm_backward(s, bf->dres, L->norm, bf->dh, A->x_in, A->mean, A->rstd, N, g);
+        if (g->layer_done)
+            g->layer_done(g->user, l);
     }
     memcpy(dx, bf->dres, sizeof(float) * (size_t)(N * C));
 }
