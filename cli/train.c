@@ -210,7 +210,11 @@ static void usage(FILE *f) {
             "loadable by x-transformers; train_state.safetensors) with DIR/latest pointing at the newest.\n"
             "Ctrl-C (SIGINT) or SIGTERM: the current step finishes, a checkpoint is saved, exit status 130;\n"
             "further signals cannot interrupt the save. Exit status 1 when anything asked for failed (a\n"
-            "checkpoint, the log, the plot, the sample), 2 for usage errors.\n"
+            "checkpoint, the log, the plot, the sample), 2 for usage errors.\n\n"
+            "Several processes: mpirun -np N xtc train ... trains one model on N processes (an xtc built with\n"
+            "MPI). --batch and --accum are per process: a step's global batch is N x accum x batch crops, the\n"
+            "stream of one process with --accum accum x N. Rank 0 alone writes DIR and prints; a checkpoint\n"
+            "resumes on any number of processes.\n"
             );
 }
 
@@ -254,6 +258,8 @@ struct loop_settings {
 
 /* One line of DIR/log.csv; a failure is reported once and makes the run's status non-zero. */
 static void log_line(FILE *csv, const char *path, bool *failed, const char *fmt, ...) {
+    if (!csv)
+        return; /* not rank 0 of a job: rank 0 writes the log */
     va_list ap;
     va_start(ap, fmt);
     errno = 0;
@@ -266,24 +272,38 @@ static void log_line(FILE *csv, const char *path, bool *failed, const char *fmt,
 }
 
 /* Steps, evaluation, log, plot and checkpoints until o.steps or a signal; the exit status. */
-static int train_loop(xtc_trainer_t t, const char *out, const char *data, const uint8_t *corpus, size_t len,
-                      size_t n_files, bool resuming, const struct loop_settings *ls) {
+static int train_loop(xtc_trainer_t t, xtc_comm_t comm, const char *out, const char *data, const uint8_t *corpus,
+                      size_t len, size_t n_files, bool resuming, const struct loop_settings *ls) {
     struct xtc_train_options o = *xtc_trainer_options(t);
     xtc_model_t m = xtc_trainer_model(t);
     struct xtc_error err;
+    /* in a job of several processes every call of the trainer is collective and fails alike
+     * everywhere; rank 0 alone writes the log and the plot and reports */
+    const bool lead = xtc_comm_rank(comm) == 0;
+    const int ranks = xtc_comm_size(comm);
     printf("model: %lld parameters | corpus %s: %zu bytes in %zu file%s, fingerprint %016llx (%.0f%% held out) | "
            "batch %lld x %lld bytes%s | %d threads\n",
            (long long)xtc_model_num_params(m), data, len, n_files, n_files == 1 ? "" : "s",
            (unsigned long long)xtc_corpus_fingerprint(corpus, len), o.val_fraction * 100, (long long)o.batch,
            (long long)o.seq_len, o.xl_segments ? " (Transformer-XL segments)" : "", xtc_threads_get());
+    struct xtc_comm_stats cs;
+    xtc_trainer_comm_stats(t, &cs);
+    if (ranks > 1)
+        printf("%d processes (%s): each takes %lld x %d of every global batch of %lld crops; a blocking sum of the "
+               "gradients takes %.1f ms\n", ranks, xtc_comm_name(comm), (long long)o.batch, o.accum,
+               (long long)o.batch * o.accum * ranks, cs.blocking_s * 1e3);
     if (resuming)
         printf("resuming %s/latest at step %lld\n", out, (long long)xtc_trainer_step_count(t));
+    if (resuming && cs.checkpoint_ranks > 0 && cs.checkpoint_ranks != ranks)
+        printf("note: the checkpoint was trained on %d process%s, this run has %d: the global batch is now %lld "
+               "crops\n", cs.checkpoint_ranks, cs.checkpoint_ranks == 1 ? "" : "es", ranks,
+               (long long)o.batch * o.accum * ranks);
 
     char csv_path[4200];
     snprintf(csv_path, sizeof csv_path, "%s/log.csv", out);
     struct curve train_c = {0}, val_c = {0};
     FILE *csv = NULL;
-    if (load_csv(csv_path, resuming ? xtc_trainer_step_count(t) : -1, &train_c, &val_c, &csv)) {
+    if (lead && load_csv(csv_path, resuming ? xtc_trainer_step_count(t) : -1, &train_c, &val_c, &csv)) {
         if (csv)
             fclose(csv);
         free(train_c.x), free(train_c.y), free(val_c.x), free(val_c.y);
@@ -301,11 +321,22 @@ static int train_loop(xtc_trainer_t t, const char *out, const char *data, const 
         curve_add(&val_c, 0, val);
         log_line(csv, csv_path, &log_failed, "0,nan,%.6f,0,0,0,0\n", val);
     }
-    while (xtc_trainer_step_count(t) < o.steps && !g_stop) {
+    bool stop = false;
+    while (xtc_trainer_step_count(t) < o.steps) {
+        /* a signal reaches the processes of a job at different moments: they stop together */
+        if (xtc_comm_any(comm, g_stop != 0, &stop, &err) != XTC_OK) {
+            fprintf(stderr, "xtc train: %s\n", err.msg);
+            status = 1;
+            break;
+        }
+        if (stop)
+            break;
         struct xtc_step_stats st;
         if (xtc_trainer_step(t, &st, &err) != XTC_OK) {
-            fprintf(stderr, "xtc train: %s\n", err.msg);
-            report_last_good(out);
+            if (lead) {
+                fprintf(stderr, "xtc train: %s\n", err.msg);
+                report_last_good(out);
+            }
             status = 1;
             break;
         }
@@ -313,8 +344,10 @@ static int train_loop(xtc_trainer_t t, const char *out, const char *data, const 
         val = NAN;
         if (st.step % ls->eval_every == 0 || st.step == o.steps) {
             if (xtc_trainer_evaluate(t, ls->eval_batches, &val, &err) != XTC_OK) {
-                fprintf(stderr, "xtc train: %s\n", err.msg);
-                report_last_good(out);
+                if (lead) {
+                    fprintf(stderr, "xtc train: %s\n", err.msg);
+                    report_last_good(out);
+                }
                 status = 1;
                 break;
             }
@@ -331,36 +364,57 @@ static int train_loop(xtc_trainer_t t, const char *out, const char *data, const 
             printf("step %5lld/%lld | loss %.4f", (long long)st.step, (long long)o.steps, st.loss);
             if (isfinite(val))
                 printf(" | val %.4f (%.3f bits/byte)", val, val / log(2.0));
-            printf(" | lr %.2e | %.0f tok/s | %s elapsed | ETA %s\n", st.lr, tps, e, eta);
+            printf(" | lr %.2e | %.0f tok/s", st.lr, tps);
+            if (ranks > 1) {
+                xtc_trainer_comm_stats(t, &cs);
+                double per = cs.steps ? 1e3 / (double)cs.steps : 0;
+                printf(" | %d ranks, sums %.1f ms exposed / %.1f in flight per step", ranks, cs.exposed_s * per,
+                       cs.in_flight_s * per);
+            }
+            printf(" | %s elapsed | ETA %s\n", e, eta);
             fflush(stdout);
             tokens_since = 0, t_since = now();
         }
-        if (isfinite(val) && !plot_failed)
+        if (lead && isfinite(val) && !plot_failed)
             plot_failed = write_plot(out, &train_c, &val_c) != 0;
         if (st.step % ls->save_every == 0 || st.step == o.steps) {
             if (save_blocked(t, out, &err) != XTC_OK) {
-                fprintf(stderr, "xtc train: saving a checkpoint failed: %s\n", err.msg);
-                report_last_good(out);
+                if (lead) {
+                    fprintf(stderr, "xtc train: saving a checkpoint failed: %s\n", err.msg);
+                    report_last_good(out);
+                }
                 status = 1;
                 break;
             }
             saved_step = st.step;
         }
     }
-    if (g_stop && status == 0) {
+    if (status == 0 && !stop && g_stop)
+        stop = true; /* after the last step, which is saved: reported as an interrupted run, as before */
+    if (stop && status == 0) {
         int64_t step = xtc_trainer_step_count(t);
         if (saved_step == step || save_blocked(t, out, &err) == XTC_OK) {
             printf("interrupted: saved %s/latest at step %lld (continue with --resume)\n", out, (long long)step);
             status = 130;
         } else {
-            fprintf(stderr, "xtc train: interrupted, and saving a checkpoint failed: %s\n", err.msg);
-            report_last_good(out);
+            if (lead) {
+                fprintf(stderr, "xtc train: interrupted, and saving a checkpoint failed: %s\n", err.msg);
+                report_last_good(out);
+            }
             status = 1;
         }
     }
-    if (!plot_failed)
+    if (lead && !plot_failed)
         plot_failed = write_plot(out, &train_c, &val_c) != 0;
-    if (status == 0) {
+    if (ranks > 1 && lead) {
+        xtc_trainer_comm_stats(t, &cs);
+        if (cs.steps > 0)
+            printf("communication: %d ranks, %d all-reduces of %.1f MB in all per step; waited %.2f ms per step after "
+                   "the backward (exposed) of %.2f ms in flight; without overlap a step would wait %.2f ms\n",
+                   ranks, cs.buckets, cs.bytes / 1e6, cs.exposed_s * 1e3 / (double)cs.steps,
+                   cs.in_flight_s * 1e3 / (double)cs.steps, cs.blocking_s * 1e3);
+    }
+    if (status == 0 && lead) {
         printf("done: %s/latest (config.json + model.safetensors), log %s, plot %s/loss.svg\n", out, csv_path, out);
         if (ls->sample > 0) {
             /* the first line of the held-out text as the prompt */
@@ -500,6 +554,73 @@ static int usage_error(const char *msg) {
     return 2;
 }
 
+/* A failure of this process alone while the others may wait for it in a collective: in a
+ * job of several it ends the whole job (with this status); alone it returns the status. */
+static int local_failure(xtc_comm_t comm, int status) {
+    if (xtc_comm_size(comm) > 1)
+        xtc_comm_abort(comm, status, NULL);
+    return status;
+}
+
+/* One process's part of a run: every rank reads the corpus; rank 0 alone makes or resumes
+ * the trainer in the run directory, then hands it to the others (xtc_trainer_share). */
+static int run_rank(xtc_comm_t comm, const char *config_path, const char *data, const char *out,
+                    const struct xtc_train_options *o, const bool *given, bool resume, bool override_options,
+                    bool override_corpus, bool force, const struct loop_settings *ls) {
+    const int rank = xtc_comm_rank(comm), ranks = xtc_comm_size(comm);
+    for (size_t i = 0; !data && i < sizeof default_data / sizeof default_data[0]; i++)
+        if (access(default_data[i], R_OK) == 0)
+            data = default_data[i];
+    if (!data) {
+        fprintf(stderr, "xtc train: no --data given and no default corpus found (apt-get install fortunes)\n");
+        return local_failure(comm, 2);
+    }
+    size_t len = 0, n_files = 0;
+    char errbuf[512];
+    uint8_t *corpus = xtc_cli_read_corpus(data, &len, &n_files, errbuf, sizeof errbuf);
+    if (!corpus) {
+        fprintf(stderr, "xtc train: %s\n", errbuf);
+        return local_failure(comm, 1);
+    }
+    char *config = NULL;
+    if (config_path) {
+        size_t clen;
+        config = xtc_cli_read_file(config_path, &clen, errbuf, sizeof errbuf);
+        if (!config) {
+            fprintf(stderr, "xtc train: %s\n", errbuf);
+            free(corpus);
+            return local_failure(comm, 1);
+        }
+    }
+    xtc_trainer_t t = NULL;
+    int status = 0;
+    if (rank == 0) {
+        /* the run directory: created (one level) when missing; its lock, taken by the trainer, is
+         * held for the whole run and keeps a second xtc train out */
+        struct stat sb;
+        if (!resume && mkdir(out, 0755) != 0 && (errno != EEXIST || stat(out, &sb) != 0 || !S_ISDIR(sb.st_mode))) {
+            fprintf(stderr, "xtc train: cannot create the output directory %s: %s\n", out,
+                    errno == EEXIST ? "it exists and is not a directory" : strerror(errno));
+            status = 1;
+        } else {
+            status = resume ? resume_run(&t, out, config, corpus, len, o, given, override_options, override_corpus)
+                            : new_run(&t, out, config ? config : default_config, corpus, len, o, force);
+        }
+    }
+    struct xtc_error err;
+    if (ranks > 1 && xtc_trainer_share(&t, comm, corpus, len, &err) != XTC_OK) {
+        if (status == 0) /* rank 0's own failure is reported already */
+            fprintf(stderr, "xtc train: rank %d: %s\n", rank, err.msg);
+        status = status ? status : 1;
+    }
+    if (status == 0)
+        status = train_loop(t, comm, out, data, corpus, len, n_files, resume, ls);
+    xtc_trainer_free(t);
+    free(corpus);
+    free(config);
+    return status;
+}
+
 int xtc_cli_train(int argc, char **argv) {
     struct xtc_train_options o;
     xtc_train_options_default(&o);
@@ -584,52 +705,19 @@ int xtc_cli_train(int argc, char **argv) {
         return usage_error(override_options ? "--override-options needs --resume" : "--override-corpus needs --resume");
     if (threads > 0)
         xtc_threads_set(threads);
-    for (size_t i = 0; !data && i < sizeof default_data / sizeof default_data[0]; i++)
-        if (access(default_data[i], R_OK) == 0)
-            data = default_data[i];
-    if (!data) {
-        fprintf(stderr, "xtc train: no --data given and no default corpus found (apt-get install fortunes)\n");
-        return 2;
-    }
-    size_t len = 0, n_files = 0;
-    char errbuf[512];
-    uint8_t *corpus = xtc_cli_read_corpus(data, &len, &n_files, errbuf, sizeof errbuf);
-    if (!corpus) {
-        fprintf(stderr, "xtc train: %s\n", errbuf);
+    /* mpirun -np N: N processes train one model; a process started alone is a job of one */
+    struct xtc_error err;
+    xtc_comm_t comm;
+    if (xtc_comm_create(&comm, &err) != XTC_OK) {
+        fprintf(stderr, "xtc train: %s\n", err.msg);
         return 1;
     }
-    char *config = NULL;
-    if (config_path) {
-        size_t clen;
-        config = xtc_cli_read_file(config_path, &clen, errbuf, sizeof errbuf);
-        if (!config) {
-            fprintf(stderr, "xtc train: %s\n", errbuf);
-            free(corpus);
-            return 1;
-        }
-    }
-    /* the run directory: created (one level) when missing; its lock, taken by the trainer, is
-     * held for the whole run and keeps a second xtc train out */
-    struct stat sb;
-    if (!resume && mkdir(out, 0755) != 0 && (errno != EEXIST || stat(out, &sb) != 0 || !S_ISDIR(sb.st_mode))) {
-        fprintf(stderr, "xtc train: cannot create the output directory %s: %s\n", out,
-                errno == EEXIST ? "it exists and is not a directory" : strerror(errno));
-        free(corpus);
-        free(config);
-        return 1;
-    }
-    xtc_trainer_t t = NULL;
-    int status = resume ? resume_run(&t, out, config, corpus, len, &o, given, override_options, override_corpus)
-                        : new_run(&t, out, config ? config : default_config, corpus, len, &o, force);
-    if (status != 0) {
-        free(corpus);
-        free(config);
-        return status;
-    }
-    status = train_loop(t, out, data, corpus, len, n_files, resume,
-                        &(struct loop_settings){eval_every, eval_batches, save_every, log_every, sample});
-    xtc_trainer_free(t);
-    free(corpus);
-    free(config);
+    const int rank = xtc_comm_rank(comm);
+    if (rank > 0 && !freopen("/dev/null", "w", stdout)) /* rank 0 prints the progress */
+        fprintf(stderr, "xtc train: rank %d: cannot silence its output: %s\n", rank, strerror(errno));
+    int status = run_rank(comm, config_path, data, out, &o, given, resume, override_options, override_corpus, force,
+                          &(struct loop_settings){eval_every, eval_batches, save_every, log_every, sample});
+    xtc_comm_free(comm);
     return status;
 }
+

@@ -38,6 +38,11 @@ install(FILES ${PROJECT_BINARY_DIR}/xtcConfig.cmake ${PROJECT_BINARY_DIR}/xtcCon
 # pkg-config. Libs.private lists what a static link adds (pkg-config --static --libs xtc).
 get_filename_component(XTC_OPENBLAS_DIR ${XTC_OPENBLAS_LIBRARY} DIRECTORY)
 set(XTC_PC_LIBS_PRIVATE "-L${XTC_OPENBLAS_DIR} -lopenblas -lcjson ${OpenMP_C_FLAGS} -lm")
+if(XTC_MPI)
+  foreach(lib ${MPI_C_LIBRARIES})
+    string(APPEND XTC_PC_LIBS_PRIVATE " ${lib}")
+  endforeach()
+endif()
 foreach(dir LIBDIR INCLUDEDIR)
   if(IS_ABSOLUTE "${CMAKE_INSTALL_${dir}}")
     set(XTC_PC_${dir} "${CMAKE_INSTALL_${dir}}")

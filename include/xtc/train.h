@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "xtc/dist.h"
 #include "xtc/export.h"
 #include "xtc/model.h"
 #include "xtc/status.h"
@@ -180,6 +181,44 @@ XTC_API xtc_status xtc_trainer_evaluate(xtc_trainer_t t, int n_batches, float *l
  * (xtc_trainer_use_dir). DIR must exist. Errors: XTC_ERR_ARG, XTC_ERR_IO (message with the
  * errno: EROFS, EACCES, ENOSPC ...; another process using DIR), XTC_ERR_NOMEM. */
 XTC_API xtc_status xtc_trainer_save(xtc_trainer_t t, const char *dir, struct xtc_error *err);
+
+/* ------------------------------------------------------------------ several processes */
+
+/* Makes the processes of comm train one model (a collective: every rank calls it).
+ * Rank 0 brings the trainer (*t, new or resumed); every other rank passes *t == NULL and
+ * gets a trainer with rank 0's configuration, options, parameters, AdamW state, step and
+ * random state (only rank 0 reads or writes the run directory). Every rank brings the same
+ * corpus (checked by fingerprint). Rank 0 with *t == NULL tells the others that the run
+ * could not start: every rank then fails. From then on every call of the trainer is
+ * collective:
+ *   - xtc_trainer_step: each of the N ranks takes its own accum * batch crops of a global
+ *     batch of N * accum * batch (every rank draws the whole batch from the shared
+ *     generator, so the crops are disjoint and the stream is that of one process with
+ *     accum * N); gradients are summed in buckets while the backward pass of the last
+ *     micro-batch goes on, each scaled so that N ranks equal one process with accum * N;
+ *   - xtc_trainer_evaluate: the held-out batches are shared out;
+ *   - xtc_trainer_save: rank 0 writes after every rank has checked that its parameters
+ *     equal rank 0's; every rank returns rank 0's result.
+ * A checkpoint resumes on any number of ranks (the global batch is N * accum * batch).
+ * Errors: XTC_ERR_ARG (NULL comm; *t not NULL on rank > 0), XTC_ERR_CONFIG (another corpus
+ * on some rank), XTC_ERR_BACKEND, XTC_ERR_NOMEM; on failure every rank's *t is freed and
+ * NULL. comm must outlive the trainer. */
+XTC_API xtc_status xtc_trainer_share(xtc_trainer_t *t, xtc_comm_t comm, const uint8_t *corpus, size_t len,
+                                     struct xtc_error *err);
+
+/* Communication of a trainer shared by several ranks (zeros for one process). */
+struct xtc_comm_stats {
+    int ranks;
+    int buckets;          /* gradient all-reduces per step */
+    double bytes;         /* gradient bytes each rank sends into the sum per step */
+    int64_t steps;        /* steps measured */
+    double exposed_s;     /* time the steps waited for their sums after the backward pass */
+    double in_flight_s;   /* time from each step's first bucket until its last sum was seen complete */
+    double blocking_s;    /* one blocking sum of every gradient, measured when the trainer was shared:
+                             what a step would wait without overlap */
+    int checkpoint_ranks; /* ranks the resumed checkpoint was trained on (0: a new run, or unknown) */
+};
+XTC_API void xtc_trainer_comm_stats(const struct xtc_trainer *t, struct xtc_comm_stats *s);
 
 XTC_API xtc_model_t xtc_trainer_model(xtc_trainer_t t);
 XTC_API const struct xtc_train_options *xtc_trainer_options(const struct xtc_trainer *t);

@@ -123,6 +123,10 @@ struct xtc_stack_grads {
     float *grads;        /* base of the gradient block (accumulated) */
     float *dcontext;     /* (B, S_ctx, dim_context) accumulated, or NULL */
     float *const *dmems; /* n_self (B, M, C) overwritten, or NULL */
+    /* Called as each sub-layer's parameter gradients become complete (last sub-layer first),
+     * or NULL: a data-parallel trainer starts summing them across processes meanwhile. */
+    void (*layer_done)(void *user, int sub);
+    void *user;
 };
 
 /* Positions [pos_lo, pos_hi) get precomputed rotary tables (those the model's calls use). */

@@ -243,6 +243,8 @@ void xtc_stack_backward(const struct xtc_stack *s, const struct xtc_stack_io *io
             norm_backward(s, bf->dres, L->norm, bf->dh, A->x_in, A->mean, A->rstd, N, g);
         else
             xtc_step_residual(bf->dres, bf->dh, N, C, 0, C);
+        if (g->layer_done)
+            g->layer_done(g->user, l);
     }
     memcpy(dx, bf->dres, NC);
 }

@@ -204,7 +204,8 @@ xtc_status xtc_context_backward(xtc_context_t ctx, const float *dout, struct xtc
         XTC_FAIL(err, XTC_ERR_ARG, "backward needs a preceding forward call with save_for_backward (in the same context)");
     if (!m->grad)
         XTC_TRY(xtc_model_zero_grad(m, err));
-    struct xtc_stack_grads g = {.params = m->data, .grads = m->grad};
+    struct xtc_stack_grads g = {.params = m->data, .grads = m->grad,
+                                .layer_done = ctx == &m->base ? m->grad_hook : NULL, .user = m->grad_hook_user};
     if (!f->xt_full) {
         /* one network: TransformerWrapper, a bare stack, or an XTransformer's decoder alone
          * (src NULL, context given), whose cotangent is d logits and whose context gets a gradient */

@@ -105,6 +105,9 @@ struct xtc_model {
     float *grad;            /* gradient block, same layout as data (NULL until first needed) */
     uint16_t *data_bf16;    /* bfloat16 copy of data for decoding (xtc_model_set_decode_dtype), or NULL */
     struct xtc_context base; /* the built-in context of the xtc_model_* calls */
+    /* handed to every backward of the built-in context (struct xtc_stack_grads.layer_done) */
+    void (*grad_hook)(void *user, int sub);
+    void *grad_hook_user;
 };
 
 #endif

@@ -271,16 +271,17 @@ static xtc_status write_state(const struct xtc_trainer *t, const char *dir, stru
     char *opts = options_json(&t->o);
     if (!opts)
         XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating the options");
-    char step[32], adam_t[32], rng[4][32], bytes[32], hash[32];
+    char step[32], adam_t[32], rng[4][32], bytes[32], hash[32], ranks[16];
     snprintf(step, sizeof step, "%lld", (long long)t->step);
     snprintf(adam_t, sizeof adam_t, "%lld", (long long)t->opt.t);
     snprintf(bytes, sizeof bytes, "%zu", t->len);
     snprintf(hash, sizeof hash, "%" PRIu64, t->corpus_hash);
+    snprintf(ranks, sizeof ranks, "%d", t->dp.size);
     for (int i = 0; i < 4; i++)
         snprintf(rng[i], sizeof rng[i], "%" PRIu64, t->rng.s[i]);
     const char *meta[] = {"format", STATE_FORMAT, "step", step, "adam_t", adam_t, "rng0", rng[0], "rng1", rng[1],
                           "rng2", rng[2], "rng3", rng[3], "options", opts, "corpus_bytes", bytes,
-                          "corpus_fnv1a64", hash};
+                          "corpus_fnv1a64", hash, "ranks", ranks};
     struct xtc_safetensors_tensor st[2] = {
         {.name = "adam.m", .dtype = XTC_DTYPE_F32, .ndim = 1, .shape = {(int64_t)t->opt.n}, .data = t->opt.m},
         {.name = "adam.v", .dtype = XTC_DTYPE_F32, .ndim = 1, .shape = {(int64_t)t->opt.n}, .data = t->opt.v},
@@ -304,6 +305,10 @@ static xtc_status write_state(const struct xtc_trainer *t, const char *dir, stru
 xtc_status xtc_trainer_save(xtc_trainer_t t, const char *dir, struct xtc_error *err) {
     if (!t || !dir)
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_trainer_save: NULL argument");
+    return t->dp.size > 1 ? xtc_dp_save(t, dir, err) : xtc_trainer_save_local(t, dir, err);
+}
+
+xtc_status xtc_trainer_save_local(struct xtc_trainer *t, const char *dir, struct xtc_error *err) {
     XTC_TRY(xtc_trainer_use_dir(t, dir, err));
     char name[96], tmp_name[128], link_name[64], final[PATH_MAX], tmp[PATH_MAX], link_tmp[PATH_MAX], link[PATH_MAX];
     snprintf(name, sizeof name, "checkpoint-%08lld", (long long)t->step);
@@ -464,6 +469,9 @@ xtc_status xtc_train_state_read_meta(const struct xtc_safetensors *st, const cha
         snprintf(key, sizeof key, "rng%d", i);
         XTC_TRY(read_meta_u64(st, key, &meta->rng[i], UINT64_MAX, err));
     }
+    meta->ranks = 0; /* informative only (any number of ranks resumes): states before it lack it */
+    if (xtc_safetensors_metadata(st, "ranks"))
+        XTC_TRY(read_meta_u64(st, "ranks", &meta->ranks, 1 << 24, err));
     if (!(meta->rng[0] | meta->rng[1] | meta->rng[2] | meta->rng[3]))
         XTC_FAIL(err, XTC_ERR_FORMAT, "%s: the random generator's state is all zeros (it would only give zeros)",
                  path);
@@ -550,6 +558,7 @@ xtc_status xtc_trainer_resume_ex(xtc_trainer_t *out, const char *checkpoint_dir,
     t->step = (int64_t)meta.step;
     t->opt.t = (int64_t)meta.adam_t;
     memcpy(t->rng.s, meta.rng, sizeof meta.rng);
+    t->dp.ck_ranks = (int)meta.ranks;
     *out = t;
     return XTC_OK;
 }

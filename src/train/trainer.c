@@ -95,7 +95,8 @@ static xtc_status setup(struct xtc_trainer *t, const uint8_t *corpus, size_t len
     t->corpus = malloc(len);
     int64_t B = t->o.batch;
     t->x = malloc(sizeof(int64_t) * (size_t)(B * L));
-    if (!t->corpus || !t->x)
+    t->starts = malloc(sizeof(size_t) * (size_t)B * (size_t)t->o.accum);
+    if (!t->corpus || !t->x || !t->starts)
         XTC_FAIL(err, XTC_ERR_NOMEM,
                  "out of memory allocating the training buffers (a %zu-byte corpus, %lld x %lld tokens)", len,
                  (long long)B, (long long)L);
@@ -118,6 +119,7 @@ xtc_status xtc_trainer_make(xtc_trainer_t *out, xtc_model_t model, const uint8_t
     t->model = model;
     t->o = *o;
     t->lock_fd = -1;
+    t->dp.size = 1;
     /* the checkpoints state the defaults that changed between x-transformers releases */
     char *explicit_cfg = xtc_config_json_explicit(model->config_json, strlen(model->config_json));
     if (explicit_cfg) {
@@ -155,6 +157,8 @@ void xtc_trainer_free(xtc_trainer_t t) {
     xtc_adamw_free(&t->opt);
     free(t->corpus);
     free(t->x);
+    free(t->starts);
+    xtc_dp_free(t);
     xtc_xl_workspace_free(t->ws);
     xtc_trainer_unlock(t);
     free(t);
@@ -166,14 +170,20 @@ int64_t xtc_trainer_step_count(const struct xtc_trainer *t) { return t->step; }
 
 /* ------------------------------------------------------------------ one batch */
 
-/* B crops of crop_len bytes from [lo, hi) into t->x. */
-static void sample(struct xtc_trainer *t, struct xtc_rng *rng, size_t lo, size_t hi) {
+/* n crop offsets in [lo, hi - crop_len] from rng. */
+static void draw_starts(const struct xtc_trainer *t, struct xtc_rng *rng, size_t lo, size_t hi, size_t *starts,
+                        size_t n) {
     int64_t L = crop_len(t);
-    for (int64_t b = 0; b < t->o.batch; b++) {
-        size_t start = lo + (size_t)xtc_rng_below(rng, (uint64_t)(hi - lo - (size_t)L + 1));
+    for (size_t i = 0; i < n; i++)
+        starts[i] = lo + (size_t)xtc_rng_below(rng, (uint64_t)(hi - lo - (size_t)L + 1));
+}
+
+/* The batch crops at starts[0 .. batch) into t->x. */
+static void fill_crops(struct xtc_trainer *t, const size_t *starts) {
+    int64_t L = crop_len(t);
+    for (int64_t b = 0; b < t->o.batch; b++)
         for (int64_t i = 0; i < L; i++)
-            t->x[b * L + i] = t->corpus[start + (size_t)i];
-    }
+            t->x[b * L + i] = t->corpus[starts[b] + (size_t)i];
 }
 
 /* Loss of the crops in t->x (and, with backward, gradients scaled by `scale`): the
@@ -192,13 +202,22 @@ xtc_status xtc_trainer_step(xtc_trainer_t t, struct xtc_step_stats *stats, struc
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_trainer_step: NULL argument");
     xtc_model_t m = t->model;
     XTC_TRY(xtc_model_zero_grad(m, err));
+    /* every rank draws the whole global batch, so the generator stays the same everywhere and
+     * equals one process's with accum * N; rank r trains micro-batches r * accum ... */
+    const int A = t->o.accum, N = t->dp.size, r = t->dp.rank;
+    const size_t B = (size_t)t->o.batch;
+    draw_starts(t, &t->rng, 0, t->n_train, t->starts, B * (size_t)A * (size_t)N);
     double total = 0;
-    for (int a = 0; a < t->o.accum; a++) {
-        sample(t, &t->rng, 0, t->n_train);
+    for (int a = 0; a < A; a++) {
+        fill_crops(t, t->starts + ((size_t)r * (size_t)A + (size_t)a) * B);
+        if (N > 1 && a == A - 1)
+            xtc_dp_arm(t); /* the last micro-batch's backward completes the gradients */
         double loss;
-        XTC_TRY(run_batch(t, true, 1.0f / (float)t->o.accum, &loss, err));
-        total += loss / t->o.accum;
+        XTC_TRY(run_batch(t, true, 1.0f / (float)(A * N), &loss, err));
+        total += loss / (A * N);
     }
+    if (N > 1)
+        XTC_TRY(xtc_dp_finish(t, &total, err));
     double norm = xtc_clip_grad_norm(m->grad, m->n_trainable, t->o.grad_clip);
     if (!isfinite(total) || !isfinite(norm))
         XTC_FAIL(err, XTC_ERR_ARG, "step %lld: the %s is not finite (loss %g, gradient norm %g); parameters unchanged",
@@ -207,8 +226,15 @@ xtc_status xtc_trainer_step(xtc_trainer_t t, struct xtc_step_stats *stats, struc
     xtc_adamw_step(&t->opt, m->data, m->grad, lr);
     t->step++;
     *stats = (struct xtc_step_stats){.step = t->step, .loss = (float)total, .lr = lr, .grad_norm = norm,
-                                     .tokens = t->o.batch * t->o.accum * (crop_len(t) - 1)};
+                                     .tokens = t->o.batch * A * N * (crop_len(t) - 1)};
     return XTC_OK;
+}
+
+const size_t *xtc_trainer_step_windows(const struct xtc_trainer *t, size_t *n, size_t *first) {
+    size_t per_rank = (size_t)t->o.batch * (size_t)t->o.accum;
+    *n = per_rank * (size_t)t->dp.size;
+    *first = per_rank * (size_t)t->dp.rank;
+    return t->starts;
 }
 
 xtc_status xtc_trainer_evaluate(xtc_trainer_t t, int n_batches, float *loss, struct xtc_error *err) {
@@ -219,12 +245,18 @@ xtc_status xtc_trainer_evaluate(xtc_trainer_t t, int n_batches, float *loss, str
     struct xtc_rng rng;
     xtc_rng_seed(&rng, t->o.seed ^ 0x5eedf00dULL);
     double total = 0;
+    size_t *starts = t->starts; /* B of them: the step's are drawn again by the next step */
     for (int i = 0; i < n_batches; i++) {
-        sample(t, &rng, t->n_train, t->len);
+        draw_starts(t, &rng, t->n_train, t->len, starts, (size_t)t->o.batch);
+        if (i % t->dp.size != t->dp.rank)
+            continue; /* another rank's batch */
+        fill_crops(t, starts);
         double l;
         XTC_TRY(run_batch(t, false, 1.0f, &l, err));
         total += l;
     }
+    if (t->dp.size > 1)
+        XTC_TRY(xtc_dp_sum(t, &total, 1, err));
     *loss = (float)(total / n_batches);
     return XTC_OK;
 }

@@ -1,0 +1,111 @@
+#!/bin/sh
+# xtc train under mpirun: a 2-process run prints one progress line per step (rank 0's, with the
+# rank count) and writes the usual log.csv; it resumes on 3 processes and on one; Transformer-XL
+# training runs on 2; a rank killed with SIGKILL ends the job within seconds with a non-zero
+# status naming the rank, and DIR/latest still resumes.
+# Usage: cli_train_mpi.sh XTC MPIEXEC (MPIEXEC empty: built without MPI, skipped with 77)
+set -u
+xtc=$1 mpiexec=$2
+if [ -z "$mpiexec" ]; then
+    echo "skipped: xtc was built without MPI"
+    exit 77
+fi
+tmp=$(mktemp -d)
+bg=
+trap '[ -n "$bg" ] && kill -9 $bg 2>/dev/null; rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+ok() { echo "ok: $*"; }
+export OMP_NUM_THREADS=1
+
+cat >"$tmp/tiny.json" <<'JSON'
+{"class": "TransformerWrapper", "kwargs": {"num_tokens": 256, "max_seq_len": 16, "max_mem_len": 16,
+ "attn_layers": {"class": "Decoder", "kwargs": {"dim": 32, "depth": 2, "heads": 2, "attn_dim_head": 16,
+ "rotary_pos_emb": true, "rotary_emb_dim": 16}}}}
+JSON
+awk 'BEGIN { for (i = 0; i < 2000; i++) printf "line %d of the quick brown fox\n", i }' >"$tmp/corpus.txt"
+T="--config $tmp/tiny.json --data $tmp/corpus.txt --batch 2 --seq-len 16 --eval-batches 3 --eval-every 3 --sample 0 --threads 1"
+cd "$tmp"
+
+# a new run on 2 processes
+"$mpiexec" -n 2 "$xtc" train $T --out run --steps 6 --save-every 3 >out.txt 2>err.txt
+rc=$?
+if [ $rc -eq 0 ] && grep -q "^2 processes (mpi)" out.txt && [ "$(grep -c '^step     6/6' out.txt)" = 1 ] &&
+    grep -q "2 ranks, sums" out.txt && grep -q "^communication: 2 ranks" out.txt; then
+    ok "2 processes: one progress line per step, with the ranks and the communication"
+else
+    fail "2 processes (status $rc)"; cat out.txt err.txt
+fi
+if [ "$(head -1 run/log.csv)" = "step,train_loss,val_loss,lr,grad_norm,tokens_per_s,elapsed_s" ] &&
+    [ "$(wc -l <run/log.csv)" = 8 ] && [ -f run/latest/model.safetensors ]; then
+    ok "log.csv as for one process (header + steps 0..6), checkpoint in run/latest"
+else
+    fail "log.csv or checkpoint"; cat run/log.csv; ls -l run
+fi
+
+# resumed on 3 processes (more than the cores: oversubscribed), then on one
+"$mpiexec" -n 3 "$xtc" train $T --out run --resume --steps 9 >out.txt 2>err.txt
+rc=$?
+if [ $rc -eq 0 ] && grep -q "trained on 2 processes, this run has 3" out.txt && grep -q '^step     9/9' out.txt &&
+    [ "$(wc -l <run/log.csv)" = 11 ]; then
+    ok "resumed on 3 processes"
+else
+    fail "resume on 3 (status $rc)"; cat out.txt err.txt
+fi
+"$xtc" train $T --out run --resume --steps 10 >out.txt 2>err.txt
+rc=$?
+if [ $rc -eq 0 ] && grep -q "trained on 3 processes, this run has 1" out.txt && grep -q '^step    10/10' out.txt; then
+    ok "resumed on one process"
+else
+    fail "resume on 1 (status $rc)"; cat out.txt err.txt
+fi
+
+# Transformer-XL training on 2 processes
+"$mpiexec" -n 2 "$xtc" train $T --out xl --xl 2 --steps 4 >out.txt 2>err.txt
+rc=$?
+if [ $rc -eq 0 ] && grep -q "Transformer-XL" out.txt && grep -q '^step     4/4' out.txt; then
+    ok "Transformer-XL on 2 processes"
+else
+    fail "XL on 2 (status $rc)"; cat out.txt err.txt
+fi
+
+# kill -9 of rank 1 during a long run
+"$mpiexec" -n 2 "$xtc" train $T --out killed --steps 1000000 --save-every 2 >out.txt 2>err.txt &
+bg=$!
+i=0
+while [ ! -e killed/latest ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+victim=
+for p in $(pgrep -f "$xtc train"); do
+    if tr '\0' '\n' </proc/$p/environ 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1'; then victim=$p; fi
+done
+if [ -z "$victim" ]; then
+    fail "no rank 1 process found"
+else
+    sleep 0.5
+    t0=$(date +%s)
+    kill -9 "$victim"
+    i=0
+    while kill -0 $bg 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    dt=$(($(date +%s) - t0))
+    if kill -0 $bg 2>/dev/null; then
+        fail "the job still runs 30 s after rank 1 was killed"
+        kill -9 $bg
+    fi
+    wait $bg
+    rc=$?
+    bg=
+    if [ $rc -ne 0 ] && grep -q "rank 1" out.txt err.txt; then
+        ok "rank 1 killed: the job ended in ${dt} s with status $rc, naming rank 1"
+    else
+        fail "after kill -9 of rank 1: status $rc"; cat out.txt err.txt
+    fi
+    if "$xtc" train $T --out killed --resume --steps 1 >out.txt 2>err.txt ||
+        grep -q "resuming killed/latest" out.txt; then
+        ok "killed/latest resumes"
+    else
+        fail "killed/latest does not resume"; cat out.txt err.txt
+    fi
+fi
+
+[ $fails -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
+echo "all passed"
