@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "backend/backend.h"
+#include "core/select.h"
 #include "pos/pos.h"
 
 struct xtc_attn_params {
@@ -56,30 +57,7 @@ static inline float xtc_attn_topk_row(float *row, int64_t n, int topk, float *tm
             tmp[m++] = row[j];
     if (m <= topk)
         return -FLT_MAX;
-    /* quickselect: tmp[topk - 1] becomes the topk-th largest */
-    int64_t lo = 0, hi = m - 1, want = topk - 1;
-    while (lo < hi) {
-        float pivot = tmp[lo + (hi - lo) / 2];
-        int64_t i = lo, j = hi;
-        while (i <= j) {
-            while (tmp[i] > pivot)
-                i++;
-            while (tmp[j] < pivot)
-                j--;
-            if (i <= j) {
-                float t = tmp[i];
-                tmp[i++] = tmp[j];
-                tmp[j--] = t;
-            }
-        }
-        if (want <= j)
-            hi = j;
-        else if (want >= i)
-            lo = i;
-        else
-            break;
-    }
-    float thr = tmp[want];
+    float thr = xtc_kth_largest_inplace(tmp, m, topk);
     for (int64_t j = 0; j < n; j++)
         if (row[j] < thr)
             row[j] = -FLT_MAX;

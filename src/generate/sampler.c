@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "core/select.h"
 #include "generate/decode.h"
 #include "core/status.h"
 #include "xtc/generate.h"
@@ -26,29 +27,7 @@ static int64_t argmax(const float *x, int64_t n) {
 /* k-th largest value of x (n floats), 1 <= k <= n; tmp holds n floats. */
 static float kth_largest(const float *x, int64_t n, int64_t k, float *tmp) {
     memcpy(tmp, x, sizeof(float) * (size_t)n);
-    int64_t lo = 0, hi = n - 1, want = k - 1;
-    while (lo < hi) { /* quickselect, descending */
-        float pivot = tmp[(lo + hi) / 2];
-        int64_t i = lo, j = hi;
-        while (i <= j) {
-            while (tmp[i] > pivot)
-                i++;
-            while (tmp[j] < pivot)
-                j--;
-            if (i <= j) {
-                float t = tmp[i];
-                tmp[i++] = tmp[j];
-                tmp[j--] = t;
-            }
-        }
-        if (want <= j)
-            hi = j;
-        else if (want >= i)
-            lo = i;
-        else
-            break;
-    }
-    return tmp[want];
+    return xtc_kth_largest_inplace(tmp, n, k);
 }
 
 static int cmp_desc(const void *a, const void *b) {
