@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "check.h"
+#include "corpus_text.h"
 #include "train/trainer.h"
 #include "xtc/xtc.h"
 
@@ -29,21 +30,6 @@ static const char *t5_config =
     "\"heads\": 2, \"attn_dim_head\": 16, \"rel_pos_bias\": true}}}}";
 
 static int rank, ranks;
-
-static uint8_t *make_corpus(size_t n) {
-    static const char *words[] = {"the ", "quick ", "brown ", "fox ", "jumps ", "over ", "lazy ", "dog ", "and ",
-                                  "runs ", "away\n"};
-    uint8_t *c = malloc(n);
-    uint64_t s = 7;
-    size_t at = 0;
-    while (at < n) {
-        s = s * 6364136223846793005ULL + 1;
-        const char *w = words[(s >> 33) % 11];
-        for (size_t i = 0; w[i] && at < n; i++)
-            c[at++] = (uint8_t)w[i];
-    }
-    return c;
-}
 
 static xtc_trainer_t make(const char *config, const uint8_t *corpus, size_t len, const struct xtc_train_options *o) {
     xtc_model_t m;
@@ -123,7 +109,7 @@ static void check_windows(xtc_trainer_t t, xtc_trainer_t ref, const char *what) 
 /* K steps on N ranks against one process with accum A * N. */
 static void test_equivalence(xtc_comm_t comm, const char *config, int xl, size_t bucket, const char *what) {
     size_t len = 60000;
-    uint8_t *corpus = make_corpus(len);
+    uint8_t *corpus = xtc_test_corpus(len, 7);
     struct xtc_train_options o;
     xtc_train_options_default(&o);
     o.batch = 2, o.seq_len = 16, o.accum = 2, o.steps = 10, o.warmup = 2, o.lr = 3e-3f, o.xl_segments = xl;
@@ -181,7 +167,7 @@ static void test_equivalence(xtc_comm_t comm, const char *config, int xl, size_t
 /* 3 + 3 steps through a checkpoint equal 6 uninterrupted steps, bit for bit. */
 static void test_resume(xtc_comm_t comm, const char *scratch, int xl) {
     size_t len = 60000;
-    uint8_t *corpus = make_corpus(len);
+    uint8_t *corpus = xtc_test_corpus(len, 7);
     struct xtc_train_options o;
     xtc_train_options_default(&o);
     o.batch = 2, o.seq_len = 16, o.accum = 1, o.steps = 6, o.warmup = 2, o.lr = 3e-3f, o.xl_segments = xl;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "corpus_text.h"
 #include "xtc/xtc.h"
 
 static const char *tiny_config =
@@ -54,21 +55,6 @@ static void test_optimizer(void) {
     CHECK(fabsf(xtc_lr_schedule(10, 10, 110, 1e-3f, 1e-4f) - 1e-3f) < 1e-9f, "cosine start");
     CHECK(fabsf(xtc_lr_schedule(60, 10, 110, 1e-3f, 1e-4f) - 5.5e-4f) < 1e-8f, "cosine middle");
     CHECK(fabsf(xtc_lr_schedule(110, 10, 110, 1e-3f, 1e-4f) - 1e-4f) < 1e-9f, "cosine end");
-}
-
-static uint8_t *make_corpus(size_t n) {
-    static const char *words[] = {"the ", "quick ", "brown ", "fox ", "jumps ", "over ", "lazy ", "dog ", "and ",
-                                  "runs ", "away\n"};
-    uint8_t *c = malloc(n);
-    uint64_t s = 7;
-    size_t at = 0;
-    while (at < n) {
-        s = s * 6364136223846793005ULL + 1;
-        const char *w = words[(s >> 33) % 11];
-        for (size_t i = 0; w[i] && at < n; i++)
-            c[at++] = (uint8_t)w[i];
-    }
-    return c;
 }
 
 static struct xtc_train_options tiny_options(int xl) {
@@ -302,7 +288,7 @@ static void test_block_options(const uint8_t *corpus, size_t len) {
 int main(void) {
     test_optimizer();
     size_t len = 6000;
-    uint8_t *corpus = make_corpus(len);
+    uint8_t *corpus = xtc_test_corpus(len, 7);
     test_resume(corpus, len, 0);
     test_resume(corpus, len, 2);
     test_errors(corpus, len);

@@ -15,25 +15,13 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "corpus_text.h"
 #include "xtc/xtc.h"
 
 static const char *tiny_config =
     "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 256, \"max_seq_len\": 16, "
     "\"attn_layers\": {\"class\": \"Decoder\", \"kwargs\": {\"dim\": 16, \"depth\": 1, \"heads\": 2, "
     "\"attn_dim_head\": 8}}}}";
-
-static uint8_t *make_corpus(size_t n, uint64_t s) {
-    static const char *words[] = {"the ", "quick ", "brown ", "fox ", "jumps ", "over ", "lazy ", "dog\n"};
-    uint8_t *c = malloc(n);
-    size_t at = 0;
-    while (at < n) {
-        s = s * 6364136223846793005ULL + 1;
-        const char *w = words[(s >> 33) % 8];
-        for (size_t i = 0; w[i] && at < n; i++)
-            c[at++] = (uint8_t)w[i];
-    }
-    return c;
-}
 
 static xtc_trainer_t new_trainer(const uint8_t *corpus, size_t len) {
     struct xtc_train_options o;
@@ -177,7 +165,7 @@ static void test_other_corpus(const uint8_t *corpus, size_t len) {
     xtc_trainer_t t = new_trainer(corpus, len);
     CHECK(t && xtc_trainer_save(t, dir, &err) == XTC_OK, "save: %s", err.msg);
     xtc_trainer_free(t);
-    uint8_t *other = make_corpus(len, 99);
+    uint8_t *other = xtc_test_corpus(len, 99);
     t = NULL;
     CHECK(xtc_trainer_resume(&t, dir, NULL, other, len, NULL, &err) == XTC_ERR_CONFIG &&
               strstr(err.msg, "another corpus"),
@@ -242,7 +230,7 @@ static void test_bad_moments(const uint8_t *corpus, size_t len) {
 
 int main(void) {
     size_t len = 4000;
-    uint8_t *corpus = make_corpus(len, 7);
+    uint8_t *corpus = xtc_test_corpus(len, 7);
     test_lock(corpus, len);
     test_cleanup(corpus, len);
     test_other_corpus(corpus, len);
