@@ -103,7 +103,7 @@ static int compare_grads(struct check *c, const cJSON *call, int K, int64_t B, i
             return 1;
     }
     const struct xtc_config *cfg = xtc_model_config(c->model);
-    int64_t dim = cfg->net.layers.dim;
+    int64_t dim = cfg->net.layers.dim, dim_x = cfg->net.wrap.continuous ? cfg->net.wrap.dim_in : dim;
     struct xtc_input_grads ig;
     xtc_model_input_grads(c->model, &ig);
     const cJSON *gin = cJSON_GetObjectItemCaseSensitive(call, "grad_inputs");
@@ -115,7 +115,8 @@ static int compare_grads(struct check *c, const cJSON *call, int K, int64_t B, i
             rc = check_compare_tol(c, K, "grad_in", name, ig.context, 3,
                                    (int64_t[]){B, m, cfg->net.layers.dim_context}, c->grad_atol, c->grad_rtol);
         else if (!strcmp(name, "x"))
-            rc = check_compare_tol(c, K, "grad_in", name, ig.x, 3, (int64_t[]){B, n, dim}, c->grad_atol, c->grad_rtol);
+            rc = check_compare_tol(c, K, "grad_in", name, ig.x, 3, (int64_t[]){B, n, dim_x}, c->grad_atol,
+                                   c->grad_rtol);
         else if (sscanf(name, "mems.%d", &mi) == 1 && mi >= 0 && mi < ig.n_mems)
             rc = check_compare_tol(c, K, "grad_in", name, ig.mems[mi], 3, (int64_t[]){B, mem_len, dim}, c->grad_atol,
                                    c->grad_rtol);
@@ -143,7 +144,7 @@ static int parse_index(const char *name, const char *prefix, int limit) {
 static int forward_call(struct check *c, const cJSON *call, int K) {
     const struct xtc_config *cfg = xtc_model_config(c->model);
     const struct xtc_net_config *net = &cfg->net;
-    bool xt = cfg->model_class == XTC_MODEL_XTRANSFORMER, tokens = net->has_wrapper;
+    bool xt = cfg->model_class == XTC_MODEL_XTRANSFORMER, tokens = net->has_wrapper && !net->wrap.continuous;
     const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(call, "inputs");
     const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(call, "outputs");
     const cJSON *kwargs = cJSON_GetObjectItemCaseSensitive(call, "kwargs");
@@ -175,7 +176,8 @@ static int forward_call(struct check *c, const cJSON *call, int K) {
     } else {
         if (!list_has(inputs, "x"))
             return check_fail(c, "calls[%d]: input x is required", K);
-        if (check_input(c, K, "x", tokens ? K_I64 : K_F32, tokens ? 2 : 3, (int64_t[]){-1, -1, dim}, &e, &d))
+        int64_t dim_x = net->wrap.continuous ? net->wrap.dim_in : dim;
+        if (check_input(c, K, "x", tokens ? K_I64 : K_F32, tokens ? 2 : 3, (int64_t[]){-1, -1, dim_x}, &e, &d))
             return 1;
         B = e->shape[0];
         in.len = e->shape[1];

@@ -25,6 +25,7 @@ static const char *class_name(enum xtc_model_class c) {
     case XTC_MODEL_DECODER: return "Decoder";
     case XTC_MODEL_CROSS_ATTENDER: return "CrossAttender";
     case XTC_MODEL_XTRANSFORMER: return "XTransformer";
+    case XTC_MODEL_CONTINUOUS_WRAPPER: return "ContinuousTransformerWrapper";
     }
     return "?";
 }

@@ -132,6 +132,17 @@ def zeros_mems(b, depth, dim):
 tw, stack, call, tok, flt, lens_mask, prev_mems = mg.tw, mg.stack, mg.call, mg.tok, mg.flt, mg.lens_mask, mg.prev_mems
 W_ROT = mg.W_ROT
 
+
+
+def ctw(layers_cls="Decoder", *, wrapper=None, **layer_kwargs):
+    """ContinuousTransformerWrapper spec around an attention stack (dim 32, depth 2 unless given)."""
+    lk = {"dim": 32, "depth": 2}
+    lk.update(layer_kwargs)
+    kw = dict(wrapper or {})
+    kw["attn_layers"] = {"class": layers_cls, "kwargs": lk}
+    return {"class": "ContinuousTransformerWrapper", "kwargs": kw}
+
+
 # --------------------------------------------------------------------------- the cases
 
 XL_LOSS = ["causal", "xl_ar_loss", "xl_wrapper_segments", "xl_loss_ignored_targets", "xl_loss_ragged_kept_counts",
@@ -660,6 +671,38 @@ CASES = [
              "dec_softclamp_output": True, "dec_softclamp_output_value": 2.0, "dec_ff_mult": 2}},
          grad=True,
          calls=[fwd([("src", tok(2, 8, "enc_num_tokens")), ("tgt", tok(2, 7, "dec_num_tokens")), ("mask", lens_mask(8, [8, 5]))])]),
+    # ------------------------------------------------------------ ContinuousTransformerWrapper, forward + gradients
+    dict(name="continuous_decoder_rope_memory_tokens_mask",
+         description="ContinuousTransformerWrapper (dim_in 6 -> project_in -> dim 32 -> project_out -> dim_out 5, both without bias) around a rotary decoder (no absolute positions under rotary) with 3 memory tokens, padding mask with right padding and a hole; gradients, incl. d/d x.",
+         features=["causal", "continuous", "memory_tokens", "padding_mask", "project_in", "project_out"] + ROT,
+         model=ctw(heads=2, attn_dim_head=16, rotary_pos_emb=True, ff_mult=2,
+                   wrapper={"dim_in": 6, "dim_out": 5, "max_seq_len": 16, "num_memory_tokens": 3}),
+         grad=True,
+         calls=[fwd([("x", flt(2, 9, 6)), ("mask", mg.boolmask(["111111100", "110111111"]))], grad_inputs=["x"])]),
+    dict(name="continuous_encoder_alibi_abs_xl_mems",
+         description="ContinuousTransformerWrapper (dim_in 5, dim_out 3) around a bidirectional ALiBi encoder (4 heads) with learned absolute positions (max_seq_len 12) and Transformer-XL memories (max_mem_len 4, truncating): call 0 returns mems, call 1 consumes them with a padding mask and returns updated mems; gradients, incl. d/d x and d/d mems in call 1.",
+         features=["abs_pos_emb", "alibi", "bidirectional", "continuous", "padding_mask", "project_in", "project_out",
+                   "return_mems", "xl_mems"],
+         model=ctw("Encoder", heads=4, attn_dim_head=8, alibi_pos_bias=True, ff_mult=2,
+                   wrapper={"dim_in": 5, "dim_out": 3, "max_seq_len": 12, "max_mem_len": 4}),
+         grad=True,
+         calls=[fwd([("x", flt(2, 6, 5))], grad_inputs=["x"], return_mems=True),
+                fwd([("x", flt(2, 5, 5)), ("mask", lens_mask(5, [5, 3]))] + prev_mems(2),
+                    grad_inputs=["x", "mems.0", "mems.1"], return_mems=True)]),
+    dict(name="continuous_scaled_sinu_mem_kv_post_emb_norm",
+         description="ContinuousTransformerWrapper without dim_in (identity project_in: x is (B, T, 32)) and dim_out 4, scaled sinusoidal positions, post_emb_norm, 2 memory key/values per layer, padding mask; gradients, incl. d/d x.",
+         features=["causal", "continuous", "mem_kv", "padding_mask", "post_emb_norm", "project_out", "scaled_sinu_pos_emb"],
+         model=ctw(heads=2, attn_dim_head=16, attn_num_mem_kv=2, ff_mult=2,
+                   wrapper={"dim_out": 4, "max_seq_len": 16, "scaled_sinu_pos_emb": True, "post_emb_norm": True}),
+         grad=True,
+         calls=[fwd([("x", flt(2, 7, 32)), ("mask", lens_mask(7, [7, 4]))], grad_inputs=["x"])]),
+    dict(name="continuous_abs_no_project_out_memory_tokens",
+         description="ContinuousTransformerWrapper with dim_in 8 and no dim_out (identity project_out: the output is the final-normed stream, width 32), learned absolute positions (max_seq_len 10), 2 memory tokens, ALiBi decoder; gradients, incl. d/d x.",
+         features=["abs_pos_emb", "alibi", "causal", "continuous", "memory_tokens", "project_in"],
+         model=ctw(heads=4, attn_dim_head=8, alibi_pos_bias=True, ff_mult=2,
+                   wrapper={"dim_in": 8, "max_seq_len": 10, "num_memory_tokens": 2}),
+         grad=True,
+         calls=[fwd([("x", flt(2, 8, 8))], grad_inputs=["x"])]),
     # ------------------------------------------------------------ XL generation with the new options
     dict(name="xl_gen_attn_options_rope",
          description="XL greedy generation (kv cache, segment boundaries) with attn_gate_values, attn_head_scale, attn_qk_norm + attn_qk_norm_dim_scale, attn_softclamp_logits (value 4), rotary, max_seq_len 4, max_mem_len 4, batch 2: prompt 5 + 9 tokens.",

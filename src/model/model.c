@@ -354,7 +354,15 @@ xtc_status xtc_net_check_inputs(const struct xtc_net *net, const struct xtc_inpu
     if (B * Tt > MAX_ROWS)
         XTC_FAIL(err, XTC_ERR_ARG, "batch %lld x (length %lld + %lld memory tokens) = %lld rows exceeds 2^28",
                  (long long)B, (long long)T, (long long)R, (long long)(B * Tt));
-    if (c->has_wrapper) {
+    if (c->has_wrapper && c->wrap.continuous) {
+        if (!in->x || in->tokens)
+            XTC_FAIL(err, XTC_ERR_ARG, "this model takes float inputs (x: float (batch, len, %d))", c->wrap.dim_in);
+        if (in->cache)
+            XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "ContinuousTransformerWrapper calls take no KV cache");
+        if (c->wrap.use_abs_pos_emb && !c->wrap.scaled_sinu_pos_emb && T > c->wrap.max_seq_len)
+            XTC_FAIL(err, XTC_ERR_SHAPE, "sequence length %lld exceeds max_seq_len %d of the absolute positional embedding",
+                     (long long)T, c->wrap.max_seq_len);
+    } else if (c->has_wrapper) {
         if (!in->tokens)
             XTC_FAIL(err, XTC_ERR_ARG, "this model takes token ids (x: int64 (batch, len))");
         if (!tokens_checked)
