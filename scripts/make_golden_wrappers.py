@@ -79,6 +79,7 @@ import make_golden as mg  # noqa: E402  (the helpers and the version pin live th
 
 from x_transformers.autoregressive_wrapper import AutoregressiveWrapper  # noqa: E402
 from x_transformers.xl_autoregressive_wrapper import XLAutoregressiveWrapper  # noqa: E402
+from x_transformers.continuous import ContinuousAutoregressiveWrapper  # noqa: E402
 
 GAP_MIN = 1e-4  # near-tie rule of README section 8
 MAX_RESEEDS = 20
@@ -94,6 +95,11 @@ def fwd(inputs, grad_inputs=(), **kwargs):
 def xl_loss(x, ignore_index=0, pad_value=0):
     return {"type": "xl_ar_loss", "inputs": [("x", x)], "kwargs": {},
             "wrapper": {"ignore_index": ignore_index, "pad_value": pad_value}}
+
+
+def cont_loss(x, mask=None):
+    """ContinuousAutoregressiveWrapper(net)(x, mask=mask): the default MSE loss."""
+    return {"type": "continuous_ar_loss", "inputs": [("x", x)] + ([("mask", mask)] if mask else [])}
 
 
 def gen(b, t, seq_len, cache_kv=True, prompts=None, extra=()):
@@ -703,6 +709,22 @@ CASES = [
                    wrapper={"dim_in": 8, "max_seq_len": 10, "num_memory_tokens": 2}),
          grad=True,
          calls=[fwd([("x", flt(2, 8, 8))], grad_inputs=["x"])]),
+    dict(name="continuous_ar_loss_rope_memory_tokens_mask",
+         description="ContinuousAutoregressiveWrapper loss (default MSE: net(x[:, :-1], mask[:, :-1]) against x[:, 1:], mean over the kept rows' features) on a ContinuousTransformerWrapper with dim_in = dim_out = 6, rotary, 2 memory tokens; call 0 without a mask, call 1 with a padding mask (right padding and a hole); gradients of the loss, incl. d/d x (input and target sides).",
+         features=["causal", "continuous", "continuous_ar_loss", "memory_tokens", "padding_mask", "project_in", "project_out"] + ROT,
+         model=ctw(heads=2, attn_dim_head=16, rotary_pos_emb=True, ff_mult=2,
+                   wrapper={"dim_in": 6, "dim_out": 6, "max_seq_len": 16, "num_memory_tokens": 2}),
+         grad=True,
+         calls=[cont_loss(flt(2, 8, 6)),
+                cont_loss(flt(2, 9, 6), mg.boolmask(["111111100", "111011111"]))]),
+    dict(name="continuous_ar_loss_abs_encoder",
+         description="ContinuousAutoregressiveWrapper loss on a bidirectional encoder with learned absolute positions and post_emb_norm (dim_in = dim_out = 4), padding mask; gradients of the loss, incl. d/d x.",
+         features=["abs_pos_emb", "bidirectional", "continuous", "continuous_ar_loss", "padding_mask", "post_emb_norm",
+                   "project_in", "project_out"],
+         model=ctw("Encoder", heads=2, attn_dim_head=16, ff_mult=2,
+                   wrapper={"dim_in": 4, "dim_out": 4, "max_seq_len": 12, "post_emb_norm": True}),
+         grad=True,
+         calls=[cont_loss(flt(3, 7, 4), lens_mask(7, [7, 5, 2]))]),
     # ------------------------------------------------------------ XL generation with the new options
     dict(name="xl_gen_attn_options_rope",
          description="XL greedy generation (kv cache, segment boundaries) with attn_gate_values, attn_head_scale, attn_qk_norm + attn_qk_norm_dim_scale, attn_softclamp_logits (value 4), rotary, max_seq_len 4, max_mem_len 4, batch 2: prompt 5 + 9 tokens.",
@@ -742,6 +764,30 @@ def forward_call(model, cls, ins, kwargs, grad_inputs, dout):
     for k in grad_inputs:
         grads[f"grad_in.{k}"] = ins[k].grad.detach().clone()
     return {k: v.detach() for k, v in out.items()}, grads
+
+
+def continuous_loss_call(model, ins, grad):
+    """ContinuousAutoregressiveWrapper(model)(x, mask): loss, the network output it scores (captured
+    with a forward hook), gradients of the loss (parameters and x)."""
+    wrapper = ContinuousAutoregressiveWrapper(model).eval()
+    captured = []
+    hook = model.register_forward_hook(lambda m, a, o: captured.append(o))
+    model.zero_grad(set_to_none=True)
+    x = ins["x"].detach().clone().requires_grad_(grad)
+    kw = {"mask": ins["mask"]} if "mask" in ins else {}
+    try:
+        with torch.enable_grad():
+            loss = wrapper(x, **kw)
+            if grad:
+                loss.backward()
+    finally:
+        hook.remove()
+    out = {"loss": loss.detach(), "out": captured[0].detach()}
+    grads = {}
+    if grad:
+        grads = {f"grad.{k}": v for k, v in param_grads(model).items()}
+        grads["grad_in.x"] = x.grad.detach().clone()
+    return out, grads
 
 
 def xl_split(N, M):
@@ -944,6 +990,14 @@ def attempt(spec, seed):
                      "xl_loss": {"inputs_len": N, "max_seq_len": M, "max_mem_len": L, "segment_lengths": segs,
                                  "loss_weights": [n_c / N for n_c in segs], "memory_lengths": mem_lens,
                                  "kept_targets_per_segment_and_row": kept}}
+        elif c["type"] == "continuous_ar_loss":
+            out, grads = continuous_loss_call(model, ins, grad)
+            out64, grads64 = continuous_loss_call(model64, ins64, grad)
+            if grad:
+                io[f"call{K}.in.dout"] = torch.tensor(1.0)
+            entry = {"type": "continuous_ar_loss", "inputs": list(ins), "kwargs": {}, "outputs": list(out),
+                     "grad_inputs": ["x"] if grad else [],
+                     "wrapper": {"class": "ContinuousAutoregressiveWrapper", "kwargs": {}}}
         elif c["type"] == "generate":
             s, ck = c["seq_len"], c["cache_kv"]
             tokens, step_logits = generate_call(model, cls, ins, s, ck)
