@@ -397,18 +397,20 @@ xtc_status xtc_net_check_inputs(const struct xtc_net *net, const struct xtc_inpu
                             err));
     if (in->pos) {
         bool abs = c->has_wrapper && c->wrap.use_abs_pos_emb;
-        const struct xtc_bias_scheme *bias = net->stack.bias.scheme;
+        /* ContinuousTransformerWrapper reads pos in its absolute embedding only */
+        bool cont = c->has_wrapper && c->wrap.continuous, rotary = lc->rotary && !cont;
+        const struct xtc_bias_scheme *bias = cont ? NULL : net->stack.bias.scheme;
         bool bias_pos = bias && bias->takes_explicit_pos;
         if (in->pos_len < 1 || in->pos_len > MAX_LEN)
             XTC_FAIL(err, XTC_ERR_SHAPE, "pos: invalid length %lld", (long long)in->pos_len);
         if (bias && !bias_pos)
             XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "explicit pos with the %s (x-transformers allows custom positions only "
                                                "for ALiBi)", bias->name);
-        if (!abs && !lc->rotary && !bias_pos)
+        if (!abs && !rotary && !bias_pos)
             XTC_FAIL(err, XTC_ERR_ARG, "pos given, but this model has no positional scheme that reads positions");
         if (abs && in->pos_len != T)
             XTC_FAIL(err, XTC_ERR_SHAPE, "pos has %lld positions for %lld tokens", (long long)in->pos_len, (long long)T);
-        if (lc->rotary && in->pos_len < M + Tt)
+        if (rotary && in->pos_len < M + Tt)
             XTC_FAIL(err, XTC_ERR_SHAPE,
                      "pos has %lld positions; rotary needs one per key (%lld memories + %lld tokens)",
                      (long long)in->pos_len, (long long)M, (long long)Tt);

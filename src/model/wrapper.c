@@ -327,6 +327,12 @@ void xtc_net_forward(const struct xtc_net *net, const struct xtc_inputs *in, str
     /* explicit positions are for the absolute embedding only unless rotary / ALiBi read them */
     if (!s->cfg.rotary && !(s->bias.scheme && s->bias.scheme->takes_explicit_pos))
         io.pos = NULL;
+    /* ContinuousTransformerWrapper hands pos and seq_start_pos to its absolute embedding only,
+     * never to the attention layers */
+    if (c->has_wrapper && c->wrap.continuous) {
+        io.pos = NULL;
+        io.seq_start_pos = NULL;
+    }
     bufs->io = io;
     xtc_stack_forward(s, &bufs->io, &bufs->stack);
 
