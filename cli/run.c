@@ -72,7 +72,12 @@ static void describe(const struct xtc_net_config *n, const char *label) {
         printf(" cross-attention(context dim %d)", l->dim_context);
     if (l->num_mem_kv)
         printf(" mem-kv %d", l->num_mem_kv);
-    if (n->has_wrapper)
+    if (n->has_wrapper && n->wrap.continuous)
+        printf("\n  float inputs: dim_in %d%s, dim_out %d%s, max_seq_len %d, memory tokens %d, max_mem_len %d",
+               n->wrap.dim_in, n->wrap.project_in ? " (project_in)" : "", n->wrap.logits_dim,
+               n->wrap.return_only_embed ? "" : " (project_out)", n->wrap.max_seq_len, n->wrap.num_memory_tokens,
+               n->wrap.max_mem_len);
+    else if (n->has_wrapper)
         printf("\n  vocabulary %d, max_seq_len %d, memory tokens %d, max_mem_len %d%s", n->wrap.num_tokens,
                n->wrap.max_seq_len, n->wrap.num_memory_tokens, n->wrap.max_mem_len,
                n->wrap.tie_embedding ? ", tied embedding" : "");
