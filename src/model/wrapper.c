@@ -22,7 +22,10 @@ static int64_t total_len(const struct xtc_net *net, const struct xtc_inputs *in)
 }
 
 int64_t xtc_net_mem_out_len(const struct xtc_net *net, const struct xtc_inputs *in) {
-    int64_t all = in->mem_len * (in->n_mems > 0) + total_len(net, in);
+    /* ContinuousTransformerWrapper keeps the last rows of the call's hidden states alone, not of
+     * [mems ; hidden states] as TransformerWrapper does */
+    bool continuous = net->cfg.has_wrapper && net->cfg.wrap.continuous;
+    int64_t all = (continuous ? 0 : in->mem_len * (in->n_mems > 0)) + total_len(net, in);
     if (!net->cfg.has_wrapper) /* a bare stack returns every hidden state */
         return all;
     int64_t L = net->cfg.wrap.max_mem_len; /* 0 keeps none (x-transformers >= 2.31; 2.26.4 kept all) */
