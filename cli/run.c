@@ -152,7 +152,8 @@ static int forward_floats(const char *dir, const char *input, const char *out_pa
         fprintf(stderr, "xtc forward: out of memory for the inputs\n");
         goto done;
     }
-    if (xtc_safetensors_read_f32(ex, x, &err) != XTC_OK || (em && xtc_safetensors_read_bool(em, mask, &err) != XTC_OK)) {
+    if (xtc_safetensors_read_f32(ex, x, &err) != XTC_OK ||
+        (em && xtc_safetensors_read_bool(em, mask, &err) != XTC_OK)) {
         fprintf(stderr, "xtc forward: %s\n", err.msg);
         goto done;
     }
@@ -207,7 +208,8 @@ int xtc_cli_forward(int argc, char **argv) {
         } else if (!strcmp(a, "--force")) {
             force = true;
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: xtc forward MODEL_DIR (--tokens 1,2,3 | --text TEXT | --input FILE) [--top K] [--out FILE [--force]]\n\n"
+            printf("usage: xtc forward MODEL_DIR (--tokens 1,2,3 | --text TEXT | --input FILE) [--top K]\n"
+                   "                   [--out FILE [--force]]\n\n"
                    "Runs one forward pass and prints the K most likely next tokens.\n"
                    "--input feeds a model over float inputs (ContinuousTransformerWrapper, Encoder, Decoder):\n"
                    "FILE.safetensors holds \"x\" F32 (batch, len, width) and optionally \"mask\" BOOL (batch, len);\n"
@@ -230,7 +232,8 @@ int xtc_cli_forward(int argc, char **argv) {
         return 2;
     }
     if (!dir || (!tokens && !text && !input)) {
-        fprintf(stderr, "usage: xtc forward MODEL_DIR (--tokens 1,2,3 | --text TEXT | --input FILE) [--top K] [--out FILE [--force]]\n");
+        fprintf(stderr, "usage: xtc forward MODEL_DIR (--tokens 1,2,3 | --text TEXT | --input FILE) [--top K] "
+                        "[--out FILE [--force]]\n");
         return 2;
     }
     if (text && !text[0]) {

@@ -166,7 +166,8 @@ XTC_API xtc_status xtc_model_zero_grad(xtc_model_t m, struct xtc_error *err);
 
 /* Gradients of the float inputs of the last backward, as views valid until the next call:
  * x (B, T, dim) for bare stacks and (B, T, dim_in) for ContinuousTransformerWrapper, context
- * (B, context_len, dim_context) (also of an XTransformer's decoder alone), mems (n_mems tensors). A full XTransformer call has no float inputs: all NULL. */
+ * (B, context_len, dim_context) (also of an XTransformer's decoder alone), mems (n_mems tensors).
+ * A full XTransformer call has no float inputs: all NULL. */
 struct xtc_input_grads {
     const float *x;
     const float *context;

@@ -623,8 +623,8 @@ xtc_status xtc_config_parse(struct xtc_config *cfg, const char *json, size_t len
         rc = parse_continuous(kwargs, &cfg->net, err);
     } else {
         rc = xtc_error_set(err, XTC_ERR_CONFIG,
-                           "unknown model class '%s' (expected TransformerWrapper, ContinuousTransformerWrapper, Encoder, "
-                           "Decoder, CrossAttender or XTransformer)", name);
+                           "unknown model class '%s' (expected TransformerWrapper, ContinuousTransformerWrapper, "
+                           "Encoder, Decoder, CrossAttender or XTransformer)", name);
     }
     if (rc == XTC_OK && opts)
         rc = parse_xtc_options(opts, cfg, err);

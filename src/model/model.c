@@ -360,8 +360,9 @@ xtc_status xtc_net_check_inputs(const struct xtc_net *net, const struct xtc_inpu
         if (in->cache)
             XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "ContinuousTransformerWrapper calls take no KV cache");
         if (c->wrap.use_abs_pos_emb && !c->wrap.scaled_sinu_pos_emb && T > c->wrap.max_seq_len)
-            XTC_FAIL(err, XTC_ERR_SHAPE, "sequence length %lld exceeds max_seq_len %d of the absolute positional embedding",
-                     (long long)T, c->wrap.max_seq_len);
+            XTC_FAIL(err, XTC_ERR_SHAPE,
+                     "sequence length %lld exceeds max_seq_len %d of the absolute positional embedding", (long long)T,
+                     c->wrap.max_seq_len);
     } else if (c->has_wrapper) {
         if (!in->tokens)
             XTC_FAIL(err, XTC_ERR_ARG, "this model takes token ids (x: int64 (batch, len))");

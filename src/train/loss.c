@@ -59,9 +59,10 @@ xtc_status xtc_mse_loss(const float *pred, const float *target, const uint8_t *m
     if (dpred) /* loss = sum (pred - target)^2 / count */
         for (int64_t i = 0; i < N; i++) {
             bool keep = kept && (!mask || mask[i]);
-            for (int64_t j = 0; j < D; j++)
-                dpred[i * D + j] = keep ? (float)(2.0 * scale * ((double)pred[i * D + j] - (double)target[i * D + j]) / count)
-                                        : 0.0f;
+            for (int64_t j = 0; j < D; j++) {
+                double diff = (double)pred[i * D + j] - (double)target[i * D + j];
+                dpred[i * D + j] = keep ? (float)(2.0 * scale * diff / count) : 0.0f;
+            }
         }
     return XTC_OK;
 }
