@@ -1,7 +1,7 @@
 /* xtc check: the calls of a model case. Forward calls map the stored inputs
  * onto struct xtc_inputs; the wrapper calls (ar_loss, xl_ar_loss, generate,
- * xl_generate) replay x-transformers' AutoregressiveWrapper and
- * XLAutoregressiveWrapper on top of xtc_model_forward (golden README §8, §9);
+ * xl_generate, continuous_ar_loss) replay x-transformers' AutoregressiveWrapper,
+ * XLAutoregressiveWrapper and ContinuousAutoregressiveWrapper on top of xtc_model_forward (golden README §8, §9);
  * beam_search calls (tests/golden_extra/README.md) run xtc_beam_search. */
 #include <math.h>
 #include <stdio.h>
@@ -103,7 +103,7 @@ static int compare_grads(struct check *c, const cJSON *call, int K, int64_t B, i
             return 1;
     }
     const struct xtc_config *cfg = xtc_model_config(c->model);
-    int64_t dim = cfg->net.layers.dim;
+    int64_t dim = cfg->net.layers.dim, dim_x = cfg->net.wrap.continuous ? cfg->net.wrap.dim_in : dim;
     struct xtc_input_grads ig;
     xtc_model_input_grads(c->model, &ig);
     const cJSON *gin = cJSON_GetObjectItemCaseSensitive(call, "grad_inputs");
@@ -115,7 +115,8 @@ static int compare_grads(struct check *c, const cJSON *call, int K, int64_t B, i
             rc = check_compare_tol(c, K, "grad_in", name, ig.context, 3,
                                    (int64_t[]){B, m, cfg->net.layers.dim_context}, c->grad_atol, c->grad_rtol);
         else if (!strcmp(name, "x"))
-            rc = check_compare_tol(c, K, "grad_in", name, ig.x, 3, (int64_t[]){B, n, dim}, c->grad_atol, c->grad_rtol);
+            rc = check_compare_tol(c, K, "grad_in", name, ig.x, 3, (int64_t[]){B, n, dim_x}, c->grad_atol,
+                                   c->grad_rtol);
         else if (sscanf(name, "mems.%d", &mi) == 1 && mi >= 0 && mi < ig.n_mems)
             rc = check_compare_tol(c, K, "grad_in", name, ig.mems[mi], 3, (int64_t[]){B, mem_len, dim}, c->grad_atol,
                                    c->grad_rtol);
@@ -143,7 +144,7 @@ static int parse_index(const char *name, const char *prefix, int limit) {
 static int forward_call(struct check *c, const cJSON *call, int K) {
     const struct xtc_config *cfg = xtc_model_config(c->model);
     const struct xtc_net_config *net = &cfg->net;
-    bool xt = cfg->model_class == XTC_MODEL_XTRANSFORMER, tokens = net->has_wrapper;
+    bool xt = cfg->model_class == XTC_MODEL_XTRANSFORMER, tokens = net->has_wrapper && !net->wrap.continuous;
     const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(call, "inputs");
     const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(call, "outputs");
     const cJSON *kwargs = cJSON_GetObjectItemCaseSensitive(call, "kwargs");
@@ -175,7 +176,8 @@ static int forward_call(struct check *c, const cJSON *call, int K) {
     } else {
         if (!list_has(inputs, "x"))
             return check_fail(c, "calls[%d]: input x is required", K);
-        if (check_input(c, K, "x", tokens ? K_I64 : K_F32, tokens ? 2 : 3, (int64_t[]){-1, -1, dim}, &e, &d))
+        int64_t dim_x = net->wrap.continuous ? net->wrap.dim_in : dim;
+        if (check_input(c, K, "x", tokens ? K_I64 : K_F32, tokens ? 2 : 3, (int64_t[]){-1, -1, dim_x}, &e, &d))
             return 1;
         B = e->shape[0];
         in.len = e->shape[1];
@@ -358,6 +360,89 @@ static int ar_loss_call(struct check *c, const cJSON *call, int K) {
     for (int64_t b = 0; b < B; b++)
         memcpy(dfull + b * n * V, dlogits + b * (n - 1) * V, sizeof(float) * (size_t)((n - 1) * V));
     return backward(c, dfull, false) || compare_grads(c, call, K, B, n, 0, 0);
+}
+
+/* ------------------------------------------------------------------ ContinuousAutoregressiveWrapper loss */
+
+/* loss = MSE(net(x[:, :-1], mask = mask[:, :-1]), x[:, 1:]) over the rows the sliced mask keeps
+ * (ContinuousAutoregressiveWrapper.forward with its default loss_fn); x gets gradient both as
+ * the network's input and as the target. */
+static int continuous_ar_loss_call(struct check *c, const cJSON *call, int K) {
+    const struct xtc_config *cfg = xtc_model_config(c->model);
+    const struct xtc_net_config *net = &cfg->net;
+    if (cfg->model_class != XTC_MODEL_CONTINUOUS_WRAPPER)
+        return check_fail(c, "continuous_ar_loss needs a ContinuousTransformerWrapper");
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(call, "wrapper"), "kwargs");
+    if (w && w->child)
+        return check_fail(c, "unsupported wrapper keyword '%s' (only the default MSE loss)", w->child->string);
+    int64_t D = net->wrap.dim_in;
+    if (net->wrap.logits_dim != D)
+        return check_fail(c, "continuous_ar_loss: the targets x[:, 1:] need dim_out == dim_in (%lld, %lld)",
+                          (long long)net->wrap.logits_dim, (long long)D);
+    const struct xtc_safetensors_entry *e;
+    void *d;
+    if (expect_inputs(c, call, K, (const char *[]){"x", "mask"}, 2) ||
+        check_input(c, K, "x", K_F32, 3, (int64_t[]){-1, -1, D}, &e, &d))
+        return 1;
+    const float *x = d;
+    int64_t B = e->shape[0], n = e->shape[1], N = n - 1;
+    if (n < 2)
+        return check_fail(c, "continuous_ar_loss needs at least 2 positions per row");
+    const uint8_t *mask = NULL;
+    if (check_io_entry(c, K, "in", "mask")) {
+        if (check_input(c, K, "mask", K_BOOL, 2, (int64_t[]){B, n}, &e, &d))
+            return 1;
+        mask = d;
+    }
+    float *inp = check_own(c, sizeof(float) * (size_t)(B * N * D));
+    float *tgt = check_own(c, sizeof(float) * (size_t)(B * N * D));
+    float *dpred = check_own(c, sizeof(float) * (size_t)(B * N * D));
+    float *dx = check_own(c, sizeof(float) * (size_t)(B * n * D));
+    uint8_t *m = mask ? check_own(c, (size_t)(B * N)) : NULL;
+    if (!inp || !tgt || !dpred || !dx || (mask && !m))
+        return check_fail(c, "out of memory");
+    for (int64_t b = 0; b < B; b++) {
+        memcpy(inp + b * N * D, x + b * n * D, sizeof(float) * (size_t)(N * D));
+        memcpy(tgt + b * N * D, x + (b * n + 1) * D, sizeof(float) * (size_t)(N * D));
+        if (m)
+            memcpy(m + b * N, mask + b * n, (size_t)N);
+    }
+    struct xtc_inputs in = {.batch = B, .len = N, .x = inp, .mask = m, .save_for_backward = c->grad};
+    struct xtc_outputs out;
+    if (forward(c, &in, &out))
+        return 1;
+    float loss;
+    int64_t kept;
+    struct xtc_error err = {0};
+    if (xtc_mse_loss(out.logits, tgt, m, B * N, D, 1.0f, &loss, dpred, &kept, &err) != XTC_OK)
+        return check_fail(c, "%s", err.msg);
+    if (!kept)
+        loss = NAN; /* torch's mean over no rows */
+    if (check_compare(c, K, "loss", &loss, 0, NULL) || check_compare(c, K, "out", out.logits, 3, (int64_t[]){B, N, D}))
+        return 1;
+    if (!c->grad)
+        return 0;
+    if (backward(c, dpred, false))
+        return 1;
+    /* d x = [d input ; 0] - [0 ; d pred] (the target side of the MSE) */
+    struct xtc_input_grads ig;
+    xtc_model_input_grads(c->model, &ig);
+    memset(dx, 0, sizeof(float) * (size_t)(B * n * D));
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < N * D; i++) {
+            dx[b * n * D + i] += ig.x[b * N * D + i];
+            dx[(b * n + 1) * D + i] -= dpred[b * N * D + i];
+        }
+    cJSON *params_only = cJSON_Duplicate(call, 1);
+    if (!params_only)
+        return check_fail(c, "out of memory");
+    bool want_dx = list_has(cJSON_GetObjectItemCaseSensitive(call, "grad_inputs"), "x");
+    cJSON_DeleteItemFromObjectCaseSensitive(params_only, "grad_inputs");
+    int rc = compare_grads(c, params_only, K, B, N, 0, 0);
+    cJSON_Delete(params_only);
+    if (!rc && want_dx)
+        rc = check_compare_tol(c, K, "grad_in", "x", dx, 3, (int64_t[]){B, n, D}, c->grad_atol, c->grad_rtol);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ XLAutoregressiveWrapper loss */
@@ -659,6 +744,8 @@ int check_model_call(struct check *c, const cJSON *call, int K) {
         rc = ar_loss_call(c, call, K);
     else if (!strcmp(type->valuestring, "xl_ar_loss"))
         rc = xl_ar_loss_call(c, call, K);
+    else if (!strcmp(type->valuestring, "continuous_ar_loss"))
+        rc = continuous_ar_loss_call(c, call, K);
     else if (!strcmp(type->valuestring, "generate"))
         rc = generate_call(c, call, K);
     else if (!strcmp(type->valuestring, "xl_generate"))

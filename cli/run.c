@@ -1,4 +1,5 @@
-/* xtc info / xtc forward: inspect a model directory and run one forward pass. */
+/* xtc info / xtc forward: inspect a model directory and run one forward pass (token ids, or
+ * float inputs from a safetensors file). */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
 #include <limits.h>
@@ -25,6 +26,7 @@ static const char *class_name(enum xtc_model_class c) {
     case XTC_MODEL_DECODER: return "Decoder";
     case XTC_MODEL_CROSS_ATTENDER: return "CrossAttender";
     case XTC_MODEL_XTRANSFORMER: return "XTransformer";
+    case XTC_MODEL_CONTINUOUS_WRAPPER: return "ContinuousTransformerWrapper";
     }
     return "?";
 }
@@ -70,7 +72,12 @@ static void describe(const struct xtc_net_config *n, const char *label) {
         printf(" cross-attention(context dim %d)", l->dim_context);
     if (l->num_mem_kv)
         printf(" mem-kv %d", l->num_mem_kv);
-    if (n->has_wrapper)
+    if (n->has_wrapper && n->wrap.continuous)
+        printf("\n  float inputs: dim_in %d%s, dim_out %d%s, max_seq_len %d, memory tokens %d, max_mem_len %d",
+               n->wrap.dim_in, n->wrap.project_in ? " (project_in)" : "", n->wrap.logits_dim,
+               n->wrap.return_only_embed ? "" : " (project_out)", n->wrap.max_seq_len, n->wrap.num_memory_tokens,
+               n->wrap.max_mem_len);
+    else if (n->has_wrapper)
         printf("\n  vocabulary %d, max_seq_len %d, memory tokens %d, max_mem_len %d%s", n->wrap.num_tokens,
                n->wrap.max_seq_len, n->wrap.num_memory_tokens, n->wrap.max_mem_len,
                n->wrap.tie_embedding ? ", tied embedding" : "");
@@ -98,8 +105,90 @@ int xtc_cli_info(int argc, char **argv) {
     return 0;
 }
 
+/* A model over float inputs (ContinuousTransformerWrapper, bare stacks): x (B, T, width) and an
+ * optional mask (B, T) from a safetensors file; prints the output's shape and writes it as "out". */
+static int forward_floats(const char *dir, const char *input, const char *out_path) {
+    xtc_safetensors_t st = NULL;
+    xtc_model_t m = NULL;
+    float *x = NULL;
+    uint8_t *mask = NULL;
+    int rc = 1;
+    struct xtc_error err = {0};
+    if (xtc_safetensors_open(&st, input, &err) != XTC_OK) {
+        fprintf(stderr, "xtc forward: %s\n", err.msg);
+        return 1;
+    }
+    const struct xtc_safetensors_entry *ex = xtc_safetensors_find(st, "x");
+    const struct xtc_safetensors_entry *em = xtc_safetensors_find(st, "mask");
+    if (!ex || ex->ndim != 3 || ex->shape[0] < 1 || ex->shape[1] < 1) {
+        fprintf(stderr, "xtc forward: %s needs a tensor \"x\" of shape (batch, len, width)\n", input);
+        goto done;
+    }
+    int64_t B = ex->shape[0], T = ex->shape[1];
+    if (em && (em->ndim != 2 || em->shape[0] != B || em->shape[1] != T || em->dtype != XTC_DTYPE_BOOL)) {
+        fprintf(stderr, "xtc forward: \"mask\" must be BOOL (%lld, %lld) like x\n", (long long)B, (long long)T);
+        goto done;
+    }
+    if (xtc_model_load_dir(&m, dir, &err) != XTC_OK) {
+        fprintf(stderr, "xtc forward: %s\n", err.msg);
+        goto done;
+    }
+    const struct xtc_config *c = xtc_model_config(m);
+    int64_t width = c->model_class == XTC_MODEL_CONTINUOUS_WRAPPER ? c->net.wrap.dim_in : c->net.layers.dim;
+    bool floats = c->model_class == XTC_MODEL_CONTINUOUS_WRAPPER || !c->net.has_wrapper;
+    if (!floats || c->model_class == XTC_MODEL_XTRANSFORMER || c->net.layers.cross_attend) {
+        fprintf(stderr, "xtc forward: --input is for models over float inputs without cross-attention "
+                        "(ContinuousTransformerWrapper, Encoder, Decoder); this one takes --tokens or --text\n");
+        goto done;
+    }
+    if (ex->shape[2] != width) {
+        fprintf(stderr, "xtc forward: x has width %lld, the model takes %lld\n", (long long)ex->shape[2],
+                (long long)width);
+        goto done;
+    }
+    x = malloc(sizeof(float) * (size_t)ex->numel);
+    mask = em ? malloc((size_t)em->numel) : NULL;
+    if (!x || (em && !mask)) {
+        fprintf(stderr, "xtc forward: out of memory for the inputs\n");
+        goto done;
+    }
+    if (xtc_safetensors_read_f32(ex, x, &err) != XTC_OK ||
+        (em && xtc_safetensors_read_bool(em, mask, &err) != XTC_OK)) {
+        fprintf(stderr, "xtc forward: %s\n", err.msg);
+        goto done;
+    }
+    struct xtc_inputs in = {.batch = B, .len = T, .x = x, .mask = mask};
+    struct xtc_outputs out;
+    if (xtc_model_forward(m, &in, &out, &err) != XTC_OK) {
+        fprintf(stderr, "xtc forward: %s\n", err.msg);
+        goto done;
+    }
+    int64_t D = out.out_dim;
+    printf("output shape [%lld, %lld, %lld]; last position of row 0:", (long long)B, (long long)T, (long long)D);
+    for (int64_t j = 0; j < D && j < 8; j++)
+        printf(" %.6g", out.logits[(T - 1) * D + j]);
+    printf("%s\n", D > 8 ? " ..." : "");
+    if (out_path) {
+        struct xtc_safetensors_tensor t = {
+            .name = "out", .dtype = XTC_DTYPE_F32, .ndim = 3, .shape = {B, T, D}, .data = out.logits};
+        static const char *meta[] = {"format", "pt", "producer", "xtc forward"};
+        if (xtc_safetensors_write(out_path, &t, 1, meta, 2, &err) != XTC_OK) {
+            fprintf(stderr, "xtc forward: %s\n", err.msg);
+            goto done;
+        }
+        printf("wrote %s (out, shape [%lld, %lld, %lld])\n", out_path, (long long)B, (long long)T, (long long)D);
+    }
+    rc = 0;
+done:
+    free(x);
+    free(mask);
+    xtc_model_free(m);
+    xtc_safetensors_free(st);
+    return rc;
+}
+
 int xtc_cli_forward(int argc, char **argv) {
-    const char *dir = NULL, *tokens = NULL, *text = NULL, *out_path = NULL;
+    const char *dir = NULL, *tokens = NULL, *text = NULL, *out_path = NULL, *input = NULL;
     int top = 5;
     bool force = false;
     for (int i = 1; i < argc; i++) {
@@ -109,6 +198,8 @@ int xtc_cli_forward(int argc, char **argv) {
             tokens = v;
         } else if (OPT("--text")) {
             text = v;
+        } else if (OPT("--input")) {
+            input = v;
         } else if (OPT("--top")) {
             if (xtc_cli_parse_int("forward", a, v, 1, INT_MAX, &top))
                 return 2;
@@ -117,8 +208,12 @@ int xtc_cli_forward(int argc, char **argv) {
         } else if (!strcmp(a, "--force")) {
             force = true;
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: xtc forward MODEL_DIR (--tokens 1,2,3 | --text TEXT) [--top K] [--out FILE [--force]]\n\n"
+            printf("usage: xtc forward MODEL_DIR (--tokens 1,2,3 | --text TEXT | --input FILE) [--top K]\n"
+                   "                   [--out FILE [--force]]\n\n"
                    "Runs one forward pass and prints the K most likely next tokens.\n"
+                   "--input feeds a model over float inputs (ContinuousTransformerWrapper, Encoder, Decoder):\n"
+                   "FILE.safetensors holds \"x\" F32 (batch, len, width) and optionally \"mask\" BOOL (batch, len);\n"
+                   "--out then writes the output as tensor \"out\".\n"
                    "--out writes the logits (or embeddings) as FILE.safetensors: tensor \"logits\" (1, n, dim);\n"
                    "an existing FILE is only replaced with --force.\n"
                    "--text feeds the bytes of TEXT (for byte-level models, num_tokens >= 256).\n");
@@ -132,12 +227,13 @@ int xtc_cli_forward(int argc, char **argv) {
         }
 #undef OPT
     }
-    if (tokens && text) {
-        fprintf(stderr, "xtc forward: --text and --tokens are mutually exclusive (give one)\n");
+    if ((tokens != NULL) + (text != NULL) + (input != NULL) > 1) {
+        fprintf(stderr, "xtc forward: --text, --tokens and --input are mutually exclusive (give one)\n");
         return 2;
     }
-    if (!dir || (!tokens && !text)) {
-        fprintf(stderr, "usage: xtc forward MODEL_DIR (--tokens 1,2,3 | --text TEXT) [--top K] [--out FILE [--force]]\n");
+    if (!dir || (!tokens && !text && !input)) {
+        fprintf(stderr, "usage: xtc forward MODEL_DIR (--tokens 1,2,3 | --text TEXT | --input FILE) [--top K] "
+                        "[--out FILE [--force]]\n");
         return 2;
     }
     if (text && !text[0]) {
@@ -158,6 +254,8 @@ int xtc_cli_forward(int argc, char **argv) {
         return 2;
     }
     xtc_log_set(print_log, NULL);
+    if (input)
+        return forward_floats(dir, input, out_path);
     int64_t *ids = NULL, n = 0;
     if (text) {
         n = (int64_t)strlen(text);

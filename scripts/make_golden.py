@@ -48,7 +48,8 @@ import zlib
 import torch
 
 import x_transformers
-from x_transformers import AutoregressiveWrapper, CrossAttender, Decoder, Encoder, TransformerWrapper, XTransformer
+from x_transformers import (AutoregressiveWrapper, ContinuousTransformerWrapper, CrossAttender, Decoder, Encoder,
+                            TransformerWrapper, XTransformer)
 
 XT_VERSION = "2.31.10"
 
@@ -62,6 +63,7 @@ CLASSES = {
     "Encoder": Encoder,
     "CrossAttender": CrossAttender,
     "XTransformer": XTransformer,
+    "ContinuousTransformerWrapper": ContinuousTransformerWrapper,
 }
 
 # --------------------------------------------------------------------------- model specs
@@ -555,6 +557,8 @@ def model_facts(spec):
     if spec["class"] == "XTransformer":
         return {"enc_num_tokens": k["enc_num_tokens"], "dec_num_tokens": k["dec_num_tokens"], "dim": k["dim"],
                 "ignore_index": k.get("ignore_index", -100), "pad_value": k.get("pad_value", 0)}
+    if spec["class"] == "ContinuousTransformerWrapper":
+        return {"dim": k["attn_layers"]["kwargs"]["dim"]}
     return {"dim": k["dim"]}
 
 

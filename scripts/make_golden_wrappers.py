@@ -79,6 +79,7 @@ import make_golden as mg  # noqa: E402  (the helpers and the version pin live th
 
 from x_transformers.autoregressive_wrapper import AutoregressiveWrapper  # noqa: E402
 from x_transformers.xl_autoregressive_wrapper import XLAutoregressiveWrapper  # noqa: E402
+from x_transformers.continuous import ContinuousAutoregressiveWrapper  # noqa: E402
 
 GAP_MIN = 1e-4  # near-tie rule of README section 8
 MAX_RESEEDS = 20
@@ -94,6 +95,11 @@ def fwd(inputs, grad_inputs=(), **kwargs):
 def xl_loss(x, ignore_index=0, pad_value=0):
     return {"type": "xl_ar_loss", "inputs": [("x", x)], "kwargs": {},
             "wrapper": {"ignore_index": ignore_index, "pad_value": pad_value}}
+
+
+def cont_loss(x, mask=None):
+    """ContinuousAutoregressiveWrapper(net)(x, mask=mask): the default MSE loss."""
+    return {"type": "continuous_ar_loss", "inputs": [("x", x)] + ([("mask", mask)] if mask else [])}
 
 
 def gen(b, t, seq_len, cache_kv=True, prompts=None, extra=()):
@@ -131,6 +137,17 @@ def zeros_mems(b, depth, dim):
 
 tw, stack, call, tok, flt, lens_mask, prev_mems = mg.tw, mg.stack, mg.call, mg.tok, mg.flt, mg.lens_mask, mg.prev_mems
 W_ROT = mg.W_ROT
+
+
+
+def ctw(layers_cls="Decoder", *, wrapper=None, **layer_kwargs):
+    """ContinuousTransformerWrapper spec around an attention stack (dim 32, depth 2 unless given)."""
+    lk = {"dim": 32, "depth": 2}
+    lk.update(layer_kwargs)
+    kw = dict(wrapper or {})
+    kw["attn_layers"] = {"class": layers_cls, "kwargs": lk}
+    return {"class": "ContinuousTransformerWrapper", "kwargs": kw}
+
 
 # --------------------------------------------------------------------------- the cases
 
@@ -660,6 +677,56 @@ CASES = [
              "dec_softclamp_output": True, "dec_softclamp_output_value": 2.0, "dec_ff_mult": 2}},
          grad=True,
          calls=[fwd([("src", tok(2, 8, "enc_num_tokens")), ("tgt", tok(2, 7, "dec_num_tokens")), ("mask", lens_mask(8, [8, 5]))])]),
+    # ------------------------------------------------------------ ContinuousTransformerWrapper, forward + gradients
+    dict(name="continuous_decoder_rope_memory_tokens_mask",
+         description="ContinuousTransformerWrapper (dim_in 6 -> project_in -> dim 32 -> project_out -> dim_out 5, both without bias) around a rotary decoder (no absolute positions under rotary) with 3 memory tokens, padding mask with right padding and a hole; gradients, incl. d/d x.",
+         features=["causal", "continuous", "memory_tokens", "padding_mask", "project_in", "project_out"] + ROT,
+         model=ctw(heads=2, attn_dim_head=16, rotary_pos_emb=True, ff_mult=2,
+                   wrapper={"dim_in": 6, "dim_out": 5, "max_seq_len": 16, "num_memory_tokens": 3}),
+         grad=True,
+         calls=[fwd([("x", flt(2, 9, 6)), ("mask", mg.boolmask(["111111100", "110111111"]))], grad_inputs=["x"])]),
+    dict(name="continuous_encoder_alibi_abs_xl_mems",
+         description="ContinuousTransformerWrapper (dim_in 5, dim_out 3) around a bidirectional ALiBi encoder (4 heads) with learned absolute positions (max_seq_len 12) and Transformer-XL memories (max_mem_len 4, truncating): call 0 returns mems, call 1 consumes them with a padding mask and returns updated mems, call 2 (2 positions) consumes those and returns 2 rows (the continuous wrapper keeps the last max_mem_len rows of the call's hidden states only, not of [mems ; hidden states]); gradients, incl. d/d x and d/d mems in calls 1 and 2.",
+         features=["abs_pos_emb", "alibi", "bidirectional", "continuous", "padding_mask", "project_in", "project_out",
+                   "return_mems", "xl_mems"],
+         model=ctw("Encoder", heads=4, attn_dim_head=8, alibi_pos_bias=True, ff_mult=2,
+                   wrapper={"dim_in": 5, "dim_out": 3, "max_seq_len": 12, "max_mem_len": 4}),
+         grad=True,
+         calls=[fwd([("x", flt(2, 6, 5))], grad_inputs=["x"], return_mems=True),
+                fwd([("x", flt(2, 5, 5)), ("mask", lens_mask(5, [5, 3]))] + prev_mems(2),
+                    grad_inputs=["x", "mems.0", "mems.1"], return_mems=True),
+                fwd([("x", flt(2, 2, 5))] + prev_mems(2), grad_inputs=["x", "mems.0", "mems.1"], return_mems=True)]),
+    dict(name="continuous_scaled_sinu_mem_kv_post_emb_norm",
+         description="ContinuousTransformerWrapper without dim_in (identity project_in: x is (B, T, 32)) and dim_out 4, scaled sinusoidal positions, post_emb_norm, 2 memory key/values per layer, padding mask; gradients, incl. d/d x.",
+         features=["causal", "continuous", "mem_kv", "padding_mask", "post_emb_norm", "project_out", "scaled_sinu_pos_emb"],
+         model=ctw(heads=2, attn_dim_head=16, attn_num_mem_kv=2, ff_mult=2,
+                   wrapper={"dim_out": 4, "max_seq_len": 16, "scaled_sinu_pos_emb": True, "post_emb_norm": True}),
+         grad=True,
+         calls=[fwd([("x", flt(2, 7, 32)), ("mask", lens_mask(7, [7, 4]))], grad_inputs=["x"])]),
+    dict(name="continuous_abs_no_project_out_memory_tokens",
+         description="ContinuousTransformerWrapper with dim_in 8 and no dim_out (identity project_out: the output is the final-normed stream, width 32), learned absolute positions (max_seq_len 10), 2 memory tokens, ALiBi decoder; call 1 with an explicit pos, which the continuous wrapper gives to its absolute embedding only (ALiBi keeps the default positions); gradients, incl. d/d x.",
+         features=["abs_pos_emb", "alibi", "causal", "continuous", "explicit_pos", "memory_tokens", "project_in"],
+         model=ctw(heads=4, attn_dim_head=8, alibi_pos_bias=True, ff_mult=2,
+                   wrapper={"dim_in": 8, "max_seq_len": 10, "num_memory_tokens": 2}),
+         grad=True,
+         calls=[fwd([("x", flt(2, 8, 8))], grad_inputs=["x"]),
+                fwd([("x", flt(2, 6, 8)), ("pos", mg.ints([1, 3, 5, 7, 9, 2]))], grad_inputs=["x"])]),
+    dict(name="continuous_ar_loss_rope_memory_tokens_mask",
+         description="ContinuousAutoregressiveWrapper loss (default MSE: net(x[:, :-1], mask[:, :-1]) against x[:, 1:], mean over the kept rows' features) on a ContinuousTransformerWrapper with dim_in = dim_out = 6, rotary, 2 memory tokens; call 0 without a mask, call 1 with a padding mask (right padding and a hole); gradients of the loss, incl. d/d x (input and target sides).",
+         features=["causal", "continuous", "continuous_ar_loss", "memory_tokens", "padding_mask", "project_in", "project_out"] + ROT,
+         model=ctw(heads=2, attn_dim_head=16, rotary_pos_emb=True, ff_mult=2,
+                   wrapper={"dim_in": 6, "dim_out": 6, "max_seq_len": 16, "num_memory_tokens": 2}),
+         grad=True,
+         calls=[cont_loss(flt(2, 8, 6)),
+                cont_loss(flt(2, 9, 6), mg.boolmask(["111111100", "111011111"]))]),
+    dict(name="continuous_ar_loss_abs_encoder",
+         description="ContinuousAutoregressiveWrapper loss on a bidirectional encoder with learned absolute positions and post_emb_norm (dim_in = dim_out = 4), padding mask; gradients of the loss, incl. d/d x.",
+         features=["abs_pos_emb", "bidirectional", "continuous", "continuous_ar_loss", "padding_mask", "post_emb_norm",
+                   "project_in", "project_out"],
+         model=ctw("Encoder", heads=2, attn_dim_head=16, ff_mult=2,
+                   wrapper={"dim_in": 4, "dim_out": 4, "max_seq_len": 12, "post_emb_norm": True}),
+         grad=True,
+         calls=[cont_loss(flt(3, 7, 4), lens_mask(7, [7, 5, 2]))]),
     # ------------------------------------------------------------ XL generation with the new options
     dict(name="xl_gen_attn_options_rope",
          description="XL greedy generation (kv cache, segment boundaries) with attn_gate_values, attn_head_scale, attn_qk_norm + attn_qk_norm_dim_scale, attn_softclamp_logits (value 4), rotary, max_seq_len 4, max_mem_len 4, batch 2: prompt 5 + 9 tokens.",
@@ -699,6 +766,30 @@ def forward_call(model, cls, ins, kwargs, grad_inputs, dout):
     for k in grad_inputs:
         grads[f"grad_in.{k}"] = ins[k].grad.detach().clone()
     return {k: v.detach() for k, v in out.items()}, grads
+
+
+def continuous_loss_call(model, ins, grad):
+    """ContinuousAutoregressiveWrapper(model)(x, mask): loss, the network output it scores (captured
+    with a forward hook), gradients of the loss (parameters and x)."""
+    wrapper = ContinuousAutoregressiveWrapper(model).eval()
+    captured = []
+    hook = model.register_forward_hook(lambda m, a, o: captured.append(o))
+    model.zero_grad(set_to_none=True)
+    x = ins["x"].detach().clone().requires_grad_(grad)
+    kw = {"mask": ins["mask"]} if "mask" in ins else {}
+    try:
+        with torch.enable_grad():
+            loss = wrapper(x, **kw)
+            if grad:
+                loss.backward()
+    finally:
+        hook.remove()
+    out = {"loss": loss.detach(), "out": captured[0].detach()}
+    grads = {}
+    if grad:
+        grads = {f"grad.{k}": v for k, v in param_grads(model).items()}
+        grads["grad_in.x"] = x.grad.detach().clone()
+    return out, grads
 
 
 def xl_split(N, M):
@@ -901,6 +992,14 @@ def attempt(spec, seed):
                      "xl_loss": {"inputs_len": N, "max_seq_len": M, "max_mem_len": L, "segment_lengths": segs,
                                  "loss_weights": [n_c / N for n_c in segs], "memory_lengths": mem_lens,
                                  "kept_targets_per_segment_and_row": kept}}
+        elif c["type"] == "continuous_ar_loss":
+            out, grads = continuous_loss_call(model, ins, grad)
+            out64, grads64 = continuous_loss_call(model64, ins64, grad)
+            if grad:
+                io[f"call{K}.in.dout"] = torch.tensor(1.0)
+            entry = {"type": "continuous_ar_loss", "inputs": list(ins), "kwargs": {}, "outputs": list(out),
+                     "grad_inputs": ["x"] if grad else [],
+                     "wrapper": {"class": "ContinuousAutoregressiveWrapper", "kwargs": {}}}
         elif c["type"] == "generate":
             s, ck = c["seq_len"], c["cache_kv"]
             tokens, step_logits = generate_call(model, cls, ins, s, ck)

@@ -28,6 +28,7 @@ enum xtc_model_class {
     XTC_MODEL_DECODER,
     XTC_MODEL_CROSS_ATTENDER,
     XTC_MODEL_XTRANSFORMER,        /* encoder-decoder */
+    XTC_MODEL_CONTINUOUS_WRAPPER,  /* ContinuousTransformerWrapper: (B, T, dim_in) floats in, (B, T, dim_out) out */
 };
 
 /* The norm of every norm slot of a stack (x-transformers AttentionLayers' norm_class), all with
@@ -99,6 +100,12 @@ struct xtc_wrapper_config {
     int logits_dim;           /* width of to_logits (default num_tokens) */
     bool post_emb_norm;       /* LayerNorm without unit offset on the embedding sum */
     bool l2norm_embed;        /* token and learned position embeddings l2-normalised (position scale 1) */
+    /* ContinuousTransformerWrapper: project_in (dim, dim_in) without bias replaces the token
+     * embedding, project_out (dim_out, dim) without bias the logits head (logits_dim = dim_out;
+     * none: return_only_embed). num_tokens is 0. */
+    bool continuous;
+    int dim_in;               /* width of the float input (dim without project_in) */
+    bool project_in;
 };
 
 /* One network: a stack, optionally wrapped. */

@@ -94,7 +94,8 @@ XTC_API xtc_status xtc_model_set_decode_dtype(xtc_model_t m, enum xtc_dtype dtyp
 struct xtc_inputs {
     int64_t batch, len;          /* B, T */
     const int64_t *tokens;       /* (B, T) token ids: TransformerWrapper; XTransformer: tgt */
-    const float *x;              /* (B, T, dim): bare Encoder / Decoder / CrossAttender */
+    const float *x;              /* (B, T, dim): bare Encoder / Decoder / CrossAttender;
+                                    (B, T, dim_in): ContinuousTransformerWrapper */
     const uint8_t *mask;         /* (B, T) padding mask of the sequence, or NULL */
     const int64_t *pos;          /* explicit positions: (pos_len) or (B, pos_len), or NULL */
     int64_t pos_len;
@@ -122,7 +123,8 @@ struct xtc_inputs {
 };
 
 struct xtc_outputs {
-    const float *logits;      /* (B, T, out_dim): logits, or embeddings for stacks / return_only_embed */
+    const float *logits;      /* (B, T, out_dim): logits, or embeddings for stacks / return_only_embed;
+                                 ContinuousTransformerWrapper: project_out's output (dim_out wide) */
     int64_t out_dim;
     const float *const *mems; /* with return_mems: n_mems tensors (B, mem_len, dim) */
     int n_mems;
@@ -163,8 +165,9 @@ XTC_API xtc_status xtc_model_backward(xtc_model_t m, const float *dout, struct x
 XTC_API xtc_status xtc_model_zero_grad(xtc_model_t m, struct xtc_error *err);
 
 /* Gradients of the float inputs of the last backward, as views valid until the next call:
- * x (B, T, dim) for bare stacks, context (B, context_len, dim_context) (also of an XTransformer's
- * decoder alone), mems (n_mems tensors). A full XTransformer call has no float inputs: all NULL. */
+ * x (B, T, dim) for bare stacks and (B, T, dim_in) for ContinuousTransformerWrapper, context
+ * (B, context_len, dim_context) (also of an XTransformer's decoder alone), mems (n_mems tensors).
+ * A full XTransformer call has no float inputs: all NULL. */
 struct xtc_input_grads {
     const float *x;
     const float *context;

@@ -28,6 +28,16 @@ XTC_API xtc_status xtc_cross_entropy(const float *logits, const int64_t *targets
                                      int64_t ignore_index, float scale, float *loss, float *dlogits, int64_t *n_kept,
                                      struct xtc_error *err);
 
+/* Mean squared error of pred (N, D) against target (N, D) over the kept rows (mask[i] true;
+ * every row when mask is NULL): the loss of x-transformers' ContinuousAutoregressiveWrapper
+ * (nn.MSELoss(reduction='none'), then loss[mask].mean()). *loss gets the mean over the kept
+ * rows' N_kept x D elements (0 when nothing is kept, where torch gives NaN) and *n_kept the
+ * kept rows. With dpred (N, D) not NULL, it receives d(scale * loss) / d pred (overwritten;
+ * dropped rows get 0). Errors: XTC_ERR_ARG (NULL, N x D floats past PTRDIFF_MAX bytes).
+ * Thread safety: reentrant. */
+XTC_API xtc_status xtc_mse_loss(const float *pred, const float *target, const uint8_t *mask, int64_t N, int64_t D,
+                                float scale, float *loss, float *dpred, int64_t *n_kept, struct xtc_error *err);
+
 /* ------------------------------------------------------------------ Transformer-XL loss */
 
 /* Buffers of the Transformer-XL loss for one model, batch size and largest segment:

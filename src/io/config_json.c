@@ -414,6 +414,68 @@ static xtc_status parse_wrapper(const cJSON *kwargs, struct xtc_net_config *net,
     return XTC_OK;
 }
 
+/* ContinuousTransformerWrapper: the wrapper fields it shares with TransformerWrapper, with
+ * project_in / project_out in place of the token embedding and the logits head. Keywords
+ * whose x-transformers default is None (max_seq_len, dim_in, dim_out, num_memory_tokens)
+ * may be null. */
+static xtc_status parse_continuous(const cJSON *kwargs, struct xtc_net_config *net, struct xtc_error *err) {
+    const char *where = "ContinuousTransformerWrapper";
+    struct xtc_wrapper_config *w = &net->wrap;
+    wrapper_defaults(w);
+    w->max_seq_len = 0;
+    int dim_in = 0, dim_out = 0;
+    bool identity_if_same = false;
+    struct kw table[] = {
+        {"max_seq_len", KW_INT, &w->max_seq_len, 0, MAX_SEQ, 0, NULL},
+        {"dim_in", KW_INT, &dim_in, 1, MAX_DIM, 0, NULL},
+        {"dim_out", KW_INT, &dim_out, 1, MAX_DIM, 0, NULL},
+        {"max_mem_len", KW_INT, &w->max_mem_len, 0, MAX_SEQ, 0, NULL},
+        {"num_memory_tokens", KW_INT, &w->num_memory_tokens, 0, MAX_SMALL, 0, NULL},
+        {"post_emb_norm", KW_BOOL, &w->post_emb_norm, 0, 0, 0, NULL},
+        {"emb_dropout", KW_IGNORED_NUM, NULL, 0, 1, 0, NULL},
+        {"use_abs_pos_emb", KW_BOOL, &w->use_abs_pos_emb, 0, 0, 0, NULL},
+        {"scaled_sinu_pos_emb", KW_BOOL, &w->scaled_sinu_pos_emb, 0, 0, 0, NULL},
+        {"use_identity_if_same_dim", KW_BOOL, &identity_if_same, 0, 0, 0, NULL},
+        {"average_pool_embed", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"probabilistic", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+    };
+    const size_t n = sizeof table / sizeof table[0];
+    XTC_TRY(check_no_duplicates(kwargs, where, err));
+    for (const cJSON *v = kwargs->child; v; v = v->next) {
+        const char *key = v->string ? v->string : "";
+        if (strcmp(key, "attn_layers") == 0)
+            continue;
+        size_t i = 0;
+        while (i < n && strcmp(table[i].name, key) != 0)
+            i++;
+        if (i == n)
+            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: unknown or unsupported keyword '%s'", where, key);
+        bool none_ok = table[i].dst == &w->max_seq_len || table[i].dst == &dim_in || table[i].dst == &dim_out ||
+                       table[i].dst == &w->num_memory_tokens;
+        if (none_ok && cJSON_IsNull(v))
+            continue;
+        XTC_TRY(read_kw(&table[i], v, where, err));
+    }
+    const cJSON *al = cJSON_GetObjectItemCaseSensitive(kwargs, "attn_layers");
+    if (!al)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: 'attn_layers' is required", where);
+    XTC_TRY(parse_layers_class(al, &net->layers, "attn_layers", err));
+    const int C = net->layers.dim;
+    w->continuous = true;
+    w->num_tokens = 0;
+    w->emb_dim = C;
+    w->project_in = dim_in > 0 && !(identity_if_same && dim_in == C);
+    w->dim_in = dim_in > 0 ? dim_in : C;
+    bool project_out = dim_out > 0 && !(identity_if_same && dim_out == C);
+    w->return_only_embed = !project_out;
+    w->logits_dim = project_out ? dim_out : C;
+    if (w->scaled_sinu_pos_emb && C % 2)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: scaled_sinu_pos_emb needs an even dim (got %d)", where, C);
+    net->has_wrapper = true;
+    wrapper_resolve(w, &net->layers);
+    return XTC_OK;
+}
+
 /* ------------------------------------------------------------ XTransformer */
 
 /* Splits XTransformer kwargs: dim, tie_token_emb, ignore_index, pad_value, then enc_* / dec_*
@@ -556,10 +618,13 @@ xtc_status xtc_config_parse(struct xtc_config *cfg, const char *json, size_t len
     } else if (strcmp(name, "XTransformer") == 0) {
         cfg->model_class = XTC_MODEL_XTRANSFORMER;
         rc = parse_xtransformer(kwargs, cfg, err);
+    } else if (strcmp(name, "ContinuousTransformerWrapper") == 0) {
+        cfg->model_class = XTC_MODEL_CONTINUOUS_WRAPPER;
+        rc = parse_continuous(kwargs, &cfg->net, err);
     } else {
         rc = xtc_error_set(err, XTC_ERR_CONFIG,
-                           "unknown model class '%s' (expected TransformerWrapper, Encoder, Decoder, CrossAttender or "
-                           "XTransformer)", name);
+                           "unknown model class '%s' (expected TransformerWrapper, ContinuousTransformerWrapper, "
+                           "Encoder, Decoder, CrossAttender or XTransformer)", name);
     }
     if (rc == XTC_OK && opts)
         rc = parse_xtc_options(opts, cfg, err);

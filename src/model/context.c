@@ -240,6 +240,8 @@ void xtc_context_input_grads(const struct xtc_context *ctx, struct xtc_input_gra
         return;
     if (!m->net.cfg.has_wrapper)
         out->x = f->dec.dx;
+    else if (m->net.cfg.wrap.continuous)
+        out->x = f->dec.dxin;
     out->context = f->dcontext;
     if (f->dec.dmems) {
         out->mems = (const float *const *)f->dec.dmems;

@@ -354,7 +354,16 @@ xtc_status xtc_net_check_inputs(const struct xtc_net *net, const struct xtc_inpu
     if (B * Tt > MAX_ROWS)
         XTC_FAIL(err, XTC_ERR_ARG, "batch %lld x (length %lld + %lld memory tokens) = %lld rows exceeds 2^28",
                  (long long)B, (long long)T, (long long)R, (long long)(B * Tt));
-    if (c->has_wrapper) {
+    if (c->has_wrapper && c->wrap.continuous) {
+        if (!in->x || in->tokens)
+            XTC_FAIL(err, XTC_ERR_ARG, "this model takes float inputs (x: float (batch, len, %d))", c->wrap.dim_in);
+        if (in->cache)
+            XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "ContinuousTransformerWrapper calls take no KV cache");
+        if (c->wrap.use_abs_pos_emb && !c->wrap.scaled_sinu_pos_emb && T > c->wrap.max_seq_len)
+            XTC_FAIL(err, XTC_ERR_SHAPE,
+                     "sequence length %lld exceeds max_seq_len %d of the absolute positional embedding", (long long)T,
+                     c->wrap.max_seq_len);
+    } else if (c->has_wrapper) {
         if (!in->tokens)
             XTC_FAIL(err, XTC_ERR_ARG, "this model takes token ids (x: int64 (batch, len))");
         if (!tokens_checked)
@@ -389,18 +398,20 @@ xtc_status xtc_net_check_inputs(const struct xtc_net *net, const struct xtc_inpu
                             err));
     if (in->pos) {
         bool abs = c->has_wrapper && c->wrap.use_abs_pos_emb;
-        const struct xtc_bias_scheme *bias = net->stack.bias.scheme;
+        /* ContinuousTransformerWrapper reads pos in its absolute embedding only */
+        bool cont = c->has_wrapper && c->wrap.continuous, rotary = lc->rotary && !cont;
+        const struct xtc_bias_scheme *bias = cont ? NULL : net->stack.bias.scheme;
         bool bias_pos = bias && bias->takes_explicit_pos;
         if (in->pos_len < 1 || in->pos_len > MAX_LEN)
             XTC_FAIL(err, XTC_ERR_SHAPE, "pos: invalid length %lld", (long long)in->pos_len);
         if (bias && !bias_pos)
             XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "explicit pos with the %s (x-transformers allows custom positions only "
                                                "for ALiBi)", bias->name);
-        if (!abs && !lc->rotary && !bias_pos)
+        if (!abs && !rotary && !bias_pos)
             XTC_FAIL(err, XTC_ERR_ARG, "pos given, but this model has no positional scheme that reads positions");
         if (abs && in->pos_len != T)
             XTC_FAIL(err, XTC_ERR_SHAPE, "pos has %lld positions for %lld tokens", (long long)in->pos_len, (long long)T);
-        if (lc->rotary && in->pos_len < M + Tt)
+        if (rotary && in->pos_len < M + Tt)
             XTC_FAIL(err, XTC_ERR_SHAPE,
                      "pos has %lld positions; rotary needs one per key (%lld memories + %lld tokens)",
                      (long long)in->pos_len, (long long)M, (long long)Tt);

@@ -21,6 +21,7 @@ struct xtc_net {
     float *to_logits;     /* (logits_dim, C); NULL when tied or return_only_embed */
     float *post_emb_norm; /* (E) LayerNorm gain without unit offset, or NULL */
     float *project_w, *project_b; /* project_emb (C, E), (C) when emb_dim != dim, else NULL */
+    float *project_in;    /* ContinuousTransformerWrapper: (C, dim_in), or NULL (identity) */
     struct xtc_stack stack;
 };
 

@@ -175,7 +175,8 @@ void xtc_net_params(struct xtc_param_builder *b, struct xtc_net *net) {
         const int64_t E = w->emb_dim;
         if (w->num_memory_tokens > 0)
             net->memory_tokens = ADD("memory_tokens", w->num_memory_tokens, C);
-        net->token_emb = ADD("token_emb.emb.weight", w->num_tokens, E);
+        if (!w->continuous)
+            net->token_emb = ADD("token_emb.emb.weight", w->num_tokens, E);
         if (w->use_abs_pos_emb && w->scaled_sinu_pos_emb)
             net->pos_scale = ADD("pos_emb.scale", 1);
         else if (w->use_abs_pos_emb)
@@ -191,6 +192,9 @@ void xtc_net_params(struct xtc_param_builder *b, struct xtc_net *net) {
     }
     stack_params(b, &net->stack);
     b->prefix[plen] = '\0';
+    if (c->has_wrapper && c->wrap.continuous && c->wrap.project_in)
+        net->project_in = ADD("project_in.weight", C, c->wrap.dim_in);
+    /* ContinuousTransformerWrapper's project_out is the same bias-free head as to_logits */
     if (c->has_wrapper && !c->wrap.tie_embedding && !c->wrap.return_only_embed)
-        net->to_logits = ADD("to_logits.weight", c->wrap.logits_dim, C);
+        net->to_logits = ADD(c->wrap.continuous ? "project_out.weight" : "to_logits.weight", c->wrap.logits_dim, C);
 }

@@ -1,4 +1,5 @@
-/* TransformerWrapper forward (reference B.1): token embedding + absolute
+/* TransformerWrapper forward (reference B.1): token embedding (or, for
+ * ContinuousTransformerWrapper, project_in of float inputs) + absolute
  * positions, memory tokens prepended, the attention stack, memory tokens
  * removed, logits (or embeddings). Also the Transformer-XL memory update
  * (B.8): new mems = the last max_mem_len rows of [mems ; residual input of
@@ -21,7 +22,10 @@ static int64_t total_len(const struct xtc_net *net, const struct xtc_inputs *in)
 }
 
 int64_t xtc_net_mem_out_len(const struct xtc_net *net, const struct xtc_inputs *in) {
-    int64_t all = in->mem_len * (in->n_mems > 0) + total_len(net, in);
+    /* ContinuousTransformerWrapper keeps the last rows of the call's hidden states alone, not of
+     * [mems ; hidden states] as TransformerWrapper does */
+    bool continuous = net->cfg.has_wrapper && net->cfg.wrap.continuous;
+    int64_t all = (continuous ? 0 : in->mem_len * (in->n_mems > 0)) + total_len(net, in);
     if (!net->cfg.has_wrapper) /* a bare stack returns every hidden state */
         return all;
     int64_t L = net->cfg.wrap.max_mem_len; /* 0 keeps none (x-transformers >= 2.31; 2.26.4 kept all) */
@@ -112,6 +116,8 @@ void xtc_net_plan(const struct xtc_net *net, const struct xtc_inputs *in, bool t
             bufs->demb2 = xtc_arena_floats(a, (size_t)(B * T * E));
         }
     }
+    if (train && net->cfg.has_wrapper && net->cfg.wrap.continuous)
+        bufs->dxin = xtc_arena_floats(a, (size_t)(B * T * net->cfg.wrap.dim_in));
     if (train) {
         bufs->dx = xtc_arena_floats(a, (size_t)(B * Tt * C));
         if (head_scale(net) != 1.0f)
@@ -159,7 +165,15 @@ static void embed(const struct xtc_net *net, const struct xtc_inputs *in, struct
         for (int64_t r = 0; r < R; r++)
             memcpy(xb + r * C, net->memory_tokens + r * C, sizeof(float) * (size_t)C);
         float *e = apart ? bufs->emb + b * T * E : xb + R * C;
-        xtc_embedding_forward(e, in->tokens + b * T, net->token_emb, T, E);
+        if (w->continuous) { /* project_in(x); E == C */
+            const float *xin = in->x + b * T * w->dim_in;
+            if (net->project_in)
+                xtc_linear_forward(e, xin, net->project_in, NULL, T, w->dim_in, C);
+            else
+                memcpy(e, xin, sizeof(float) * (size_t)(T * C));
+        } else {
+            xtc_embedding_forward(e, in->tokens + b * T, net->token_emb, T, E);
+        }
         if (w->l2norm_embed) {
             if (bufs->tok_raw)
                 memcpy(bufs->tok_raw + b * T * E, e, sizeof(float) * (size_t)(T * E));
@@ -244,7 +258,7 @@ static void embed_backward(const struct xtc_net *net, const struct xtc_inputs *i
                                    bufs->emb_rstd, B * T, E);
         }
     }
-    float *dte = g->grads + (net->token_emb - g->params);
+    float *dte = net->token_emb ? g->grads + (net->token_emb - g->params) : NULL;
     const float pos_scale = pos_scale_of(w);
     for (int64_t b = 0; b < B; b++) {
         const float *de = apart ? bufs->demb + b * T * E : dx + (b * Tt + R) * C;
@@ -265,7 +279,14 @@ static void embed_backward(const struct xtc_net *net, const struct xtc_inputs *i
                         dpe[k] += d[k] * pos_scale;
                 }
             }
-        if (w->l2norm_embed) { /* demb is not read again: the token part goes through l2norm in place */
+        if (w->continuous) { /* e = x @ project_in^T */
+            float *dxin = bufs->dxin + b * T * w->dim_in;
+            if (net->project_in)
+                xtc_linear_backward(dxin, g->grads + (net->project_in - g->params), NULL, de,
+                                    in->x + b * T * w->dim_in, net->project_in, T, w->dim_in, C, 0);
+            else
+                memcpy(dxin, de, sizeof(float) * (size_t)(T * C));
+        } else if (w->l2norm_embed) { /* demb is not read again: the token part goes through l2norm in place */
             float *dt = bufs->demb + b * T * E;
             xtc_l2norm_backward(dt, bufs->tok_raw + b * T * E, T, E);
             xtc_embedding_backward(dte, dt, in->tokens + b * T, T, E);
@@ -309,6 +330,12 @@ void xtc_net_forward(const struct xtc_net *net, const struct xtc_inputs *in, str
     /* explicit positions are for the absolute embedding only unless rotary / ALiBi read them */
     if (!s->cfg.rotary && !(s->bias.scheme && s->bias.scheme->takes_explicit_pos))
         io.pos = NULL;
+    /* ContinuousTransformerWrapper hands pos and seq_start_pos to its absolute embedding only,
+     * never to the attention layers */
+    if (c->has_wrapper && c->wrap.continuous) {
+        io.pos = NULL;
+        io.seq_start_pos = NULL;
+    }
     bufs->io = io;
     xtc_stack_forward(s, &bufs->io, &bufs->stack);
 

@@ -27,6 +27,7 @@ struct xtc_net_bufs {
     float *emb_vec;         /* (E): zeros for the norm, a position row, a sink for gradients */
     float *emb_zero;        /* (E) zeros: the unit-offset LayerNorm with a zero gain is the plain normalisation */
     float *demb, *demb2;    /* training: (B, T, E) gradients */
+    float *dxin;            /* training, ContinuousTransformerWrapper: (B, T, dim_in) gradient of the float input */
 };
 
 int64_t xtc_net_out_dim(const struct xtc_net *net);

@@ -204,6 +204,10 @@ struct bad {
     "{\"class\": \"XTransformer\", \"kwargs\": {\"dim\": 32, \"enc_num_tokens\": 10, \"enc_depth\": 1, "       \
     "\"enc_max_seq_len\": 8, \"dec_num_tokens\": 10, \"dec_depth\": 1, \"dec_max_seq_len\": 8" extra "}}"
 
+#define CONT(extra) \
+    "{\"class\": \"ContinuousTransformerWrapper\", \"kwargs\": {\"dim_in\": 5" extra ", \"attn_layers\": " \
+    "{\"class\": \"Decoder\", \"kwargs\": {\"dim\": 32, \"depth\": 1}}}}"
+
 static const struct bad BAD[] = {
     {"not JSON", "{\"class\": \"TransformerWrapper\", \"kwargs\": {", XTC_ERR_FORMAT, "JSON"},
     {"empty text", "", XTC_ERR_FORMAT, "JSON"},
@@ -343,6 +347,10 @@ static const struct bad BAD[] = {
     {"bad xtc rotary_layout",
      "{\"class\": \"Encoder\", \"kwargs\": {\"dim\": 8, \"depth\": 1}, \"xtc\": {\"rotary_layout\": \"diagonal\"}}",
      XTC_ERR_CONFIG, "rotary_layout"},
+    {"ContinuousTransformerWrapper probabilistic", CONT(", \"probabilistic\": true"), XTC_ERR_UNSUPPORTED,
+     "probabilistic"},
+    {"ContinuousTransformerWrapper num_tokens", CONT(", \"num_tokens\": 8"), XTC_ERR_CONFIG, "num_tokens"},
+    {"ContinuousTransformerWrapper dim_out 0", CONT(", \"dim_out\": 0"), XTC_ERR_CONFIG, "dim_out"},
     {"xtc options not an object", "{\"class\": \"Encoder\", \"kwargs\": {\"dim\": 8, \"depth\": 1}, \"xtc\": 3}",
      XTC_ERR_CONFIG, "xtc"},
 };
@@ -447,8 +455,31 @@ static void test_warnings(void) {
     CHECK(rc == XTC_OK && cap.n_warn == 0, "log callback removed: still %d warnings", cap.n_warn);
 }
 
+/* ContinuousTransformerWrapper: None-valued keywords, identity projections, absolute positions
+ * only with a max_seq_len (as x-transformers' no_abs_pos_emb) */
+static void test_continuous(void) {
+    struct xtc_config cfg;
+    struct xtc_error err = {0};
+    xtc_status rc = parse(&cfg, CONT(", \"dim_out\": 3, \"max_seq_len\": 16, \"num_memory_tokens\": null"), &err);
+    CHECK(rc == XTC_OK, "continuous config: %s", err.msg);
+    const struct xtc_wrapper_config *w = &cfg.net.wrap;
+    CHECK(cfg.model_class == XTC_MODEL_CONTINUOUS_WRAPPER && w->continuous && w->project_in && w->dim_in == 5 &&
+              !w->return_only_embed && w->logits_dim == 3 && w->use_abs_pos_emb && w->num_memory_tokens == 0,
+          "continuous config resolved wrongly");
+    rc = parse(&cfg, CONT(", \"max_seq_len\": null"), &err);
+    CHECK(rc == XTC_OK && !cfg.net.wrap.use_abs_pos_emb && cfg.net.wrap.return_only_embed &&
+              cfg.net.wrap.logits_dim == 32, "continuous config without max_seq_len / dim_out: %s", err.msg);
+    rc = parse(&cfg,
+               "{\"class\": \"ContinuousTransformerWrapper\", \"kwargs\": {\"dim_in\": 32, \"dim_out\": 32, "
+               "\"use_identity_if_same_dim\": true, \"attn_layers\": {\"class\": \"Encoder\", \"kwargs\": "
+               "{\"dim\": 32, \"depth\": 1}}}}", &err);
+    CHECK(rc == XTC_OK && !cfg.net.wrap.project_in && cfg.net.wrap.return_only_embed,
+          "use_identity_if_same_dim: %s", err.msg);
+}
+
 int main(void) {
     test_defaults();
+    test_continuous();
     test_invalid();
     test_parity();
     test_warnings();

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "xtc/generate.h"
 #include "xtc/model.h"
 #include "xtc/safetensors.h"
 #include "xtc/status.h"
@@ -564,6 +565,68 @@ static void test_stack_errors(void) {
     xtc_model_free(m);
 }
 
+/* ContinuousTransformerWrapper through the public API: float inputs only, no generation, pos only
+ * with an absolute embedding, gradients of x of width dim_in; a created model saves and loads
+ * back to the same outputs. */
+static void test_continuous(void) {
+    const char *cfg = "{\"class\": \"ContinuousTransformerWrapper\", \"kwargs\": {\"dim_in\": 3, \"dim_out\": 2, "
+                      "\"max_seq_len\": 8, \"num_memory_tokens\": 1, \"attn_layers\": {\"class\": \"Decoder\", "
+                      "\"kwargs\": {\"dim\": 8, \"depth\": 1, \"heads\": 2, \"attn_dim_head\": 4}}}}";
+    struct xtc_error err = {0};
+    xtc_model_t m = NULL, back = NULL;
+    xtc_status rc = xtc_model_create(&m, cfg, strlen(cfg), 7, &err);
+    CHECK(rc == XTC_OK && m, "continuous create: %d %s", (int)rc, err.msg);
+    if (!m)
+        return;
+    float x[2 * 4 * 3], y[2 * 4 * 2];
+    for (int i = 0; i < 24; i++)
+        x[i] = (float)rng_unit();
+    struct xtc_inputs in = {.batch = 2, .len = 4, .x = x, .save_for_backward = true};
+    struct xtc_outputs out;
+    rc = xtc_model_forward(m, &in, &out, &err);
+    CHECK(rc == XTC_OK && out.out_dim == 2 && all_finite(out.logits, 16), "continuous forward: %d %s", (int)rc,
+          err.msg);
+    if (rc == XTC_OK)
+        memcpy(y, out.logits, sizeof y);
+    float dout[16];
+    for (int i = 0; i < 16; i++)
+        dout[i] = 1.0f;
+    struct xtc_input_grads ig;
+    rc = xtc_model_backward(m, dout, &err);
+    xtc_model_input_grads(m, &ig);
+    CHECK(rc == XTC_OK && ig.x && all_finite(ig.x, 24), "continuous backward: %d %s", (int)rc, err.msg);
+    const int64_t tok[8] = {0};
+    struct xtc_inputs bad = {.batch = 2, .len = 4, .tokens = tok};
+    expect_forward_error("token ids to a continuous wrapper", m, &bad, XTC_ERR_ARG, "float");
+    bad = (struct xtc_inputs){.batch = 2, .len = 9, .x = x};
+    expect_forward_error("longer than max_seq_len", m, &bad, XTC_ERR_SHAPE, "max_seq_len");
+    struct xtc_gen_options go;
+    xtc_gen_options_default(&go);
+    int64_t gen[4], n = 0;
+    CHECK(xtc_generate(m, tok, 1, 2, &go, NULL, NULL, gen, &n, NULL, &err) == XTC_ERR_UNSUPPORTED,
+          "generation on a continuous wrapper must be refused");
+    char dir[96];
+    snprintf(dir, sizeof dir, "%s/continuous", g_dir);
+    CHECK(mkdir(dir, 0700) == 0, "mkdir %s", dir);
+    rc = xtc_model_save_dir(m, dir, &err);
+    CHECK(rc == XTC_OK, "continuous save: %s", err.msg);
+    rc = rc == XTC_OK ? xtc_model_load_dir(&back, dir, &err) : rc;
+    CHECK(rc == XTC_OK, "continuous load back: %s", err.msg);
+    in.save_for_backward = false;
+    if (back && xtc_model_forward(back, &in, &out, &err) == XTC_OK)
+        CHECK(memcmp(out.logits, y, sizeof y) == 0, "continuous model saved and loaded gives other outputs");
+    else
+        CHECK(0, "forward of the loaded continuous model: %s", err.msg);
+    for (const char *f = "config.json"; f; f = strcmp(f, "config.json") == 0 ? "model.safetensors" : NULL) {
+        char path[160];
+        snprintf(path, sizeof path, "%s/%s", dir, f);
+        unlink(path);
+    }
+    rmdir(dir);
+    xtc_model_free(back);
+    xtc_model_free(m);
+}
+
 /* Removes every file this test writes, then the directory. */
 static void remove_files(void) {
     const char *files[] = {"tw.safetensors",   "bad.safetensors",   "rot.safetensors",     "rot2.safetensors",
@@ -636,6 +699,7 @@ int main(void) {
     test_load_errors();
     test_forward_errors();
     test_stack_errors();
+    test_continuous();
     test_position_overflow(); /* removes the directory */
     return xtc_check_report("test_model_errors");
 }

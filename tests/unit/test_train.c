@@ -285,7 +285,27 @@ static void test_block_options(const uint8_t *corpus, size_t len) {
         }
 }
 
+/* xtc_mse_loss: the mean over the kept rows' elements, its gradient, no kept row */
+static void test_mse_loss(void) {
+    const float pred[6] = {1, 2, 3, 4, 5, 6}, target[6] = {0, 2, 3, 1, 5, 8};
+    const uint8_t mask[3] = {1, 0, 1};
+    float loss, d[6];
+    int64_t kept;
+    struct xtc_error err = {0};
+    CHECK(xtc_mse_loss(pred, target, NULL, 3, 2, 1.0f, &loss, d, &kept, &err) == XTC_OK && kept == 3 &&
+              fabsf(loss - (1.0f + 0 + 0 + 9 + 0 + 4) / 6.0f) < 1e-6f && fabsf(d[3] - 2.0f * 3 / 6) < 1e-6f,
+          "mse without mask: loss %g kept %lld", loss, (long long)kept);
+    CHECK(xtc_mse_loss(pred, target, mask, 3, 2, 2.0f, &loss, d, &kept, &err) == XTC_OK && kept == 2 &&
+              fabsf(loss - 5.0f / 4.0f) < 1e-6f && d[2] == 0 && d[3] == 0 && fabsf(d[5] - 2.0f * 2 * -2 / 4) < 1e-6f,
+          "mse with mask: loss %g kept %lld d5 %g", loss, (long long)kept, d[5]);
+    const uint8_t none[3] = {0, 0, 0};
+    CHECK(xtc_mse_loss(pred, target, none, 3, 2, 1.0f, &loss, d, &kept, &err) == XTC_OK && kept == 0 && loss == 0 &&
+              d[0] == 0, "mse with no kept row");
+    CHECK(xtc_mse_loss(NULL, target, NULL, 3, 2, 1.0f, &loss, NULL, NULL, &err) == XTC_ERR_ARG, "mse NULL pred");
+}
+
 int main(void) {
+    test_mse_loss();
     test_optimizer();
     size_t len = 6000;
     uint8_t *corpus = xtc_test_corpus(len, 7);
