@@ -406,8 +406,9 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
     xtc_step_mem_keys(s, L, bf->memk, 0, G);
     /* rotary: self-attention always; cross-attention only with context_pos (reference B.9) */
     const bool rotary = c->rotary && (self || bf->ctx_rt.cos);
-    xtc_step_qk_rows(s, A->q, L->q_scale, B, T, H, rotary ? &bf->self_rt : NULL, false);
-    xtc_step_qk_rows(s, A->k, L->k_scale, B, S, G, !rotary ? NULL : self ? &bf->self_rt : &bf->ctx_rt, true);
+    const int h0 = xtc_step_rot_h0(s, self); /* kv_heads == heads when h0 > 0 (config) */
+    xtc_step_qk_rows(s, A->q, L->q_scale, B, T, H, h0, rotary ? &bf->self_rt : NULL, false);
+    xtc_step_qk_rows(s, A->k, L->k_scale, B, S, G, h0, !rotary ? NULL : self ? &bf->self_rt : &bf->ctx_rt, true);
     struct xtc_attn_params p = xtc_stack_attn_params(s, L, io, bf, idx);
     xtc_attention_forward(A->o, A->q, A->k, A->v, &p, bf->scratch);
     const float *o = A->o;

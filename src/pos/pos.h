@@ -87,10 +87,11 @@ static inline int64_t xtc_rotary_table_row(const struct xtc_rotary_tables *rt, i
 void xtc_rotary_tables_fill(const struct xtc_rotary *r, struct xtc_rotary_tables *rt, const int64_t *pos,
                             int64_t first, int64_t *pos_out);
 
-/* Rotates every head vector of x (B, L, nh heads of D) in place with table rows
- * xtc_rotary_table_row(rt, b, L, j); keys take the key factors. sign -1 rotates by -theta
- * (the backward of the same rotation; the XPOS factor is unchanged). */
-void xtc_rotary_rotate_rows(const struct xtc_rotary *r, float *x, int64_t B, int64_t L, int nh, int D,
+/* Rotates head vectors h0 .. nh-1 of x (B, L, nh heads of D) in place with table rows
+ * xtc_rotary_table_row(rt, b, L, j) (h0 > 0: rotate_num_heads, the first heads stay as they
+ * are); keys take the key factors. sign -1 rotates by -theta (the backward of the same
+ * rotation; the XPOS factor is unchanged). */
+void xtc_rotary_rotate_rows(const struct xtc_rotary *r, float *x, int64_t B, int64_t L, int nh, int h0, int D,
                             const struct xtc_rotary_tables *rt, bool keys, float sign);
 
 /* One head vector x of position j of the L positions of batch row b (decoding's per-head form). */

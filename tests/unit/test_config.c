@@ -273,6 +273,16 @@ static const struct bad BAD[] = {
     {"norm_add_unit_offset false", DEC(", \"norm_add_unit_offset\": false"), XTC_ERR_UNSUPPORTED,
      "norm_add_unit_offset"},
     {"macaron true", DEC(", \"macaron\": true"), XTC_ERR_UNSUPPORTED, "macaron"},
+    {"rotate_num_heads with GQA", DEC(", \"heads\": 4, \"attn_kv_heads\": 2, \"rotary_pos_emb\": true, "
+                                      "\"rotate_num_heads\": 2"), XTC_ERR_CONFIG, "grouped-query"},
+    {"rotate_num_heads > heads", DEC(", \"heads\": 4, \"rotary_pos_emb\": true, \"rotate_num_heads\": 5"),
+     XTC_ERR_CONFIG, "rotate_num_heads"},
+    {"more ALiBi slopes than heads", DEC(", \"heads\": 2, \"alibi_pos_bias\": true, "
+                                         "\"rel_pos_kwargs\": {\"slopes\": [1, 2, 3]}"), XTC_ERR_CONFIG, "slopes"},
+    {"rel_pos_kwargs for T5", DEC(", \"rel_pos_bias\": true, \"rel_pos_kwargs\": {\"num_buckets\": 4}"),
+     XTC_ERR_CONFIG, "num_buckets"},
+    {"ALiBi slopes not numbers", DEC(", \"alibi_pos_bias\": true, \"rel_pos_kwargs\": {\"slopes\": [\"a\"]}"),
+     XTC_ERR_CONFIG, "slopes"},
     /* x-transformers' Attend asserts both: its flash path has no soft clamp and no top-k */
     {"attn_flash with attn_softclamp_logits", DEC(", \"attn_flash\": true, \"attn_softclamp_logits\": true"),
      XTC_ERR_CONFIG, "attn_flash"},
