@@ -138,7 +138,7 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
         float *dparams[XTC_BIAS_MAX_PARAMS] = {0};
         for (int i = 0; i < XTC_BIAS_MAX_PARAMS && s->bias.params[i]; i++)
             dparams[i] = grad_of(g, s->bias.params[i]);
-        s->bias.scheme->table_backward(&s->bias, S, dbias, dparams);
+        s->bias.scheme->table_backward(&s->bias, S, bf->bias_table, dbias, dparams);
     }
     /* rotary backward: rotate by -theta with the same XPOS factor */
     if (c->rotary && (self || bf->ctx_rt.cos)) {

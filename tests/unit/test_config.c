@@ -275,6 +275,14 @@ static const struct bad BAD[] = {
     {"macaron true", DEC(", \"macaron\": true"), XTC_ERR_UNSUPPORTED, "macaron"},
     {"rotate_num_heads with GQA", DEC(", \"heads\": 4, \"attn_kv_heads\": 2, \"rotary_pos_emb\": true, "
                                       "\"rotate_num_heads\": 2"), XTC_ERR_CONFIG, "grouped-query"},
+    {"rotary with dynamic_pos_bias", DEC(", \"rotary_pos_emb\": true, \"dynamic_pos_bias\": true"), XTC_ERR_CONFIG,
+     "dynamic_pos_bias"},
+    {"rotary with rel_pos_bias", DEC(", \"rotary_pos_emb\": true, \"rel_pos_bias\": true"), XTC_ERR_CONFIG,
+     "rel_pos_bias"},
+    {"dynamic_pos_bias with attn_flash", DEC(", \"dynamic_pos_bias\": true, \"attn_flash\": true"), XTC_ERR_CONFIG,
+     "attn_flash"},
+    {"dynamic_pos_bias with alibi", DEC(", \"dynamic_pos_bias\": true, \"alibi_pos_bias\": true"), XTC_ERR_CONFIG,
+     "mutually exclusive"},
     {"rotate_num_heads > heads", DEC(", \"heads\": 4, \"rotary_pos_emb\": true, \"rotate_num_heads\": 5"),
      XTC_ERR_CONFIG, "rotate_num_heads"},
     {"more ALiBi slopes than heads", DEC(", \"heads\": 2, \"alibi_pos_bias\": true, "

@@ -513,6 +513,9 @@ int main(void) {
     cache_vs_recompute("rotate_num_heads 2 of 4 + mem-kv",
                        "\"heads\": 4, \"attn_dim_head\": 8, \"rotary_pos_emb\": true, "
                        "\"rotate_num_heads\": 2, \"attn_num_mem_kv\": 1", "");
+    cache_vs_recompute("dynamic bias + log distance + norm + mem-kv",
+                       "\"heads\": 4, \"attn_dim_head\": 8, \"dynamic_pos_bias\": true, \"dynamic_pos_bias_norm\": true, "
+                       "\"dynamic_pos_bias_log_distance\": true, \"dynamic_pos_bias_mlp_depth\": 3, \"attn_num_mem_kv\": 2", "");
     bf16_decoding("bf16 absolute", "\"heads\": 2, \"attn_dim_head\": 24");
     bf16_decoding("bf16 rotary glu gqa", "\"heads\": 4, \"attn_dim_head\": 12, \"attn_kv_heads\": 2, "
                                          "\"rotary_pos_emb\": true, \"ff_glu\": true");
@@ -525,6 +528,8 @@ int main(void) {
                                                   "\"rotate_num_heads\": 1");
     xl_cache_vs_recompute("alibi custom slopes", "\"heads\": 4, \"attn_dim_head\": 8, \"alibi_pos_bias\": true, "
                                                  "\"rel_pos_kwargs\": {\"slopes\": [0.5, 2.0]}");
+    xl_cache_vs_recompute("dynamic bias", "\"heads\": 2, \"attn_dim_head\": 16, \"dynamic_pos_bias\": true, "
+                                          "\"dynamic_pos_bias_norm\": true");
     xl_cache_vs_recompute("t5", "\"heads\": 2, \"attn_dim_head\": 16, \"rel_pos_bias\": true, "
                                 "\"rel_pos_num_buckets\": 8, \"rel_pos_max_distance\": 16");
     xl_cache_vs_recompute("value gates + head scales + qk-norm dim scales + logit clamp + rotary",
