@@ -64,10 +64,16 @@ static void describe(const struct xtc_net_config *n, const char *label) {
     if (l->rotary)
         printf(" rotary(dim %d%s%s)", l->rotary_emb_dim, l->rotary_xpos ? ", xpos" : "",
                l->rotary_layout == XTC_ROPE_HALF_SPLIT ? ", half-split" : "");
+    if (l->rotary && l->rotate_num_heads < l->heads)
+        printf(" rotary-heads(last %d of %d)", l->rotate_num_heads, l->heads);
     if (l->alibi)
-        printf(" alibi(%d of %d heads)", l->alibi_num_heads, l->heads);
+        printf(" alibi(%d of %d heads%s)", l->alibi_n_slopes > 0 ? l->alibi_n_slopes : l->alibi_num_heads, l->heads,
+               l->alibi_n_slopes > 0 ? ", given slopes" : "");
     if (l->rel_pos_bias)
         printf(" t5(%d buckets, max distance %d)", l->rel_pos_num_buckets, l->rel_pos_max_distance);
+    if (l->dynamic_pos_bias)
+        printf(" dynamic-bias(mlp depth %d%s%s)", l->dynamic_pos_bias_mlp_depth,
+               l->dynamic_pos_bias_log_distance ? ", log distance" : "", l->dynamic_pos_bias_norm ? ", norm" : "");
     if (l->cross_attend)
         printf(" cross-attention(context dim %d)", l->dim_context);
     if (l->num_mem_kv)

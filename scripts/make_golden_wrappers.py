@@ -81,6 +81,31 @@ from x_transformers.autoregressive_wrapper import AutoregressiveWrapper  # noqa:
 from x_transformers.xl_autoregressive_wrapper import XLAutoregressiveWrapper  # noqa: E402
 from x_transformers.continuous import ContinuousAutoregressiveWrapper  # noqa: E402
 
+import einx  # noqa: E402
+from x_transformers import x_transformers as xt  # noqa: E402
+
+
+def _dynamic_pos_bias_forward(self, i, j):
+    """DynamicPositionBias.forward of 2.31.10 with the distances in the MLP's dtype: upstream casts
+    them with .float(), which a float64 copy of the model cannot take. In float32 this is the
+    upstream computation, line for line."""
+    n, device = j, self.device
+    seq_arange = torch.arange(j - i, j, device=device)
+    context_arange = torch.arange(j, device=device)
+    indices = einx.subtract('i, j -> i j', seq_arange, context_arange)
+    indices += (j - 1)
+    pos = torch.arange(-j + 1, j, device=device).to(next(self.parameters()).dtype)
+    pos = pos.unsqueeze(-1)
+    if self.log_distance:
+        pos = torch.sign(pos) * torch.log(pos.abs() + 1)
+    for layer in self.mlp:
+        pos = layer(pos)
+    bias = pos[indices]
+    return bias.permute(2, 0, 1)
+
+
+xt.DynamicPositionBias.forward = _dynamic_pos_bias_forward
+
 GAP_MIN = 1e-4  # near-tie rule of README section 8
 MAX_RESEEDS = 20
 
@@ -741,6 +766,78 @@ CASES = [
          model=tw(heads=4, attn_dim_head=8, alibi_pos_bias=True, softclamp_output=True, softclamp_output_value=3.0, ff_mult=2, max_seq_len=4,
                   wrapper={"max_mem_len": 6, "use_abs_pos_emb": False, "emb_dim": 24, "post_emb_norm": True, "l2norm_embed": True}),
          calls=[xl_gen(2, 6, 8)]),
+    # ------------------------------------------------------------ positional schemes: custom ALiBi slopes, rotate_num_heads
+    dict(name="alibi_custom_slopes_xl_mems_mask",
+         description="ALiBi with rel_pos_kwargs slopes [0.5, 0.25, 0.125] (3 of 4 heads; alibi_num_heads unused), Transformer-XL memories (max_mem_len 4) with mem_masks and a padding mask: two calls; gradients, incl. d/d mems in call 1.",
+         features=["alibi", "alibi_custom_slopes", "alibi_partial_heads", "causal", "padding_mask", "return_mems", "xl_mems", "xl_mem_masks"],
+         model=tw(heads=4, attn_dim_head=8, alibi_pos_bias=True, rel_pos_kwargs={"slopes": [0.5, 0.25, 0.125]}, ff_mult=2,
+                  wrapper={"max_mem_len": 4, "use_abs_pos_emb": False}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 6))], return_mems=True),
+                fwd([("x", tok(2, 5)), ("mask", lens_mask(5, [5, 4]))] + prev_mems(2)
+                    + [("mem_masks.0", mg.boolmask(["1111", "0111"])), ("mem_masks.1", mg.boolmask(["1101", "1111"]))],
+                    grad_inputs=["mems.0", "mems.1"], return_mems=True)]),
+    dict(name="alibi_custom_slopes_mem_kv_gen",
+         description="ALiBi with rel_pos_kwargs slopes for all 4 heads (one of them 0, one larger than 1), 2 memory key/values, 2 memory tokens; gradients; greedy generation with and without the kv cache.",
+         features=["alibi", "alibi_custom_slopes", "causal", "generate_greedy", "kv_cache", "mem_kv", "memory_tokens", "no_kv_cache"],
+         model=tw(heads=4, attn_dim_head=8, alibi_pos_bias=True, rel_pos_kwargs={"slopes": [1.5, 0.3, 0.0, 0.05]}, attn_num_mem_kv=2,
+                  ff_mult=2, wrapper={"use_abs_pos_emb": False, "num_memory_tokens": 2}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 8))]), gen(2, 4, 8), gen(2, 4, 8, cache_kv=False, prompts=mg.same("prompts"))]),
+    dict(name="rotate_num_heads_xl_mems_mask",
+         description="rotate_num_heads 2 of 4 (rotary on the last two heads only), Transformer-XL memories (max_mem_len 4) and a padding mask: two calls; gradients, incl. d/d mems in call 1.",
+         features=["causal", "padding_mask", "return_mems", "rotate_num_heads", "xl_mems"] + ROT,
+         model=tw(heads=4, attn_dim_head=8, rotary_pos_emb=True, rotate_num_heads=2, ff_mult=2, wrapper={"max_mem_len": 4}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 6))], return_mems=True),
+                fwd([("x", tok(2, 5)), ("mask", lens_mask(5, [5, 3]))] + prev_mems(2), grad_inputs=["mems.0", "mems.1"],
+                    return_mems=True)]),
+    dict(name="rotate_num_heads_mem_kv_gen",
+         description="rotate_num_heads 1 of 3 with XPOS (scale base 16), 2 memory key/values, 2 memory tokens; gradients; greedy generation with and without the kv cache.",
+         features=["causal", "generate_greedy", "kv_cache", "mem_kv", "memory_tokens", "no_kv_cache", "rotary_xpos", "rotate_num_heads"] + ROT,
+         model=tw(heads=3, attn_dim_head=8, rotary_xpos=True, rotary_xpos_scale_base=16, rotate_num_heads=1, attn_num_mem_kv=2,
+                  ff_mult=2, wrapper={"num_memory_tokens": 2}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 8))]), gen(2, 4, 8), gen(2, 4, 8, cache_kv=False, prompts=mg.same("prompts"))]),
+    dict(name="rotate_num_heads_cross_context_pos",
+         description="rotate_num_heads 2 of 4 in self-attention; cross-attention with context_pos rotates all its heads (x-transformers passes rotate_num_heads to self-attention only); padding and context masks; gradients, incl. d/d context.",
+         features=["causal", "context_mask", "context_pos", "cross_attention", "padding_mask", "rotate_num_heads"] + ROT,
+         model=tw(heads=4, attn_dim_head=8, rotary_pos_emb=True, rotate_num_heads=2, cross_attend=True, ff_mult=2),
+         grad=True,
+         calls=[fwd([("x", tok(2, 7)), ("mask", lens_mask(7, [7, 5])), ("context", flt(2, 5, 32)), ("context_mask", lens_mask(5, [5, 3])),
+                     ("context_pos", mg.ints([[0, 1, 2, 3, 4], [6, 4, 2, 0, 1]]))], grad_inputs=["context"])]),
+    # ------------------------------------------------------------ dynamic position bias
+    dict(name="dynamic_pos_bias_xl_mems_mask",
+         description="dynamic_pos_bias (MLP of width dim // 4 = 8, depth 2, over relative distances; learned absolute positions kept), Transformer-XL memories (max_mem_len 4) with mem_masks and a padding mask: two calls; gradients, incl. the MLP's and d/d mems in call 1.",
+         features=["abs_pos_emb", "causal", "dynamic_pos_bias", "padding_mask", "return_mems", "xl_mems", "xl_mem_masks"],
+         model=tw(heads=4, attn_dim_head=8, dynamic_pos_bias=True, ff_mult=2, wrapper={"max_mem_len": 4}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 6))], return_mems=True),
+                fwd([("x", tok(2, 5)), ("mask", lens_mask(5, [5, 4]))] + prev_mems(2)
+                    + [("mem_masks.0", mg.boolmask(["1111", "0111"])), ("mem_masks.1", mg.boolmask(["1101", "1111"]))],
+                    grad_inputs=["mems.0", "mems.1"], return_mems=True)]),
+    dict(name="dynamic_pos_bias_log_norm_mem_kv_gen",
+         description="dynamic_pos_bias with dynamic_pos_bias_log_distance, dynamic_pos_bias_norm (gain-only LayerNorm in the first layer, nn.LayerNorm after) and dynamic_pos_bias_mlp_depth 3, 2 memory key/values, 2 memory tokens, no absolute positions; gradients; greedy generation with and without the kv cache.",
+         features=["causal", "dynamic_pos_bias", "dynamic_pos_bias_log_distance", "dynamic_pos_bias_norm", "generate_greedy", "kv_cache",
+                   "mem_kv", "memory_tokens", "no_kv_cache"],
+         model=tw(heads=4, attn_dim_head=8, dynamic_pos_bias=True, dynamic_pos_bias_log_distance=True, dynamic_pos_bias_norm=True,
+                  dynamic_pos_bias_mlp_depth=3, attn_num_mem_kv=2, ff_mult=2, wrapper={"use_abs_pos_emb": False, "num_memory_tokens": 2}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 8))]), gen(2, 4, 8), gen(2, 4, 8, cache_kv=False, prompts=mg.same("prompts"))]),
+    dict(name="dynamic_pos_bias_encoder_cross_mem_kv",
+         description="Bidirectional encoder with dynamic_pos_bias (depth 1, norm), 1 memory key/value, cross-attention (no bias there), padding and context masks; gradients, incl. d/d context. (Rotary with dynamic_pos_bias fails in x-transformers: rotary hands positions to attention, which takes them only for ALiBi.)",
+         features=["abs_pos_emb", "bidirectional", "context_mask", "cross_attention", "dynamic_pos_bias", "dynamic_pos_bias_norm", "mem_kv", "padding_mask"],
+         model=tw("Encoder", heads=2, attn_dim_head=16, dynamic_pos_bias=True, dynamic_pos_bias_mlp_depth=1, dynamic_pos_bias_norm=True,
+                  attn_num_mem_kv=1, cross_attend=True, ff_mult=2),
+         grad=True,
+         calls=[fwd([("x", tok(2, 7)), ("mask", lens_mask(7, [7, 5])), ("context", flt(2, 5, 32)), ("context_mask", lens_mask(5, [5, 3]))],
+                    grad_inputs=["context"])]),
+    dict(name="xl_gen_dynamic_pos_bias",
+         description="XL greedy generation (kv cache, segment boundaries) with dynamic_pos_bias (log distance), max_seq_len 4, max_mem_len 4, batch 2: prompt 5 + 9 tokens.",
+         features=XL_GEN + ["dynamic_pos_bias", "dynamic_pos_bias_log_distance"],
+         model=tw(heads=2, attn_dim_head=16, dynamic_pos_bias=True, dynamic_pos_bias_log_distance=True, ff_mult=2, max_seq_len=4,
+                  wrapper={"max_mem_len": 4, "use_abs_pos_emb": False}),
+         calls=[xl_gen(2, 5, 9)]),
 ]
 
 # --------------------------------------------------------------------------- running

@@ -39,6 +39,8 @@ enum xtc_norm_kind { XTC_NORM_LAYERNORM, XTC_NORM_RMSNORM, XTC_NORM_SCALENORM, X
 /* The feed-forward activation (x-transformers FeedForward: relu_squared wins over swish). */
 enum xtc_ff_activation { XTC_FF_GELU, XTC_FF_SWISH, XTC_FF_RELU_SQUARED };
 
+#define XTC_MAX_CUSTOM_SLOPES 1024
+
 /* AttentionLayers (Encoder / Decoder / CrossAttender). */
 struct xtc_layers_config {
     int dim, depth, heads, dim_head, kv_heads;
@@ -56,6 +58,12 @@ struct xtc_layers_config {
 
     bool alibi;
     int alibi_num_heads;
+    int alibi_n_slopes;  /* rel_pos_kwargs {"slopes": [...]}: 0 for the computed slopes, else the first n heads */
+    float alibi_slopes[XTC_MAX_CUSTOM_SLOPES]; /* take these (float32, as Tensor(slopes)) and the rest get 0 */
+    int rotate_num_heads; /* rotary on the last rotate_num_heads heads of self-attention only (default heads) */
+    bool dynamic_pos_bias; /* DynamicPositionBias: an MLP of width dim / 4 over relative distances */
+    bool dynamic_pos_bias_log_distance, dynamic_pos_bias_norm;
+    int dynamic_pos_bias_mlp_depth;
     bool rel_pos_bias; /* T5 */
     int rel_pos_num_buckets, rel_pos_max_distance;
 

@@ -125,6 +125,8 @@ static void layers_defaults(struct xtc_layers_config *c) {
     c->alibi_num_heads = -1;
     c->rel_pos_num_buckets = 32;
     c->rel_pos_max_distance = 128;
+    c->rotate_num_heads = -1;
+    c->dynamic_pos_bias_mlp_depth = 2;
     c->qk_norm_scale = 10;
     c->ff_mult = 4;
     c->ff_glu_gate_softclamp_value = 4;
@@ -167,8 +169,18 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
             xtc_log(XTC_LOG_WARN, "rotary embedding dimension %d is below 32 (attn_dim_head %d): valid, but x-transformers "
                     "recommends at least 32 for language models", c->rotary_emb_dim, c->dim_head);
     }
-    if (c->alibi && c->rel_pos_bias)
-        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: alibi_pos_bias and rel_pos_bias are mutually exclusive", where);
+    if (c->alibi + c->rel_pos_bias + c->dynamic_pos_bias > 1)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: alibi_pos_bias, rel_pos_bias and dynamic_pos_bias are mutually exclusive", where);
+    /* AttentionLayers hands rotary's positions to every self-attention block as `pos`, and
+     * Attention then asserts that only ALiBi takes custom positions */
+    if (c->rotary && (c->rel_pos_bias || c->dynamic_pos_bias))
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: rotary_pos_emb with %s fails in x-transformers (only ALiBi takes the positions "
+                 "rotary passes to attention)", where, c->rel_pos_bias ? "rel_pos_bias" : "dynamic_pos_bias");
+    if (c->dynamic_pos_bias && c->dim < 4)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: dynamic_pos_bias needs dim >= 4 (its MLP is dim // 4 wide)", where);
+    if (c->alibi_n_slopes > c->heads)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: rel_pos_kwargs has %d ALiBi slopes for %d heads", where, c->alibi_n_slopes,
+                 c->heads);
     if (c->alibi_num_heads < 0)
         c->alibi_num_heads = c->heads;
     if (c->alibi && (c->alibi_num_heads < 1 || c->alibi_num_heads > c->heads))
@@ -184,6 +196,15 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
         c->kv_heads = c->heads;
     if (c->kv_heads < 1 || c->heads % c->kv_heads != 0)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: heads %d must be a multiple of attn_kv_heads %d", where, c->heads, c->kv_heads);
+    if (c->rotate_num_heads < 0)
+        c->rotate_num_heads = c->heads;
+    if (c->rotate_num_heads < 1 || c->rotate_num_heads > c->heads)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: rotate_num_heads %d must be between 1 and heads %d", where,
+                 c->rotate_num_heads, c->heads);
+    if (c->rotate_num_heads < c->heads && c->kv_heads < c->heads)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: rotate_num_heads %d < heads needs one key/value head per head (x-transformers "
+                 "asserts that grouped-query attention is not compatible with partial rotate heads)", where,
+                 c->rotate_num_heads);
     if (c->heads == 1 && c->dim_head != c->dim)
         XTC_FAIL(err, XTC_ERR_CONFIG,
                  "%s: a single head has no output projection, so attn_dim_head (%d) must equal dim (%d)", where,
@@ -196,6 +217,40 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
     if (inner < 1 || inner > (double)MAX_DIM * 64)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: ff_mult %g gives an inner width of %.0f", where, c->ff_mult, inner);
     c->ff_inner = (int)inner;
+    return XTC_OK;
+}
+
+static bool skip_rel_pos_kwargs(const char *key) { return strcmp(key, "rel_pos_kwargs") == 0; }
+
+/* rel_pos_kwargs go to the bias module's constructor: AlibiPositionalBias takes `slopes` (a list,
+ * one per ALiBi head, replacing the computed ones; alibi_num_heads is then unused); T5's and the
+ * dynamic bias' constructors take nothing more, so x-transformers fails on any key there. Without
+ * a bias scheme the dict is never used. */
+static xtc_status parse_rel_pos_kwargs(const cJSON *obj, struct xtc_layers_config *c, const char *where,
+                                       struct xtc_error *err) {
+    if (!obj)
+        return XTC_OK;
+    if (!cJSON_IsObject(obj))
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: rel_pos_kwargs must be an object", where);
+    for (const cJSON *v = obj->child; v; v = v->next) {
+        if (!c->alibi && !c->rel_pos_bias && !c->dynamic_pos_bias)
+            break;
+        if (!c->alibi || strcmp(v->string, "slopes") != 0)
+            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: rel_pos_kwargs key '%s' is not accepted by the %s", where, v->string,
+                     c->alibi ? "ALiBi bias (xtc takes only 'slopes')" : "configured bias scheme");
+        if (cJSON_IsNull(v))
+            continue; /* slopes = None: the computed slopes */
+        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1 || cJSON_GetArraySize(v) > XTC_MAX_CUSTOM_SLOPES)
+            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: rel_pos_kwargs slopes must be a list of 1 to %d numbers", where,
+                     XTC_MAX_CUSTOM_SLOPES);
+        int n = 0;
+        for (const cJSON *e = v->child; e; e = e->next) {
+            if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble))
+                XTC_FAIL(err, XTC_ERR_CONFIG, "%s: rel_pos_kwargs slopes must be finite numbers", where);
+            c->alibi_slopes[n++] = (float)e->valuedouble;
+        }
+        c->alibi_n_slopes = n;
+    }
     return XTC_OK;
 }
 
@@ -228,6 +283,11 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"rel_pos_bias", KW_BOOL, &c->rel_pos_bias, 0, 0, 0, NULL},
         {"rel_pos_num_buckets", KW_INT, &c->rel_pos_num_buckets, 2, MAX_SMALL, 0, NULL},
         {"rel_pos_max_distance", KW_INT, &c->rel_pos_max_distance, 1, MAX_SEQ, 0, NULL},
+        {"rotate_num_heads", KW_INT, &c->rotate_num_heads, 1, MAX_HEADS, 0, NULL},
+        {"dynamic_pos_bias", KW_BOOL, &c->dynamic_pos_bias, 0, 0, 0, NULL},
+        {"dynamic_pos_bias_log_distance", KW_BOOL, &c->dynamic_pos_bias_log_distance, 0, 0, 0, NULL},
+        {"dynamic_pos_bias_mlp_depth", KW_INT, &c->dynamic_pos_bias_mlp_depth, 1, 15, 0, NULL},
+        {"dynamic_pos_bias_norm", KW_BOOL, &c->dynamic_pos_bias_norm, 0, 0, 0, NULL},
         {"attn_num_mem_kv", KW_INT, &c->num_mem_kv, 0, MAX_SMALL, 0, NULL},
         {"attn_qk_norm", KW_BOOL, &c->qk_norm, 0, 0, 0, NULL},
         {"attn_qk_norm_scale", KW_NUM, &c->qk_norm_scale, 1e-12, 1e12, 0, NULL},
@@ -269,11 +329,14 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"scale_residual", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
         {"gate_residual", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
         {"use_layerscale", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
-        {"dynamic_pos_bias", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
         {"shift_tokens", KW_DEFAULT_ONLY_INT, NULL, 0, 0, 0, NULL},
         {"attn_on_attn", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
     };
-    XTC_TRY(read_kwargs(kwargs, table, sizeof table / sizeof table[0], where, NULL, err));
+    XTC_TRY(read_kwargs(kwargs, table, sizeof table / sizeof table[0], where, skip_rel_pos_kwargs, err));
+    XTC_TRY(parse_rel_pos_kwargs(cJSON_GetObjectItemCaseSensitive(kwargs, "rel_pos_kwargs"), c, where, err));
+    if (flash && (c->rel_pos_bias || c->dynamic_pos_bias))
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_flash is not compatible with %s (x-transformers asserts it)", where,
+                 c->rel_pos_bias ? "rel_pos_bias" : "dynamic_pos_bias");
     if (one_kv_head && c->kv_heads >= 0)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_one_kv_head and attn_kv_heads are mutually exclusive", where);
     if (one_kv_head)

@@ -186,6 +186,7 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
     bufs->y = xtc_arena_floats(a, (size_t)(N * C));
     const struct xtc_bias_scheme *bs = s->bias.scheme;
     int64_t bias_n = bs && bs->table_floats ? bs->table_floats(&s->bias, Sself) : 0;
+    int64_t bias_work = bias_n > 0 && bs->work_floats ? bs->work_floats(&s->bias, Sself) : 0;
     struct xtc_attn_params sizing = {.B = B, .T = T, .S = S, .K = K, .H = c->heads, .G = c->kv_heads, .D = c->dim_head,
                                      .dbias_n = train && bs && bs->grad_row ? bias_n : 0};
     /* sized for every backend: the selection may change between calls on one plan */
@@ -211,7 +212,7 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
         }
     }
     if (bias_n > 0)
-        bufs->bias_table = xtc_arena_floats(a, (size_t)bias_n);
+        bufs->bias_table = xtc_arena_floats(a, (size_t)(bias_n + bias_work));
     if (train) {
         bufs->dres = xtc_arena_floats(a, (size_t)(N * C));
         bufs->dh = xtc_arena_floats(a, (size_t)(N * C));
@@ -229,7 +230,7 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
         bufs->dmemk = xtc_arena_floats(a, (size_t)((int64_t)c->kv_heads * K * c->dim_head));
         bufs->dmem = xtc_arena_floats(a, (size_t)(M * C));
         if (bias_n > 0 && bs->grad_row)
-            bufs->dbias = xtc_arena_floats(a, (size_t)bias_n);
+            bufs->dbias = xtc_arena_floats(a, (size_t)(bias_n + bias_work));
     }
 }
 
@@ -406,8 +407,9 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
     xtc_step_mem_keys(s, L, bf->memk, 0, G);
     /* rotary: self-attention always; cross-attention only with context_pos (reference B.9) */
     const bool rotary = c->rotary && (self || bf->ctx_rt.cos);
-    xtc_step_qk_rows(s, A->q, L->q_scale, B, T, H, rotary ? &bf->self_rt : NULL, false);
-    xtc_step_qk_rows(s, A->k, L->k_scale, B, S, G, !rotary ? NULL : self ? &bf->self_rt : &bf->ctx_rt, true);
+    const int h0 = xtc_step_rot_h0(s, self); /* kv_heads == heads when h0 > 0 (config) */
+    xtc_step_qk_rows(s, A->q, L->q_scale, B, T, H, h0, rotary ? &bf->self_rt : NULL, false);
+    xtc_step_qk_rows(s, A->k, L->k_scale, B, S, G, h0, !rotary ? NULL : self ? &bf->self_rt : &bf->ctx_rt, true);
     struct xtc_attn_params p = xtc_stack_attn_params(s, L, io, bf, idx);
     xtc_attention_forward(A->o, A->q, A->k, A->v, &p, bf->scratch);
     const float *o = A->o;

@@ -138,12 +138,13 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
         float *dparams[XTC_BIAS_MAX_PARAMS] = {0};
         for (int i = 0; i < XTC_BIAS_MAX_PARAMS && s->bias.params[i]; i++)
             dparams[i] = grad_of(g, s->bias.params[i]);
-        s->bias.scheme->table_backward(&s->bias, S, dbias, dparams);
+        s->bias.scheme->table_backward(&s->bias, S, bf->bias_table, dbias, dparams);
     }
     /* rotary backward: rotate by -theta with the same XPOS factor */
     if (c->rotary && (self || bf->ctx_rt.cos)) {
-        xtc_rotary_rotate_rows(&s->rotary, bf->dq, B, T, H, D, &bf->self_rt, false, -1.0f);
-        xtc_rotary_rotate_rows(&s->rotary, bf->dk, B, S, G, D, self ? &bf->self_rt : &bf->ctx_rt, true, -1.0f);
+        const int h0 = xtc_step_rot_h0(s, self);
+        xtc_rotary_rotate_rows(&s->rotary, bf->dq, B, T, H, h0, D, &bf->self_rt, false, -1.0f);
+        xtc_rotary_rotate_rows(&s->rotary, bf->dk, B, S, G, h0, D, self ? &bf->self_rt : &bf->ctx_rt, true, -1.0f);
     }
     if (c->qk_norm) {
         if (L->q_scale) { /* q = l2norm(q_raw) * q_scale */

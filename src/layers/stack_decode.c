@@ -78,13 +78,14 @@ static void attend_kv_head(const struct sub *u, int64_t b, int g) {
     }
     const struct xtc_rotary_tables *krt = !c->rotary ? NULL : self ? &bf->self_rt : bf->ctx_rt.cos ? &bf->ctx_rt : NULL;
     const bool rotary = krt != NULL;
+    const int h0 = xtc_step_rot_h0(s, self);
     p.v_bstride = bstride;
     if (c->qk_norm || rotary) {
         float *dst = A->k + b * S * GD + g * D;
         for (int64_t j = 0; j < S; j++) {
             float *row = dst + j * GD;
             memcpy(row, k + (b * bstride + j) * GD + g * D, sizeof(float) * (size_t)D);
-            xtc_step_qk_head(s, row, L->k_scale ? L->k_scale + g * D : NULL, krt, b, S, j, true);
+            xtc_step_qk_head(s, row, L->k_scale ? L->k_scale + g * D : NULL, g >= h0 ? krt : NULL, b, S, j, true);
         }
         k = A->k; /* packed: k_bstride 0 */
     } else {
@@ -93,7 +94,7 @@ static void attend_kv_head(const struct sub *u, int64_t b, int g) {
     for (int64_t h = g; h < H; h += G) {
         for (int64_t t = 0; t < T; t++)
             xtc_step_qk_head(s, A->q + (b * T + t) * HD + h * D, L->q_scale ? L->q_scale + h * D : NULL,
-                             rotary ? &bf->self_rt : NULL, b, T, t, false);
+                             rotary && h >= h0 ? &bf->self_rt : NULL, b, T, t, false);
         st->be->attention_forward_head(A->o, A->q, k, v, &p, b, (int)h, u->P);
         if (L->wg || L->head_scale) /* the gate logits were computed with q */
             xtc_step_attn_out(s, L, A->o, A->o, L->wg ? A->gate : NULL, b * T, (b + 1) * T, h * D, (h + 1) * D);

@@ -21,7 +21,7 @@ struct qk_rows {
     float *x;
     const float *dim_scale;
     int64_t L;
-    int nh;
+    int nh, h0;
     const struct xtc_rotary_tables *rt;
     bool keys;
 };
@@ -33,16 +33,17 @@ static void qk_rows_range(void *arg, int64_t lo, int64_t hi, int tid) {
     (void)tid;
     for (int64_t bj = lo; bj < hi; bj++)
         for (int h = 0; h < a->nh; h++)
-            xtc_step_qk_head(a->s, a->x + (bj * a->nh + h) * D, a->dim_scale ? a->dim_scale + h * D : NULL, a->rt,
+            xtc_step_qk_head(a->s, a->x + (bj * a->nh + h) * D, a->dim_scale ? a->dim_scale + h * D : NULL,
+                             h >= a->h0 ? a->rt : NULL,
                              bj / a->L, a->L, bj % a->L, a->keys);
 }
 
 void xtc_step_qk_rows(const struct xtc_stack *s, float *x, const float *dim_scale, int64_t B, int64_t L, int nh,
-                      const struct xtc_rotary_tables *rt, bool keys) {
+                      int h0, const struct xtc_rotary_tables *rt, bool keys) {
     const int D = s->cfg.dim_head;
     if (!s->cfg.qk_norm && !rt)
         return;
-    struct qk_rows a = {.s = s, .x = x, .dim_scale = dim_scale, .L = L, .nh = nh, .rt = rt, .keys = keys};
+    struct qk_rows a = {.s = s, .x = x, .dim_scale = dim_scale, .L = L, .nh = nh, .h0 = h0, .rt = rt, .keys = keys};
     xtc_backend_get()->parallel_for(B * L, B * L * nh * D > 32768, qk_rows_range, &a);
 }
 

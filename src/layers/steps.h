@@ -13,9 +13,16 @@
  * and keys take their XPOS factors). rt NULL: no rotary. */
 void xtc_step_qk_head(const struct xtc_stack *s, float *x, const float *dim_scale, const struct xtc_rotary_tables *rt,
                       int64_t b, int64_t L, int64_t j, bool keys);
-/* The same over every head of x (B, L, nh heads of D), in parallel; dim_scale (nh, D) or NULL. */
+/* The same over every head of x (B, L, nh heads of D), in parallel; dim_scale (nh, D) or NULL;
+ * heads below h0 are not rotated. */
 void xtc_step_qk_rows(const struct xtc_stack *s, float *x, const float *dim_scale, int64_t B, int64_t L, int nh,
-                      const struct xtc_rotary_tables *rt, bool keys);
+                      int h0, const struct xtc_rotary_tables *rt, bool keys);
+
+/* The first rotated head: rotate_num_heads rotates the last heads of self-attention only
+ * (x-transformers passes it to the self-attention blocks; cross-attention rotates all). */
+static inline int xtc_step_rot_h0(const struct xtc_stack *s, bool self) {
+    return self ? s->cfg.heads - s->cfg.rotate_num_heads : 0;
+}
 
 /* Memory keys of kv heads [g0, g1) as attention reads them: l2-normalised into memk
  * (G, K, D) with qk_norm, times the layer's key scales with qk_norm_dim_scale (every call:

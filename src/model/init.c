@@ -50,6 +50,11 @@ void xtc_params_init(struct xtc_model *m, uint64_t seed) {
                 x[j] = (float)xtc_rng_normal(&rng);
         } else if (ends_with(p->name, "pos_emb.scale")) {
             x[0] = (float)(1.0 / sqrt((double)m->cfg.net.wrap.emb_dim)); /* ScaledSinusoidalEmbedding(emb_dim) */
+        } else if (strstr(p->name, "rel_pos.mlp.") && (ends_with(p->name, ".1.gamma") || ends_with(p->name, ".1.weight"))) {
+            for (size_t j = 0; j < p->numel; j++) /* the dynamic bias' norms: gains start at 1, no unit offset */
+                x[j] = 1.0f;
+        } else if (strstr(p->name, "rel_pos.mlp.") && ends_with(p->name, ".1.bias")) {
+            memset(x, 0, sizeof(float) * p->numel);
         } else if (ends_with(p->name, ".ff.1.gamma")) {
             /* ff_post_act_ln's LayerNorm stores the scale itself (no unit offset) */
             for (size_t j = 0; j < p->numel; j++)

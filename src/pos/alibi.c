@@ -1,7 +1,8 @@
 /* ALiBi (Press et al. 2021), x-transformers AlibiPositionalBias: head h < n_alibi
  * gets bias -slope_h * |k_pos - q_pos|; the remaining heads get 0. Slopes for a
  * power-of-two count n are 2^(-8(h+1)/n); otherwise those of the largest power
- * of two c below n, followed by every other slope of 2c (reference B.5).
+ * of two c below n, followed by every other slope of 2c (reference B.5), unless
+ * rel_pos_kwargs gives the slopes.
  * Positions: right-aligned (XL memories at 0..M-1, queries after them), or the
  * forward's explicit `pos` (AttentionLayers hands them to ALiBi as custom positions). */
 #include <math.h>
@@ -37,7 +38,12 @@ static xtc_status init(struct xtc_pos_bias *pb, const struct xtc_layers_config *
     pb->slopes = malloc(sizeof(float) * (size_t)c->heads);
     if (!pb->slopes)
         XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating the ALiBi slopes");
-    xtc_alibi_slopes(pb->slopes, c->alibi_num_heads, c->heads);
+    if (c->alibi_n_slopes > 0) { /* rel_pos_kwargs slopes: their count, not alibi_num_heads, decides (pad_at_dim) */
+        for (int h = 0; h < c->heads; h++)
+            pb->slopes[h] = h < c->alibi_n_slopes ? c->alibi_slopes[h] : 0.0f;
+    } else {
+        xtc_alibi_slopes(pb->slopes, c->alibi_num_heads, c->heads);
+    }
     return XTC_OK;
 }
 

@@ -87,10 +87,11 @@ static inline int64_t xtc_rotary_table_row(const struct xtc_rotary_tables *rt, i
 void xtc_rotary_tables_fill(const struct xtc_rotary *r, struct xtc_rotary_tables *rt, const int64_t *pos,
                             int64_t first, int64_t *pos_out);
 
-/* Rotates every head vector of x (B, L, nh heads of D) in place with table rows
- * xtc_rotary_table_row(rt, b, L, j); keys take the key factors. sign -1 rotates by -theta
- * (the backward of the same rotation; the XPOS factor is unchanged). */
-void xtc_rotary_rotate_rows(const struct xtc_rotary *r, float *x, int64_t B, int64_t L, int nh, int D,
+/* Rotates head vectors h0 .. nh-1 of x (B, L, nh heads of D) in place with table rows
+ * xtc_rotary_table_row(rt, b, L, j) (h0 > 0: rotate_num_heads, the first heads stay as they
+ * are); keys take the key factors. sign -1 rotates by -theta (the backward of the same
+ * rotation; the XPOS factor is unchanged). */
+void xtc_rotary_rotate_rows(const struct xtc_rotary *r, float *x, int64_t B, int64_t L, int nh, int h0, int D,
                             const struct xtc_rotary_tables *rt, bool keys, float sign);
 
 /* One head vector x of position j of the L positions of batch row b (decoding's per-head form). */
@@ -109,7 +110,7 @@ void xtc_rotary_rotate_head(const struct xtc_rotary *r, float *x, const struct x
 
 struct xtc_layers_config;
 
-#define XTC_BIAS_MAX_PARAMS 4
+#define XTC_BIAS_MAX_PARAMS 64 /* the dynamic bias' MLP: 2 + 4 per layer, depth <= 15 */
 
 /* A scheme as configured in one attention stack. */
 struct xtc_pos_bias {
@@ -119,6 +120,8 @@ struct xtc_pos_bias {
     int num_buckets, max_distance; /* T5 */
     float scale;                   /* T5: sqrt(dim_head) */
     float *slopes;                 /* ALiBi: (heads), owned */
+    int mlp_depth, mlp_dim;        /* dynamic bias: hidden layers, width */
+    bool mlp_norm, log_distance;   /* dynamic bias */
     float *params[XTC_BIAS_MAX_PARAMS]; /* learned tensors, in the stack's parameter block */
 };
 
@@ -140,14 +143,18 @@ struct xtc_bias_scheme {
     /* floats of the per-call data for S keys, and filling it (NULL: data is fixed, e.g. slopes) */
     int64_t (*table_floats)(const struct xtc_pos_bias *pb, int64_t S);
     void (*table_fill)(const struct xtc_pos_bias *pb, int64_t S, float *table);
+    /* floats the scheme keeps after the table (what its backward reads) and after the table's
+     * gradient (its backward's scratch); NULL: none */
+    int64_t (*work_floats)(const struct xtc_pos_bias *pb, int64_t S);
     /* row[j] += bias of head h, query at qp, key j (j < n), for a call with S keys */
     void (*add_row)(const struct xtc_attn_bias *a, int h, int64_t qp, const int64_t *kp, int64_t k0, int64_t n,
                     int64_t S, float *row);
     /* dtable += the logit gradients drow of that row (NULL: nothing learned) */
     void (*grad_row)(const struct xtc_attn_bias *a, int h, int64_t qp, const int64_t *kp, int64_t k0, int64_t n,
                      int64_t S, const float *drow, float *dtable);
-    /* dparams[i] += the gradient of learned tensor i from dtable */
-    void (*table_backward)(const struct xtc_pos_bias *pb, int64_t S, const float *dtable, float *const *dparams);
+    /* dparams[i] += the gradient of learned tensor i from dtable, given the forward's table */
+    void (*table_backward)(const struct xtc_pos_bias *pb, int64_t S, const float *table, float *dtable,
+                           float *const *dparams);
 };
 
 /* NULL-terminated list of every bias scheme (schemes.c). */
@@ -179,6 +186,10 @@ int xtc_t5_bucket(int64_t rel, bool causal, int num_buckets, int max_distance);
 /* Fills the T5 table (H, 2*S - 1) by relative distance from the learned (buckets, H) embedding. */
 void xtc_t5_table_fill(float *table, const float *emb, int H, int64_t S, bool causal, int num_buckets,
                        int max_distance, float scale);
+
+/* ---------------------------------------------------------------- dynamic */
+
+extern const struct xtc_bias_scheme xtc_dynamic_bias_scheme;
 
 /* ---------------------------------------------------------------- absolute */
 

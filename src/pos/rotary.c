@@ -206,7 +206,7 @@ struct rotate_rows {
     const struct xtc_rotary *r;
     float *x;
     int64_t L;
-    int nh, D;
+    int nh, h0, D;
     const struct xtc_rotary_tables *rt;
     bool keys;
     float sign;
@@ -228,15 +228,15 @@ static void rotate_rows_range(void *arg, int64_t lo, int64_t hi, int tid) {
                 tmp[f] = -sn[f];
             sn = tmp;
         }
-        for (int h = 0; h < a->nh; h++)
+        for (int h = a->h0; h < a->nh; h++)
             xtc_rotary_rotate(a->x + (bj * a->nh + h) * a->D, rt->cos + t * nf, sn, fac ? fac + t * nf : NULL, nf,
                               a->r->layout);
     }
 }
 
-void xtc_rotary_rotate_rows(const struct xtc_rotary *r, float *x, int64_t B, int64_t L, int nh, int D,
+void xtc_rotary_rotate_rows(const struct xtc_rotary *r, float *x, int64_t B, int64_t L, int nh, int h0, int D,
                             const struct xtc_rotary_tables *rt, bool keys, float sign) {
-    struct rotate_rows a = {.r = r, .x = x, .L = L, .nh = nh, .D = D, .rt = rt, .keys = keys, .sign = sign};
+    struct rotate_rows a = {.r = r, .x = x, .L = L, .nh = nh, .h0 = h0, .D = D, .rt = rt, .keys = keys, .sign = sign};
     xtc_backend_get()->parallel_for(B * L, B * L * nh * D > 32768, rotate_rows_range, &a);
 }
 

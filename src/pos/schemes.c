@@ -6,7 +6,8 @@
 #include "pos/pos.h"
 #include "xtc/config.h"
 
-const struct xtc_bias_scheme *const xtc_bias_schemes[] = {&xtc_alibi_scheme, &xtc_t5_scheme, NULL};
+const struct xtc_bias_scheme *const xtc_bias_schemes[] = {&xtc_alibi_scheme, &xtc_t5_scheme, &xtc_dynamic_bias_scheme,
+                                                            NULL};
 
 xtc_status xtc_pos_bias_init(struct xtc_pos_bias *pb, const struct xtc_layers_config *c, struct xtc_error *err) {
     memset(pb, 0, sizeof *pb);

@@ -84,7 +84,9 @@ static void grad_row(const struct xtc_attn_bias *a, int h, int64_t qp, const int
         t[j] += drow[j];
 }
 
-static void table_backward(const struct xtc_pos_bias *pb, int64_t S, const float *dtable, float *const *dparams) {
+static void table_backward(const struct xtc_pos_bias *pb, int64_t S, const float *table, float *dtable,
+                           float *const *dparams) {
+    (void)table;
     /* table[h][rel] = emb[bucket(rel)][h] * scale */
     const int H = pb->heads;
     for (int64_t r = 0; r < 2 * S - 1; r++) {

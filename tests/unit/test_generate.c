@@ -507,6 +507,15 @@ int main(void) {
     cache_vs_recompute("sparse top-8 + rotary + mem-kv",
                        "\"heads\": 2, \"attn_dim_head\": 16, \"attn_sparse_topk\": 8, \"rotary_pos_emb\": true, "
                        "\"attn_num_mem_kv\": 1", "");
+    cache_vs_recompute("alibi custom slopes + mem-kv",
+                       "\"heads\": 4, \"attn_dim_head\": 8, \"alibi_pos_bias\": true, \"attn_num_mem_kv\": 2, "
+                       "\"rel_pos_kwargs\": {\"slopes\": [1.5, 0.25, 0.0]}", ", \"use_abs_pos_emb\": false");
+    cache_vs_recompute("rotate_num_heads 2 of 4 + mem-kv",
+                       "\"heads\": 4, \"attn_dim_head\": 8, \"rotary_pos_emb\": true, "
+                       "\"rotate_num_heads\": 2, \"attn_num_mem_kv\": 1", "");
+    cache_vs_recompute("dynamic bias + log distance + norm + mem-kv",
+                       "\"heads\": 4, \"attn_dim_head\": 8, \"dynamic_pos_bias\": true, \"dynamic_pos_bias_norm\": true, "
+                       "\"dynamic_pos_bias_log_distance\": true, \"dynamic_pos_bias_mlp_depth\": 3, \"attn_num_mem_kv\": 2", "");
     bf16_decoding("bf16 absolute", "\"heads\": 2, \"attn_dim_head\": 24");
     bf16_decoding("bf16 rotary glu gqa", "\"heads\": 4, \"attn_dim_head\": 12, \"attn_kv_heads\": 2, "
                                          "\"rotary_pos_emb\": true, \"ff_glu\": true");
@@ -515,6 +524,12 @@ int main(void) {
                                   "\"rotary_xpos_scale_base\": 32");
     xl_cache_vs_recompute("alibi + mem-kv", "\"heads\": 4, \"attn_dim_head\": 8, \"alibi_pos_bias\": true, "
                                             "\"attn_num_mem_kv\": 2");
+    xl_cache_vs_recompute("rotate_num_heads 1 of 2", "\"heads\": 2, \"attn_dim_head\": 16, \"rotary_pos_emb\": true, "
+                                                  "\"rotate_num_heads\": 1");
+    xl_cache_vs_recompute("alibi custom slopes", "\"heads\": 4, \"attn_dim_head\": 8, \"alibi_pos_bias\": true, "
+                                                 "\"rel_pos_kwargs\": {\"slopes\": [0.5, 2.0]}");
+    xl_cache_vs_recompute("dynamic bias", "\"heads\": 2, \"attn_dim_head\": 16, \"dynamic_pos_bias\": true, "
+                                          "\"dynamic_pos_bias_norm\": true");
     xl_cache_vs_recompute("t5", "\"heads\": 2, \"attn_dim_head\": 16, \"rel_pos_bias\": true, "
                                 "\"rel_pos_num_buckets\": 8, \"rel_pos_max_distance\": 16");
     xl_cache_vs_recompute("value gates + head scales + qk-norm dim scales + logit clamp + rotary",

@@ -18,6 +18,7 @@
 
 #include "check.h"
 #include "pos/pos.h"
+#include "xtc/config.h"
 
 static uint64_t g_rng = 0x13198A2E03707344ull;
 
@@ -487,6 +488,67 @@ static void test_sinusoidal(void) {
     }
 }
 
+/* ---------------------------------------------------------------- dynamic bias */
+
+/* L = sum_{h, r} R[h][r] table[h][r]: the scheme's backward against central differences
+ * (eps 1e-2 on float32 kernels; the MLP is smooth, so truncation stays near 1e-4 and the
+ * float rounding of L, divided by 2 eps, near 5e-4). */
+static double dpb_loss(const struct xtc_pos_bias *pb, int64_t S, float *table, const float *R, int64_t n) {
+    xtc_dynamic_bias_scheme.table_fill(pb, S, table);
+    double l = 0;
+    for (int64_t i = 0; i < n; i++)
+        l += (double)R[i] * table[i];
+    return l;
+}
+
+static void test_dynamic_bias_grad(bool norm, bool log_distance, int depth) {
+    struct xtc_layers_config c = {.dim = 20, .heads = 3, .dynamic_pos_bias = true, .dynamic_pos_bias_norm = norm,
+                                  .dynamic_pos_bias_log_distance = log_distance, .dynamic_pos_bias_mlp_depth = depth};
+    struct xtc_pos_bias pb;
+    CHECK(xtc_pos_bias_init(&pb, &c, NULL) == XTC_OK && pb.scheme == &xtc_dynamic_bias_scheme, "dynamic bias init");
+    const struct xtc_bias_scheme *sc = pb.scheme;
+    const int64_t S = 5, n = sc->table_floats(&pb, S), work = sc->work_floats(&pb, S);
+    float *grads[XTC_BIAS_MAX_PARAMS] = {0};
+    int64_t sizes[XTC_BIAS_MAX_PARAMS] = {0};
+    int np = 0;
+    const char *name;
+    int64_t shape[4];
+    for (int nd; (nd = sc->param(&pb, np, &name, shape)) > 0; np++) {
+        sizes[np] = nd == 2 ? shape[0] * shape[1] : shape[0];
+        pb.params[np] = malloc(sizeof(float) * (size_t)sizes[np]);
+        grads[np] = calloc((size_t)sizes[np], sizeof(float));
+        for (int64_t i = 0; i < sizes[np]; i++)
+            pb.params[np][i] = (float)(0.6 * rng_unit() + (strstr(name, "gamma") || strstr(name, ".1.weight") ? 1 : 0));
+    }
+    CHECK(np == 2 * (depth + 1) + (norm ? 2 * depth - 1 : 0), "dynamic bias depth %d norm %d: %d tensors", depth, norm,
+          np);
+    float *table = malloc(sizeof(float) * (size_t)(n + work)), *dtable = malloc(sizeof(float) * (size_t)(n + work));
+    float *R = malloc(sizeof(float) * (size_t)n);
+    for (int64_t i = 0; i < n; i++)
+        R[i] = (float)rng_unit();
+    dpb_loss(&pb, S, table, R, n);
+    memcpy(dtable, R, sizeof(float) * (size_t)n);
+    sc->table_backward(&pb, S, table, dtable, grads);
+    double worst = 0;
+    for (int p = 0; p < np; p++)
+        for (int64_t i = 0; i < sizes[p]; i++) {
+            const float keep = pb.params[p][i], eps = 1e-2f;
+            pb.params[p][i] = keep + eps;
+            double lp = dpb_loss(&pb, S, table, R, n);
+            pb.params[p][i] = keep - eps;
+            double lm = dpb_loss(&pb, S, table, R, n);
+            pb.params[p][i] = keep;
+            double fd = (lp - lm) / (2.0 * eps), err = fabs(fd - grads[p][i]) / (1.0 + fabs(fd));
+            worst = err > worst ? err : worst;
+        }
+    CHECK(worst < 3e-3, "dynamic bias depth %d norm %d log %d: worst gradient error %g against central differences",
+          depth, norm, log_distance, worst);
+    for (int p = 0; p < np; p++)
+        free(pb.params[p]), free(grads[p]);
+    free(table), free(dtable), free(R);
+    xtc_pos_bias_free(&pb);
+}
+
 int main(void) {
     test_alibi();
     test_t5_buckets();
@@ -495,5 +557,8 @@ int main(void) {
     test_xpos_half();
     test_rotary_rotate();
     test_sinusoidal();
+    test_dynamic_bias_grad(false, false, 2);
+    test_dynamic_bias_grad(true, true, 3);
+    test_dynamic_bias_grad(true, false, 1);
     return xtc_check_report("test_pos");
 }
