@@ -51,7 +51,7 @@ int main(int argc, char **argv) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &ranks);
     /* trainable parameters: the small GPT of the tests and the 124M model of bench/bench.py */
-    size_t sizes[16] = {3285760, 162466560};
+    size_t sizes[16] = {3349760, 162463488};
     int n_sizes = 2;
     if (argc > 1) {
         n_sizes = argc - 1 < 16 ? argc - 1 : 16;
@@ -74,7 +74,7 @@ int main(int argc, char **argv) {
             timeit(op, buf, part, n, ranks, rounds, &best, &median);
             double bytes = (double)n * sizeof(float), f = (double)(ranks - 1) / ranks * (op == 0 ? 2 : 1);
             if (rank == 0)
-                printf("%-14s %12zu floats (%7.1f MB): %9.2f ms best, %9.2f ms median, %6.2f GB/s bus\n", names[op], n,
+                printf("%-14s %12zu floats (%7.1f MB): %10.3f ms best, %10.3f ms median, %6.2f GB/s bus\n", names[op], n,
                        bytes / 1e6, best * 1e3, median * 1e3, f * bytes / best / 1e9);
         }
         free(buf);
