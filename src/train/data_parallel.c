@@ -243,7 +243,7 @@ static xtc_status shard_optimizer(struct xtc_trainer *t, struct xtc_comm *c, str
     if (rc != XTC_OK)
         return rc;
     for (int r = 0; r <= c->size; r++)
-        d->shard_lo[r] = (size_t)((unsigned __int128)n * (unsigned)r / (unsigned)c->size);
+        d->shard_lo[r] = n / (size_t)c->size * (size_t)r + n % (size_t)c->size * (size_t)r / (size_t)c->size;
     for (int r = 0; r < c->size; r++)
         d->counts[r] = d->shard_lo[r + 1] - d->shard_lo[r];
     const struct xtc_train_options *o = &t->o;
