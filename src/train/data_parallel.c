@@ -232,39 +232,42 @@ void xtc_dp_free(struct xtc_trainer *t) {
 
 static xtc_status all_agree(struct xtc_comm *c, xtc_status mine, struct xtc_error *err);
 
-/* Rank 0's whole AdamW state (t->opt, on rank 0 only) becomes every rank's shard of it. */
+/* Rank 0's whole AdamW state (t->opt, on rank 0 only) becomes every rank's shard of it.
+ * Rank 0 stages each moment in the gradient block (n floats, zeros until the first step)
+ * and frees it before allocating its shard, so that it never holds more than the whole
+ * state it came with. */
 static xtc_status shard_optimizer(struct xtc_trainer *t, struct xtc_comm *c, struct xtc_error *err) {
     struct xtc_dp *d = &t->dp;
     size_t n = t->model->n_trainable;
     d->shard_lo = malloc(sizeof(size_t) * ((size_t)c->size + 1));
     d->counts = malloc(sizeof(size_t) * (size_t)c->size);
-    struct xtc_adamw sh;
     xtc_status rc = d->shard_lo && d->counts ? XTC_OK : xtc_error_set(err, XTC_ERR_NOMEM, "optimiser shards");
-    if (rc != XTC_OK)
-        return rc;
+    if (all_agree(c, rc, err) != XTC_OK)
+        return rc != XTC_OK ? rc : xtc_error_set(err, XTC_ERR_NOMEM, "another rank could not plan its shard");
     for (int r = 0; r <= c->size; r++)
         d->shard_lo[r] = n / (size_t)c->size * (size_t)r + n % (size_t)c->size * (size_t)r / (size_t)c->size;
     for (int r = 0; r < c->size; r++)
         d->counts[r] = d->shard_lo[r + 1] - d->shard_lo[r];
-    const struct xtc_train_options *o = &t->o;
-    rc = xtc_adamw_init(&sh, d->counts[c->rank], o->beta1, o->beta2, o->eps, o->weight_decay, err);
-    if (all_agree(c, rc, err) != XTC_OK) {
-        if (rc == XTC_OK)
-            xtc_adamw_free(&sh);
-        return rc != XTC_OK ? rc : xtc_error_set(err, XTC_ERR_NOMEM, "another rank could not allocate its shard");
+    const size_t mine = d->counts[c->rank];
+    float *stage = t->model->grad;
+    float **moment[2] = {&t->opt.m, &t->opt.v};
+    for (int k = 0; k < 2 && rc == XTC_OK; k++) {
+        if (c->rank == 0)
+            memcpy(stage, *moment[k], n * sizeof(float));
+        free(*moment[k]);
+        *moment[k] = xtc_alloc_large(mine * sizeof(float));
+        rc = *moment[k] ? XTC_OK : xtc_error_set(err, XTC_ERR_NOMEM, "AdamW shard of %zu parameters", mine);
+        if (all_agree(c, rc, err) != XTC_OK) {
+            rc = rc != XTC_OK ? rc : xtc_error_set(err, XTC_ERR_NOMEM, "another rank could not allocate its shard");
+            break;
+        }
+        rc = c->ops->scatter(c, stage, *moment[k], d->counts, 0, err);
     }
-    rc = c->ops->scatter(c, t->opt.m, sh.m, d->counts, 0, err);
-    if (rc == XTC_OK)
-        rc = c->ops->scatter(c, t->opt.v, sh.v, d->counts, 0, err);
-    if (rc != XTC_OK) {
-        xtc_adamw_free(&sh);
-        return rc;
-    }
-    sh.t = t->opt.t;
-    xtc_adamw_free(&t->opt);
-    t->opt = sh;
-    d->zero = true;
-    return XTC_OK;
+    t->opt.n = mine;
+    if (c->rank == 0)
+        memset(stage, 0, n * sizeof(float));
+    d->zero = rc == XTC_OK;
+    return rc;
 }
 
 // --- joining a job
@@ -450,9 +453,12 @@ xtc_status xtc_dp_save(struct xtc_trainer *t, const char *dir, struct xtc_error 
         m = v = NULL;
         xtc_status rc = XTC_OK;
         if (t->dp.rank == 0) {
-            m = xtc_alloc_large(n * sizeof(float));
+            /* m goes into the gradient block, which the next step clears anyway (and which
+             * outside this rank's shard holds no sums): rank 0 then holds no more than a
+             * replicated state would */
+            m = t->model->grad;
             v = xtc_alloc_large(n * sizeof(float));
-            if (!m || !v)
+            if (!v)
                 rc = xtc_error_set(err, XTC_ERR_NOMEM, "out of memory gathering the AdamW state of %zu parameters", n);
         }
         rc = all_agree(c, rc, err) != XTC_OK && rc == XTC_OK
@@ -465,7 +471,6 @@ xtc_status xtc_dp_save(struct xtc_trainer *t, const char *dir, struct xtc_error 
         if (rc == XTC_OK)
             rc = c->ops->gather(c, t->opt.v, v, t->dp.counts, 0, err);
         if (rc != XTC_OK) {
-            free(m);
             free(v);
             return rc;
         }
@@ -475,10 +480,8 @@ xtc_status xtc_dp_save(struct xtc_trainer *t, const char *dir, struct xtc_error 
         result.rc = (int32_t)xtc_trainer_save_local(t, dir, m, v, &e);
         memcpy(result.msg, e.msg, sizeof result.msg);
     }
-    if (t->dp.zero) {
-        free(m);
+    if (t->dp.zero)
         free(v);
-    }
     /* every rank learns whether the checkpoint exists before any goes on */
     XTC_TRY(c->ops->broadcast(c, &result, sizeof result, 0, err));
     if (result.rc != XTC_OK) {
