@@ -58,6 +58,16 @@ static void plan_buckets(struct xtc_trainer *t) {
     d->plan_ok = ok && d->layers_hi > d->sub_lo[s->n_sub - 1] && d->tail_lo >= d->layers_hi && d->tail_lo < d->n;
 }
 
+/* d->counts[r]: how many of the floats [lo, hi) fall in rank r's shard (consecutive runs, in
+ * rank order, as a reduce-scatter of [lo, hi) hands them out) */
+static void counts_in_shards(struct xtc_dp *d, size_t lo, size_t hi) {
+    for (int r = 0; r < d->size; r++) {
+        size_t a = lo > d->shard_lo[r] ? lo : d->shard_lo[r];
+        size_t b = hi < d->shard_lo[r + 1] ? hi : d->shard_lo[r + 1];
+        d->counts[r] = b > a ? b - a : 0;
+    }
+}
+
 static void start_range(struct xtc_trainer *t, size_t lo, size_t hi) {
     struct xtc_dp *d = &t->dp;
     const size_t piece = (size_t)1 << 30; /* MPI counts are ints */
@@ -69,12 +79,7 @@ static void start_range(struct xtc_trainer *t, size_t lo, size_t hi) {
         }
         d->started[d->n_req] = xtc_comm_now();
         if (d->zero) {
-            /* the bucket's floats in each rank's shard: consecutive, in rank order */
-            for (int r = 0; r < d->size; r++) {
-                size_t a = lo > d->shard_lo[r] ? lo : d->shard_lo[r];
-                size_t b = lo + n < d->shard_lo[r + 1] ? lo + n : d->shard_lo[r + 1];
-                d->counts[r] = b > a ? b - a : 0;
-            }
+            counts_in_shards(d, lo, lo + n);
             d->hook_rc = d->comm->ops->reduce_scatter_start(d->comm, t->model->grad + lo, d->counts,
                                                             &d->req[d->n_req], &d->hook_err);
         } else {
@@ -183,8 +188,7 @@ xtc_status xtc_dp_zero_update(struct xtc_trainer *t, float lr, struct xtc_error 
     struct xtc_dp *d = &t->dp;
     size_t lo = d->shard_lo[d->rank];
     xtc_adamw_step(&t->opt, t->model->data + lo, t->model->grad + lo, lr);
-    for (int r = 0; r < d->size; r++)
-        d->counts[r] = d->shard_lo[r + 1] - d->shard_lo[r];
+    counts_in_shards(d, 0, d->n);
     double t0 = xtc_comm_now();
     XTC_TRY(d->comm->ops->allgather(d->comm, t->model->data + lo, t->model->data, d->counts, err));
     d->allgather_s += xtc_comm_now() - t0;
@@ -204,11 +208,7 @@ static xtc_status measure_blocking(struct xtc_trainer *t, struct xtc_error *err)
         for (size_t lo = 0; lo < d->n; lo += (size_t)1 << 30) {
             size_t n = d->n - lo < ((size_t)1 << 30) ? d->n - lo : (size_t)1 << 30;
             if (d->zero) {
-                for (int r = 0; r < d->size; r++) {
-                    size_t a = lo > d->shard_lo[r] ? lo : d->shard_lo[r];
-                    size_t b = lo + n < d->shard_lo[r + 1] ? lo + n : d->shard_lo[r + 1];
-                    d->counts[r] = b > a ? b - a : 0;
-                }
+                counts_in_shards(d, lo, lo + n);
                 XTC_TRY(d->comm->ops->reduce_scatter_start(d->comm, t->model->grad + lo, d->counts, &req, err));
             } else {
                 XTC_TRY(d->comm->ops->allreduce_start(d->comm, t->model->grad + lo, n, &req, err));
@@ -239,6 +239,8 @@ static xtc_status all_agree(struct xtc_comm *c, xtc_status mine, struct xtc_erro
 static xtc_status shard_optimizer(struct xtc_trainer *t, struct xtc_comm *c, struct xtc_error *err) {
     struct xtc_dp *d = &t->dp;
     size_t n = t->model->n_trainable;
+    d->rank = c->rank;
+    d->size = c->size;
     d->shard_lo = malloc(sizeof(size_t) * ((size_t)c->size + 1));
     d->counts = malloc(sizeof(size_t) * (size_t)c->size);
     xtc_status rc = d->shard_lo && d->counts ? XTC_OK : xtc_error_set(err, XTC_ERR_NOMEM, "optimiser shards");
@@ -246,8 +248,7 @@ static xtc_status shard_optimizer(struct xtc_trainer *t, struct xtc_comm *c, str
         return rc != XTC_OK ? rc : xtc_error_set(err, XTC_ERR_NOMEM, "another rank could not plan its shard");
     for (int r = 0; r <= c->size; r++)
         d->shard_lo[r] = n / (size_t)c->size * (size_t)r + n % (size_t)c->size * (size_t)r / (size_t)c->size;
-    for (int r = 0; r < c->size; r++)
-        d->counts[r] = d->shard_lo[r + 1] - d->shard_lo[r];
+    counts_in_shards(d, 0, n);
     const size_t mine = d->counts[c->rank];
     float *stage = t->model->grad;
     float **moment[2] = {&t->opt.m, &t->opt.v};
@@ -464,8 +465,7 @@ xtc_status xtc_dp_save(struct xtc_trainer *t, const char *dir, struct xtc_error 
         rc = all_agree(c, rc, err) != XTC_OK && rc == XTC_OK
                  ? xtc_error_set(err, XTC_ERR_NOMEM, "rank 0 could not gather the AdamW state")
                  : rc;
-        for (int r = 0; r < t->dp.size; r++)
-            t->dp.counts[r] = t->dp.shard_lo[r + 1] - t->dp.shard_lo[r];
+        counts_in_shards(&t->dp, 0, n);
         if (rc == XTC_OK)
             rc = c->ops->gather(c, t->opt.m, m, t->dp.counts, 0, err);
         if (rc == XTC_OK)
