@@ -205,7 +205,8 @@ static void usage(FILE *f) {
             "  --override-corpus  with --resume: accept a corpus other than the one the checkpoint was trained on\n"
             "  --force            start a new run in a DIR that holds one (or its log or plot): without it\n"
             "                     that is refused; the old checkpoints go when the new run saves its first\n"
-            "  --sample N (300)   bytes of text sampled from the model at the end (0: none)\n\n"
+            "  --sample N (300)   bytes of text sampled from the model at the end (0: none)\n"
+            "  --no-zero          under mpirun: every process keeps the whole AdamW state (default: sharded)\n\n"
             "Writes DIR/log.csv, DIR/loss.svg and DIR/checkpoint-STEP (config.json + model.safetensors,\n"
             "loadable by x-transformers; train_state.safetensors) with DIR/latest pointing at the newest.\n"
             "Ctrl-C (SIGINT) or SIGTERM: the current step finishes, a checkpoint is saved, exit status 130;\n"
@@ -214,7 +215,8 @@ static void usage(FILE *f) {
             "Several processes: mpirun -np N xtc train ... trains one model on N processes (an xtc built with\n"
             "MPI). --batch and --accum are per process: a step's global batch is N x accum x batch crops, the\n"
             "stream of one process with --accum accum x N. Rank 0 alone writes DIR and prints; a checkpoint\n"
-            "resumes on any number of processes.\n"
+            "resumes on any number of processes. The AdamW state is sharded (ZeRO-1): each process keeps\n"
+            "the moments of 1/N of the parameters. --no-zero: every process keeps the whole state.\n"
             );
 }
 
@@ -254,6 +256,7 @@ static int print_sample(xtc_model_t m, const uint8_t *prompt, size_t plen, int n
 
 struct loop_settings {
     int eval_every, eval_batches, save_every, log_every, sample;
+    bool no_zero; /* several processes: every one keeps the whole AdamW state */
 };
 
 /* One line of DIR/log.csv; a failure is reported once and makes the run's status non-zero. */
@@ -289,9 +292,13 @@ static int train_loop(xtc_trainer_t t, xtc_comm_t comm, const char *out, const c
     struct xtc_comm_stats cs;
     xtc_trainer_comm_stats(t, &cs);
     if (ranks > 1)
-        printf("%d processes (%s): each takes %lld x %d of every global batch of %lld crops; a blocking sum of the "
+        printf("%d processes (%s): each takes %lld x %d of every global batch of %lld crops; a blocking %s of the "
                "gradients takes %.1f ms\n", ranks, xtc_comm_name(comm), (long long)o.batch, o.accum,
-               (long long)o.batch * o.accum * ranks, cs.blocking_s * 1e3);
+               (long long)o.batch * o.accum * ranks, cs.sharded ? "reduce-scatter" : "sum", cs.blocking_s * 1e3);
+    printf("optimiser state (AdamW m, v): %.2f MB per process", cs.opt_bytes / 1e6);
+    if (cs.sharded)
+        printf(", sharded over %d processes (ZeRO-1; %.2f MB unsharded)", ranks, cs.opt_bytes_full / 1e6);
+    printf("\n");
     if (resuming)
         printf("resuming %s/latest at step %lld\n", out, (long long)xtc_trainer_step_count(t));
     if (resuming && cs.checkpoint_ranks > 0 && cs.checkpoint_ranks != ranks)
@@ -409,10 +416,15 @@ static int train_loop(xtc_trainer_t t, xtc_comm_t comm, const char *out, const c
     if (ranks > 1 && lead) {
         xtc_trainer_comm_stats(t, &cs);
         if (cs.steps > 0)
-            printf("communication: %d ranks, %d all-reduces of %.1f MB in all per step; waited %.2f ms per step after "
+            printf("communication: %d ranks, %d %s of %.1f MB in all per step; waited %.2f ms per step after "
                    "the backward (exposed) of %.2f ms in flight; without overlap a step would wait %.2f ms\n",
-                   ranks, cs.buckets, cs.bytes / 1e6, cs.exposed_s * 1e3 / (double)cs.steps,
-                   cs.in_flight_s * 1e3 / (double)cs.steps, cs.blocking_s * 1e3);
+                   ranks, cs.buckets, cs.sharded ? "reduce-scatters" : "all-reduces", cs.bytes / 1e6,
+                   cs.exposed_s * 1e3 / (double)cs.steps, cs.in_flight_s * 1e3 / (double)cs.steps,
+                   cs.blocking_s * 1e3);
+        if (cs.steps > 0 && cs.sharded)
+            printf("optimiser: AdamW state %.2f MB per process (%.2f MB unsharded); all-gather of the parameters "
+                   "%.2f ms per step\n", cs.opt_bytes / 1e6, cs.opt_bytes_full / 1e6,
+                   cs.allgather_s * 1e3 / (double)cs.steps);
     }
     if (status == 0 && lead) {
         printf("done: %s/latest (config.json + model.safetensors), log %s, plot %s/loss.svg\n", out, csv_path, out);
@@ -608,7 +620,8 @@ static int run_rank(xtc_comm_t comm, const char *config_path, const char *data, 
         }
     }
     struct xtc_error err;
-    if (ranks > 1 && xtc_trainer_share(&t, comm, corpus, len, &err) != XTC_OK) {
+    if (ranks > 1 &&
+        xtc_trainer_share_ex(&t, comm, corpus, len, ls->no_zero ? XTC_SHARE_REPLICATE_OPTIMIZER : 0, &err) != XTC_OK) {
         if (status == 0) /* rank 0's own failure is reported already */
             fprintf(stderr, "xtc train: rank %d: %s\n", rank, err.msg);
         status = status ? status : 1;
@@ -628,6 +641,7 @@ int xtc_cli_train(int argc, char **argv) {
     const char *config_path = NULL, *data = NULL, *out = "run";
     int eval_every = 50, eval_batches = 8, save_every = 100, log_every = 10, threads = 0, sample = 300;
     bool resume = false, override_options = false, override_corpus = false, force = false, given[G_N] = {false};
+    bool no_zero = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
@@ -644,6 +658,8 @@ int xtc_cli_train(int argc, char **argv) {
             override_options = true;
         } else if (!strcmp(a, "--override-corpus")) {
             override_corpus = true;
+        } else if (!strcmp(a, "--no-zero")) {
+            no_zero = true;
         } else if (OPT("--config")) {
             config_path = v;
         } else if (OPT("--data")) {
@@ -716,7 +732,7 @@ int xtc_cli_train(int argc, char **argv) {
     if (rank > 0 && !freopen("/dev/null", "w", stdout)) /* rank 0 prints the progress */
         fprintf(stderr, "xtc train: rank %d: cannot silence its output: %s\n", rank, strerror(errno));
     int status = run_rank(comm, config_path, data, out, &o, given, resume, override_options, override_corpus, force,
-                          &(struct loop_settings){eval_every, eval_batches, save_every, log_every, sample});
+                          &(struct loop_settings){eval_every, eval_batches, save_every, log_every, sample, no_zero});
     xtc_comm_free(comm);
     return status;
 }

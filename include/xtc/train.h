@@ -209,12 +209,27 @@ XTC_API xtc_status xtc_trainer_save(xtc_trainer_t t, const char *dir, struct xtc
  *   - xtc_trainer_evaluate: the held-out batches are shared out;
  *   - xtc_trainer_save: rank 0 writes after every rank has checked that its parameters
  *     equal rank 0's; every rank returns rank 0's result.
+ * The AdamW state is sharded (ZeRO-1): each rank keeps the moments m and v of 1/N of the
+ * parameters; the gradient buckets are reduce-scattered (still while the backward goes on),
+ * clipping uses the norm of every rank's shard, each rank updates its shard and the
+ * parameters are all-gathered. The results equal those of a replicated state within float
+ * rounding of the sums. A checkpoint holds the whole state (rank 0 gathers it), so its format
+ * does not depend on N, and resuming on another N shards it anew.
  * A checkpoint resumes on any number of ranks (the global batch is N * accum * batch).
  * Errors: XTC_ERR_ARG (NULL comm; *t not NULL on rank > 0), XTC_ERR_CONFIG (another corpus
  * on some rank), XTC_ERR_BACKEND, XTC_ERR_NOMEM; on failure every rank's *t is freed and
  * NULL. comm must outlive the trainer. */
 XTC_API xtc_status xtc_trainer_share(xtc_trainer_t *t, xtc_comm_t comm, const uint8_t *corpus, size_t len,
                                      struct xtc_error *err);
+
+/* Flags of xtc_trainer_share_ex (rank 0's are the job's). */
+enum {
+    XTC_SHARE_REPLICATE_OPTIMIZER = 1u << 0, /* every rank keeps the whole AdamW state (all-reduce of the
+                                                gradients, no all-gather): xtc_trainer_share before ZeRO-1 */
+};
+/* xtc_trainer_share with flags (0: as xtc_trainer_share). */
+XTC_API xtc_status xtc_trainer_share_ex(xtc_trainer_t *t, xtc_comm_t comm, const uint8_t *corpus, size_t len,
+                                        unsigned flags, struct xtc_error *err);
 
 /* Communication of a trainer shared by several ranks (zeros for one process). */
 struct xtc_comm_stats {
@@ -227,6 +242,10 @@ struct xtc_comm_stats {
     double blocking_s;    /* one blocking sum of every gradient, measured when the trainer was shared:
                              what a step would wait without overlap */
     int checkpoint_ranks; /* ranks the resumed checkpoint was trained on (0: a new run, or unknown) */
+    bool sharded;         /* ZeRO-1: the AdamW state is split between the ranks */
+    double opt_bytes;     /* AdamW moments held by the rank holding the most (also for one process) */
+    double opt_bytes_full; /* the same state unsharded (what each rank holds without ZeRO-1) */
+    double allgather_s;   /* time the steps spent all-gathering the updated parameters (sharded) */
 };
 XTC_API void xtc_trainer_comm_stats(const struct xtc_trainer *t, struct xtc_comm_stats *s);
 

@@ -41,6 +41,19 @@ static xtc_status single_reduce_scatter(struct xtc_comm *c, const float *send, f
     return XTC_OK;
 }
 
+static xtc_status single_reduce_scatter_start(struct xtc_comm *c, float *buf, const size_t *counts, int *req,
+                                              struct xtc_error *err) {
+    (void)c, (void)buf, (void)counts, (void)err;
+    *req = 0;
+    return XTC_OK;
+}
+
+static xtc_status single_gather(struct xtc_comm *c, const float *send, float *recv, const size_t *counts, int root,
+                                struct xtc_error *err) {
+    (void)root;
+    return single_reduce_scatter(c, send, recv, counts, err);
+}
+
 static xtc_status single_allgather(struct xtc_comm *c, const float *send, float *recv, const size_t *counts,
                                    struct xtc_error *err) {
     return single_reduce_scatter(c, send, recv, counts, err);
@@ -65,7 +78,10 @@ static const struct xtc_comm_ops single_ops = {
     .wait = single_wait,
     .allreduce_f64 = single_allreduce_f64,
     .reduce_scatter = single_reduce_scatter,
+    .reduce_scatter_start = single_reduce_scatter_start,
     .allgather = single_allgather,
+    .gather = single_gather,
+    .scatter = single_gather,
     .broadcast = single_broadcast,
     .barrier = single_barrier,
     .abort = single_abort,

@@ -31,9 +31,24 @@ struct xtc_comm_ops {
      * sum over ranks (counts[rank] floats). For an optimiser whose state is sharded. */
     xtc_status (*reduce_scatter)(struct xtc_comm *c, const float *send, float *recv, const size_t *counts,
                                  struct xtc_error *err);
+    /* The sharded optimiser's gradient sum: buf holds counts[0] + ... + counts[size-1] floats
+     * and is summed over ranks in place, but each rank receives only its own part: once wait
+     * returns, buf + counts[0] + ... + counts[rank-1] holds this rank's counts[rank] floats of
+     * the sum, at the place they had in buf (the rest of buf is left undefined). Started like
+     * allreduce_start; counts may be reused once it returns. */
+    xtc_status (*reduce_scatter_start)(struct xtc_comm *c, float *buf, const size_t *counts, int *req,
+                                       struct xtc_error *err);
     /* recv gets every rank's counts[r] floats of send, in rank order. */
     xtc_status (*allgather)(struct xtc_comm *c, const float *send, float *recv, const size_t *counts,
                             struct xtc_error *err);
+    /* root's recv gets every rank's counts[r] floats of send, in rank order (recv is read only on
+     * root). For writing a sharded state whole. */
+    xtc_status (*gather)(struct xtc_comm *c, const float *send, float *recv, const size_t *counts, int root,
+                         struct xtc_error *err);
+    /* recv gets this rank's counts[rank] floats of root's send (the ranks' parts in rank order;
+     * send is read only on root). For sharding a state read whole. */
+    xtc_status (*scatter)(struct xtc_comm *c, const float *send, float *recv, const size_t *counts, int root,
+                          struct xtc_error *err);
     /* bytes of buf from root to every rank. */
     xtc_status (*broadcast)(struct xtc_comm *c, void *buf, size_t bytes, int root, struct xtc_error *err);
     xtc_status (*barrier)(struct xtc_comm *c, struct xtc_error *err);

@@ -1,5 +1,5 @@
 /* The MPI communicator (Open MPI, MPICH): MPI_Iallreduce for the gradient buckets,
- * blocking collectives for the rest. Errors come back as statuses (MPI_ERRORS_RETURN on
+ * MPI_Ireduce_scatter for those of a sharded optimiser, blocking collectives for the rest. Errors come back as statuses (MPI_ERRORS_RETURN on
  * a duplicate of MPI_COMM_WORLD, so nothing xtc does changes the world's handler).
  * Compiled only when CMake finds MPI. MPI counts are ints: larger transfers go in
  * pieces where that is exact (broadcast, the f64 sums); a gradient bucket is kept
@@ -20,6 +20,11 @@ struct slot {
     MPI_Request req;
     double done_at; /* 0 while in flight */
     bool used;
+    /* a reduce-scatter in place: MPI leaves this rank's part at buf, its place is buf + at;
+     * MPI reads the counts until the operation completes */
+    float *buf;
+    size_t at, count;
+    int *counts;
 };
 
 struct mpi_comm {
@@ -44,18 +49,52 @@ static xtc_status mpi_fail(struct xtc_error *err, int code, const char *what) {
             return mpi_fail(err, rc_, (what)); \
     } while (0)
 
+static xtc_status free_slot(struct mpi_comm *m, int *i, struct xtc_error *err) {
+    *i = 0;
+    while (*i < MAX_REQUESTS && m->slots[*i].used)
+        (*i)++;
+    if (*i == MAX_REQUESTS)
+        XTC_FAIL(err, XTC_ERR_ARG, "more than %d collectives in flight", MAX_REQUESTS);
+    m->slots[*i] = (struct slot){.used = false};
+    return XTC_OK;
+}
+
 static xtc_status mpi_allreduce_start(struct xtc_comm *c, float *buf, size_t n, int *req, struct xtc_error *err) {
     struct mpi_comm *m = impl(c);
     if (n > INT_MAX)
         XTC_FAIL(err, XTC_ERR_ARG, "all-reduce of %zu floats: at most INT_MAX at once", n);
-    int i = 0;
-    while (i < MAX_REQUESTS && m->slots[i].used)
-        i++;
-    if (i == MAX_REQUESTS)
-        XTC_FAIL(err, XTC_ERR_ARG, "more than %d all-reduces in flight", MAX_REQUESTS);
+    int i;
+    XTC_TRY(free_slot(m, &i, err));
     MPI_TRY(MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, m->comm, &m->slots[i].req), "Iallreduce");
     m->slots[i].used = true;
-    m->slots[i].done_at = 0;
+    *req = i;
+    return XTC_OK;
+}
+
+static xtc_status int_counts(const struct xtc_comm *c, const size_t *counts, int *cnt, int *displ,
+                             struct xtc_error *err);
+
+static xtc_status mpi_reduce_scatter_start(struct xtc_comm *c, float *buf, const size_t *counts, int *req,
+                                           struct xtc_error *err) {
+    struct mpi_comm *m = impl(c);
+    int i;
+    XTC_TRY(free_slot(m, &i, err));
+    struct slot *s = &m->slots[i];
+    s->counts = malloc(sizeof(int) * 2 * (size_t)c->size);
+    if (!s->counts)
+        XTC_FAIL(err, XTC_ERR_NOMEM, "reduce-scatter counts");
+    xtc_status rc = int_counts(c, counts, s->counts, s->counts + c->size, err);
+    int e = rc == XTC_OK ? MPI_Ireduce_scatter(MPI_IN_PLACE, buf, s->counts, MPI_FLOAT, MPI_SUM, m->comm, &s->req)
+                         : MPI_SUCCESS;
+    if (rc != XTC_OK || e != MPI_SUCCESS) {
+        free(s->counts);
+        s->counts = NULL;
+        return rc != XTC_OK ? rc : mpi_fail(err, e, "Ireduce_scatter");
+    }
+    s->used = true;
+    s->buf = buf;
+    s->at = (size_t)s->counts[c->size + c->rank];
+    s->count = counts[c->rank];
     *req = i;
     return XTC_OK;
 }
@@ -76,10 +115,17 @@ static xtc_status mpi_wait(struct xtc_comm *c, int req, double *done_at, struct 
         XTC_FAIL(err, XTC_ERR_ARG, "wait on an unknown request %d", req);
     struct slot *s = &m->slots[req];
     s->used = false;
-    if (s->done_at == 0) { /* after a completed MPI_Test the request is MPI_REQUEST_NULL already */
-        MPI_TRY(MPI_Wait(&s->req, MPI_STATUS_IGNORE), "Wait");
+    int rc = MPI_SUCCESS;
+    if (s->done_at == 0) /* after a completed MPI_Test the request is MPI_REQUEST_NULL already */
+        rc = MPI_Wait(&s->req, MPI_STATUS_IGNORE);
+    free(s->counts);
+    s->counts = NULL;
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(err, rc, "Wait");
+    if (s->done_at == 0)
         s->done_at = xtc_comm_now();
-    }
+    if (s->buf && s->at > 0 && s->count > 0)
+        memmove(s->buf + s->at, s->buf, sizeof(float) * s->count);
     *done_at = s->done_at;
     return XTC_OK;
 }
@@ -136,6 +182,36 @@ static xtc_status mpi_allgather(struct xtc_comm *c, const float *send, float *re
     return rc;
 }
 
+static xtc_status mpi_gather(struct xtc_comm *c, const float *send, float *recv, const size_t *counts, int root,
+                             struct xtc_error *err) {
+    int *cnt = malloc(sizeof(int) * 2 * (size_t)c->size);
+    if (!cnt)
+        XTC_FAIL(err, XTC_ERR_NOMEM, "gather counts");
+    xtc_status rc = int_counts(c, counts, cnt, cnt + c->size, err);
+    int e = rc == XTC_OK ? MPI_Gatherv(send, cnt[c->rank], MPI_FLOAT, recv, cnt, cnt + c->size, MPI_FLOAT, root,
+                                       impl(c)->comm)
+                         : MPI_SUCCESS;
+    free(cnt);
+    if (e != MPI_SUCCESS)
+        return mpi_fail(err, e, "Gatherv");
+    return rc;
+}
+
+static xtc_status mpi_scatter(struct xtc_comm *c, const float *send, float *recv, const size_t *counts, int root,
+                              struct xtc_error *err) {
+    int *cnt = malloc(sizeof(int) * 2 * (size_t)c->size);
+    if (!cnt)
+        XTC_FAIL(err, XTC_ERR_NOMEM, "scatter counts");
+    xtc_status rc = int_counts(c, counts, cnt, cnt + c->size, err);
+    int e = rc == XTC_OK ? MPI_Scatterv(send, cnt, cnt + c->size, MPI_FLOAT, recv, cnt[c->rank], MPI_FLOAT, root,
+                                        impl(c)->comm)
+                         : MPI_SUCCESS;
+    free(cnt);
+    if (e != MPI_SUCCESS)
+        return mpi_fail(err, e, "Scatterv");
+    return rc;
+}
+
 static xtc_status mpi_broadcast(struct xtc_comm *c, void *buf, size_t bytes, int root, struct xtc_error *err) {
     for (size_t at = 0; at < bytes; at += INT_MAX) {
         int k = bytes - at < INT_MAX ? (int)(bytes - at) : INT_MAX;
@@ -173,7 +249,10 @@ static const struct xtc_comm_ops mpi_ops = {
     .wait = mpi_wait,
     .allreduce_f64 = mpi_allreduce_f64,
     .reduce_scatter = mpi_reduce_scatter,
+    .reduce_scatter_start = mpi_reduce_scatter_start,
     .allgather = mpi_allgather,
+    .gather = mpi_gather,
+    .scatter = mpi_scatter,
     .broadcast = mpi_broadcast,
     .barrier = mpi_barrier,
     .abort = mpi_abort,

@@ -267,7 +267,8 @@ static xtc_status parse_options(const char *text, struct xtc_train_options *o, s
     return rc;
 }
 
-static xtc_status write_state(const struct xtc_trainer *t, const char *dir, struct xtc_error *err) {
+static xtc_status write_state(const struct xtc_trainer *t, const char *dir, const float *m, const float *v,
+                              struct xtc_error *err) {
     char *opts = options_json(&t->o);
     if (!opts)
         XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating the options");
@@ -283,8 +284,8 @@ static xtc_status write_state(const struct xtc_trainer *t, const char *dir, stru
                           "rng2", rng[2], "rng3", rng[3], "options", opts, "corpus_bytes", bytes,
                           "corpus_fnv1a64", hash, "ranks", ranks};
     struct xtc_safetensors_tensor st[2] = {
-        {.name = "adam.m", .dtype = XTC_DTYPE_F32, .ndim = 1, .shape = {(int64_t)t->opt.n}, .data = t->opt.m},
-        {.name = "adam.v", .dtype = XTC_DTYPE_F32, .ndim = 1, .shape = {(int64_t)t->opt.n}, .data = t->opt.v},
+        {.name = "adam.m", .dtype = XTC_DTYPE_F32, .ndim = 1, .shape = {(int64_t)t->model->n_trainable}, .data = m},
+        {.name = "adam.v", .dtype = XTC_DTYPE_F32, .ndim = 1, .shape = {(int64_t)t->model->n_trainable}, .data = v},
     };
     char path[PATH_MAX];
     xtc_status rc = path_join(path, sizeof path, dir, "train_state.safetensors")
@@ -305,10 +306,11 @@ static xtc_status write_state(const struct xtc_trainer *t, const char *dir, stru
 xtc_status xtc_trainer_save(xtc_trainer_t t, const char *dir, struct xtc_error *err) {
     if (!t || !dir)
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_trainer_save: NULL argument");
-    return t->dp.size > 1 ? xtc_dp_save(t, dir, err) : xtc_trainer_save_local(t, dir, err);
+    return t->dp.size > 1 ? xtc_dp_save(t, dir, err) : xtc_trainer_save_local(t, dir, t->opt.m, t->opt.v, err);
 }
 
-xtc_status xtc_trainer_save_local(struct xtc_trainer *t, const char *dir, struct xtc_error *err) {
+xtc_status xtc_trainer_save_local(struct xtc_trainer *t, const char *dir, const float *m, const float *v,
+                                  struct xtc_error *err) {
     XTC_TRY(xtc_trainer_use_dir(t, dir, err));
     char name[96], tmp_name[128], link_name[64], final[PATH_MAX], tmp[PATH_MAX], link_tmp[PATH_MAX], link[PATH_MAX];
     snprintf(name, sizeof name, "checkpoint-%08lld", (long long)t->step);
@@ -323,7 +325,7 @@ xtc_status xtc_trainer_save_local(struct xtc_trainer *t, const char *dir, struct
     chmod(tmp, 0755); /* mkdtemp makes 0700; checkpoints are ordinary readable directories */
     xtc_status rc = xtc_model_save_dir(t->model, tmp, err);
     if (rc == XTC_OK)
-        rc = write_state(t, tmp, err);
+        rc = write_state(t, tmp, m, v, err);
     if (rc == XTC_OK)
         rc = sync_dir(tmp, err);
     if (rc != XTC_OK) {
@@ -543,7 +545,7 @@ xtc_status xtc_trainer_resume_ex(xtc_trainer_t *out, const char *checkpoint_dir,
     }
     size_t n_trainable = model->n_trainable;
     struct xtc_trainer *t = NULL;
-    rc = xtc_trainer_make(&t, model, corpus, len, &meta.opts, err); /* owns model from here */
+    rc = xtc_trainer_make(&t, model, corpus, len, &meta.opts, true, err); /* owns model from here */
     if (rc == XTC_OK && lock_fd >= 0)
         adopt_lock(t, lock_fd, &run_sb); /* the trainer owns the lock from here */
     else if (lock_fd >= 0)

@@ -8,10 +8,19 @@
  * backward runs top down). The step waits for them only before clipping and AdamW.
  * The parameter layout this relies on (params.c: embeddings, sub-layers in order, a
  * learned bias table, final norm, logits) is checked; any other layout falls back to
- * one bucket after the backward. */
+ * one bucket after the backward.
+ *
+ * With the optimiser state sharded (ZeRO-1, as llm.c), rank r owns the AdamW moments of
+ * the contiguous parameters [shard_lo[r], shard_lo[r + 1]). Each bucket is reduce-scattered
+ * instead of all-reduced: a rank receives the sum of the bucket's part that falls in its
+ * shard, in its place in the gradient block (which is all the update needs). After the
+ * update of its shard every rank all-gathers the parameters. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
+#include "core/alloc.h"
 #include "core/status.h"
 #include "layers/stack.h"
 #include "model/model.h"
@@ -49,6 +58,16 @@ static void plan_buckets(struct xtc_trainer *t) {
     d->plan_ok = ok && d->layers_hi > d->sub_lo[s->n_sub - 1] && d->tail_lo >= d->layers_hi && d->tail_lo < d->n;
 }
 
+/* d->counts[r]: how many of the floats [lo, hi) fall in rank r's shard (consecutive runs, in
+ * rank order, as a reduce-scatter of [lo, hi) hands them out) */
+static void counts_in_shards(struct xtc_dp *d, size_t lo, size_t hi) {
+    for (int r = 0; r < d->size; r++) {
+        size_t a = lo > d->shard_lo[r] ? lo : d->shard_lo[r];
+        size_t b = hi < d->shard_lo[r + 1] ? hi : d->shard_lo[r + 1];
+        d->counts[r] = b > a ? b - a : 0;
+    }
+}
+
 static void start_range(struct xtc_trainer *t, size_t lo, size_t hi) {
     struct xtc_dp *d = &t->dp;
     const size_t piece = (size_t)1 << 30; /* MPI counts are ints */
@@ -59,7 +78,14 @@ static void start_range(struct xtc_trainer *t, size_t lo, size_t hi) {
             return;
         }
         d->started[d->n_req] = xtc_comm_now();
-        d->hook_rc = d->comm->ops->allreduce_start(d->comm, t->model->grad + lo, n, &d->req[d->n_req], &d->hook_err);
+        if (d->zero) {
+            counts_in_shards(d, lo, lo + n);
+            d->hook_rc = d->comm->ops->reduce_scatter_start(d->comm, t->model->grad + lo, d->counts,
+                                                            &d->req[d->n_req], &d->hook_err);
+        } else {
+            d->hook_rc =
+                d->comm->ops->allreduce_start(d->comm, t->model->grad + lo, n, &d->req[d->n_req], &d->hook_err);
+        }
         if (d->hook_rc == XTC_OK)
             d->n_req++;
     }
@@ -138,8 +164,40 @@ xtc_status xtc_dp_finish(struct xtc_trainer *t, double *loss, struct xtc_error *
     return XTC_OK;
 }
 
+// --- the sharded optimiser's update
+
+xtc_status xtc_dp_zero_clip(struct xtc_trainer *t, double *norm, struct xtc_error *err) {
+    struct xtc_dp *d = &t->dp;
+    const struct xtc_backend *be = xtc_backend_get();
+    float *g = t->model->grad + d->shard_lo[d->rank];
+    size_t n = d->shard_lo[d->rank + 1] - d->shard_lo[d->rank];
+    double sumsq = be->grad_sumsq(g, n);
+    XTC_TRY(d->comm->ops->allreduce_f64(d->comm, &sumsq, 1, err));
+    *norm = sqrt(sumsq);
+    /* xtc_clip_grad_norm's coefficient, from the global norm */
+    double max_norm = t->o.grad_clip;
+    if (max_norm > 0 && isfinite(*norm)) {
+        double coef = max_norm / (*norm + 1e-6);
+        if (coef < 1.0)
+            be->grad_scale(g, n, (float)coef);
+    }
+    return XTC_OK;
+}
+
+xtc_status xtc_dp_zero_update(struct xtc_trainer *t, float lr, struct xtc_error *err) {
+    struct xtc_dp *d = &t->dp;
+    size_t lo = d->shard_lo[d->rank];
+    xtc_adamw_step(&t->opt, t->model->data + lo, t->model->grad + lo, lr);
+    counts_in_shards(d, 0, d->n);
+    double t0 = xtc_comm_now();
+    XTC_TRY(d->comm->ops->allgather(d->comm, t->model->data + lo, t->model->data, d->counts, err));
+    d->allgather_s += xtc_comm_now() - t0;
+    return XTC_OK;
+}
+
 /* One blocking sum of the whole gradient block (zeros after zero_grad): what a step costs
- * without overlap. The best of three, as the first carries connection set-up. */
+ * without overlap (with a sharded optimiser: the reduce-scatter). The best of three, as the
+ * first carries connection set-up. */
 static xtc_status measure_blocking(struct xtc_trainer *t, struct xtc_error *err) {
     struct xtc_dp *d = &t->dp;
     double best = -1;
@@ -149,7 +207,12 @@ static xtc_status measure_blocking(struct xtc_trainer *t, struct xtc_error *err)
         int req;
         for (size_t lo = 0; lo < d->n; lo += (size_t)1 << 30) {
             size_t n = d->n - lo < ((size_t)1 << 30) ? d->n - lo : (size_t)1 << 30;
-            XTC_TRY(d->comm->ops->allreduce_start(d->comm, t->model->grad + lo, n, &req, err));
+            if (d->zero) {
+                counts_in_shards(d, lo, lo + n);
+                XTC_TRY(d->comm->ops->reduce_scatter_start(d->comm, t->model->grad + lo, d->counts, &req, err));
+            } else {
+                XTC_TRY(d->comm->ops->allreduce_start(d->comm, t->model->grad + lo, n, &req, err));
+            }
             XTC_TRY(d->comm->ops->wait(d->comm, req, &done_at, err));
         }
         double dt = xtc_comm_now() - t0;
@@ -161,7 +224,51 @@ static xtc_status measure_blocking(struct xtc_trainer *t, struct xtc_error *err)
 
 void xtc_dp_free(struct xtc_trainer *t) {
     free(t->dp.sub_lo);
+    free(t->dp.shard_lo);
+    free(t->dp.counts);
     t->dp.sub_lo = NULL;
+    t->dp.shard_lo = t->dp.counts = NULL;
+}
+
+static xtc_status all_agree(struct xtc_comm *c, xtc_status mine, struct xtc_error *err);
+
+/* Rank 0's whole AdamW state (t->opt, on rank 0 only) becomes every rank's shard of it.
+ * Rank 0 stages each moment in the gradient block (n floats, zeros until the first step)
+ * and frees it before allocating its shard, so that it never holds more than the whole
+ * state it came with. */
+static xtc_status shard_optimizer(struct xtc_trainer *t, struct xtc_comm *c, struct xtc_error *err) {
+    struct xtc_dp *d = &t->dp;
+    size_t n = t->model->n_trainable;
+    d->rank = c->rank;
+    d->size = c->size;
+    d->shard_lo = malloc(sizeof(size_t) * ((size_t)c->size + 1));
+    d->counts = malloc(sizeof(size_t) * (size_t)c->size);
+    xtc_status rc = d->shard_lo && d->counts ? XTC_OK : xtc_error_set(err, XTC_ERR_NOMEM, "optimiser shards");
+    if (all_agree(c, rc, err) != XTC_OK)
+        return rc != XTC_OK ? rc : xtc_error_set(err, XTC_ERR_NOMEM, "another rank could not plan its shard");
+    for (int r = 0; r <= c->size; r++)
+        d->shard_lo[r] = n / (size_t)c->size * (size_t)r + n % (size_t)c->size * (size_t)r / (size_t)c->size;
+    counts_in_shards(d, 0, n);
+    const size_t mine = d->counts[c->rank];
+    float *stage = t->model->grad;
+    float **moment[2] = {&t->opt.m, &t->opt.v};
+    for (int k = 0; k < 2 && rc == XTC_OK; k++) {
+        if (c->rank == 0)
+            memcpy(stage, *moment[k], n * sizeof(float));
+        free(*moment[k]);
+        *moment[k] = xtc_alloc_large(mine * sizeof(float));
+        rc = *moment[k] ? XTC_OK : xtc_error_set(err, XTC_ERR_NOMEM, "AdamW shard of %zu parameters", mine);
+        if (all_agree(c, rc, err) != XTC_OK) {
+            rc = rc != XTC_OK ? rc : xtc_error_set(err, XTC_ERR_NOMEM, "another rank could not allocate its shard");
+            break;
+        }
+        rc = c->ops->scatter(c, stage, *moment[k], d->counts, 0, err);
+    }
+    t->opt.n = mine;
+    if (c->rank == 0)
+        memset(stage, 0, n * sizeof(float));
+    d->zero = rc == XTC_OK;
+    return rc;
 }
 
 // --- joining a job
@@ -171,7 +278,7 @@ struct share_header {
     int64_t ok;
     uint64_t config_len, corpus_len, corpus_hash, n_trainable;
     struct xtc_train_options opts;
-    int64_t step, adam_t, ck_ranks;
+    int64_t step, adam_t, ck_ranks, zero;
     uint64_t rng[4];
 };
 
@@ -186,6 +293,11 @@ static xtc_status all_agree(struct xtc_comm *c, xtc_status mine, struct xtc_erro
 
 xtc_status xtc_trainer_share(xtc_trainer_t *tp, xtc_comm_t comm, const uint8_t *corpus, size_t len,
                              struct xtc_error *err) {
+    return xtc_trainer_share_ex(tp, comm, corpus, len, 0, err);
+}
+
+xtc_status xtc_trainer_share_ex(xtc_trainer_t *tp, xtc_comm_t comm, const uint8_t *corpus, size_t len,
+                                unsigned flags, struct xtc_error *err) {
     if (!tp || !comm || !corpus)
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_trainer_share: NULL argument");
     const int rank = comm->rank;
@@ -199,7 +311,8 @@ xtc_status xtc_trainer_share(xtc_trainer_t *tp, xtc_comm_t comm, const uint8_t *
     if (t) {
         h = (struct share_header){.ok = 1, .config_len = strlen(t->model->config_json), .corpus_len = t->len,
                                   .corpus_hash = t->corpus_hash, .n_trainable = t->model->n_trainable,
-                                  .opts = t->o, .step = t->step, .adam_t = t->opt.t, .ck_ranks = t->dp.ck_ranks};
+                                  .opts = t->o, .step = t->step, .adam_t = t->opt.t, .ck_ranks = t->dp.ck_ranks,
+                                  .zero = comm->size > 1 && !(flags & XTC_SHARE_REPLICATE_OPTIMIZER)};
         memcpy(h.rng, t->rng.s, sizeof h.rng);
     }
     xtc_status rc = comm->ops->broadcast(comm, &h, sizeof h, 0, err);
@@ -227,7 +340,7 @@ xtc_status xtc_trainer_share(xtc_trainer_t *tp, xtc_comm_t comm, const uint8_t *
             xtc_model_t m;
             rc = xtc_model_create(&m, config, h.config_len, h.opts.seed, err);
             if (rc == XTC_OK)
-                rc = xtc_trainer_make(&t, m, corpus, len, &h.opts, err);
+                rc = xtc_trainer_make(&t, m, corpus, len, &h.opts, !h.zero, err);
             if (rc == XTC_OK && t->model->n_trainable != h.n_trainable)
                 rc = xtc_error_set(err, XTC_ERR_CONFIG, "rank %d's model has %zu parameters, rank 0's %llu", rank,
                                    t->model->n_trainable, (unsigned long long)h.n_trainable);
@@ -241,9 +354,13 @@ xtc_status xtc_trainer_share(xtc_trainer_t *tp, xtc_comm_t comm, const uint8_t *
     size_t n = (size_t)h.n_trainable;
     if (rc == XTC_OK)
         rc = comm->ops->broadcast(comm, t->model->data, n * sizeof(float), 0, err);
-    if (rc == XTC_OK)
+    if (rc == XTC_OK && h.zero) {
+        t->opt.t = h.adam_t;
+        rc = shard_optimizer(t, comm, err);
+    }
+    if (rc == XTC_OK && !h.zero)
         rc = comm->ops->broadcast(comm, t->opt.m, n * sizeof(float), 0, err);
-    if (rc == XTC_OK)
+    if (rc == XTC_OK && !h.zero)
         rc = comm->ops->broadcast(comm, t->opt.v, n * sizeof(float), 0, err);
     size_t *starts = NULL;
     if (rc == XTC_OK) {
@@ -282,6 +399,16 @@ void xtc_trainer_comm_stats(const struct xtc_trainer *t, struct xtc_comm_stats *
         return;
     s->ranks = t->dp.size;
     s->checkpoint_ranks = t->dp.ck_ranks;
+    s->sharded = t->dp.zero;
+    s->opt_bytes_full = 2.0 * sizeof(float) * (double)t->model->n_trainable;
+    s->opt_bytes = s->opt_bytes_full;
+    if (t->dp.zero) {
+        size_t most = 0;
+        for (int r = 0; r < t->dp.size; r++)
+            most = t->dp.shard_lo[r + 1] - t->dp.shard_lo[r] > most ? t->dp.shard_lo[r + 1] - t->dp.shard_lo[r] : most;
+        s->opt_bytes = 2.0 * sizeof(float) * (double)most;
+    }
+    s->allgather_s = t->dp.allgather_s;
     if (t->dp.size < 2)
         return;
     s->buckets = t->dp.buckets;
@@ -304,7 +431,9 @@ xtc_status xtc_dp_save(struct xtc_trainer *t, const char *dir, struct xtc_error 
     /* the ranks apply the same sums and updates, so their parameters and moments must be
      * equal bit for bit; a checkpoint of diverged ranks would silently be rank 0's alone */
     size_t n = t->model->n_trainable;
-    uint64_t mine[3] = {fingerprint(t->model->data, n), fingerprint(t->opt.m, n), fingerprint(t->opt.v, n)};
+    /* sharded moments differ by design; they are gathered below */
+    uint64_t mine[3] = {fingerprint(t->model->data, n), t->dp.zero ? 0 : fingerprint(t->opt.m, n),
+                        t->dp.zero ? 0 : fingerprint(t->opt.v, n)};
     uint64_t root[3];
     memcpy(root, mine, sizeof root);
     XTC_TRY(c->ops->broadcast(c, root, sizeof root, 0, err));
@@ -318,11 +447,41 @@ xtc_status xtc_dp_save(struct xtc_trainer *t, const char *dir, struct xtc_error 
         int32_t rc;
         char msg[XTC_ERROR_MSG_MAX];
     } result = {0};
+    /* a sharded state is written whole, so the file does not depend on the number of ranks:
+     * rank 0 gathers it for the time of the save */
+    float *m = t->opt.m, *v = t->opt.v;
+    if (t->dp.zero) {
+        m = v = NULL;
+        xtc_status rc = XTC_OK;
+        if (t->dp.rank == 0) {
+            /* m goes into the gradient block, which the next step clears anyway (and which
+             * outside this rank's shard holds no sums): rank 0 then holds no more than a
+             * replicated state would */
+            m = t->model->grad;
+            v = xtc_alloc_large(n * sizeof(float));
+            if (!v)
+                rc = xtc_error_set(err, XTC_ERR_NOMEM, "out of memory gathering the AdamW state of %zu parameters", n);
+        }
+        rc = all_agree(c, rc, err) != XTC_OK && rc == XTC_OK
+                 ? xtc_error_set(err, XTC_ERR_NOMEM, "rank 0 could not gather the AdamW state")
+                 : rc;
+        counts_in_shards(&t->dp, 0, n);
+        if (rc == XTC_OK)
+            rc = c->ops->gather(c, t->opt.m, m, t->dp.counts, 0, err);
+        if (rc == XTC_OK)
+            rc = c->ops->gather(c, t->opt.v, v, t->dp.counts, 0, err);
+        if (rc != XTC_OK) {
+            free(v);
+            return rc;
+        }
+    }
     if (t->dp.rank == 0) {
         struct xtc_error e = {0};
-        result.rc = (int32_t)xtc_trainer_save_local(t, dir, &e);
+        result.rc = (int32_t)xtc_trainer_save_local(t, dir, m, v, &e);
         memcpy(result.msg, e.msg, sizeof result.msg);
     }
+    if (t->dp.zero)
+        free(v);
     /* every rank learns whether the checkpoint exists before any goes on */
     XTC_TRY(c->ops->broadcast(c, &result, sizeof result, 0, err));
     if (result.rc != XTC_OK) {

@@ -110,7 +110,7 @@ static xtc_status setup(struct xtc_trainer *t, const uint8_t *corpus, size_t len
 }
 
 xtc_status xtc_trainer_make(xtc_trainer_t *out, xtc_model_t model, const uint8_t *corpus, size_t len,
-                         const struct xtc_train_options *o, struct xtc_error *err) {
+                            const struct xtc_train_options *o, bool with_opt, struct xtc_error *err) {
     struct xtc_trainer *t = calloc(1, sizeof *t);
     if (!t) {
         xtc_model_free(model);
@@ -131,7 +131,8 @@ xtc_status xtc_trainer_make(xtc_trainer_t *out, xtc_model_t model, const uint8_t
     if (rc == XTC_OK)
         rc = setup(t, corpus, len, err);
     if (rc == XTC_OK)
-        rc = xtc_adamw_init(&t->opt, model->n_trainable, o->beta1, o->beta2, o->eps, o->weight_decay, err);
+        rc = xtc_adamw_init(&t->opt, with_opt ? model->n_trainable : 0, o->beta1, o->beta2, o->eps, o->weight_decay,
+                            err);
     if (rc != XTC_OK) {
         xtc_trainer_free(t);
         return rc;
@@ -147,7 +148,7 @@ xtc_status xtc_trainer_create(xtc_trainer_t *out, xtc_model_t model, const uint8
         XTC_FAIL(err, XTC_ERR_ARG, "xtc_trainer_create: NULL argument");
     }
     *out = NULL;
-    return xtc_trainer_make(out, model, corpus, len, o, err);
+    return xtc_trainer_make(out, model, corpus, len, o, true, err);
 }
 
 void xtc_trainer_free(xtc_trainer_t t) {
@@ -218,12 +219,19 @@ xtc_status xtc_trainer_step(xtc_trainer_t t, struct xtc_step_stats *stats, struc
     }
     if (N > 1)
         XTC_TRY(xtc_dp_finish(t, &total, err));
-    double norm = xtc_clip_grad_norm(m->grad, m->n_trainable, t->o.grad_clip);
+    double norm;
+    if (t->dp.zero)
+        XTC_TRY(xtc_dp_zero_clip(t, &norm, err));
+    else
+        norm = xtc_clip_grad_norm(m->grad, m->n_trainable, t->o.grad_clip);
     if (!isfinite(total) || !isfinite(norm))
         XTC_FAIL(err, XTC_ERR_ARG, "step %lld: the %s is not finite (loss %g, gradient norm %g); parameters unchanged",
                  (long long)t->step + 1, isfinite(total) ? "gradient" : "loss", total, norm);
     float lr = xtc_lr_schedule(t->step, t->o.warmup, t->o.steps, t->o.lr, t->o.min_lr);
-    xtc_adamw_step(&t->opt, m->data, m->grad, lr);
+    if (t->dp.zero)
+        XTC_TRY(xtc_dp_zero_update(t, lr, err));
+    else
+        xtc_adamw_step(&t->opt, m->data, m->grad, lr);
     t->step++;
     *stats = (struct xtc_step_stats){.step = t->step, .loss = (float)total, .lr = lr, .grad_norm = norm,
                                      .tokens = t->o.batch * A * N * (crop_len(t) - 1)};

@@ -35,6 +35,13 @@ struct xtc_dp {
     int buckets;
     double exposed_s, in_flight_s, blocking_s;
     int ck_ranks; /* processes the resumed checkpoint was trained on (0: unknown / new run) */
+    /* ZeRO-1: rank r keeps the AdamW moments of parameters [shard_lo[r], shard_lo[r + 1]) only
+     * (opt.n of them); the buckets are reduce-scattered, each rank updates its shard, and the
+     * parameters are all-gathered. */
+    bool zero;
+    size_t *shard_lo; /* size + 1 offsets */
+    size_t *counts;   /* size: scratch for the per-bucket counts */
+    double allgather_s;
 };
 
 struct xtc_trainer {
@@ -59,9 +66,11 @@ struct xtc_trainer {
 /* Releases the trainer's run-directory lock (xtc_trainer_free does it). */
 void xtc_trainer_unlock(struct xtc_trainer *t);
 
-/* Creates a trainer owning model (freed on failure too). */
+/* Creates a trainer owning model (freed on failure too). Without with_opt the AdamW
+ * moments are left unallocated (opt.n == 0): a rank of a sharded optimiser allocates its
+ * shard only, never the whole state. */
 xtc_status xtc_trainer_make(xtc_trainer_t *out, struct xtc_model *model, const uint8_t *corpus, size_t len,
-                            const struct xtc_train_options *o, struct xtc_error *err);
+                            const struct xtc_train_options *o, bool with_opt, struct xtc_error *err);
 
 /* A checkpoint's training state (train_state.safetensors), read in two parts because the
  * trainer is made in between: first the metadata (format, options (o's when flags has
@@ -80,8 +89,10 @@ xtc_status xtc_train_state_read_meta(const struct xtc_safetensors *st, const cha
 xtc_status xtc_train_state_read_moments(const struct xtc_safetensors *st, const char *path, size_t n, float *m,
                                         float *v, struct xtc_error *err);
 
-/* xtc_trainer_save of one process: every rank of a job computes, rank 0 writes. */
-xtc_status xtc_trainer_save_local(struct xtc_trainer *t, const char *dir, struct xtc_error *err);
+/* xtc_trainer_save of one process: every rank of a job computes, rank 0 writes. m and v are
+ * the whole AdamW moments (n_trainable floats each): t->opt's, or a sharded state gathered. */
+xtc_status xtc_trainer_save_local(struct xtc_trainer *t, const char *dir, const float *m, const float *v,
+                                  struct xtc_error *err);
 
 /* data_parallel.c: the step's collective parts. dp_arm before the last micro-batch's loss,
  * dp_finish after it (sums *loss too and waits for every bucket); dp_save is
@@ -91,6 +102,11 @@ xtc_status xtc_dp_finish(struct xtc_trainer *t, double *loss, struct xtc_error *
 xtc_status xtc_dp_sum(struct xtc_trainer *t, double *v, size_t n, struct xtc_error *err);
 xtc_status xtc_dp_save(struct xtc_trainer *t, const char *dir, struct xtc_error *err);
 void xtc_dp_free(struct xtc_trainer *t);
+/* The sharded optimiser's step after dp_finish: clipping to the global gradient norm (*norm, of
+ * every rank's shard), then, given lr, the AdamW update of this rank's shard and the
+ * all-gather of the parameters. */
+xtc_status xtc_dp_zero_clip(struct xtc_trainer *t, double *norm, struct xtc_error *err);
+xtc_status xtc_dp_zero_update(struct xtc_trainer *t, float lr, struct xtc_error *err);
 
 /* The crop offsets of the last step (until the next step or evaluation), every rank's (n = ranks * accum * batch, rank r's are
  * [first, first + accum * batch)): tests count the windows each rank used. */

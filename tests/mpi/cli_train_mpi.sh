@@ -1,8 +1,9 @@
 #!/bin/sh
 # xtc train under mpirun: a 2-process run prints one progress line per step (rank 0's, with the
 # rank count) and writes the usual log.csv; it resumes on 3 processes and on one; Transformer-XL
-# training runs on 2; a rank killed with SIGKILL ends the job within seconds with a non-zero
-# status naming the rank, and DIR/latest still resumes.
+# training runs on 2; the sharded AdamW state carries one run across 2 -> 1 -> 3 processes; a
+# rank killed with SIGKILL ends the job within seconds with a non-zero status naming the rank,
+# and DIR/latest still resumes.
 # Usage: cli_train_mpi.sh XTC MPIEXEC (MPIEXEC empty: built without MPI, skipped with 77)
 set -u
 xtc=$1 mpiexec=$2
@@ -58,6 +59,36 @@ if [ $rc -eq 0 ] && grep -q "trained on 3 processes, this run has 1" out.txt && 
     ok "resumed on one process"
 else
     fail "resume on 1 (status $rc)"; cat out.txt err.txt
+fi
+
+# The sharded AdamW state (ZeRO-1, the default) across changes of the process count: 2 -> 1 -> 3
+# processes with the global batch kept at 6 crops (--accum 3, 6, 2) continue one run: every
+# step's loss equals that of one process with --accum 6 trained without interruption (the
+# checkpoints hold the whole state; each resume shards it anew). Each process reports 1/N of
+# the optimiser state.
+R="--steps 9 --save-every 3 --eval-every 100"
+"$xtc" train $T $R --out ref --accum 6 >out.txt 2>err.txt || { fail "reference run"; cat out.txt err.txt; }
+"$mpiexec" -n 2 "$xtc" train $T $R --out chain --accum 3 --steps 3 >out2.txt 2>err.txt || { fail "chain on 2"; cat out2.txt err.txt; }
+"$xtc" train $T $R --out chain --accum 6 --steps 6 --resume --override-options >out1.txt 2>err.txt ||
+    { fail "chain on 1"; cat out1.txt err.txt; }
+"$mpiexec" -n 3 "$xtc" train $T $R --out chain --accum 2 --steps 9 --resume --override-options >out3.txt 2>err.txt ||
+    { fail "chain on 3"; cat out3.txt err.txt; }
+# step,train_loss,...: rows 1..9 of both logs, losses within float rounding of the sums
+if awk -F, 'FNR == 1 || $1 == 0 { next } NR == FNR { want[$1] = $2; next }
+            { n++; d = $2 - want[$1]; if (d < 0) d = -d; if (!($1 in want) || d > 2e-5) bad++ }
+            END { exit !(n == 9 && bad == 0) }' ref/log.csv chain/log.csv; then
+    ok "2 -> 1 -> 3 processes with sharded AdamW state: the losses of one uninterrupted process"
+else
+    fail "2 -> 1 -> 3 processes differ from one process"; paste -d'|' ref/log.csv chain/log.csv
+fi
+# "optimiser state (AdamW m, v): X MB per process, sharded over N processes (ZeRO-1; Y MB unsharded)"
+share() { sed -n 's/^optimiser state (AdamW m, v): \([0-9.]*\) MB per process, sharded over [0-9]* processes (ZeRO-1; \([0-9.]*\) MB unsharded)$/\1 \2/p' "$1"; }
+if [ -n "$(share out2.txt)" ] && [ -n "$(share out3.txt)" ] &&
+    echo "$(share out2.txt) $(share out3.txt)" | awk '{ exit !($1 * 2 - $2 < 0.02 && $3 * 3 - $4 < 0.03 && $2 == $4) }' &&
+    grep -q "^optimiser: AdamW state" out3.txt; then
+    ok "AdamW state per process: $(share out2.txt | cut -d' ' -f1) MB on 2, $(share out3.txt | cut -d' ' -f1) MB on 3 (of $(share out2.txt | cut -d' ' -f2) MB)"
+else
+    fail "optimiser state per process"; grep -h "^optimiser" out2.txt out3.txt
 fi
 
 # Transformer-XL training on 2 processes

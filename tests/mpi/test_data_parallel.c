@@ -2,7 +2,9 @@
  * share of every global batch (the windows are counted), N ranks with accum A end with
  * the parameters of one process with accum A * N (within float summation error: only
  * the order of the gradient sums differs), all ranks hold the same parameters bit for
- * bit, and a run resumed on the same N is bit-identical to an uninterrupted one. For a
+ * bit, and a run resumed on the same N is bit-identical to an uninterrupted one. The AdamW
+ * state is sharded (ZeRO-1) by default: it holds 1/N of the moments per rank and gives the
+ * parameters of the replicated state (within float rounding of the sums). For a
  * rotary model with memory key/values (plain and Transformer-XL training), a T5 bias
  * model with tied embeddings (a learned table outside the sub-layers), each with the
  * default buckets and with one bucket per sub-layer.
@@ -42,16 +44,21 @@ static xtc_trainer_t make(const char *config, const uint8_t *corpus, size_t len,
 }
 
 /* rank 0's trainer t0 (NULL elsewhere) shared by every rank */
-static xtc_trainer_t share(xtc_trainer_t t0, xtc_comm_t comm, const uint8_t *corpus, size_t len, size_t bucket) {
+static xtc_trainer_t share_ex(xtc_trainer_t t0, xtc_comm_t comm, const uint8_t *corpus, size_t len, size_t bucket,
+                              unsigned flags) {
     xtc_trainer_t t = rank == 0 ? t0 : NULL;
     struct xtc_error err;
-    if (xtc_trainer_share(&t, comm, corpus, len, &err) != XTC_OK) {
+    if (xtc_trainer_share_ex(&t, comm, corpus, len, flags, &err) != XTC_OK) {
         fprintf(stderr, "rank %d: share: %s\n", rank, err.msg);
         return NULL;
     }
     if (bucket)
         t->dp.bucket_floats = bucket;
     return t;
+}
+
+static xtc_trainer_t share(xtc_trainer_t t0, xtc_comm_t comm, const uint8_t *corpus, size_t len, size_t bucket) {
+    return share_ex(t0, comm, corpus, len, bucket, 0);
 }
 
 static int steps(xtc_trainer_t t, int n) {
@@ -117,21 +124,27 @@ static void test_equivalence(xtc_comm_t comm, const char *config, int xl, size_t
     o_ref.accum = o.accum * ranks;
     xtc_trainer_t ref = make(config, corpus, len, &o_ref);
     xtc_trainer_t t = share(rank == 0 ? make(config, corpus, len, &o) : NULL, comm, corpus, len, bucket);
-    CHECK(t && ref, "%s: trainers", what);
-    if (!t || !ref)
+    xtc_trainer_t rep = share_ex(rank == 0 ? make(config, corpus, len, &o) : NULL, comm, corpus, len, bucket,
+                                 XTC_SHARE_REPLICATE_OPTIMIZER);
+    CHECK(t && ref && rep, "%s: trainers", what);
+    if (!t || !ref || !rep)
         MPI_Abort(MPI_COMM_WORLD, 1);
     const int K = 4;
-    CHECK(steps(t, 1) == 0 && steps(ref, 1) == 0, "%s: first step", what);
+    CHECK(steps(t, 1) == 0 && steps(ref, 1) == 0 && steps(rep, 1) == 0, "%s: first step", what);
     check_windows(t, ref, what);
     /* the loss and the gradient norm before clipping: a wrong scale of the sum shows here (AdamW
      * and clipping to a norm would hide it in the parameters) */
     double worst_loss = 0, worst_norm = 0;
     for (int k = 1; k < K; k++) {
-        struct xtc_step_stats a, b;
+        struct xtc_step_stats a, b, c;
         struct xtc_error err;
-        CHECK(xtc_trainer_step(t, &a, &err) == XTC_OK && xtc_trainer_step(ref, &b, &err) == XTC_OK, "%s: step", what);
+        CHECK(xtc_trainer_step(t, &a, &err) == XTC_OK && xtc_trainer_step(ref, &b, &err) == XTC_OK &&
+                  xtc_trainer_step(rep, &c, &err) == XTC_OK,
+              "%s: step", what);
         worst_loss = fmax(worst_loss, fabs((double)a.loss - b.loss) / b.loss);
         worst_norm = fmax(worst_norm, fabs(a.grad_norm - b.grad_norm) / b.grad_norm);
+        worst_loss = fmax(worst_loss, fabs((double)a.loss - c.loss) / c.loss);
+        worst_norm = fmax(worst_norm, fabs(a.grad_norm - c.grad_norm) / c.grad_norm);
         CHECK(a.tokens == b.tokens, "%s: tokens per step %lld, one process %lld", what, (long long)a.tokens,
               (long long)b.tokens);
     }
@@ -149,18 +162,34 @@ static void test_equivalence(xtc_comm_t comm, const char *config, int xl, size_t
      * are O(0.1) and K = 4 steps of lr 3e-3: an error below 1e-5 is float rounding, a wrong
      * scale or a missing rank's gradient moves them by ~lr. */
     CHECK(n == n_ref && max_abs < 1e-5, "%s: max |parameter difference| %.3g after %d steps", what, max_abs, K);
+    /* the sharded optimiser against the replicated one: the same updates, the sums of the
+     * gradients (reduce-scatter against all-reduce) may round differently */
+    const float *pr = params(rep, &n_ref);
+    double max_rep = 0;
+    for (size_t i = 0; i < n && n == n_ref; i++)
+        max_rep = fmax(max_rep, fabs((double)p[i] - (double)pr[i]));
+    CHECK(n == n_ref && max_rep < 1e-5, "%s: sharded against replicated AdamW state: max |difference| %.3g", what,
+          max_rep);
     if (rank == 0)
-        printf("%s: %d ranks vs one process with accum x %d: max |difference| %.3g after %d steps\n", what, ranks,
-               ranks, max_abs, K);
+        printf("%s: %d ranks (sharded AdamW state) vs one process with accum x %d: max |difference| %.3g after %d "
+               "steps; vs %d ranks with a replicated state: %.3g\n",
+               what, ranks, ranks, max_abs, K, ranks, max_rep);
     CHECK(same_everywhere(t), "%s: every rank holds rank 0's parameters", what);
-    struct xtc_comm_stats cs;
+    struct xtc_comm_stats cs, cs_rep;
     xtc_trainer_comm_stats(t, &cs);
+    xtc_trainer_comm_stats(rep, &cs_rep);
+    /* the shards differ by at most one float */
+    CHECK(cs.sharded && !cs_rep.sharded && cs_rep.opt_bytes == cs.opt_bytes_full &&
+              fabs(cs.opt_bytes - cs.opt_bytes_full / ranks) <= 8,
+          "%s: AdamW state per rank %.0f bytes sharded, %.0f replicated (%d ranks)", what, cs.opt_bytes,
+          cs_rep.opt_bytes, ranks);
     CHECK(cs.ranks == ranks && cs.steps == K && cs.buckets >= 1, "%s: communication stats (%d buckets)", what,
           cs.buckets);
     if (bucket == 1)
         CHECK(cs.buckets >= 3, "%s: one bucket per sub-layer gives several (%d)", what, cs.buckets);
     xtc_trainer_free(t);
     xtc_trainer_free(ref);
+    xtc_trainer_free(rep);
     free(corpus);
 }
 
