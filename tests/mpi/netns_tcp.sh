@@ -34,6 +34,9 @@ cleanup() {
 trap cleanup EXIT
 ip netns add "$a" 2>"$tmp/err" || skip "cannot create a network namespace: $(cat "$tmp/err")"
 ip netns add "$b" || exit 1
+# `ip netns exec` remounts /sys in a mount namespace of its own, which needs / to be a mount
+# point: inside a plain chroot it is not ("mount --make-rslave / failed")
+ip netns exec "$a" true 2>"$tmp/err" || skip "cannot enter a network namespace: $(cat "$tmp/err")"
 set -e
 ip link add "$va" type veth peer name "$vb"
 ip link set "$va" netns "$a"
