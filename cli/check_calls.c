@@ -716,7 +716,10 @@ static int beam_search_call(struct check *c, const cJSON *call, int K) {
     struct xtc_error err = {0};
     if (xtc_beam_search(c->model, prompts, B, T, &o, tokens, scores, &err) != XTC_OK)
         return check_fail(c, "beam_search: %s", err.msg);
-    for (const cJSON *v = cJSON_GetObjectItemCaseSensitive(call, "outputs")->child; v; v = v->next) {
+    const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(call, "outputs");
+    if (!outputs || !outputs->child) /* a call that compares nothing would pass whatever it computed */
+        return check_fail(c, "calls[%d]: a beam_search call needs \"outputs\" (tokens, scores)", K);
+    for (const cJSON *v = outputs->child; v; v = v->next) {
         const char *name = cJSON_IsString(v) ? v->valuestring : "";
         int rc;
         if (!strcmp(name, "tokens"))
