@@ -23,7 +23,8 @@
 #define MAX_SEQ (1 << 24)
 #define MAX_SMALL 65536
 
-enum kw_kind { KW_INT, KW_BOOL, KW_NUM, KW_DEFAULT_ONLY_BOOL, KW_DEFAULT_ONLY_INT, KW_IGNORED_NUM };
+/* KW_INT_OR_NULL: an integer, or null (x-transformers' None default: dst keeps its value) */
+enum kw_kind { KW_INT, KW_INT_OR_NULL, KW_BOOL, KW_NUM, KW_DEFAULT_ONLY_BOOL, KW_DEFAULT_ONLY_INT, KW_IGNORED_NUM };
 
 struct kw {
     const char *name;
@@ -48,6 +49,10 @@ static xtc_status read_kw(const struct kw *k, const cJSON *v, const char *where,
             *(bool *)k->dst = cJSON_IsTrue(v);
         }
         break;
+    case KW_INT_OR_NULL:
+        if (cJSON_IsNull(v))
+            break;
+        /* fall through */
     case KW_INT:
     case KW_DEFAULT_ONLY_INT: {
         if (!cJSON_IsNumber(v))
@@ -489,11 +494,11 @@ static xtc_status parse_continuous(const cJSON *kwargs, struct xtc_net_config *n
     int dim_in = 0, dim_out = 0;
     bool identity_if_same = false;
     struct kw table[] = {
-        {"max_seq_len", KW_INT, &w->max_seq_len, 0, MAX_SEQ, 0, NULL},
-        {"dim_in", KW_INT, &dim_in, 1, MAX_DIM, 0, NULL},
-        {"dim_out", KW_INT, &dim_out, 1, MAX_DIM, 0, NULL},
+        {"max_seq_len", KW_INT_OR_NULL, &w->max_seq_len, 0, MAX_SEQ, 0, NULL},
+        {"dim_in", KW_INT_OR_NULL, &dim_in, 1, MAX_DIM, 0, NULL},
+        {"dim_out", KW_INT_OR_NULL, &dim_out, 1, MAX_DIM, 0, NULL},
         {"max_mem_len", KW_INT, &w->max_mem_len, 0, MAX_SEQ, 0, NULL},
-        {"num_memory_tokens", KW_INT, &w->num_memory_tokens, 0, MAX_SMALL, 0, NULL},
+        {"num_memory_tokens", KW_INT_OR_NULL, &w->num_memory_tokens, 0, MAX_SMALL, 0, NULL},
         {"post_emb_norm", KW_BOOL, &w->post_emb_norm, 0, 0, 0, NULL},
         {"emb_dropout", KW_IGNORED_NUM, NULL, 0, 1, 0, NULL},
         {"use_abs_pos_emb", KW_BOOL, &w->use_abs_pos_emb, 0, 0, 0, NULL},
@@ -502,23 +507,8 @@ static xtc_status parse_continuous(const cJSON *kwargs, struct xtc_net_config *n
         {"average_pool_embed", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
         {"probabilistic", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
     };
-    const size_t n = sizeof table / sizeof table[0];
     XTC_TRY(check_no_duplicates(kwargs, where, err));
-    for (const cJSON *v = kwargs->child; v; v = v->next) {
-        const char *key = v->string ? v->string : "";
-        if (strcmp(key, "attn_layers") == 0)
-            continue;
-        size_t i = 0;
-        while (i < n && strcmp(table[i].name, key) != 0)
-            i++;
-        if (i == n)
-            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: unknown or unsupported keyword '%s'", where, key);
-        bool none_ok = table[i].dst == &w->max_seq_len || table[i].dst == &dim_in || table[i].dst == &dim_out ||
-                       table[i].dst == &w->num_memory_tokens;
-        if (none_ok && cJSON_IsNull(v))
-            continue;
-        XTC_TRY(read_kw(&table[i], v, where, err));
-    }
+    XTC_TRY(read_kwargs(kwargs, table, sizeof table / sizeof table[0], where, skip_attn_layers, err));
     const cJSON *al = cJSON_GetObjectItemCaseSensitive(kwargs, "attn_layers");
     if (!al)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: 'attn_layers' is required", where);
