@@ -274,6 +274,8 @@ static void log_line(FILE *csv, const char *path, bool *failed, const char *fmt,
     *failed |= bad;
 }
 
+static int local_failure(xtc_comm_t comm, int status);
+
 /* Steps, evaluation, log, plot and checkpoints until o.steps or a signal; the exit status. */
 static int train_loop(xtc_trainer_t t, xtc_comm_t comm, const char *out, const char *data, const uint8_t *corpus,
                       size_t len, size_t n_files, bool resuming, const struct loop_settings *ls) {
@@ -343,8 +345,12 @@ static int train_loop(xtc_trainer_t t, xtc_comm_t comm, const char *out, const c
             if (lead) {
                 fprintf(stderr, "xtc train: %s\n", err.msg);
                 report_last_good(out);
+            } else {
+                fprintf(stderr, "xtc train: process %d of %d: %s\n", xtc_comm_rank(comm), ranks, err.msg);
             }
-            status = 1;
+            /* the others may wait for this process in the step's collectives: a failure
+             * here alone (out of memory, say) must end the job, not hang it */
+            status = local_failure(comm, 1);
             break;
         }
         tokens_since += (double)st.tokens;
