@@ -276,6 +276,19 @@ static void log_line(FILE *csv, const char *path, bool *failed, const char *fmt,
 
 static int local_failure(xtc_comm_t comm, int status);
 
+/* An error inside the training loop: rank 0 reports it with the last good checkpoint, another
+ * process names itself. In a job of several the whole job ends: the others may be waiting for
+ * this process in a collective of the step or of the evaluation. */
+static int loop_failure(xtc_comm_t comm, const char *out, const char *msg) {
+    if (xtc_comm_rank(comm) == 0) {
+        fprintf(stderr, "xtc train: %s\n", msg);
+        report_last_good(out);
+    } else {
+        fprintf(stderr, "xtc train: process %d of %d: %s\n", xtc_comm_rank(comm), xtc_comm_size(comm), msg);
+    }
+    return local_failure(comm, 1);
+}
+
 /* Steps, evaluation, log, plot and checkpoints until o.steps or a signal; the exit status. */
 static int train_loop(xtc_trainer_t t, xtc_comm_t comm, const char *out, const char *data, const uint8_t *corpus,
                       size_t len, size_t n_files, bool resuming, const struct loop_settings *ls) {
@@ -325,13 +338,17 @@ static int train_loop(xtc_trainer_t t, xtc_comm_t comm, const char *out, const c
     double t0 = now(), tokens_since = 0, t_since = now();
     float val = NAN;
     int64_t start_step = xtc_trainer_step_count(t), saved_step = resuming ? start_step : -1;
-    if (start_step == 0 && xtc_trainer_evaluate(t, ls->eval_batches, &val, &err) == XTC_OK) {
-        printf("step %5d/%lld | val %.4f (%.3f bits/byte)\n", 0, (long long)o.steps, val, val / log(2.0));
-        curve_add(&val_c, 0, val);
-        log_line(csv, csv_path, &log_failed, "0,nan,%.6f,0,0,0,0\n", val);
+    if (start_step == 0) {
+        if (xtc_trainer_evaluate(t, ls->eval_batches, &val, &err) != XTC_OK) {
+            status = loop_failure(comm, out, err.msg);
+        } else {
+            printf("step %5d/%lld | val %.4f (%.3f bits/byte)\n", 0, (long long)o.steps, val, val / log(2.0));
+            curve_add(&val_c, 0, val);
+            log_line(csv, csv_path, &log_failed, "0,nan,%.6f,0,0,0,0\n", val);
+        }
     }
     bool stop = false;
-    while (xtc_trainer_step_count(t) < o.steps) {
+    while (status == 0 && xtc_trainer_step_count(t) < o.steps) {
         /* a signal reaches the processes of a job at different moments: they stop together */
         if (xtc_comm_any(comm, g_stop != 0, &stop, &err) != XTC_OK) {
             fprintf(stderr, "xtc train: %s\n", err.msg);
@@ -342,26 +359,14 @@ static int train_loop(xtc_trainer_t t, xtc_comm_t comm, const char *out, const c
             break;
         struct xtc_step_stats st;
         if (xtc_trainer_step(t, &st, &err) != XTC_OK) {
-            if (lead) {
-                fprintf(stderr, "xtc train: %s\n", err.msg);
-                report_last_good(out);
-            } else {
-                fprintf(stderr, "xtc train: process %d of %d: %s\n", xtc_comm_rank(comm), ranks, err.msg);
-            }
-            /* the others may wait for this process in the step's collectives: a failure
-             * here alone (out of memory, say) must end the job, not hang it */
-            status = local_failure(comm, 1);
+            status = loop_failure(comm, out, err.msg);
             break;
         }
         tokens_since += (double)st.tokens;
         val = NAN;
         if (st.step % ls->eval_every == 0 || st.step == o.steps) {
             if (xtc_trainer_evaluate(t, ls->eval_batches, &val, &err) != XTC_OK) {
-                if (lead) {
-                    fprintf(stderr, "xtc train: %s\n", err.msg);
-                    report_last_good(out);
-                }
-                status = 1;
+                status = loop_failure(comm, out, err.msg);
                 break;
             }
             curve_add(&val_c, (double)st.step, val);

@@ -3,7 +3,7 @@
 # rank count) and writes the usual log.csv; it resumes on 3 processes and on one; Transformer-XL
 # training runs on 2; the sharded AdamW state carries one run across 2 -> 1 -> 3 processes; a
 # rank killed with SIGKILL ends the job within seconds with a non-zero status naming the rank,
-# and DIR/latest still resumes.
+# and DIR/latest still resumes; a step failing on one process alone ends the job.
 # Usage: cli_train_mpi.sh XTC MPIEXEC (MPIEXEC empty: built without MPI, skipped with 77)
 set -u
 xtc=$1 mpiexec=$2
@@ -135,6 +135,23 @@ else
         ok "killed/latest resumes"
     else
         fail "killed/latest does not resume"; cat out.txt err.txt
+    fi
+fi
+
+# A step that fails on one process alone (here rank 1 runs out of address space for the step's
+# activations, ~2 GB at this batch, under a 1.2 GB limit that its start-up fits) must end the job
+# with a message naming the process, not leave rank 0 waiting in the step's collectives.
+# Not under the sanitizers: their shadow memory needs far more address space than any limit.
+if ldd "$xtc" 2>/dev/null | grep -q 'lib[at]san' || nm "$xtc" 2>/dev/null | grep -q '__[at]san_init'; then
+    ok "skipped the failing-process check (sanitizer build)"
+else
+    timeout 120 "$mpiexec" -n 2 sh -c 'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then ulimit -v 1200000; fi; exec "$0" "$@"' \
+        "$xtc" train $T --out oom --batch 16384 --eval-batches 1 --steps 3 >out.txt 2>err.txt
+    rc=$?
+    if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "^xtc train: process 1 of 2: out of memory" err.txt; then
+        ok "a step failing on process 1 alone ends the job (status $rc), naming the process"
+    else
+        fail "a step failing on process 1 alone (status $rc; 124: the job hung)"; cat out.txt err.txt
     fi
 fi
 
