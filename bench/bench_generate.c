@@ -1,7 +1,7 @@
 /* xtc_bench_generate: time greedy generation with the KV cache (xtc_generate).
  *
  *   xtc_bench_generate MODEL_DIR --batch B --prompt P --new N [--iters K] [--warmup W] [--threads N]
- *                      [--seed S] [--no-cache] [--dtype f32|bf16] [--dump FILE]
+ *                      [--seed S] [--no-cache] [--dtype f32|bf16|int8] [--dump FILE]
  *
  * Prompts: (B, P) token ids from a seeded splitmix64 (--seed). One call = xtc_generate of N new tokens after the
  * prompts (greedy, temperature 0, KV cache on unless --no-cache), prompt processing included, as
@@ -9,8 +9,8 @@
  * then the mean of K timed calls (CLOCK_MONOTONIC); prints
  *   tokens_per_s=... ms_per_call=... ms_per_token=... peak_rss_mb=... batch=B prompt=P new=N threads=N
  * tokens_per_s = B x N generated tokens / seconds per call. With --dump FILE the prompts are written to FILE.prompts
- * (int64 (B, P)) and the generated tokens of the first call to FILE (int64 (B, N)). --dtype bf16 decodes with
- * bfloat16 weights (xtc_model_set_decode_dtype). */
+ * (int64 (B, P)) and the generated tokens of the first call to FILE (int64 (B, N)). --dtype bf16 / int8 decodes
+ * with bfloat16 / int8 weights (xtc_model_set_decode_dtype). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdint.h>
@@ -27,7 +27,7 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: " PROG " MODEL_DIR --batch B --prompt P --new N [--iters K] [--warmup W] [--threads N]\n"
-               "                          [--seed S] [--no-cache] [--dtype f32|bf16] [--dump FILE]\n");
+               "                          [--seed S] [--no-cache] [--dtype f32|bf16|int8] [--dump FILE]\n");
 }
 int main(int argc, char **argv) {
     const char *dir = NULL, *dump = NULL, *dtype = "f32";
@@ -42,17 +42,18 @@ int main(int argc, char **argv) {
         {"--threads", .i = &threads, .min = 1},
         {"--seed", .i = &seed, .min = 0},
         {"--no-cache", .flag = &no_cache},
-        {"--dtype", .s = &dtype, .what = "f32 or bf16"},
+        {"--dtype", .s = &dtype, .what = "f32, bf16 or int8"},
         {"--dump", .s = &dump, .what = "a file name"},
     };
     int rc = bench_parse_args(PROG, argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &dir, usage);
     if (rc)
         return rc == 1 ? 0 : 2;
-    if (strcmp(dtype, "f32") && strcmp(dtype, "bf16")) {
-        fprintf(stderr, PROG ": --dtype takes f32 or bf16\n");
+    if (strcmp(dtype, "f32") && strcmp(dtype, "bf16") && strcmp(dtype, "int8")) {
+        fprintf(stderr, PROG ": --dtype takes f32, bf16 or int8\n");
         return 2;
     }
-    const int cache = !no_cache, bf16 = !strcmp(dtype, "bf16");
+    const int cache = !no_cache;
+    const enum xtc_dtype dt = !strcmp(dtype, "bf16") ? XTC_DTYPE_BF16 : !strcmp(dtype, "int8") ? XTC_DTYPE_I8 : XTC_DTYPE_F32;
     if (!dir || batch < 0 || prompt < 0 || nnew < 0) {
         usage(stderr);
         return 2;
@@ -66,7 +67,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, PROG ": %s\n", err.msg);
         return 1;
     }
-    if (bf16 && xtc_model_set_decode_dtype(m, XTC_DTYPE_BF16, &err) != XTC_OK) {
+    if (dt != XTC_DTYPE_F32 && xtc_model_set_decode_dtype(m, dt, &err) != XTC_OK) {
         fprintf(stderr, PROG ": %s\n", err.msg);
         xtc_model_free(m);
         return 1;

@@ -93,7 +93,8 @@ int xtc_cli_generate(int argc, char **argv) {
             printf("usage: xtc generate MODEL_DIR (--prompt TEXT | --tokens 1,2,3) [options]\n\n"
                    "  --max-tokens N (200)   --temperature T (0.8; 0 = greedy)   --top-k K (0 = off)\n"
                    "  --top-p P (1 = off)    --min-p P (0 = off)   --seed N (time)   --eos ID   --no-cache\n"
-                   "  --dtype f32|bf16 (f32: weights read by decoding steps; bf16 halves the bytes)\n"
+                   "  --dtype f32|bf16|int8 (f32: weights read by decoding steps; bf16 halves the bytes, int8\n"
+                   "                   reads 1.125 bytes a weight: int8 with a scale per 32 weights)\n"
                    "  --beams N              beam search with N beams (1..1024; x-transformers beam_search):\n"
                    "                         prints the best beam (sampling options need --stochastic)\n"
                    "  --stochastic           with --beams: propose each beam's children by Gumbel top-k at\n"
@@ -159,8 +160,8 @@ int xtc_cli_generate(int argc, char **argv) {
                         "their log-probabilities)\n", sampler_flag);
         return 2;
     }
-    if (strcmp(dtype, "f32") && strcmp(dtype, "bf16")) {
-        fprintf(stderr, "xtc generate: --dtype takes f32 or bf16, not '%s'\n", dtype);
+    if (strcmp(dtype, "f32") && strcmp(dtype, "bf16") && strcmp(dtype, "int8")) {
+        fprintf(stderr, "xtc generate: --dtype takes f32, bf16 or int8, not '%s'\n", dtype);
         return 2;
     }
     if (prompt && !prompt[0]) {
@@ -190,7 +191,8 @@ int xtc_cli_generate(int argc, char **argv) {
         free(ids);
         return 1;
     }
-    if (xtc_model_set_decode_dtype(m, strcmp(dtype, "bf16") ? XTC_DTYPE_F32 : XTC_DTYPE_BF16, &err) != XTC_OK) {
+    const enum xtc_dtype dt = !strcmp(dtype, "bf16") ? XTC_DTYPE_BF16 : !strcmp(dtype, "int8") ? XTC_DTYPE_I8 : XTC_DTYPE_F32;
+    if (xtc_model_set_decode_dtype(m, dt, &err) != XTC_OK) {
         fprintf(stderr, "xtc generate: %s\n", err.msg);
         free(ids), xtc_model_free(m);
         return 1;

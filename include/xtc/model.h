@@ -81,12 +81,15 @@ XTC_API const struct xtc_config *xtc_model_config(const struct xtc_model *m);
 XTC_API int64_t xtc_model_num_params(const struct xtc_model *m);
 
 /* Precision of the weights that KV-cache decoding steps read (xtc_generate and forward calls
- * with a cache): XTC_DTYPE_F32 (the default, exact) or XTC_DTYPE_BF16, which keeps a bfloat16
+ * with a cache): XTC_DTYPE_F32 (the default, exact); XTC_DTYPE_BF16, which keeps a bfloat16
  * copy of the parameters (round to nearest even, half the bytes: a decoding step is bound by
- * reading the weights) and reads it in the step's products; activations, sums, the cache and
- * everything else stay fp32, and prompt processing and training keep using the fp32 weights.
- * The copy is taken now: call again after changing the weights (training, loading).
- * Errors: XTC_ERR_ARG (another dtype), XTC_ERR_NOMEM. */
+ * reading the weights) and reads it in the step's products; or XTC_DTYPE_I8, int8 copies of
+ * the weight matrices with one fp32 scale per 32 consecutive weights of a row (max|w| / 127,
+ * round to nearest: 1.125 bytes a weight). Activations, sums, the cache and everything else
+ * stay fp32, and prompt processing and training keep using the fp32 weights. The copy is
+ * taken now: call again after changing the weights (training, loading). On error the model
+ * decodes in fp32. Errors: XTC_ERR_ARG (another dtype), XTC_ERR_NUMERIC (I8: a weight is inf
+ * or NaN), XTC_ERR_NOMEM. */
 XTC_API xtc_status xtc_model_set_decode_dtype(xtc_model_t m, enum xtc_dtype dtype, struct xtc_error *err);
 
 /* Inputs of one forward call; x-transformers' forward() keywords. Unused fields are 0/NULL.

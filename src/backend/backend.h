@@ -38,12 +38,39 @@ static inline double xtc_norm_gain_at(const struct xtc_norm_gain *p, int64_t c) 
     return (double)p->offset + (p->g ? (double)p->g[p->scalar ? 0 : c] : 0.0);
 }
 
+/* One matrix of the parameter block in int8 (backend/cpu/matvec_q8.c): the matrix at float
+ * offset `offset`, rows of `cols`, its int8 values row by row and its block scales. */
+struct xtc_q8_matrix {
+    int64_t offset, rows, cols;
+    const int8_t *q;
+    const float *scale;
+};
+
 /* The weights products read: a parameter block in fp32, and optionally its bfloat16 copy
- * (same offsets), which is then read instead in the matrix-vector regime. */
+ * (same offsets) or int8 copies of its matrices (sorted by offset), which are then read
+ * instead in the matrix-vector regime. */
 struct xtc_matvec_weights {
     const float *base;
     const uint16_t *bf16;
+    const struct xtc_q8_matrix *q8;
+    int n_q8;
 };
+
+/* mw's int8 copy of the matrix that starts at w with rows of Cin, or NULL (binary search:
+ * a decoding step makes a few products per layer). */
+static inline const struct xtc_q8_matrix *xtc_q8_find(const struct xtc_matvec_weights *mw, const float *w,
+                                                      int64_t Cin) {
+    const int64_t at = w - mw->base;
+    int lo = 0, hi = mw->n_q8;
+    while (lo < hi) {
+        const int mid = lo + (hi - lo) / 2;
+        if (mw->q8[mid].offset < at)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < mw->n_q8 && mw->q8[lo].offset == at && mw->q8[lo].cols == Cin ? &mw->q8[lo] : NULL;
+}
 
 /* AdamW's per-step constants (train/adamw.c computes them as torch does). */
 struct xtc_adamw_consts {

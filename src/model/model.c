@@ -254,41 +254,13 @@ void xtc_model_free(xtc_model_t m) {
     free(m->params);
     free(m->data);
     free(m->grad);
-    free(m->data_bf16);
+    xtc_model_drop_decode_weights(m);
     free(m->config_json);
     xtc_context_release(&m->base);
     free(m);
 }
 
 const struct xtc_config *xtc_model_config(const struct xtc_model *m) { return &m->cfg; }
-
-/* the bfloat16 copy of parameters [lo, hi) */
-static void to_bf16_range(void *arg, int64_t lo, int64_t hi, int tid) {
-    struct xtc_model *m = arg;
-    (void)tid;
-    for (int64_t i = lo; i < hi; i++)
-        m->data_bf16[i] = xtc_f32_to_bf16(m->data[i]);
-}
-
-xtc_status xtc_model_set_decode_dtype(xtc_model_t m, enum xtc_dtype dtype, struct xtc_error *err) {
-    if (!m)
-        XTC_FAIL(err, XTC_ERR_ARG, "xtc_model_set_decode_dtype: NULL model");
-    if (dtype != XTC_DTYPE_F32 && dtype != XTC_DTYPE_BF16)
-        XTC_FAIL(err, XTC_ERR_ARG, "decoding weights can be F32 or BF16, not %s", xtc_dtype_name(dtype));
-    free(m->data_bf16);
-    m->data_bf16 = NULL;
-    if (dtype == XTC_DTYPE_BF16) {
-        m->data_bf16 = xtc_alloc_large(sizeof(uint16_t) * (m->n_floats ? m->n_floats : 1));
-        if (!m->data_bf16)
-            XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating a bfloat16 copy of %zu parameters", m->n_floats);
-        const int64_t n = (int64_t)m->n_floats;
-        xtc_backend_get()->parallel_for(n, n > 65536, to_bf16_range, m);
-    }
-    struct xtc_matvec_weights w = {.base = m->data, .bf16 = m->data_bf16};
-    m->net.stack.decode_w = w;
-    m->enc.stack.decode_w = w;
-    return XTC_OK;
-}
 
 int64_t xtc_model_num_params(const struct xtc_model *m) {
     int64_t n = 0;

@@ -105,10 +105,18 @@ struct xtc_model {
     char *config_json;      /* the constructor call this model was built from */
     float *grad;            /* gradient block, same layout as data (NULL until first needed) */
     uint16_t *data_bf16;    /* bfloat16 copy of data for decoding (xtc_model_set_decode_dtype), or NULL */
+    struct xtc_q8_matrix *q8; /* int8 copies of the matrices for decoding, sorted by offset, or NULL */
+    int n_q8;
+    int8_t *q8_values;      /* the int8 values and the block scales that q8's entries point into */
+    float *q8_scales;
     struct xtc_context base; /* the built-in context of the xtc_model_* calls */
     /* handed to every backward of the built-in context (struct xtc_stack_grads.layer_done) */
     void (*grad_hook)(void *user, int sub);
     void *grad_hook_user;
 };
+
+/* Frees the decoding copies of the weights (decode_weights.c) and points the stacks at the
+ * fp32 block again. */
+void xtc_model_drop_decode_weights(struct xtc_model *m);
 
 #endif

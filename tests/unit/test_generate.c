@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "core/q8.h"
 #include "xtc/xtc.h"
 
 /* Parameters that x-transformers initialises to one value (value gates 0, head scales 1,
@@ -91,11 +92,12 @@ static void cache_vs_recompute(const char *name, const char *layers_kwargs, cons
     xtc_model_free(m);
 }
 
-/* bfloat16 decoding weights (xtc_model_set_decode_dtype): with a one-token prompt every
- * forward call is a decoding step, so decoding with the bf16 copy must equal fp32 decoding
- * of the same model with its weights rounded to bf16 (the kernels differ only in summation
- * order); and it stays close to exact fp32 decoding. */
-static void bf16_decoding(const char *name, const char *layers_kwargs) {
+/* Low-precision decoding weights (xtc_model_set_decode_dtype BF16 / I8): with a one-token
+ * prompt every forward call is a decoding step, so decoding with the copy must equal fp32
+ * decoding of the same model with its matrices rounded as the copy rounds them (bf16, or
+ * int8 blocks of 32 times their scale; the kernels differ only in summation order); and it
+ * stays close to exact fp32 decoding. */
+static void low_precision_decoding(const char *name, enum xtc_dtype dtype, const char *layers_kwargs) {
     char cfg[1024];
     snprintf(cfg, sizeof cfg,
              "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 40, \"max_seq_len\": 24, "
@@ -109,15 +111,29 @@ static void bf16_decoding(const char *name, const char *layers_kwargs) {
         return;
     }
     for (int i = 0; i < xtc_model_param_count(r); i++) {
-        /* r: m with the matrices of the steps' products rounded to bf16 (embedding lookups,
-         * norms, biases and memory key/values are read in fp32 either way) */
+        /* r: m with the matrices of the steps' products rounded (embedding lookups, norms,
+         * biases and memory key/values are read in fp32 either way) */
         struct xtc_param_info p = xtc_model_param(r, i);
         if (p.ndim != 2 || strstr(p.name, "emb"))
             continue;
         float *d = xtc_model_param_data(r, i);
-        for (int64_t j = 0; j < p.shape[0] * p.shape[1]; j++)
-            d[j] = xtc_bf16_to_f32(xtc_f32_to_bf16(d[j]));
+        const int64_t rows = p.shape[0], cols = p.shape[1], nb = xtc_q8_blocks(cols);
+        int8_t q[512];
+        float sc[16];
+        for (int64_t o = 0; o < rows; o++) {
+            float *row = d + o * cols;
+            if (dtype == XTC_DTYPE_BF16) {
+                for (int64_t k = 0; k < cols; k++)
+                    row[k] = xtc_bf16_to_f32(xtc_f32_to_bf16(row[k]));
+            } else if (cols <= 512 && nb <= 16 && xtc_q8_quantize_row(q, sc, row, cols)) {
+                for (int64_t k = 0; k < cols; k++)
+                    row[k] = sc[k / XTC_Q8_BLOCK] * (float)q[k];
+            } else {
+                CHECK(0, "%s: a row of %lld does not quantize", name, (long long)cols);
+            }
+        }
     }
+    const char *what = dtype == XTC_DTYPE_BF16 ? "bf16" : "int8";
     const int64_t B = 3, S = 20, V = 40;
     int64_t prompts[3] = {1, 17, 33}, a[60], b[60], c[60], n_a, n_b, n_c;
     float *la = malloc(sizeof(float) * B * S * V), *lb = malloc(sizeof(float) * B * S * V),
@@ -125,27 +141,29 @@ static void bf16_decoding(const char *name, const char *layers_kwargs) {
     struct xtc_gen_options o;
     xtc_gen_options_default(&o);
     o.max_new_tokens = S;
-    CHECK(xtc_model_set_decode_dtype(m, XTC_DTYPE_BF16, &err) == XTC_OK, "%s: %s", name, err.msg);
-    CHECK(xtc_generate(m, prompts, B, 1, &o, NULL, NULL, a, &n_a, la, &err) == XTC_OK, "%s bf16: %s", name, err.msg);
+    CHECK(xtc_model_set_decode_dtype(m, dtype, &err) == XTC_OK, "%s: %s", name, err.msg);
+    CHECK(xtc_generate(m, prompts, B, 1, &o, NULL, NULL, a, &n_a, la, &err) == XTC_OK, "%s %s: %s", name, what,
+          err.msg);
     CHECK(xtc_generate(r, prompts, B, 1, &o, NULL, NULL, b, &n_b, lb, &err) == XTC_OK, "%s rounded: %s", name, err.msg);
-    CHECK(n_a == S && n_b == S && memcmp(a, b, sizeof(int64_t) * B * S) == 0, "%s: bf16 tokens = rounded-model tokens",
-          name);
+    CHECK(n_a == S && n_b == S && memcmp(a, b, sizeof(int64_t) * B * S) == 0, "%s: %s tokens = rounded-model tokens",
+          name, what);
     char label[128];
-    snprintf(label, sizeof label, "%s bf16 step logits vs the rounded model", name);
-    /* the same bf16 weights and fp32 arithmetic; only the products' summation order differs */
+    snprintf(label, sizeof label, "%s %s step logits vs the rounded model", name, what);
+    /* the same weights and fp32 arithmetic; only the products' summation order differs */
     CHECK(xtc_check_close_f(label, la, lb, (size_t)(B * S * V), 2e-5, 2e-4) == 0, "%s", label);
     CHECK(xtc_model_set_decode_dtype(m, XTC_DTYPE_F32, &err) == XTC_OK, "%s: back to f32", name);
     CHECK(xtc_generate(m, prompts, B, 1, &o, NULL, NULL, c, &n_c, lc, &err) == XTC_OK, "%s f32: %s", name, err.msg);
-    /* the first step sees the same tokens: bf16 rounding of the weights (2^-9 relative) moves
-     * logits of this size by a few 1e-3 */
-    snprintf(label, sizeof label, "%s first-step logits, bf16 vs f32 weights", name);
+    /* the first step sees the same tokens: rounding the weights (bf16: 2^-9 relative; int8:
+     * half a step of max|w| / 127 in each block) moves logits of this size by a few 1e-3 */
+    snprintf(label, sizeof label, "%s first-step logits, %s vs f32 weights", name, what);
     float first_a[3 * 40], first_c[3 * 40];
     for (int64_t i = 0; i < B; i++) {
         memcpy(first_a + i * V, la + i * S * V, sizeof(float) * V);
         memcpy(first_c + i * V, lc + i * S * V, sizeof(float) * V);
     }
-    CHECK(xtc_check_close_f(label, first_a, first_c, (size_t)(B * V), 3e-2, 3e-2) == 0, "%s", label);
-    CHECK(memcmp(la, lc, sizeof(float) * B * V) != 0, "%s: the bf16 copy is what the steps read", name);
+    const double tol = dtype == XTC_DTYPE_BF16 ? 3e-2 : 6e-2;
+    CHECK(xtc_check_close_f(label, first_a, first_c, (size_t)(B * V), tol, tol) == 0, "%s", label);
+    CHECK(memcmp(la, lc, sizeof(float) * B * V) != 0, "%s: the %s copy is what the steps read", name, what);
     CHECK(xtc_model_set_decode_dtype(m, XTC_DTYPE_F16, &err) == XTC_ERR_ARG, "%s: F16 is refused", name);
     free(la), free(lb), free(lc);
     xtc_model_free(m);
@@ -478,7 +496,7 @@ int main(void) {
     cache_vs_recompute("relu squared + post-norm t5 + one head",
                        "\"heads\": 1, \"attn_dim_head\": 32, \"ff_relu_squared\": true, \"pre_norm\": false, "
                        "\"rel_pos_bias\": true, \"rel_pos_num_buckets\": 8, \"rel_pos_max_distance\": 16", "");
-    bf16_decoding("bf16 sandwich swiglu no bias post-act-ln", "\"heads\": 2, \"attn_dim_head\": 24, "
+    low_precision_decoding("bf16 sandwich swiglu no bias post-act-ln", XTC_DTYPE_BF16, "\"heads\": 2, \"attn_dim_head\": 24, "
                                                                "\"sandwich_norm\": true, \"ff_glu\": true, "
                                                                "\"ff_swish\": true, \"ff_no_bias\": true, "
                                                                "\"ff_post_act_ln\": true");
@@ -516,9 +534,17 @@ int main(void) {
     cache_vs_recompute("dynamic bias + log distance + norm + mem-kv",
                        "\"heads\": 4, \"attn_dim_head\": 8, \"dynamic_pos_bias\": true, \"dynamic_pos_bias_norm\": true, "
                        "\"dynamic_pos_bias_log_distance\": true, \"dynamic_pos_bias_mlp_depth\": 3, \"attn_num_mem_kv\": 2", "");
-    bf16_decoding("bf16 absolute", "\"heads\": 2, \"attn_dim_head\": 24");
-    bf16_decoding("bf16 rotary glu gqa", "\"heads\": 4, \"attn_dim_head\": 12, \"attn_kv_heads\": 2, "
+    low_precision_decoding("bf16 absolute", XTC_DTYPE_BF16, "\"heads\": 2, \"attn_dim_head\": 24");
+    low_precision_decoding("bf16 rotary glu gqa", XTC_DTYPE_BF16, "\"heads\": 4, \"attn_dim_head\": 12, \"attn_kv_heads\": 2, "
                                          "\"rotary_pos_emb\": true, \"ff_glu\": true");
+    /* int8: rows of 48 (a full block and a short one), and of 24 and 12 (short blocks only) */
+    low_precision_decoding("int8 absolute", XTC_DTYPE_I8, "\"heads\": 2, \"attn_dim_head\": 24");
+    low_precision_decoding("int8 rotary glu gqa mem-kv", XTC_DTYPE_I8,
+                           "\"heads\": 4, \"attn_dim_head\": 12, \"attn_kv_heads\": 2, \"rotary_pos_emb\": true, "
+                           "\"ff_glu\": true, \"attn_num_mem_kv\": 2");
+    low_precision_decoding("int8 sandwich swiglu no bias alibi", XTC_DTYPE_I8,
+                           "\"heads\": 2, \"attn_dim_head\": 24, \"sandwich_norm\": true, \"ff_glu\": true, "
+                           "\"ff_swish\": true, \"ff_no_bias\": true, \"alibi_pos_bias\": true");
     xl_cache_vs_recompute("rotary", "\"heads\": 2, \"attn_dim_head\": 16, \"rotary_pos_emb\": true");
     xl_cache_vs_recompute("xpos", "\"heads\": 2, \"attn_dim_head\": 16, \"rotary_xpos\": true, \"rotary_emb_dim\": 16, "
                                   "\"rotary_xpos_scale_base\": 32");

@@ -1,15 +1,17 @@
-/* Decoding's matrix-vector kernels (backend/cpu/matvec.c) against a double-precision
- * reference: fp32 and bfloat16 weights, every row count of the matrix-vector regime
+/* Decoding's matrix-vector kernels (backend/cpu/matvec.c, matvec_q8.c) against a double-precision
+ * reference: fp32, bfloat16 and int8 weights (the int8 format's quantization checked too), every row count of the matrix-vector regime
  * (1..4) and short prompts (9, 16 rows), output ranges that do not start or end on the kernels' 4-row blocks, inputs
  * whose length is not a multiple of the vector width or of the bf16 kernel's 4096-element
  * chunks, with and without bias, into an output with a wider row stride; with the AVX2
  * kernels (where the CPU has them) and with the portable ones. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "backend/cpu/matvec.h"
 #include "check.h"
+#include "core/q8.h"
 #include "xtc/tensor.h"
 
 static float frand(uint64_t *s) {
@@ -24,6 +26,9 @@ static void one_case(int64_t N, int64_t Cin, int64_t Cout, int64_t o0, int64_t o
     const int64_t ldo = Cout + 3;
     float *w = malloc(sizeof(float) * (size_t)(Cout * Cin)), *x = malloc(sizeof(float) * (size_t)(N * Cin));
     uint16_t *w16 = malloc(sizeof(uint16_t) * (size_t)(Cout * Cin));
+    const int64_t nb = xtc_q8_blocks(Cin);
+    int8_t *q8 = malloc((size_t)(Cout * Cin));
+    float *sc = malloc(sizeof(float) * (size_t)(Cout * nb));
     float *bias = malloc(sizeof(float) * (size_t)Cout), *out = malloc(sizeof(float) * (size_t)(N * ldo));
     float *got = malloc(sizeof(float) * (size_t)(N * (o1 - o0)));
     double *want = malloc(sizeof(double) * (size_t)(N * (o1 - o0)));
@@ -35,23 +40,32 @@ static void one_case(int64_t N, int64_t Cin, int64_t Cout, int64_t o0, int64_t o
         x[i] = frand(&seed);
     for (int64_t i = 0; i < Cout; i++)
         bias[i] = frand(&seed);
-    for (int pass = 0; pass < 2; pass++) { /* 0: fp32 weights, 1: bf16 weights */
+    for (int64_t o = 0; o < Cout; o++)
+        CHECK(xtc_q8_quantize_row(q8 + o * Cin, sc + o * nb, w + o * Cin, Cin), "finite rows quantize");
+    for (int pass = 0; pass < 3; pass++) { /* 0: fp32 weights, 1: bf16 weights, 2: int8 weights */
         for (int64_t i = 0; i < N * ldo; i++)
             out[i] = -12345.0f; /* outside [o0, o1) must stay untouched */
         if (pass == 0)
             (portable ? xtc_matvec_f32_portable : xtc_matvec_f32)(out, ldo, x, N, w, with_bias ? bias : NULL, Cin, o0,
                                                                   o1);
-        else
+        else if (pass == 1)
             (portable ? xtc_matvec_bf16_portable : xtc_matvec_bf16)(out, ldo, x, N, w16, with_bias ? bias : NULL, Cin,
                                                                     o0, o1);
+        else
+            (portable ? xtc_matvec_q8_portable : xtc_matvec_q8)(out, ldo, x, N, q8, sc, with_bias ? bias : NULL, Cin,
+                                                                o0, o1);
         int untouched = 1;
         for (int64_t n = 0; n < N; n++)
             for (int64_t o = 0; o < ldo; o++) {
                 float v = out[n * ldo + o];
                 if (o >= o0 && o < o1) {
                     double s = with_bias ? bias[o] : 0.0;
-                    for (int64_t k = 0; k < Cin; k++)
-                        s += (double)(pass ? xtc_bf16_to_f32(w16[o * Cin + k]) : w[o * Cin + k]) * x[n * Cin + k];
+                    for (int64_t k = 0; k < Cin; k++) {
+                        const double wk = pass == 2   ? (double)sc[o * nb + k / XTC_Q8_BLOCK] * q8[o * Cin + k]
+                                          : pass == 1 ? xtc_bf16_to_f32(w16[o * Cin + k])
+                                                      : w[o * Cin + k];
+                        s += wk * x[n * Cin + k];
+                    }
                     got[n * (o1 - o0) + o - o0] = v;
                     want[n * (o1 - o0) + o - o0] = s;
                 } else {
@@ -60,16 +74,46 @@ static void one_case(int64_t N, int64_t Cin, int64_t Cout, int64_t o0, int64_t o
             }
         char name[128];
         snprintf(name, sizeof name, "%s%s N=%lld Cin=%lld rows %lld..%lld bias %d", portable ? "portable " : "",
-                 pass ? "bf16" : "f32", (long long)N, (long long)Cin, (long long)o0, (long long)o1, with_bias);
+                 pass == 2 ? "int8" : pass ? "bf16" : "f32", (long long)N, (long long)Cin, (long long)o0, (long long)o1, with_bias);
         CHECK(untouched, "%s: only the requested outputs are written", name);
         /* fp32 sums of Cin products of values in [-1, 1] in another order than the double
          * reference: error ~ sqrt(Cin) * 6e-8 * |terms|, well under 1e-5 * Cin */
         CHECK(xtc_check_close(name, got, want, (size_t)(N * (o1 - o0)), 1e-5 * (double)Cin, 1e-5) == 0, "%s", name);
     }
-    free(w), free(x), free(w16), free(bias), free(out), free(got), free(want);
+    free(w), free(x), free(w16), free(bias), free(out), free(got), free(want), free(q8), free(sc);
+}
+
+/* The int8 format: every weight within half a step (scale / 2) of scale x q, q never -128, the
+ * largest magnitude of a block exact up to rounding; zero and tiny blocks; inf and NaN refused. */
+static void quantization(void) {
+    uint64_t seed = 99;
+    for (int64_t cols = 1; cols <= 100; cols += 33) {
+        float w[100], s[4];
+        int8_t q[100];
+        for (int64_t k = 0; k < cols; k++)
+            w[k] = frand(&seed) * (k % 7 == 0 ? 100.0f : 1.0f);
+        CHECK(xtc_q8_quantize_row(q, s, w, cols), "cols %lld quantizes", (long long)cols);
+        int ok = 1;
+        for (int64_t k = 0; k < cols; k++) {
+            const double sk = s[k / XTC_Q8_BLOCK], d = fabs((double)w[k] - sk * q[k]);
+            ok &= d <= sk * 0.5 * (1 + 1e-6) && q[k] != -128;
+        }
+        CHECK(ok, "cols %lld: |w - s q| <= s / 2", (long long)cols);
+    }
+    float z[40] = {0}, s[2] = {-1, -1};
+    int8_t q[40];
+    z[3] = 1e-42f; /* a denormal block: 127 / max|w| would overflow */
+    CHECK(xtc_q8_quantize_row(q, s, z, 40) && q[3] != 0 && fabs((double)s[0] * q[3] - 1e-42) <= s[0] * 0.5 + 1e-45 &&
+              s[1] == 0 && q[39] == 0,
+          "zero and denormal blocks");
+    z[35] = INFINITY;
+    CHECK(!xtc_q8_quantize_row(q, s, z, 40), "inf refused");
+    z[35] = NAN;
+    CHECK(!xtc_q8_quantize_row(q, s, z, 40), "NaN refused");
 }
 
 int main(void) {
+    quantization();
     const int64_t cins[] = {1, 7, 15, 16, 33, 256, 512, 513, 1037};
     for (portable = 0; portable < 2; portable++) { /* the AVX2 kernels where the CPU has them, then the portable ones */
         for (size_t c = 0; c < sizeof cins / sizeof cins[0]; c++)

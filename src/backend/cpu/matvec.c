@@ -223,7 +223,7 @@ static void matvec_bf16_avx2(float *out, int64_t ldo, const float *inp, int64_t 
 #endif
 
 /* the intrinsics versions, unless the CPU lacks them */
-static bool have_avx2_fma(void) {
+bool xtc_matvec_have_avx2(void) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
@@ -234,7 +234,7 @@ static bool have_avx2_fma(void) {
 void xtc_matvec_f32(float *out, int64_t ldo, const float *inp, int64_t N, const float *w, const float *bias,
                     int64_t Cin, int64_t o0, int64_t o1) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (have_avx2_fma()) {
+    if (xtc_matvec_have_avx2()) {
         matvec_f32_avx2(out, ldo, inp, N, w, bias, Cin, o0, o1);
         return;
     }
@@ -245,7 +245,7 @@ void xtc_matvec_f32(float *out, int64_t ldo, const float *inp, int64_t N, const 
 void xtc_matvec_bf16(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w, const float *bias,
                      int64_t Cin, int64_t o0, int64_t o1) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (have_avx2_fma()) {
+    if (xtc_matvec_have_avx2()) {
         for (int64_t n = 0; n < N; n += 4) /* the split inputs of 4 rows fit the stack buffer */
             matvec_bf16_avx2(out + n * ldo, ldo, inp + n * Cin, N - n < 4 ? N - n : 4, w, bias, Cin, o0, o1);
         return;

@@ -4,9 +4,11 @@
 #ifndef XTC_MATVEC_H
 #define XTC_MATVEC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "backend/backend.h"
+#include "core/q8.h"
 
 /* out[n * ldo + o] = bias[o] + sum_k w[o * Cin + k] * inp[n * Cin + k] for n < N and
  * o in [o0, o1); bias may be NULL. Each weight row is read from memory once for all N
@@ -24,11 +26,27 @@ void xtc_matvec_f32_portable(float *out, int64_t ldo, const float *inp, int64_t 
 void xtc_matvec_bf16_portable(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w,
                               const float *bias, int64_t Cin, int64_t o0, int64_t o1);
 
-/* xtc_matvec_f32 for weights w inside mw's block (or anywhere when mw is NULL or has no copy). */
+/* Whether the AVX2 + FMA kernels run (the CPU has them). */
+bool xtc_matvec_have_avx2(void);
+
+/* int8 weights (core/q8.h; matvec_q8.c): xtc_matvec_f32 with the weights of rows of Cin as int8 q (row o at q + o * Cin) and scales
+ * (row o's at scale + o * xtc_q8_blocks(Cin)); fp32 products and sums. */
+void xtc_matvec_q8(float *out, int64_t ldo, const float *inp, int64_t N, const int8_t *q, const float *scale,
+                   const float *bias, int64_t Cin, int64_t o0, int64_t o1);
+void xtc_matvec_q8_portable(float *out, int64_t ldo, const float *inp, int64_t N, const int8_t *q, const float *scale,
+                            const float *bias, int64_t Cin, int64_t o0, int64_t o1);
+
+/* xtc_matvec_f32 for weights w inside mw's block (or anywhere when mw is NULL or has no copy);
+ * a matrix without an int8 copy (a slice, say) is read in fp32. */
 static inline void xtc_matvec(const struct xtc_matvec_weights *mw, float *out, int64_t ldo, const float *inp,
                               int64_t N, const float *w, const float *bias, int64_t Cin, int64_t o0, int64_t o1) {
-    if (mw && mw->bf16)
+    if (mw && mw->bf16) {
         xtc_matvec_bf16(out, ldo, inp, N, mw->bf16 + (w - mw->base), bias, Cin, o0, o1);
+        return;
+    }
+    const struct xtc_q8_matrix *m8 = mw && mw->q8 ? xtc_q8_find(mw, w, Cin) : NULL;
+    if (m8 && o1 <= m8->rows)
+        xtc_matvec_q8(out, ldo, inp, N, m8->q, m8->scale, bias, Cin, o0, o1);
     else
         xtc_matvec_f32(out, ldo, inp, N, w, bias, Cin, o0, o1);
 }

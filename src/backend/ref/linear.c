@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "backend/ref/ref.h"
+#include "core/q8.h"
 
 /* bfloat16 is the top half of a float: widening is a shift (exact) */
 static inline float bf16_f32(uint16_t h) {
@@ -16,11 +17,17 @@ static inline float bf16_f32(uint16_t h) {
 void xtc_ref_matvec(const struct xtc_matvec_weights *mw, float *out, int64_t ldo, const float *inp, int64_t N,
                     const float *w, const float *bias, int64_t Cin, int64_t o0, int64_t o1) {
     const uint16_t *w16 = mw && mw->bf16 ? mw->bf16 + (w - mw->base) : NULL;
+    const struct xtc_q8_matrix *m8 = mw && mw->q8 ? xtc_q8_find(mw, w, Cin) : NULL;
+    m8 = m8 && o1 <= m8->rows ? m8 : NULL;
+    const int64_t nb = xtc_q8_blocks(Cin);
     for (int64_t n = 0; n < N; n++)
         for (int64_t o = o0; o < o1; o++) {
             const float *x = inp + n * Cin;
             double s = bias ? bias[o] : 0.0;
-            if (w16)
+            if (m8) /* the weights the int8 copy stands for: scale x q */
+                for (int64_t k = 0; k < Cin; k++)
+                    s += (double)m8->scale[o * nb + k / XTC_Q8_BLOCK] * m8->q[o * Cin + k] * x[k];
+            else if (w16)
                 for (int64_t k = 0; k < Cin; k++)
                     s += (double)bf16_f32(w16[o * Cin + k]) * x[k];
             else
@@ -32,7 +39,7 @@ void xtc_ref_matvec(const struct xtc_matvec_weights *mw, float *out, int64_t ldo
 
 void xtc_ref_linear_forward(float *out, const float *inp, const float *w, const float *bias, int64_t N, int64_t Cin,
                             int64_t Cout, const struct xtc_matvec_weights *mw) {
-    /* the bfloat16 copy is read in the matrix-vector regime only, as on the cpu backend */
+    /* the bfloat16 / int8 copies are read in the matrix-vector regime only, as on the cpu backend */
     xtc_ref_matvec(N <= 4 ? mw : NULL, out, Cout, inp, N, w, bias, Cin, 0, Cout);
 }
 
