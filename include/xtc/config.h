@@ -66,6 +66,12 @@ struct xtc_layers_config {
     int dynamic_pos_bias_mlp_depth;
     bool rel_pos_bias; /* T5 */
     int rel_pos_num_buckets, rel_pos_max_distance;
+    /* CoPE (attn_use_cope, contextual positions): per self-attention layer, gates sigmoid(logits)
+     * summed from the right give each key a fractional position below cope_max_pos, whose
+     * interpolated embedding dotted with the query is added to the logits; cope_talking_heads
+     * mixes the heads' logits for the gates. */
+    bool use_cope, cope_talking_heads;
+    int cope_max_pos; /* 16 */
 
     int num_mem_kv;
     bool qk_norm;

@@ -30,6 +30,8 @@ struct xtc_attn_params {
     const float *mem_v;        /* (G, K, D) */
     struct xtc_attn_bias bias;  /* positional bias of the logits (pos/pos.h), scheme NULL: none */
     int64_t dbias_n;            /* backward: floats of the bias table's gradient (0: nothing learned) */
+    struct xtc_cope cope;       /* contextual positions (pos/pos.h), max_pos 0: none. Every backend runs
+                                   it on the row-wise reference kernels (backend/ref/attention.c) */
     /* rows between batch rows of k and of v: 0 means S (packed). Only the forward kernels
      * honour other values (decoding reads the KV cache in place). */
     int64_t k_bstride, v_bstride;

@@ -132,6 +132,7 @@ static void layers_defaults(struct xtc_layers_config *c) {
     c->rel_pos_max_distance = 128;
     c->rotate_num_heads = -1;
     c->dynamic_pos_bias_mlp_depth = 2;
+    c->cope_max_pos = 16;
     c->qk_norm_scale = 10;
     c->ff_mult = 4;
     c->ff_glu_gate_softclamp_value = 4;
@@ -155,6 +156,14 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
                  where);
     if (c->rotary_emb_dim < 0)
         c->rotary_emb_dim = c->dim_head / 2;
+    /* Attention asserts causality when it builds CoPE; cross-attention layers get the same attn_
+     * keywords but are never causal, so they fail too */
+    if (c->use_cope && !c->causal)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_use_cope needs a causal model (Decoder): x-transformers asserts "
+                 "'CoPE was designed for causal attention'", where);
+    if (c->use_cope && c->cross_attend)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_use_cope with cross_attend: x-transformers passes it to the "
+                 "cross-attention layers too, which are not causal ('CoPE was designed for causal attention')", where);
     /* x-transformers asserts these whether or not the scheme is on */
     if (c->rotary_emb_dim > c->dim_head)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: rotary_emb_dim %d exceeds attn_dim_head %d", where, c->rotary_emb_dim,
@@ -264,7 +273,7 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
                                struct xtc_error *err) {
     bool one_kv_head = false, disable_abs = false, disable_abs_seen = false, only_cross = false;
     bool rms = false, scalenorm = false, simple_rms = false, final_norm = true, swish = false, relu_squared = false;
-    bool softclamp_logits = false, softclamp_output = false, flash = false;
+    bool softclamp_logits = false, softclamp_output = false, flash = false, cope_soft_onehot = false;
     double logit_softclamp_value = 50, softclamp_output_value = 30; /* Attend / AttentionLayers defaults */
     struct kw table[] = {
         {"disable_abs_pos_emb", KW_BOOL, &disable_abs, 0, 0, 0, &disable_abs_seen},
@@ -293,6 +302,10 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"dynamic_pos_bias_log_distance", KW_BOOL, &c->dynamic_pos_bias_log_distance, 0, 0, 0, NULL},
         {"dynamic_pos_bias_mlp_depth", KW_INT, &c->dynamic_pos_bias_mlp_depth, 1, 15, 0, NULL},
         {"dynamic_pos_bias_norm", KW_BOOL, &c->dynamic_pos_bias_norm, 0, 0, 0, NULL},
+        {"attn_use_cope", KW_BOOL, &c->use_cope, 0, 0, 0, NULL},
+        {"attn_cope_max_pos", KW_INT, &c->cope_max_pos, 1, MAX_SMALL, 0, NULL},
+        {"attn_cope_soft_onehot_pos", KW_BOOL, &cope_soft_onehot, 0, 0, 0, NULL},
+        {"attn_cope_talking_heads", KW_BOOL, &c->cope_talking_heads, 0, 0, 0, NULL},
         {"attn_num_mem_kv", KW_INT, &c->num_mem_kv, 0, MAX_SMALL, 0, NULL},
         {"attn_qk_norm", KW_BOOL, &c->qk_norm, 0, 0, 0, NULL},
         {"attn_qk_norm_scale", KW_NUM, &c->qk_norm_scale, 1e-12, 1e12, 0, NULL},
@@ -342,6 +355,15 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
     if (flash && (c->rel_pos_bias || c->dynamic_pos_bias))
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_flash is not compatible with %s (x-transformers asserts it)", where,
                  c->rel_pos_bias ? "rel_pos_bias" : "dynamic_pos_bias");
+    /* x-transformers 2.31.10's soft one-hot CoPE cannot run: einx.subtract('i, j -> i j') is handed
+     * the (b, h, i, j) positions and raises a RankError on every call */
+    if (c->use_cope && cope_soft_onehot)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_cope_soft_onehot_pos fails in x-transformers 2.31.10 (its CoPE passes "
+                 "4-d positions to einx.subtract('i, j -> i j')); xtc refuses it", where);
+    /* Attention asserts it when it builds CoPE (causality: layers_resolve) */
+    if (c->use_cope && flash)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_use_cope is not compatible with attn_flash (x-transformers asserts "
+                 "'CoPE is not flash attention compatible')", where);
     if (one_kv_head && c->kv_heads >= 0)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_one_kv_head and attn_kv_heads are mutually exclusive", where);
     if (one_kv_head)

@@ -188,7 +188,9 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
     int64_t bias_n = bs && bs->table_floats ? bs->table_floats(&s->bias, Sself) : 0;
     int64_t bias_work = bias_n > 0 && bs->work_floats ? bs->work_floats(&s->bias, Sself) : 0;
     struct xtc_attn_params sizing = {.B = B, .T = T, .S = S, .K = K, .H = c->heads, .G = c->kv_heads, .D = c->dim_head,
-                                     .dbias_n = train && bs && bs->grad_row ? bias_n : 0};
+                                     .dbias_n = train && bs && bs->grad_row ? bias_n : 0,
+                                     .cope = {.max_pos = c->use_cope ? c->cope_max_pos : 0, .D = c->dim_head,
+                                              .H = c->heads}};
     /* sized for every backend: the selection may change between calls on one plan */
     bufs->scratch = xtc_arena_floats(a, xtc_backend_attention_scratch(&sizing, &bufs->scratch_per));
     bufs->memk = xtc_arena_floats(a, (size_t)((int64_t)c->kv_heads * K * c->dim_head));
@@ -289,6 +291,9 @@ struct xtc_attn_params xtc_stack_attn_params_masked(const struct xtc_stack *s, c
         .mem_k = c->qk_norm && c->num_mem_kv > 0 ? bf->memk : L->mem_k,
         .mem_v = L->mem_v,
     };
+    if (L->cope_emb)
+        p.cope = (struct xtc_cope){.max_pos = c->cope_max_pos, .D = c->dim_head, .H = c->heads,
+                                   .emb = L->cope_emb, .talk = L->cope_talk};
     if (self && s->bias.scheme) {
         /* explicit `pos` reach the schemes that take them (ALiBi's custom positions) */
         p.bias = xtc_pos_bias_for_call(&s->bias, bf->bias_table, io->pos, io->pos_batched);

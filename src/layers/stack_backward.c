@@ -125,6 +125,10 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
     }
     xtc_step_mem_keys(s, L, bf->memk, 0, G); /* the forward's memory keys of this layer */
     struct xtc_attn_params p = xtc_stack_attn_params(s, L, io, bf, self_idx);
+    if (L->cope_emb) { /* accumulated by the kernel */
+        p.cope.demb = grad_of(g, L->cope_emb);
+        p.cope.dtalk = L->cope_talk ? grad_of(g, L->cope_talk) : NULL;
+    }
     float *dmem_k = K > 0 ? (c->qk_norm ? bf->dmemk : grad_of(g, L->mem_k)) : NULL;
     if (dmem_k == bf->dmemk && dmem_k)
         memset(dmem_k, 0, sizeof(float) * (size_t)G * K * D);
