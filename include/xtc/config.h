@@ -72,6 +72,11 @@ struct xtc_layers_config {
      * mixes the heads' logits for the gates. */
     bool use_cope, cope_talking_heads;
     int cope_max_pos; /* 16 */
+    /* data-dependent ALiBi (attn_data_dependent_alibi, the forgetting transformer): per
+     * self-attention layer, forget gates read from the layer's input (pos/pos.h, xtc_dda) */
+    bool dda, dda_per_row;
+    int dda_per_row_dim_head; /* 8 */
+    double dda_post_log_scale; /* attn_data_dependent_alibi_kwargs post_log_scale, 1 */
 
     int num_mem_kv;
     bool qk_norm;

@@ -133,6 +133,8 @@ static void layers_defaults(struct xtc_layers_config *c) {
     c->rotate_num_heads = -1;
     c->dynamic_pos_bias_mlp_depth = 2;
     c->cope_max_pos = 16;
+    c->dda_per_row_dim_head = 8;
+    c->dda_post_log_scale = 1;
     c->qk_norm_scale = 10;
     c->ff_mult = 4;
     c->ff_glu_gate_softclamp_value = 4;
@@ -156,6 +158,20 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
                  where);
     if (c->rotary_emb_dim < 0)
         c->rotary_emb_dim = c->dim_head / 2;
+    /* AttentionLayers asserts at most one of ALiBi, T5 and data-dependent ALiBi; a dynamic bias
+     * would be computed and then replaced by the data-dependent one (Attention), so xtc refuses it */
+    if (c->dda && (c->alibi || c->rel_pos_bias || c->dynamic_pos_bias))
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_data_dependent_alibi and %s are mutually exclusive%s", where,
+                 c->alibi ? "alibi_pos_bias" : c->rel_pos_bias ? "rel_pos_bias" : "dynamic_pos_bias",
+                 c->dynamic_pos_bias ? " (x-transformers replaces the dynamic bias by the data-dependent one)" : "");
+    if (c->dda && c->dda_per_row && !c->causal)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_data_dependent_alibi_per_row needs a causal model (Decoder): "
+                 "x-transformers asserts 'bidirectional not supported yet'", where);
+    /* cross-attention layers get the attn_ keywords too: their gates span the queries, not the
+     * context's keys (a shape error in x-transformers), or assert causality (per row) */
+    if (c->dda && c->cross_attend)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_data_dependent_alibi with cross_attend fails in x-transformers (the "
+                 "cross-attention layers get it too, and its bias covers the queries, not the context)", where);
     /* Attention asserts causality when it builds CoPE; cross-attention layers get the same attn_
      * keywords but are never causal, so they fail too */
     if (c->use_cope && !c->causal)
@@ -234,7 +250,33 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
     return XTC_OK;
 }
 
-static bool skip_rel_pos_kwargs(const char *key) { return strcmp(key, "rel_pos_kwargs") == 0; }
+static bool skip_rel_pos_kwargs(const char *key) {
+    return strcmp(key, "rel_pos_kwargs") == 0 || strcmp(key, "attn_data_dependent_alibi_kwargs") == 0;
+}
+
+/* attn_data_dependent_alibi_kwargs go to the DataDependentAlibi / PerRowDataDependentAlibi
+ * constructor: post_log_scale, and bias_init (the gates' initial bias: initialisation only,
+ * and PerRowDataDependentAlibi has none, so it fails there); anything else fails there too. */
+static xtc_status parse_dda_kwargs(const cJSON *obj, struct xtc_layers_config *c, const char *where,
+                                   struct xtc_error *err) {
+    if (!obj)
+        return XTC_OK;
+    if (!cJSON_IsObject(obj))
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_data_dependent_alibi_kwargs must be an object", where);
+    for (const cJSON *v = obj->child; v; v = v->next) {
+        bool pls = strcmp(v->string, "post_log_scale") == 0;
+        bool init = strcmp(v->string, "bias_init") == 0 && !c->dda_per_row;
+        if (!pls && !init)
+            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_data_dependent_alibi_kwargs key '%s' is not accepted by %s", where,
+                     v->string, c->dda_per_row ? "PerRowDataDependentAlibi" : "DataDependentAlibi");
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_data_dependent_alibi_kwargs %s must be a finite number", where,
+                     v->string);
+        if (pls)
+            c->dda_post_log_scale = v->valuedouble;
+    }
+    return XTC_OK;
+}
 
 /* rel_pos_kwargs go to the bias module's constructor: AlibiPositionalBias takes `slopes` (a list,
  * one per ALiBi head, replacing the computed ones; alibi_num_heads is then unused); T5's and the
@@ -306,6 +348,9 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"attn_cope_max_pos", KW_INT, &c->cope_max_pos, 1, MAX_SMALL, 0, NULL},
         {"attn_cope_soft_onehot_pos", KW_BOOL, &cope_soft_onehot, 0, 0, 0, NULL},
         {"attn_cope_talking_heads", KW_BOOL, &c->cope_talking_heads, 0, 0, 0, NULL},
+        {"attn_data_dependent_alibi", KW_BOOL, &c->dda, 0, 0, 0, NULL},
+        {"attn_data_dependent_alibi_per_row", KW_BOOL, &c->dda_per_row, 0, 0, 0, NULL},
+        {"attn_data_dependent_alibi_per_row_dim_head", KW_INT, &c->dda_per_row_dim_head, 1, MAX_DIM_HEAD, 0, NULL},
         {"attn_num_mem_kv", KW_INT, &c->num_mem_kv, 0, MAX_SMALL, 0, NULL},
         {"attn_qk_norm", KW_BOOL, &c->qk_norm, 0, 0, 0, NULL},
         {"attn_qk_norm_scale", KW_NUM, &c->qk_norm_scale, 1e-12, 1e12, 0, NULL},
@@ -352,6 +397,9 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
     };
     XTC_TRY(read_kwargs(kwargs, table, sizeof table / sizeof table[0], where, skip_rel_pos_kwargs, err));
     XTC_TRY(parse_rel_pos_kwargs(cJSON_GetObjectItemCaseSensitive(kwargs, "rel_pos_kwargs"), c, where, err));
+    if (c->dda)
+        XTC_TRY(parse_dda_kwargs(cJSON_GetObjectItemCaseSensitive(kwargs, "attn_data_dependent_alibi_kwargs"), c, where,
+                                 err));
     if (flash && (c->rel_pos_bias || c->dynamic_pos_bias))
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_flash is not compatible with %s (x-transformers asserts it)", where,
                  c->rel_pos_bias ? "rel_pos_bias" : "dynamic_pos_bias");

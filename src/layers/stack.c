@@ -131,6 +131,11 @@ static void plan_acts(const struct xtc_stack *s, const struct xtc_stack_io *io, 
         }
         if (c->gate_values)
             x->gate = xtc_arena_floats(a, (size_t)(N * HD));
+        if (self && c->dda) {
+            struct xtc_dda d = xtc_stack_dda(s, NULL, NULL, T);
+            x->dda_y = xtc_arena_floats(a, (size_t)(N * xtc_dda_out_features(&d)));
+            x->dda_c = xtc_arena_floats(a, (size_t)(N * xtc_dda_out_features(&d)));
+        }
         if (train && (c->gate_values || c->head_scale))
             x->og = xtc_arena_floats(a, (size_t)(N * HD));
     }
@@ -233,6 +238,11 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
         bufs->dmem = xtc_arena_floats(a, (size_t)(M * C));
         if (bias_n > 0 && bs->grad_row)
             bufs->dbias = xtc_arena_floats(a, (size_t)(bias_n + bias_work));
+        if (c->dda) {
+            struct xtc_dda d = xtc_stack_dda(s, NULL, NULL, T);
+            bufs->ddda_y = xtc_arena_floats(a, (size_t)(N * xtc_dda_out_features(&d)));
+            bufs->ddda_c = xtc_arena_floats(a, (size_t)(N * xtc_dda_out_features(&d)));
+        }
     }
 }
 
@@ -301,6 +311,19 @@ struct xtc_attn_params xtc_stack_attn_params_masked(const struct xtc_stack *s, c
             p.dbias_n = s->bias.scheme->table_floats(&s->bias, S);
     }
     return p;
+}
+
+struct xtc_dda xtc_stack_dda(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_sub_acts *A,
+                             int64_t T) {
+    const struct xtc_layers_config *c = &s->cfg;
+    if (!c->dda || (L && !L->dda_w))
+        return (struct xtc_dda){0};
+    struct xtc_dda d = {.on = true, .per_row = c->dda_per_row, .causal = c->causal, .H = c->heads,
+                        .dh = c->dda_per_row_dim_head, .scale = (float)(1.0 / sqrt((double)c->dda_per_row_dim_head)),
+                        .post_log_scale = (float)c->dda_post_log_scale, .T = T};
+    if (A)
+        d.table = d.per_row ? A->dda_y : A->dda_c;
+    return d;
 }
 
 /* Attention parameters of sub-layer L for this call (shared by forward and backward). */
@@ -416,6 +439,12 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
     xtc_step_qk_rows(s, A->q, L->q_scale, B, T, H, h0, rotary ? &bf->self_rt : NULL, false);
     xtc_step_qk_rows(s, A->k, L->k_scale, B, S, G, h0, !rotary ? NULL : self ? &bf->self_rt : &bf->ctx_rt, true);
     struct xtc_attn_params p = xtc_stack_attn_params(s, L, io, bf, idx);
+    if (self && L->dda_w) { /* the forget gates read this layer's input; no XL memories, no cache (model.c) */
+        p.dda = xtc_stack_dda(s, L, A, T);
+        xtc_linear_forward(A->dda_y, A->h, L->dda_w, L->dda_b, B * T, C, xtc_dda_out_features(&p.dda));
+        if (!p.dda.per_row)
+            xtc_dda_gates(&p.dda, A->dda_y, B, T, A->dda_c);
+    }
     xtc_attention_forward(A->o, A->q, A->k, A->v, &p, bf->scratch);
     const float *o = A->o;
     if (L->wg) /* the gate reads the sub-layer's input x (the queries' side, also in cross-attention) */

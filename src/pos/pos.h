@@ -227,6 +227,39 @@ void xtc_cope_forward_row(const struct xtc_cope *c, const float *a, const float 
 void xtc_cope_backward_row(const struct xtc_cope *c, const float *a, const float *q, int64_t n, const float *dl,
                            float *da, float *dq, float *work);
 
+/* ---------------------------------------------------------------- data-dependent alibi
+ *
+ * x-transformers DataDependentAlibi / PerRowDataDependentAlibi (the forgetting transformer's
+ * forget gates), one per self-attention layer, read from the layer's normed input x (B, T, C)
+ * through one Linear into y. Not a function of positions, so not a bias scheme above.
+ *   gates:   c = cumsum_t(post_log_scale * logsigmoid(y)) (B, O, T); causal: bias_ij = c_i - c_j;
+ *            bidirectional (O = 2H, r the second H): bias_ij = c_i - c_j (j <= i), r_j - r_i (j >= i)
+ *   per row: y = [q | k] (B, T, 2 H dh), f_ij = post_log_scale * logsigmoid(q_i . k_j dh^-0.5)
+ *            for j < i (0 on and above the diagonal), bias_ij = sum_{j <= j' < i} f_ij' (causal only)
+ * The bias covers the T keys of x only: no XL memories, no KV cache (the config and the
+ * calls refuse them; memory key/values get 0). */
+struct xtc_dda {
+    bool on, per_row, causal;
+    int H, dh;              /* heads; per row: the gates' head dim */
+    float scale;            /* per row: dh^-0.5 */
+    float post_log_scale;
+    int64_t T;              /* the call's length: queries = keys */
+    const float *table;     /* c (B, O, T), or per row y (B, T, 2 H dh) */
+    float *dtable;          /* backward: its gradient (accumulated), or NULL */
+};
+
+/* O, the Linear's output features: H (causal), 2H (bidirectional), 2 H dh (per row). */
+int xtc_dda_out_features(const struct xtc_dda *d);
+/* c (B, O, T) from y (B, T, O) (not per row). */
+void xtc_dda_gates(const struct xtc_dda *d, const float *y, int64_t B, int64_t T, float *c);
+/* dy (B, T, O) (overwritten) from dc (B, O, T) and y. */
+void xtc_dda_gates_backward(const struct xtc_dda *d, const float *y, int64_t B, int64_t T, const float *dc,
+                            float *dy);
+/* row[j] += the bias of head h, query i, key j < n, batch row b. */
+void xtc_dda_add_row(const struct xtc_dda *d, int64_t b, int h, int64_t i, int64_t n, float *row);
+/* d->dtable += the gradient from the logit gradients drow of that row. */
+void xtc_dda_grad_row(const struct xtc_dda *d, int64_t b, int h, int64_t i, int64_t n, const float *drow);
+
 /* ---------------------------------------------------------------- absolute */
 
 /* ScaledSinusoidalEmbedding: adds sin(p w_k) * scale to out[0..C/2) and cos(p w_k) * scale to

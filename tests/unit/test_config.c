@@ -292,6 +292,17 @@ static const struct bad BAD[] = {
      "cross_attend"},
     {"CoPE soft one-hot", DEC(", \"attn_use_cope\": true, \"attn_cope_soft_onehot_pos\": true"), XTC_ERR_CONFIG,
      "attn_cope_soft_onehot_pos"},
+    {"DDA with alibi", DEC(", \"attn_data_dependent_alibi\": true, \"alibi_pos_bias\": true"), XTC_ERR_CONFIG,
+     "mutually exclusive"},
+    {"DDA with dynamic_pos_bias", DEC(", \"attn_data_dependent_alibi\": true, \"dynamic_pos_bias\": true"),
+     XTC_ERR_CONFIG, "replaces"},
+    {"DDA per row in an encoder", ENC(", \"attn_data_dependent_alibi\": true, "
+                                      "\"attn_data_dependent_alibi_per_row\": true"), XTC_ERR_CONFIG, "per_row"},
+    {"DDA with cross_attend", DEC(", \"attn_data_dependent_alibi\": true, \"cross_attend\": true"), XTC_ERR_CONFIG,
+     "cross_attend"},
+    {"DDA per row bias_init", DEC(", \"attn_data_dependent_alibi\": true, \"attn_data_dependent_alibi_per_row\": "
+                                  "true, \"attn_data_dependent_alibi_kwargs\": {\"bias_init\": 1}"), XTC_ERR_CONFIG,
+     "bias_init"},
     {"CoPE with attn_flash", DEC(", \"attn_use_cope\": true, \"attn_flash\": true"), XTC_ERR_CONFIG, "attn_flash"},
     {"cope_max_pos 0", DEC(", \"attn_use_cope\": true, \"attn_cope_max_pos\": 0"), XTC_ERR_CONFIG,
      "attn_cope_max_pos"},

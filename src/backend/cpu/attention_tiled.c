@@ -52,7 +52,7 @@ XTC_CLONES static void one_query_values(float *restrict o, const float *restrict
 }
 
 size_t xtc_attention_tiled_scratch(const struct xtc_attn_params *p) {
-    if (p->cope.max_pos > 0) /* CoPE runs the row-wise reference kernels: their scratch on every thread */
+    if (xtc_attn_rowwise(p)) /* CoPE and data-dependent ALiBi run the row-wise reference kernels: their scratch on every thread */
         return xtc_attention_ref_scratch(p) * (size_t)omp_get_max_threads();
     int64_t W = p->K + p->S, R = tile_rows(p->T);
     /* per thread: logits/probabilities, their gradient, the logits' gradient factors, dmem_k, dmem_v, dbias */
@@ -159,7 +159,7 @@ static bool any_visible_key(const struct xtc_attn_params *p, int64_t b) {
 
 void xtc_attention_forward_head(float *out, const float *q, const float *k, const float *v,
                                 const struct xtc_attn_params *p, int64_t b, int h, float *P) {
-    if (p->cope.max_pos > 0) { /* CoPE reads a whole row (all heads' with talking heads): row-wise */
+    if (xtc_attn_rowwise(p)) { /* CoPE reads a whole row (all heads' with talking heads): row-wise */
         xtc_attention_forward_head_ref(out, q, k, v, p, b, h, P);
         return;
     }
@@ -204,7 +204,7 @@ void xtc_attention_forward_tiled(float *out, const float *q, const float *k, con
 void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
                                   const float *dout, const float *q, const float *k, const float *v,
                                   const struct xtc_attn_params *p, float *scratch) {
-    if (p->cope.max_pos > 0) { /* the row-wise reference, on one thread */
+    if (xtc_attn_rowwise(p)) { /* the row-wise reference, on one thread */
         xtc_attention_backward_ref(dq, dk, dv, dmem_k, dmem_v, dbias, dout, q, k, v, p, scratch);
         return;
     }

@@ -36,6 +36,8 @@ static void logits_row(const struct xtc_attn_params *p, const float *q, const fl
         row[K + j] = j > last || (km && !km[j]) ? 0.0f : dot(qv, kb + j * kstride, D) * p->scale;
     if (p->bias.scheme)
         xtc_attn_bias_row(p, b, h, i, S, row + K);
+    if (p->dda.on) /* memory key/values get 0 (x-transformers pads the bias) */
+        xtc_dda_add_row(&p->dda, b, h, i, S, row + K);
     if (p->softclamp > 0) /* memory key/value logits included: Attend clamps the whole row */
         for (int64_t j = 0; j < K + S; j++)
             row[j] = p->softclamp * tanhf(row[j] / p->softclamp);
@@ -289,6 +291,8 @@ static void backward_cope(float *dq, float *dk, float *dv, float *dmem_k, float 
                 }
                 if (dbias && p->bias.scheme && p->bias.scheme->grad_row)
                     xtc_attn_bias_grad_row(p, b, h, i, S, dp + K, dbias);
+                if (p->dda.dtable)
+                    xtc_dda_grad_row(&p->dda, b, h, i, S, dp + K);
             }
         }
 }
@@ -360,6 +364,8 @@ void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, 
                     }
                     if (dbias && p->bias.scheme && p->bias.scheme->grad_row)
                         xtc_attn_bias_grad_row(p, b, h, i, S, dP + K, dbias);
+                    if (p->dda.dtable)
+                        xtc_dda_grad_row(&p->dda, b, h, i, S, dP + K);
                 }
     }
 }
