@@ -195,7 +195,8 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
     struct xtc_attn_params sizing = {.B = B, .T = T, .S = S, .K = K, .H = c->heads, .G = c->kv_heads, .D = c->dim_head,
                                      .dbias_n = train && bs && bs->grad_row ? bias_n : 0,
                                      .cope = {.max_pos = c->use_cope ? c->cope_max_pos : 0, .D = c->dim_head,
-                                              .H = c->heads}};
+                                              .H = c->heads},
+                                     .dda = {.on = c->dda}};
     /* sized for every backend: the selection may change between calls on one plan */
     bufs->scratch = xtc_arena_floats(a, xtc_backend_attention_scratch(&sizing, &bufs->scratch_per));
     bufs->memk = xtc_arena_floats(a, (size_t)((int64_t)c->kv_heads * K * c->dim_head));

@@ -40,6 +40,10 @@ void xtc_cope_forward_row(const struct xtc_cope *c, const float *a, const float 
         if (row[j] == -FLT_MAX)
             continue; /* -FLT_MAX + a small term rounds back to -FLT_MAX in torch */
         float p = pos[j] < top ? pos[j] : top;
+        if (isnan(p)) { /* NaN logits (a diverged model): no index to read, the NaN carries on */
+            row[j] = NAN;
+            continue;
+        }
         float fl = floorf(p), w = p - fl;
         int f = (int)fl, ce = (int)ceilf(p);
         row[j] += li[ce] * w + li[f] * (1.0f - w);
@@ -56,7 +60,7 @@ void xtc_cope_backward_row(const struct xtc_cope *c, const float *a, const float
     /* da first holds d/d(clamped position) */
     for (int64_t j = 0; j < n; j++) {
         float p = pos[j] < top ? pos[j] : top, dp = 0;
-        if (dl[j] != 0.0f) { /* cope = e_ceil w + e_floor (1 - w), w = p - floor(p) */
+        if (dl[j] != 0.0f && !isnan(p)) { /* cope = e_ceil w + e_floor (1 - w), w = p - floor(p) */
             float fl = floorf(p), w = p - fl;
             int f = (int)fl, ce = (int)ceilf(p);
             dli[ce] += dl[j] * w;
