@@ -134,7 +134,8 @@ static void plan_acts(const struct xtc_stack *s, const struct xtc_stack_io *io, 
         if (self && c->dda) {
             struct xtc_dda d = xtc_stack_dda(s, NULL, NULL, T);
             x->dda_y = xtc_arena_floats(a, (size_t)(N * xtc_dda_out_features(&d)));
-            x->dda_c = xtc_arena_floats(a, (size_t)(N * xtc_dda_out_features(&d)));
+            if (!d.per_row) /* per row, the kernels read y itself */
+                x->dda_c = xtc_arena_floats(a, (size_t)(N * xtc_dda_out_features(&d)));
         }
         if (train && (c->gate_values || c->head_scale))
             x->og = xtc_arena_floats(a, (size_t)(N * HD));
@@ -242,7 +243,8 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
         if (c->dda) {
             struct xtc_dda d = xtc_stack_dda(s, NULL, NULL, T);
             bufs->ddda_y = xtc_arena_floats(a, (size_t)(N * xtc_dda_out_features(&d)));
-            bufs->ddda_c = xtc_arena_floats(a, (size_t)(N * xtc_dda_out_features(&d)));
+            if (!d.per_row)
+                bufs->ddda_c = xtc_arena_floats(a, (size_t)(N * xtc_dda_out_features(&d)));
         }
     }
 }

@@ -125,11 +125,10 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
     }
     xtc_step_mem_keys(s, L, bf->memk, 0, G); /* the forward's memory keys of this layer */
     struct xtc_attn_params p = xtc_stack_attn_params(s, L, io, bf, self_idx);
-    const int O = L->dda_w ? xtc_dda_out_features(&(struct xtc_dda){.on = true, .per_row = c->dda_per_row,
-                                                                   .causal = c->causal, .H = c->heads,
-                                                                   .dh = c->dda_per_row_dim_head}) : 0;
+    int O = 0;
     if (L->dda_w) { /* the kernel accumulates the gradient of the gates (or, per row, of their q | k) */
         p.dda = xtc_stack_dda(s, L, A, T);
+        O = xtc_dda_out_features(&p.dda);
         p.dda.dtable = p.dda.per_row ? bf->ddda_y : bf->ddda_c;
         memset(p.dda.dtable, 0, sizeof(float) * (size_t)(B * T * O));
     }
