@@ -66,6 +66,17 @@ struct xtc_layers_config {
     int dynamic_pos_bias_mlp_depth;
     bool rel_pos_bias; /* T5 */
     int rel_pos_num_buckets, rel_pos_max_distance;
+    /* CoPE (attn_use_cope, contextual positions): per self-attention layer, gates sigmoid(logits)
+     * summed from the right give each key a fractional position below cope_max_pos, whose
+     * interpolated embedding dotted with the query is added to the logits; cope_talking_heads
+     * mixes the heads' logits for the gates. */
+    bool use_cope, cope_talking_heads;
+    int cope_max_pos; /* 16 */
+    /* data-dependent ALiBi (attn_data_dependent_alibi, the forgetting transformer): per
+     * self-attention layer, forget gates read from the layer's input (pos/pos.h, xtc_dda) */
+    bool dda, dda_per_row;
+    int dda_per_row_dim_head; /* 8 */
+    double dda_post_log_scale; /* attn_data_dependent_alibi_kwargs post_log_scale, 1 */
 
     int num_mem_kv;
     bool qk_norm;

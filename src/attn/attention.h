@@ -30,10 +30,18 @@ struct xtc_attn_params {
     const float *mem_v;        /* (G, K, D) */
     struct xtc_attn_bias bias;  /* positional bias of the logits (pos/pos.h), scheme NULL: none */
     int64_t dbias_n;            /* backward: floats of the bias table's gradient (0: nothing learned) */
+    struct xtc_cope cope;       /* contextual positions (pos/pos.h), max_pos 0: none. Every backend runs
+                                   it on the row-wise reference kernels (backend/ref/attention.c) */
+    struct xtc_dda dda;         /* data-dependent ALiBi of self-attention (pos/pos.h), on: false when none;
+                                   also on the row-wise kernels */
     /* rows between batch rows of k and of v: 0 means S (packed). Only the forward kernels
      * honour other values (decoding reads the KV cache in place). */
     int64_t k_bstride, v_bstride;
 };
+
+/* Whether a call needs the row-wise reference kernels on every backend (CoPE, data-dependent
+ * ALiBi: they read a whole row, or the batch row, which the tiled kernels do not give). */
+static inline bool xtc_attn_rowwise(const struct xtc_attn_params *p) { return p->cope.max_pos > 0 || p->dda.on; }
 
 /* Adds the positional bias of query row i (batch row b, head h) to the logits of keys
  * [0, n) (one call for every kernel; the scheme decides the values). Default positions

@@ -49,6 +49,10 @@ xtc_status xtc_kv_cache_create(xtc_kv_cache_t *out, const struct xtc_model *m, i
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "a KV cache cannot be used with memory tokens (x-transformers disables it too)");
     if (!c->layers.causal)
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "a KV cache needs a causal model (Decoder)");
+    if (c->layers.dda)
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "a KV cache cannot be used with attn_data_dependent_alibi: x-transformers' "
+                 "cached steps see only their own rows (their bias is 0) and differ from the model; generation runs "
+                 "uncached");
     size_t floats;
     int64_t GD = (int64_t)c->layers.kv_heads * c->layers.dim_head;
     if (xtc_mul_overflow(batch * capacity, GD, &floats) || floats > SIZE_MAX / sizeof(float))

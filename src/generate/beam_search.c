@@ -181,7 +181,9 @@ xtc_status xtc_beam_search(xtc_model_t m, const int64_t *prompts, int64_t B, int
     XTC_TRY(check_args(m, prompts, B, T, o, tokens, err));
     const struct xtc_config *c = &m->cfg;
     int64_t K = o->beams, S = o->max_new_tokens, M = c->net.wrap.max_seq_len;
-    bool cached = o->cache_kv && c->net.wrap.num_memory_tokens == 0; /* as generate: no cache with them */
+    /* no cache with memory tokens (as x-transformers) nor with data-dependent ALiBi, whose cached
+     * steps differ from the model (model.c) */
+    bool cached = o->cache_kv && c->net.wrap.num_memory_tokens == 0 && !c->net.layers.dda;
     bool abs = c->net.wrap.use_abs_pos_emb && !c->net.wrap.scaled_sinu_pos_emb;
     if (cached && abs && M > 0 && T + S - 1 > M)
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED,

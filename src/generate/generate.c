@@ -72,7 +72,9 @@ static xtc_status decode(xtc_context_t ctx, const struct source *cx, const int64
     if (c->net.layers.cross_attend && !cx)
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "a cross-attending decoder generates from a source: xtc_generate_seq2seq");
     int64_t V = c->net.wrap.num_tokens, M = c->net.wrap.max_seq_len, S = o->max_new_tokens;
-    bool cached = o->cache_kv && c->net.wrap.num_memory_tokens == 0; /* as x-transformers: no cache with them */
+    /* no cache with memory tokens (as x-transformers) nor with data-dependent ALiBi, whose cached
+     * steps differ from the model (model.c) */
+    bool cached = o->cache_kv && c->net.wrap.num_memory_tokens == 0 && !c->net.layers.dda;
     bool abs = c->net.wrap.use_abs_pos_emb && !c->net.wrap.scaled_sinu_pos_emb;
     if (cached && abs && M > 0 && T + S - 1 > M)
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED,

@@ -132,6 +132,9 @@ static void layers_defaults(struct xtc_layers_config *c) {
     c->rel_pos_max_distance = 128;
     c->rotate_num_heads = -1;
     c->dynamic_pos_bias_mlp_depth = 2;
+    c->cope_max_pos = 16;
+    c->dda_per_row_dim_head = 8;
+    c->dda_post_log_scale = 1;
     c->qk_norm_scale = 10;
     c->ff_mult = 4;
     c->ff_glu_gate_softclamp_value = 4;
@@ -155,6 +158,28 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
                  where);
     if (c->rotary_emb_dim < 0)
         c->rotary_emb_dim = c->dim_head / 2;
+    /* AttentionLayers asserts at most one of ALiBi, T5 and data-dependent ALiBi; a dynamic bias
+     * would be computed and then replaced by the data-dependent one (Attention), so xtc refuses it */
+    if (c->dda && (c->alibi || c->rel_pos_bias || c->dynamic_pos_bias))
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_data_dependent_alibi and %s are mutually exclusive%s", where,
+                 c->alibi ? "alibi_pos_bias" : c->rel_pos_bias ? "rel_pos_bias" : "dynamic_pos_bias",
+                 c->dynamic_pos_bias ? " (x-transformers replaces the dynamic bias by the data-dependent one)" : "");
+    if (c->dda && c->dda_per_row && !c->causal)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_data_dependent_alibi_per_row needs a causal model (Decoder): "
+                 "x-transformers asserts 'bidirectional not supported yet'", where);
+    /* cross-attention layers get the attn_ keywords too: their gates span the queries, not the
+     * context's keys (a shape error in x-transformers), or assert causality (per row) */
+    if (c->dda && c->cross_attend)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_data_dependent_alibi with cross_attend fails in x-transformers (the "
+                 "cross-attention layers get it too, and its bias covers the queries, not the context)", where);
+    /* Attention asserts causality when it builds CoPE; cross-attention layers get the same attn_
+     * keywords but are never causal, so they fail too */
+    if (c->use_cope && !c->causal)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_use_cope needs a causal model (Decoder): x-transformers asserts "
+                 "'CoPE was designed for causal attention'", where);
+    if (c->use_cope && c->cross_attend)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_use_cope with cross_attend: x-transformers passes it to the "
+                 "cross-attention layers too, which are not causal ('CoPE was designed for causal attention')", where);
     /* x-transformers asserts these whether or not the scheme is on */
     if (c->rotary_emb_dim > c->dim_head)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: rotary_emb_dim %d exceeds attn_dim_head %d", where, c->rotary_emb_dim,
@@ -225,7 +250,33 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
     return XTC_OK;
 }
 
-static bool skip_rel_pos_kwargs(const char *key) { return strcmp(key, "rel_pos_kwargs") == 0; }
+static bool skip_rel_pos_kwargs(const char *key) {
+    return strcmp(key, "rel_pos_kwargs") == 0 || strcmp(key, "attn_data_dependent_alibi_kwargs") == 0;
+}
+
+/* attn_data_dependent_alibi_kwargs go to the DataDependentAlibi / PerRowDataDependentAlibi
+ * constructor: post_log_scale, and bias_init (the gates' initial bias: initialisation only,
+ * and PerRowDataDependentAlibi has none, so it fails there); anything else fails there too. */
+static xtc_status parse_dda_kwargs(const cJSON *obj, struct xtc_layers_config *c, const char *where,
+                                   struct xtc_error *err) {
+    if (!obj)
+        return XTC_OK;
+    if (!cJSON_IsObject(obj))
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_data_dependent_alibi_kwargs must be an object", where);
+    for (const cJSON *v = obj->child; v; v = v->next) {
+        bool pls = strcmp(v->string, "post_log_scale") == 0;
+        bool init = strcmp(v->string, "bias_init") == 0 && !c->dda_per_row;
+        if (!pls && !init)
+            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_data_dependent_alibi_kwargs key '%s' is not accepted by %s", where,
+                     v->string, c->dda_per_row ? "PerRowDataDependentAlibi" : "DataDependentAlibi");
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_data_dependent_alibi_kwargs %s must be a finite number", where,
+                     v->string);
+        if (pls)
+            c->dda_post_log_scale = v->valuedouble;
+    }
+    return XTC_OK;
+}
 
 /* rel_pos_kwargs go to the bias module's constructor: AlibiPositionalBias takes `slopes` (a list,
  * one per ALiBi head, replacing the computed ones; alibi_num_heads is then unused); T5's and the
@@ -264,7 +315,7 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
                                struct xtc_error *err) {
     bool one_kv_head = false, disable_abs = false, disable_abs_seen = false, only_cross = false;
     bool rms = false, scalenorm = false, simple_rms = false, final_norm = true, swish = false, relu_squared = false;
-    bool softclamp_logits = false, softclamp_output = false, flash = false;
+    bool softclamp_logits = false, softclamp_output = false, flash = false, cope_soft_onehot = false;
     double logit_softclamp_value = 50, softclamp_output_value = 30; /* Attend / AttentionLayers defaults */
     struct kw table[] = {
         {"disable_abs_pos_emb", KW_BOOL, &disable_abs, 0, 0, 0, &disable_abs_seen},
@@ -293,6 +344,13 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"dynamic_pos_bias_log_distance", KW_BOOL, &c->dynamic_pos_bias_log_distance, 0, 0, 0, NULL},
         {"dynamic_pos_bias_mlp_depth", KW_INT, &c->dynamic_pos_bias_mlp_depth, 1, 15, 0, NULL},
         {"dynamic_pos_bias_norm", KW_BOOL, &c->dynamic_pos_bias_norm, 0, 0, 0, NULL},
+        {"attn_use_cope", KW_BOOL, &c->use_cope, 0, 0, 0, NULL},
+        {"attn_cope_max_pos", KW_INT, &c->cope_max_pos, 1, MAX_SMALL, 0, NULL},
+        {"attn_cope_soft_onehot_pos", KW_BOOL, &cope_soft_onehot, 0, 0, 0, NULL},
+        {"attn_cope_talking_heads", KW_BOOL, &c->cope_talking_heads, 0, 0, 0, NULL},
+        {"attn_data_dependent_alibi", KW_BOOL, &c->dda, 0, 0, 0, NULL},
+        {"attn_data_dependent_alibi_per_row", KW_BOOL, &c->dda_per_row, 0, 0, 0, NULL},
+        {"attn_data_dependent_alibi_per_row_dim_head", KW_INT, &c->dda_per_row_dim_head, 1, MAX_DIM_HEAD, 0, NULL},
         {"attn_num_mem_kv", KW_INT, &c->num_mem_kv, 0, MAX_SMALL, 0, NULL},
         {"attn_qk_norm", KW_BOOL, &c->qk_norm, 0, 0, 0, NULL},
         {"attn_qk_norm_scale", KW_NUM, &c->qk_norm_scale, 1e-12, 1e12, 0, NULL},
@@ -339,9 +397,21 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
     };
     XTC_TRY(read_kwargs(kwargs, table, sizeof table / sizeof table[0], where, skip_rel_pos_kwargs, err));
     XTC_TRY(parse_rel_pos_kwargs(cJSON_GetObjectItemCaseSensitive(kwargs, "rel_pos_kwargs"), c, where, err));
+    if (c->dda)
+        XTC_TRY(parse_dda_kwargs(cJSON_GetObjectItemCaseSensitive(kwargs, "attn_data_dependent_alibi_kwargs"), c, where,
+                                 err));
     if (flash && (c->rel_pos_bias || c->dynamic_pos_bias))
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_flash is not compatible with %s (x-transformers asserts it)", where,
                  c->rel_pos_bias ? "rel_pos_bias" : "dynamic_pos_bias");
+    /* x-transformers 2.31.10's soft one-hot CoPE cannot run: einx.subtract('i, j -> i j') is handed
+     * the (b, h, i, j) positions and raises a RankError on every call */
+    if (c->use_cope && cope_soft_onehot)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_cope_soft_onehot_pos fails in x-transformers 2.31.10 (its CoPE passes "
+                 "4-d positions to einx.subtract('i, j -> i j')); xtc refuses it", where);
+    /* Attention asserts it when it builds CoPE (causality: layers_resolve) */
+    if (c->use_cope && flash)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_use_cope is not compatible with attn_flash (x-transformers asserts "
+                 "'CoPE is not flash attention compatible')", where);
     if (one_kv_head && c->kv_heads >= 0)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_one_kv_head and attn_kv_heads are mutually exclusive", where);
     if (one_kv_head)

@@ -131,6 +131,12 @@ static void plan_acts(const struct xtc_stack *s, const struct xtc_stack_io *io, 
         }
         if (c->gate_values)
             x->gate = xtc_arena_floats(a, (size_t)(N * HD));
+        if (self && c->dda) {
+            struct xtc_dda d = xtc_stack_dda(s, NULL, NULL, T);
+            x->dda_y = xtc_arena_floats(a, (size_t)(N * xtc_dda_out_features(&d)));
+            if (!d.per_row) /* per row, the kernels read y itself */
+                x->dda_c = xtc_arena_floats(a, (size_t)(N * xtc_dda_out_features(&d)));
+        }
         if (train && (c->gate_values || c->head_scale))
             x->og = xtc_arena_floats(a, (size_t)(N * HD));
     }
@@ -188,7 +194,10 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
     int64_t bias_n = bs && bs->table_floats ? bs->table_floats(&s->bias, Sself) : 0;
     int64_t bias_work = bias_n > 0 && bs->work_floats ? bs->work_floats(&s->bias, Sself) : 0;
     struct xtc_attn_params sizing = {.B = B, .T = T, .S = S, .K = K, .H = c->heads, .G = c->kv_heads, .D = c->dim_head,
-                                     .dbias_n = train && bs && bs->grad_row ? bias_n : 0};
+                                     .dbias_n = train && bs && bs->grad_row ? bias_n : 0,
+                                     .cope = {.max_pos = c->use_cope ? c->cope_max_pos : 0, .D = c->dim_head,
+                                              .H = c->heads},
+                                     .dda = {.on = c->dda}};
     /* sized for every backend: the selection may change between calls on one plan */
     bufs->scratch = xtc_arena_floats(a, xtc_backend_attention_scratch(&sizing, &bufs->scratch_per));
     bufs->memk = xtc_arena_floats(a, (size_t)((int64_t)c->kv_heads * K * c->dim_head));
@@ -231,6 +240,12 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
         bufs->dmem = xtc_arena_floats(a, (size_t)(M * C));
         if (bias_n > 0 && bs->grad_row)
             bufs->dbias = xtc_arena_floats(a, (size_t)(bias_n + bias_work));
+        if (c->dda) {
+            struct xtc_dda d = xtc_stack_dda(s, NULL, NULL, T);
+            bufs->ddda_y = xtc_arena_floats(a, (size_t)(N * xtc_dda_out_features(&d)));
+            if (!d.per_row)
+                bufs->ddda_c = xtc_arena_floats(a, (size_t)(N * xtc_dda_out_features(&d)));
+        }
     }
 }
 
@@ -289,6 +304,9 @@ struct xtc_attn_params xtc_stack_attn_params_masked(const struct xtc_stack *s, c
         .mem_k = c->qk_norm && c->num_mem_kv > 0 ? bf->memk : L->mem_k,
         .mem_v = L->mem_v,
     };
+    if (L->cope_emb)
+        p.cope = (struct xtc_cope){.max_pos = c->cope_max_pos, .D = c->dim_head, .H = c->heads,
+                                   .emb = L->cope_emb, .talk = L->cope_talk};
     if (self && s->bias.scheme) {
         /* explicit `pos` reach the schemes that take them (ALiBi's custom positions) */
         p.bias = xtc_pos_bias_for_call(&s->bias, bf->bias_table, io->pos, io->pos_batched);
@@ -296,6 +314,19 @@ struct xtc_attn_params xtc_stack_attn_params_masked(const struct xtc_stack *s, c
             p.dbias_n = s->bias.scheme->table_floats(&s->bias, S);
     }
     return p;
+}
+
+struct xtc_dda xtc_stack_dda(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_sub_acts *A,
+                             int64_t T) {
+    const struct xtc_layers_config *c = &s->cfg;
+    if (!c->dda || (L && !L->dda_w))
+        return (struct xtc_dda){0};
+    struct xtc_dda d = {.on = true, .per_row = c->dda_per_row, .causal = c->causal, .H = c->heads,
+                        .dh = c->dda_per_row_dim_head, .scale = (float)(1.0 / sqrt((double)c->dda_per_row_dim_head)),
+                        .post_log_scale = (float)c->dda_post_log_scale, .T = T};
+    if (A)
+        d.table = d.per_row ? A->dda_y : A->dda_c;
+    return d;
 }
 
 /* Attention parameters of sub-layer L for this call (shared by forward and backward). */
@@ -411,6 +442,12 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
     xtc_step_qk_rows(s, A->q, L->q_scale, B, T, H, h0, rotary ? &bf->self_rt : NULL, false);
     xtc_step_qk_rows(s, A->k, L->k_scale, B, S, G, h0, !rotary ? NULL : self ? &bf->self_rt : &bf->ctx_rt, true);
     struct xtc_attn_params p = xtc_stack_attn_params(s, L, io, bf, idx);
+    if (self && L->dda_w) { /* the forget gates read this layer's input; no XL memories, no cache (model.c) */
+        p.dda = xtc_stack_dda(s, L, A, T);
+        xtc_linear_forward(A->dda_y, A->h, L->dda_w, L->dda_b, B * T, C, xtc_dda_out_features(&p.dda));
+        if (!p.dda.per_row)
+            xtc_dda_gates(&p.dda, A->dda_y, B, T, A->dda_c);
+    }
     xtc_attention_forward(A->o, A->q, A->k, A->v, &p, bf->scratch);
     const float *o = A->o;
     if (L->wg) /* the gate reads the sub-layer's input x (the queries' side, also in cross-attention) */

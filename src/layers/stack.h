@@ -30,6 +30,10 @@ struct xtc_sublayer {
     float *q_scale, *k_scale; /* qk_norm_dim_scale: (H, 1, D), (G, 1, D), or NULL */
     float *wg;                /* gate_values: to_v_gate.weight (H*D, C), or NULL */
     float *head_scale;        /* head_scale: head_scale_params (1, H, 1, 1), or NULL */
+    float *cope_emb;          /* attn_use_cope: attend.cope.pos_emb (max_pos, D), or NULL */
+    float *cope_talk;         /* attn_cope_talking_heads: attend.cope.talking_heads.weight (H, H, 1, 1), or NULL */
+    float *dda_w, *dda_b;     /* attn_data_dependent_alibi: data_dependent_alibi.to_forget_gates.0 weight (O, C)
+                                 and bias (O; NULL per row), or NULL */
     float *w1, *b1, *w2, *b2; /* (inner or 2*inner, C), (.), (C, inner), (C); biases NULL with ff_no_bias */
     float *ff_gamma;          /* (inner) ff_post_act_ln gain (no unit offset), or NULL */
 };
@@ -87,6 +91,7 @@ struct xtc_sub_acts {
     float *q, *k, *v, *o;      /* post-rotary q (B,T,H*D), k, v (B,S,G*D), attention output (B,T,H*D) */
     float *q_raw, *k_raw;      /* qk_norm: q, k before l2-normalisation (training only) */
     float *gate;               /* gate_values: gate logits h @ to_v_gate^T (B, T, H*D) */
+    float *dda_y, *dda_c;      /* data-dependent ALiBi: h @ to_forget_gates^T (B, T, O), its gates (B, O, T) */
     float *og;                 /* head_scale / gate_values: the output to_out reads (training only; else o in place) */
     float *knew, *vnew;        /* with a KV cache: this call's projections (B, M+T, G*D) */
     float *qkv;                /* with a KV cache: fused q|k|v projections (B*T, H*D + 2*G*D) */
@@ -113,6 +118,7 @@ struct xtc_stack_bufs {
     int dec_threads;
     float *dec_h;
     /* backward scratch (training only) */
+    float *ddda_y, *ddda_c;    /* data-dependent ALiBi: gradients of dda_y and dda_c */
     float *dres, *dh, *dtmp, *dq, *dk, *dv, *dout, *dkvin, *dff1, *dffa, *dffn, *dmemk, *dbias, *dmem;
 };
 
@@ -160,6 +166,11 @@ const uint8_t *xtc_stack_self_key_mask(const struct xtc_stack_io *io, const stru
 struct xtc_attn_params xtc_stack_attn_params_masked(const struct xtc_stack *s, const struct xtc_sublayer *L,
                                                     const struct xtc_stack_io *io, const struct xtc_stack_bufs *bf,
                                                     const uint8_t *key_mask);
+
+/* The data-dependent ALiBi of self-attention sub-layer L for a call of T rows (table pointers
+ * from A; on false without it). */
+struct xtc_dda xtc_stack_dda(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_sub_acts *A,
+                             int64_t T);
 
 /* Decoding steps (stack_decode.c): whether a call can take the single-region path (planned
  * when it can), and the forward through it, final norm included. */

@@ -125,6 +125,17 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
     }
     xtc_step_mem_keys(s, L, bf->memk, 0, G); /* the forward's memory keys of this layer */
     struct xtc_attn_params p = xtc_stack_attn_params(s, L, io, bf, self_idx);
+    int O = 0;
+    if (L->dda_w) { /* the kernel accumulates the gradient of the gates (or, per row, of their q | k) */
+        p.dda = xtc_stack_dda(s, L, A, T);
+        O = xtc_dda_out_features(&p.dda);
+        p.dda.dtable = p.dda.per_row ? bf->ddda_y : bf->ddda_c;
+        memset(p.dda.dtable, 0, sizeof(float) * (size_t)(B * T * O));
+    }
+    if (L->cope_emb) { /* accumulated by the kernel */
+        p.cope.demb = grad_of(g, L->cope_emb);
+        p.cope.dtalk = L->cope_talk ? grad_of(g, L->cope_talk) : NULL;
+    }
     float *dmem_k = K > 0 ? (c->qk_norm ? bf->dmemk : grad_of(g, L->mem_k)) : NULL;
     if (dmem_k == bf->dmemk && dmem_k)
         memset(dmem_k, 0, sizeof(float) * (size_t)G * K * D);
@@ -166,6 +177,12 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
     /* q = h @ wq^T;  k = kvin @ wk^T;  v = kvin @ wv^T */
     const float *kvin = self ? (M > 0 ? A->kvin : A->h) : io->context;
     xtc_linear_backward(bf->dh, grad_of(g, L->wq), NULL, bf->dq, A->h, L->wq, B * T, C, HD, L->wg != NULL);
+    if (L->dda_w) { /* y = h @ to_forget_gates^T + b, then (not per row) the cumulative log-sigmoid gates */
+        if (!p.dda.per_row)
+            xtc_dda_gates_backward(&p.dda, A->dda_y, B, T, bf->ddda_c, bf->ddda_y);
+        xtc_linear_backward(bf->dh, grad_of(g, L->dda_w), L->dda_b ? grad_of(g, L->dda_b) : NULL, bf->ddda_y, A->h,
+                            L->dda_w, B * T, C, O, 1);
+    }
     xtc_linear_backward(bf->dkvin, grad_of(g, L->wk), NULL, bf->dk, kvin, L->wk, B * S, Cin, GD, 0);
     xtc_linear_backward(bf->dkvin, grad_of(g, L->wv), NULL, bf->dv, kvin, L->wv, B * S, Cin, GD, 1);
     if (!self) {

@@ -46,7 +46,9 @@ struct sub {
 
 bool xtc_stack_decode_ok(const struct xtc_stack *s, const struct xtc_stack_io *io, bool train) {
     return !train && io->cache_k && io->M == 0 && io->B * io->T <= DECODE_ROWS && !io->return_hiddens && !io->mask &&
-           !io->pos && (!s->cfg.cross_attend || (io->cross_k && io->cross_ready));
+           !io->pos && (!s->cfg.cross_attend || (io->cross_k && io->cross_ready)) &&
+           /* CoPE's talking heads read every head's q and k, which this path transforms per kv head */
+           !(s->cfg.use_cope && s->cfg.cope_talking_heads);
 }
 
 /* Attention of batch row b over kv head g and every query head reading it (h = g, g + G, ...).

@@ -360,6 +360,16 @@ xtc_status xtc_net_check_inputs(const struct xtc_net *net, const struct xtc_inpu
     }
     if (in->mem_masks && in->n_mems == 0)
         XTC_FAIL(err, XTC_ERR_ARG, "mem_masks given without mems");
+    /* data-dependent ALiBi's bias covers the call's own rows: x-transformers fails on memories
+     * (a shape error), and with a KV cache its decoding steps get a 1 x 1 bias of 0 that spreads
+     * over every key, so cached decoding is not the model (generation runs uncached instead) */
+    if (lc->dda && M > 0)
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "attn_data_dependent_alibi with Transformer-XL memories: x-transformers fails "
+                 "(its bias covers the %lld new keys, not the %lld memories before them)", (long long)in->len,
+                 (long long)M);
+    if (lc->dda && in->cache)
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "attn_data_dependent_alibi with a KV cache: x-transformers' cached steps see "
+                 "only their own rows (the bias of a step is 0) and differ from the model; call without the cache");
     if (in->return_mems && !c->has_wrapper)
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "return_mems is a TransformerWrapper option");
     /* explicit positions: bounded (rotary angles and ALiBi distances stay exact and overflow-free),

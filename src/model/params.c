@@ -143,6 +143,24 @@ static void stack_params(struct xtc_param_builder *b, struct xtc_stack *s) {
             snprintf(name, sizeof name, "layers.%d.1.head_scale_params", l);
             L->head_scale = ADD(name, 1, c->heads, 1, 1);
         }
+        if (c->dda && L->kind == XTC_SUB_SELF) { /* config: never in cross-attention */
+            const int64_t O = c->dda_per_row ? 2 * HD / c->dim_head * c->dda_per_row_dim_head
+                                             : (c->causal ? 1 : 2) * (int64_t)c->heads;
+            snprintf(name, sizeof name, "layers.%d.1.data_dependent_alibi.to_forget_gates.0.weight", l);
+            L->dda_w = ADD(name, O, C);
+            if (!c->dda_per_row) {
+                snprintf(name, sizeof name, "layers.%d.1.data_dependent_alibi.to_forget_gates.0.bias", l);
+                L->dda_b = ADD(name, O);
+            }
+        }
+        if (c->use_cope && L->kind == XTC_SUB_SELF) { /* config: CoPE never sits in cross-attention */
+            snprintf(name, sizeof name, "layers.%d.1.attend.cope.pos_emb", l);
+            L->cope_emb = ADD(name, c->cope_max_pos, c->dim_head);
+            if (c->cope_talking_heads) {
+                snprintf(name, sizeof name, "layers.%d.1.attend.cope.talking_heads.weight", l);
+                L->cope_talk = ADD(name, c->heads, c->heads, 1, 1);
+            }
+        }
         L->wo = NULL;
         if (c->heads > 1) {
             snprintf(name, sizeof name, "layers.%d.1.to_out.weight", l);

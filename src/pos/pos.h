@@ -191,6 +191,75 @@ void xtc_t5_table_fill(float *table, const float *emb, int H, int64_t S, bool ca
 
 extern const struct xtc_bias_scheme xtc_dynamic_bias_scheme;
 
+/* ---------------------------------------------------------------- cope
+ *
+ * CoPE (x-transformers CoPE, contextual positions, arXiv 2405.18719 appendix B): not a
+ * function of positions but of the logits themselves, so it is not a bias scheme above. For
+ * query row i of head h, with the row's logits l_j after bias, soft clamp and masking (memory
+ * key/values first; masked ones are -FLT_MAX) and gate inputs a_j (l_j itself, or with talking
+ * heads the heads' logits mixed by a 1x1 convolution, causally hidden keys set back to -FLT_MAX):
+ *   g_j = sigmoid(a_j),  p_j = min(sum_{j' >= j} g_j', max_pos - 1),  e_k = q . pos_emb[k],
+ *   l_j += e_floor(p_j) (1 - w) + e_ceil(p_j) w,  w = p_j - floor(p_j).
+ * Masked logits stay -FLT_MAX (torch adds a value far below their ulp). Sparse top-k comes
+ * after, on l. (The soft one-hot variant fails in x-transformers 2.31.10; the config refuses it.) */
+
+struct xtc_cope {
+    int max_pos;       /* 0: no CoPE */
+    int D, H;
+    const float *emb;  /* (max_pos, D): this layer's attend.cope.pos_emb */
+    const float *talk; /* (H, H): attend.cope.talking_heads.weight, or NULL */
+    float *demb, *dtalk; /* backward: their gradients (accumulated), or NULL */
+};
+
+/* Floats of work xtc_cope_forward_row and xtc_cope_backward_row need for rows of n keys. */
+int64_t xtc_cope_work_floats(const struct xtc_cope *c, int64_t n);
+
+/* row[j] += the CoPE term of key j (j < n) for gate inputs a (n) and the query q (D);
+ * entries of row that are -FLT_MAX stay so. */
+void xtc_cope_forward_row(const struct xtc_cope *c, const float *a, const float *q, int64_t n, float *row,
+                          float *work);
+
+/* Backward of one row: dl (n) is the gradient of the row after CoPE (masked entries included:
+ * a row with every key hidden spreads its softmax over them, and their CoPE terms are then
+ * differentiated as in torch); da (n) receives the gradient of the gate inputs (overwritten; the
+ * caller drops it where a was a masked constant), dq (D) and c->demb (when not NULL) are
+ * accumulated. */
+void xtc_cope_backward_row(const struct xtc_cope *c, const float *a, const float *q, int64_t n, const float *dl,
+                           float *da, float *dq, float *work);
+
+/* ---------------------------------------------------------------- data-dependent alibi
+ *
+ * x-transformers DataDependentAlibi / PerRowDataDependentAlibi (the forgetting transformer's
+ * forget gates), one per self-attention layer, read from the layer's normed input x (B, T, C)
+ * through one Linear into y. Not a function of positions, so not a bias scheme above.
+ *   gates:   c = cumsum_t(post_log_scale * logsigmoid(y)) (B, O, T); causal: bias_ij = c_i - c_j;
+ *            bidirectional (O = 2H, r the second H): bias_ij = c_i - c_j (j <= i), r_j - r_i (j >= i)
+ *   per row: y = [q | k] (B, T, 2 H dh), f_ij = post_log_scale * logsigmoid(q_i . k_j dh^-0.5)
+ *            for j < i (0 on and above the diagonal), bias_ij = sum_{j <= j' < i} f_ij' (causal only)
+ * The bias covers the T keys of x only: no XL memories, no KV cache (the config and the
+ * calls refuse them; memory key/values get 0). */
+struct xtc_dda {
+    bool on, per_row, causal;
+    int H, dh;              /* heads; per row: the gates' head dim */
+    float scale;            /* per row: dh^-0.5 */
+    float post_log_scale;
+    int64_t T;              /* the call's length: queries = keys */
+    const float *table;     /* c (B, O, T), or per row y (B, T, 2 H dh) */
+    float *dtable;          /* backward: its gradient (accumulated), or NULL */
+};
+
+/* O, the Linear's output features: H (causal), 2H (bidirectional), 2 H dh (per row). */
+int xtc_dda_out_features(const struct xtc_dda *d);
+/* c (B, O, T) from y (B, T, O) (not per row). */
+void xtc_dda_gates(const struct xtc_dda *d, const float *y, int64_t B, int64_t T, float *c);
+/* dy (B, T, O) (overwritten) from dc (B, O, T) and y. */
+void xtc_dda_gates_backward(const struct xtc_dda *d, const float *y, int64_t B, int64_t T, const float *dc,
+                            float *dy);
+/* row[j] += the bias of head h, query i, key j < n, batch row b. */
+void xtc_dda_add_row(const struct xtc_dda *d, int64_t b, int h, int64_t i, int64_t n, float *row);
+/* d->dtable += the gradient from the logit gradients drow of that row. */
+void xtc_dda_grad_row(const struct xtc_dda *d, int64_t b, int h, int64_t i, int64_t n, const float *drow);
+
 /* ---------------------------------------------------------------- absolute */
 
 /* ScaledSinusoidalEmbedding: adds sin(p w_k) * scale to out[0..C/2) and cos(p w_k) * scale to

@@ -689,6 +689,51 @@ static void test_position_overflow(void) {
     xtc_model_free(alibi);
 }
 
+/* Data-dependent ALiBi: calls x-transformers cannot make consistently are refused (XL memories:
+ * a shape error there; a KV cache: its cached steps differ from the model), and generation
+ * with cache_kv runs uncached, so it equals the uncached generation. */
+static void test_data_dependent_alibi(void) {
+    static const char cfg[] =
+        "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 16, \"max_seq_len\": 16, \"max_mem_len\": 4, "
+        "\"attn_layers\": {\"class\": \"Decoder\", \"kwargs\": {\"dim\": 16, \"depth\": 1, \"heads\": 2, "
+        "\"attn_data_dependent_alibi\": true, \"attn_data_dependent_alibi_per_row\": true}}}}";
+    struct xtc_error err = {0};
+    xtc_model_t m = NULL;
+    xtc_status rc = xtc_model_create(&m, cfg, strlen(cfg), 7, &err);
+    CHECK(rc == XTC_OK && m, "data-dependent ALiBi model: %d %s", (int)rc, err.msg);
+    if (!m)
+        return;
+    const int64_t tok[5] = {1, 5, 15, 0, 7};
+    float mem[3 * 16] = {0};
+    const float *mems[1] = {mem};
+    struct xtc_inputs in = {.batch = 1, .len = 5, .tokens = tok, .mems = mems, .n_mems = 1, .mem_len = 3};
+    expect_forward_error("data-dependent ALiBi with XL memories", m, &in, XTC_ERR_UNSUPPORTED,
+                         "attn_data_dependent_alibi");
+    in.mem_len = 0; /* zero-length memories: the bias still covers every key */
+    struct xtc_outputs out;
+    rc = xtc_model_forward(m, &in, &out, &err);
+    CHECK(rc == XTC_OK, "data-dependent ALiBi with empty memories: %d %s", (int)rc, err.msg);
+    xtc_kv_cache_t kc = NULL;
+    rc = xtc_kv_cache_create(&kc, m, 1, 8, &err);
+    CHECK(rc == XTC_ERR_UNSUPPORTED && !kc && strstr(err.msg, "attn_data_dependent_alibi"),
+          "KV cache with data-dependent ALiBi: %d %s", (int)rc, err.msg);
+    struct xtc_gen_options o;
+    xtc_gen_options_default(&o);
+    o.max_new_tokens = 4;
+    o.temperature = 0;
+    int64_t a[4], b[4], na = 0, nb = 0;
+    float la[4 * 16], lb[4 * 16];
+    o.cache_kv = true;
+    rc = xtc_generate(m, tok, 1, 5, &o, NULL, NULL, a, &na, la, &err);
+    CHECK(rc == XTC_OK, "generate (cache_kv) with data-dependent ALiBi: %d %s", (int)rc, err.msg);
+    o.cache_kv = false;
+    xtc_status rc2 = xtc_generate(m, tok, 1, 5, &o, NULL, NULL, b, &nb, lb, &err);
+    CHECK(rc2 == XTC_OK, "generate (no cache) with data-dependent ALiBi: %d %s", (int)rc2, err.msg);
+    CHECK(rc == XTC_OK && rc2 == XTC_OK && na == nb && memcmp(a, b, sizeof a) == 0 && memcmp(la, lb, sizeof la) == 0,
+          "data-dependent ALiBi: generation with cache_kv is not the uncached one");
+    xtc_model_free(m);
+}
+
 int main(void) {
     test_not_regular_files();
     snprintf(g_dir, sizeof g_dir, "/tmp/xtc_test_model_errors_XXXXXX");
@@ -700,6 +745,7 @@ int main(void) {
     test_forward_errors();
     test_stack_errors();
     test_continuous();
+    test_data_dependent_alibi();
     test_position_overflow(); /* removes the directory */
     return xtc_check_report("test_model_errors");
 }

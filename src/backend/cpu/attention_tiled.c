@@ -14,6 +14,7 @@
 #include "attn/attention.h"
 #include "backend/cpu/cpu.h"
 #include "backend/cpu/vec.h"
+#include "backend/ref/ref.h"
 #include "pos/pos.h"
 
 #define TQ 64
@@ -51,6 +52,8 @@ XTC_CLONES static void one_query_values(float *restrict o, const float *restrict
 }
 
 size_t xtc_attention_tiled_scratch(const struct xtc_attn_params *p) {
+    if (xtc_attn_rowwise(p)) /* CoPE and data-dependent ALiBi run the row-wise reference kernels: their scratch on every thread */
+        return xtc_attention_ref_scratch(p) * (size_t)omp_get_max_threads();
     int64_t W = p->K + p->S, R = tile_rows(p->T);
     /* per thread: logits/probabilities, their gradient, the logits' gradient factors, dmem_k, dmem_v, dbias */
     size_t per = (size_t)(2 * R * W + R * W + 2 * (int64_t)p->G * p->K * p->D + p->dbias_n + W + 16);
@@ -156,6 +159,10 @@ static bool any_visible_key(const struct xtc_attn_params *p, int64_t b) {
 
 void xtc_attention_forward_head(float *out, const float *q, const float *k, const float *v,
                                 const struct xtc_attn_params *p, int64_t b, int h, float *P) {
+    if (xtc_attn_rowwise(p)) { /* CoPE reads a whole row (all heads' with talking heads): row-wise */
+        xtc_attention_forward_head_ref(out, q, k, v, p, b, h, P);
+        return;
+    }
     const int64_t T = p->T, S = p->S, K = p->K, W = K + S;
     const int D = p->D, hk = h % p->G;
     const int64_t HD = (int64_t)p->H * D, GD = (int64_t)p->G * D, R = tile_rows(T);
@@ -197,6 +204,10 @@ void xtc_attention_forward_tiled(float *out, const float *q, const float *k, con
 void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
                                   const float *dout, const float *q, const float *k, const float *v,
                                   const struct xtc_attn_params *p, float *scratch) {
+    if (xtc_attn_rowwise(p)) { /* the row-wise reference, on one thread */
+        xtc_attention_backward_ref(dq, dk, dv, dmem_k, dmem_v, dbias, dout, q, k, v, p, scratch);
+        return;
+    }
     const int64_t B = p->B, T = p->T, S = p->S, K = p->K, W = K + S;
     const int H = p->H, G = p->G, D = p->D;
     const int64_t HD = (int64_t)H * D, GD = (int64_t)G * D, R = tile_rows(T);
