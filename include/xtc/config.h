@@ -82,6 +82,16 @@ struct xtc_layers_config {
      * branch output, x <- x + norm2(f(norm(x))); post-norm (pre_norm false) x <- norm(x + f(x)).
      * final_norm: pre_norm and pre_norm_has_final_norm. */
     bool pre_norm, sandwich_norm, final_norm;
+    /* Block layout and residual (reference B.2; x-transformers AttentionLayers):
+     * macaron: a feed-forward before each block's attention, both feed-forwards' outputs
+     * halved (Scale(0.5, FeedForward)); only_attn: no feed-forwards; weight_tie_layers: every
+     * block runs the first block's parameters (layers_execute_order (0, 1, ..) * depth). */
+    bool macaron, only_attn, weight_tie_layers;
+    bool use_layerscale;           /* branch output * (gamma + 1) (LayerScale with unit offset) */
+    double layerscale_init_value;  /* gamma starts at init_value - 1 (initialisation only) */
+    bool scale_residual;           /* residual * residual_scale (C), learned */
+    double scale_residual_constant; /* residual * constant (default 1; GRUGating ignores it: 1 there) */
+    bool gate_residual;            /* x <- GRUCell(input: branch output, hidden: residual) (GRUGating) */
     double ff_mult;
     bool ff_glu;
     enum xtc_ff_activation ff_activation;

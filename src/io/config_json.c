@@ -140,6 +140,7 @@ static void layers_defaults(struct xtc_layers_config *c) {
     c->dim_context = -1;
     c->disable_abs_pos_emb = -1;
     c->pre_norm = true;
+    c->scale_residual_constant = 1;
 }
 
 /* Validates and resolves the defaults that depend on other keywords. */
@@ -328,15 +329,25 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"ff_post_act_ln", KW_BOOL, &c->ff_post_act_ln, 0, 0, 0, NULL},
         /* Behaviour xtc implements only at the x-transformers default. */
         {"norm_add_unit_offset", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 1, NULL},
-        {"macaron", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"macaron", KW_BOOL, &c->macaron, 0, 0, 0, NULL},
+        {"only_attn", KW_BOOL, &c->only_attn, 0, 0, 0, NULL},
+        {"weight_tie_layers", KW_BOOL, &c->weight_tie_layers, 0, 0, 0, NULL},
+        {"use_layerscale", KW_BOOL, &c->use_layerscale, 0, 0, 0, NULL},
+        {"layerscale_init_value", KW_NUM, &c->layerscale_init_value, -1e12, 1e12, 0, NULL},
+        {"scale_residual", KW_BOOL, &c->scale_residual, 0, 0, 0, NULL},
+        {"scale_residual_constant", KW_NUM, &c->scale_residual_constant, -1e12, 1e12, 0, NULL},
         {"residual_attn", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
         {"cross_residual_attn", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
-        {"scale_residual", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
-        {"gate_residual", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
-        {"use_layerscale", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"gate_residual", KW_BOOL, &c->gate_residual, 0, 0, 0, NULL},
         {"shift_tokens", KW_DEFAULT_ONLY_INT, NULL, 0, 0, 0, NULL},
         {"attn_on_attn", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
     };
+    /* A number there is AttentionLayers' float form: it wraps every branch in Scale(value) and still
+     * creates the learned residual_scale (a truthy float), which xtc does not implement. */
+    if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(kwargs, "scale_residual")))
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "%s: keyword 'scale_residual' as a number (a constant branch scale plus "
+                 "the learned residual scale) is not supported by xtc: use true / false, and "
+                 "scale_residual_constant for a constant residual scale", where);
     XTC_TRY(read_kwargs(kwargs, table, sizeof table / sizeof table[0], where, skip_rel_pos_kwargs, err));
     XTC_TRY(parse_rel_pos_kwargs(cJSON_GetObjectItemCaseSensitive(kwargs, "rel_pos_kwargs"), c, where, err));
     if (flash && (c->rel_pos_bias || c->dynamic_pos_bias))
@@ -375,6 +386,8 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
     if (flash && c->sparse_topk > 0)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_sparse_topk is not available with attn_flash", where);
     c->softclamp_output = softclamp_output ? softclamp_output_value : 0;
+    if (c->gate_residual)
+        c->scale_residual_constant = 1; /* GRUGating takes scale_residual_constant and never uses it */
     return XTC_OK;
 }
 

@@ -3,7 +3,9 @@
  * norm; or with sandwich_norm x <- x + norm2(block(norm(x))), or post-norm
  * x <- norm(x + block(x)) without a final norm. Blocks are self-attention
  * ('a'), cross-attention ('c') and feed-forward ('f') in the order (a, f),
- * (a, c, f) or (c, f) per depth.
+ * (a, c, f) or (c, f) per depth, with macaron (f, a, f), ..., and only_attn without f.
+ * The end of each branch may scale it (macaron's 0.5, LayerScale) and the residual
+ * (scale_residual); see xtc_step_branch_out.
  * Shape letters as in stack.h. */
 #include "layers/stack.h"
 
@@ -27,17 +29,28 @@ xtc_status xtc_stack_init(struct xtc_stack *s, const struct xtc_layers_config *c
                                      .softclamp = c->ff_glu_softclamp,
                                      .gate_clamp = (float)c->ff_glu_gate_softclamp_value,
                                      .up_clamp = (float)c->ff_glu_up_softclamp_value};
-    int per = c->only_cross ? 2 : c->cross_attend ? 3 : 2;
+    /* AttentionLayers' default_block: ('a', 'f'), ('a', 'c', 'f') or ('c', 'f'); macaron puts an
+     * 'f' in front, only_attn drops every 'f' */
+    enum xtc_sub_kind block[4];
+    int per = 0;
+    if (c->macaron && !c->only_attn)
+        block[per++] = XTC_SUB_FF;
+    if (!c->only_cross)
+        block[per++] = XTC_SUB_SELF;
+    if (c->cross_attend)
+        block[per++] = XTC_SUB_CROSS;
+    if (!c->only_attn)
+        block[per++] = XTC_SUB_FF;
+    s->per_block = per;
     s->n_sub = per * c->depth;
     s->sub = calloc((size_t)s->n_sub, sizeof *s->sub);
     if (!s->sub)
         XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating the stack's layers");
     for (int l = 0; l < s->n_sub; l++) {
-        int r = l % per;
-        enum xtc_sub_kind k = c->only_cross ? (r == 0 ? XTC_SUB_CROSS : XTC_SUB_FF)
-                              : c->cross_attend ? (r == 0 ? XTC_SUB_SELF : r == 1 ? XTC_SUB_CROSS : XTC_SUB_FF)
-                                                : (r == 0 ? XTC_SUB_SELF : XTC_SUB_FF);
+        enum xtc_sub_kind k = block[l % per];
         s->sub[l].kind = k;
+        /* macaron: both feed-forwards are Scale(0.5, FeedForward) */
+        s->sub[l].branch_scale = c->macaron && k == XTC_SUB_FF ? 0.5f : 1.0f;
         s->n_self += k == XTC_SUB_SELF;
     }
     if (c->rotary) {
@@ -143,6 +156,14 @@ static void plan_acts(const struct xtc_stack *s, const struct xtc_stack_io *io, 
             x->ffn_rstd = xtc_arena_floats(a, (size_t)N);
         }
     }
+    if (train && c->use_layerscale)
+        x->y_ls = xtc_arena_floats(a, (size_t)(N * C));
+    if (c->gate_residual) {
+        x->gru_gi = xtc_arena_floats(a, (size_t)(N * 3 * C));
+        x->gru_gh = xtc_arena_floats(a, (size_t)(N * 3 * C));
+        x->gru_h = xtc_arena_floats(a, (size_t)(N * C));
+        x->gru_y = train ? xtc_arena_floats(a, (size_t)(N * C)) : NULL;
+    }
     if (train && c->sandwich_norm) {
         x->y_raw = xtc_arena_floats(a, (size_t)(N * C));
         x->sw_mean = xtc_arena_floats(a, (size_t)N);
@@ -216,7 +237,11 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
     if (train) {
         bufs->dres = xtc_arena_floats(a, (size_t)(N * C));
         bufs->dh = xtc_arena_floats(a, (size_t)(N * C));
-        if (c->sandwich_norm || !c->pre_norm)
+        if (c->gate_residual) {
+            bufs->dgru = xtc_arena_floats(a, (size_t)(N * 6 * C));
+            bufs->dgy = xtc_arena_floats(a, (size_t)(N * C));
+        }
+        if (!xtc_step_branch_plain(s))
             bufs->dtmp = xtc_arena_floats(a, (size_t)(N * C));
         bufs->dq = xtc_arena_floats(a, (size_t)(N * HD));
         bufs->dk = xtc_arena_floats(a, (size_t)(B * S * GD));
