@@ -545,6 +545,19 @@ CASES = [
                   wrapper={"emb_dim": 16, "post_emb_norm": True, "l2norm_embed": True}),
          calls=[beam(tok(2, 4), 6, 2, cache_kv=True), beam(same("prompts"), 6, 2, cache_kv=False),
                 beam(same("prompts"), 9, 2, cache_kv=False)]),
+    dict(name="beam_block_options_rope",
+         description="Beam search, 3 beams, batch 2, over a rotary decoder with weight_tie_layers (depth 3: one f, a, f block run three times, one KV cache per run), macaron, use_layerscale, gate_residual and scale_residual: cached and uncached, same prompts.",
+         features=["beam_search", "causal", "gate_residual", "kv_cache", "macaron", "scale_residual", "use_layerscale",
+                   "weight_tie_layers", "rotary", "rotary_partial", "rotary_dim_below_32"],
+         model=tw(heads=2, attn_dim_head=16, depth=3, rotary_pos_emb=True, weight_tie_layers=True, macaron=True,
+                  use_layerscale=True, gate_residual=True, scale_residual=True, ff_mult=2),
+         calls=[beam(tok(2, 5), 7, 3, cache_kv=True), beam(same("prompts"), 7, 3, cache_kv=False)]),
+    dict(name="beam_only_attn_layerscale_alibi",
+         description="Beam search, 2 beams, batch 2, over an attention-only (only_attn) ALiBi decoder with use_layerscale and scale_residual_constant 0.9, 1 memory key/value: cached and uncached.",
+         features=["alibi", "beam_search", "causal", "kv_cache", "mem_kv", "only_attn", "scale_residual_constant", "use_layerscale"],
+         model=tw(heads=4, attn_dim_head=8, alibi_pos_bias=True, only_attn=True, use_layerscale=True, scale_residual_constant=0.9,
+                  attn_num_mem_kv=1, wrapper={"use_abs_pos_emb": False}),
+         calls=[beam(tok(2, 4), 6, 2, cache_kv=True), beam(same("prompts"), 6, 2, cache_kv=False)]),
 ]
 
 # --------------------------------------------------------------------------- running
