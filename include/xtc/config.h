@@ -92,6 +92,9 @@ struct xtc_layers_config {
     bool scale_residual;           /* residual * residual_scale (C), learned */
     double scale_residual_constant; /* residual * constant (default 1; GRUGating ignores it: 1 there) */
     bool gate_residual;            /* x <- GRUCell(input: branch output, hidden: residual) (GRUGating) */
+    /* residual attention: each self- (cross-) attention adds the pre-softmax logits of the
+     * previous one to its scaled logits, before its bias (Attend prev_attn) */
+    bool residual_attn, cross_residual_attn;
     double ff_mult;
     bool ff_glu;
     enum xtc_ff_activation ff_activation;

@@ -336,8 +336,8 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"layerscale_init_value", KW_NUM, &c->layerscale_init_value, -1e12, 1e12, 0, NULL},
         {"scale_residual", KW_BOOL, &c->scale_residual, 0, 0, 0, NULL},
         {"scale_residual_constant", KW_NUM, &c->scale_residual_constant, -1e12, 1e12, 0, NULL},
-        {"residual_attn", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
-        {"cross_residual_attn", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"residual_attn", KW_BOOL, &c->residual_attn, 0, 0, 0, NULL},
+        {"cross_residual_attn", KW_BOOL, &c->cross_residual_attn, 0, 0, 0, NULL},
         {"gate_residual", KW_BOOL, &c->gate_residual, 0, 0, 0, NULL},
         {"shift_tokens", KW_DEFAULT_ONLY_INT, NULL, 0, 0, 0, NULL},
         {"attn_on_attn", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
@@ -385,6 +385,13 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_softclamp_logits is not compatible with attn_flash", where);
     if (flash && c->sparse_topk > 0)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_sparse_topk is not available with attn_flash", where);
+    if (flash && (c->residual_attn || c->cross_residual_attn))
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: %s is not compatible with attn_flash (x-transformers asserts it)", where,
+                 c->residual_attn ? "residual_attn" : "cross_residual_attn");
+    /* the logits passed on are taken before attn_fn's top-k, which xtc's kernels apply in place */
+    if (c->sparse_topk > 0 && (c->residual_attn || c->cross_residual_attn))
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "%s: %s with attn_sparse_topk is not supported by xtc", where,
+                 c->residual_attn ? "residual_attn" : "cross_residual_attn");
     c->softclamp_output = softclamp_output ? softclamp_output_value : 0;
     if (c->gate_residual)
         c->scale_residual_constant = 1; /* GRUGating takes scale_residual_constant and never uses it */

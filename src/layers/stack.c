@@ -156,6 +156,10 @@ static void plan_acts(const struct xtc_stack *s, const struct xtc_stack_io *io, 
             x->ffn_rstd = xtc_arena_floats(a, (size_t)N);
         }
     }
+    if (c->residual_attn && self)
+        x->self_logits = xtc_arena_floats(a, (size_t)(N * c->heads * (c->num_mem_kv + M + io->C_cache + T)));
+    if (c->cross_residual_attn && (all || kind == XTC_SUB_CROSS))
+        x->cross_logits = xtc_arena_floats(a, (size_t)(N * c->heads * (c->num_mem_kv + io->S_ctx)));
     if (train && c->use_layerscale)
         x->y_ls = xtc_arena_floats(a, (size_t)(N * C));
     if (c->gate_residual) {
@@ -237,6 +241,12 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
     if (train) {
         bufs->dres = xtc_arena_floats(a, (size_t)(N * C));
         bufs->dh = xtc_arena_floats(a, (size_t)(N * C));
+        for (int r = 0; r < 2; r++) {
+            if (c->residual_attn)
+                bufs->dlogits[0][r] = xtc_arena_floats(a, (size_t)(N * c->heads * (K + Sself)));
+            if (c->cross_residual_attn)
+                bufs->dlogits[1][r] = xtc_arena_floats(a, (size_t)(N * c->heads * (K + io->S_ctx)));
+        }
         if (c->gate_residual) {
             bufs->dgru = xtc_arena_floats(a, (size_t)(N * 6 * C));
             bufs->dgy = xtc_arena_floats(a, (size_t)(N * C));
@@ -413,7 +423,7 @@ static void project(const struct xtc_stack *s, const struct xtc_sublayer *L, con
 
 /* idx: the index of this layer among the layers of its kind (self- or cross-attention) */
 static void attention_sublayer(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_stack_io *io,
-                               struct xtc_stack_bufs *bf, struct xtc_sub_acts *A, int idx) {
+                               struct xtc_stack_bufs *bf, struct xtc_sub_acts *A, int idx, const float *prev_logits) {
     const struct xtc_layers_config *c = &s->cfg;
     const int64_t B = io->B, T = io->T, C = c->dim;
     const int H = c->heads, G = c->kv_heads, D = c->dim_head;
@@ -436,6 +446,8 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
     xtc_step_qk_rows(s, A->q, L->q_scale, B, T, H, h0, rotary ? &bf->self_rt : NULL, false);
     xtc_step_qk_rows(s, A->k, L->k_scale, B, S, G, h0, !rotary ? NULL : self ? &bf->self_rt : &bf->ctx_rt, true);
     struct xtc_attn_params p = xtc_stack_attn_params(s, L, io, bf, idx);
+    p.prev_logits = prev_logits;
+    p.logits_out = self ? A->self_logits : A->cross_logits;
     xtc_attention_forward(A->o, A->q, A->k, A->v, &p, bf->scratch);
     const float *o = A->o;
     if (L->wg) /* the gate reads the sub-layer's input x (the queries' side, also in cross-attention) */
@@ -487,6 +499,7 @@ void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io,
     }
 
     int self_idx = 0, cross_idx = 0;
+    const float *prev_logits[2] = {NULL, NULL}; /* residual attention: the last self / cross layer's logits */
     for (int l = 0; l < s->n_sub; l++) {
         const struct xtc_sublayer *L = &s->sub[l];
         struct xtc_sub_acts *A = bf->acts ? &bf->acts[l] : &bf->shared;
@@ -495,10 +508,13 @@ void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io,
         if (A->x_in)
             memcpy(A->x_in, io->x, sizeof(float) * (size_t)(N * C));
         xtc_step_branch_in(s, L, A->h, A->mean, A->rstd, io->x, N);
-        if (L->kind == XTC_SUB_FF)
+        const int kind = L->kind == XTC_SUB_CROSS; /* prev_logits index */
+        if (L->kind == XTC_SUB_FF) {
             ff_sublayer(s, L, N, bf, A);
-        else
-            attention_sublayer(s, L, io, bf, A, L->kind == XTC_SUB_SELF ? self_idx : cross_idx);
+        } else {
+            attention_sublayer(s, L, io, bf, A, kind ? cross_idx : self_idx, prev_logits[kind]);
+            prev_logits[kind] = kind ? A->cross_logits : A->self_logits;
+        }
         xtc_step_branch_out(s, L, io->x, bf->y, A, 0, N);
         self_idx += L->kind == XTC_SUB_SELF;
         cross_idx += L->kind == XTC_SUB_CROSS;

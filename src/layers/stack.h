@@ -108,6 +108,10 @@ struct xtc_sub_acts {
     /* gate_residual: the GRU's input projections gi = y2 W_ih^T + b_ih and gh = h W_hh^T + b_hh
      * (N, 3C), its hidden input h = x * residual_scale (N, C), and (training) its input y2 (N, C) */
     float *gru_gi, *gru_gh, *gru_h, *gru_y;
+    /* residual_attn / cross_residual_attn: this layer's pre-softmax logits (B, H, T, K + S), which
+     * the next self- (cross-) attention adds to its own; at inference one buffer per kind,
+     * updated in place by every layer */
+    float *self_logits, *cross_logits;
     float *x_sum, *post_mean, *post_rstd; /* post-norm: x_in + branch output (N, C) before the norm */
 };
 
@@ -128,6 +132,7 @@ struct xtc_stack_bufs {
     float *dec_h;
     /* backward scratch (training only) */
     float *dgru, *dgy; /* gate_residual: d/d(gi, gh) (N, 6C) and d/dy2 (N, C) */
+    float *dlogits[2][2]; /* residual attention: [self, cross] x two gradients of logits (B, H, T, K + S) */
     float *dres, *dh, *dtmp, *dq, *dk, *dv, *dout, *dkvin, *dff1, *dffa, *dffn, *dmemk, *dbias, *dmem;
 };
 

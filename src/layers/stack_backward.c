@@ -166,9 +166,17 @@ static void ff_backward(const struct xtc_stack *s, const struct xtc_sublayer *L,
     xtc_linear_backward(bf->dh, grad_of(g, L->w1), grad_of(g, L->b1), bf->dff1, A->h, L->w1, N, C, I1, 0);
 }
 
+/* Residual attention of one layer in the backward: the logits it added (the previous layer's of
+ * its kind, or NULL), the gradient reaching its own logits from the next layer (or NULL), and
+ * where the gradient of the added logits goes (or NULL). */
+struct resid_logits {
+    const float *prev, *dlogits_in;
+    float *dprev_out;
+};
+
 static void attention_backward(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_stack_io *io,
                                struct xtc_stack_bufs *bf, const struct xtc_sub_acts *A, int self_idx, const float *dy,
-                               const struct xtc_stack_grads *g) {
+                               const struct resid_logits *ra, const struct xtc_stack_grads *g) {
     const struct xtc_layers_config *c = &s->cfg;
     const int64_t B = io->B, T = io->T, C = c->dim;
     const int H = c->heads, G = c->kv_heads, D = c->dim_head, K = c->num_mem_kv;
@@ -194,6 +202,9 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
     }
     xtc_step_mem_keys(s, L, bf->memk, 0, G); /* the forward's memory keys of this layer */
     struct xtc_attn_params p = xtc_stack_attn_params(s, L, io, bf, self_idx);
+    p.prev_logits = ra->prev;
+    p.dlogits_in = ra->dlogits_in;
+    p.dprev_out = ra->dprev_out;
     float *dmem_k = K > 0 ? (c->qk_norm ? bf->dmemk : grad_of(g, L->mem_k)) : NULL;
     if (dmem_k == bf->dmemk && dmem_k)
         memset(dmem_k, 0, sizeof(float) * (size_t)G * K * D);
@@ -285,6 +296,10 @@ void xtc_stack_backward(const struct xtc_stack *s, const struct xtc_stack_io *io
     if (c->softclamp_output > 0)
         xtc_softclamp_backward(bf->dres, bf->final_in, N * C, (float)c->softclamp_output);
     int self_idx = s->n_self;
+    /* residual attention: dlogits[kind][cur[kind]] holds the gradient of the logits of the layer
+     * of that kind below the next one processed (have_d: whether there is one) */
+    int cur[2] = {0, 0};
+    bool have_d[2] = {false, false};
     for (int l = s->n_sub - 1; l >= 0; l--) {
         const struct xtc_sublayer *L = &s->sub[l];
         const struct xtc_sub_acts *A = &bf->acts[l];
@@ -322,10 +337,20 @@ void xtc_stack_backward(const struct xtc_stack *s, const struct xtc_stack_io *io
             residual_scale_backward(s, L, bf->dres, A->x_in, N, g);
         }
         /* y = f(h) */
-        if (L->kind == XTC_SUB_FF)
+        if (L->kind == XTC_SUB_FF) {
             ff_backward(s, L, N, bf, A, dy, g);
-        else
-            attention_backward(s, L, io, bf, A, self_idx, dy, g);
+        } else {
+            const int kind = L->kind == XTC_SUB_CROSS;
+            struct resid_logits ra = {.dlogits_in = have_d[kind] ? bf->dlogits[kind][cur[kind]] : NULL};
+            for (int j = l - 1; j >= 0 && !ra.prev; j--)
+                if (s->sub[j].kind == L->kind)
+                    ra.prev = kind ? bf->acts[j].cross_logits : bf->acts[j].self_logits;
+            if (ra.prev)
+                ra.dprev_out = bf->dlogits[kind][1 - cur[kind]];
+            attention_backward(s, L, io, bf, A, self_idx, dy, &ra, g);
+            have_d[kind] = ra.dprev_out != NULL;
+            cur[kind] = ra.dprev_out ? 1 - cur[kind] : cur[kind];
+        }
         /* h = norm(x_in) under pre-norm, h = x_in under post-norm */
         if (c->pre_norm)
             norm_backward(s, bf->dres, L->norm, bf->dh, A->x_in, A->mean, A->rstd, N, g);

@@ -276,8 +276,10 @@ static const struct bad BAD[] = {
      XTC_ERR_CONFIG, "ff_relu_squared"},
     {"norm_add_unit_offset false", DEC(", \"norm_add_unit_offset\": false"), XTC_ERR_UNSUPPORTED,
      "norm_add_unit_offset"},
-    {"residual_attn true", DEC(", \"residual_attn\": true"), XTC_ERR_UNSUPPORTED, "residual_attn"},
-    {"cross_residual_attn true", DEC(", \"cross_residual_attn\": true"), XTC_ERR_UNSUPPORTED, "cross_residual_attn"},
+    {"residual_attn with attn_sparse_topk", DEC(", \"residual_attn\": true, \"attn_sparse_topk\": 4"),
+     XTC_ERR_UNSUPPORTED, "residual_attn"},
+    {"cross_residual_attn with attn_flash", DEC(", \"cross_residual_attn\": true, \"attn_flash\": true"),
+     XTC_ERR_CONFIG, "cross_residual_attn"},
     {"scale_residual as a number", DEC(", \"scale_residual\": 0.5"), XTC_ERR_UNSUPPORTED, "scale_residual"},
     {"shift_tokens as a list", DEC(", \"shift_tokens\": [1, 0]"), XTC_ERR_CONFIG, "shift_tokens"},
     {"rotate_num_heads with GQA", DEC(", \"heads\": 4, \"attn_kv_heads\": 2, \"rotary_pos_emb\": true, "

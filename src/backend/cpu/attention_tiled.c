@@ -14,6 +14,7 @@
 #include "attn/attention.h"
 #include "backend/cpu/cpu.h"
 #include "backend/cpu/vec.h"
+#include "backend/ref/ref.h"
 #include "pos/pos.h"
 
 #define TQ 64
@@ -156,6 +157,10 @@ static bool any_visible_key(const struct xtc_attn_params *p, int64_t b) {
 
 void xtc_attention_forward_head(float *out, const float *q, const float *k, const float *v,
                                 const struct xtc_attn_params *p, int64_t b, int h, float *P) {
+    if (xtc_attn_residual(p)) { /* residual attention: the reference kernel only */
+        xtc_attention_forward_head_ref(out, q, k, v, p, b, h, P);
+        return;
+    }
     const int64_t T = p->T, S = p->S, K = p->K, W = K + S;
     const int D = p->D, hk = h % p->G;
     const int64_t HD = (int64_t)p->H * D, GD = (int64_t)p->G * D, R = tile_rows(T);
@@ -183,6 +188,10 @@ void xtc_attention_forward_head(float *out, const float *q, const float *k, cons
 
 void xtc_attention_forward_tiled(float *out, const float *q, const float *k, const float *v,
                                  const struct xtc_attn_params *p, float *scratch) {
+    if (xtc_attn_residual(p)) { /* residual attention: the reference kernel only */
+        xtc_attention_forward_ref(out, q, k, v, p, scratch);
+        return;
+    }
     const int64_t B = p->B, T = p->T, S = p->S, K = p->K;
     const int H = p->H, D = p->D;
     const size_t per = xtc_attention_tiled_scratch(p) / (size_t)omp_get_max_threads();
@@ -197,6 +206,10 @@ void xtc_attention_forward_tiled(float *out, const float *q, const float *k, con
 void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
                                   const float *dout, const float *q, const float *k, const float *v,
                                   const struct xtc_attn_params *p, float *scratch) {
+    if (xtc_attn_residual(p)) { /* residual attention: the reference kernel only */
+        xtc_attention_backward_ref(dq, dk, dv, dmem_k, dmem_v, dbias, dout, q, k, v, p, scratch);
+        return;
+    }
     const int64_t B = p->B, T = p->T, S = p->S, K = p->K, W = K + S;
     const int H = p->H, G = p->G, D = p->D;
     const int64_t HD = (int64_t)H * D, GD = (int64_t)G * D, R = tile_rows(T);

@@ -35,6 +35,10 @@ static float score_row(const struct xtc_attn_params *p, const float *q, const fl
     const float *kb = k + b * (p->k_bstride ? p->k_bstride : S) * kstride + (int64_t)hk * D;
     for (int64_t j = 0; j < S; j++)
         row[K + j] = j > last || (km && !km[j]) ? 0.0f : dot(qv, kb + j * kstride, D) * p->scale;
+    const int64_t lrow = ((b * p->H + h) * T + i) * (K + S); /* this row in (B, H, T, K + S) */
+    if (p->prev_logits) /* Attend: sim = sim * scale + prev_attn, then the bias */
+        for (int64_t j = 0; j < K + S; j++)
+            row[j] += p->prev_logits[lrow + j];
     if (p->bias.scheme)
         xtc_attn_bias_row(p, b, h, i, S, row + K);
     if (p->softclamp > 0) /* memory key/value logits included: Attend clamps the whole row */
@@ -43,6 +47,8 @@ static float score_row(const struct xtc_attn_params *p, const float *q, const fl
     for (int64_t j = 0; j < S; j++)
         if (j > last || (km && !km[j]))
             row[K + j] = -FLT_MAX; /* replaced, not added to */
+    if (p->logits_out) /* pre_softmax_attn: before the top-k of attn_fn */
+        memcpy(p->logits_out + lrow, row, sizeof(float) * (size_t)(K + S));
     if (p->sparse_topk > 0)
         xtc_attn_topk_row(row, K + S, p->sparse_topk, tmp);
     for (int64_t j = 0; j < K + S; j++)
@@ -90,8 +96,11 @@ void xtc_attention_forward_head_ref(float *out, const float *q, const float *k, 
     for (int64_t i = 0; i < T; i++) {
         float *o = out + (b * T + i) * qstride + (int64_t)h * D;
         memset(o, 0, sizeof(float) * (size_t)D);
-        if (row_is_zeroed(p, b, i))
+        if (row_is_zeroed(p, b, i)) {
+            if (p->logits_out) /* the next layer still reads this row's logits */
+                score_row(p, q, k, p->mem_k, b, h, i, row, row + (K + S));
             continue;
+        }
         float mx = score_row(p, q, k, p->mem_k, b, h, i, row, row + (K + S));
         softmax_row(row, K + S, mx);
         for (int64_t j = 0; j < K + S; j++) {
@@ -121,6 +130,8 @@ void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, 
     memset(dq, 0, sizeof(float) * (size_t)(B * T * qstride));
     memset(dk, 0, sizeof(float) * (size_t)(B * S * kstride));
     memset(dv, 0, sizeof(float) * (size_t)(B * S * kstride));
+    if (p->dprev_out) /* rows left out below (zeroed outputs) pass no gradient */
+        memset(p->dprev_out, 0, sizeof(float) * (size_t)(B * H * T * (K + S)));
     float *P = scratch, *dP = P + (K + S), *fac = dP + (K + S);
     for (int hk = 0; hk < G; hk++) {
         for (int h = hk; h < H; h += G)
@@ -159,7 +170,14 @@ void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, 
                             dP[j] = 0.0f;
                             continue;
                         }
-                        float ds = (float)(w * (dP[j] - Dsum)) * fac[j];
+                        const int64_t lrow = ((b * H + h) * T + i) * (K + S);
+                        /* the logit also reaches the next layer (residual attention) */
+                        float dl = (float)(w * (dP[j] - Dsum));
+                        if (p->dlogits_in)
+                            dl += p->dlogits_in[lrow + j];
+                        float ds = dl * fac[j];
+                        if (p->dprev_out)
+                            p->dprev_out[lrow + j] = ds;
                         dP[j] = ds; /* the logit gradient, for a learned bias below */
                         if (ds == 0.0f)
                             continue;
