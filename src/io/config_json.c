@@ -339,7 +339,7 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"residual_attn", KW_BOOL, &c->residual_attn, 0, 0, 0, NULL},
         {"cross_residual_attn", KW_BOOL, &c->cross_residual_attn, 0, 0, 0, NULL},
         {"gate_residual", KW_BOOL, &c->gate_residual, 0, 0, 0, NULL},
-        {"shift_tokens", KW_DEFAULT_ONLY_INT, NULL, 0, 0, 0, NULL},
+        {"shift_tokens", KW_INT, &c->shift_tokens, 0, MAX_SMALL, 0, NULL},
         {"attn_on_attn", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
     };
     /* A number there is AttentionLayers' float form: it wraps every branch in Scale(value) and still
@@ -393,6 +393,10 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "%s: %s with attn_sparse_topk is not supported by xtc", where,
                  c->residual_attn ? "residual_attn" : "cross_residual_attn");
     c->softclamp_output = softclamp_output ? softclamp_output_value : 0;
+    if (c->shift_tokens > 0 && (c->causal ? 1 : 2) * c->shift_tokens + 1 > c->dim)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: shift_tokens %d makes %d feature groups, more than dim %d (x-transformers "
+                 "fails splitting the features)", where, c->shift_tokens, (c->causal ? 1 : 2) * c->shift_tokens + 1,
+                 c->dim);
     if (c->gate_residual)
         c->scale_residual_constant = 1; /* GRUGating takes scale_residual_constant and never uses it */
     return XTC_OK;

@@ -508,6 +508,7 @@ void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io,
         if (A->x_in)
             memcpy(A->x_in, io->x, sizeof(float) * (size_t)(N * C));
         xtc_step_branch_in(s, L, A->h, A->mean, A->rstd, io->x, N);
+        xtc_step_shift_tokens(s, L, A->h, io->mask, B, T, false);
         const int kind = L->kind == XTC_SUB_CROSS; /* prev_logits index */
         if (L->kind == XTC_SUB_FF) {
             ff_sublayer(s, L, N, bf, A);

@@ -351,7 +351,9 @@ void xtc_stack_backward(const struct xtc_stack *s, const struct xtc_stack_io *io
             have_d[kind] = ra.dprev_out != NULL;
             cur[kind] = ra.dprev_out ? 1 - cur[kind] : cur[kind];
         }
-        /* h = norm(x_in) under pre-norm, h = x_in under post-norm */
+        /* h = shift(h0) with shift_tokens (the projections read the shifted rows) */
+        xtc_step_shift_tokens(s, L, bf->dh, io->mask, B, T, true);
+        /* h0 = norm(x_in) under pre-norm, h0 = x_in under post-norm */
         if (c->pre_norm)
             norm_backward(s, bf->dres, L->norm, bf->dh, A->x_in, A->mean, A->rstd, N, g);
         else

@@ -47,7 +47,7 @@ struct sub {
 bool xtc_stack_decode_ok(const struct xtc_stack *s, const struct xtc_stack_io *io, bool train) {
     /* the GRU gate (gate_residual) runs in the general forward: it needs whole rows and buffers */
     return !train && io->cache_k && io->M == 0 && !s->cfg.gate_residual && !s->cfg.residual_attn &&
-           !s->cfg.cross_residual_attn && io->B * io->T <= DECODE_ROWS && !io->return_hiddens && !io->mask &&
+           !s->cfg.cross_residual_attn && s->cfg.shift_tokens == 0 && io->B * io->T <= DECODE_ROWS && !io->return_hiddens && !io->mask &&
            !io->pos && (!s->cfg.cross_attend || (io->cross_k && io->cross_ready));
 }
 

@@ -140,6 +140,36 @@ void xtc_step_branch_in(const struct xtc_stack *s, const struct xtc_sublayer *L,
         memcpy(h, x, sizeof(float) * (size_t)(N * s->cfg.dim));
 }
 
+void xtc_step_shift_tokens(const struct xtc_stack *s, const struct xtc_sublayer *L, float *h, const uint8_t *mask,
+                           int64_t B, int64_t T, bool backward) {
+    const struct xtc_layers_config *c = &s->cfg;
+    const int64_t C = c->dim, lo = c->causal ? 0 : -c->shift_tokens, groups = c->shift_tokens - lo + 1;
+    const int64_t fps = C / groups;
+    if (c->shift_tokens <= 0)
+        return;
+    if (L->kind == XTC_SUB_FF) /* the feed-forward block is called without the mask */
+        mask = NULL;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t g = 0; g < groups; g++) {
+            /* shift(): amount 0 returns the group untouched (not even masked) */
+            const int64_t a = lo + g;
+            if (a == 0)
+                continue;
+            float *hb = h + b * T * C + g * fps;
+            const uint8_t *mb = mask ? mask + b * T : NULL;
+            /* forward: out[t] = in[t - a] (masked: 0); backward: din[u] = dout[u + a] (u masked: 0);
+             * each runs in the order that reads a row before it is overwritten */
+            const bool down = backward ? a < 0 : a > 0;
+            for (int64_t n = 0; n < T; n++) {
+                const int64_t t = down ? T - 1 - n : n;
+                const int64_t src = backward ? t + a : t - a, keep = backward ? t : src;
+                const bool ok = src >= 0 && src < T && (!mb || mb[keep]);
+                for (int64_t f = 0; f < fps; f++)
+                    hb[t * C + f] = ok ? hb[src * C + f] : 0.0f;
+            }
+        }
+}
+
 bool xtc_step_branch_plain(const struct xtc_stack *s) {
     const struct xtc_layers_config *c = &s->cfg;
     return c->pre_norm && !c->sandwich_norm && !c->macaron && !c->use_layerscale && !c->gate_residual &&

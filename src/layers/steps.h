@@ -62,6 +62,13 @@ void xtc_step_residual(float *x, const float *y, int64_t N, int64_t C, int64_t l
 void xtc_step_branch_in(const struct xtc_stack *s, const struct xtc_sublayer *L, float *h, float *mean, float *rstd,
                         const float *x, int64_t N);
 
+/* shift_tokens (ShiftTokens): h (B, T, C), the branch input of sub-layer L, in place: feature
+ * group g of the cfg.shift_tokens groups moves along the sequence by its shift (zeros
+ * shifted in); in attention blocks tokens with mask 0 (mask (B, T) or NULL) are zeroed first
+ * in the groups that move. backward: the same for the gradient, d/d(shifted h) -> d/dh. */
+void xtc_step_shift_tokens(const struct xtc_stack *s, const struct xtc_sublayer *L, float *h, const uint8_t *mask,
+                           int64_t B, int64_t T, bool backward);
+
 /* Whether the end of a branch is the plain residual x += y, which may run over chunks of
  * features; otherwise (sandwich_norm, post-norm) it needs whole rows. */
 bool xtc_step_branch_plain(const struct xtc_stack *s);

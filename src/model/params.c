@@ -77,10 +77,10 @@ static float *norm_param(struct xtc_param_builder *b, const struct xtc_layers_co
 }
 
 /* Where sub-layer l's block module lives: layers.l.1., one "fn." deeper for each wrapper
- * around it (AttentionLayers: LayerScale(Scale(0.5, FeedForward)) with use_layerscale and
- * macaron). */
+ * around it (AttentionLayers: LayerScale(ShiftTokens(Scale(0.5, FeedForward))) with
+ * use_layerscale, shift_tokens and macaron). */
 static void branch_prefix(char *bp, size_t n, const struct xtc_layers_config *c, const struct xtc_sublayer *L, int l) {
-    snprintf(bp, n, "layers.%d.1.%s%s", l, c->use_layerscale ? "fn." : "",
+    snprintf(bp, n, "layers.%d.1.%s%s%s", l, c->use_layerscale ? "fn." : "", c->shift_tokens > 0 ? "fn." : "",
              c->macaron && L->kind == XTC_SUB_FF ? "fn." : "");
 }
 
