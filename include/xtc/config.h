@@ -95,7 +95,7 @@ struct xtc_layers_config {
     /* residual attention: each self- (cross-) attention adds the pre-softmax logits of the
      * previous one to its scaled logits, before its bias (Attend prev_attn) */
     bool residual_attn, cross_residual_attn;
-    /* shift_tokens s > 0: every block's input (after its pre-norm) is cut into s + 1 (Decoder:
+    /* shift_tokens s > 0 (s <= 0: none, as x-transformers): every block's input (after its pre-norm) is cut into s + 1 (Decoder:
      * shifts 0 .. s) or 2s + 1 (shifts -s .. s) groups of dim // groups features, group g moved
      * along the sequence by its shift (zeros shifted in; padded tokens zeroed first in attention
      * blocks); the features after the groups stay (ShiftTokens) */

@@ -339,7 +339,7 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"residual_attn", KW_BOOL, &c->residual_attn, 0, 0, 0, NULL},
         {"cross_residual_attn", KW_BOOL, &c->cross_residual_attn, 0, 0, 0, NULL},
         {"gate_residual", KW_BOOL, &c->gate_residual, 0, 0, 0, NULL},
-        {"shift_tokens", KW_INT, &c->shift_tokens, 0, MAX_SMALL, 0, NULL},
+        {"shift_tokens", KW_INT, &c->shift_tokens, -MAX_SMALL, MAX_SMALL, 0, NULL}, /* <= 0: none, as upstream */
         {"attn_on_attn", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
     };
     /* A number there is AttentionLayers' float form: it wraps every branch in Scale(value) and still

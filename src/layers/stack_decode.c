@@ -45,10 +45,12 @@ struct sub {
 };
 
 bool xtc_stack_decode_ok(const struct xtc_stack *s, const struct xtc_stack_io *io, bool train) {
-    /* the GRU gate (gate_residual) runs in the general forward: it needs whole rows and buffers */
-    return !train && io->cache_k && io->M == 0 && !s->cfg.gate_residual && !s->cfg.residual_attn &&
-           !s->cfg.cross_residual_attn && s->cfg.shift_tokens == 0 && io->B * io->T <= DECODE_ROWS && !io->return_hiddens && !io->mask &&
-           !io->pos && (!s->cfg.cross_attend || (io->cross_k && io->cross_ready));
+    /* the GRU gate (gate_residual), residual attention (the reference kernels pass the logits on)
+     * and token shifts (whole sequences) run in the general forward */
+    const struct xtc_layers_config *c = &s->cfg;
+    const bool blocks_ok = !c->gate_residual && !c->residual_attn && !c->cross_residual_attn && c->shift_tokens <= 0;
+    return !train && blocks_ok && io->cache_k && io->M == 0 && io->B * io->T <= DECODE_ROWS && !io->return_hiddens &&
+           !io->mask && !io->pos && (!c->cross_attend || (io->cross_k && io->cross_ready));
 }
 
 /* Attention of batch row b over kv head g and every query head reading it (h = g, g + G, ...).

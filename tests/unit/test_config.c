@@ -306,6 +306,7 @@ static const struct bad BAD[] = {
      XTC_ERR_CONFIG, "attn_flash"},
     {"attn_flash with attn_sparse_topk", DEC(", \"attn_flash\": true, \"attn_sparse_topk\": 4"), XTC_ERR_CONFIG,
      "attn_flash"},
+    {"shift_tokens out of range", DEC(", \"shift_tokens\": -70000"), XTC_ERR_CONFIG, "shift_tokens"},
     {"shift_tokens: more groups than dim", DEC(", \"shift_tokens\": 40"), XTC_ERR_CONFIG, "shift_tokens"},
     /* x-transformers fails at the first forward: logits = x (dim) @ E^T (emb_dim) */
     {"tie_embedding with emb_dim != dim",
