@@ -558,6 +558,12 @@ CASES = [
          model=tw(heads=4, attn_dim_head=8, alibi_pos_bias=True, only_attn=True, use_layerscale=True, scale_residual_constant=0.9,
                   attn_num_mem_kv=1, wrapper={"use_abs_pos_emb": False}),
          calls=[beam(tok(2, 4), 6, 2, cache_kv=True), beam(same("prompts"), 6, 2, cache_kv=False)]),
+    dict(name="beam_residual_attn_shift_t5",
+         description="Beam search, 2 beams, batch 2, over a T5-bias decoder with residual_attn and shift_tokens 1 (cached steps shift within their new token, as x-transformers, so cached and uncached searches differ): cached and uncached.",
+         features=["beam_search", "causal", "kv_cache", "residual_attn", "shift_tokens", "t5_rel_pos_bias_causal"],
+         model=tw(heads=2, attn_dim_head=16, residual_attn=True, shift_tokens=1, rel_pos_bias=True, rel_pos_num_buckets=8,
+                  rel_pos_max_distance=16, ff_mult=2),
+         calls=[beam(tok(2, 4), 6, 2, cache_kv=True), beam(same("prompts"), 6, 2, cache_kv=False)]),
 ]
 
 # --------------------------------------------------------------------------- running

@@ -1014,6 +1014,20 @@ CASES = [
          grad=True,
          calls=[fwd([("x", tok(2, 6)), ("mask", lens_mask(6, [6, 4])), ("context", flt(2, 5, 32)),
                      ("context_mask", lens_mask(5, [5, 3]))], grad_inputs=["context"])]),
+    # ------------------------------------------------------------ block options under the XL wrappers
+    dict(name="xl_loss_block_options_ragged",
+         description="XL wrapper loss with gradients over the block options: weight_tie_layers (depth 2), macaron, use_layerscale, scale_residual, residual_attn and rotary, max_seq_len 5, max_mem_len 4, batch 2: 12 inputs in segments 5, 5, 2; ignore_index = pad_value = 0, row 1 of length 7 keeps no target in the last segment.",
+         features=XL_LOSS + ROT + ["macaron", "residual_attn", "scale_residual", "use_layerscale", "weight_tie_layers"],
+         model=tw(heads=2, attn_dim_head=16, weight_tie_layers=True, macaron=True, use_layerscale=True, scale_residual=True,
+                  residual_attn=True, rotary_pos_emb=True, ff_mult=2, max_seq_len=5, wrapper={"max_mem_len": 4}),
+         grad=True,
+         calls=[xl_loss(ragged(2, 13, [13, 7]))]),
+    dict(name="xl_gen_block_options_alibi",
+         description="XL greedy generation (kv cache, segment boundaries) over gate_residual, only_attn, shift_tokens 1 and ALiBi, max_seq_len 4, max_mem_len 4, batch 2: prompt 5 + 9 tokens (cached steps shift within their new token, as x-transformers).",
+         features=XL_GEN + ["alibi", "gate_residual", "only_attn", "shift_tokens"],
+         model=tw(heads=4, attn_dim_head=8, gate_residual=True, only_attn=True, shift_tokens=1, alibi_pos_bias=True, max_seq_len=4,
+                  wrapper={"max_mem_len": 4, "use_abs_pos_emb": False}),
+         calls=[xl_gen(2, 5, 9)]),
 ]
 
 # --------------------------------------------------------------------------- running
