@@ -3,9 +3,12 @@
  * norm; or with sandwich_norm x <- x + norm2(block(norm(x))), or post-norm
  * x <- norm(x + block(x)) without a final norm. Blocks are self-attention
  * ('a'), cross-attention ('c') and feed-forward ('f') in the order (a, f),
- * (a, c, f) or (c, f) per depth, with macaron (f, a, f), ..., and only_attn without f.
- * The end of each branch may scale it (macaron's 0.5, LayerScale) and the residual
- * (scale_residual); see xtc_step_branch_out.
+ * (a, c, f) or (c, f) per depth, with macaron (f, a, f), ..., and only_attn without f;
+ * with weight_tie_layers every block runs the first block's weights. A branch input may
+ * be token-shifted (xtc_step_shift_tokens); the end of each branch may scale it (macaron's
+ * 0.5, LayerScale) and the residual (scale_residual), or gate it with a GRU
+ * (xtc_step_branch_out); with residual attention each attention hands its logits to the
+ * next of its kind.
  * Shape letters as in stack.h. */
 #include "layers/stack.h"
 
