@@ -78,6 +78,30 @@ static void describe(const struct xtc_net_config *n, const char *label) {
         printf(" cross-attention(context dim %d)", l->dim_context);
     if (l->num_mem_kv)
         printf(" mem-kv %d", l->num_mem_kv);
+    if (l->macaron || l->only_attn || l->weight_tie_layers || l->use_layerscale || l->scale_residual ||
+        l->scale_residual_constant != 1 || l->gate_residual || l->residual_attn || l->cross_residual_attn ||
+        l->shift_tokens > 0) {
+        printf("\n  blocks:");
+        if (l->macaron)
+            printf(" macaron");
+        if (l->only_attn)
+            printf(" attention-only");
+        if (l->weight_tie_layers)
+            printf(" weight-tied");
+        if (l->use_layerscale)
+            printf(" layerscale");
+        if (l->scale_residual)
+            printf(" residual-scale");
+        if (l->scale_residual_constant != 1)
+            printf(" residual x%g", l->scale_residual_constant);
+        if (l->gate_residual)
+            printf(" gru-gated-residual");
+        if (l->residual_attn || l->cross_residual_attn)
+            printf(" residual-attention(%s%s)", l->residual_attn ? "self" : "",
+                   l->residual_attn && l->cross_residual_attn ? ", cross" : l->cross_residual_attn ? "cross" : "");
+        if (l->shift_tokens > 0)
+            printf(" shift-tokens %d", l->shift_tokens);
+    }
     if (n->has_wrapper && n->wrap.continuous)
         printf("\n  float inputs: dim_in %d%s, dim_out %d%s, max_seq_len %d, memory tokens %d, max_mem_len %d",
                n->wrap.dim_in, n->wrap.project_in ? " (project_in)" : "", n->wrap.logits_dim,

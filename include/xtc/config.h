@@ -93,6 +93,24 @@ struct xtc_layers_config {
      * branch output, x <- x + norm2(f(norm(x))); post-norm (pre_norm false) x <- norm(x + f(x)).
      * final_norm: pre_norm and pre_norm_has_final_norm. */
     bool pre_norm, sandwich_norm, final_norm;
+    /* Block layout and residual (reference B.2; x-transformers AttentionLayers):
+     * macaron: a feed-forward before each block's attention, both feed-forwards' outputs
+     * halved (Scale(0.5, FeedForward)); only_attn: no feed-forwards; weight_tie_layers: every
+     * block runs the first block's parameters (layers_execute_order (0, 1, ..) * depth). */
+    bool macaron, only_attn, weight_tie_layers;
+    bool use_layerscale;           /* branch output * (gamma + 1) (LayerScale with unit offset) */
+    double layerscale_init_value;  /* gamma starts at init_value - 1 (initialisation only) */
+    bool scale_residual;           /* residual * residual_scale (C), learned */
+    double scale_residual_constant; /* residual * constant (default 1; GRUGating ignores it: 1 there) */
+    bool gate_residual;            /* x <- GRUCell(input: branch output, hidden: residual) (GRUGating) */
+    /* residual attention: each self- (cross-) attention adds the pre-softmax logits of the
+     * previous one to its scaled logits, before its bias (Attend prev_attn) */
+    bool residual_attn, cross_residual_attn;
+    /* shift_tokens s > 0 (s <= 0: none, as x-transformers): every block's input (after its pre-norm) is cut into s + 1 (Decoder:
+     * shifts 0 .. s) or 2s + 1 (shifts -s .. s) groups of dim // groups features, group g moved
+     * along the sequence by its shift (zeros shifted in; padded tokens zeroed first in attention
+     * blocks); the features after the groups stay (ShiftTokens) */
+    int shift_tokens;
     double ff_mult;
     bool ff_glu;
     enum xtc_ff_activation ff_activation;

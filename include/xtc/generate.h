@@ -98,7 +98,10 @@ XTC_API xtc_status xtc_generate_seq2seq(xtc_model_t m, const int64_t *src, const
  * max_seq_len segments build the memories (truncated to max_mem_len), the current
  * segment is decoded with them (and a KV cache of its own tokens). Past the end of a
  * segment, where x-transformers 2.26.4 fails, the full segment is run, its last logits
- * are used and its memories start the next segment. eos_token is not used here. */
+ * are used and its memories start the next segment. eos_token is not used here.
+ * With shift_tokens the KV cache is used even when o->cache_kv is false: x-transformers
+ * always caches here, and its cached steps shift within their one new token (recomputing
+ * would shift over the whole segment and give other numbers). */
 XTC_API xtc_status xtc_generate_xl(xtc_model_t m, const int64_t *prompts, int64_t batch, int64_t prompt_len,
                                    const struct xtc_gen_options *o, xtc_gen_callback cb, void *user, int64_t *out,
                                    int64_t *n_out, float *step_logits, struct xtc_error *err);

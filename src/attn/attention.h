@@ -37,11 +37,26 @@ struct xtc_attn_params {
     /* rows between batch rows of k and of v: 0 means S (packed). Only the forward kernels
      * honour other values (decoding reads the KV cache in place). */
     int64_t k_bstride, v_bstride;
+    /* residual attention (x-transformers residual_attn / cross_residual_attn; Attend's prev_attn):
+     * prev_logits (B, H, T, K + S) is added to the scaled logits before the bias; logits_out
+     * (same shape, may be prev_logits: each row is read before it is written) receives the
+     * pre-softmax logits (after bias, soft clamp and masking) for the next layer. Backward:
+     * dlogits_in (or NULL) is the gradient reaching logits_out from the next layer, dprev_out
+     * (=, or NULL) receives the gradient of prev_logits. Only the reference kernels implement
+     * them (the cpu backend hands such calls to them); not with sparse_topk. */
+    const float *prev_logits;
+    float *logits_out;
+    const float *dlogits_in;
+    float *dprev_out;
 };
 
 /* Whether a call needs the row-wise reference kernels on every backend (CoPE, data-dependent
  * ALiBi: they read a whole row, or the batch row, which the tiled kernels do not give). */
 static inline bool xtc_attn_rowwise(const struct xtc_attn_params *p) { return p->cope.max_pos > 0 || p->dda.on; }
+
+static inline bool xtc_attn_residual(const struct xtc_attn_params *p) {
+    return p->prev_logits || p->logits_out || p->dlogits_in || p->dprev_out;
+}
 
 /* Adds the positional bias of query row i (batch row b, head h) to the logits of keys
  * [0, n) (one call for every kernel; the scheme decides the values). Default positions

@@ -138,9 +138,12 @@ xtc_status xtc_generate_xl(xtc_model_t m, const int64_t *prompts, int64_t B, int
     int64_t *win = malloc(sizeof(int64_t) * win_n);
     float *scratch = malloc(sizeof(float) * (size_t)(2 * V));
     int64_t *step_tokens = malloc(sizeof(int64_t) * (size_t)B);
-    /* no cache with memory tokens (as x-transformers) nor with data-dependent ALiBi, whose cached
-     * steps differ from the model (model.c) */
-    bool cached = o->cache_kv && c->net.wrap.num_memory_tokens == 0 && !c->net.layers.dda;
+    /* XLAutoregressiveWrapper always decodes with the cache; recomputing gives the same numbers
+     * except with shift_tokens, whose cached steps shift within their new token: such models
+     * take the cache whatever o->cache_kv says. No cache with memory tokens (as x-transformers)
+     * nor with data-dependent ALiBi, whose cached steps differ from the model (model.c). */
+    bool cached = (o->cache_kv || c->net.layers.shift_tokens > 0) && c->net.wrap.num_memory_tokens == 0 &&
+                  !c->net.layers.dda;
     xtc_kv_cache_t kc = NULL;
     xtc_context_t ctx = NULL; /* its own: generations may share the model across threads */
     bool ok = seq && win && scratch && step_tokens && mems_alloc(&x.seg, x.n_layers, mem_bytes) &&

@@ -143,6 +143,7 @@ static void layers_defaults(struct xtc_layers_config *c) {
     c->dim_context = -1;
     c->disable_abs_pos_emb = -1;
     c->pre_norm = true;
+    c->scale_residual_constant = 1;
 }
 
 /* Validates and resolves the defaults that depend on other keywords. */
@@ -386,15 +387,25 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"ff_post_act_ln", KW_BOOL, &c->ff_post_act_ln, 0, 0, 0, NULL},
         /* Behaviour xtc implements only at the x-transformers default. */
         {"norm_add_unit_offset", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 1, NULL},
-        {"macaron", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
-        {"residual_attn", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
-        {"cross_residual_attn", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
-        {"scale_residual", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
-        {"gate_residual", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
-        {"use_layerscale", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
-        {"shift_tokens", KW_DEFAULT_ONLY_INT, NULL, 0, 0, 0, NULL},
+        {"macaron", KW_BOOL, &c->macaron, 0, 0, 0, NULL},
+        {"only_attn", KW_BOOL, &c->only_attn, 0, 0, 0, NULL},
+        {"weight_tie_layers", KW_BOOL, &c->weight_tie_layers, 0, 0, 0, NULL},
+        {"use_layerscale", KW_BOOL, &c->use_layerscale, 0, 0, 0, NULL},
+        {"layerscale_init_value", KW_NUM, &c->layerscale_init_value, -1e12, 1e12, 0, NULL},
+        {"scale_residual", KW_BOOL, &c->scale_residual, 0, 0, 0, NULL},
+        {"scale_residual_constant", KW_NUM, &c->scale_residual_constant, -1e12, 1e12, 0, NULL},
+        {"residual_attn", KW_BOOL, &c->residual_attn, 0, 0, 0, NULL},
+        {"cross_residual_attn", KW_BOOL, &c->cross_residual_attn, 0, 0, 0, NULL},
+        {"gate_residual", KW_BOOL, &c->gate_residual, 0, 0, 0, NULL},
+        {"shift_tokens", KW_INT, &c->shift_tokens, -MAX_SMALL, MAX_SMALL, 0, NULL}, /* <= 0: none, as upstream */
         {"attn_on_attn", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
     };
+    /* A number there is AttentionLayers' float form: it wraps every branch in Scale(value) and still
+     * creates the learned residual_scale (a truthy float), which xtc does not implement. */
+    if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(kwargs, "scale_residual")))
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "%s: keyword 'scale_residual' as a number (a constant branch scale plus "
+                 "the learned residual scale) is not supported by xtc: use true / false, and "
+                 "scale_residual_constant for a constant residual scale", where);
     XTC_TRY(read_kwargs(kwargs, table, sizeof table / sizeof table[0], where, skip_rel_pos_kwargs, err));
     XTC_TRY(parse_rel_pos_kwargs(cJSON_GetObjectItemCaseSensitive(kwargs, "rel_pos_kwargs"), c, where, err));
     if (c->dda)
@@ -444,7 +455,26 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_softclamp_logits is not compatible with attn_flash", where);
     if (flash && c->sparse_topk > 0)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_sparse_topk is not available with attn_flash", where);
+    if (flash && (c->residual_attn || c->cross_residual_attn))
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: %s is not compatible with attn_flash (x-transformers asserts it)", where,
+                 c->residual_attn ? "residual_attn" : "cross_residual_attn");
+    /* the logits passed on are taken before attn_fn's top-k, which xtc's kernels apply in place */
+    if (c->sparse_topk > 0 && (c->residual_attn || c->cross_residual_attn))
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "%s: %s with attn_sparse_topk is not supported by xtc", where,
+                 c->residual_attn ? "residual_attn" : "cross_residual_attn");
+    /* CoPE and data-dependent ALiBi rewrite the row the residual logits are taken from and
+     * added to: which of them x-transformers passes on is not pinned by a reference case */
+    if ((c->use_cope || c->dda) && (c->residual_attn || c->cross_residual_attn))
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "%s: %s with %s is not supported by xtc", where,
+                 c->residual_attn ? "residual_attn" : "cross_residual_attn",
+                 c->use_cope ? "attn_use_cope" : "attn_data_dependent_alibi");
     c->softclamp_output = softclamp_output ? softclamp_output_value : 0;
+    if (c->shift_tokens > 0 && (c->causal ? 1 : 2) * c->shift_tokens + 1 > c->dim)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: shift_tokens %d makes %d feature groups, more than dim %d (x-transformers "
+                 "fails splitting the features)", where, c->shift_tokens, (c->causal ? 1 : 2) * c->shift_tokens + 1,
+                 c->dim);
+    if (c->gate_residual)
+        c->scale_residual_constant = 1; /* GRUGating takes scale_residual_constant and never uses it */
     return XTC_OK;
 }
 

@@ -3,7 +3,12 @@
  * norm; or with sandwich_norm x <- x + norm2(block(norm(x))), or post-norm
  * x <- norm(x + block(x)) without a final norm. Blocks are self-attention
  * ('a'), cross-attention ('c') and feed-forward ('f') in the order (a, f),
- * (a, c, f) or (c, f) per depth.
+ * (a, c, f) or (c, f) per depth, with macaron (f, a, f), ..., and only_attn without f;
+ * with weight_tie_layers every block runs the first block's weights. A branch input may
+ * be token-shifted (xtc_step_shift_tokens); the end of each branch may scale it (macaron's
+ * 0.5, LayerScale) and the residual (scale_residual), or gate it with a GRU
+ * (xtc_step_branch_out); with residual attention each attention hands its logits to the
+ * next of its kind.
  * Shape letters as in stack.h. */
 #include "layers/stack.h"
 
@@ -27,17 +32,28 @@ xtc_status xtc_stack_init(struct xtc_stack *s, const struct xtc_layers_config *c
                                      .softclamp = c->ff_glu_softclamp,
                                      .gate_clamp = (float)c->ff_glu_gate_softclamp_value,
                                      .up_clamp = (float)c->ff_glu_up_softclamp_value};
-    int per = c->only_cross ? 2 : c->cross_attend ? 3 : 2;
+    /* AttentionLayers' default_block: ('a', 'f'), ('a', 'c', 'f') or ('c', 'f'); macaron puts an
+     * 'f' in front, only_attn drops every 'f' */
+    enum xtc_sub_kind block[4];
+    int per = 0;
+    if (c->macaron && !c->only_attn)
+        block[per++] = XTC_SUB_FF;
+    if (!c->only_cross)
+        block[per++] = XTC_SUB_SELF;
+    if (c->cross_attend)
+        block[per++] = XTC_SUB_CROSS;
+    if (!c->only_attn)
+        block[per++] = XTC_SUB_FF;
+    s->per_block = per;
     s->n_sub = per * c->depth;
     s->sub = calloc((size_t)s->n_sub, sizeof *s->sub);
     if (!s->sub)
         XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating the stack's layers");
     for (int l = 0; l < s->n_sub; l++) {
-        int r = l % per;
-        enum xtc_sub_kind k = c->only_cross ? (r == 0 ? XTC_SUB_CROSS : XTC_SUB_FF)
-                              : c->cross_attend ? (r == 0 ? XTC_SUB_SELF : r == 1 ? XTC_SUB_CROSS : XTC_SUB_FF)
-                                                : (r == 0 ? XTC_SUB_SELF : XTC_SUB_FF);
+        enum xtc_sub_kind k = block[l % per];
         s->sub[l].kind = k;
+        /* macaron: both feed-forwards are Scale(0.5, FeedForward) */
+        s->sub[l].branch_scale = c->macaron && k == XTC_SUB_FF ? 0.5f : 1.0f;
         s->n_self += k == XTC_SUB_SELF;
     }
     if (c->rotary) {
@@ -149,6 +165,18 @@ static void plan_acts(const struct xtc_stack *s, const struct xtc_stack_io *io, 
             x->ffn_rstd = xtc_arena_floats(a, (size_t)N);
         }
     }
+    if (c->residual_attn && self)
+        x->self_logits = xtc_arena_floats(a, (size_t)(N * c->heads * (c->num_mem_kv + M + io->C_cache + T)));
+    if (c->cross_residual_attn && (all || kind == XTC_SUB_CROSS))
+        x->cross_logits = xtc_arena_floats(a, (size_t)(N * c->heads * (c->num_mem_kv + io->S_ctx)));
+    if (train && c->use_layerscale)
+        x->y_ls = xtc_arena_floats(a, (size_t)(N * C));
+    if (c->gate_residual) {
+        x->gru_gi = xtc_arena_floats(a, (size_t)(N * 3 * C));
+        x->gru_gh = xtc_arena_floats(a, (size_t)(N * 3 * C));
+        x->gru_h = xtc_arena_floats(a, (size_t)(N * C));
+        x->gru_y = train ? xtc_arena_floats(a, (size_t)(N * C)) : NULL;
+    }
     if (train && c->sandwich_norm) {
         x->y_raw = xtc_arena_floats(a, (size_t)(N * C));
         x->sw_mean = xtc_arena_floats(a, (size_t)N);
@@ -225,7 +253,17 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
     if (train) {
         bufs->dres = xtc_arena_floats(a, (size_t)(N * C));
         bufs->dh = xtc_arena_floats(a, (size_t)(N * C));
-        if (c->sandwich_norm || !c->pre_norm)
+        for (int r = 0; r < 2; r++) {
+            if (c->residual_attn)
+                bufs->dlogits[0][r] = xtc_arena_floats(a, (size_t)(N * c->heads * (K + Sself)));
+            if (c->cross_residual_attn)
+                bufs->dlogits[1][r] = xtc_arena_floats(a, (size_t)(N * c->heads * (K + io->S_ctx)));
+        }
+        if (c->gate_residual) {
+            bufs->dgru = xtc_arena_floats(a, (size_t)(N * 6 * C));
+            bufs->dgy = xtc_arena_floats(a, (size_t)(N * C));
+        }
+        if (!xtc_step_branch_plain(s))
             bufs->dtmp = xtc_arena_floats(a, (size_t)(N * C));
         bufs->dq = xtc_arena_floats(a, (size_t)(N * HD));
         bufs->dk = xtc_arena_floats(a, (size_t)(B * S * GD));
@@ -419,7 +457,7 @@ static void project(const struct xtc_stack *s, const struct xtc_sublayer *L, con
 
 /* idx: the index of this layer among the layers of its kind (self- or cross-attention) */
 static void attention_sublayer(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_stack_io *io,
-                               struct xtc_stack_bufs *bf, struct xtc_sub_acts *A, int idx) {
+                               struct xtc_stack_bufs *bf, struct xtc_sub_acts *A, int idx, const float *prev_logits) {
     const struct xtc_layers_config *c = &s->cfg;
     const int64_t B = io->B, T = io->T, C = c->dim;
     const int H = c->heads, G = c->kv_heads, D = c->dim_head;
@@ -448,6 +486,8 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
         if (!p.dda.per_row)
             xtc_dda_gates(&p.dda, A->dda_y, B, T, A->dda_c);
     }
+    p.prev_logits = prev_logits;
+    p.logits_out = self ? A->self_logits : A->cross_logits;
     xtc_attention_forward(A->o, A->q, A->k, A->v, &p, bf->scratch);
     const float *o = A->o;
     if (L->wg) /* the gate reads the sub-layer's input x (the queries' side, also in cross-attention) */
@@ -499,6 +539,7 @@ void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io,
     }
 
     int self_idx = 0, cross_idx = 0;
+    const float *prev_logits[2] = {NULL, NULL}; /* residual attention: the last self / cross layer's logits */
     for (int l = 0; l < s->n_sub; l++) {
         const struct xtc_sublayer *L = &s->sub[l];
         struct xtc_sub_acts *A = bf->acts ? &bf->acts[l] : &bf->shared;
@@ -507,10 +548,14 @@ void xtc_stack_forward(const struct xtc_stack *s, const struct xtc_stack_io *io,
         if (A->x_in)
             memcpy(A->x_in, io->x, sizeof(float) * (size_t)(N * C));
         xtc_step_branch_in(s, L, A->h, A->mean, A->rstd, io->x, N);
-        if (L->kind == XTC_SUB_FF)
+        xtc_step_shift_tokens(s, L, A->h, io->mask, B, T, false);
+        const int kind = L->kind == XTC_SUB_CROSS; /* prev_logits index */
+        if (L->kind == XTC_SUB_FF) {
             ff_sublayer(s, L, N, bf, A);
-        else
-            attention_sublayer(s, L, io, bf, A, L->kind == XTC_SUB_SELF ? self_idx : cross_idx);
+        } else {
+            attention_sublayer(s, L, io, bf, A, kind ? cross_idx : self_idx, prev_logits[kind]);
+            prev_logits[kind] = kind ? A->cross_logits : A->self_logits;
+        }
         xtc_step_branch_out(s, L, io->x, bf->y, A, 0, N);
         self_idx += L->kind == XTC_SUB_SELF;
         cross_idx += L->kind == XTC_SUB_CROSS;

@@ -36,11 +36,21 @@ struct xtc_sublayer {
                                  and bias (O; NULL per row), or NULL */
     float *w1, *b1, *w2, *b2; /* (inner or 2*inner, C), (.), (C, inner), (C); biases NULL with ff_no_bias */
     float *ff_gamma;          /* (inner) ff_post_act_ln gain (no unit offset), or NULL */
+    /* the end of the branch: y <- y * branch_scale * (layerscale + 1), then the residual
+     * x <- x * residual_scale * cfg.scale_residual_constant + y (x-transformers Scale (macaron),
+     * LayerScale, Residual) */
+    float branch_scale;       /* 0.5 for macaron's feed-forwards, else 1 */
+    float *layerscale;        /* use_layerscale: layers.i.1.gamma (C), stored without the unit offset, or NULL */
+    float *residual_scale;    /* scale_residual: layers.i.2.residual_scale (C), or NULL */
+    /* gate_residual: GRUCell layers.i.2.gru: weight_ih, weight_hh (3C, C), bias_ih, bias_hh (3C),
+     * gates in the order r, z, n (torch) */
+    float *gru_wih, *gru_whh, *gru_bih, *gru_bhh;
 };
 
 struct xtc_stack {
     struct xtc_layers_config cfg;
     int n_sub, n_self;
+    int per_block;          /* sub-layers per block; with weight_tie_layers sub-layer l runs l % per_block's weights */
     struct xtc_sublayer *sub;
     float *final_norm;      /* (C) gain of the final norm (cfg.final_norm), see norm */
     float *inv_freq_buf;    /* checkpoint buffer rotary_pos_emb.inv_freq (n_freq) */
@@ -99,6 +109,14 @@ struct xtc_sub_acts {
     float *ffn, *ffn_mean, *ffn_rstd; /* ff_post_act_ln: the normed activation (N, I) and its statistics */
     /* the end of the branch, kept for the backward (training only; otherwise the norms run in place) */
     float *y_raw, *sw_mean, *sw_rstd;     /* sandwich_norm: branch output (N, C) before its norm */
+    float *y_ls;                          /* use_layerscale: branch output (N, C) before its scales */
+    /* gate_residual: the GRU's input projections gi = y2 W_ih^T + b_ih and gh = h W_hh^T + b_hh
+     * (N, 3C), its hidden input h = x * residual_scale (N, C), and (training) its input y2 (N, C) */
+    float *gru_gi, *gru_gh, *gru_h, *gru_y;
+    /* residual_attn / cross_residual_attn: this layer's pre-softmax logits (B, H, T, K + S), which
+     * the next self- (cross-) attention adds to its own; at inference one buffer per kind,
+     * updated in place by every layer */
+    float *self_logits, *cross_logits;
     float *x_sum, *post_mean, *post_rstd; /* post-norm: x_in + branch output (N, C) before the norm */
 };
 
@@ -119,6 +137,8 @@ struct xtc_stack_bufs {
     float *dec_h;
     /* backward scratch (training only) */
     float *ddda_y, *ddda_c;    /* data-dependent ALiBi: gradients of dda_y and dda_c */
+    float *dgru, *dgy; /* gate_residual: d/d(gi, gh) (N, 6C) and d/dy2 (N, C) */
+    float *dlogits[2][2]; /* residual attention: [self, cross] x two gradients of logits (B, H, T, K + S) */
     float *dres, *dh, *dtmp, *dq, *dk, *dv, *dout, *dkvin, *dff1, *dffa, *dffn, *dmemk, *dbias, *dmem;
 };
 

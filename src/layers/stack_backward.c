@@ -70,6 +70,75 @@ static void dim_scale_backward(float *dx, float *dscale, const float *raw, const
         }
 }
 
+/* y' = y * branch_scale * (layerscale + 1) (macaron's Scale(0.5), LayerScale): dy (N, C) holds
+ * d/dy' on entry and d/dy on return; the layerscale gain's gradient += dy' * y * branch_scale,
+ * y the branch output kept in y_ls. */
+static void branch_scale_backward(const struct xtc_stack *s, const struct xtc_sublayer *L, float *dy,
+                                  const float *y_ls, int64_t N, const struct xtc_stack_grads *g) {
+    const int64_t C = s->cfg.dim;
+    float *dls = grad_of(g, L->layerscale);
+    for (int64_t j = 0; dls && j < C; j++) {
+        double acc = 0;
+        for (int64_t n = 0; n < N; n++)
+            acc += (double)dy[n * C + j] * (y_ls[n * C + j] * L->branch_scale);
+        dls[j] += (float)acc;
+    }
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t j = 0; j < C; j++)
+            dy[n * C + j] *= L->layerscale ? L->branch_scale * (L->layerscale[j] + 1.0f) : L->branch_scale;
+}
+
+/* x_sum = x_in * residual_scale * k + y2 (Residual, k = scale_residual_constant): dres (N, C)
+ * holds d/dx_sum on entry and d/dx_in (the residual path's part) on return; the scale's
+ * gradient += dres * x_in * k. */
+static void residual_scale_backward(const struct xtc_stack *s, const struct xtc_sublayer *L, float *dres,
+                                    const float *x_in, int64_t N, const struct xtc_stack_grads *g) {
+    const int64_t C = s->cfg.dim;
+    const float k = (float)s->cfg.scale_residual_constant;
+    float *drs = grad_of(g, L->residual_scale);
+    for (int64_t j = 0; drs && j < C; j++) {
+        double acc = 0;
+        for (int64_t n = 0; n < N; n++)
+            acc += (double)dres[n * C + j] * x_in[n * C + j] * k;
+        drs[j] += (float)acc;
+    }
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t j = 0; j < C; j++)
+            dres[n * C + j] *= (L->residual_scale ? L->residual_scale[j] : 1.0f) * k;
+}
+
+/* x_out = (1 - z) * n + z * h, the GRU gate of the forward (steps.c gru_gate): dres (N, C) holds
+ * d/dx_out on entry and d/dh on return; bf->dgy = d/dy2 (the GRU's input); the GRU's
+ * parameter gradients are accumulated. */
+static void gru_backward(const struct xtc_stack *s, const struct xtc_sublayer *L, struct xtc_stack_bufs *bf,
+                         const struct xtc_sub_acts *A, int64_t N, const struct xtc_stack_grads *g) {
+    const int64_t C = s->cfg.dim, C3 = 3 * C;
+    float *dgi = bf->dgru, *dgh = bf->dgru + N * C3;
+    for (int64_t r = 0; r < N; r++) {
+        const float *a = A->gru_gi + r * C3, *b = A->gru_gh + r * C3, *h = A->gru_h + r * C;
+        float *da = dgi + r * C3, *db = dgh + r * C3, *dx = bf->dres + r * C;
+        for (int64_t j = 0; j < C; j++) {
+            const float rg = 1.0f / (1.0f + expf(-(a[j] + b[j])));
+            const float z = 1.0f / (1.0f + expf(-(a[C + j] + b[C + j])));
+            const float nn = tanhf(a[2 * C + j] + rg * b[2 * C + j]);
+            const float d = dx[j];
+            const float dn = d * (1.0f - z) * (1.0f - nn * nn); /* d(gi_n + r * gh_n) */
+            const float dz = d * (h[j] - nn) * z * (1.0f - z);
+            const float dr = dn * b[2 * C + j] * rg * (1.0f - rg);
+            da[j] = db[j] = dr;
+            da[C + j] = db[C + j] = dz;
+            da[2 * C + j] = dn;
+            db[2 * C + j] = dn * rg;
+            dx[j] = d * z; /* the direct path z * h */
+        }
+    }
+    /* gi = y2 W_ih^T + b_ih;  gh = h W_hh^T + b_hh */
+    xtc_linear_backward(bf->dgy, grad_of(g, L->gru_wih), grad_of(g, L->gru_bih), dgi, A->gru_y, L->gru_wih, N, C, C3,
+                        0);
+    xtc_linear_backward(bf->dres, grad_of(g, L->gru_whh), grad_of(g, L->gru_bhh), dgh, A->gru_h, L->gru_whh, N, C, C3,
+                        1);
+}
+
 /* dy (B, T, C) -> bf->dh, the gradient of the sub-layer's normed input. */
 static void ff_backward(const struct xtc_stack *s, const struct xtc_sublayer *L, int64_t N,
                         struct xtc_stack_bufs *bf, const struct xtc_sub_acts *A, const float *dy,
@@ -97,9 +166,17 @@ static void ff_backward(const struct xtc_stack *s, const struct xtc_sublayer *L,
     xtc_linear_backward(bf->dh, grad_of(g, L->w1), grad_of(g, L->b1), bf->dff1, A->h, L->w1, N, C, I1, 0);
 }
 
+/* Residual attention of one layer in the backward: the logits it added (the previous layer's of
+ * its kind, or NULL), the gradient reaching its own logits from the next layer (or NULL), and
+ * where the gradient of the added logits goes (or NULL). */
+struct resid_logits {
+    const float *prev, *dlogits_in;
+    float *dprev_out;
+};
+
 static void attention_backward(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_stack_io *io,
                                struct xtc_stack_bufs *bf, const struct xtc_sub_acts *A, int self_idx, const float *dy,
-                               const struct xtc_stack_grads *g) {
+                               const struct resid_logits *ra, const struct xtc_stack_grads *g) {
     const struct xtc_layers_config *c = &s->cfg;
     const int64_t B = io->B, T = io->T, C = c->dim;
     const int H = c->heads, G = c->kv_heads, D = c->dim_head, K = c->num_mem_kv;
@@ -136,6 +213,9 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
         p.cope.demb = grad_of(g, L->cope_emb);
         p.cope.dtalk = L->cope_talk ? grad_of(g, L->cope_talk) : NULL;
     }
+    p.prev_logits = ra->prev;
+    p.dlogits_in = ra->dlogits_in;
+    p.dprev_out = ra->dprev_out;
     float *dmem_k = K > 0 ? (c->qk_norm ? bf->dmemk : grad_of(g, L->mem_k)) : NULL;
     if (dmem_k == bf->dmemk && dmem_k)
         memset(dmem_k, 0, sizeof(float) * (size_t)G * K * D);
@@ -233,6 +313,10 @@ void xtc_stack_backward(const struct xtc_stack *s, const struct xtc_stack_io *io
     if (c->softclamp_output > 0)
         xtc_softclamp_backward(bf->dres, bf->final_in, N * C, (float)c->softclamp_output);
     int self_idx = s->n_self;
+    /* residual attention: dlogits[kind][cur[kind]] holds the gradient of the logits of the layer
+     * of that kind below the next one processed (have_d: whether there is one) */
+    int cur[2] = {0, 0};
+    bool have_d[2] = {false, false};
     for (int l = s->n_sub - 1; l >= 0; l--) {
         const struct xtc_sublayer *L = &s->sub[l];
         const struct xtc_sub_acts *A = &bf->acts[l];
@@ -243,20 +327,50 @@ void xtc_stack_backward(const struct xtc_stack *s, const struct xtc_stack_io *io
             norm_backward(s, bf->dtmp, L->norm_post, bf->dres, A->x_sum, A->post_mean, A->post_rstd, N, g);
             memcpy(bf->dres, bf->dtmp, NC);
         }
-        /* x_sum = x_in + y2: dres reaches x_in unchanged and is the gradient of y2; with
-         * sandwich_norm y2 = norm(y), else y2 = y */
+        /* x_sum = x_in * rs + y2 (rs: residual_scale * scale_residual_constant, else 1): dres is
+         * the gradient of y2, and dres * rs that of x_in; with sandwich_norm y2 = norm(y'), else
+         * y2 = y'; y' = y * branch_scale * (layerscale + 1) */
         const float *dy = bf->dres;
+        if (c->gate_residual) { /* x_sum = GRUCell(y2, x_in * rs): dres becomes d/d(x_in * rs) */
+            gru_backward(s, L, bf, A, N, g);
+            dy = bf->dgy;
+        }
         if (c->sandwich_norm) {
             memset(bf->dtmp, 0, NC);
-            norm_backward(s, bf->dtmp, L->norm_sandwich, bf->dres, A->y_raw, A->sw_mean, A->sw_rstd, N, g);
+            norm_backward(s, bf->dtmp, L->norm_sandwich, dy, A->y_raw, A->sw_mean, A->sw_rstd, N, g);
             dy = bf->dtmp;
         }
+        if (L->layerscale || L->branch_scale != 1.0f) {
+            if (dy != bf->dtmp)
+                memcpy(bf->dtmp, dy, NC);
+            dy = bf->dtmp;
+            branch_scale_backward(s, L, bf->dtmp, A->y_ls, N, g);
+        }
+        if (xtc_step_residual_scaled(s)) {
+            if (dy == bf->dres) { /* dres becomes the gradient of x_in below */
+                memcpy(bf->dtmp, dy, NC);
+                dy = bf->dtmp;
+            }
+            residual_scale_backward(s, L, bf->dres, A->x_in, N, g);
+        }
         /* y = f(h) */
-        if (L->kind == XTC_SUB_FF)
+        if (L->kind == XTC_SUB_FF) {
             ff_backward(s, L, N, bf, A, dy, g);
-        else
-            attention_backward(s, L, io, bf, A, self_idx, dy, g);
-        /* h = norm(x_in) under pre-norm, h = x_in under post-norm */
+        } else {
+            const int kind = L->kind == XTC_SUB_CROSS;
+            struct resid_logits ra = {.dlogits_in = have_d[kind] ? bf->dlogits[kind][cur[kind]] : NULL};
+            for (int j = l - 1; j >= 0 && !ra.prev; j--)
+                if (s->sub[j].kind == L->kind)
+                    ra.prev = kind ? bf->acts[j].cross_logits : bf->acts[j].self_logits;
+            if (ra.prev)
+                ra.dprev_out = bf->dlogits[kind][1 - cur[kind]];
+            attention_backward(s, L, io, bf, A, self_idx, dy, &ra, g);
+            have_d[kind] = ra.dprev_out != NULL;
+            cur[kind] = ra.dprev_out ? 1 - cur[kind] : cur[kind];
+        }
+        /* h = shift(h0) with shift_tokens (the projections read the shifted rows) */
+        xtc_step_shift_tokens(s, L, bf->dh, io->mask, B, T, true);
+        /* h0 = norm(x_in) under pre-norm, h0 = x_in under post-norm */
         if (c->pre_norm)
             norm_backward(s, bf->dres, L->norm, bf->dh, A->x_in, A->mean, A->rstd, N, g);
         else

@@ -45,10 +45,14 @@ struct sub {
 };
 
 bool xtc_stack_decode_ok(const struct xtc_stack *s, const struct xtc_stack_io *io, bool train) {
-    return !train && io->cache_k && io->M == 0 && io->B * io->T <= DECODE_ROWS && !io->return_hiddens && !io->mask &&
-           !io->pos && (!s->cfg.cross_attend || (io->cross_k && io->cross_ready)) &&
-           /* CoPE's talking heads read every head's q and k, which this path transforms per kv head */
-           !(s->cfg.use_cope && s->cfg.cope_talking_heads);
+    /* the GRU gate (gate_residual), residual attention (the reference kernels pass the logits on)
+     * and token shifts (whole sequences) run in the general forward; so do CoPE's talking heads,
+     * which read every head's q and k, which this path transforms per kv head */
+    const struct xtc_layers_config *c = &s->cfg;
+    const bool blocks_ok = !c->gate_residual && !c->residual_attn && !c->cross_residual_attn && c->shift_tokens <= 0 &&
+                           !(c->use_cope && c->cope_talking_heads);
+    return !train && blocks_ok && io->cache_k && io->M == 0 && io->B * io->T <= DECODE_ROWS && !io->return_hiddens &&
+           !io->mask && !io->pos && (!c->cross_attend || (io->cross_k && io->cross_ready));
 }
 
 /* Attention of batch row b over kv head g and every query head reading it (h = g, g + G, ...).

@@ -140,8 +140,44 @@ void xtc_step_branch_in(const struct xtc_stack *s, const struct xtc_sublayer *L,
         memcpy(h, x, sizeof(float) * (size_t)(N * s->cfg.dim));
 }
 
+void xtc_step_shift_tokens(const struct xtc_stack *s, const struct xtc_sublayer *L, float *h, const uint8_t *mask,
+                           int64_t B, int64_t T, bool backward) {
+    const struct xtc_layers_config *c = &s->cfg;
+    const int64_t C = c->dim, lo = c->causal ? 0 : -c->shift_tokens, groups = c->shift_tokens - lo + 1;
+    const int64_t fps = C / groups;
+    if (c->shift_tokens <= 0)
+        return;
+    if (L->kind == XTC_SUB_FF) /* the feed-forward block is called without the mask */
+        mask = NULL;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t g = 0; g < groups; g++) {
+            /* shift(): amount 0 returns the group untouched (not even masked) */
+            const int64_t a = lo + g;
+            if (a == 0)
+                continue;
+            float *hb = h + b * T * C + g * fps;
+            const uint8_t *mb = mask ? mask + b * T : NULL;
+            /* forward: out[t] = in[t - a] (masked: 0); backward: din[u] = dout[u + a] (u masked: 0);
+             * each runs in the order that reads a row before it is overwritten */
+            const bool down = backward ? a < 0 : a > 0;
+            for (int64_t n = 0; n < T; n++) {
+                const int64_t t = down ? T - 1 - n : n;
+                const int64_t src = backward ? t + a : t - a, keep = backward ? t : src;
+                const bool ok = src >= 0 && src < T && (!mb || mb[keep]);
+                for (int64_t f = 0; f < fps; f++)
+                    hb[t * C + f] = ok ? hb[src * C + f] : 0.0f;
+            }
+        }
+}
+
 bool xtc_step_branch_plain(const struct xtc_stack *s) {
-    return s->cfg.pre_norm && !s->cfg.sandwich_norm;
+    const struct xtc_layers_config *c = &s->cfg;
+    return c->pre_norm && !c->sandwich_norm && !c->macaron && !c->use_layerscale && !c->gate_residual &&
+           !xtc_step_residual_scaled(s);
+}
+
+bool xtc_step_residual_scaled(const struct xtc_stack *s) {
+    return s->cfg.scale_residual || s->cfg.scale_residual_constant != 1.0;
 }
 
 /* x (rows of C) <- norm(x), keeping the input in `keep` and the statistics when training */
@@ -155,16 +191,63 @@ static void norm_rows(const struct xtc_stack *s, float *x, float *keep, float *m
     }
 }
 
+/* GRUGating.forward: x <- GRUCell(y, x * residual_scale) over rows [n0, n1) (A's buffers):
+ *   gi = y W_ih^T + b_ih, gh = h W_hh^T + b_hh, split (r, z, n)
+ *   r = sigmoid(gi_r + gh_r), z = sigmoid(gi_z + gh_z), n = tanh(gi_n + r * gh_n)
+ *   x = (1 - z) * n + z * h */
+static void gru_gate(const struct xtc_stack *s, const struct xtc_sublayer *L, float *xr, const float *yr,
+                     struct xtc_sub_acts *A, int64_t n0, int64_t n1) {
+    const int64_t C = s->cfg.dim, n = n1 - n0;
+    float *h = A->gru_h + n0 * C, *gi = A->gru_gi + n0 * 3 * C, *gh = A->gru_gh + n0 * 3 * C;
+    for (int64_t i = 0; i < n * C; i++)
+        h[i] = L->residual_scale ? xr[i] * L->residual_scale[i % C] : xr[i];
+    if (A->gru_y)
+        memcpy(A->gru_y + n0 * C, yr, sizeof(float) * (size_t)(n * C));
+    xtc_linear_forward(gi, yr, L->gru_wih, L->gru_bih, n, C, 3 * C);
+    xtc_linear_forward(gh, h, L->gru_whh, L->gru_bhh, n, C, 3 * C);
+    for (int64_t r = 0; r < n; r++) {
+        const float *a = gi + r * 3 * C, *b = gh + r * 3 * C;
+        for (int64_t j = 0; j < C; j++) {
+            const float rg = 1.0f / (1.0f + expf(-(a[j] + b[j])));
+            const float z = 1.0f / (1.0f + expf(-(a[C + j] + b[C + j])));
+            const float nn = tanhf(a[2 * C + j] + rg * b[2 * C + j]);
+            xr[r * C + j] = (1.0f - z) * nn + z * h[r * C + j];
+        }
+    }
+}
+
 void xtc_step_branch_out(const struct xtc_stack *s, const struct xtc_sublayer *L, float *x, float *y,
                          struct xtc_sub_acts *A, int64_t n0, int64_t n1) {
     const struct xtc_layers_config *c = &s->cfg;
     const int64_t C = c->dim, n = n1 - n0;
     float *xr = x + n0 * C, *yr = y + n0 * C;
     const bool keep = A && A->x_in; /* training */
+    if (L->layerscale || L->branch_scale != 1.0f) {
+        /* LayerScale(Scale(0.5, ff)): (ff(x) * 0.5) * (gamma + 1) */
+        if (keep && A->y_ls)
+            memcpy(A->y_ls + n0 * C, yr, sizeof(float) * (size_t)(n * C));
+        for (int64_t i = 0; i < n * C; i++) {
+            float v = yr[i] * L->branch_scale;
+            yr[i] = L->layerscale ? v * (L->layerscale[i % C] + 1.0f) : v;
+        }
+    }
     if (c->sandwich_norm)
         norm_rows(s, yr, keep ? A->y_raw + n0 * C : NULL, keep ? A->sw_mean + n0 : NULL, keep ? A->sw_rstd + n0 : NULL,
                   L->norm_sandwich, n);
-    xtc_step_residual(xr, yr, n, C, 0, C);
+    if (c->gate_residual) {
+        gru_gate(s, L, xr, yr, A, n0, n1);
+    } else if (xtc_step_residual_scaled(s)) {
+        /* Residual.forward: residual * residual_scale, then * scale_residual_constant, then out + residual */
+        const float k = (float)c->scale_residual_constant;
+        for (int64_t i = 0; i < n * C; i++) {
+            float r = L->residual_scale ? xr[i] * L->residual_scale[i % C] : xr[i];
+            if (k != 1.0f)
+                r *= k;
+            xr[i] = yr[i] + r;
+        }
+    } else {
+        xtc_step_residual(xr, yr, n, C, 0, C);
+    }
     if (!c->pre_norm)
         norm_rows(s, xr, keep ? A->x_sum + n0 * C : NULL, keep ? A->post_mean + n0 : NULL,
                   keep ? A->post_rstd + n0 : NULL, L->norm_post, n);

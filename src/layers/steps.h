@@ -62,14 +62,27 @@ void xtc_step_residual(float *x, const float *y, int64_t N, int64_t C, int64_t l
 void xtc_step_branch_in(const struct xtc_stack *s, const struct xtc_sublayer *L, float *h, float *mean, float *rstd,
                         const float *x, int64_t N);
 
+/* shift_tokens (ShiftTokens): h (B, T, C), the branch input of sub-layer L, in place: feature
+ * group g of the cfg.shift_tokens groups moves along the sequence by its shift (zeros
+ * shifted in); in attention blocks tokens with mask 0 (mask (B, T) or NULL) are zeroed first
+ * in the groups that move. backward: the same for the gradient, d/d(shifted h) -> d/dh. */
+void xtc_step_shift_tokens(const struct xtc_stack *s, const struct xtc_sublayer *L, float *h, const uint8_t *mask,
+                           int64_t B, int64_t T, bool backward);
+
 /* Whether the end of a branch is the plain residual x += y, which may run over chunks of
  * features; otherwise (sandwich_norm, post-norm) it needs whole rows. */
 bool xtc_step_branch_plain(const struct xtc_stack *s);
+/* Whether the residual is scaled (scale_residual, scale_residual_constant != 1). */
+bool xtc_step_residual_scaled(const struct xtc_stack *s);
 
-/* The end of sub-layer L's branch for rows [n0, n1) of its output y: y <- norm(y) with
- * sandwich_norm, x <- x + y, x <- norm(x) under post-norm (x-transformers AttentionLayers:
- * post_branch_norm, residual, post_main_norm). A (training, or NULL) receives what the
- * backward reads (y_raw, x_sum and the statistics); without it the norms run in place. */
+/* The end of sub-layer L's branch for rows [n0, n1) of its output y: y <- y * branch_scale *
+ * (layerscale + 1) (macaron's Scale(0.5), LayerScale), y <- norm(y) with sandwich_norm,
+ * x <- x * residual_scale * scale_residual_constant + y (or with gate_residual
+ * x <- GRUCell(y, x * residual_scale), which needs A), x <- norm(x) under post-norm
+ * (x-transformers AttentionLayers: block wrappers, post_branch_norm, residual, post_main_norm).
+ * A (the sub-layer's activations, or NULL when neither training nor gate_residual) receives
+ * what the backward reads (y_ls, y_raw, gru_*, x_sum and the statistics); without it the
+ * norms run in place. */
 void xtc_step_branch_out(const struct xtc_stack *s, const struct xtc_sublayer *L, float *x, float *y,
                          struct xtc_sub_acts *A, int64_t n0, int64_t n1);
 

@@ -3,9 +3,11 @@
  * learned positions, memory tokens, memory key/values and the T5 table N(0, 1),
  * Linear weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's
  * default), unit-offset norm gains 0 (ff_post_act_ln's, which has no offset, 1), the
- * scaled-sinusoidal scale dim^-0.5.
+ * scaled-sinusoidal scale dim^-0.5, LayerScale gains layerscale_init_value - 1 (unit offset),
+ * residual scales 1.
  * Persistent buffers (rotary tables) come from the configuration. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/rng.h"
@@ -14,6 +16,15 @@
 static bool ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
     return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* LayerScale's gain, `[prefix]layers.N.1.gamma` (the norms' are layers.N.0.K.gamma) */
+static bool is_layerscale(const char *name) {
+    const char *p = strstr(name, "layers.");
+    int l, end = 0;
+    while (p && strstr(p + 1, "layers."))
+        p = strstr(p + 1, "layers.");
+    return p && sscanf(p, "layers.%d.1.gamma%n", &l, &end) == 1 && end > 0 && p[end] == '\0';
 }
 
 void xtc_params_init(struct xtc_model *m, uint64_t seed) {
@@ -55,6 +66,15 @@ void xtc_params_init(struct xtc_model *m, uint64_t seed) {
                 x[j] = 1.0f;
         } else if (strstr(p->name, "rel_pos.mlp.") && ends_with(p->name, ".1.bias")) {
             memset(x, 0, sizeof(float) * p->numel);
+        } else if (is_layerscale(p->name)) {
+            /* LayerScale with unit offset: init_value - 1, so the scale gamma + 1 starts at init_value */
+            const bool enc = strncmp(p->name, "encoder.", 8) == 0 && m->cfg.enc.has_wrapper;
+            const double v = (enc ? m->cfg.enc.layers : m->cfg.net.layers).layerscale_init_value - 1.0;
+            for (size_t j = 0; j < p->numel; j++)
+                x[j] = (float)v;
+        } else if (ends_with(p->name, ".residual_scale")) {
+            for (size_t j = 0; j < p->numel; j++) /* Residual: torch.ones(dim) */
+                x[j] = 1.0f;
         } else if (ends_with(p->name, ".ff.1.gamma")) {
             /* ff_post_act_ln's LayerNorm stores the scale itself (no unit offset) */
             for (size_t j = 0; j < p->numel; j++)

@@ -76,13 +76,28 @@ static float *norm_param(struct xtc_param_builder *b, const struct xtc_layers_co
     }
 }
 
+/* Where sub-layer l's block module lives: layers.l.1., one "fn." deeper for each wrapper
+ * around it (AttentionLayers: LayerScale(ShiftTokens(Scale(0.5, FeedForward))) with
+ * use_layerscale, shift_tokens and macaron). */
+static void branch_prefix(char *bp, size_t n, const struct xtc_layers_config *c, const struct xtc_sublayer *L, int l) {
+    snprintf(bp, n, "layers.%d.1.%s%s%s", l, c->use_layerscale ? "fn." : "", c->shift_tokens > 0 ? "fn." : "",
+             c->macaron && L->kind == XTC_SUB_FF ? "fn." : "");
+}
+
 static void stack_params(struct xtc_param_builder *b, struct xtc_stack *s) {
     const struct xtc_layers_config *c = &s->cfg;
     const int64_t C = c->dim, HD = (int64_t)c->heads * c->dim_head, GD = (int64_t)c->kv_heads * c->dim_head;
     const int64_t I = c->ff_inner;
-    char name[96];
+    char name[128], bp[48];
     for (int l = 0; l < s->n_sub; l++) {
         struct xtc_sublayer *L = &s->sub[l];
+        if (c->weight_tie_layers && l >= s->per_block) {
+            /* the state_dict holds the first block only; its tensors (and their gradients, summed
+             * over every use) serve every block */
+            *L = s->sub[l % s->per_block];
+            continue;
+        }
+        branch_prefix(bp, sizeof bp, c, L, l);
         /* x-transformers' norms of layer l: [pre-branch, post-branch (sandwich), post-main] */
         snprintf(name, sizeof name, "layers.%d.0.0", l);
         L->norm = c->pre_norm ? norm_param(b, c, name) : NULL;
@@ -94,77 +109,99 @@ static void stack_params(struct xtc_param_builder *b, struct xtc_stack *s) {
             /* FeedForward's Sequential drops its None entries: ff.0 proj_in, [ff.1 post-activation
              * LayerNorm], dropout, proj_out (ff.2, or ff.3 after the LayerNorm). The GLU projection
              * keeps its bias under no_bias (x-transformers never passes it on). */
-            snprintf(name, sizeof name, c->ff_glu ? "layers.%d.1.ff.0.proj.weight" : "layers.%d.1.ff.0.0.weight", l);
+            snprintf(name, sizeof name, c->ff_glu ? "%sff.0.proj.weight" : "%sff.0.0.weight", bp);
             L->w1 = ADD(name, c->ff_glu ? 2 * I : I, C);
             L->b1 = NULL;
             if (c->ff_glu || !c->ff_no_bias) {
-                snprintf(name, sizeof name, c->ff_glu ? "layers.%d.1.ff.0.proj.bias" : "layers.%d.1.ff.0.0.bias", l);
+                snprintf(name, sizeof name, c->ff_glu ? "%sff.0.proj.bias" : "%sff.0.0.bias", bp);
                 L->b1 = ADD(name, c->ff_glu ? 2 * I : I);
             }
             L->ff_gamma = NULL;
             if (c->ff_post_act_ln) {
-                snprintf(name, sizeof name, "layers.%d.1.ff.1.gamma", l);
+                snprintf(name, sizeof name, "%sff.1.gamma", bp);
                 L->ff_gamma = ADD(name, I);
             }
             const int out = c->ff_post_act_ln ? 3 : 2;
-            snprintf(name, sizeof name, "layers.%d.1.ff.%d.weight", l, out);
+            snprintf(name, sizeof name, "%sff.%d.weight", bp, out);
             L->w2 = ADD(name, C, I);
             L->b2 = NULL;
             if (!c->ff_no_bias) {
-                snprintf(name, sizeof name, "layers.%d.1.ff.%d.bias", l, out);
+                snprintf(name, sizeof name, "%sff.%d.bias", bp, out);
                 L->b2 = ADD(name, C);
             }
-            continue;
-        }
-        int64_t Cin = L->kind == XTC_SUB_CROSS ? c->dim_context : C;
-        if (c->num_mem_kv > 0) {
-            snprintf(name, sizeof name, "layers.%d.1.mem_k", l);
-            L->mem_k = ADD(name, c->kv_heads, c->num_mem_kv, c->dim_head);
-            snprintf(name, sizeof name, "layers.%d.1.mem_v", l);
-            L->mem_v = ADD(name, c->kv_heads, c->num_mem_kv, c->dim_head);
-        }
-        snprintf(name, sizeof name, "layers.%d.1.to_q.weight", l);
-        L->wq = ADD(name, HD, C);
-        snprintf(name, sizeof name, "layers.%d.1.to_k.weight", l);
-        L->wk = ADD(name, GD, Cin);
-        snprintf(name, sizeof name, "layers.%d.1.to_v.weight", l);
-        L->wv = ADD(name, GD, Cin);
-        if (c->gate_values) {
-            snprintf(name, sizeof name, "layers.%d.1.to_v_gate.weight", l);
-            L->wg = ADD(name, HD, C);
-        }
-        if (c->qk_norm_dim_scale) {
-            snprintf(name, sizeof name, "layers.%d.1.qk_norm_q_scale", l);
-            L->q_scale = ADD(name, c->heads, 1, c->dim_head);
-            snprintf(name, sizeof name, "layers.%d.1.qk_norm_k_scale", l);
-            L->k_scale = ADD(name, c->kv_heads, 1, c->dim_head);
-        }
-        if (c->head_scale) {
-            snprintf(name, sizeof name, "layers.%d.1.head_scale_params", l);
-            L->head_scale = ADD(name, 1, c->heads, 1, 1);
-        }
-        if (c->dda && L->kind == XTC_SUB_SELF) { /* config: never in cross-attention */
-            const int64_t O = c->dda_per_row ? 2 * HD / c->dim_head * c->dda_per_row_dim_head
-                                             : (c->causal ? 1 : 2) * (int64_t)c->heads;
-            snprintf(name, sizeof name, "layers.%d.1.data_dependent_alibi.to_forget_gates.0.weight", l);
-            L->dda_w = ADD(name, O, C);
-            if (!c->dda_per_row) {
-                snprintf(name, sizeof name, "layers.%d.1.data_dependent_alibi.to_forget_gates.0.bias", l);
-                L->dda_b = ADD(name, O);
+        } else {
+            int64_t Cin = L->kind == XTC_SUB_CROSS ? c->dim_context : C;
+            if (c->num_mem_kv > 0) {
+                snprintf(name, sizeof name, "%smem_k", bp);
+                L->mem_k = ADD(name, c->kv_heads, c->num_mem_kv, c->dim_head);
+                snprintf(name, sizeof name, "%smem_v", bp);
+                L->mem_v = ADD(name, c->kv_heads, c->num_mem_kv, c->dim_head);
+            }
+            snprintf(name, sizeof name, "%sto_q.weight", bp);
+            L->wq = ADD(name, HD, C);
+            snprintf(name, sizeof name, "%sto_k.weight", bp);
+            L->wk = ADD(name, GD, Cin);
+            snprintf(name, sizeof name, "%sto_v.weight", bp);
+            L->wv = ADD(name, GD, Cin);
+            if (c->gate_values) {
+                snprintf(name, sizeof name, "%sto_v_gate.weight", bp);
+                L->wg = ADD(name, HD, C);
+            }
+            if (c->qk_norm_dim_scale) {
+                snprintf(name, sizeof name, "%sqk_norm_q_scale", bp);
+                L->q_scale = ADD(name, c->heads, 1, c->dim_head);
+                snprintf(name, sizeof name, "%sqk_norm_k_scale", bp);
+                L->k_scale = ADD(name, c->kv_heads, 1, c->dim_head);
+            }
+            if (c->head_scale) {
+                snprintf(name, sizeof name, "%shead_scale_params", bp);
+                L->head_scale = ADD(name, 1, c->heads, 1, 1);
+            }
+            if (c->dda && L->kind == XTC_SUB_SELF) { /* config: never in cross-attention */
+                const int64_t O = c->dda_per_row ? 2 * HD / c->dim_head * c->dda_per_row_dim_head
+                                                 : (c->causal ? 1 : 2) * (int64_t)c->heads;
+                snprintf(name, sizeof name, "%sdata_dependent_alibi.to_forget_gates.0.weight", bp);
+                L->dda_w = ADD(name, O, C);
+                if (!c->dda_per_row) {
+                    snprintf(name, sizeof name, "%sdata_dependent_alibi.to_forget_gates.0.bias", bp);
+                    L->dda_b = ADD(name, O);
+                }
+            }
+            if (c->use_cope && L->kind == XTC_SUB_SELF) { /* config: CoPE never sits in cross-attention */
+                snprintf(name, sizeof name, "%sattend.cope.pos_emb", bp);
+                L->cope_emb = ADD(name, c->cope_max_pos, c->dim_head);
+                if (c->cope_talking_heads) {
+                    snprintf(name, sizeof name, "%sattend.cope.talking_heads.weight", bp);
+                    L->cope_talk = ADD(name, c->heads, c->heads, 1, 1);
+                }
+            }
+            L->wo = NULL;
+            if (c->heads > 1) {
+                snprintf(name, sizeof name, "%sto_out.weight", bp);
+                L->wo = ADD(name, C, HD);
             }
         }
-        if (c->use_cope && L->kind == XTC_SUB_SELF) { /* config: CoPE never sits in cross-attention */
-            snprintf(name, sizeof name, "layers.%d.1.attend.cope.pos_emb", l);
-            L->cope_emb = ADD(name, c->cope_max_pos, c->dim_head);
-            if (c->cope_talking_heads) {
-                snprintf(name, sizeof name, "layers.%d.1.attend.cope.talking_heads.weight", l);
-                L->cope_talk = ADD(name, c->heads, c->heads, 1, 1);
-            }
+        /* LayerScale's gain sits beside the module it wraps; Residual's scale in layers.l.2 */
+        L->layerscale = NULL;
+        if (c->use_layerscale) {
+            snprintf(name, sizeof name, "layers.%d.1.gamma", l);
+            L->layerscale = ADD(name, C);
         }
-        L->wo = NULL;
-        if (c->heads > 1) {
-            snprintf(name, sizeof name, "layers.%d.1.to_out.weight", l);
-            L->wo = ADD(name, C, HD);
+        L->gru_wih = L->gru_whh = L->gru_bih = L->gru_bhh = NULL;
+        if (c->gate_residual) { /* each bias after its weight: init.c takes a bias' fan-in from there */
+            snprintf(name, sizeof name, "layers.%d.2.gru.weight_ih", l);
+            L->gru_wih = ADD(name, 3 * C, C);
+            snprintf(name, sizeof name, "layers.%d.2.gru.bias_ih", l);
+            L->gru_bih = ADD(name, 3 * C);
+            snprintf(name, sizeof name, "layers.%d.2.gru.weight_hh", l);
+            L->gru_whh = ADD(name, 3 * C, C);
+            snprintf(name, sizeof name, "layers.%d.2.gru.bias_hh", l);
+            L->gru_bhh = ADD(name, 3 * C);
+        }
+        L->residual_scale = NULL;
+        if (c->scale_residual) {
+            snprintf(name, sizeof name, "layers.%d.2.residual_scale", l);
+            L->residual_scale = ADD(name, C);
         }
     }
     /* the bias scheme's learned tensors (e.g. T5's bucket table) */

@@ -276,7 +276,18 @@ static const struct bad BAD[] = {
      XTC_ERR_CONFIG, "ff_relu_squared"},
     {"norm_add_unit_offset false", DEC(", \"norm_add_unit_offset\": false"), XTC_ERR_UNSUPPORTED,
      "norm_add_unit_offset"},
-    {"macaron true", DEC(", \"macaron\": true"), XTC_ERR_UNSUPPORTED, "macaron"},
+    {"residual_attn with attn_sparse_topk", DEC(", \"residual_attn\": true, \"attn_sparse_topk\": 4"),
+     XTC_ERR_UNSUPPORTED, "residual_attn"},
+    {"residual_attn with attn_use_cope", DEC(", \"residual_attn\": true, \"attn_use_cope\": true"),
+     XTC_ERR_UNSUPPORTED, "attn_use_cope"},
+    {"residual_attn with attn_data_dependent_alibi",
+     DEC(", \"residual_attn\": true, \"attn_data_dependent_alibi\": true"), XTC_ERR_UNSUPPORTED,
+     "attn_data_dependent_alibi"},
+    {"cross_residual_attn with attn_flash", DEC(", \"cross_residual_attn\": true, \"attn_flash\": true"),
+     XTC_ERR_CONFIG, "cross_residual_attn"},
+    {"scale_residual as a number", DEC(", \"scale_residual\": 0.5"), XTC_ERR_UNSUPPORTED, "scale_residual"},
+    /* a JSON list is a Python list there, which AttentionLayers' cast_tuple does not take (it fails) */
+    {"shift_tokens as a list", DEC(", \"shift_tokens\": [1, 0]"), XTC_ERR_CONFIG, "shift_tokens"},
     {"rotate_num_heads with GQA", DEC(", \"heads\": 4, \"attn_kv_heads\": 2, \"rotary_pos_emb\": true, "
                                       "\"rotate_num_heads\": 2"), XTC_ERR_CONFIG, "grouped-query"},
     {"rotary with dynamic_pos_bias", DEC(", \"rotary_pos_emb\": true, \"dynamic_pos_bias\": true"), XTC_ERR_CONFIG,
@@ -319,7 +330,8 @@ static const struct bad BAD[] = {
      XTC_ERR_CONFIG, "attn_flash"},
     {"attn_flash with attn_sparse_topk", DEC(", \"attn_flash\": true, \"attn_sparse_topk\": 4"), XTC_ERR_CONFIG,
      "attn_flash"},
-    {"shift_tokens 1", DEC(", \"shift_tokens\": 1"), XTC_ERR_UNSUPPORTED, "shift_tokens"},
+    {"shift_tokens out of range", DEC(", \"shift_tokens\": -70000"), XTC_ERR_CONFIG, "shift_tokens"},
+    {"shift_tokens: more groups than dim", DEC(", \"shift_tokens\": 40"), XTC_ERR_CONFIG, "shift_tokens"},
     /* x-transformers fails at the first forward: logits = x (dim) @ E^T (emb_dim) */
     {"tie_embedding with emb_dim != dim",
      "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 64, \"max_seq_len\": 32, \"emb_dim\": 16, "

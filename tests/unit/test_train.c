@@ -260,6 +260,16 @@ static void test_block_options(const uint8_t *corpus, size_t len) {
         "{\"dim\": 32, \"depth\": 2, \"heads\": 4, \"attn_dim_head\": 8, \"alibi_pos_bias\": true, "
         "\"sandwich_norm\": true, \"use_simple_rmsnorm\": true, \"ff_relu_squared\": true, "
         "\"ff_post_act_ln\": true, \"attn_num_mem_kv\": 1}}}}",
+        /* the block options: LayerScale, residual scales, tied blocks, residual attention, shifts */
+        "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 256, \"max_seq_len\": 16, "
+        "\"max_mem_len\": 16, \"attn_layers\": {\"class\": \"Decoder\", \"kwargs\": {\"dim\": 32, \"depth\": 2, "
+        "\"heads\": 2, \"attn_dim_head\": 16, \"rotary_pos_emb\": true, \"macaron\": true, "
+        "\"use_layerscale\": true, \"layerscale_init_value\": 0.25, \"scale_residual\": true, "
+        "\"weight_tie_layers\": true, \"residual_attn\": true, \"shift_tokens\": 1}}}}",
+        "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 256, \"max_seq_len\": 16, "
+        "\"max_mem_len\": 16, \"use_abs_pos_emb\": false, \"attn_layers\": {\"class\": \"Decoder\", \"kwargs\": "
+        "{\"dim\": 32, \"depth\": 2, \"heads\": 4, \"attn_dim_head\": 8, \"alibi_pos_bias\": true, "
+        "\"gate_residual\": true, \"scale_residual_constant\": 0.5, \"only_attn\": true}}}}",
     };
     for (size_t k = 0; k < sizeof configs / sizeof configs[0]; k++)
         for (int xl = 0; xl <= 2; xl += 2) {
@@ -274,6 +284,22 @@ static void test_block_options(const uint8_t *corpus, size_t len) {
             CHECK(rc == XTC_OK, "block options config %zu: %s", k, err.msg);
             if (rc != XTC_OK)
                 continue;
+            /* fresh LayerScale gains: layerscale_init_value - 1 (unit offset); residual scales 1 */
+            int seen = 0;
+            for (int i = 0; i < xtc_model_param_count(m); i++) {
+                struct xtc_param_info pi = xtc_model_param(m, i);
+                const float *d = xtc_model_param_data(m, i);
+                if (strcmp(pi.name, "attn_layers.layers.0.1.gamma") == 0) {
+                    CHECK(d[0] == -0.75f, "layerscale init %g, want -0.75", d[0]);
+                    seen++;
+                }
+                if (strstr(pi.name, ".residual_scale")) {
+                    CHECK(d[0] == 1.0f, "%s init %g, want 1", pi.name, d[0]);
+                    seen++;
+                }
+            }
+            CHECK(k != 2 || seen == 1 + 3, "config 2: %d LayerScale / residual scale tensors (tied: one block of 3)",
+                  seen);
             float losses[30];
             CHECK(run_steps(t, 30, losses) == 0, "block options config %zu (xl %d): steps", k, xl);
             float first = (losses[0] + losses[1] + losses[2]) / 3, last = (losses[27] + losses[28] + losses[29]) / 3;

@@ -159,7 +159,9 @@ static bool any_visible_key(const struct xtc_attn_params *p, int64_t b) {
 
 void xtc_attention_forward_head(float *out, const float *q, const float *k, const float *v,
                                 const struct xtc_attn_params *p, int64_t b, int h, float *P) {
-    if (xtc_attn_rowwise(p)) { /* CoPE reads a whole row (all heads' with talking heads): row-wise */
+    /* CoPE reads a whole row (all heads' with talking heads), residual attention writes whole
+     * rows: the row-wise reference */
+    if (xtc_attn_rowwise(p) || xtc_attn_residual(p)) {
         xtc_attention_forward_head_ref(out, q, k, v, p, b, h, P);
         return;
     }
@@ -190,6 +192,10 @@ void xtc_attention_forward_head(float *out, const float *q, const float *k, cons
 
 void xtc_attention_forward_tiled(float *out, const float *q, const float *k, const float *v,
                                  const struct xtc_attn_params *p, float *scratch) {
+    if (xtc_attn_residual(p)) { /* residual attention: the reference kernel only */
+        xtc_attention_forward_ref(out, q, k, v, p, scratch);
+        return;
+    }
     const int64_t B = p->B, T = p->T, S = p->S, K = p->K;
     const int H = p->H, D = p->D;
     const size_t per = xtc_attention_tiled_scratch(p) / (size_t)omp_get_max_threads();
@@ -204,7 +210,7 @@ void xtc_attention_forward_tiled(float *out, const float *q, const float *k, con
 void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
                                   const float *dout, const float *q, const float *k, const float *v,
                                   const struct xtc_attn_params *p, float *scratch) {
-    if (xtc_attn_rowwise(p)) { /* the row-wise reference, on one thread */
+    if (xtc_attn_rowwise(p) || xtc_attn_residual(p)) { /* the row-wise reference, on one thread */
         xtc_attention_backward_ref(dq, dk, dv, dmem_k, dmem_v, dbias, dout, q, k, v, p, scratch);
         return;
     }

@@ -34,6 +34,10 @@ static void logits_row(const struct xtc_attn_params *p, const float *q, const fl
     const float *kb = k + b * (p->k_bstride ? p->k_bstride : S) * kstride + (int64_t)hk * D;
     for (int64_t j = 0; j < S; j++)
         row[K + j] = j > last || (km && !km[j]) ? 0.0f : dot(qv, kb + j * kstride, D) * p->scale;
+    const int64_t lrow = ((b * p->H + h) * T + i) * (K + S); /* this row in (B, H, T, K + S) */
+    if (p->prev_logits) /* Attend: sim = sim * scale + prev_attn, then the bias */
+        for (int64_t j = 0; j < K + S; j++)
+            row[j] += p->prev_logits[lrow + j];
     if (p->bias.scheme)
         xtc_attn_bias_row(p, b, h, i, S, row + K);
     if (p->dda.on) /* memory key/values get 0 (x-transformers pads the bias) */
@@ -90,6 +94,10 @@ static float score_row(const struct xtc_attn_params *p, const float *q, const fl
         xtc_cope_forward_row(&p->cope, a, q + (b * p->T + i) * (int64_t)p->H * p->D + (int64_t)h * p->D, W, row,
                              work);
     }
+    if (p->logits_out) { /* pre_softmax_attn: before the top-k of attn_fn (never with CoPE: refused) */
+        const int64_t lrow = ((b * p->H + h) * p->T + i) * W; /* this row in (B, H, T, K + S) */
+        memcpy(p->logits_out + lrow, row, sizeof(float) * (size_t)W);
+    }
     if (p->sparse_topk > 0)
         xtc_attn_topk_row(row, K + S, p->sparse_topk, tmp);
     float mx = -FLT_MAX;
@@ -144,8 +152,11 @@ void xtc_attention_forward_head_ref(float *out, const float *q, const float *k, 
     for (int64_t i = 0; i < T; i++) {
         float *o = out + (b * T + i) * qstride + (int64_t)h * D;
         memset(o, 0, sizeof(float) * (size_t)D);
-        if (row_is_zeroed(p, b, i))
+        if (row_is_zeroed(p, b, i)) {
+            if (p->logits_out) /* the next layer still reads this row's logits */
+                score_row(p, q, k, p->mem_k, b, h, i, row, row + (K + S));
             continue;
+        }
         float mx = score_row(p, q, k, p->mem_k, b, h, i, row, row + (K + S));
         softmax_row(row, K + S, mx);
         for (int64_t j = 0; j < K + S; j++) {
@@ -306,6 +317,8 @@ void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, 
     memset(dq, 0, sizeof(float) * (size_t)(B * T * qstride));
     memset(dk, 0, sizeof(float) * (size_t)(B * S * kstride));
     memset(dv, 0, sizeof(float) * (size_t)(B * S * kstride));
+    if (p->dprev_out) /* rows left out below (zeroed outputs) pass no gradient */
+        memset(p->dprev_out, 0, sizeof(float) * (size_t)(B * H * T * (K + S)));
     if (p->cope.max_pos > 0) {
         backward_cope(dq, dk, dv, dmem_k, dmem_v, dbias, dout, q, k, v, p, scratch);
         return;
@@ -348,7 +361,14 @@ void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, 
                             dP[j] = 0.0f;
                             continue;
                         }
-                        float ds = (float)(w * (dP[j] - Dsum)) * fac[j];
+                        const int64_t lrow = ((b * H + h) * T + i) * (K + S);
+                        /* the logit also reaches the next layer (residual attention) */
+                        float dl = (float)(w * (dP[j] - Dsum));
+                        if (p->dlogits_in)
+                            dl += p->dlogits_in[lrow + j];
+                        float ds = dl * fac[j];
+                        if (p->dprev_out)
+                            p->dprev_out[lrow + j] = ds;
                         dP[j] = ds; /* the logit gradient, for a learned bias below */
                         if (ds == 0.0f)
                             continue;
