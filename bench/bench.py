@@ -68,6 +68,9 @@ FORWARD_CONFIGS = [
 TRAIN_CONFIGS = [
     # name, constructor call, batch, seq, warm-up steps, timed steps
     ("gpt-small", gpt(), 4, 256, 2, 10),
+    # the Llama-style block (SwiGLU, RMSNorm, no biases, rotary) at the small GPT's size
+    ("gpt-small llama", gpt(ff_glu=True, ff_swish=True, ff_no_bias=True, use_rmsnorm=True, rotary_pos_emb=True),
+     4, 256, 2, 10),
     ("gpt2-124M", GPT2, 4, 256, 2, 3),
 ]
 
@@ -79,6 +82,7 @@ GEN_CONFIGS = [
     ("gpt-small b4 bf16", gpt(), 4, 16, 128, 1, 5, "bf16"),
     ("gpt2-124M b1", GPT2, 1, 16, 32, 1, 3, "f32"),
     ("gpt2-124M b1 bf16", GPT2, 1, 16, 32, 1, 3, "bf16"),
+    ("gpt2-124M b1 int8", GPT2, 1, 16, 32, 1, 3, "int8"),
 ]
 
 # PyTorch thread settings tried (intra-op threads, inter-op threads or None for the default).
@@ -516,11 +520,14 @@ def suite_train(a, models, meta):
 
 def step_weight_bytes(model_dir, dtype):
     """Bytes of weights one decoding step reads: every parameter but the embedding tables (the
-    step looks up one row of those), at 4 bytes (f32) or 2 (bf16) per weight."""
+    step looks up one row of those), at 4 bytes (f32) or 2 (bf16) per weight; int8: the
+    matrices at 1 byte a weight plus a 4-byte scale per 32, the vectors (norms, biases) in f32."""
     with open(os.path.join(model_dir, "model.safetensors"), "rb") as f:
         header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
-    n = sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__" and "emb" not in k)
-    return n * (2 if dtype == "bf16" else 4)
+    shapes = [v["shape"] for k, v in header.items() if k != "__metadata__" and "emb" not in k]
+    if dtype == "int8":
+        return sum(s[0] * (s[1] + 4 * -(-s[1] // 32)) if len(s) == 2 else 4 * math.prod(s) for s in shapes)
+    return sum(math.prod(s) for s in shapes) * (2 if dtype == "bf16" else 4)
 
 
 def suite_generate(a, models, meta):
