@@ -2,8 +2,6 @@
  * reading the weights, 1 + 4 / 32 bytes a weight instead of 4. Products widen q to fp32 and
  * sum in fp32, each block's sum scaled once, like the bf16 kernels: only the weights are
  * approximate. */
-#include <string.h>
-
 #include "backend/cpu/matvec.h"
 #include "core/q8.h"
 
@@ -43,9 +41,7 @@ AVX2 static inline float hsum8_q8(__m256 v) {
 
 /* 8 int8 weights at p as fp32 lanes (sign-extended, exact) */
 AVX2 static inline __m256 widen8(const int8_t *p) {
-    __m128i b;
-    memcpy(&b, p, 8); /* the upper 8 bytes of b are unused: cvtepi8 reads the low 8 */
-    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p)));
 }
 
 /* Four rows against one input row: per full block, 4 x 8 products per row summed in a
