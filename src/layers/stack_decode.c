@@ -45,7 +45,8 @@ struct sub {
 };
 
 bool xtc_stack_decode_ok(const struct xtc_stack *s, const struct xtc_stack_io *io, bool train) {
-    return !train && io->cache_k && io->M == 0 && io->B * io->T <= DECODE_ROWS && !io->return_hiddens && !io->mask &&
+    /* polar_pos_emb re-derives every key from its position and phase: the full path */
+    return !train && !s->cfg.polar && !s->cfg.rel_proj && io->cache_k && io->M == 0 && io->B * io->T <= DECODE_ROWS && !io->return_hiddens && !io->mask &&
            !io->pos && (!s->cfg.cross_attend || (io->cross_k && io->cross_ready));
 }
 

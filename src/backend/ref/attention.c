@@ -37,6 +37,8 @@ static float score_row(const struct xtc_attn_params *p, const float *q, const fl
         row[K + j] = j > last || (km && !km[j]) ? 0.0f : dot(qv, kb + j * kstride, D) * p->scale;
     if (p->bias.scheme)
         xtc_attn_bias_row(p, b, h, i, S, row + K);
+    if (p->rp_curves)
+        xtc_attn_relproj_row(p, b, h, i, S, row + K);
     if (p->softclamp > 0) /* memory key/value logits included: Attend clamps the whole row */
         for (int64_t j = 0; j < K + S; j++)
             row[j] = p->softclamp * tanhf(row[j] / p->softclamp);
@@ -175,6 +177,8 @@ void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, 
                     }
                     if (dbias && p->bias.scheme && p->bias.scheme->grad_row)
                         xtc_attn_bias_grad_row(p, b, h, i, S, dP + K, dbias);
+                    if (p->rp_dcurves)
+                        xtc_attn_relproj_grad_row(p, b, h, i, S, dP + K);
                 }
     }
 }
