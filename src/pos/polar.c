@@ -38,8 +38,12 @@ static inline float clamp_phase(float b) {
 }
 
 /* F.softplus (beta 1, threshold 20: the identity above it) and its derivative */
-static inline float softplus(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
-static inline float softplus_grad(float x) { return x > 20.0f ? 1.0f : 1.0f / (1.0f + expf(-x)); }
+static inline float softplus(float x) {
+    return x > 20.0f ? x : log1pf(expf(x));
+}
+static inline float softplus_grad(float x) {
+    return x > 20.0f ? 1.0f : 1.0f / (1.0f + expf(-x));
+}
 
 static inline float angle(const struct xtc_polar *pp, int64_t pos, const float *phase, int d) {
     float a = (float)pos * pp->inv_freq[d];
