@@ -453,27 +453,47 @@ struct xtc_attn_params xtc_stack_polar_params(const struct xtc_attn_params *p) {
     return pp;
 }
 
+struct polar_rows {
+    const struct xtc_stack *s;
+    struct xtc_sub_acts *A;
+    int64_t T, S, NQ; /* NQ = B * T query rows come first, then the B * S key rows */
+    int H, G, D;
+};
+
+static void polar_rows_range(void *arg, int64_t lo, int64_t hi, int tid) {
+    const struct polar_rows *a = arg;
+    const struct xtc_polar *pp = &a->s->polar;
+    const int H = a->H, G = a->G, D = a->D;
+    const int64_t HD = (int64_t)H * D, GD = (int64_t)G * D, HP = 2 * HD;
+    (void)tid;
+    for (int64_t r = lo; r < hi; r++) {
+        if (r < a->NQ) { /* query row r = b * T + i at position S - T + i */
+            const int64_t i = r % a->T;
+            for (int h = 0; h < H; h++)
+                xtc_polar_apply(pp, a->A->qp + r * HP + 2 * h * D, a->A->q + r * HD + h * D, a->S - a->T + i, NULL);
+            continue;
+        }
+        const int64_t kr = r - a->NQ, j = kr % a->S; /* key row b * S + j at position j */
+        for (int h = 0; h < H; h++) {
+            const int g = h % G; /* G is 1 or H (config) */
+            float *kp = a->A->kp + kr * HP + 2 * h * D, *vp = a->A->vp + kr * HP + 2 * h * D;
+            xtc_polar_apply(pp, kp, a->A->k + kr * GD + g * D, j, a->s->polar_phase + h * D);
+            memcpy(vp, a->A->v + kr * GD + g * D, sizeof(float) * (size_t)D);
+            memset(vp + D, 0, sizeof(float) * (size_t)D);
+        }
+    }
+}
+
 void xtc_stack_polar_attention(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_sub_acts *A,
                                const struct xtc_attn_params *p, float *scratch) {
     const int64_t B = io->B, T = io->T, S = p->S;
-    const int H = p->H, G = p->G, D = p->D;
-    const int64_t HD = (int64_t)H * D, GD = (int64_t)G * D, HP = 2 * HD;
+    const int H = p->H, D = p->D;
+    const int64_t HD = (int64_t)H * D, HP = 2 * HD;
     /* PolarEmbedding's positions are arange(n + seq_pos_offset): keys 0 .. S-1 (cached ones
      * included), the queries the last T of them */
-    for (int64_t b = 0; b < B; b++) {
-        for (int64_t i = 0; i < T; i++)
-            for (int h = 0; h < H; h++)
-                xtc_polar_apply(&s->polar, A->qp + (b * T + i) * HP + 2 * h * D, A->q + (b * T + i) * HD + h * D,
-                                S - T + i, NULL);
-        for (int64_t j = 0; j < S; j++)
-            for (int h = 0; h < H; h++) {
-                const int g = h % G; /* G is 1 or H (config) */
-                float *kp = A->kp + (b * S + j) * HP + 2 * h * D, *vp = A->vp + (b * S + j) * HP + 2 * h * D;
-                xtc_polar_apply(&s->polar, kp, A->k + (b * S + j) * GD + g * D, j, s->polar_phase + h * D);
-                memcpy(vp, A->v + (b * S + j) * GD + g * D, sizeof(float) * (size_t)D);
-                memset(vp + D, 0, sizeof(float) * (size_t)D);
-            }
-    }
+    struct polar_rows a = {.s = s, .A = A, .T = T, .S = S, .NQ = B * T, .H = H, .G = p->G, .D = D};
+    const int64_t rows = B * (T + S);
+    xtc_backend_get()->parallel_for(rows, rows * HD > 32768, polar_rows_range, &a);
     struct xtc_attn_params pp = xtc_stack_polar_params(p);
     xtc_attention_forward(A->op, A->qp, A->kp, A->vp, &pp, scratch);
     for (int64_t r = 0; r < B * T; r++)
