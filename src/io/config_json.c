@@ -186,11 +186,13 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
     if (c->polar && c->polar_uniform_init)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: polar_bias_uniform_init fails in x-transformers 2.31.10 (PolarEmbedding "
                  "calls uniform_ in place on its learned bias, a parameter that requires grad)", where);
-    if (c->polar) {
-        /* x-transformers asserts the first; the others fail inside its Attention.forward */
-        if (c->rotary)
-            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: polar_pos_emb with rotary_pos_emb: x-transformers asserts that only "
-                     "one of rotary and polar positional embedding is on", where);
+    if (c->polar && c->rotary) /* asserted by x-transformers */
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: polar_pos_emb with rotary_pos_emb: x-transformers asserts that only "
+                 "one of rotary and polar positional embedding is on", where);
+    /* these fail inside x-transformers' self-attention, which a CrossAttender does not have (its
+     * polar embedding is then unused) */
+    const bool polar_self = c->polar && !c->only_cross;
+    if (polar_self) {
         if (c->rel_pos_bias || c->dynamic_pos_bias)
             XTC_FAIL(err, XTC_ERR_CONFIG, "%s: polar_pos_emb with %s fails in x-transformers (polar hands positions to "
                      "attention, which takes them only for ALiBi)", where,
@@ -223,7 +225,7 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
     if (c->kv_heads < 1 || c->heads % c->kv_heads != 0)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: heads %d must be a multiple of attn_kv_heads %d", where, c->heads, c->kv_heads);
     /* the per-head key phase (heads, 1, dim_head) broadcasts over the key heads: one, or one per head */
-    if (c->polar && c->kv_heads != 1 && c->kv_heads != c->heads)
+    if (c->polar && !c->only_cross && c->kv_heads != 1 && c->kv_heads != c->heads)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: polar_pos_emb with attn_kv_heads %d fails in x-transformers (its per-head "
                  "key phase broadcasts over 1 or heads %d key heads only)", where, c->kv_heads, c->heads);
     if (c->rotate_num_heads < 0)
