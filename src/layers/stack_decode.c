@@ -45,9 +45,11 @@ struct sub {
 };
 
 bool xtc_stack_decode_ok(const struct xtc_stack *s, const struct xtc_stack_io *io, bool train) {
-    /* polar_pos_emb re-derives every key from its position and phase: the full path */
-    return !train && !s->cfg.polar && !s->cfg.rel_proj && io->cache_k && io->M == 0 && io->B * io->T <= DECODE_ROWS && !io->return_hiddens && !io->mask &&
-           !io->pos && (!s->cfg.cross_attend || (io->cross_k && io->cross_ready));
+    /* polar_pos_emb (2 D wide keys, one per query head) and the relative projection bias
+     * (curves projected from the layer's input) take the full path */
+    return !train && !s->cfg.polar && !s->cfg.rel_proj && io->cache_k && io->M == 0 && io->B * io->T <= DECODE_ROWS &&
+           !io->return_hiddens && !io->mask && !io->pos &&
+           (!s->cfg.cross_attend || (io->cross_k && io->cross_ready));
 }
 
 /* Attention of batch row b over kv head g and every query head reading it (h = g, g + G, ...).
