@@ -54,8 +54,10 @@ void xtc_polar_apply(const struct xtc_polar *pp, float *out, const float *x, int
     const int D = pp->D;
     for (int d = 0; d < D; d++) {
         float s = softplus(x[d]), a = angle(pp, pos, phase, d);
-        out[d] = s * (float)cos((double)a);
-        out[D + d] = s * (float)sin((double)a);
+        /* float32 cos / sin of the float32 angle, as torch takes them (glibc's are within 1 ulp; the
+         * double versions cost twice the decoding step) */
+        out[d] = s * cosf(a);
+        out[D + d] = s * sinf(a);
     }
 }
 
@@ -63,7 +65,8 @@ void xtc_polar_backward(const struct xtc_polar *pp, float *dx, const float *dout
                         const float *phase, float *dphase) {
     const int D = pp->D;
     for (int d = 0; d < D; d++) {
-        double a = angle(pp, pos, phase, d), c = cos(a), sn = sin(a);
+        const float a = angle(pp, pos, phase, d);
+        const double c = cosf(a), sn = sinf(a);
         double dc = dout[d], ds = dout[D + d];
         dx[d] += (float)(softplus_grad(x[d]) * (dc * c + ds * sn));
         /* clamp passes the gradient where the phase lies inside [-2 pi, 0], ends included (torch) */
