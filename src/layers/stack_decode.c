@@ -45,8 +45,7 @@ struct sub {
 };
 
 bool xtc_stack_decode_ok(const struct xtc_stack *s, const struct xtc_stack_io *io, bool train) {
-    /* the relative projection bias (curves projected from the layer's input) takes the full path */
-    return !train && !s->cfg.rel_proj && io->cache_k && io->M == 0 && io->B * io->T <= DECODE_ROWS &&
+    return !train && io->cache_k && io->M == 0 && io->B * io->T <= DECODE_ROWS &&
            !io->return_hiddens && !io->mask && !io->pos &&
            (!s->cfg.cross_attend || (io->cross_k && io->cross_ready));
 }
@@ -119,6 +118,13 @@ static void attend_kv_head(const struct sub *u, int64_t b, int g) {
         k = io->cross_k[idx], v = io->cross_v[idx];
         bstride = S;
     }
+    if (L->rp_w) { /* the curves of this (b, g)'s query heads; the kernels read rows (b, h) only */
+        p.rp_W = xtc_stack_relproj_W(s, S);
+        p.rp_curves = A->rp_curves;
+        for (int h = g; h < H; h += G)
+            xtc_relproj_curves_bh(A->rp_curves, A->rp_w, L->rp_bank, b, h, T, (int)H, c->rel_proj_num_basis,
+                                  c->rel_proj_max_dist, p.rp_W);
+    }
     if (self && c->polar) {
         polar_kv_head(u, &p, b, g, k, v, bstride);
         return;
@@ -173,8 +179,12 @@ static void qkv_chunk(void *arg, int64_t w, struct xtc_team *team) {
     const int64_t GD = (int64_t)c->kv_heads * c->dim_head, nq = n_chunks(HD), nkv = n_chunks(GD);
     int64_t lo, hi;
     (void)team;
-    const int64_t nk = u->L->kind == XTC_SUB_SELF ? 2 * nkv : 0;
-    if (w < nq) {
+    const int64_t nk = u->L->kind == XTC_SUB_SELF ? 2 * nkv : 0, ng = u->L->wg ? nq : 0;
+    if (w >= nq + nk + ng) { /* rel_proj_pos_bias: the projection onto the distance basis */
+        const int64_t HR = (int64_t)c->heads * c->rel_proj_num_basis;
+        chunk_rows(w - nq - nk - ng, HR, &lo, &hi);
+        st->be->matvec(&st->s->decode_w, A->rp_w, HR, u->h, N, u->L->rp_w, u->L->rp_b, C, lo, hi);
+    } else if (w < nq) {
         chunk_rows(w, HD, &lo, &hi);
         st->be->matvec(&st->s->decode_w, A->q, HD, u->h, N, u->L->wq, NULL, C, lo, hi);
     } else if (w >= nq + nk) {
@@ -237,7 +247,8 @@ static void attention_sublayer(const struct sub *u, struct xtc_team *team) {
     const int64_t D = c->dim_head, G = c->kv_heads, HD = (int64_t)c->heads * D, GD = G * D;
     const bool self = u->L->kind == XTC_SUB_SELF;
     /* projections of the new rows: q, then k and v (self-attention) in one chunk space */
-    be->team_for(team, n_chunks(HD) + (self ? 2 * n_chunks(GD) : 0) + (u->L->wg ? n_chunks(HD) : 0),
+    const int64_t nrp = u->L->rp_w ? n_chunks((int64_t)c->heads * c->rel_proj_num_basis) : 0;
+    be->team_for(team, n_chunks(HD) + (self ? 2 * n_chunks(GD) : 0) + (u->L->wg ? n_chunks(HD) : 0) + nrp,
                  XTC_FOR_DYNAMIC | XTC_FOR_NOWAIT, qkv_chunk, (void *)u);
     if (c->qk_norm && c->num_mem_kv > 0)
         be->team_for(team, G, XTC_FOR_STATIC | XTC_FOR_NOWAIT, mem_keys_of, (void *)u);

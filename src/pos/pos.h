@@ -218,6 +218,9 @@ void xtc_polar_backward(const struct xtc_polar *pp, float *dx, const float *dout
  * the projected query inputs, bank (R, max_dist)). */
 void xtc_relproj_curves(float *curves, const float *w, const float *bank, int64_t B, int64_t T, int H, int R,
                         int64_t max_dist, int64_t W);
+/* The same for the T rows of batch row b and head h only (decoding: one (b, h) per thread). */
+void xtc_relproj_curves_bh(float *curves, const float *w, const float *bank, int64_t b, int h, int64_t T, int H, int R,
+                           int64_t max_dist, int64_t W);
 /* Its backward: dw (B, T, H, R) = (overwritten), dbank (R, max_dist) += (NULL: not wanted). */
 void xtc_relproj_backward(float *dw, float *dbank, const float *dcurves, const float *w, const float *bank, int64_t B,
                           int64_t T, int H, int R, int64_t max_dist, int64_t W);

@@ -9,20 +9,25 @@
 
 #include "pos/pos.h"
 
+void xtc_relproj_curves_bh(float *curves, const float *w, const float *bank, int64_t b, int h, int64_t T, int H, int R,
+                           int64_t max_dist, int64_t W) {
+    for (int64_t t = 0; t < T; t++) {
+        const float *wr = w + ((b * T + t) * H + h) * R;
+        float *c = curves + ((b * H + h) * T + t) * W;
+        memset(c, 0, sizeof(float) * (size_t)W);
+        for (int r = 0; r < R; r++) {
+            const float a = wr[r], *br = bank + r * max_dist;
+            for (int64_t d = 0; d < W; d++)
+                c[d] += a * br[d];
+        }
+    }
+}
+
 void xtc_relproj_curves(float *curves, const float *w, const float *bank, int64_t B, int64_t T, int H, int R,
                         int64_t max_dist, int64_t W) {
     for (int64_t b = 0; b < B; b++)
         for (int h = 0; h < H; h++)
-            for (int64_t t = 0; t < T; t++) {
-                const float *wr = w + ((b * T + t) * H + h) * R;
-                float *c = curves + ((b * H + h) * T + t) * W;
-                memset(c, 0, sizeof(float) * (size_t)W);
-                for (int r = 0; r < R; r++) {
-                    const float a = wr[r], *br = bank + r * max_dist;
-                    for (int64_t d = 0; d < W; d++)
-                        c[d] += a * br[d];
-                }
-            }
+            xtc_relproj_curves_bh(curves, w, bank, b, h, T, H, R, max_dist, W);
 }
 
 void xtc_relproj_backward(float *dw, float *dbank, const float *dcurves, const float *w, const float *bank, int64_t B,
