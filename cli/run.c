@@ -64,6 +64,8 @@ static void describe(const struct xtc_net_config *n, const char *label) {
     if (l->rotary)
         printf(" rotary(dim %d%s%s)", l->rotary_emb_dim, l->rotary_xpos ? ", xpos" : "",
                l->rotary_layout == XTC_ROPE_HALF_SPLIT ? ", half-split" : "");
+    if (l->polar)
+        printf(" polar(PoPE)");
     if (l->rotary && l->rotate_num_heads < l->heads)
         printf(" rotary-heads(last %d of %d)", l->rotate_num_heads, l->heads);
     if (l->alibi)

@@ -64,6 +64,14 @@ struct xtc_layers_config {
     bool dynamic_pos_bias; /* DynamicPositionBias: an MLP of width dim / 4 over relative distances */
     bool dynamic_pos_bias_log_distance, dynamic_pos_bias_norm;
     int dynamic_pos_bias_mlp_depth;
+    bool polar; /* polar_pos_emb (PoPE): softplus magnitudes at angles pos * inv_freq, keys offset by a learned
+                   per-head phase; q, k become 2 * dim_head wide (src/pos/polar.c) */
+    bool polar_uniform_init; /* polar_bias_uniform_init: refused (x-transformers 2.31.10 fails on it) */
+    /* attn_use_rel_proj_pos_bias: every attention layer (self and cross) adds a bias from its own
+     * RelativeProjPositionalBias: per query row and head a curve over distances 0..max_dist-1, a
+     * projection of the query's input onto rel_proj_num_distance_basis learned basis curves */
+    bool rel_proj;
+    int rel_proj_num_basis, rel_proj_max_dist; /* 16, 1024 */
     bool rel_pos_bias; /* T5 */
     int rel_pos_num_buckets, rel_pos_max_distance;
     /* CoPE (attn_use_cope, contextual positions): per self-attention layer, gates sigmoid(logits)

@@ -29,6 +29,11 @@ struct xtc_attn_params {
     const float *mem_k;        /* (G, K, D), already l2-normalised (and scaled) with qk_norm */
     const float *mem_v;        /* (G, K, D) */
     struct xtc_attn_bias bias;  /* positional bias of the logits (pos/pos.h), scheme NULL: none */
+    /* attn_use_rel_proj_pos_bias (x-transformers RelativeProjPositionalBias): query row (b, h, i)
+     * adds curve[dist] for keys at distance dist = (S - T + i) - j in [0, W), 0 elsewhere */
+    const float *rp_curves;     /* (B, H, T, W) the curves, or NULL: none */
+    float *rp_dcurves;          /* backward: (B, H, T, W) gradient of the curves (accumulated), or NULL */
+    int64_t rp_W;               /* distances kept: min(rel_proj_max_dist, S) */
     int64_t dbias_n;            /* backward: floats of the bias table's gradient (0: nothing learned) */
     struct xtc_cope cope;       /* contextual positions (pos/pos.h), max_pos 0: none. Every backend runs
                                    it on the row-wise reference kernels (backend/ref/attention.c) */
@@ -66,6 +71,30 @@ static inline void xtc_attn_bias_row(const struct xtc_attn_params *p, int64_t b,
     const struct xtc_attn_bias *a = &p->bias;
     const int64_t *pb = a->pos ? a->pos + (a->pos_batched ? b * p->T : 0) : NULL;
     a->scheme->add_row(a, h, pb ? pb[i] : p->S - p->T + i, pb, 0, n, p->S, row);
+}
+
+/* Adds the relative-projection bias of query row i (batch row b, head h) to the logits of keys [0, n). */
+static inline void xtc_attn_relproj_row(const struct xtc_attn_params *p, int64_t b, int h, int64_t i, int64_t n,
+                                        float *row) {
+    const float *c = p->rp_curves + ((b * p->H + h) * p->T + i) * p->rp_W;
+    const int64_t qp = p->S - p->T + i;
+    for (int64_t j = 0; j < n; j++) {
+        const int64_t d = qp - j;
+        if (d >= 0 && d < p->rp_W)
+            row[j] += c[d];
+    }
+}
+
+/* Its backward: the curve of that row receives the logit gradients drow of keys [0, n). */
+static inline void xtc_attn_relproj_grad_row(const struct xtc_attn_params *p, int64_t b, int h, int64_t i, int64_t n,
+                                             const float *drow) {
+    float *c = p->rp_dcurves + ((b * p->H + h) * p->T + i) * p->rp_W;
+    const int64_t qp = p->S - p->T + i;
+    for (int64_t j = 0; j < n; j++) {
+        const int64_t d = qp - j;
+        if (d >= 0 && d < p->rp_W)
+            c[d] += drow[j];
+    }
 }
 
 /* Keeps the topk largest of the n logits of a row (ties with the topk-th kept) and masks the

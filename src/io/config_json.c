@@ -135,6 +135,8 @@ static void layers_defaults(struct xtc_layers_config *c) {
     c->cope_max_pos = 16;
     c->dda_per_row_dim_head = 8;
     c->dda_post_log_scale = 1;
+    c->rel_proj_num_basis = 16;
+    c->rel_proj_max_dist = 1024;
     c->qk_norm_scale = 10;
     c->ff_mult = 4;
     c->ff_glu_gate_softclamp_value = 4;
@@ -207,6 +209,27 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
     if (c->rotary && (c->rel_pos_bias || c->dynamic_pos_bias))
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: rotary_pos_emb with %s fails in x-transformers (only ALiBi takes the positions "
                  "rotary passes to attention)", where, c->rel_pos_bias ? "rel_pos_bias" : "dynamic_pos_bias");
+    if (c->polar && c->polar_uniform_init)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: polar_bias_uniform_init fails in x-transformers 2.31.10 (PolarEmbedding "
+                 "calls uniform_ in place on its learned bias, a parameter that requires grad)", where);
+    if (c->polar && c->rotary) /* asserted by x-transformers */
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: polar_pos_emb with rotary_pos_emb: x-transformers asserts that only "
+                 "one of rotary and polar positional embedding is on", where);
+    /* these fail inside x-transformers' self-attention, which a CrossAttender does not have (its
+     * polar embedding is then unused) */
+    const bool polar_self = c->polar && !c->only_cross;
+    if (polar_self) {
+        if (c->rel_pos_bias || c->dynamic_pos_bias)
+            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: polar_pos_emb with %s fails in x-transformers (polar hands positions to "
+                     "attention, which takes them only for ALiBi)", where,
+                     c->rel_pos_bias ? "rel_pos_bias" : "dynamic_pos_bias");
+        if (c->num_mem_kv > 0)
+            XTC_FAIL(err, XTC_ERR_CONFIG, "%s: polar_pos_emb with attn_num_mem_kv fails in x-transformers (memory keys "
+                     "of dim_head cannot join the polar keys of 2 * dim_head)", where);
+    }
+    if (c->rel_proj && c->num_mem_kv > 0)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_use_rel_proj_pos_bias with attn_num_mem_kv fails in x-transformers (its "
+                 "bias spans the memory key/values and is then padded for them again)", where);
     if (c->dynamic_pos_bias && c->dim < 4)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: dynamic_pos_bias needs dim >= 4 (its MLP is dim // 4 wide)", where);
     if (c->alibi_n_slopes > c->heads)
@@ -227,6 +250,10 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
         c->kv_heads = c->heads;
     if (c->kv_heads < 1 || c->heads % c->kv_heads != 0)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: heads %d must be a multiple of attn_kv_heads %d", where, c->heads, c->kv_heads);
+    /* the per-head key phase (heads, 1, dim_head) broadcasts over the key heads: one, or one per head */
+    if (c->polar && !c->only_cross && c->kv_heads != 1 && c->kv_heads != c->heads)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: polar_pos_emb with attn_kv_heads %d fails in x-transformers (its per-head "
+                 "key phase broadcasts over 1 or heads %d key heads only)", where, c->kv_heads, c->heads);
     if (c->rotate_num_heads < 0)
         c->rotate_num_heads = c->heads;
     if (c->rotate_num_heads < 1 || c->rotate_num_heads > c->heads)
@@ -340,6 +367,11 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"rel_pos_bias", KW_BOOL, &c->rel_pos_bias, 0, 0, 0, NULL},
         {"rel_pos_num_buckets", KW_INT, &c->rel_pos_num_buckets, 2, MAX_SMALL, 0, NULL},
         {"rel_pos_max_distance", KW_INT, &c->rel_pos_max_distance, 1, MAX_SEQ, 0, NULL},
+        {"polar_pos_emb", KW_BOOL, &c->polar, 0, 0, 0, NULL},
+        {"polar_bias_uniform_init", KW_BOOL, &c->polar_uniform_init, 0, 0, 0, NULL},
+        {"attn_use_rel_proj_pos_bias", KW_BOOL, &c->rel_proj, 0, 0, 0, NULL},
+        {"attn_rel_proj_num_distance_basis", KW_INT, &c->rel_proj_num_basis, 1, MAX_SMALL, 0, NULL},
+        {"attn_rel_proj_max_dist", KW_INT, &c->rel_proj_max_dist, 1, MAX_SEQ, 0, NULL},
         {"rotate_num_heads", KW_INT, &c->rotate_num_heads, 1, MAX_HEADS, 0, NULL},
         {"dynamic_pos_bias", KW_BOOL, &c->dynamic_pos_bias, 0, 0, 0, NULL},
         {"dynamic_pos_bias_log_distance", KW_BOOL, &c->dynamic_pos_bias_log_distance, 0, 0, 0, NULL},
@@ -468,6 +500,13 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "%s: %s with %s is not supported by xtc", where,
                  c->residual_attn ? "residual_attn" : "cross_residual_attn",
                  c->use_cope ? "attn_use_cope" : "attn_data_dependent_alibi");
+    /* polar attention runs on its own widened heads, the relative projection bias beside the
+     * scheme's: neither is combined with CoPE, data-dependent ALiBi or residual attention */
+    const char *widened = c->polar && !c->only_cross ? "polar_pos_emb" : c->rel_proj ? "attn_use_rel_proj_pos_bias" : NULL;
+    const char *rowwise = c->use_cope ? "attn_use_cope" : c->dda ? "attn_data_dependent_alibi" : c->residual_attn ? "residual_attn"
+                          : c->cross_residual_attn ? "cross_residual_attn" : NULL;
+    if (widened && rowwise)
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "%s: %s with %s is not supported by xtc", where, widened, rowwise);
     c->softclamp_output = softclamp_output ? softclamp_output_value : 0;
     if (c->shift_tokens > 0 && (c->causal ? 1 : 2) * c->shift_tokens + 1 > c->dim)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: shift_tokens %d makes %d feature groups, more than dim %d (x-transformers "
@@ -523,7 +562,7 @@ static void wrapper_defaults(struct xtc_wrapper_config *w) {
 }
 
 static void wrapper_resolve(struct xtc_wrapper_config *w, const struct xtc_layers_config *l) {
-    bool disable_abs = l->disable_abs_pos_emb >= 0 ? l->disable_abs_pos_emb != 0 : (l->rel_pos_bias || l->rotary);
+    bool disable_abs = l->disable_abs_pos_emb >= 0 ? l->disable_abs_pos_emb != 0 : (l->rel_pos_bias || l->rotary || l->polar);
     bool no_abs = w->max_seq_len == 0 || !(w->use_abs_pos_emb && !disable_abs);
     w->use_abs_pos_emb = !no_abs;
     if (no_abs)

@@ -74,6 +74,13 @@ xtc_status xtc_stack_init(struct xtc_stack *s, const struct xtc_layers_config *c
             return rc_;
         }
     }
+    if (c->polar) {
+        xtc_status rc_ = xtc_polar_init(&s->polar, c->dim_head, err);
+        if (rc_ != XTC_OK) {
+            xtc_stack_free(s);
+            return rc_;
+        }
+    }
     xtc_status rc = xtc_pos_bias_init(&s->bias, c, err);
     if (rc != XTC_OK)
         xtc_stack_free(s);
@@ -86,6 +93,7 @@ void xtc_stack_free(struct xtc_stack *s) {
     free(s->sub);
     xtc_pos_bias_free(&s->bias);
     xtc_rotary_free(&s->rotary);
+    xtc_polar_free(&s->polar);
     s->sub = NULL;
 }
 
@@ -103,6 +111,13 @@ xtc_status xtc_stack_check_buffers(const struct xtc_stack *s, struct xtc_error *
         float want = r->xpos_scale[k], got = s->xpos_scale_buf[k];
         if (!(fabsf(got - want) <= 1e-6f + 1e-5f * fabsf(want)))
             XTC_FAIL(err, XTC_ERR_FORMAT, "rotary_pos_emb.scale[%d] = %g but XPOS implies %g", k, got, want);
+    }
+    for (int d = 0; s->polar_inv_freq_buf && d < s->polar.D; d++) {
+        float want = s->polar.inv_freq[d], got = s->polar_inv_freq_buf[d];
+        if (!(fabsf(got - want) <= 1e-6f + 1e-4f * fabsf(want)))
+            XTC_FAIL(err, XTC_ERR_FORMAT,
+                     "polar_pos_emb.inv_freq[%d] = %g but the configuration implies %g (attn_dim_head %d, base 10000): "
+                     "checkpoint and config disagree", d, got, want, s->cfg.dim_head);
     }
     return XTC_OK;
 }
@@ -140,6 +155,17 @@ static void plan_acts(const struct xtc_stack *s, const struct xtc_stack_io *io, 
             x->knew = xtc_arena_floats(a, (size_t)(B * (M + T) * GD));
             x->vnew = xtc_arena_floats(a, (size_t)(B * (M + T) * GD));
             x->qkv = xtc_arena_floats(a, (size_t)(N * (HD + 2 * GD)));
+        }
+        if (self && c->polar) {
+            const int64_t HP = 2 * HD; /* every query head 2 D wide, one key head per query head */
+            x->qp = xtc_arena_floats(a, (size_t)(N * HP));
+            x->kp = xtc_arena_floats(a, (size_t)(B * S * HP));
+            x->vp = xtc_arena_floats(a, (size_t)(B * S * HP));
+            x->op = xtc_arena_floats(a, (size_t)(N * HP));
+        }
+        if (c->rel_proj) {
+            x->rp_w = xtc_arena_floats(a, (size_t)(N * c->heads * c->rel_proj_num_basis));
+            x->rp_curves = xtc_arena_floats(a, (size_t)(B * c->heads * T * xtc_stack_relproj_W(s, S)));
         }
         if (train && c->qk_norm) {
             x->q_raw = xtc_arena_floats(a, (size_t)(N * HD));
@@ -226,8 +252,18 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
                                      .cope = {.max_pos = c->use_cope ? c->cope_max_pos : 0, .D = c->dim_head,
                                               .H = c->heads},
                                      .dda = {.on = c->dda}};
-    /* sized for every backend: the selection may change between calls on one plan */
-    bufs->scratch = xtc_arena_floats(a, xtc_backend_attention_scratch(&sizing, &bufs->scratch_per));
+    /* sized for every backend: the selection may change between calls on one plan; polar
+     * self-attention reads heads of 2 D with one key head per query head */
+    size_t scratch_n = xtc_backend_attention_scratch(&sizing, &bufs->scratch_per);
+    if (c->polar) {
+        size_t per_p = 0;
+        sizing.D = 2 * c->dim_head;
+        sizing.G = c->heads;
+        size_t np = xtc_backend_attention_scratch(&sizing, &per_p);
+        scratch_n = np > scratch_n ? np : scratch_n;
+        bufs->scratch_per = per_p > bufs->scratch_per ? per_p : bufs->scratch_per;
+    }
+    bufs->scratch = xtc_arena_floats(a, scratch_n);
     bufs->memk = xtc_arena_floats(a, (size_t)((int64_t)c->kv_heads * K * c->dim_head));
     bufs->key_mask = (uint8_t *)xtc_arena_floats(a, (size_t)(B * S + 3) / 4);
     if (c->rotary) {
@@ -269,6 +305,16 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
         bufs->dk = xtc_arena_floats(a, (size_t)(B * S * GD));
         bufs->dv = xtc_arena_floats(a, (size_t)(B * S * GD));
         bufs->dout = xtc_arena_floats(a, (size_t)(N * HD));
+        if (c->rel_proj) {
+            bufs->drp_curves = xtc_arena_floats(a, (size_t)(B * c->heads * T * xtc_stack_relproj_W(s, S)));
+            bufs->drp_w = xtc_arena_floats(a, (size_t)(N * c->heads * c->rel_proj_num_basis));
+        }
+        if (c->polar) {
+            bufs->dqp = xtc_arena_floats(a, (size_t)(N * 2 * HD));
+            bufs->dkp = xtc_arena_floats(a, (size_t)(B * S * 2 * HD));
+            bufs->dvp = xtc_arena_floats(a, (size_t)(B * S * 2 * HD));
+            bufs->dop = xtc_arena_floats(a, (size_t)(N * 2 * HD));
+        }
         bufs->dkvin = xtc_arena_floats(a, (size_t)(B * S * Cin));
         bufs->dff1 = xtc_arena_floats(a, (size_t)(N * c->ff_inner * (c->ff_glu ? 2 : 1)));
         bufs->dffa = xtc_arena_floats(a, (size_t)(N * c->ff_inner));
@@ -455,6 +501,75 @@ static void project(const struct xtc_stack *s, const struct xtc_sublayer *L, con
     }
 }
 
+void xtc_stack_relproj(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_stack_io *io,
+                       struct xtc_sub_acts *A, struct xtc_attn_params *p) {
+    if (!L->rp_w)
+        return;
+    const struct xtc_layers_config *c = &s->cfg;
+    const int R = c->rel_proj_num_basis;
+    /* the projection of the queries' input (q_input: the normed sub-layer input, also in
+     * cross-attention), then the curves over the distances this call can have */
+    xtc_linear_forward(A->rp_w, A->h, L->rp_w, L->rp_b, io->B * io->T, c->dim, (int64_t)c->heads * R);
+    p->rp_W = xtc_stack_relproj_W(s, p->S);
+    xtc_relproj_curves(A->rp_curves, A->rp_w, L->rp_bank, io->B, io->T, c->heads, R, c->rel_proj_max_dist, p->rp_W);
+    p->rp_curves = A->rp_curves;
+}
+
+struct xtc_attn_params xtc_stack_polar_params(const struct xtc_attn_params *p) {
+    struct xtc_attn_params pp = *p;
+    pp.D = 2 * p->D;
+    pp.G = p->H;
+    return pp;
+}
+
+struct polar_rows {
+    const struct xtc_stack *s;
+    struct xtc_sub_acts *A;
+    int64_t T, S, NQ; /* NQ = B * T query rows come first, then the B * S key rows */
+    int H, G, D;
+};
+
+static void polar_rows_range(void *arg, int64_t lo, int64_t hi, int tid) {
+    const struct polar_rows *a = arg;
+    const struct xtc_polar *pp = &a->s->polar;
+    const int H = a->H, G = a->G, D = a->D;
+    const int64_t HD = (int64_t)H * D, GD = (int64_t)G * D, HP = 2 * HD;
+    (void)tid;
+    for (int64_t r = lo; r < hi; r++) {
+        if (r < a->NQ) { /* query row r = b * T + i at position S - T + i */
+            const int64_t i = r % a->T;
+            for (int h = 0; h < H; h++)
+                xtc_polar_apply(pp, a->A->qp + r * HP + 2 * h * D, a->A->q + r * HD + h * D, a->S - a->T + i, NULL);
+            continue;
+        }
+        const int64_t kr = r - a->NQ, j = kr % a->S; /* key row b * S + j at position j */
+        for (int h = 0; h < H; h++) {
+            const int g = h % G; /* G is 1 or H (config) */
+            float *kp = a->A->kp + kr * HP + 2 * h * D, *vp = a->A->vp + kr * HP + 2 * h * D;
+            xtc_polar_apply(pp, kp, a->A->k + kr * GD + g * D, j, a->s->polar_phase + h * D);
+            memcpy(vp, a->A->v + kr * GD + g * D, sizeof(float) * (size_t)D);
+            memset(vp + D, 0, sizeof(float) * (size_t)D);
+        }
+    }
+}
+
+void xtc_stack_polar_attention(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_sub_acts *A,
+                               const struct xtc_attn_params *p, float *scratch) {
+    const int64_t B = io->B, T = io->T, S = p->S;
+    const int H = p->H, D = p->D;
+    const int64_t HD = (int64_t)H * D, HP = 2 * HD;
+    /* PolarEmbedding's positions are arange(n + seq_pos_offset): keys 0 .. S-1 (cached ones
+     * included), the queries the last T of them */
+    struct polar_rows a = {.s = s, .A = A, .T = T, .S = S, .NQ = B * T, .H = H, .G = p->G, .D = D};
+    const int64_t rows = B * (T + S);
+    xtc_backend_get()->parallel_for(rows, rows * HD > 32768, polar_rows_range, &a);
+    struct xtc_attn_params pp = xtc_stack_polar_params(p);
+    xtc_attention_forward(A->op, A->qp, A->kp, A->vp, &pp, scratch);
+    for (int64_t r = 0; r < B * T; r++)
+        for (int h = 0; h < H; h++)
+            memcpy(A->o + r * HD + h * D, A->op + r * HP + 2 * h * D, sizeof(float) * (size_t)D);
+}
+
 /* idx: the index of this layer among the layers of its kind (self- or cross-attention) */
 static void attention_sublayer(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_stack_io *io,
                                struct xtc_stack_bufs *bf, struct xtc_sub_acts *A, int idx, const float *prev_logits) {
@@ -488,7 +603,11 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
     }
     p.prev_logits = prev_logits;
     p.logits_out = self ? A->self_logits : A->cross_logits;
-    xtc_attention_forward(A->o, A->q, A->k, A->v, &p, bf->scratch);
+    xtc_stack_relproj(s, L, io, A, &p);
+    if (self && c->polar)
+        xtc_stack_polar_attention(s, io, A, &p, bf->scratch);
+    else
+        xtc_attention_forward(A->o, A->q, A->k, A->v, &p, bf->scratch);
     const float *o = A->o;
     if (L->wg) /* the gate reads the sub-layer's input x (the queries' side, also in cross-attention) */
         xtc_linear_forward(A->gate, A->h, L->wg, NULL, B * T, C, (int64_t)H * D);

@@ -34,6 +34,8 @@ struct xtc_sublayer {
     float *cope_talk;         /* attn_cope_talking_heads: attend.cope.talking_heads.weight (H, H, 1, 1), or NULL */
     float *dda_w, *dda_b;     /* attn_data_dependent_alibi: data_dependent_alibi.to_forget_gates.0 weight (O, C)
                                  and bias (O; NULL per row), or NULL */
+    float *rp_w, *rp_b, *rp_bank; /* rel_proj_pos_bias: to_distance_weights.0 (H*R, C), (H*R), distance_bank
+                                     (R, max_dist), or NULL */
     float *w1, *b1, *w2, *b2; /* (inner or 2*inner, C), (.), (C, inner), (C); biases NULL with ff_no_bias */
     float *ff_gamma;          /* (inner) ff_post_act_ln gain (no unit offset), or NULL */
     /* the end of the branch: y <- y * branch_scale * (layerscale + 1), then the residual
@@ -56,6 +58,9 @@ struct xtc_stack {
     float *inv_freq_buf;    /* checkpoint buffer rotary_pos_emb.inv_freq (n_freq) */
     float *xpos_scale_buf;  /* checkpoint buffer rotary_pos_emb.scale (n_freq) */
     struct xtc_rotary rotary;
+    struct xtc_polar polar;      /* polar_pos_emb (cfg.polar) frequencies */
+    float *polar_phase;          /* polar_pos_emb.learned_bias (H, 1, D), or NULL */
+    float *polar_inv_freq_buf;   /* checkpoint buffer polar_pos_emb.inv_freq (D), or NULL */
     struct xtc_pos_bias bias; /* positional bias of self-attention logits (ALiBi, T5, ...), or none */
     struct xtc_glu_params glu; /* feed-forward GLU soft clamps (ff_glu_softclamp) */
     struct xtc_matvec_weights decode_w; /* what decoding steps' products read (bf16 copy or not) */
@@ -103,6 +108,11 @@ struct xtc_sub_acts {
     float *gate;               /* gate_values: gate logits h @ to_v_gate^T (B, T, H*D) */
     float *dda_y, *dda_c;      /* data-dependent ALiBi: h @ to_forget_gates^T (B, T, O), its gates (B, O, T) */
     float *og;                 /* head_scale / gate_values: the output to_out reads (training only; else o in place) */
+    /* polar_pos_emb, self-attention: q, k, v as attention reads them, every head 2 D wide (B, T, H*2D),
+     * (B, S, H*2D): one key head per query head (the phase is per query head), v zero-padded to 2 D;
+     * op (B, T, H*2D) the output whose first D features of each head are o */
+    float *qp, *kp, *vp, *op;
+    float *rp_w, *rp_curves;   /* rel_proj_pos_bias: projected query inputs (B, T, H*R), curves (B, H, T, W) */
     float *knew, *vnew;        /* with a KV cache: this call's projections (B, M+T, G*D) */
     float *qkv;                /* with a KV cache: fused q|k|v projections (B*T, H*D + 2*G*D) */
     float *ff1, *ffa;          /* feed-forward pre-activation and activation */
@@ -139,6 +149,8 @@ struct xtc_stack_bufs {
     float *ddda_y, *ddda_c;    /* data-dependent ALiBi: gradients of dda_y and dda_c */
     float *dgru, *dgy; /* gate_residual: d/d(gi, gh) (N, 6C) and d/dy2 (N, C) */
     float *dlogits[2][2]; /* residual attention: [self, cross] x two gradients of logits (B, H, T, K + S) */
+    float *dqp, *dkp, *dvp, *dop; /* polar_pos_emb: gradients of qp, kp, vp, op */
+    float *drp_curves, *drp_w;    /* rel_proj_pos_bias: gradients of rp_curves, rp_w */
     float *dres, *dh, *dtmp, *dq, *dk, *dv, *dout, *dkvin, *dff1, *dffa, *dffn, *dmemk, *dbias, *dmem;
 };
 
@@ -191,6 +203,22 @@ struct xtc_attn_params xtc_stack_attn_params_masked(const struct xtc_stack *s, c
  * from A; on false without it). */
 struct xtc_dda xtc_stack_dda(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_sub_acts *A,
                              int64_t T);
+
+/* Self-attention with polar_pos_emb (stack.c): A->q (B, T, H*D) and A->k, A->v (B, S, G*D),
+ * after qk-norm, become A->qp, kp, vp (heads of 2 D, one key head per query head), the
+ * attention (params p of the layer) runs on them into A->op, whose first D features per head
+ * are copied to A->o. xtc_stack_polar_params: p as that attention reads it. */
+/* rel_proj_pos_bias of sub-layer L (stack.c): A->rp_w and A->rp_curves from A->h, and p reading them
+ * (nothing without the bias). The distances kept: min(max_dist, S). */
+void xtc_stack_relproj(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_stack_io *io,
+                       struct xtc_sub_acts *A, struct xtc_attn_params *p);
+static inline int64_t xtc_stack_relproj_W(const struct xtc_stack *s, int64_t S) {
+    return s->cfg.rel_proj_max_dist < S ? s->cfg.rel_proj_max_dist : S;
+}
+
+void xtc_stack_polar_attention(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_sub_acts *A,
+                               const struct xtc_attn_params *p, float *scratch);
+struct xtc_attn_params xtc_stack_polar_params(const struct xtc_attn_params *p);
 
 /* Decoding steps (stack_decode.c): whether a call can take the single-region path (planned
  * when it can), and the forward through it, final norm included. */

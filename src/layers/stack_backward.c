@@ -139,6 +139,49 @@ static void gru_backward(const struct xtc_stack *s, const struct xtc_sublayer *L
                         1);
 }
 
+/* Backward of xtc_stack_polar_attention: dout (B, T, H*D) -> bf->dq (B, T, H*D), bf->dk,
+ * bf->dv (B, S, G*D) (overwritten), the key phase's gradient accumulated. The output's
+ * second D features of each head are the zero padding of v: they get no gradient. */
+static void polar_backward(const struct xtc_stack *s, const struct xtc_stack_io *io, struct xtc_stack_bufs *bf,
+                           const struct xtc_sub_acts *A, const struct xtc_attn_params *p, float *dbias,
+                           const float *dout, const struct xtc_stack_grads *g) {
+    const int64_t B = io->B, T = io->T, S = p->S;
+    const int H = p->H, G = p->G, D = p->D;
+    const int64_t HD = (int64_t)H * D, GD = (int64_t)G * D, HP = 2 * HD;
+    for (int64_t r = 0; r < B * T; r++)
+        for (int h = 0; h < H; h++) {
+            float *d = bf->dop + r * HP + 2 * h * D;
+            memcpy(d, dout + r * HD + h * D, sizeof(float) * (size_t)D);
+            memset(d + D, 0, sizeof(float) * (size_t)D);
+        }
+    struct xtc_attn_params pp = xtc_stack_polar_params(p);
+    xtc_attention_backward(bf->dqp, bf->dkp, bf->dvp, NULL, NULL, dbias, bf->dop, A->qp, A->kp, A->vp, &pp,
+                           bf->scratch);
+    memset(bf->dq, 0, sizeof(float) * (size_t)(B * T * HD));
+    memset(bf->dk, 0, sizeof(float) * (size_t)(B * S * GD));
+    memset(bf->dv, 0, sizeof(float) * (size_t)(B * S * GD));
+    float *dphase = grad_of(g, s->polar_phase);
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t i = 0; i < T; i++)
+            for (int h = 0; h < H; h++) {
+                const int64_t r = b * T + i;
+                xtc_polar_backward(&s->polar, bf->dq + r * HD + h * D, bf->dqp + r * HP + 2 * h * D,
+                                   A->q + r * HD + h * D, S - T + i, NULL, NULL);
+            }
+        for (int64_t j = 0; j < S; j++)
+            for (int h = 0; h < H; h++) {
+                const int64_t r = b * S + j;
+                const int gk = h % G;
+                xtc_polar_backward(&s->polar, bf->dk + r * GD + gk * D, bf->dkp + r * HP + 2 * h * D,
+                                   A->k + r * GD + gk * D, j, s->polar_phase + h * D, dphase + h * D);
+                const float *dvp = bf->dvp + r * HP + 2 * h * D;
+                float *dv = bf->dv + r * GD + gk * D;
+                for (int e = 0; e < D; e++)
+                    dv[e] += dvp[e];
+            }
+    }
+}
+
 /* dy (B, T, C) -> bf->dh, the gradient of the sub-layer's normed input. */
 static void ff_backward(const struct xtc_stack *s, const struct xtc_sublayer *L, int64_t N,
                         struct xtc_stack_bufs *bf, const struct xtc_sub_acts *A, const float *dy,
@@ -222,9 +265,17 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
     float *dbias = p.dbias_n > 0 ? bf->dbias : NULL; /* a learned bias scheme's table */
     if (dbias)
         memset(dbias, 0, sizeof(float) * (size_t)p.dbias_n);
-    xtc_attention_backward(
-        bf->dq, bf->dk, bf->dv, dmem_k, K > 0 ? grad_of(g, L->mem_v) : NULL, dbias, dout, A->q, A->k, A->v, &p,
-        bf->scratch);
+    if (L->rp_w) { /* the forward's curves; the kernels accumulate their gradient */
+        p.rp_W = xtc_stack_relproj_W(s, p.S);
+        p.rp_curves = A->rp_curves;
+        p.rp_dcurves = bf->drp_curves;
+        memset(bf->drp_curves, 0, sizeof(float) * (size_t)(B * H * T * p.rp_W));
+    }
+    if (self && c->polar)
+        polar_backward(s, io, bf, A, &p, dbias, dout, g);
+    else
+        xtc_attention_backward(bf->dq, bf->dk, bf->dv, dmem_k, K > 0 ? grad_of(g, L->mem_v) : NULL, dbias, dout, A->q,
+                               A->k, A->v, &p, bf->scratch);
     if (dbias) {
         float *dparams[XTC_BIAS_MAX_PARAMS] = {0};
         for (int i = 0; i < XTC_BIAS_MAX_PARAMS && s->bias.params[i]; i++)
@@ -262,6 +313,13 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
             xtc_dda_gates_backward(&p.dda, A->dda_y, B, T, bf->ddda_c, bf->ddda_y);
         xtc_linear_backward(bf->dh, grad_of(g, L->dda_w), L->dda_b ? grad_of(g, L->dda_b) : NULL, bf->ddda_y, A->h,
                             L->dda_w, B * T, C, O, 1);
+    }
+    if (L->rp_w) { /* curves = (h A^T + a) bank over the kept distances */
+        const int R = c->rel_proj_num_basis;
+        xtc_relproj_backward(bf->drp_w, grad_of(g, L->rp_bank), bf->drp_curves, A->rp_w, L->rp_bank, B, T, H, R,
+                             c->rel_proj_max_dist, p.rp_W);
+        xtc_linear_backward(bf->dh, grad_of(g, L->rp_w), grad_of(g, L->rp_b), bf->drp_w, A->h, L->rp_w, B * T, C,
+                            (int64_t)H * R, 1);
     }
     xtc_linear_backward(bf->dkvin, grad_of(g, L->wk), NULL, bf->dk, kvin, L->wk, B * S, Cin, GD, 0);
     xtc_linear_backward(bf->dkvin, grad_of(g, L->wv), NULL, bf->dv, kvin, L->wv, B * S, Cin, GD, 1);

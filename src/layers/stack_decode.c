@@ -55,6 +55,47 @@ bool xtc_stack_decode_ok(const struct xtc_stack *s, const struct xtc_stack_io *i
            !io->mask && !io->pos && (!c->cross_attend || (io->cross_k && io->cross_ready));
 }
 
+/* polar_pos_emb self-attention of batch row b for the query heads reading kv head g (the
+ * general forward's xtc_stack_polar_attention, per (b, g)): the raw cached keys of kv head g
+ * (qk-normed when configured) become each query head's polar keys in A->kp, values padded to
+ * 2 D in A->vp, queries A->qp; the output's first D features per head go to A->o. */
+static void polar_kv_head(const struct sub *u, const struct xtc_attn_params *p, int64_t b, int g, const float *k,
+                          const float *v, int64_t bstride) {
+    const struct step *st = u->st;
+    const struct xtc_stack *s = st->s;
+    const struct xtc_sublayer *L = u->L;
+    struct xtc_sub_acts *A = &st->bf->shared;
+    const int64_t T = st->io->T, S = p->S;
+    const int H = p->H, G = p->G, D = p->D;
+    const int64_t HD = (int64_t)H * D, GD = (int64_t)G * D, HP = 2 * HD;
+    for (int64_t j = 0; j < S; j++) {
+        float *row = A->k + (b * S + j) * GD + g * D; /* this (b, g)'s own rows: no other thread writes them */
+        memcpy(row, k + (b * bstride + j) * GD + g * D, sizeof(float) * (size_t)D);
+        xtc_step_qk_head(s, row, L->k_scale ? L->k_scale + g * D : NULL, NULL, b, S, j, true);
+        const float *vr = v + (b * bstride + j) * GD + g * D;
+        for (int h = g; h < H; h += G) {
+            float *vp = A->vp + (b * S + j) * HP + 2 * h * D;
+            xtc_polar_apply(&s->polar, A->kp + (b * S + j) * HP + 2 * h * D, row, j, s->polar_phase + h * D);
+            memcpy(vp, vr, sizeof(float) * (size_t)D);
+            memset(vp + D, 0, sizeof(float) * (size_t)D);
+        }
+    }
+    struct xtc_attn_params pp = xtc_stack_polar_params(p);
+    pp.k_bstride = pp.v_bstride = 0; /* packed (B, S, H*2D) */
+    for (int h = g; h < H; h += G) {
+        for (int64_t t = 0; t < T; t++) {
+            float *q = A->q + (b * T + t) * HD + h * D;
+            xtc_step_qk_head(s, q, L->q_scale ? L->q_scale + h * D : NULL, NULL, b, T, t, false);
+            xtc_polar_apply(&s->polar, A->qp + (b * T + t) * HP + 2 * h * D, q, S - T + t, NULL);
+        }
+        st->be->attention_forward_head(A->op, A->qp, A->kp, A->vp, &pp, b, h, u->P);
+        for (int64_t t = 0; t < T; t++)
+            memcpy(A->o + (b * T + t) * HD + h * D, A->op + (b * T + t) * HP + 2 * h * D, sizeof(float) * (size_t)D);
+        if (L->wg || L->head_scale) /* the gate logits were computed with q */
+            xtc_step_attn_out(s, L, A->o, A->o, L->wg ? A->gate : NULL, b * T, (b + 1) * T, h * D, (h + 1) * D);
+    }
+}
+
 /* Attention of batch row b over kv head g and every query head reading it (h = g, g + G, ...).
  * Self-attention first stores the new rows' keys/values in the cache. Keys that qk-norm or
  * rotary change are gathered into A->k (B, S, G*D) and transformed there: the cache keeps
@@ -81,6 +122,17 @@ static void attend_kv_head(const struct sub *u, int64_t b, int g) {
     } else {
         k = io->cross_k[idx], v = io->cross_v[idx];
         bstride = S;
+    }
+    if (L->rp_w) { /* the curves of this (b, g)'s query heads; the kernels read rows (b, h) only */
+        p.rp_W = xtc_stack_relproj_W(s, S);
+        p.rp_curves = A->rp_curves;
+        for (int h = g; h < H; h += G)
+            xtc_relproj_curves_bh(A->rp_curves, A->rp_w, L->rp_bank, b, h, T, (int)H, c->rel_proj_num_basis,
+                                  c->rel_proj_max_dist, p.rp_W);
+    }
+    if (self && c->polar) {
+        polar_kv_head(u, &p, b, g, k, v, bstride);
+        return;
     }
     const struct xtc_rotary_tables *krt = !c->rotary ? NULL : self ? &bf->self_rt : bf->ctx_rt.cos ? &bf->ctx_rt : NULL;
     const bool rotary = krt != NULL;
@@ -132,8 +184,12 @@ static void qkv_chunk(void *arg, int64_t w, struct xtc_team *team) {
     const int64_t GD = (int64_t)c->kv_heads * c->dim_head, nq = n_chunks(HD), nkv = n_chunks(GD);
     int64_t lo, hi;
     (void)team;
-    const int64_t nk = u->L->kind == XTC_SUB_SELF ? 2 * nkv : 0;
-    if (w < nq) {
+    const int64_t nk = u->L->kind == XTC_SUB_SELF ? 2 * nkv : 0, ng = u->L->wg ? nq : 0;
+    if (w >= nq + nk + ng) { /* rel_proj_pos_bias: the projection onto the distance basis */
+        const int64_t HR = (int64_t)c->heads * c->rel_proj_num_basis;
+        chunk_rows(w - nq - nk - ng, HR, &lo, &hi);
+        st->be->matvec(&st->s->decode_w, A->rp_w, HR, u->h, N, u->L->rp_w, u->L->rp_b, C, lo, hi);
+    } else if (w < nq) {
         chunk_rows(w, HD, &lo, &hi);
         st->be->matvec(&st->s->decode_w, A->q, HD, u->h, N, u->L->wq, NULL, C, lo, hi);
     } else if (w >= nq + nk) {
@@ -196,7 +252,8 @@ static void attention_sublayer(const struct sub *u, struct xtc_team *team) {
     const int64_t D = c->dim_head, G = c->kv_heads, HD = (int64_t)c->heads * D, GD = G * D;
     const bool self = u->L->kind == XTC_SUB_SELF;
     /* projections of the new rows: q, then k and v (self-attention) in one chunk space */
-    be->team_for(team, n_chunks(HD) + (self ? 2 * n_chunks(GD) : 0) + (u->L->wg ? n_chunks(HD) : 0),
+    const int64_t nrp = u->L->rp_w ? n_chunks((int64_t)c->heads * c->rel_proj_num_basis) : 0;
+    be->team_for(team, n_chunks(HD) + (self ? 2 * n_chunks(GD) : 0) + (u->L->wg ? n_chunks(HD) : 0) + nrp,
                  XTC_FOR_DYNAMIC | XTC_FOR_NOWAIT, qkv_chunk, (void *)u);
     if (c->qk_norm && c->num_mem_kv > 0)
         be->team_for(team, G, XTC_FOR_STATIC | XTC_FOR_NOWAIT, mem_keys_of, (void *)u);

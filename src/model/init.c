@@ -59,6 +59,12 @@ void xtc_params_init(struct xtc_model *m, uint64_t seed) {
                    ends_with(p->name, "relative_attention_bias.weight")) {
             for (size_t j = 0; j < p->numel; j++)
                 x[j] = (float)xtc_rng_normal(&rng);
+        } else if (ends_with(p->name, "rel_proj_pos_bias.distance_bank")) {
+            for (size_t j = 0; j < p->numel; j++) /* torch.randn(...) * 0.02 */
+                x[j] = (float)(xtc_rng_normal(&rng) * 0.02);
+        } else if (ends_with(p->name, "polar_pos_emb.learned_bias")) {
+            /* zeros (polar_bias_uniform_init, which would draw U(-2 pi, 0), fails in x-transformers) */
+            memset(x, 0, sizeof(float) * p->numel);
         } else if (ends_with(p->name, "pos_emb.scale")) {
             x[0] = (float)(1.0 / sqrt((double)m->cfg.net.wrap.emb_dim)); /* ScaledSinusoidalEmbedding(emb_dim) */
         } else if (strstr(p->name, "rel_pos.mlp.") && (ends_with(p->name, ".1.gamma") || ends_with(p->name, ".1.weight"))) {

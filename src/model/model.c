@@ -92,6 +92,8 @@ static void fill_missing_buffers(struct xtc_stack *s) {
         memcpy(s->inv_freq_buf, s->rotary.inv_freq, sizeof(float) * (size_t)s->rotary.n_freq);
     if (s->xpos_scale_buf && s->rotary.xpos_scale)
         memcpy(s->xpos_scale_buf, s->rotary.xpos_scale, sizeof(float) * (size_t)s->rotary.n_freq);
+    if (s->polar_inv_freq_buf && s->polar.inv_freq)
+        memcpy(s->polar_inv_freq_buf, s->polar.inv_freq, sizeof(float) * (size_t)s->polar.D);
 }
 
 /* Pass 1: the parameter table of the configuration, no parameter memory yet. */
@@ -370,6 +372,14 @@ xtc_status xtc_net_check_inputs(const struct xtc_net *net, const struct xtc_inpu
     if (lc->dda && in->cache)
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "attn_data_dependent_alibi with a KV cache: x-transformers' cached steps see "
                  "only their own rows (the bias of a step is 0) and differ from the model; call without the cache");
+    /* PolarEmbedding takes the positions of this call's tokens only (arange(n + cache length)),
+     * so x-transformers' broadcast of n angles over M + n keys fails */
+    if (lc->polar && M > 0)
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "polar_pos_emb with Transformer-XL mems fails in x-transformers (its "
+                                           "angles cover the %lld tokens, not the %lld memories before them)",
+                 (long long)T, (long long)M);
+    if (lc->polar && in->pos)
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "explicit pos with polar_pos_emb is not implemented by xtc");
     if (in->return_mems && !c->has_wrapper)
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "return_mems is a TransformerWrapper option");
     /* explicit positions: bounded (rotary angles and ALiBi distances stay exact and overflow-free),

@@ -175,6 +175,15 @@ static void stack_params(struct xtc_param_builder *b, struct xtc_stack *s) {
                     L->cope_talk = ADD(name, c->heads, c->heads, 1, 1);
                 }
             }
+            if (c->rel_proj) {
+                const int64_t HR = (int64_t)c->heads * c->rel_proj_num_basis;
+                snprintf(name, sizeof name, "%srel_proj_pos_bias.to_distance_weights.0.weight", bp);
+                L->rp_w = ADD(name, HR, C);
+                snprintf(name, sizeof name, "%srel_proj_pos_bias.to_distance_weights.0.bias", bp);
+                L->rp_b = ADD(name, HR);
+                snprintf(name, sizeof name, "%srel_proj_pos_bias.distance_bank", bp);
+                L->rp_bank = ADD(name, c->rel_proj_num_basis, c->rel_proj_max_dist);
+            }
             L->wo = NULL;
             if (c->heads > 1) {
                 snprintf(name, sizeof name, "%sto_out.weight", bp);
@@ -213,6 +222,10 @@ static void stack_params(struct xtc_param_builder *b, struct xtc_stack *s) {
          i++)
         s->bias.params[i] = xtc_param_add(b, pname, nd, pshape, false);
     s->final_norm = c->final_norm ? norm_param(b, c, "final_norm") : NULL;
+    if (c->polar) { /* PolarEmbedding: the learned key phase and its persistent frequencies */
+        s->polar_phase = ADD("polar_pos_emb.learned_bias", c->heads, 1, c->dim_head);
+        s->polar_inv_freq_buf = xtc_param_add(b, "polar_pos_emb.inv_freq", 1, SHAPE(c->dim_head), true);
+    }
     if (c->rotary) {
         int64_t nf = s->rotary.n_freq;
         s->inv_freq_buf = xtc_param_add(b, "rotary_pos_emb.inv_freq", 1, SHAPE(nf), true);

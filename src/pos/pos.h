@@ -260,6 +260,40 @@ void xtc_dda_add_row(const struct xtc_dda *d, int64_t b, int h, int64_t i, int64
 /* d->dtable += the gradient from the logit gradients drow of that row. */
 void xtc_dda_grad_row(const struct xtc_dda *d, int64_t b, int h, int64_t i, int64_t n, const float *drow);
 
+/* ---------------------------------------------------------------- polar (PoPE) */
+
+/* x-transformers PolarEmbedding (polar_pos_emb): q and k head vectors of D features become
+ * 2 D wide, [softplus(x) cos(a) ; softplus(x) sin(a)], a = pos * inv_freq (+ the key phase). */
+struct xtc_polar {
+    int D;
+    float *inv_freq; /* (D) 10000^(-d / D), float32 as torch computes it */
+};
+
+xtc_status xtc_polar_init(struct xtc_polar *pp, int dim_head, struct xtc_error *err);
+void xtc_polar_free(struct xtc_polar *pp);
+
+/* out (2 D) from x (D) at position pos; phase (D): the head's learned key phase as stored
+ * (clamped to [-2 pi, 0] here), NULL for queries. out must not overlap x. */
+void xtc_polar_apply(const struct xtc_polar *pp, float *out, const float *x, int64_t pos, const float *phase);
+
+/* Backward of xtc_polar_apply: dx (D) += d/dx of dout (2 D); with a phase, dphase (D) += its
+ * gradient (zero where the clamp saturates; dphase NULL: not wanted). */
+void xtc_polar_backward(const struct xtc_polar *pp, float *dx, const float *dout, const float *x, int64_t pos,
+                        const float *phase, float *dphase);
+
+/* ---------------------------------------------------------------- relative projection bias */
+
+/* curves (B, H, T, W): curve[b, h, t, d] = sum_r w[b, t, h, r] bank[r, d] for d < W (w: (B, T, H, R)
+ * the projected query inputs, bank (R, max_dist)). */
+void xtc_relproj_curves(float *curves, const float *w, const float *bank, int64_t B, int64_t T, int H, int R,
+                        int64_t max_dist, int64_t W);
+/* The same for the T rows of batch row b and head h only (decoding: one (b, h) per thread). */
+void xtc_relproj_curves_bh(float *curves, const float *w, const float *bank, int64_t b, int h, int64_t T, int H, int R,
+                           int64_t max_dist, int64_t W);
+/* Its backward: dw (B, T, H, R) = (overwritten), dbank (R, max_dist) += (NULL: not wanted). */
+void xtc_relproj_backward(float *dw, float *dbank, const float *dcurves, const float *w, const float *bank, int64_t B,
+                          int64_t T, int H, int R, int64_t max_dist, int64_t W);
+
 /* ---------------------------------------------------------------- absolute */
 
 /* ScaledSinusoidalEmbedding: adds sin(p w_k) * scale to out[0..C/2) and cos(p w_k) * scale to

@@ -565,6 +565,35 @@ static void test_stack_errors(void) {
     xtc_model_free(m);
 }
 
+/* polar_pos_emb: calls x-transformers fails on (Transformer-XL mems: its angles cover the tokens
+ * only) or xtc does not implement (explicit pos) are refused with a message naming it; a plain call
+ * and the call that returns mems work. */
+static void test_polar_call_errors(void) {
+    const char *cfg = "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 16, \"max_seq_len\": 8, "
+                      "\"max_mem_len\": 4, \"attn_layers\": {\"class\": \"Decoder\", \"kwargs\": {\"dim\": 8, "
+                      "\"depth\": 1, \"heads\": 2, \"attn_dim_head\": 4, \"polar_pos_emb\": true}}}}";
+    struct xtc_error err = {0};
+    xtc_model_t m = NULL;
+    xtc_status rc = xtc_model_create(&m, cfg, strlen(cfg), 7, &err);
+    CHECK(rc == XTC_OK && m, "polar create: %d %s", (int)rc, err.msg);
+    if (!m)
+        return;
+    const int64_t tok[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    struct xtc_inputs in = {.batch = 2, .len = 4, .tokens = tok, .return_mems = true};
+    struct xtc_outputs out;
+    rc = xtc_model_forward(m, &in, &out, &err);
+    CHECK(rc == XTC_OK && out.n_mems == 1 && all_finite(out.logits, 2 * 4 * 16), "polar forward: %d %s", (int)rc,
+          err.msg);
+    float mem[2 * 4 * 8] = {0};
+    const float *mems[1] = {mem};
+    in = (struct xtc_inputs){.batch = 2, .len = 4, .tokens = tok, .mems = mems, .n_mems = 1, .mem_len = 4};
+    expect_forward_error("polar_pos_emb with XL mems", m, &in, XTC_ERR_UNSUPPORTED, "polar_pos_emb");
+    const int64_t pos[4] = {0, 1, 2, 3};
+    in = (struct xtc_inputs){.batch = 2, .len = 4, .tokens = tok, .pos = pos, .pos_len = 4};
+    expect_forward_error("polar_pos_emb with explicit pos", m, &in, XTC_ERR_UNSUPPORTED, "polar_pos_emb");
+    xtc_model_free(m);
+}
+
 /* ContinuousTransformerWrapper through the public API: float inputs only, no generation, pos only
  * with an absolute embedding, gradients of x of width dim_in; a created model saves and loads
  * back to the same outputs. */
@@ -744,6 +773,7 @@ int main(void) {
     test_load_errors();
     test_forward_errors();
     test_stack_errors();
+    test_polar_call_errors();
     test_continuous();
     test_data_dependent_alibi();
     test_position_overflow(); /* removes the directory */

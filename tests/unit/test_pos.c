@@ -549,6 +549,74 @@ static void test_dynamic_bias_grad(bool norm, bool log_distance, int depth) {
     xtc_pos_bias_free(&pb);
 }
 
+/* PoPE (xtc_polar_apply / xtc_polar_backward) against double-precision formulas: the map itself,
+ * softplus's identity above 20, the phase clamp to [-2 pi, 0] (saturated phases pass no
+ * gradient), and the gradients against central differences of L = sum(w * out). */
+static void test_polar(void) {
+    enum { D = 6 };
+    const double TWO_PI_D = 6.283185307179586;
+    struct xtc_polar pp;
+    struct xtc_error err = {0};
+    CHECK(xtc_polar_init(&pp, D, &err) == XTC_OK, "polar_init: %s", err.msg);
+    for (int d = 0; d < D; d++)
+        CHECK(fabs(pp.inv_freq[d] - pow(10000.0, -(double)d / D)) <= 1e-6 * pp.inv_freq[d], "polar inv_freq[%d] %g", d,
+              (double)pp.inv_freq[d]);
+    const float x[D] = {-3.0f, -0.5f, 0.0f, 0.7f, 2.5f, 25.0f};       /* 25: softplus is the identity */
+    const float phase[D] = {-7.0f, -6.0f, -1.0f, -0.25f, 0.5f, 0.0f}; /* -7 and 0.5 are clamped */
+    const int64_t pos = 13;
+    float out[2 * D], w[2 * D];
+    for (int e = 0; e < 2 * D; e++)
+        w[e] = (float)rng_unit();
+    for (int keys = 0; keys < 2; keys++) {
+        const float *ph = keys ? phase : NULL;
+        xtc_polar_apply(&pp, out, x, pos, ph);
+        double worst = 0;
+        for (int d = 0; d < D; d++) {
+            double s = x[d] > 20 ? x[d] : log1p(exp((double)x[d]));
+            double b = ph ? fmin(fmax((double)ph[d], -TWO_PI_D), 0.0) : 0.0;
+            double a = (double)pos * pp.inv_freq[d] + b;
+            worst = fmax(worst, fabs(out[d] - s * cos(a)) + fabs(out[D + d] - s * sin(a)));
+        }
+        CHECK(worst < 1e-5, "polar map (keys %d): worst error %g", keys, worst);
+        float dx[D] = {0}, dph[D] = {0};
+        xtc_polar_backward(&pp, dx, w, x, pos, ph, ph ? dph : NULL);
+        for (int d = 0; d < D; d++) {
+            /* L(x) = sum_e w[e] out[e]: central differences in double through the same formula */
+            const double h = 1e-3;
+            double lp = 0, lm = 0, pp_ = 0, pm = 0;
+            for (int sgn = -1; sgn <= 1; sgn += 2) {
+                double xv = x[d] + sgn * h;
+                double s = xv > 20 ? xv : log1p(exp(xv));
+                double b = ph ? fmin(fmax((double)ph[d], -TWO_PI_D), 0.0) : 0.0;
+                double a = (double)pos * pp.inv_freq[d] + b;
+                double l = w[d] * s * cos(a) + w[D + d] * s * sin(a);
+                *(sgn < 0 ? &lm : &lp) = l;
+                if (ph) {
+                    double s0 = x[d] > 20 ? x[d] : log1p(exp((double)x[d]));
+                    double bv = fmin(fmax((double)ph[d] + sgn * h, -TWO_PI_D), 0.0);
+                    double av = (double)pos * pp.inv_freq[d] + bv;
+                    *(sgn < 0 ? &pm : &pp_) = w[d] * s0 * cos(av) + w[D + d] * s0 * sin(av);
+                }
+            }
+            double gx = (lp - lm) / (2 * h);
+            CHECK(fabs(dx[d] - gx) < 1e-3 * (1 + fabs(gx)), "polar dx[%d] (keys %d): %g, want %g", d, keys,
+                  (double)dx[d], gx);
+            if (ph) {
+                /* torch's clamp passes the gradient inside [-2 pi, 0], ends included (phase 0 here) */
+                bool inside = ph[d] >= -TWO_PI_D && ph[d] <= 0.0f;
+                double s0 = x[d] > 20 ? x[d] : log1p(exp((double)x[d]));
+                double a0 = (double)pos * pp.inv_freq[d] + (double)ph[d];
+                double gp = inside ? s0 * (w[D + d] * cos(a0) - w[d] * sin(a0)) : 0.0;
+                if (inside && ph[d] < -h) /* strictly inside: central differences agree */
+                    CHECK(fabs((pp_ - pm) / (2 * h) - gp) < 1e-3 * (1 + fabs(gp)), "polar dphase[%d] formula", d);
+                CHECK(fabs(dph[d] - gp) < 1e-3 * (1 + fabs(gp)), "polar dphase[%d]: %g, want %g", d, (double)dph[d], gp);
+            }
+        }
+    }
+    xtc_polar_free(&pp);
+    CHECK(pp.inv_freq == NULL, "polar_free must clear the table");
+}
+
 int main(void) {
     test_alibi();
     test_t5_buckets();
@@ -560,5 +628,6 @@ int main(void) {
     test_dynamic_bias_grad(false, false, 2);
     test_dynamic_bias_grad(true, true, 3);
     test_dynamic_bias_grad(true, false, 1);
+    test_polar();
     return xtc_check_report("test_pos");
 }

@@ -106,6 +106,8 @@ XTC_CLONES static int64_t probs_tile(const struct xtc_attn_params *p, const floa
             int64_t last = p->causal ? i + S - T : S - 1;
             if (p->bias.scheme)
                 xtc_attn_bias_row(p, b, h, i, Sv, row + K);
+            if (p->rp_curves)
+                xtc_attn_relproj_row(p, b, h, i, Sv, row + K);
             const float c = p->softclamp;
             if (c > 0) /* memory key/value logits included: Attend clamps the whole row */
                 for (int64_t j = 0; j < K + Sv; j++)
@@ -272,6 +274,8 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
                                 dr[j] = gr[j] == 0.0f ? 0.0f : pr[j] * (float)(dr[j] - dsum) * gr[j];
                             if (nbias > 0)
                                 xtc_attn_bias_grad_row(p, b, h, i0 + r, Sv, dr + K, my_dbias);
+                            if (p->rp_dcurves) /* rows of one (b, h) belong to one thread */
+                                xtc_attn_relproj_grad_row(p, b, h, i0 + r, Sv, dr + K);
                         }
                         /* dQ = scale dS K;  dK += scale dS^T Q;  dmem_k += scale dS[:, :K]^T Q */
                         if (Sv > 0)

@@ -42,6 +42,8 @@ static void logits_row(const struct xtc_attn_params *p, const float *q, const fl
         xtc_attn_bias_row(p, b, h, i, S, row + K);
     if (p->dda.on) /* memory key/values get 0 (x-transformers pads the bias) */
         xtc_dda_add_row(&p->dda, b, h, i, S, row + K);
+    if (p->rp_curves)
+        xtc_attn_relproj_row(p, b, h, i, S, row + K);
     if (p->softclamp > 0) /* memory key/value logits included: Attend clamps the whole row */
         for (int64_t j = 0; j < K + S; j++)
             row[j] = p->softclamp * tanhf(row[j] / p->softclamp);
@@ -386,6 +388,8 @@ void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, 
                         xtc_attn_bias_grad_row(p, b, h, i, S, dP + K, dbias);
                     if (p->dda.dtable)
                         xtc_dda_grad_row(&p->dda, b, h, i, S, dP + K);
+                    if (p->rp_dcurves)
+                        xtc_attn_relproj_grad_row(p, b, h, i, S, dP + K);
                 }
     }
 }
