@@ -11,7 +11,6 @@ static float dot1_q8(const int8_t *restrict q, const float *restrict scale, int6
     for (int64_t k0 = 0, j = 0; k0 < cols; k0 += XTC_Q8_BLOCK, j++) {
         const int64_t k1 = k0 + XTC_Q8_BLOCK < cols ? k0 + XTC_Q8_BLOCK : cols;
         float b = 0;
-#pragma omp simd reduction(+ : b)
         for (int64_t k = k0; k < k1; k++)
             b += (float)q[k] * x[k];
         s += b * scale[j];
