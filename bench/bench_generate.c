@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_kernels.h"
 #include "bench_util.h"
 #include "xtc/xtc.h"
 
@@ -122,9 +123,9 @@ int main(int argc, char **argv) {
     }
     double per_call = (bench_now() - t0) / (double)iters;
     printf("tokens_per_s=%.2f ms_per_call=%.3f ms_per_token=%.4f peak_rss_mb=%.1f batch=%ld prompt=%ld new=%ld "
-           "threads=%d\n",
+           "threads=%d kernels=%s\n",
            (double)(B * S) / per_call, 1e3 * per_call, 1e3 * per_call / (double)S, bench_peak_rss_mb(), batch, prompt,
-           nnew, xtc_threads_get());
+           nnew, xtc_threads_get(), bench_kernels());
 done:
     free(prompts);
     free(out);
