@@ -98,8 +98,8 @@ int main(int argc, char **argv) {
             }
         double per_call = (bench_now() - t0) / (double)iters;
         if (!status)
-            printf("tokens_per_s=%.1f ms_per_call=%.3f batch=%ld seq=%ld threads=%d kernels=%s\n",
-                   (double)n / per_call, 1e3 * per_call, batch, seq, xtc_threads_get(), bench_kernels());
+            printf("tokens_per_s=%.1f ms_per_call=%.3f batch=%ld seq=%ld threads=%d kernels=%s\n", (double)n / per_call,
+                   1e3 * per_call, batch, seq, xtc_threads_get(), bench_kernels());
     }
     free(tokens);
     xtc_model_free(m);

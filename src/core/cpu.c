@@ -48,13 +48,13 @@ static uint64_t xgetbv0(void) {
  * when it is refused.) */
 static void detect(struct xtc_cpu_features *f) {
     unsigned a, b, c, d;
-    if (__get_cpuid_max(0, NULL) < 7 || !__get_cpuid(1, &a, &b, &c, &d))
+    if ((unsigned)__get_cpuid_max(0, NULL) < 7 || !__get_cpuid(1, &a, &b, &c, &d))
         return;
     const bool osxsave = c & (1u << 27), avx = c & (1u << 28), fma = c & (1u << 12);
     const uint64_t xcr0 = osxsave ? xgetbv0() : 0;
-    const bool ymm = avx && (xcr0 & 0x6) == 0x6;             /* SSE and AVX state */
-    const bool zmm = ymm && (xcr0 & 0xE0) == 0xE0;           /* opmask, upper zmm, zmm16-31 */
-    const bool tiles = (xcr0 & 0x60000) == 0x60000;          /* tile config and data */
+    const bool ymm = avx && (xcr0 & 0x6) == 0x6;    /* SSE and AVX state */
+    const bool zmm = ymm && (xcr0 & 0xE0) == 0xE0;  /* opmask, upper zmm, zmm16-31 */
+    const bool tiles = (xcr0 & 0x60000) == 0x60000; /* tile config and data */
     __cpuid_count(7, 0, a, b, c, d);
     const unsigned leaf7_max = a;
     f->avx2 = ymm && (b & (1u << 5));
@@ -70,7 +70,10 @@ static void detect(struct xtc_cpu_features *f) {
     }
 }
 #else
-static void detect(struct xtc_cpu_features *f) { (void)f; } /* portable kernels only */
+/* elsewhere: the portable kernels only */
+static void detect(struct xtc_cpu_features *f) {
+    (void)f;
+}
 #endif
 
 enum xtc_cpu_level xtc_cpu_level_of(const struct xtc_cpu_features *f) {
@@ -97,7 +100,9 @@ int xtc_cpu_level_parse(const char *s) {
     return -1;
 }
 
-static enum xtc_cpu_level min_level(int a, int b) { return (enum xtc_cpu_level)(a < b ? a : b); }
+static enum xtc_cpu_level min_level(int a, int b) {
+    return (enum xtc_cpu_level)(a < b ? a : b);
+}
 
 static void init(void) {
     detect(&g_feat);
@@ -176,7 +181,7 @@ static void model_name(char *out, size_t size) {
     }
 #ifdef XTC_X86
     unsigned r[12];
-    if (__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
+    if ((unsigned)__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
         for (unsigned i = 0; i < 3; i++)
             __get_cpuid(0x80000002u + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2], &r[4 * i + 3]);
         char brand[49];
@@ -198,9 +203,9 @@ size_t xtc_cpu_describe(char *buf, size_t size) {
     const struct {
         bool on;
         const char *name;
-    } fl[] = {{f->avx2, "avx2"},           {f->fma, "fma"},           {f->avx512f, "avx512f"},
-              {f->avx512bw, "avx512bw"},   {f->avx512vl, "avx512vl"}, {f->avx512_bf16, "avx512_bf16"},
-              {f->amx_tile, "amx_tile"},   {f->amx_bf16, "amx_bf16"}};
+    } fl[] = {{f->avx2, "avx2"},         {f->fma, "fma"},           {f->avx512f, "avx512f"},
+              {f->avx512bw, "avx512bw"}, {f->avx512vl, "avx512vl"}, {f->avx512_bf16, "avx512_bf16"},
+              {f->amx_tile, "amx_tile"}, {f->amx_bf16, "amx_bf16"}};
     size_t n = 0;
     for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++)
         if (fl[i].on)

@@ -305,7 +305,8 @@ int main(void) {
     const enum xtc_cpu_level top = xtc_cpu_level();
     for (int l = XTC_CPU_PORTABLE; l <= (int)top; l++) {
         xtc_cpu_set_max_level((enum xtc_cpu_level)l);
-        printf("test_backend: kernels %s\n", xtc_cpu_level_name(xtc_cpu_level())); /* names the level of a failure below */
+        /* names the level of a failure below */
+        printf("test_backend: kernels %s\n", xtc_cpu_level_name(xtc_cpu_level()));
         products(1, 37, 19);
         products(5, 64, 48);
         products(300, 129, 260); /* past the parallel thresholds */

@@ -32,7 +32,9 @@ static float frand(uint64_t *s) {
     return (float)((*s >> 40) / (double)(1 << 24) * 2.0 - 1.0);
 }
 
-static void product(float *out, const float *x, const float *w) { xtc_matvec_f32(out, COUT, x, N, w, NULL, CIN, 0, COUT); }
+static void product(float *out, const float *x, const float *w) {
+    xtc_matvec_f32(out, COUT, x, N, w, NULL, CIN, 0, COUT);
+}
 
 /* the decoding product at the level in force, at level portable through the API, at avx2 */
 static void portable_really_runs(void) {
@@ -101,7 +103,7 @@ int main(void) {
                       strlen(xtc_cpu_level_name(got >= XTC_CPU_AVX2 ? XTC_CPU_AVX2 : XTC_CPU_PORTABLE))) == 0,
               "cap %s: matvec runs %s", xtc_cpu_level_name(l), k[0].path);
     }
-    CHECK(xtc_cpu_set_max_level((enum xtc_cpu_level)-3) == detected &&
+    CHECK(xtc_cpu_set_max_level((enum xtc_cpu_level)(-3)) == detected &&
               xtc_cpu_set_max_level((enum xtc_cpu_level)99) == detected,
           "out-of-range caps mean none");
     CHECK(xtc_cpu_level_parse("AVX2") == XTC_CPU_AVX2 && xtc_cpu_level_parse("avx") == -1 &&

@@ -22,24 +22,38 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define XTC_TARGET_AVX2 __attribute__((target("avx2")))
-#define XTC_DISPATCH(ret, name, params, args)                                                              \
-    static ret name##_portable params { return name##_body args; }                                         \
-    XTC_TARGET_AVX2 static ret name##_avx2 params { return name##_body args; }                             \
-    static ret name params { return xtc_cpu_level() >= XTC_CPU_AVX2 ? name##_avx2 args : name##_portable args; }
-#define XTC_DISPATCH_VOID(name, params, args)                                                              \
-    static void name##_portable params { name##_body args; }                     \
-    XTC_TARGET_AVX2 static void name##_avx2 params { name##_body args; }          \
-    static void name params {                                                                              \
-        if (xtc_cpu_level() >= XTC_CPU_AVX2)                                                               \
-            name##_avx2 args;                                                                              \
-        else                                                                                               \
-            name##_portable args;                                                                          \
+#define XTC_DISPATCH(ret, name, params, args)                                                                          \
+    static ret name##_portable params {                                                                                \
+        return name##_body args;                                                                                       \
+    }                                                                                                                  \
+    XTC_TARGET_AVX2 static ret name##_avx2 params {                                                                    \
+        return name##_body args;                                                                                       \
+    }                                                                                                                  \
+    static ret name params {                                                                                           \
+        return xtc_cpu_level() >= XTC_CPU_AVX2 ? name##_avx2 args : name##_portable args;                              \
+    }
+#define XTC_DISPATCH_VOID(name, params, args)                                                                          \
+    static void name##_portable params {                                                                               \
+        name##_body args;                                                                                              \
+    }                                                                                                                  \
+    XTC_TARGET_AVX2 static void name##_avx2 params {                                                                   \
+        name##_body args;                                                                                              \
+    }                                                                                                                  \
+    static void name params {                                                                                          \
+        if (xtc_cpu_level() >= XTC_CPU_AVX2)                                                                           \
+            name##_avx2 args;                                                                                          \
+        else                                                                                                           \
+            name##_portable args;                                                                                      \
     }
 #else /* one version: the portable one */
-#define XTC_DISPATCH(ret, name, params, args)                                                              \
-    static ret name params { return name##_body args; }
-#define XTC_DISPATCH_VOID(name, params, args)                                                              \
-    static void name params { name##_body args; }
+#define XTC_DISPATCH(ret, name, params, args)                                                                          \
+    static ret name params {                                                                                           \
+        return name##_body args;                                                                                       \
+    }
+#define XTC_DISPATCH_VOID(name, params, args)                                                                          \
+    static void name params {                                                                                          \
+        name##_body args;                                                                                              \
+    }
 #endif
 
 #endif
