@@ -316,9 +316,15 @@ def loadavg():
 
 def xtc_kernels(bin_dir):
     """The kernel level xtc runs at and the code of each kernel family (`xtc info --cpu`), one line."""
-    lines = sh([os.path.join(bin_dir, "xtc"), "info", "--cpu"]).splitlines()
+    exe = next((p for p in (os.path.join(bin_dir, "xtc"), os.path.join(bin_dir, os.pardir, "xtc"))
+                if os.access(p, os.X_OK)), None)  # the tools sit in BUILD/bench, the CLI in BUILD
+    if exe is None:
+        return "?"
+    lines = sh([exe, "info", "--cpu"]).splitlines()
     level = next((ln.split("kernels ", 1)[1] for ln in lines if ln.startswith("cpu: ") and "kernels " in ln), "?")
-    paths = "; ".join(" ".join(ln.split()) for ln in lines[1:] if ln.startswith("  "))
+    # "  matvec-f32 (decoding, fp32 weights)   avx2 (AVX2+FMA intrinsics)" -> "matvec-f32 avx2"
+    rows = [re.match(r"\s+(\S+).*?\s{2,}(\S+)", ln) for ln in lines[1:]]
+    paths = ", ".join(f"{m[1]} {m[2]}" for m in rows if m)
     return f"{level} ({paths})" if paths else level
 
 

@@ -3,7 +3,7 @@
  *   xtc_bench_forward MODEL_DIR --batch B --seq T [--iters N] [--warmup W] [--threads N] [--seed S] [--dump FILE]
  *
  * Runs W warm-up calls, then N timed calls (CLOCK_MONOTONIC), and prints one line:
- *   tokens_per_s=... ms_per_call=... batch=B seq=T threads=N
+ *   tokens_per_s=... ms_per_call=... batch=B seq=T threads=N kernels=LEVEL
  * With --dump FILE the logits of an extra, untimed first call are written to FILE as raw float32 (B, T, out_dim),
  * and the token ids to FILE.tokens as raw int64 (B, T), so a reference run can use the same input. */
 #define _POSIX_C_SOURCE 200809L

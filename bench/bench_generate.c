@@ -7,7 +7,7 @@
  * prompts (greedy, temperature 0, KV cache on unless --no-cache), prompt processing included, as
  * x-transformers' AutoregressiveWrapper.generate(prompts, N, cache_kv=True, temperature=0.). W warm-up calls,
  * then the mean of K timed calls (CLOCK_MONOTONIC); prints
- *   tokens_per_s=... ms_per_call=... ms_per_token=... peak_rss_mb=... batch=B prompt=P new=N threads=N
+ *   tokens_per_s=... ms_per_call=... ms_per_token=... peak_rss_mb=... batch=B prompt=P new=N threads=N kernels=LEVEL
  * tokens_per_s = B x N generated tokens / seconds per call. With --dump FILE the prompts are written to FILE.prompts
  * (int64 (B, P)) and the generated tokens of the first call to FILE (int64 (B, N)). --dtype bf16 / int8 decodes
  * with bfloat16 / int8 weights (xtc_model_set_decode_dtype). */

@@ -12,7 +12,7 @@
  * or loaded from a model directory (config.json + model.safetensors). Each step gets its own random batch:
  * (W + N) batches of token ids from a seeded splitmix64 (--seed), or read from --tokens (raw int64,
  * (W + N, B, T)); --dump-tokens writes them. W warm-up steps, then N timed steps (CLOCK_MONOTONIC); prints
- *   tokens_per_s=... ms_per_step=... peak_rss_mb=... params=... loss_first=... loss_last=... batch=B seq=T threads=N
+ *   tokens_per_s=... ms_per_step=... peak_rss_mb=... params=... loss_first=... loss_last=... batch=B seq=T threads=N kernels=LEVEL
  * tokens_per_s counts the B x T tokens fed per step; peak_rss_mb is the peak RSS of the process (VmHWM);
  * loss_first / loss_last are the losses of the first and the last step (warm-up included). */
 #define _POSIX_C_SOURCE 200809L
