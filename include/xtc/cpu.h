@@ -11,7 +11,16 @@
  *
  * Thread safety: every function may be called from any thread; a change of the cap takes
  * effect for the kernels called after it (a call already running may mix levels: the results
- * of the levels differ by rounding only). */
+ * of the levels differ by rounding only). Nothing here allocates or fails; strings returned
+ * are static.
+ *
+ * Example: compare a result at the portable level with the default one.
+ *     enum xtc_cpu_level best = xtc_cpu_level();
+ *     xtc_cpu_set_max_level(XTC_CPU_PORTABLE);
+ *     ... run the model ...
+ *     xtc_cpu_set_max_level(XTC_CPU_BEST); // or best, to keep an XTC_CPU cap
+ *     char line[256];
+ *     xtc_cpu_describe(line, sizeof line); // "AMD EPYC 7763 ...; features: avx2 fma; ..." */
 #ifndef XTC_CPU_H
 #define XTC_CPU_H
 
