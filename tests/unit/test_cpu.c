@@ -5,8 +5,9 @@
  * (above this machine's level unless it has AMX). With XTC_CPU=portable the dispatching
  * decoding product must really run the portable code: bit for bit what level portable gives
  * through the API, and (on a machine with AVX2) different bits from the AVX2 kernel, within
- * rounding of it; the same for the compiler-vectorized product (matvec.c's dot products, a body
- * compiled per level by dispatch.h), whose AVX2 build splits its sums into 8 lanes, not 4. */
+ * rounding of it; and the compiler-vectorized product (matvec.c's dot products, a body compiled
+ * per level by dispatch.h) must equal its baseline build bit for bit, its AVX2 build within
+ * rounding. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,7 +69,10 @@ static void portable_really_runs(void) {
         /* the same bound: one sum, another lane split */
         CHECK(xtc_check_close_f("avx2 build vs baseline", avx2_c, port_c, N * COUT, 1e-5 * CIN, 1e-5) == 0,
               "the AVX2 build agrees within rounding");
-        CHECK(memcmp(avx2_c, port_c, sizeof port_c) != 0, "the AVX2 build is other code (8 lanes, not 4)");
+        /* not a check: whether the two builds' sums split differently is the compiler's choice
+         * (sanitizer builds vectorize neither the same way) */
+        printf("test_cpu: the AVX2 build of the portable product %s the baseline's bits\n",
+               memcmp(avx2_c, port_c, sizeof port_c) ? "differs from" : "equals");
     }
 }
 
