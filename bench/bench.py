@@ -318,6 +318,20 @@ def loadavg():
         return "?"
 
 
+def xtc_kernels(bin_dir):
+    """The kernel level xtc runs at and the code of each kernel family (`xtc info --cpu`), one line."""
+    exe = next((p for p in (os.path.join(bin_dir, "xtc"), os.path.join(bin_dir, os.pardir, "xtc"))
+                if os.access(p, os.X_OK)), None)  # the tools sit in BUILD/bench, the CLI in BUILD
+    if exe is None:
+        return "?"
+    lines = sh([exe, "info", "--cpu"]).splitlines()
+    level = next((ln.split("kernels ", 1)[1] for ln in lines if ln.startswith("cpu: ") and "kernels " in ln), "?")
+    # "  matvec-f32 (decoding, fp32 weights)   avx2 (AVX2+FMA intrinsics)" -> "matvec-f32 avx2"
+    rows = [re.match(r"\s+(\S+).*?\s{2,}(\S+)", ln) for ln in lines[1:]]
+    paths = ", ".join(f"{m[1]} {m[2]}" for m in rows if m)
+    return f"{level} ({paths})" if paths else level
+
+
 def cpu_model():
     for line in sh(["lscpu"]).splitlines():
         if line.startswith("Model name:"):
@@ -351,7 +365,15 @@ def run_xtc(a, tool, *args):
     if r.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{r.stderr}")
     line = r.stdout.strip().splitlines()[-1]
-    return dict({k: float(v) for k, v in (kv.split("=") for kv in line.split())}, others=others)
+    return dict({k: number(v) for k, v in (kv.split("=") for kv in line.split())}, others=others)
+
+
+def number(v):
+    """A value of an xtc tool's output line: a float, or a word (kernels=avx2) as it is."""
+    try:
+        return float(v)
+    except ValueError:
+        return v
 
 
 def measure(a, fn):
@@ -409,7 +431,7 @@ class Models:
 def conditions(a, meta, extra):
     return (f"Date {meta['date']}, xtc commit `{meta['commit']}`"
             f"{' (with uncommitted library changes)' if meta['dirty'] else ''}, CPU {meta['cpu']} ({meta['cores']} cores), "
-            f"torch {meta['torch']}, x-transformers {meta['xtransformers']}, "
+            f"xtc kernels {meta['kernels']}, torch {meta['torch']}, x-transformers {meta['xtransformers']}, "
             f"1-min load average {meta['load_before']} before, {loadavg()} after. "
             f"{extra} Each cell is the best of {a.rounds} rounds (one process each, the sides interleaved); "
             f"\"others\" = CPU cores used by other processes during the worst round.")
@@ -660,7 +682,7 @@ def main():
     meta = {"date": datetime.date.today().isoformat(), "commit": sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]),
             "dirty": bool(sh(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no",
                                 "--", "src", "include", "CMakeLists.txt"])),
-            "cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
+            "cpu": cpu_model(), "kernels": xtc_kernels(a.bin_dir), "cores": os.cpu_count(), "torch": torch.__version__,
             "xtransformers": version("x-transformers")}
     fns = {"forward": suite_forward, "train": suite_train, "generate": suite_generate}
     tables = {}

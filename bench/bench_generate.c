@@ -7,7 +7,7 @@
  * prompts (greedy, temperature 0, KV cache on unless --no-cache), prompt processing included, as
  * x-transformers' AutoregressiveWrapper.generate(prompts, N, cache_kv=True, temperature=0.). W warm-up calls,
  * then the mean of K timed calls (CLOCK_MONOTONIC); prints
- *   tokens_per_s=... ms_per_call=... ms_per_token=... peak_rss_mb=... batch=B prompt=P new=N threads=N
+ *   tokens_per_s=... ms_per_call=... ms_per_token=... peak_rss_mb=... batch=B prompt=P new=N threads=N kernels=LEVEL
  * tokens_per_s = B x N generated tokens / seconds per call. With --dump FILE the prompts are written to FILE.prompts
  * (int64 (B, P)) and the generated tokens of the first call to FILE (int64 (B, N)). --dtype bf16 / int8 decodes
  * with bfloat16 / int8 weights (xtc_model_set_decode_dtype). */
@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_kernels.h"
 #include "bench_util.h"
 #include "xtc/xtc.h"
 
@@ -122,9 +123,9 @@ int main(int argc, char **argv) {
     }
     double per_call = (bench_now() - t0) / (double)iters;
     printf("tokens_per_s=%.2f ms_per_call=%.3f ms_per_token=%.4f peak_rss_mb=%.1f batch=%ld prompt=%ld new=%ld "
-           "threads=%d\n",
+           "threads=%d kernels=%s\n",
            (double)(B * S) / per_call, 1e3 * per_call, 1e3 * per_call / (double)S, bench_peak_rss_mb(), batch, prompt,
-           nnew, xtc_threads_get());
+           nnew, xtc_threads_get(), bench_kernels());
 done:
     free(prompts);
     free(out);

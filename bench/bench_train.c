@@ -12,7 +12,7 @@
  * or loaded from a model directory (config.json + model.safetensors). Each step gets its own random batch:
  * (W + N) batches of token ids from a seeded splitmix64 (--seed), or read from --tokens (raw int64,
  * (W + N, B, T)); --dump-tokens writes them. W warm-up steps, then N timed steps (CLOCK_MONOTONIC); prints
- *   tokens_per_s=... ms_per_step=... peak_rss_mb=... params=... loss_first=... loss_last=... batch=B seq=T threads=N
+ *   tokens_per_s=... ms_per_step=... peak_rss_mb=... params=... loss_first=... loss_last=... batch=B seq=T threads=N kernels=LEVEL
  * tokens_per_s counts the B x T tokens fed per step; peak_rss_mb is the peak RSS of the process (VmHWM);
  * loss_first / loss_last are the losses of the first and the last step (warm-up included). */
 #define _POSIX_C_SOURCE 200809L
@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "bench_kernels.h"
 #include "bench_util.h"
 #include "xtc/xtc.h"
 
@@ -214,9 +215,9 @@ int main(int argc, char **argv) {
     }
     double per_step = (bench_now() - t0) / (double)steps;
     printf("tokens_per_s=%.2f ms_per_step=%.3f peak_rss_mb=%.1f params=%zu loss_first=%.6f loss_last=%.6f "
-           "batch=%ld seq=%ld threads=%d\n",
+           "batch=%ld seq=%ld threads=%d kernels=%s\n",
            (double)N / per_step, 1e3 * per_step, bench_peak_rss_mb(), n_train, loss_first, loss_last, batch, seq,
-           xtc_threads_get());
+           xtc_threads_get(), bench_kernels());
 done:
     xtc_adamw_free(&opt);
     free(tokens);

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <limits.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,15 +117,47 @@ static void describe(const struct xtc_net_config *n, const char *label) {
     printf("\n");
 }
 
+/* The CPU line and the code each kernel family runs (xtc_cpu_describe, xtc_cpu_kernels). */
+static void describe_cpu(void) {
+    char line[512];
+    xtc_cpu_describe(line, sizeof line);
+    printf("cpu: %s\n", line);
+    struct xtc_cpu_kernel k[16];
+    int n = xtc_cpu_kernels(k, 16);
+    for (int i = 0; i < n && i < 16; i++)
+        printf("  %-46s %s\n", k[i].family, k[i].path);
+    if (strcmp(xtc_backend_name(), "cpu") != 0)
+        printf("  (backend %s: the scalar reference kernels run instead)\n", xtc_backend_name());
+}
+
 int xtc_cli_info(int argc, char **argv) {
-    if (argc != 2 || argv[1][0] == '-') {
-        fprintf(argc == 2 ? stdout : stderr, "usage: xtc info MODEL_DIR\n");
-        return argc == 2 ? 0 : 2;
+    const char *dir = NULL;
+    bool cpu = false, bad = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--cpu") == 0)
+            cpu = true;
+        else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            printf("usage: xtc info MODEL_DIR | xtc info --cpu [MODEL_DIR]\n"
+                   "  --cpu  the CPU, the kernel level (XTC_CPU=portable|avx2|... caps it) and the code\n"
+                   "         each kernel family runs\n");
+            return 0;
+        } else if (argv[i][0] == '-' || dir)
+            bad = true;
+        else
+            dir = argv[i];
+    }
+    if (bad || (!dir && !cpu)) {
+        fprintf(stderr, "usage: xtc info MODEL_DIR | xtc info --cpu [MODEL_DIR]\n");
+        return 2;
     }
     xtc_log_set(print_log, NULL);
+    if (cpu)
+        describe_cpu();
+    if (!dir)
+        return 0;
     xtc_model_t m;
     struct xtc_error err;
-    if (xtc_model_load_dir(&m, argv[1], &err) != XTC_OK) {
+    if (xtc_model_load_dir(&m, dir, &err) != XTC_OK) {
         fprintf(stderr, "xtc info: %s\n", err.msg);
         return 1;
     }

@@ -11,6 +11,7 @@ static void usage(FILE *f) {
                "commands:\n"
                "  check CASE_DIR...   run x-transformers golden cases and compare every output\n"
                "  info MODEL_DIR      configuration, parameter count and warnings of a model\n"
+               "  info --cpu          the CPU, the kernel level (XTC_CPU caps it) and each kernel's code\n"
                "  forward MODEL_DIR --tokens 1,2,3 [--top K] | --input FILE.safetensors\n"
                "                      run a forward pass and print the top next-token predictions\n"
                "                      (or, with float inputs, the output's shape and last position)\n"

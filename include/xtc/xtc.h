@@ -31,6 +31,7 @@
 
 #include "xtc/backend.h"
 #include "xtc/config.h"
+#include "xtc/cpu.h"
 #include "xtc/dist.h"
 #include "xtc/export.h"
 #include "xtc/file.h"

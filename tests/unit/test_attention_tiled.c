@@ -1,6 +1,8 @@
 /* The tiled BLAS attention (attention_tiled.c, what models run) against the
  * row-wise reference (attention.c), forward and backward, over every masking,
- * bias and memory combination, with T both below and above one tile (64 rows). */
+ * bias and memory combination, with T both below and above one tile (64 rows) and T = 1
+ * (decoding's one-query products), at every kernel level up to the one in force (xtc/cpu.h,
+ * forced through xtc_cpu_set_max_level; a failure's label names the level). */
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 #include "backend/cpu/cpu.h"
 #include "backend/ref/ref.h"
 #include "check.h"
+#include "xtc/cpu.h"
 
 static uint64_t g_state = 12345;
 static float frand(void) {
@@ -68,7 +71,7 @@ static void run(const struct cfg *c) {
     xtc_attention_forward_tiled(o_til, q, k, v, &p, scratch);
     char label[160];
     /* both are float32 with different summation orders (BLAS vs row loops) */
-    snprintf(label, sizeof label, "%s forward", c->name);
+    snprintf(label, sizeof label, "%s %s forward", xtc_cpu_level_name(xtc_cpu_level()), c->name);
     CHECK(xtc_check_close_f(label, o_til, o_ref, nq, 2e-5, 2e-4) == 0, "%s", label);
 
     float *g[2][6];
@@ -87,7 +90,7 @@ static void run(const struct cfg *c) {
     const char *names[6] = {"dq", "dk", "dv", "dmem_k", "dmem_v", "dt5"};
     size_t sizes[6] = {nq, nk, nk, nm, nm, (size_t)(H * (2 * S - 1))};
     for (int i = 0; i < 6; i++) {
-        snprintf(label, sizeof label, "%s %s", c->name, names[i]);
+        snprintf(label, sizeof label, "%s %s %s", xtc_cpu_level_name(xtc_cpu_level()), c->name, names[i]);
         /* gradients sum over many rows: a looser absolute floor for reordered float sums */
         CHECK(xtc_check_close_f(label, g[1][i], g[0][i], sizes[i], 1e-4, 1e-3) == 0, "%s", label);
     }
@@ -109,8 +112,15 @@ int main(void) {
         {"alibi explicit pos + mem-kv", 2, 11, 11, 2, 4, 2, 4, true, false, true, true, true, false},
         {"t5 bidirectional", 2, 13, 13, 2, 2, 2, 8, false, true, true, false, false, true},
         {"t5 causal S>T", 2, 66, 90, 0, 2, 1, 8, true, false, false, false, false, true},
+        {"one query + mem-kv", 2, 1, 37, 3, 4, 2, 16, true, true, false, false, false, false},
+        {"one query alibi", 1, 1, 20, 0, 2, 2, 8, true, false, false, true, false, false},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        run(&cases[i]);
+    const enum xtc_cpu_level top = xtc_cpu_level();
+    for (int l = XTC_CPU_PORTABLE; l <= (int)top; l++) {
+        xtc_cpu_set_max_level((enum xtc_cpu_level)l);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            run(&cases[i]);
+    }
+    xtc_cpu_set_max_level(top);
     return xtc_check_report("test_attention_tiled");
 }

@@ -2,11 +2,14 @@
  * ref backend's on the same inputs (odd sizes, sizes past the kernels' parallel thresholds),
  * the thread primitives of both (each loop index visited once, barriers ordering the
  * phases of a team), the selection (xtc_backend_cpu_set_reference, XTC_BACKEND, the name).
+ * The op comparisons run at every kernel level up to the one in force (xtc/cpu.h: each level
+ * the machine has, unless XTC_CPU caps it), each forced through xtc_cpu_set_max_level.
  * Tolerances: the cpu kernels sum in float (BLAS, vectorizable exp/erf within 2e-6 of libm),
  * the ref ones in double; the error of a float sum of n terms of size ~1 grows like
  * sqrt(n) * 6e-8, so 1e-5 relative plus 1e-5 absolute covers every size used here. */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +18,7 @@
 #include "check.h"
 #include "ops/ops.h"
 #include "xtc/backend.h"
+#include "xtc/cpu.h"
 
 static const struct xtc_backend *const cpu = &xtc_backend_cpu, *const ref = &xtc_backend_ref;
 
@@ -298,19 +302,26 @@ int main(void) {
     xtc_backend_cpu_set_reference(0);
     CHECK(strcmp(xtc_backend_name(), want) == 0, "set_reference(0) returns to the default");
 
-    products(1, 37, 19);
-    products(5, 64, 48);
-    products(300, 129, 260); /* past the parallel thresholds */
-    rows(3, 10);
-    rows(7, 66);
-    rows(300, 260); /* past the parallel thresholds */
-    attention(2, 5, 7, 0, 4, 2, 8, 0, 0);
-    attention(2, 70, 70, 3, 4, 4, 16, 0, 0); /* two query tiles, memory key/values */
-    attention(2, 70, 70, 3, 4, 2, 16, 0.8f, 0); /* logit soft clamp (attn_softclamp_logits), GQA */
-    attention(2, 70, 75, 2, 4, 2, 16, 0, 6); /* sparse top-k: early rows keep all, later rows 6 */
-    attention(1, 9, 9, 1, 2, 2, 8, 3.0f, 2); /* both */
-    optimiser(1000);
-    optimiser(100003); /* several chunks, parallel */
+    const enum xtc_cpu_level top = xtc_cpu_level();
+    for (int l = XTC_CPU_PORTABLE; l <= (int)top; l++) {
+        xtc_cpu_set_max_level((enum xtc_cpu_level)l);
+        /* names the level of a failure below */
+        printf("test_backend: kernels %s\n", xtc_cpu_level_name(xtc_cpu_level()));
+        products(1, 37, 19);
+        products(5, 64, 48);
+        products(300, 129, 260); /* past the parallel thresholds */
+        rows(3, 10);
+        rows(7, 66);
+        rows(300, 260); /* past the parallel thresholds */
+        attention(2, 5, 7, 0, 4, 2, 8, 0, 0);
+        attention(2, 70, 70, 3, 4, 4, 16, 0, 0); /* two query tiles, memory key/values */
+        attention(2, 70, 70, 3, 4, 2, 16, 0.8f, 0); /* logit soft clamp (attn_softclamp_logits), GQA */
+        attention(2, 70, 75, 2, 4, 2, 16, 0, 6); /* sparse top-k: early rows keep all, later rows 6 */
+        attention(1, 9, 9, 1, 2, 2, 8, 3.0f, 2); /* both */
+        optimiser(1000);
+        optimiser(100003); /* several chunks, parallel */
+    }
+    xtc_cpu_set_max_level(top);
     threads(cpu);
     threads(ref);
     return xtc_check_report("test_backend");

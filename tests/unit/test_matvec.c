@@ -2,8 +2,9 @@
  * reference: fp32, bfloat16 and int8 weights (the int8 format's quantization checked too), every row count of the matrix-vector regime
  * (1..4) and short prompts (9, 16 rows), output ranges that do not start or end on the kernels' 4-row blocks, inputs
  * whose length is not a multiple of the vector width or of the bf16 kernel's 4096-element
- * chunks, with and without bias, into an output with a wider row stride; with the AVX2
- * kernels (where the CPU has them) and with the portable ones. */
+ * chunks, with and without bias, into an output with a wider row stride; at every kernel level up
+ * to the one in force (xtc/cpu.h: each level the machine has unless XTC_CPU caps it, forced
+ * through xtc_cpu_set_max_level), and through the explicitly portable entries. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "backend/cpu/matvec.h"
 #include "check.h"
 #include "core/q8.h"
+#include "xtc/cpu.h"
 #include "xtc/tensor.h"
 
 static float frand(uint64_t *s) {
@@ -73,7 +75,8 @@ static void one_case(int64_t N, int64_t Cin, int64_t Cout, int64_t o0, int64_t o
                 }
             }
         char name[128];
-        snprintf(name, sizeof name, "%s%s N=%lld Cin=%lld rows %lld..%lld bias %d", portable ? "portable " : "",
+        snprintf(name, sizeof name, "%s %s N=%lld Cin=%lld rows %lld..%lld bias %d",
+                 portable ? "portable entry" : xtc_cpu_level_name(xtc_cpu_level()),
                  pass == 2 ? "int8" : pass ? "bf16" : "f32", (long long)N, (long long)Cin, (long long)o0, (long long)o1, with_bias);
         CHECK(untouched, "%s: only the requested outputs are written", name);
         /* fp32 sums of Cin products of values in [-1, 1] in another order than the double
@@ -115,7 +118,11 @@ static void quantization(void) {
 int main(void) {
     quantization();
     const int64_t cins[] = {1, 7, 15, 16, 33, 256, 512, 513, 1037};
-    for (portable = 0; portable < 2; portable++) { /* the AVX2 kernels where the CPU has them, then the portable ones */
+    const enum xtc_cpu_level top = xtc_cpu_level();
+    /* levels 0..top through the dispatching entries, then the portable entries at the top level */
+    for (int l = XTC_CPU_PORTABLE; l <= (int)top + 1; l++) {
+        portable = l > (int)top;
+        xtc_cpu_set_max_level(portable ? top : (enum xtc_cpu_level)l);
         for (size_t c = 0; c < sizeof cins / sizeof cins[0]; c++)
             for (int64_t N = 1; N <= 4; N++) {
                 one_case(N, cins[c], 24, 0, 24, 1);

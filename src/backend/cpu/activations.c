@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "backend/cpu/cpu.h"
+#include "backend/cpu/dispatch.h"
 #include "backend/cpu/vec.h"
 #include "backend/ref/ref.h"
 #include "ops/ops.h"
@@ -26,10 +27,10 @@ static inline float silu_grad_fast(float x) {
 static inline float relu2(float x) { return x > 0 ? x * x : 0.0f; }
 static inline float relu2_grad(float x) { return x > 0 ? 2.0f * x : 0.0f; }
 
-/* The fast spans are compiled for AVX2 and the baseline (XTC_CLONES, vec.h); the switch sits
+/* The fast spans are compiled for AVX2 and the baseline (dispatch.h); the switch sits
  * outside the loops so that each loop vectorizes. */
-XTC_CLONES static void act_span(float *restrict out, const float *restrict inp, int64_t n,
-                                enum xtc_ff_activation act) {
+XTC_KERNEL_BODY void act_span_body(float *restrict out, const float *restrict inp, int64_t n,
+                                   enum xtc_ff_activation act) {
     switch (act) {
     case XTC_FF_SWISH:
         for (int64_t i = 0; i < n; i++)
@@ -45,8 +46,11 @@ XTC_CLONES static void act_span(float *restrict out, const float *restrict inp, 
     }
 }
 
-XTC_CLONES static void act_grad_span(float *restrict dinp, const float *restrict dout, const float *restrict inp,
-                                     int64_t n, enum xtc_ff_activation act) {
+XTC_DISPATCH_VOID(act_span, (float *restrict out, const float *restrict inp, int64_t n, enum xtc_ff_activation act),
+                  (out, inp, n, act))
+
+XTC_KERNEL_BODY void act_grad_span_body(float *restrict dinp, const float *restrict dout, const float *restrict inp,
+                                        int64_t n, enum xtc_ff_activation act) {
     switch (act) {
     case XTC_FF_SWISH:
         for (int64_t i = 0; i < n; i++)
@@ -61,6 +65,10 @@ XTC_CLONES static void act_grad_span(float *restrict dinp, const float *restrict
             dinp[i] = dout[i] * gelu_grad_fast(inp[i]);
     }
 }
+XTC_DISPATCH_VOID(act_grad_span,
+                  (float *restrict dinp, const float *restrict dout, const float *restrict inp, int64_t n,
+                   enum xtc_ff_activation act),
+                  (dinp, dout, inp, n, act))
 
 #define SPAN 4096 /* elements per OpenMP work item */
 

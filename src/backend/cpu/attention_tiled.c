@@ -13,6 +13,7 @@
 
 #include "attn/attention.h"
 #include "backend/cpu/cpu.h"
+#include "backend/cpu/dispatch.h"
 #include "backend/cpu/vec.h"
 #include "backend/ref/ref.h"
 #include "pos/pos.h"
@@ -24,9 +25,9 @@ static inline int64_t tile_rows(int64_t T) { return T < TQ ? T : TQ; }
 /* One query (decoding): a BLAS call per head costs more than its few thousand
  * multiply-adds, so the two products are plain vectorizable loops. */
 
-/* row[j] = scale * (q . k_j) for the Sv keys of stride ldk */
-XTC_CLONES static void one_query_scores(float *restrict row, const float *restrict q, const float *restrict k, int64_t ldk,
-                             int64_t Sv, int D, float scale) {
+/* row[j] = scale * (q . k_j) for the Sv keys of stride ldk (inlined into probs_tile's versions) */
+XTC_KERNEL_BODY void one_query_scores_body(float *restrict row, const float *restrict q, const float *restrict k,
+                                           int64_t ldk, int64_t Sv, int D, float scale) {
     for (int64_t j = 0; j < Sv; j++) {
         const float *restrict kj = k + j * ldk;
         float s = 0;
@@ -38,8 +39,8 @@ XTC_CLONES static void one_query_scores(float *restrict row, const float *restri
 }
 
 /* o = sum_j p[j] v_j over the Sv values of stride ldv (accumulated when acc) */
-XTC_CLONES static void one_query_values(float *restrict o, const float *restrict p, const float *restrict v, int64_t ldv,
-                             int64_t Sv, int D, bool acc) {
+XTC_KERNEL_BODY void one_query_values_body(float *restrict o, const float *restrict p, const float *restrict v,
+                                           int64_t ldv, int64_t Sv, int D, bool acc) {
     if (!acc)
         memset(o, 0, sizeof(float) * (size_t)D);
     for (int64_t j = 0; j < Sv; j++) {
@@ -50,6 +51,10 @@ XTC_CLONES static void one_query_values(float *restrict o, const float *restrict
             o[d] += pj * vj[d];
     }
 }
+XTC_DISPATCH_VOID(one_query_values,
+                  (float *restrict o, const float *restrict p, const float *restrict v, int64_t ldv, int64_t Sv, int D,
+                   bool acc),
+                  (o, p, v, ldv, Sv, D, acc))
 
 size_t xtc_attention_tiled_scratch(const struct xtc_attn_params *p) {
     if (xtc_attn_rowwise(p)) /* CoPE and data-dependent ALiBi run the row-wise reference kernels: their scratch on every thread */
@@ -72,8 +77,8 @@ static bool zeroed_row(const struct xtc_attn_params *p, int64_t b, int64_t i, bo
  * receives each logit's gradient factor: 0 where the logit is a masked constant, else the
  * soft clamp's derivative (1 without one); logits sparse_topk drops are masked constants too.
  * tmp: W floats. Zeroed rows become all zero. Returns Sv. */
-XTC_CLONES static int64_t probs_tile(const struct xtc_attn_params *p, const float *q, const float *k, int64_t b, int h,
-                          int64_t i0, int64_t n, float *P, float *gfac, float *tmp, bool any_key) {
+XTC_KERNEL_BODY int64_t probs_tile_body(const struct xtc_attn_params *p, const float *q, const float *k, int64_t b,
+                                        int h, int64_t i0, int64_t n, float *P, float *gfac, float *tmp, bool any_key) {
     const int64_t T = p->T, S = p->S, K = p->K, W = K + S;
     const int D = p->D, hk = h % p->G;
     const int64_t HD = (int64_t)p->H * D, GD = (int64_t)p->G * D;
@@ -83,12 +88,12 @@ XTC_CLONES static int64_t probs_tile(const struct xtc_attn_params *p, const floa
     const uint8_t *km = p->key_mask ? p->key_mask + b * S : NULL;
     for (int pass = 0; pass < 2; pass++) {
         if (K > 0 && n == 1)
-            one_query_scores(P, Q, p->mem_k + (int64_t)hk * K * D, D, K, D, p->scale);
+            one_query_scores_body(P, Q, p->mem_k + (int64_t)hk * K * D, D, K, D, p->scale);
         else if (K > 0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)K, D, p->scale, Q, (int)HD,
                         p->mem_k + (int64_t)hk * K * D, D, 0.0f, P, (int)W);
         if (Sv > 0 && n == 1) /* one query (decoding) */
-            one_query_scores(P + K, Q, Kb, GD, Sv, D, p->scale);
+            one_query_scores_body(P + K, Q, Kb, GD, Sv, D, p->scale);
         else if (Sv > 0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)Sv, D, p->scale, Q, (int)HD, Kb, (int)GD,
                         0.0f, P + K, (int)W);
@@ -149,6 +154,11 @@ XTC_CLONES static int64_t probs_tile(const struct xtc_attn_params *p, const floa
     }
     return Sv;
 }
+/* each version inlines the one-query scores of its own level */
+XTC_DISPATCH(int64_t, probs_tile,
+             (const struct xtc_attn_params *p, const float *q, const float *k, int64_t b, int h, int64_t i0, int64_t n,
+              float *P, float *gfac, float *tmp, bool any_key),
+             (p, q, k, b, h, i0, n, P, gfac, tmp, any_key))
 
 static bool any_visible_key(const struct xtc_attn_params *p, int64_t b) {
     if (!p->key_mask || p->K > 0)

@@ -2,13 +2,15 @@
  * input row while the four rows sit in L1. Two versions of each: portable C, whose dot
  * products are `omp simd` reductions (the compiler may split a sum into vector lanes: its
  * order differs from a left-to-right sum by rounding only, no -ffast-math needed), and
- * AVX2 + FMA intrinsics with prefetching, picked at run time where the CPU has them. */
+ * AVX2 + FMA intrinsics with prefetching, picked at run time by the kernel level (core/cpu.h:
+ * avx2 or above). */
 #include "backend/cpu/matvec.h"
 
 #include <stdbool.h>
 #include <string.h>
 
-#include "backend/cpu/vec.h"
+#include "backend/cpu/dispatch.h"
+#include "core/cpu.h"
 
 /* bfloat16 is the top half of a float: widening is a shift (exact) */
 static inline float bf16_f32(uint16_t h) {
@@ -18,7 +20,8 @@ static inline float bf16_f32(uint16_t h) {
     return f;
 }
 
-XTC_CLONES static void dot4(float s[4], const float *restrict w, int64_t Cin, const float *restrict x) {
+/* fp32 rows, portable (the compiler's vectors, AVX2 ones at level avx2: dispatch.h) */
+XTC_KERNEL_BODY void dot4_body(float s[4], const float *restrict w, int64_t Cin, const float *restrict x) {
     const float *restrict w0 = w, *restrict w1 = w + Cin, *restrict w2 = w + 2 * Cin, *restrict w3 = w + 3 * Cin;
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
@@ -31,14 +34,16 @@ XTC_CLONES static void dot4(float s[4], const float *restrict w, int64_t Cin, co
     }
     s[0] = s0, s[1] = s1, s[2] = s2, s[3] = s3;
 }
+XTC_DISPATCH_VOID(dot4, (float s[4], const float *restrict w, int64_t Cin, const float *restrict x), (s, w, Cin, x))
 
-XTC_CLONES static float dot1(const float *restrict w, int64_t Cin, const float *restrict x) {
+XTC_KERNEL_BODY float dot1_body(const float *restrict w, int64_t Cin, const float *restrict x) {
     float s = 0;
 #pragma omp simd reduction(+ : s)
     for (int64_t k = 0; k < Cin; k++)
         s += w[k] * x[k];
     return s;
 }
+XTC_DISPATCH(float, dot1, (const float *restrict w, int64_t Cin, const float *restrict x), (w, Cin, x))
 
 /* bf16 rows, portable: the loop vectorizes, but compilers widen through shuffles and
  * separate multiplies and adds (~9 G weights/s from L1 here, no faster than fp32). */
@@ -222,19 +227,10 @@ static void matvec_bf16_avx2(float *out, int64_t ldo, const float *inp, int64_t 
 }
 #endif
 
-/* the intrinsics versions, unless the CPU lacks them */
-bool xtc_matvec_have_avx2(void) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return false;
-#endif
-}
-
 void xtc_matvec_f32(float *out, int64_t ldo, const float *inp, int64_t N, const float *w, const float *bias,
                     int64_t Cin, int64_t o0, int64_t o1) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (xtc_matvec_have_avx2()) {
+    if (xtc_cpu_level() >= XTC_CPU_AVX2) {
         matvec_f32_avx2(out, ldo, inp, N, w, bias, Cin, o0, o1);
         return;
     }
@@ -245,7 +241,7 @@ void xtc_matvec_f32(float *out, int64_t ldo, const float *inp, int64_t N, const 
 void xtc_matvec_bf16(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w, const float *bias,
                      int64_t Cin, int64_t o0, int64_t o1) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (xtc_matvec_have_avx2()) {
+    if (xtc_cpu_level() >= XTC_CPU_AVX2) {
         for (int64_t n = 0; n < N; n += 4) /* the split inputs of 4 rows fit the stack buffer */
             matvec_bf16_avx2(out + n * ldo, ldo, inp + n * Cin, N - n < 4 ? N - n : 4, w, bias, Cin, o0, o1);
         return;

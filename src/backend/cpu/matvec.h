@@ -20,14 +20,12 @@ void xtc_matvec_f32(float *out, int64_t ldo, const float *inp, int64_t N, const 
 void xtc_matvec_bf16(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w, const float *bias,
                      int64_t Cin, int64_t o0, int64_t o1);
 
-/* The portable versions (the compiler vectorizes them): what runs without AVX2 + FMA. */
+/* The portable versions (the compiler vectorizes them): what runs below kernel level avx2
+ * (core/cpu.h). */
 void xtc_matvec_f32_portable(float *out, int64_t ldo, const float *inp, int64_t N, const float *w, const float *bias,
                              int64_t Cin, int64_t o0, int64_t o1);
 void xtc_matvec_bf16_portable(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w,
                               const float *bias, int64_t Cin, int64_t o0, int64_t o1);
-
-/* Whether the AVX2 + FMA kernels run (the CPU has them). */
-bool xtc_matvec_have_avx2(void);
 
 /* int8 weights (core/q8.h; matvec_q8.c): xtc_matvec_f32 with the weights of rows of Cin as int8 q (row o at q + o * Cin) and scales
  * (row o's at scale + o * xtc_q8_blocks(Cin)); fp32 products and sums. */

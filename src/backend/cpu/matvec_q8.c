@@ -3,6 +3,7 @@
  * sum in fp32, each block's sum scaled once, like the bf16 kernels: only the weights are
  * approximate. */
 #include "backend/cpu/matvec.h"
+#include "core/cpu.h"
 #include "core/q8.h"
 
 /* One row's dot product with x, blocks scaled as they complete: the portable reference. */
@@ -101,7 +102,7 @@ AVX2 static void matvec_q8_avx2(float *out, int64_t ldo, const float *inp, int64
 void xtc_matvec_q8(float *out, int64_t ldo, const float *inp, int64_t N, const int8_t *q, const float *scale,
                    const float *bias, int64_t Cin, int64_t o0, int64_t o1) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (xtc_matvec_have_avx2()) {
+    if (xtc_cpu_level() >= XTC_CPU_AVX2) { /* the AVX2 + FMA kernel (core/cpu.h's one decision) */
         matvec_q8_avx2(out, ldo, inp, N, q, scale, bias, Cin, o0, o1);
         return;
     }

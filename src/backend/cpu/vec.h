@@ -9,23 +9,6 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Functions marked XTC_CLONES are compiled twice, for AVX2 and for the baseline, and picked
- * at load time (GCC/Clang target_clones): the same IEEE operations, wider vectors. Not under
- * ThreadSanitizer: the clones' ifunc resolvers run during relocation, before its runtime is up,
- * and crash there (the baseline version is then the only one). */
-#if defined(__SANITIZE_THREAD__)
-#define XTC_NO_CLONES 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define XTC_NO_CLONES 1
-#endif
-#endif
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(XTC_NO_CLONES)
-#define XTC_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define XTC_CLONES
-#endif
-
 /* e^x for x <= 88; relative error below 2e-7 for x >= -87.3 (results below FLT_MIN,
  * x < -87.3, flush to 0: the -FLT_MAX of masked logits gives exactly 0). Cody-Waite range
  * reduction x = n ln2 + r, |r| <= ln2/2, then a degree-6 polynomial for e^r. */
