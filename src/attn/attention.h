@@ -33,6 +33,12 @@ struct xtc_attn_params {
     /* rows between batch rows of k and of v: 0 means S (packed). Only the forward kernels
      * honour other values (decoding reads the KV cache in place). */
     int64_t k_bstride, v_bstride;
+    /* talking heads (attn/talking_heads.c): set, every row is computed for all heads at once
+     * there (the mixings join the heads), whatever the backend. th_*: (H, H) mixings or NULL;
+     * th_d*: their gradients, accumulated by the backward when not NULL. */
+    bool talking_heads;
+    const float *th_pre, *th_post, *th_pre_scale;
+    float *th_dpre, *th_dpost, *th_dpre_scale;
 };
 
 /* Adds the positional bias of query row i (batch row b, head h) to the logits of keys
@@ -79,9 +85,21 @@ static inline void xtc_attn_bias_grad_row(const struct xtc_attn_params *p, int64
  * values, as torch does), then masked query rows, and rows whose key_mask is all 0 when
  * there are no memory key/values (those pad the mask with True, so such rows attend to
  * them only), are zeroed. */
+/* Talking-heads attention (talking_heads.c): the same contract as xtc_attention_forward /
+ * _backward, one query row of all heads at a time on the calling thread. */
+size_t xtc_talking_heads_scratch(const struct xtc_attn_params *p);
+void xtc_talking_heads_forward(float *out, const float *q, const float *k, const float *v,
+                               const struct xtc_attn_params *p, float *scratch);
+void xtc_talking_heads_backward(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
+                                const float *dout, const float *q, const float *k, const float *v,
+                                const struct xtc_attn_params *p, float *scratch);
+
 static inline void xtc_attention_forward(float *out, const float *q, const float *k, const float *v,
                                          const struct xtc_attn_params *p, float *scratch) {
-    xtc_backend_get()->attention_forward(out, q, k, v, p, scratch);
+    if (p->talking_heads)
+        xtc_talking_heads_forward(out, q, k, v, p, scratch);
+    else
+        xtc_backend_get()->attention_forward(out, q, k, v, p, scratch);
 }
 
 /* Backward of xtc_attention_forward, recomputing the probabilities from q and k.
@@ -92,7 +110,10 @@ static inline void xtc_attention_forward(float *out, const float *q, const float
 static inline void xtc_attention_backward(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
                                           const float *dout, const float *q, const float *k, const float *v,
                                           const struct xtc_attn_params *p, float *scratch) {
-    xtc_backend_get()->attention_backward(dq, dk, dv, dmem_k, dmem_v, dbias, dout, q, k, v, p, scratch);
+    if (p->talking_heads)
+        xtc_talking_heads_backward(dq, dk, dv, dmem_k, dmem_v, dbias, dout, q, k, v, p, scratch);
+    else
+        xtc_backend_get()->attention_backward(dq, dk, dv, dmem_k, dmem_v, dbias, dout, q, k, v, p, scratch);
 }
 
 #endif

@@ -264,7 +264,7 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
                                struct xtc_error *err) {
     bool one_kv_head = false, disable_abs = false, disable_abs_seen = false, only_cross = false;
     bool rms = false, scalenorm = false, simple_rms = false, final_norm = true, swish = false, relu_squared = false;
-    bool softclamp_logits = false, softclamp_output = false, flash = false;
+    bool softclamp_logits = false, softclamp_output = false, flash = false, onnxable = false;
     double logit_softclamp_value = 50, softclamp_output_value = 30; /* Attend / AttentionLayers defaults */
     struct kw table[] = {
         {"disable_abs_pos_emb", KW_BOOL, &disable_abs, 0, 0, 0, &disable_abs_seen},
@@ -300,6 +300,11 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"attn_gate_values", KW_BOOL, &c->gate_values, 0, 0, 0, NULL},
         {"attn_head_scale", KW_BOOL, &c->head_scale, 0, 0, 0, NULL},
         {"attn_sparse_topk", KW_INT, &c->sparse_topk, 1, MAX_SEQ, 0, NULL},
+        /* the straight-through gradient (full softmax) is not implemented; the forward is sparse_topk's */
+        {"attn_sparse_topk_straight_through", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"attn_pre_talking_heads", KW_BOOL, &c->pre_talking_heads, 0, 0, 0, NULL},
+        {"attn_post_talking_heads", KW_BOOL, &c->post_talking_heads, 0, 0, 0, NULL},
+        {"attn_pre_scale_post_talking_heads", KW_BOOL, &c->pre_scale_post_talking_heads, 0, 0, 0, NULL},
         {"attn_softclamp_logits", KW_BOOL, &softclamp_logits, 0, 0, 0, NULL},
         {"attn_logit_softclamp_value", KW_NUM, &logit_softclamp_value, 1e-6, 1e12, 0, NULL},
         {"softclamp_output", KW_BOOL, &softclamp_output, 0, 0, 0, NULL},
@@ -336,6 +341,11 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"use_layerscale", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
         {"shift_tokens", KW_DEFAULT_ONLY_INT, NULL, 0, 0, 0, NULL},
         {"attn_on_attn", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"attn_qk_norm_groups", KW_DEFAULT_ONLY_INT, NULL, 0, 0, 1, NULL},
+        /* x-transformers builds the same causal mask without triu for ONNX export */
+        {"attn_onnxable", KW_BOOL, &onnxable, 0, 0, 0, NULL},
+        /* drops context tokens in training only, like the dropouts above */
+        {"cross_attn_tokens_dropout", KW_IGNORED_NUM, NULL, 0, 1, 0, NULL},
     };
     XTC_TRY(read_kwargs(kwargs, table, sizeof table / sizeof table[0], where, skip_rel_pos_kwargs, err));
     XTC_TRY(parse_rel_pos_kwargs(cJSON_GetObjectItemCaseSensitive(kwargs, "rel_pos_kwargs"), c, where, err));
@@ -374,6 +384,10 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_softclamp_logits is not compatible with attn_flash", where);
     if (flash && c->sparse_topk > 0)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_sparse_topk is not available with attn_flash", where);
+    if (flash && (c->pre_talking_heads || c->post_talking_heads || c->pre_scale_post_talking_heads))
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: %s is not compatible with attn_flash (x-transformers asserts it)", where,
+                 c->pre_talking_heads ? "attn_pre_talking_heads" : c->post_talking_heads ? "attn_post_talking_heads"
+                                                                                      : "attn_pre_scale_post_talking_heads");
     c->softclamp_output = softclamp_output ? softclamp_output_value : 0;
     return XTC_OK;
 }
@@ -454,6 +468,8 @@ static xtc_status parse_wrapper(const cJSON *kwargs, struct xtc_net_config *net,
         {"l2norm_embed", KW_BOOL, &w->l2norm_embed, 0, 0, 0, NULL},
         {"use_cls_token", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
         {"average_pool_embed", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        /* a cached forward call takes the whole sequence in xtc's API */
+        {"input_not_include_cache", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
     };
     XTC_TRY(check_no_duplicates(kwargs, where, err));
     XTC_TRY(read_kwargs(kwargs, table, sizeof table / sizeof table[0], where, skip_attn_layers, err));
@@ -467,7 +483,10 @@ static xtc_status parse_wrapper(const cJSON *kwargs, struct xtc_net_config *net,
     XTC_TRY(parse_layers_class(al, &net->layers, "attn_layers", err));
     if (w->emb_dim <= 0)
         w->emb_dim = net->layers.dim;
-    if (w->logits_dim <= 0)
+    if (w->tie_embedding && w->logits_dim > 0 && w->logits_dim != w->num_tokens && !w->return_only_embed)
+        xtc_log(XTC_LOG_WARN, "TransformerWrapper: tie_embedding: logits_dim %d is not used (x-transformers ties the "
+                "logits to the %d token embeddings and ignores it)", w->logits_dim, w->num_tokens);
+    if (w->logits_dim <= 0 || w->tie_embedding)
         w->logits_dim = w->num_tokens;
     if (w->tie_embedding && w->emb_dim != net->layers.dim)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: tie_embedding needs emb_dim == dim (got %d and %d)", where, w->emb_dim,

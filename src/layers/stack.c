@@ -190,7 +190,12 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
     struct xtc_attn_params sizing = {.B = B, .T = T, .S = S, .K = K, .H = c->heads, .G = c->kv_heads, .D = c->dim_head,
                                      .dbias_n = train && bs && bs->grad_row ? bias_n : 0};
     /* sized for every backend: the selection may change between calls on one plan */
-    bufs->scratch = xtc_arena_floats(a, xtc_backend_attention_scratch(&sizing, &bufs->scratch_per));
+    size_t scratch_n = xtc_backend_attention_scratch(&sizing, &bufs->scratch_per);
+    if (c->pre_talking_heads || c->post_talking_heads || c->pre_scale_post_talking_heads) {
+        size_t th = xtc_talking_heads_scratch(&sizing); /* one thread: the whole row of every head */
+        scratch_n = th > scratch_n ? th : scratch_n;
+    }
+    bufs->scratch = xtc_arena_floats(a, scratch_n);
     bufs->memk = xtc_arena_floats(a, (size_t)((int64_t)c->kv_heads * K * c->dim_head));
     bufs->key_mask = (uint8_t *)xtc_arena_floats(a, (size_t)(B * S + 3) / 4);
     if (c->rotary) {
@@ -288,6 +293,10 @@ struct xtc_attn_params xtc_stack_attn_params_masked(const struct xtc_stack *s, c
         .query_mask = io->mask,
         .mem_k = c->qk_norm && c->num_mem_kv > 0 ? bf->memk : L->mem_k,
         .mem_v = L->mem_v,
+        .talking_heads = c->pre_talking_heads || c->post_talking_heads || c->pre_scale_post_talking_heads,
+        .th_pre = L->th_pre,
+        .th_post = L->th_post,
+        .th_pre_scale = L->th_pre_scale,
     };
     if (self && s->bias.scheme) {
         /* explicit `pos` reach the schemes that take them (ALiBi's custom positions) */

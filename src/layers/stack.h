@@ -30,6 +30,9 @@ struct xtc_sublayer {
     float *q_scale, *k_scale; /* qk_norm_dim_scale: (H, 1, D), (G, 1, D), or NULL */
     float *wg;                /* gate_values: to_v_gate.weight (H*D, C), or NULL */
     float *head_scale;        /* head_scale: head_scale_params (1, H, 1, 1), or NULL */
+    /* talking heads: attend.{pre_softmax,post_softmax,pre_scale_post}_talking_heads.weight
+     * (H, H, 1, 1), or NULL */
+    float *th_pre, *th_post, *th_pre_scale;
     float *w1, *b1, *w2, *b2; /* (inner or 2*inner, C), (.), (C, inner), (C); biases NULL with ff_no_bias */
     float *ff_gamma;          /* (inner) ff_post_act_ln gain (no unit offset), or NULL */
 };

@@ -128,6 +128,9 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
     float *dmem_k = K > 0 ? (c->qk_norm ? bf->dmemk : grad_of(g, L->mem_k)) : NULL;
     if (dmem_k == bf->dmemk && dmem_k)
         memset(dmem_k, 0, sizeof(float) * (size_t)G * K * D);
+    p.th_dpre = grad_of(g, L->th_pre);
+    p.th_dpost = grad_of(g, L->th_post);
+    p.th_dpre_scale = grad_of(g, L->th_pre_scale);
     float *dbias = p.dbias_n > 0 ? bf->dbias : NULL; /* a learned bias scheme's table */
     if (dbias)
         memset(dbias, 0, sizeof(float) * (size_t)p.dbias_n);

@@ -11,7 +11,7 @@
  * than a barrier). The operations are the general forward's (only the products sum in
  * another order; tests compare the two); the KV cache is read in place.
  *
- * Taken with a KV cache, without XL memories or gradients, and for cross-attention once
+ * Taken with a KV cache, without XL memories, gradients or talking heads, and for cross-attention once
  * the context keys/values are cached (from the second step on).
  * Shape letters as in stack.h; N = B * T rows, I feed-forward inner dim. */
 #include <string.h>
@@ -45,6 +45,10 @@ struct sub {
 };
 
 bool xtc_stack_decode_ok(const struct xtc_stack *s, const struct xtc_stack_io *io, bool train) {
+    /* talking heads join the heads of a row: the general forward (attn/talking_heads.c) */
+    const struct xtc_layers_config *c = &s->cfg;
+    if (c->pre_talking_heads || c->post_talking_heads || c->pre_scale_post_talking_heads)
+        return false;
     return !train && io->cache_k && io->M == 0 && io->B * io->T <= DECODE_ROWS && !io->return_hiddens && !io->mask &&
            !io->pos && (!s->cfg.cross_attend || (io->cross_k && io->cross_ready));
 }

@@ -143,6 +143,20 @@ static void stack_params(struct xtc_param_builder *b, struct xtc_stack *s) {
             snprintf(name, sizeof name, "layers.%d.1.head_scale_params", l);
             L->head_scale = ADD(name, 1, c->heads, 1, 1);
         }
+        /* Attend's 1x1 convolutions across heads */
+        L->th_pre = L->th_post = L->th_pre_scale = NULL;
+        if (c->pre_talking_heads) {
+            snprintf(name, sizeof name, "layers.%d.1.attend.pre_softmax_talking_heads.weight", l);
+            L->th_pre = ADD(name, c->heads, c->heads, 1, 1);
+        }
+        if (c->post_talking_heads) {
+            snprintf(name, sizeof name, "layers.%d.1.attend.post_softmax_talking_heads.weight", l);
+            L->th_post = ADD(name, c->heads, c->heads, 1, 1);
+        }
+        if (c->pre_scale_post_talking_heads) {
+            snprintf(name, sizeof name, "layers.%d.1.attend.pre_scale_post_talking_heads.weight", l);
+            L->th_pre_scale = ADD(name, c->heads, c->heads, 1, 1);
+        }
         L->wo = NULL;
         if (c->heads > 1) {
             snprintf(name, sizeof name, "layers.%d.1.to_out.weight", l);

@@ -301,6 +301,11 @@ static const struct bad BAD[] = {
     {"attn_flash with attn_sparse_topk", DEC(", \"attn_flash\": true, \"attn_sparse_topk\": 4"), XTC_ERR_CONFIG,
      "attn_flash"},
     {"shift_tokens 1", DEC(", \"shift_tokens\": 1"), XTC_ERR_UNSUPPORTED, "shift_tokens"},
+    /* Attend asserts talking heads are not compatible with flash attention */
+    {"attn_flash with attn_post_talking_heads", DEC(", \"attn_flash\": true, \"attn_post_talking_heads\": true"),
+     XTC_ERR_CONFIG, "attn_post_talking_heads"},
+    {"attn_sparse_topk_straight_through", DEC(", \"attn_sparse_topk\": 2, \"attn_sparse_topk_straight_through\": true"),
+     XTC_ERR_UNSUPPORTED, "attn_sparse_topk_straight_through"},
     /* x-transformers fails at the first forward: logits = x (dim) @ E^T (emb_dim) */
     {"tie_embedding with emb_dim != dim",
      "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 64, \"max_seq_len\": 32, \"emb_dim\": 16, "
@@ -465,6 +470,16 @@ static void test_warnings(void) {
     rc = parse(&cfg, DEC(", \"attn_dim_head\": 16"), &err);
     CHECK(rc == XTC_OK && cap.n_warn == 0, "no rotary, small dim_head: rc %d, %d warnings", (int)rc, cap.n_warn);
     CHECK(cap.n_other == 0, "unexpected non-warning log messages: %d (%s)", cap.n_other, cap.last);
+
+    /* tie_embedding: x-transformers ties the logits to the token embedding and ignores logits_dim */
+    cap = (struct log_capture){0};
+    rc = parse(&cfg,
+               "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 64, \"max_seq_len\": 32, "
+               "\"tie_embedding\": true, \"logits_dim\": 40, \"attn_layers\": {\"class\": \"Decoder\", "
+               "\"kwargs\": {\"dim\": 32, \"depth\": 1}}}}", &err);
+    CHECK(rc == XTC_OK && cfg.net.wrap.logits_dim == 64 && cap.n_warn == 1 && strstr(cap.last, "logits_dim"),
+          "tied logits_dim 40: rc %d, logits_dim %d (want 64), %d warnings (%s)", (int)rc, cfg.net.wrap.logits_dim,
+          cap.n_warn, cap.last);
 
     /* with the callback removed, nothing is delivered */
     xtc_log_set(NULL, NULL);
