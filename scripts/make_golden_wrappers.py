@@ -838,6 +838,17 @@ CASES = [
          model=tw(heads=2, attn_dim_head=16, dynamic_pos_bias=True, dynamic_pos_bias_log_distance=True, ff_mult=2, max_seq_len=4,
                   wrapper={"max_mem_len": 4, "use_abs_pos_emb": False}),
          calls=[xl_gen(2, 5, 9)]),
+    # ------------------------------------------------------------ value gate with SiLU (attn_swiglu_values)
+    dict(name="swiglu_values_head_scale_rope_xl_mems_gen",
+         description="attn_gate_values with attn_swiglu_values (out * silu(x @ to_v_gate^T) instead of sigmoid) and attn_head_scale, rotary, 1 memory key/value and Transformer-XL memories (max_mem_len 4): two calls with gradients, incl. d/d mems in call 1; greedy generation with and without the kv cache.",
+         features=["attn_gate_values", "attn_swiglu_values", "attn_head_scale", "causal", "generate_greedy", "kv_cache",
+                   "no_kv_cache", "mem_kv", "return_mems", "xl_mems"] + ROT,
+         model=tw(heads=2, attn_dim_head=16, attn_gate_values=True, attn_swiglu_values=True, attn_head_scale=True,
+                  rotary_pos_emb=True, attn_num_mem_kv=1, ff_mult=2, wrapper={"max_mem_len": 4}),
+         grad=True,
+         calls=[fwd([("x", tok(2, 6))], return_mems=True),
+                fwd([("x", tok(2, 5))] + prev_mems(2), grad_inputs=["mems.0", "mems.1"], return_mems=True),
+                gen(2, 3, 8), gen(2, 3, 8, cache_kv=False, prompts=mg.same("prompts"))]),
     # ------------------------------------------------------------ logits_dim != num_tokens in the wrappers
     dict(name="logits_dim_narrow_xl_loss_gen",
          description="logits_dim 40 < num_tokens 64 (to_logits (40, 32)) with rotary and max_mem_len 4: the XL wrapper loss (cross-entropy over the 40 logits; the targets are drawn below 40, inputs too) with gradients, then greedy generation with and without the kv cache from prompts with ids up to 63 (AutoregressiveWrapper samples ids 0..39 from the 40 logits; max_seq_len 5: the window slides).",

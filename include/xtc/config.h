@@ -72,6 +72,7 @@ struct xtc_layers_config {
     double qk_norm_scale;
     bool qk_norm_dim_scale;   /* with qk_norm: learned per-dim q / k scales, logit scale dim_head^-0.5 */
     bool gate_values;         /* attention output *= sigmoid(x @ to_v_gate^T), per feature */
+    bool swiglu_values;       /* with gate_values: silu(gate logits) instead of sigmoid (attn_swiglu_values) */
     bool head_scale;          /* attention output of head h *= head_scale_params[h] */
     double logit_softclamp;   /* 0: none; else logits (bias included) -> v tanh(logits / v) before masking */
     int sparse_topk;          /* 0: none; else each query row keeps its sparse_topk largest logits (ties kept) */

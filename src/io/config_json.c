@@ -264,7 +264,7 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
                                struct xtc_error *err) {
     bool one_kv_head = false, disable_abs = false, disable_abs_seen = false, only_cross = false;
     bool rms = false, scalenorm = false, simple_rms = false, final_norm = true, swish = false, relu_squared = false;
-    bool softclamp_logits = false, softclamp_output = false, flash = false, onnxable = false;
+    bool softclamp_logits = false, softclamp_output = false, flash = false, onnxable = false, low_rank_silu_gates = true;
     double logit_softclamp_value = 50, softclamp_output_value = 30; /* Attend / AttentionLayers defaults */
     struct kw table[] = {
         {"disable_abs_pos_emb", KW_BOOL, &disable_abs, 0, 0, 0, &disable_abs_seen},
@@ -298,6 +298,11 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"attn_qk_norm_scale", KW_NUM, &c->qk_norm_scale, 1e-12, 1e12, 0, NULL},
         {"attn_qk_norm_dim_scale", KW_BOOL, &c->qk_norm_dim_scale, 0, 0, 0, NULL},
         {"attn_gate_values", KW_BOOL, &c->gate_values, 0, 0, 0, NULL},
+        /* Attention's value-gate activation: silu instead of sigmoid (used only with gate_values) */
+        {"attn_swiglu_values", KW_BOOL, &c->swiglu_values, 0, 0, 0, NULL},
+        /* the activation inside low-rank gates (attn_gate_values_rank, attn_output_gate_rank), which
+         * xtc refuses: without them it selects nothing */
+        {"attn_low_rank_silu_gates", KW_BOOL, &low_rank_silu_gates, 0, 0, 0, NULL},
         {"attn_head_scale", KW_BOOL, &c->head_scale, 0, 0, 0, NULL},
         {"attn_sparse_topk", KW_INT, &c->sparse_topk, 1, MAX_SEQ, 0, NULL},
         /* the straight-through gradient (full softmax) is not implemented; the forward is sparse_topk's */

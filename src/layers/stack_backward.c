@@ -27,9 +27,9 @@ static void norm_backward(const struct xtc_stack *s, float *dinp, const float *w
         xtc_rmsnorm_backward(dinp, grad_of(g, gain.g), dout, inp, &gain, rstd, N, s->cfg.dim);
 }
 
-/* og = o * head_scale[head] * sigmoid(gate) (xtc_step_attn_out) over N rows of H*D: dog (in
- * place) becomes d/do; dgate (=, or NULL without a gate) the gradient of the gate logits;
- * the head scales' gradient is accumulated. */
+/* og = o * head_scale[head] * act(gate) (xtc_step_attn_out; act: sigmoid, or silu with
+ * swiglu_values) over N rows of H*D: dog (in place) becomes d/do; dgate (=, or NULL without a
+ * gate) the gradient of the gate logits; the head scales' gradient is accumulated. */
 static void attn_out_backward(const struct xtc_stack *s, const struct xtc_sublayer *L, float *dog, float *dgate,
                               const float *o, const float *gate, int64_t N, const struct xtc_stack_grads *g) {
     const int64_t D = s->cfg.dim_head, HD = (int64_t)s->cfg.heads * D;
@@ -40,11 +40,15 @@ static void attn_out_backward(const struct xtc_stack *s, const struct xtc_sublay
             for (int64_t f = h * D; f < (h + 1) * D; f++) {
                 const int64_t i = n * HD + f;
                 float sg = gate ? 1.0f / (1.0f + expf(-gate[i])) : 1.0f;
+                /* sigmoid: a = sg, a' = sg (1 - sg); silu: a = g sg, a' = sg (1 + g (1 - sg)) */
+                float a = sg, da = sg * (1.0f - sg);
+                if (gate && s->cfg.swiglu_values)
+                    a = gate[i] / (1.0f + expf(-gate[i])), da = sg * (1.0f + gate[i] * (1.0f - sg));
                 float hs = L->head_scale ? L->head_scale[h] : 1.0f;
-                if (dgate) /* d sigmoid = sg (1 - sg) */
-                    dgate[i] = dog[i] * o[i] * hs * sg * (1.0f - sg);
-                acc += (double)dog[i] * o[i] * sg;
-                dog[i] *= hs * sg;
+                if (dgate)
+                    dgate[i] = dog[i] * o[i] * hs * da;
+                acc += (double)dog[i] * o[i] * a;
+                dog[i] *= hs * a;
             }
         if (dhs)
             dhs[h] += (float)acc;

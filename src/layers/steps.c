@@ -173,6 +173,11 @@ void xtc_step_branch_out(const struct xtc_stack *s, const struct xtc_sublayer *L
 /* sigmoid in float, as torch's F.sigmoid on float32 */
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
+/* the value gate's activation: sigmoid, or silu with swiglu_values (F.silu: x / (1 + exp(-x))) */
+static inline float gate_act(const struct xtc_stack *s, float x) {
+    return s->cfg.swiglu_values ? x / (1.0f + expf(-x)) : sigmoidf(x);
+}
+
 void xtc_step_attn_out(const struct xtc_stack *s, const struct xtc_sublayer *L, float *og, const float *o,
                        const float *gate, int64_t n0, int64_t n1, int64_t f0, int64_t f1) {
     const int64_t HD = (int64_t)s->cfg.heads * s->cfg.dim_head, D = s->cfg.dim_head;
@@ -182,7 +187,7 @@ void xtc_step_attn_out(const struct xtc_stack *s, const struct xtc_sublayer *L, 
             if (L->head_scale) /* out * head_scale_params, then the gate (Attention.forward order) */
                 y *= L->head_scale[f / D];
             if (gate)
-                y *= sigmoidf(gate[n * HD + f]);
+                y *= gate_act(s, gate[n * HD + f]);
             og[n * HD + f] = y;
         }
 }

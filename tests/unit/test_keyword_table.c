@@ -69,7 +69,7 @@ static const char *const required[][2] = {
     {"attn_pre_scale_post_talking_heads", "Decoder"}, {"attn_head_scale", "Decoder"},
     {"attn_gate_values", "Decoder"}, {"attn_gate_values_rank", "Decoder"}, {"attn_gate_values_headwise", "Decoder"},
     {"attn_output_gate", "Decoder"}, {"attn_output_gate_rank", "Decoder"}, {"attn_output_gate_headwise", "Decoder"},
-    {"attn_low_rank_silu_gates", "Decoder"}, {"attn_swiglu_values", "Decoder"}, {"attn_on_attn", "Decoder"},
+    {"attn_low_rank_silu_gates", "Decoder"}, {"attn_swiglu_values", "Decoder"}, {"attn_gate_value_heads", "Decoder"}, {"attn_on_attn", "Decoder"},
     {"attn_onnxable", "Decoder"},
     /* A.3 layer stack */
     {"dim", "Decoder"}, {"depth", "Decoder"}, {"cross_attend", "Decoder"}, {"only_cross", "Decoder"},
