@@ -849,6 +849,13 @@ CASES = [
          calls=[fwd([("x", tok(2, 6))], return_mems=True),
                 fwd([("x", tok(2, 5))] + prev_mems(2), grad_inputs=["mems.0", "mems.1"], return_mems=True),
                 gen(2, 3, 8), gen(2, 3, 8, cache_kv=False, prompts=mg.same("prompts"))]),
+    dict(name="xl_gen_talking_heads_alibi",
+         description="XL greedy generation with all three talking-heads mixings, ALiBi (4 heads) and 1 memory key/value, max_seq_len 5, max_mem_len 4, batch 2: prompt 7 (one full segment builds memories) + 12 tokens, boundaries at 10, 15.",
+         features=XL_GEN + ["alibi", "mem_kv", "talking_heads"],
+         model=tw(heads=4, attn_dim_head=8, attn_pre_talking_heads=True, attn_post_talking_heads=True,
+                  attn_pre_scale_post_talking_heads=True, alibi_pos_bias=True, attn_num_mem_kv=1, ff_mult=2,
+                  max_seq_len=5, wrapper={"max_mem_len": 4, "use_abs_pos_emb": False}),
+         calls=[xl_gen(2, 7, 12)]),
     # ------------------------------------------------------------ logits_dim != num_tokens in the wrappers
     dict(name="logits_dim_narrow_xl_loss_gen",
          description="logits_dim 40 < num_tokens 64 (to_logits (40, 32)) with rotary and max_mem_len 4: the XL wrapper loss (cross-entropy over the 40 logits; the targets are drawn below 40, inputs too) with gradients, then greedy generation with and without the kv cache from prompts with ids up to 63 (AutoregressiveWrapper samples ids 0..39 from the 40 logits; max_seq_len 5: the window slides).",
