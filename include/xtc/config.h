@@ -76,6 +76,7 @@ struct xtc_layers_config {
     bool head_scale;          /* attention output of head h *= head_scale_params[h] */
     double logit_softclamp;   /* 0: none; else logits (bias included) -> v tanh(logits / v) before masking */
     int sparse_topk;          /* 0: none; else each query row keeps its sparse_topk largest logits (ties kept) */
+    bool sparse_topk_straight_through; /* with sparse_topk: gradients through the full softmax (forward unchanged) */
     /* talking heads (x-transformers Attend): H x H mixings across heads of the scaled logits,
      * before the positional bias (pre: logits += W_pre logits), of the probabilities (post:
      * p <- W_post p), and the probabilities scaled by a mixing of the scaled logits (pre_scale_post) */

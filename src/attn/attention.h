@@ -23,6 +23,10 @@ struct xtc_attn_params {
                                   masking (x-transformers Attend softclamp_logits); 0: none */
     int sparse_topk;           /* > 0: after masking, logits below a row's sparse_topk-th largest (memory
                                   key/values included) are masked too (sparse_topk_attn); 0: none */
+    bool topk_straight_through; /* with sparse_topk, backward only: the logits' gradient goes through the
+                                  softmax of the row without the top-k drop (x-transformers
+                                  sparse_topk_straight_through: topk.detach() + soft - soft.detach());
+                                  the values still see the top-k probabilities */
     bool causal;               /* right-aligned: key j hidden from query i when j > i + S - T */
     const uint8_t *key_mask;   /* (B, S) nonzero = visible, or NULL */
     const uint8_t *query_mask; /* (B, T): rows with 0 produce zeros, or NULL */

@@ -81,16 +81,20 @@ struct rows {
     float *sc;   /* W_ps raw (pre_scale_post) */
     float *fac;  /* soft clamp derivative; masked logits: 0 */
     float *tmp;  /* J floats for top-k */
+    float *full; /* straight-through top-k: the masked logits before the drop (H x J) */
 };
 
 size_t xtc_talking_heads_scratch(const struct xtc_attn_params *p) {
     int64_t HJ = (int64_t)p->H * (p->K + p->S);
-    return (size_t)(8 * HJ + (p->K + p->S)); /* struct rows (5 HJ + J) and the backward's 3 HJ */
+    /* struct rows (5 HJ + J), the backward's 3 HJ, the logits before a straight-through top-k */
+    return (size_t)((p->topk_straight_through ? 9 : 8) * HJ + (p->K + p->S));
 }
 
 static struct rows carve(const struct xtc_attn_params *p, float *scratch) {
     int64_t HJ = (int64_t)p->H * (p->K + p->S);
-    return (struct rows){scratch, scratch + HJ, scratch + 2 * HJ, scratch + 3 * HJ, scratch + 4 * HJ, scratch + 5 * HJ};
+    return (struct rows){scratch,          scratch + HJ,     scratch + 2 * HJ,
+                         scratch + 3 * HJ, scratch + 4 * HJ, scratch + 5 * HJ,
+                         p->topk_straight_through ? scratch + 8 * HJ + (p->K + p->S) : NULL};
 }
 
 /* Everything up to A = (W_post P) * (W_ps raw) for query row i of batch row b: r.sim holds P,
@@ -124,6 +128,8 @@ static void row_forward(const struct xtc_attn_params *p, const float *q, const f
         for (int64_t j = 0; j < S; j++)
             if (j > last || (km && !km[j]))
                 row[K + j] = -FLT_MAX;
+        if (p->sparse_topk > 0 && r->full)
+            memcpy(r->full + h * J, row, sizeof(float) * (size_t)J);
         if (p->sparse_topk > 0)
             xtc_attn_topk_row(row, J, p->sparse_topk, r->tmp);
         float mx = -FLT_MAX;
@@ -218,9 +224,27 @@ void xtc_talking_heads_backward(float *dq, float *dk, float *dv, float *dmem_k, 
             } else {
                 memcpy(dP, dA, sizeof(float) * (size_t)HJ);
             }
-            /* softmax and soft clamp: ds = P (dP - sum P dP) * fac, 0 for masked logits */
+            /* softmax and soft clamp: ds = P (dP - sum P dP) * fac, 0 for masked logits; with a
+             * straight-through top-k, P and fac are those of the row without the drop */
             for (int h = 0; h < H; h++) {
                 const float *P = r.sim + h * J, *fac = r.fac + h * J;
+                if (p->sparse_topk > 0 && r.full) {
+                    float *f = r.full + h * J, *ff = r.fac + h * J, mx = -FLT_MAX;
+                    for (int64_t j = 0; j < J; j++) {
+                        ff[j] = f[j] == -FLT_MAX ? 0.0f
+                                : p->softclamp > 0 ? 1.0f - (f[j] / p->softclamp) * (f[j] / p->softclamp)
+                                                   : 1.0f;
+                        mx = f[j] > mx ? f[j] : mx;
+                    }
+                    double sum = 0;
+                    for (int64_t j = 0; j < J; j++) {
+                        f[j] = expf(f[j] - mx);
+                        sum += f[j];
+                    }
+                    for (int64_t j = 0; j < J; j++)
+                        f[j] *= (float)(1.0 / sum);
+                    P = f;
+                }
                 float *ds = dP + h * J;
                 double Dsum = 0;
                 for (int64_t j = 0; j < J; j++)

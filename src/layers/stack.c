@@ -188,7 +188,8 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
     int64_t bias_n = bs && bs->table_floats ? bs->table_floats(&s->bias, Sself) : 0;
     int64_t bias_work = bias_n > 0 && bs->work_floats ? bs->work_floats(&s->bias, Sself) : 0;
     struct xtc_attn_params sizing = {.B = B, .T = T, .S = S, .K = K, .H = c->heads, .G = c->kv_heads, .D = c->dim_head,
-                                     .dbias_n = train && bs && bs->grad_row ? bias_n : 0};
+                                     .dbias_n = train && bs && bs->grad_row ? bias_n : 0, .sparse_topk = c->sparse_topk,
+                                     .topk_straight_through = c->sparse_topk > 0 && c->sparse_topk_straight_through};
     /* sized for every backend: the selection may change between calls on one plan */
     size_t scratch_n = xtc_backend_attention_scratch(&sizing, &bufs->scratch_per);
     if (c->pre_talking_heads || c->post_talking_heads || c->pre_scale_post_talking_heads) {
@@ -288,6 +289,7 @@ struct xtc_attn_params xtc_stack_attn_params_masked(const struct xtc_stack *s, c
         .scale = c->qk_norm && !c->qk_norm_dim_scale ? (float)c->qk_norm_scale : (float)(1.0 / sqrt((double)c->dim_head)),
         .softclamp = (float)c->logit_softclamp,
         .sparse_topk = c->sparse_topk,
+        .topk_straight_through = c->sparse_topk > 0 && c->sparse_topk_straight_through,
         .causal = self && c->causal,
         .key_mask = key_mask,
         .query_mask = io->mask,

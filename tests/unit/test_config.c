@@ -304,8 +304,6 @@ static const struct bad BAD[] = {
     /* Attend asserts talking heads are not compatible with flash attention */
     {"attn_flash with attn_post_talking_heads", DEC(", \"attn_flash\": true, \"attn_post_talking_heads\": true"),
      XTC_ERR_CONFIG, "attn_post_talking_heads"},
-    {"attn_sparse_topk_straight_through", DEC(", \"attn_sparse_topk\": 2, \"attn_sparse_topk_straight_through\": true"),
-     XTC_ERR_UNSUPPORTED, "attn_sparse_topk_straight_through"},
     /* x-transformers fails at the first forward: logits = x (dim) @ E^T (emb_dim) */
     {"tie_embedding with emb_dim != dim",
      "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 64, \"max_seq_len\": 32, \"emb_dim\": 16, "

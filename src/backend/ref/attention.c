@@ -80,7 +80,9 @@ static inline const float *value_at(const struct xtc_attn_params *p, const float
                           (int64_t)hk * p->D;
 }
 
-size_t xtc_attention_ref_scratch(const struct xtc_attn_params *p) { return (size_t)(4 * (p->K + p->S)); }
+size_t xtc_attention_ref_scratch(const struct xtc_attn_params *p) {
+    return (size_t)((p->topk_straight_through ? 5 : 4) * (p->K + p->S)); /* + the row without top-k */
+}
 
 void xtc_attention_forward_head_ref(float *out, const float *q, const float *k, const float *v,
                                     const struct xtc_attn_params *p, int64_t b, int h, float *row) {
@@ -121,7 +123,11 @@ void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, 
     memset(dq, 0, sizeof(float) * (size_t)(B * T * qstride));
     memset(dk, 0, sizeof(float) * (size_t)(B * S * kstride));
     memset(dv, 0, sizeof(float) * (size_t)(B * S * kstride));
-    float *P = scratch, *dP = P + (K + S), *fac = dP + (K + S);
+    float *P = scratch, *dP = P + (K + S), *fac = dP + (K + S), *Pf = fac + 2 * (K + S);
+    /* straight-through top-k: the logits' gradient comes from the row's softmax without the drop */
+    struct xtc_attn_params full = *p;
+    full.sparse_topk = 0;
+    const bool st = p->topk_straight_through && p->sparse_topk > 0;
     for (int hk = 0; hk < G; hk++) {
         for (int h = hk; h < H; h += G)
             for (int64_t b = 0; b < B; b++)
@@ -129,12 +135,24 @@ void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, 
                     if (row_is_zeroed(p, b, i))
                         continue;
                     float mx = score_row(p, q, k, p->mem_k, b, h, i, P, fac + (K + S));
-                    /* recover the mask from the logits: masked entries are exactly -FLT_MAX */
-                    for (int64_t j = 0; j < K + S; j++)
-                        dP[j] = P[j] == -FLT_MAX ? 1.0f : 0.0f;
-                    /* y = c tanh(s / c): ds = dy (1 - (y / c)^2) */
-                    for (int64_t j = 0; j < K + S; j++)
-                        fac[j] = p->softclamp > 0 ? 1.0f - (P[j] / p->softclamp) * (P[j] / p->softclamp) : 1.0f;
+                    /* Pg: the probabilities the logits' gradient goes through (P, or P without top-k) */
+                    float *Pg = P;
+                    if (st) {
+                        float mxf = score_row(&full, q, k, p->mem_k, b, h, i, Pf, fac + (K + S));
+                        Pg = Pf;
+                        for (int64_t j = 0; j < K + S; j++)
+                            dP[j] = Pf[j] == -FLT_MAX ? 1.0f : 0.0f;
+                        for (int64_t j = 0; j < K + S; j++)
+                            fac[j] = p->softclamp > 0 ? 1.0f - (Pf[j] / p->softclamp) * (Pf[j] / p->softclamp) : 1.0f;
+                        softmax_row(Pf, K + S, mxf);
+                    } else {
+                        /* recover the mask from the logits: masked entries are exactly -FLT_MAX */
+                        for (int64_t j = 0; j < K + S; j++)
+                            dP[j] = P[j] == -FLT_MAX ? 1.0f : 0.0f;
+                        /* y = c tanh(s / c): ds = dy (1 - (y / c)^2) */
+                        for (int64_t j = 0; j < K + S; j++)
+                            fac[j] = p->softclamp > 0 ? 1.0f - (P[j] / p->softclamp) * (P[j] / p->softclamp) : 1.0f;
+                    }
                     softmax_row(P, K + S, mx);
                     const float *dov = dout + (b * T + i) * qstride + (int64_t)h * D;
                     const float *qv = q + (b * T + i) * qstride + (int64_t)h * D;
@@ -144,7 +162,7 @@ void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, 
                     for (int64_t j = 0; j < K + S; j++) {
                         float hid = dP[j];
                         float g = dot(dov, value_at(p, v, b, hk, j), D);
-                        Dsum += (double)P[j] * g;
+                        Dsum += (double)Pg[j] * g;
                         dP[j] = hid != 0.0f ? NAN : g; /* NaN marks a constant (masked) logit */
                     }
                     for (int64_t j = 0; j < K + S; j++) {
@@ -159,7 +177,7 @@ void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, 
                             dP[j] = 0.0f;
                             continue;
                         }
-                        float ds = (float)(w * (dP[j] - Dsum)) * fac[j];
+                        float ds = (float)(Pg[j] * (dP[j] - Dsum)) * fac[j];
                         dP[j] = ds; /* the logit gradient, for a learned bias below */
                         if (ds == 0.0f)
                             continue;
