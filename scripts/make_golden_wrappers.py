@@ -878,6 +878,31 @@ CASES = [
          grad=True,
          calls=[fwd([("x", tok(2, 7)), ("context", flt(2, 5, 32)), ("context_mask", lens_mask(5, [5, 4]))],
                     grad_inputs=["context"])]),
+    # ------------------------------------------------------------ per-head attention gates
+    dict(name="gate_headwise_value_heads_rope_xl_gen",
+         description="attn_gate_values with attn_gate_values_headwise (to_v_gate (3, 32): one gate logit per head, broadcast over dim_head) and attn_gate_value_heads (to_v_head_gate (3, 32) + bias (3): sigmoid per head, after attn_head_scale and before the value gate; both gates re-drawn N(0, 0.3^2), the head gate's bias N(0, 1), so that no sigmoid saturates), rotary, Transformer-XL memories (max_mem_len 4): two calls with gradients, incl. d/d mems in call 1 (padding mask); greedy generation with and without the kv cache.",
+         features=["attn_gate_values", "attn_gate_values_headwise", "attn_gate_value_heads", "attn_head_scale", "causal",
+                   "generate_greedy", "kv_cache", "no_kv_cache", "padding_mask", "return_mems", "xl_mems"] + ROT,
+         model=tw(heads=3, attn_dim_head=8, attn_gate_values=True, attn_gate_values_headwise=True,
+                  attn_gate_value_heads=True, attn_head_scale=True, rotary_pos_emb=True, ff_mult=2,
+                  wrapper={"max_mem_len": 4}),
+         reinit_normal={"to_v_head_gate.weight": 0.3, "to_v_head_gate.bias": 1.0, "to_v_gate.weight": 0.3},
+         grad=True,
+         calls=[fwd([("x", tok(2, 6))], return_mems=True),
+                fwd([("x", tok(2, 5)), ("mask", lens_mask(5, [5, 3]))] + prev_mems(2), grad_inputs=["mems.0", "mems.1"],
+                    return_mems=True),
+                gen(2, 3, 8), gen(2, 3, 8, cache_kv=False, prompts=mg.same("prompts"))]),
+    dict(name="gate_headwise_swiglu_value_heads_cross_alibi_mem_kv",
+         description="attn_gate_values_headwise with attn_swiglu_values (SiLU per-head gate) and attn_gate_value_heads in self- and cross-attention (the gates read the queries' side; re-drawn as in gate_headwise_value_heads_rope_xl_gen), ALiBi, 1 memory key/value, context mask; gradients incl. d/d context.",
+         features=["alibi", "attn_gate_values", "attn_gate_values_headwise", "attn_gate_value_heads", "attn_swiglu_values",
+                   "causal", "context_mask", "cross_attention", "mem_kv"],
+         model=tw(heads=4, attn_dim_head=8, attn_gate_values=True, attn_gate_values_headwise=True,
+                  attn_swiglu_values=True, attn_gate_value_heads=True, alibi_pos_bias=True, attn_num_mem_kv=1,
+                  cross_attend=True, ff_mult=2, wrapper={"use_abs_pos_emb": False}),
+         reinit_normal={"to_v_head_gate.weight": 0.3, "to_v_head_gate.bias": 1.0, "to_v_gate.weight": 0.3},
+         grad=True,
+         calls=[fwd([("x", tok(2, 7)), ("context", flt(2, 5, 32)), ("context_mask", lens_mask(5, [5, 3]))],
+                    grad_inputs=["context"])]),
     # ------------------------------------------------------------ logits_dim != num_tokens in the wrappers
     dict(name="logits_dim_narrow_xl_loss_gen",
          description="logits_dim 40 < num_tokens 64 (to_logits (40, 32)) with rotary and max_mem_len 4: the XL wrapper loss (cross-entropy over the 40 logits; the targets are drawn below 40, inputs too) with gradients, then greedy generation with and without the kv cache from prompts with ids up to 63 (AutoregressiveWrapper samples ids 0..39 from the 40 logits; max_seq_len 5: the window slides).",
@@ -1116,11 +1141,24 @@ def top2_gap(step_logits):
     return float((top[..., 0] - top[..., 1]).min())
 
 
+def reinit_normal(model, seed, stds):
+    """spec["reinit_normal"] = {name suffix: std}: those parameters become N(0, std^2) draws (after the
+    noise), e.g. a gate whose init saturates its sigmoid (bias 10) and would leave its gradients below
+    the tolerance."""
+    g = torch.Generator().manual_seed(seed + 104729)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            for suffix, std in stds.items():
+                if name.endswith(suffix):
+                    p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * std)
+
+
 def build(spec, seed):
     torch.manual_seed(seed)
     model = mg.build_model(spec["model"])
     model.eval()
     mg.add_noise(model, seed)
+    reinit_normal(model, seed, spec.get("reinit_normal", {}))
     # a fresh float64 instance (deepcopy would keep tie_embedding's lambda bound to the fp32 model)
     torch.manual_seed(seed)
     model64 = mg.build_model(spec["model"])

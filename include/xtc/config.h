@@ -73,6 +73,9 @@ struct xtc_layers_config {
     bool qk_norm_dim_scale;   /* with qk_norm: learned per-dim q / k scales, logit scale dim_head^-0.5 */
     bool gate_values;         /* attention output *= sigmoid(x @ to_v_gate^T), per feature */
     bool swiglu_values;       /* with gate_values: silu(gate logits) instead of sigmoid (attn_swiglu_values) */
+    bool gate_values_headwise; /* with gate_values: one gate logit per head (to_v_gate (H, C)), broadcast over D */
+    bool gate_value_heads;    /* attention output of head h *= sigmoid(x @ to_v_head_gate^T + bias)[h], after
+                                 head_scale and before the value gate */
     bool head_scale;          /* attention output of head h *= head_scale_params[h] */
     double logit_softclamp;   /* 0: none; else logits (bias included) -> v tanh(logits / v) before masking */
     int sparse_topk;          /* 0: none; else each query row keeps its sparse_topk largest logits (ties kept) */

@@ -218,6 +218,8 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
         c->dim_context = c->dim;
     if (!c->qk_norm)
         c->qk_norm_dim_scale = false; /* x-transformers creates the scales only with qk_norm */
+    if (!c->gate_values)
+        c->gate_values_headwise = c->swiglu_values = false; /* they shape the value gate only */
     double inner = floor(c->dim * c->ff_mult);
     if (inner < 1 || inner > (double)MAX_DIM * 64)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: ff_mult %g gives an inner width of %.0f", where, c->ff_mult, inner);
@@ -300,6 +302,8 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"attn_gate_values", KW_BOOL, &c->gate_values, 0, 0, 0, NULL},
         /* Attention's value-gate activation: silu instead of sigmoid (used only with gate_values) */
         {"attn_swiglu_values", KW_BOOL, &c->swiglu_values, 0, 0, 0, NULL},
+        {"attn_gate_values_headwise", KW_BOOL, &c->gate_values_headwise, 0, 0, 0, NULL},
+        {"attn_gate_value_heads", KW_BOOL, &c->gate_value_heads, 0, 0, 0, NULL},
         /* the activation inside low-rank gates (attn_gate_values_rank, attn_output_gate_rank), which
          * xtc refuses: without them it selects nothing */
         {"attn_low_rank_silu_gates", KW_BOOL, &low_rank_silu_gates, 0, 0, 0, NULL},

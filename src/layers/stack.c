@@ -131,7 +131,9 @@ static void plan_acts(const struct xtc_stack *s, const struct xtc_stack_io *io, 
         }
         if (c->gate_values)
             x->gate = xtc_arena_floats(a, (size_t)(N * HD));
-        if (train && (c->gate_values || c->head_scale))
+        if (c->gate_value_heads)
+            x->hgate = xtc_arena_floats(a, (size_t)(N * c->heads));
+        if (train && (c->gate_values || c->head_scale || c->gate_value_heads))
             x->og = xtc_arena_floats(a, (size_t)(N * HD));
     }
     if (ff) {
@@ -225,6 +227,8 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
         if (c->sandwich_norm || !c->pre_norm)
             bufs->dtmp = xtc_arena_floats(a, (size_t)(N * C));
         bufs->dq = xtc_arena_floats(a, (size_t)(N * HD));
+        if (c->gate_value_heads)
+            bufs->dhgate = xtc_arena_floats(a, (size_t)(N * c->heads));
         bufs->dk = xtc_arena_floats(a, (size_t)(B * S * GD));
         bufs->dv = xtc_arena_floats(a, (size_t)(B * S * GD));
         bufs->dout = xtc_arena_floats(a, (size_t)(N * HD));
@@ -425,10 +429,13 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
     xtc_attention_forward(A->o, A->q, A->k, A->v, &p, bf->scratch);
     const float *o = A->o;
     if (L->wg) /* the gate reads the sub-layer's input x (the queries' side, also in cross-attention) */
-        xtc_linear_forward(A->gate, A->h, L->wg, NULL, B * T, C, (int64_t)H * D);
-    if (L->wg || L->head_scale) {
+        xtc_linear_forward(A->gate, A->h, L->wg, NULL, B * T, C, c->gate_values_headwise ? H : (int64_t)H * D);
+    if (L->wh) /* so does the per-head gate */
+        xtc_linear_forward(A->hgate, A->h, L->wh, L->bh, B * T, C, H);
+    if (L->wg || L->head_scale || L->wh) {
         float *og = A->og ? A->og : A->o;
-        xtc_step_attn_out(s, L, og, A->o, L->wg ? A->gate : NULL, 0, B * T, 0, (int64_t)H * D);
+        xtc_step_attn_out(s, L, og, A->o, L->wg ? A->gate : NULL, L->wh ? A->hgate : NULL, 0, B * T, 0,
+                          (int64_t)H * D);
         o = og;
     }
     if (L->wo)

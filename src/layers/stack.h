@@ -28,7 +28,8 @@ struct xtc_sublayer {
     float *wq, *wk, *wv, *wo; /* (H*D, C), (G*D, Cin), (G*D, Cin), (C, H*D) or NULL with one head */
     float *mem_k, *mem_v;     /* (G, K, D) or NULL */
     float *q_scale, *k_scale; /* qk_norm_dim_scale: (H, 1, D), (G, 1, D), or NULL */
-    float *wg;                /* gate_values: to_v_gate.weight (H*D, C), or NULL */
+    float *wg;                /* gate_values: to_v_gate.weight (H*D, C), (H, C) headwise, or NULL */
+    float *wh, *bh;           /* gate_value_heads: to_v_head_gate.weight (H, C), .bias (H), or NULL */
     float *head_scale;        /* head_scale: head_scale_params (1, H, 1, 1), or NULL */
     /* talking heads: attend.{pre_softmax,post_softmax,pre_scale_post}_talking_heads.weight
      * (H, H, 1, 1), or NULL */
@@ -89,7 +90,8 @@ struct xtc_sub_acts {
     float *kvin;               /* (B, M+T, C) [norm(mem); h] when M > 0 */
     float *q, *k, *v, *o;      /* post-rotary q (B,T,H*D), k, v (B,S,G*D), attention output (B,T,H*D) */
     float *q_raw, *k_raw;      /* qk_norm: q, k before l2-normalisation (training only) */
-    float *gate;               /* gate_values: gate logits h @ to_v_gate^T (B, T, H*D) */
+    float *gate;               /* gate_values: gate logits h @ to_v_gate^T (B, T, H*D), (B, T, H) headwise */
+    float *hgate;              /* gate_value_heads: per-head gate logits h @ to_v_head_gate^T + bias (B, T, H) */
     float *og;                 /* head_scale / gate_values: the output to_out reads (training only; else o in place) */
     float *knew, *vnew;        /* with a KV cache: this call's projections (B, M+T, G*D) */
     float *qkv;                /* with a KV cache: fused q|k|v projections (B*T, H*D + 2*G*D) */
@@ -117,6 +119,7 @@ struct xtc_stack_bufs {
     float *dec_h;
     /* backward scratch (training only) */
     float *dres, *dh, *dtmp, *dq, *dk, *dv, *dout, *dkvin, *dff1, *dffa, *dffn, *dmemk, *dbias, *dmem;
+    float *dhgate; /* gate_value_heads: the per-head gate logits' gradient (N, H) */
 };
 
 /* Where backward puts the gradients: the parameter grad block (same layout as the

@@ -27,29 +27,43 @@ static void norm_backward(const struct xtc_stack *s, float *dinp, const float *w
         xtc_rmsnorm_backward(dinp, grad_of(g, gain.g), dout, inp, &gain, rstd, N, s->cfg.dim);
 }
 
-/* og = o * head_scale[head] * act(gate) (xtc_step_attn_out; act: sigmoid, or silu with
- * swiglu_values) over N rows of H*D: dog (in place) becomes d/do; dgate (=, or NULL without a
- * gate) the gradient of the gate logits; the head scales' gradient is accumulated. */
+/* og = o * head_scale[head] * sigmoid(hgate[head]) * act(gate) (xtc_step_attn_out; act: sigmoid,
+ * or silu with swiglu_values; gate per feature, or per head with gate_values_headwise) over N rows
+ * of H*D: dog (in place) becomes d/do; dgate and dhgate (=, or NULL without that gate) the
+ * gradients of the gate logits; the head scales' gradient is accumulated. */
 static void attn_out_backward(const struct xtc_stack *s, const struct xtc_sublayer *L, float *dog, float *dgate,
-                              const float *o, const float *gate, int64_t N, const struct xtc_stack_grads *g) {
-    const int64_t D = s->cfg.dim_head, HD = (int64_t)s->cfg.heads * D;
+                              float *dhgate, const float *o, const float *gate, const float *hgate, int64_t N,
+                              const struct xtc_stack_grads *g) {
+    const int64_t H = s->cfg.heads, D = s->cfg.dim_head, HD = H * D;
+    const bool headwise = s->cfg.gate_values_headwise;
     float *dhs = grad_of(g, L->head_scale);
-    for (int64_t h = 0; h < s->cfg.heads; h++) {
+    if (dgate && headwise)
+        memset(dgate, 0, sizeof(float) * (size_t)(N * H)); /* sums over the head's features */
+    for (int64_t h = 0; h < H; h++) {
         double acc = 0;
-        for (int64_t n = 0; n < N; n++)
+        for (int64_t n = 0; n < N; n++) {
+            /* the per-head gate: sigmoid(hgate), derivative sh (1 - sh) */
+            const float sh = hgate ? 1.0f / (1.0f + expf(-hgate[n * H + h])) : 1.0f;
+            double dsh = 0;
             for (int64_t f = h * D; f < (h + 1) * D; f++) {
-                const int64_t i = n * HD + f;
-                float sg = gate ? 1.0f / (1.0f + expf(-gate[i])) : 1.0f;
+                const int64_t i = n * HD + f, gi = headwise ? n * H + h : i;
+                float sg = gate ? 1.0f / (1.0f + expf(-gate[gi])) : 1.0f;
                 /* sigmoid: a = sg, a' = sg (1 - sg); silu: a = g sg, a' = sg (1 + g (1 - sg)) */
                 float a = sg, da = sg * (1.0f - sg);
                 if (gate && s->cfg.swiglu_values)
-                    a = gate[i] / (1.0f + expf(-gate[i])), da = sg * (1.0f + gate[i] * (1.0f - sg));
+                    a = gate[gi] / (1.0f + expf(-gate[gi])), da = sg * (1.0f + gate[gi] * (1.0f - sg));
                 float hs = L->head_scale ? L->head_scale[h] : 1.0f;
-                if (dgate)
-                    dgate[i] = dog[i] * o[i] * hs * da;
-                acc += (double)dog[i] * o[i] * a;
-                dog[i] *= hs * a;
+                if (dgate && headwise)
+                    dgate[gi] += dog[i] * o[i] * hs * sh * da;
+                else if (dgate)
+                    dgate[i] = dog[i] * o[i] * hs * sh * da;
+                acc += (double)dog[i] * o[i] * sh * a;
+                dsh += (double)dog[i] * o[i] * hs * a;
+                dog[i] *= hs * sh * a;
             }
+            if (dhgate)
+                dhgate[n * H + h] = (float)dsh * sh * (1.0f - sh);
+        }
         if (dhs)
             dhs[h] += (float)acc;
     }
@@ -118,14 +132,19 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
         xtc_linear_backward(bf->dout, grad_of(g, L->wo), NULL, dy, og, L->wo, B * T, HD, C, 0);
         dout = bf->dout;
     }
-    if (A->og) { /* og = o * head_scale * sigmoid(gate): dout becomes d/do, dgate into dq (free until below) */
+    if (A->og) { /* og = o * head_scale * gates: dout becomes d/do, dgate into dq (free until below) */
         if (dout != bf->dout)
             memcpy(bf->dout, dout, sizeof(float) * (size_t)(B * T * HD));
-        attn_out_backward(s, L, bf->dout, L->wg ? bf->dq : NULL, A->o, A->gate, B * T, g);
+        attn_out_backward(s, L, bf->dout, L->wg ? bf->dq : NULL, L->wh ? bf->dhgate : NULL, A->o, A->gate, A->hgate,
+                          B * T, g);
         dout = bf->dout;
-        /* gate = h @ wg^T */
+        /* gate = h @ wg^T; hgate = h @ wh^T + bh */
         if (L->wg)
-            xtc_linear_backward(bf->dh, grad_of(g, L->wg), NULL, bf->dq, A->h, L->wg, B * T, C, HD, 0);
+            xtc_linear_backward(bf->dh, grad_of(g, L->wg), NULL, bf->dq, A->h, L->wg, B * T, C,
+                                c->gate_values_headwise ? H : HD, 0);
+        if (L->wh)
+            xtc_linear_backward(bf->dh, grad_of(g, L->wh), grad_of(g, L->bh), bf->dhgate, A->h, L->wh, B * T, C, H,
+                                L->wg != NULL);
     }
     xtc_step_mem_keys(s, L, bf->memk, 0, G); /* the forward's memory keys of this layer */
     struct xtc_attn_params p = xtc_stack_attn_params(s, L, io, bf, self_idx);
@@ -172,7 +191,7 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
     }
     /* q = h @ wq^T;  k = kvin @ wk^T;  v = kvin @ wv^T */
     const float *kvin = self ? (M > 0 ? A->kvin : A->h) : io->context;
-    xtc_linear_backward(bf->dh, grad_of(g, L->wq), NULL, bf->dq, A->h, L->wq, B * T, C, HD, L->wg != NULL);
+    xtc_linear_backward(bf->dh, grad_of(g, L->wq), NULL, bf->dq, A->h, L->wq, B * T, C, HD, L->wg || L->wh);
     xtc_linear_backward(bf->dkvin, grad_of(g, L->wk), NULL, bf->dk, kvin, L->wk, B * S, Cin, GD, 0);
     xtc_linear_backward(bf->dkvin, grad_of(g, L->wv), NULL, bf->dv, kvin, L->wv, B * S, Cin, GD, 1);
     if (!self) {

@@ -45,9 +45,11 @@ struct sub {
 };
 
 bool xtc_stack_decode_ok(const struct xtc_stack *s, const struct xtc_stack_io *io, bool train) {
-    /* talking heads join the heads of a row: the general forward (attn/talking_heads.c) */
+    /* talking heads join the heads of a row: the general forward (attn/talking_heads.c); so do the
+     * per-head gates (their logits are per head, not per feature: the general forward computes them) */
     const struct xtc_layers_config *c = &s->cfg;
-    if (c->pre_talking_heads || c->post_talking_heads || c->pre_scale_post_talking_heads)
+    if (c->pre_talking_heads || c->post_talking_heads || c->pre_scale_post_talking_heads ||
+        c->gate_values_headwise || c->gate_value_heads)
         return false;
     return !train && io->cache_k && io->M == 0 && io->B * io->T <= DECODE_ROWS && !io->return_hiddens && !io->mask &&
            !io->pos && (!s->cfg.cross_attend || (io->cross_k && io->cross_ready));
@@ -101,7 +103,7 @@ static void attend_kv_head(const struct sub *u, int64_t b, int g) {
                              rotary && h >= h0 ? &bf->self_rt : NULL, b, T, t, false);
         st->be->attention_forward_head(A->o, A->q, k, v, &p, b, (int)h, u->P);
         if (L->wg || L->head_scale) /* the gate logits were computed with q */
-            xtc_step_attn_out(s, L, A->o, A->o, L->wg ? A->gate : NULL, b * T, (b + 1) * T, h * D, (h + 1) * D);
+            xtc_step_attn_out(s, L, A->o, A->o, L->wg ? A->gate : NULL, NULL, b * T, (b + 1) * T, h * D, (h + 1) * D);
     }
 }
 

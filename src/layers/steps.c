@@ -179,15 +179,18 @@ static inline float gate_act(const struct xtc_stack *s, float x) {
 }
 
 void xtc_step_attn_out(const struct xtc_stack *s, const struct xtc_sublayer *L, float *og, const float *o,
-                       const float *gate, int64_t n0, int64_t n1, int64_t f0, int64_t f1) {
-    const int64_t HD = (int64_t)s->cfg.heads * s->cfg.dim_head, D = s->cfg.dim_head;
+                       const float *gate, const float *hgate, int64_t n0, int64_t n1, int64_t f0, int64_t f1) {
+    const int64_t H = s->cfg.heads, D = s->cfg.dim_head, HD = H * D;
+    const bool headwise = s->cfg.gate_values_headwise;
     for (int64_t n = n0; n < n1; n++)
         for (int64_t f = f0; f < f1; f++) {
             float y = o[n * HD + f];
-            if (L->head_scale) /* out * head_scale_params, then the gate (Attention.forward order) */
+            if (L->head_scale) /* out * head_scale_params, then the gates (Attention.forward order) */
                 y *= L->head_scale[f / D];
+            if (hgate)
+                y *= sigmoidf(hgate[n * H + f / D]);
             if (gate)
-                y *= gate_act(s, gate[n * HD + f]);
+                y *= gate_act(s, headwise ? gate[n * H + f / D] : gate[n * HD + f]);
             og[n * HD + f] = y;
         }
 }

@@ -41,6 +41,11 @@ void xtc_params_init(struct xtc_model *m, uint64_t seed) {
             memset(x, 0, sizeof(float) * p->numel); /* nn.init.dirac_: the identity across heads */
             for (int64_t h = 0; h < p->shape[0]; h++)
                 x[h * p->shape[0] + h] = 1.0f;
+        } else if (ends_with(p->name, "to_v_head_gate.weight")) {
+            memset(x, 0, sizeof(float) * p->numel); /* nn.init.constant_(weight, 0) */
+        } else if (ends_with(p->name, "to_v_head_gate.bias")) {
+            for (size_t j = 0; j < p->numel; j++) /* nn.init.constant_(bias, 10): the gates start open */
+                x[j] = 10.0f;
         } else if (ends_with(p->name, "to_v_gate.weight")) {
             memset(x, 0, sizeof(float) * p->numel); /* LoRALinear without rank: init_zero_, sigmoid(0) = 0.5 */
         } else if (ends_with(p->name, "token_emb.emb.weight")) {

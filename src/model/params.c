@@ -131,7 +131,14 @@ static void stack_params(struct xtc_param_builder *b, struct xtc_stack *s) {
         L->wv = ADD(name, GD, Cin);
         if (c->gate_values) {
             snprintf(name, sizeof name, "layers.%d.1.to_v_gate.weight", l);
-            L->wg = ADD(name, HD, C);
+            L->wg = ADD(name, c->gate_values_headwise ? c->heads : HD, C);
+        }
+        L->wh = L->bh = NULL;
+        if (c->gate_value_heads) {
+            snprintf(name, sizeof name, "layers.%d.1.to_v_head_gate.weight", l);
+            L->wh = ADD(name, c->heads, C);
+            snprintf(name, sizeof name, "layers.%d.1.to_v_head_gate.bias", l);
+            L->bh = ADD(name, c->heads);
         }
         if (c->qk_norm_dim_scale) {
             snprintf(name, sizeof name, "layers.%d.1.qk_norm_q_scale", l);

@@ -489,6 +489,11 @@ int main(void) {
                                            "\"attn_num_mem_kv\": 2", "");
     cache_vs_recompute("rotary + alibi", "\"heads\": 4, \"attn_dim_head\": 8, \"rotary_pos_emb\": true, "
                                          "\"alibi_pos_bias\": true", "");
+    /* per-head gates: decoding takes the general forward */
+    cache_vs_recompute("headwise swiglu value gate + head gate + rotary",
+                       "\"heads\": 2, \"attn_dim_head\": 16, \"attn_gate_values\": true, "
+                       "\"attn_gate_values_headwise\": true, \"attn_swiglu_values\": true, "
+                       "\"attn_gate_value_heads\": true, \"rotary_pos_emb\": true", "");
     /* talking heads: decoding takes the general forward (the mixings join the heads of a row) */
     cache_vs_recompute("talking heads + alibi + mem-kv",
                        "\"heads\": 3, \"attn_dim_head\": 8, \"attn_pre_talking_heads\": true, "
