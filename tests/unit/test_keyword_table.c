@@ -273,9 +273,11 @@ int main(int argc, char **argv) {
         /* attn_layers is in every base model: its probe adds nothing */
         CHECK(strstr(r->probe, quoted) || !strcmp(r->kw, "attn_layers"), "README line %d: the probe of %s does not set it",
               r->line, r->kw);
-        for (int j = 0; j < i; j++)
-            CHECK(strcmp(rows[j].kw, r->kw) || strcmp(rows[j].on, r->on), "README lines %d and %d: %s on %s twice",
-                  rows[j].line, r->line, r->kw, r->on);
+        int dup = -1;
+        for (int j = 0; j < i && dup < 0; j++)
+            if (!strcmp(rows[j].kw, r->kw) && !strcmp(rows[j].on, r->on))
+                dup = j;
+        CHECK(dup < 0, "README lines %d and %d: %s on %s twice", dup < 0 ? 0 : rows[dup].line, r->line, r->kw, r->on);
     }
     if (print)
         return 0;
