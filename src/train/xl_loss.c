@@ -108,7 +108,7 @@ xtc_status xtc_xl_loss(xtc_model_t m, const int64_t *x, int64_t batch, int64_t n
         xtc_mul_overflow(batch * (n - 1), w->V, &logit_bytes) ||
         xtc_bytes_overflow((int64_t)logit_bytes, sizeof(float), &logit_bytes))
         XTC_FAIL(err, XTC_ERR_ARG,
-                 "xtc_xl_loss: batch %lld x length %lld x num_tokens %lld logits exceed PTRDIFF_MAX bytes",
+                 "xtc_xl_loss: batch %lld x length %lld x logits_dim %lld logits exceed PTRDIFF_MAX bytes",
                  (long long)batch, (long long)n, (long long)w->V);
     const int64_t B = batch, N = n - 1, S = o->segment, V = w->V, C = w->C;
     int64_t mem_len = 0;
