@@ -74,6 +74,9 @@ struct xtc_layers_config {
     bool gate_values;         /* attention output *= sigmoid(x @ to_v_gate^T), per feature */
     bool swiglu_values;       /* with gate_values: silu(gate logits) instead of sigmoid (attn_swiglu_values) */
     bool gate_values_headwise; /* with gate_values: one gate logit per head (to_v_gate (H, C)), broadcast over D */
+    int gate_values_rank;     /* with gate_values, > 0: the gate logits are up(act(down(x))), down (rank, C), up
+                                 (H*D, rank), act silu with low_rank_silu_gates (the default), else none */
+    bool low_rank_silu_gates;
     bool gate_value_heads;    /* attention output of head h *= sigmoid(x @ to_v_head_gate^T + bias)[h], after
                                  head_scale and before the value gate */
     bool head_scale;          /* attention output of head h *= head_scale_params[h] */

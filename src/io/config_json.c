@@ -140,6 +140,7 @@ static void layers_defaults(struct xtc_layers_config *c) {
     c->dim_context = -1;
     c->disable_abs_pos_emb = -1;
     c->pre_norm = true;
+    c->low_rank_silu_gates = true;
 }
 
 /* Validates and resolves the defaults that depend on other keywords. */
@@ -219,7 +220,13 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
     if (!c->qk_norm)
         c->qk_norm_dim_scale = false; /* x-transformers creates the scales only with qk_norm */
     if (!c->gate_values)
-        c->gate_values_headwise = c->swiglu_values = false; /* they shape the value gate only */
+        c->gate_values_headwise = c->swiglu_values = false, c->gate_values_rank = 0; /* they shape the value gate only */
+    if (c->gate_values_rank > 0 && c->gate_values_headwise)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_gate_values_rank cannot be set with attn_gate_values_headwise "
+                 "(x-transformers asserts it: the headwise gate projects to heads directly)", where);
+    if (c->gate_values_rank > 0 && c->gate_values_rank >= c->dim && c->gate_values_rank >= c->heads * c->dim_head)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_gate_values_rank %d must be less than dim %d or heads * attn_dim_head %d "
+                 "(x-transformers asserts it)", where, c->gate_values_rank, c->dim, c->heads * c->dim_head);
     double inner = floor(c->dim * c->ff_mult);
     if (inner < 1 || inner > (double)MAX_DIM * 64)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: ff_mult %g gives an inner width of %.0f", where, c->ff_mult, inner);
@@ -266,7 +273,7 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
                                struct xtc_error *err) {
     bool one_kv_head = false, disable_abs = false, disable_abs_seen = false, only_cross = false;
     bool rms = false, scalenorm = false, simple_rms = false, final_norm = true, swish = false, relu_squared = false;
-    bool softclamp_logits = false, softclamp_output = false, flash = false, onnxable = false, low_rank_silu_gates = true;
+    bool softclamp_logits = false, softclamp_output = false, flash = false, onnxable = false;
     double logit_softclamp_value = 50, softclamp_output_value = 30; /* Attend / AttentionLayers defaults */
     struct kw table[] = {
         {"disable_abs_pos_emb", KW_BOOL, &disable_abs, 0, 0, 0, &disable_abs_seen},
@@ -304,9 +311,9 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"attn_swiglu_values", KW_BOOL, &c->swiglu_values, 0, 0, 0, NULL},
         {"attn_gate_values_headwise", KW_BOOL, &c->gate_values_headwise, 0, 0, 0, NULL},
         {"attn_gate_value_heads", KW_BOOL, &c->gate_value_heads, 0, 0, 0, NULL},
-        /* the activation inside low-rank gates (attn_gate_values_rank, attn_output_gate_rank), which
-         * xtc refuses: without them it selects nothing */
-        {"attn_low_rank_silu_gates", KW_BOOL, &low_rank_silu_gates, 0, 0, 0, NULL},
+        {"attn_gate_values_rank", KW_INT_OR_NULL, &c->gate_values_rank, 1, MAX_DIM, 0, NULL},
+        /* the activation inside low-rank gates */
+        {"attn_low_rank_silu_gates", KW_BOOL, &c->low_rank_silu_gates, 0, 0, 0, NULL},
         {"attn_head_scale", KW_BOOL, &c->head_scale, 0, 0, 0, NULL},
         {"attn_sparse_topk", KW_INT, &c->sparse_topk, 1, MAX_SEQ, 0, NULL},
         {"attn_sparse_topk_straight_through", KW_BOOL, &c->sparse_topk_straight_through, 0, 0, 0, NULL},

@@ -133,6 +133,10 @@ static void plan_acts(const struct xtc_stack *s, const struct xtc_stack_io *io, 
             x->gate = xtc_arena_floats(a, (size_t)(N * HD));
         if (c->gate_value_heads)
             x->hgate = xtc_arena_floats(a, (size_t)(N * c->heads));
+        if (c->gate_values_rank > 0) {
+            x->gd = xtc_arena_floats(a, (size_t)(N * c->gate_values_rank));
+            x->ga = xtc_arena_floats(a, (size_t)(N * c->gate_values_rank));
+        }
         if (train && (c->gate_values || c->head_scale || c->gate_value_heads))
             x->og = xtc_arena_floats(a, (size_t)(N * HD));
     }
@@ -229,6 +233,8 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
         bufs->dq = xtc_arena_floats(a, (size_t)(N * HD));
         if (c->gate_value_heads)
             bufs->dhgate = xtc_arena_floats(a, (size_t)(N * c->heads));
+        if (c->gate_values_rank > 0)
+            bufs->dlr = xtc_arena_floats(a, (size_t)(2 * N * c->gate_values_rank));
         bufs->dk = xtc_arena_floats(a, (size_t)(B * S * GD));
         bufs->dv = xtc_arena_floats(a, (size_t)(B * S * GD));
         bufs->dout = xtc_arena_floats(a, (size_t)(N * HD));
@@ -428,8 +434,17 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
     struct xtc_attn_params p = xtc_stack_attn_params(s, L, io, bf, idx);
     xtc_attention_forward(A->o, A->q, A->k, A->v, &p, bf->scratch);
     const float *o = A->o;
-    if (L->wg) /* the gate reads the sub-layer's input x (the queries' side, also in cross-attention) */
+    if (L->wgd) { /* LoRALinear: up(act(down(x))), act silu or none (low_rank_silu_gates) */
+        const int64_t r = c->gate_values_rank;
+        xtc_linear_forward(A->gd, A->h, L->wgd, NULL, B * T, C, r);
+        if (c->low_rank_silu_gates)
+            xtc_act_forward(A->ga, A->gd, B * T * r, XTC_FF_SWISH);
+        else
+            memcpy(A->ga, A->gd, sizeof(float) * (size_t)(B * T * r));
+        xtc_linear_forward(A->gate, A->ga, L->wg, NULL, B * T, r, (int64_t)H * D);
+    } else if (L->wg) { /* the gate reads the sub-layer's input x (the queries' side, also in cross-attention) */
         xtc_linear_forward(A->gate, A->h, L->wg, NULL, B * T, C, c->gate_values_headwise ? H : (int64_t)H * D);
+    }
     if (L->wh) /* so does the per-head gate */
         xtc_linear_forward(A->hgate, A->h, L->wh, L->bh, B * T, C, H);
     if (L->wg || L->head_scale || L->wh) {

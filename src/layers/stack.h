@@ -28,7 +28,9 @@ struct xtc_sublayer {
     float *wq, *wk, *wv, *wo; /* (H*D, C), (G*D, Cin), (G*D, Cin), (C, H*D) or NULL with one head */
     float *mem_k, *mem_v;     /* (G, K, D) or NULL */
     float *q_scale, *k_scale; /* qk_norm_dim_scale: (H, 1, D), (G, 1, D), or NULL */
-    float *wg;                /* gate_values: to_v_gate.weight (H*D, C), (H, C) headwise, or NULL */
+    float *wg;                /* gate_values: to_v_gate.weight (H*D, C), (H, C) headwise, or with a rank
+                                 to_v_gate.up.weight (H*D, rank); NULL without gate_values */
+    float *wgd;               /* gate_values_rank: to_v_gate.down.weight (rank, C), or NULL */
     float *wh, *bh;           /* gate_value_heads: to_v_head_gate.weight (H, C), .bias (H), or NULL */
     float *head_scale;        /* head_scale: head_scale_params (1, H, 1, 1), or NULL */
     /* talking heads: attend.{pre_softmax,post_softmax,pre_scale_post}_talking_heads.weight
@@ -92,6 +94,7 @@ struct xtc_sub_acts {
     float *q_raw, *k_raw;      /* qk_norm: q, k before l2-normalisation (training only) */
     float *gate;               /* gate_values: gate logits h @ to_v_gate^T (B, T, H*D), (B, T, H) headwise */
     float *hgate;              /* gate_value_heads: per-head gate logits h @ to_v_head_gate^T + bias (B, T, H) */
+    float *gd, *ga;            /* gate_values_rank: h @ down^T (B, T, rank) and its activation */
     float *og;                 /* head_scale / gate_values: the output to_out reads (training only; else o in place) */
     float *knew, *vnew;        /* with a KV cache: this call's projections (B, M+T, G*D) */
     float *qkv;                /* with a KV cache: fused q|k|v projections (B*T, H*D + 2*G*D) */
@@ -120,6 +123,7 @@ struct xtc_stack_bufs {
     /* backward scratch (training only) */
     float *dres, *dh, *dtmp, *dq, *dk, *dv, *dout, *dkvin, *dff1, *dffa, *dffn, *dmemk, *dbias, *dmem;
     float *dhgate; /* gate_value_heads: the per-head gate logits' gradient (N, H) */
+    float *dlr;    /* gate_values_rank: the gradients of the low-rank activations and pre-activations (2, N, rank) */
 };
 
 /* Where backward puts the gradients: the parameter grad block (same layout as the

@@ -139,9 +139,17 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
                           B * T, g);
         dout = bf->dout;
         /* gate = h @ wg^T; hgate = h @ wh^T + bh */
-        if (L->wg)
+        if (L->wgd) { /* gate = up(act(down(h))) */
+            const int64_t r = c->gate_values_rank;
+            float *dga = bf->dlr, *dgd = c->low_rank_silu_gates ? bf->dlr + B * T * r : bf->dlr;
+            xtc_linear_backward(dga, grad_of(g, L->wg), NULL, bf->dq, A->ga, L->wg, B * T, r, HD, 0);
+            if (c->low_rank_silu_gates)
+                xtc_act_backward(dgd, dga, A->gd, B * T * r, XTC_FF_SWISH);
+            xtc_linear_backward(bf->dh, grad_of(g, L->wgd), NULL, dgd, A->h, L->wgd, B * T, C, r, 0);
+        } else if (L->wg) {
             xtc_linear_backward(bf->dh, grad_of(g, L->wg), NULL, bf->dq, A->h, L->wg, B * T, C,
                                 c->gate_values_headwise ? H : HD, 0);
+        }
         if (L->wh)
             xtc_linear_backward(bf->dh, grad_of(g, L->wh), grad_of(g, L->bh), bf->dhgate, A->h, L->wh, B * T, C, H,
                                 L->wg != NULL);

@@ -129,7 +129,13 @@ static void stack_params(struct xtc_param_builder *b, struct xtc_stack *s) {
         L->wk = ADD(name, GD, Cin);
         snprintf(name, sizeof name, "layers.%d.1.to_v.weight", l);
         L->wv = ADD(name, GD, Cin);
-        if (c->gate_values) {
+        L->wgd = NULL;
+        if (c->gate_values && c->gate_values_rank > 0) { /* LoRALinear: down, then up */
+            snprintf(name, sizeof name, "layers.%d.1.to_v_gate.down.weight", l);
+            L->wgd = ADD(name, c->gate_values_rank, C);
+            snprintf(name, sizeof name, "layers.%d.1.to_v_gate.up.weight", l);
+            L->wg = ADD(name, HD, c->gate_values_rank);
+        } else if (c->gate_values) {
             snprintf(name, sizeof name, "layers.%d.1.to_v_gate.weight", l);
             L->wg = ADD(name, c->gate_values_headwise ? c->heads : HD, C);
         }

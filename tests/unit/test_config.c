@@ -302,6 +302,11 @@ static const struct bad BAD[] = {
      "attn_flash"},
     {"shift_tokens 1", DEC(", \"shift_tokens\": 1"), XTC_ERR_UNSUPPORTED, "shift_tokens"},
     /* Attend asserts talking heads are not compatible with flash attention */
+    {"attn_gate_values_rank with attn_gate_values_headwise",
+     DEC(", \"attn_gate_values\": true, \"attn_gate_values_rank\": 4, \"attn_gate_values_headwise\": true"),
+     XTC_ERR_CONFIG, "attn_gate_values_rank"},
+    {"attn_gate_values_rank too large", DEC(", \"attn_gate_values\": true, \"attn_gate_values_rank\": 4096"),
+     XTC_ERR_CONFIG, "attn_gate_values_rank"},
     {"attn_flash with attn_post_talking_heads", DEC(", \"attn_flash\": true, \"attn_post_talking_heads\": true"),
      XTC_ERR_CONFIG, "attn_post_talking_heads"},
     /* x-transformers fails at the first forward: logits = x (dim) @ E^T (emb_dim) */

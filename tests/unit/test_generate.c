@@ -494,6 +494,9 @@ int main(void) {
                        "\"heads\": 2, \"attn_dim_head\": 16, \"attn_gate_values\": true, "
                        "\"attn_gate_values_headwise\": true, \"attn_swiglu_values\": true, "
                        "\"attn_gate_value_heads\": true, \"rotary_pos_emb\": true", "");
+    cache_vs_recompute("low-rank value gate + alibi",
+                       "\"heads\": 2, \"attn_dim_head\": 16, \"attn_gate_values\": true, "
+                       "\"attn_gate_values_rank\": 4, \"alibi_pos_bias\": true", ", \"use_abs_pos_emb\": false");
     /* talking heads: decoding takes the general forward (the mixings join the heads of a row) */
     cache_vs_recompute("talking heads + alibi + mem-kv",
                        "\"heads\": 3, \"attn_dim_head\": 8, \"attn_pre_talking_heads\": true, "
