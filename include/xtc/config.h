@@ -77,6 +77,11 @@ struct xtc_layers_config {
     int gate_values_rank;     /* with gate_values, > 0: the gate logits are up(act(down(x))), down (rank, C), up
                                  (H*D, rank), act silu with low_rank_silu_gates (the default), else none */
     bool low_rank_silu_gates;
+    /* output gate (x-transformers 2.31.10 HyGA): the gate logits also add to_output_gate(u), u the
+     * attention output after head_scale and the per-head gate, per feature or per head, through a
+     * rank like the value gate's; the activation (sigmoid or swiglu_values' silu) applies to the sum */
+    bool output_gate, output_gate_headwise;
+    int output_gate_rank;
     bool gate_value_heads;    /* attention output of head h *= sigmoid(x @ to_v_head_gate^T + bias)[h], after
                                  head_scale and before the value gate */
     bool head_scale;          /* attention output of head h *= head_scale_params[h] */

@@ -220,7 +220,17 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
     if (!c->qk_norm)
         c->qk_norm_dim_scale = false; /* x-transformers creates the scales only with qk_norm */
     if (!c->gate_values)
-        c->gate_values_headwise = c->swiglu_values = false, c->gate_values_rank = 0; /* they shape the value gate only */
+        c->gate_values_headwise = false, c->gate_values_rank = 0; /* they shape the value gate only */
+    if (!c->output_gate)
+        c->output_gate_headwise = false, c->output_gate_rank = 0;
+    if (!c->gate_values && !c->output_gate)
+        c->swiglu_values = false; /* the activation of the gates' sum */
+    if (c->output_gate_rank > 0 && c->output_gate_headwise)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_output_gate_rank cannot be set with attn_output_gate_headwise "
+                 "(x-transformers asserts it: the headwise gate projects to heads directly)", where);
+    if (c->output_gate_rank > 0 && c->output_gate_rank >= c->heads * c->dim_head)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_output_gate_rank %d must be less than heads * attn_dim_head %d "
+                 "(x-transformers asserts it)", where, c->output_gate_rank, c->heads * c->dim_head);
     if (c->gate_values_rank > 0 && c->gate_values_headwise)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_gate_values_rank cannot be set with attn_gate_values_headwise "
                  "(x-transformers asserts it: the headwise gate projects to heads directly)", where);
@@ -312,6 +322,9 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"attn_gate_values_headwise", KW_BOOL, &c->gate_values_headwise, 0, 0, 0, NULL},
         {"attn_gate_value_heads", KW_BOOL, &c->gate_value_heads, 0, 0, 0, NULL},
         {"attn_gate_values_rank", KW_INT_OR_NULL, &c->gate_values_rank, 1, MAX_DIM, 0, NULL},
+        {"attn_output_gate", KW_BOOL, &c->output_gate, 0, 0, 0, NULL},
+        {"attn_output_gate_headwise", KW_BOOL, &c->output_gate_headwise, 0, 0, 0, NULL},
+        {"attn_output_gate_rank", KW_INT_OR_NULL, &c->output_gate_rank, 1, MAX_DIM, 0, NULL},
         /* the activation inside low-rank gates */
         {"attn_low_rank_silu_gates", KW_BOOL, &c->low_rank_silu_gates, 0, 0, 0, NULL},
         {"attn_head_scale", KW_BOOL, &c->head_scale, 0, 0, 0, NULL},

@@ -137,7 +137,15 @@ static void plan_acts(const struct xtc_stack *s, const struct xtc_stack_io *io, 
             x->gd = xtc_arena_floats(a, (size_t)(N * c->gate_values_rank));
             x->ga = xtc_arena_floats(a, (size_t)(N * c->gate_values_rank));
         }
-        if (train && (c->gate_values || c->head_scale || c->gate_value_heads))
+        if (c->output_gate) {
+            x->u = xtc_arena_floats(a, (size_t)(N * HD));
+            x->ogate = xtc_arena_floats(a, (size_t)(N * HD));
+            if (c->output_gate_rank > 0) {
+                x->ogd = xtc_arena_floats(a, (size_t)(N * c->output_gate_rank));
+                x->oga = xtc_arena_floats(a, (size_t)(N * c->output_gate_rank));
+            }
+        }
+        if (train && (c->gate_values || c->head_scale || c->gate_value_heads || c->output_gate))
             x->og = xtc_arena_floats(a, (size_t)(N * HD));
     }
     if (ff) {
@@ -233,8 +241,11 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
         bufs->dq = xtc_arena_floats(a, (size_t)(N * HD));
         if (c->gate_value_heads)
             bufs->dhgate = xtc_arena_floats(a, (size_t)(N * c->heads));
-        if (c->gate_values_rank > 0)
-            bufs->dlr = xtc_arena_floats(a, (size_t)(2 * N * c->gate_values_rank));
+        const int64_t rank = c->gate_values_rank > c->output_gate_rank ? c->gate_values_rank : c->output_gate_rank;
+        if (rank > 0)
+            bufs->dlr = xtc_arena_floats(a, (size_t)(2 * N * rank));
+        if (c->output_gate)
+            bufs->dogate = xtc_arena_floats(a, (size_t)(N * HD));
         bufs->dk = xtc_arena_floats(a, (size_t)(B * S * GD));
         bufs->dv = xtc_arena_floats(a, (size_t)(B * S * GD));
         bufs->dout = xtc_arena_floats(a, (size_t)(N * HD));
@@ -447,7 +458,23 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
     }
     if (L->wh) /* so does the per-head gate */
         xtc_linear_forward(A->hgate, A->h, L->wh, L->bh, B * T, C, H);
-    if (L->wg || L->head_scale || L->wh) {
+    if (L->wog) { /* u = o * head_scale * head gate; og = u * act(value gate + output gate(u)) */
+        const int64_t HD = (int64_t)H * D, r = c->output_gate_rank;
+        float *og = A->og ? A->og : A->o;
+        xtc_step_attn_out(s, L, A->u, A->o, NULL, L->wh ? A->hgate : NULL, 0, B * T, 0, HD);
+        if (L->wogd) { /* LoRALinear, as the value gate's */
+            xtc_linear_forward(A->ogd, A->u, L->wogd, NULL, B * T, HD, r);
+            if (c->low_rank_silu_gates)
+                xtc_act_forward(A->oga, A->ogd, B * T * r, XTC_FF_SWISH);
+            else
+                memcpy(A->oga, A->ogd, sizeof(float) * (size_t)(B * T * r));
+            xtc_linear_forward(A->ogate, A->oga, L->wog, NULL, B * T, r, HD);
+        } else {
+            xtc_linear_forward(A->ogate, A->u, L->wog, NULL, B * T, HD, c->output_gate_headwise ? H : HD);
+        }
+        xtc_step_gates_apply(s, og, A->u, L->wg ? A->gate : NULL, A->ogate, B * T);
+        o = og;
+    } else if (L->wg || L->head_scale || L->wh) {
         float *og = A->og ? A->og : A->o;
         xtc_step_attn_out(s, L, og, A->o, L->wg ? A->gate : NULL, L->wh ? A->hgate : NULL, 0, B * T, 0,
                           (int64_t)H * D);

@@ -31,6 +31,8 @@ struct xtc_sublayer {
     float *wg;                /* gate_values: to_v_gate.weight (H*D, C), (H, C) headwise, or with a rank
                                  to_v_gate.up.weight (H*D, rank); NULL without gate_values */
     float *wgd;               /* gate_values_rank: to_v_gate.down.weight (rank, C), or NULL */
+    float *wog, *wogd;        /* output_gate: to_output_gate.weight (H*D or H, H*D), or .up.weight (H*D, rank)
+                                 and .down.weight (rank, H*D); NULL without it */
     float *wh, *bh;           /* gate_value_heads: to_v_head_gate.weight (H, C), .bias (H), or NULL */
     float *head_scale;        /* head_scale: head_scale_params (1, H, 1, 1), or NULL */
     /* talking heads: attend.{pre_softmax,post_softmax,pre_scale_post}_talking_heads.weight
@@ -95,6 +97,8 @@ struct xtc_sub_acts {
     float *gate;               /* gate_values: gate logits h @ to_v_gate^T (B, T, H*D), (B, T, H) headwise */
     float *hgate;              /* gate_value_heads: per-head gate logits h @ to_v_head_gate^T + bias (B, T, H) */
     float *gd, *ga;            /* gate_values_rank: h @ down^T (B, T, rank) and its activation */
+    float *u;                  /* output_gate: o after head_scale and the per-head gate (B, T, H*D) */
+    float *ogate, *ogd, *oga;  /* output_gate: its logits (B, T, H*D or H); with a rank u @ down^T and activation */
     float *og;                 /* head_scale / gate_values: the output to_out reads (training only; else o in place) */
     float *knew, *vnew;        /* with a KV cache: this call's projections (B, M+T, G*D) */
     float *qkv;                /* with a KV cache: fused q|k|v projections (B*T, H*D + 2*G*D) */
@@ -123,7 +127,8 @@ struct xtc_stack_bufs {
     /* backward scratch (training only) */
     float *dres, *dh, *dtmp, *dq, *dk, *dv, *dout, *dkvin, *dff1, *dffa, *dffn, *dmemk, *dbias, *dmem;
     float *dhgate; /* gate_value_heads: the per-head gate logits' gradient (N, H) */
-    float *dlr;    /* gate_values_rank: the gradients of the low-rank activations and pre-activations (2, N, rank) */
+    float *dlr;    /* low-rank gates: the gradients of the low-rank activations and pre-activations (2, N, rank) */
+    float *dogate; /* output_gate: its logits' gradient (N, H*D) */
 };
 
 /* Where backward puts the gradients: the parameter grad block (same layout as the

@@ -115,6 +115,55 @@ static void ff_backward(const struct xtc_stack *s, const struct xtc_sublayer *L,
     xtc_linear_backward(bf->dh, grad_of(g, L->w1), grad_of(g, L->b1), bf->dff1, A->h, L->w1, N, C, I1, 0);
 }
 
+/* og = u * act(z), z = gate + ogate (xtc_step_gates_apply) over N rows of H*D: dog (in place)
+ * becomes d/du from this product only; dgate (value gate logits: =, or NULL) and dogate (=) the
+ * gradients of the two logit sets, summed over a head's features where that gate is headwise. */
+static void gates_apply_backward(const struct xtc_stack *s, float *dog, float *dgate, float *dogate, const float *u,
+                                 const float *gate, const float *ogate, int64_t N) {
+    const int64_t H = s->cfg.heads, D = s->cfg.dim_head, HD = H * D;
+    const bool hx = s->cfg.gate_values_headwise, ho = s->cfg.output_gate_headwise;
+    if (dgate && hx)
+        memset(dgate, 0, sizeof(float) * (size_t)(N * H));
+    if (ho)
+        memset(dogate, 0, sizeof(float) * (size_t)(N * H));
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t f = 0; f < HD; f++) {
+            const int64_t i = n * HD + f, ix = hx ? n * H + f / D : i, io = ho ? n * H + f / D : i;
+            const float z = (gate ? gate[ix] : 0.0f) + ogate[io], sg = 1.0f / (1.0f + expf(-z));
+            float a = sg, da = sg * (1.0f - sg); /* sigmoid, or silu with swiglu_values */
+            if (s->cfg.swiglu_values)
+                a = z / (1.0f + expf(-z)), da = sg * (1.0f + z * (1.0f - sg));
+            const float dz = dog[i] * u[i] * da;
+            if (dgate && hx)
+                dgate[ix] += dz;
+            else if (dgate)
+                dgate[ix] = dz;
+            if (ho)
+                dogate[io] += dz;
+            else
+                dogate[io] = dz;
+            dog[i] *= a;
+        }
+}
+
+/* dinp (+= when accumulate) and the weights' gradients of a gate y = x @ w^T, or with a rank
+ * (LoRALinear) y = act(x @ down^T) @ up^T (w: up; act silu or none; xd, xa: the saved
+ * pre-activation and activation); dlr: 2 N rank floats. */
+static void gate_linear_backward(const struct xtc_stack *s, float *dinp, const float *dy, const float *x,
+                                 const float *w, const float *down, const float *xd, const float *xa, int64_t N,
+                                 int64_t Cin, int64_t Cout, int64_t rank, float *dlr, int accumulate,
+                                 const struct xtc_stack_grads *g) {
+    if (!down) {
+        xtc_linear_backward(dinp, grad_of(g, w), NULL, dy, x, w, N, Cin, Cout, accumulate);
+        return;
+    }
+    float *dxa = dlr, *dxd = s->cfg.low_rank_silu_gates ? dlr + N * rank : dlr;
+    xtc_linear_backward(dxa, grad_of(g, w), NULL, dy, xa, w, N, rank, Cout, 0);
+    if (s->cfg.low_rank_silu_gates)
+        xtc_act_backward(dxd, dxa, xd, N * rank, XTC_FF_SWISH);
+    xtc_linear_backward(dinp, grad_of(g, down), NULL, dxd, x, down, N, Cin, rank, accumulate);
+}
+
 static void attention_backward(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_stack_io *io,
                                struct xtc_stack_bufs *bf, const struct xtc_sub_acts *A, int self_idx, const float *dy,
                                const struct xtc_stack_grads *g) {
@@ -132,24 +181,26 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
         xtc_linear_backward(bf->dout, grad_of(g, L->wo), NULL, dy, og, L->wo, B * T, HD, C, 0);
         dout = bf->dout;
     }
-    if (A->og) { /* og = o * head_scale * gates: dout becomes d/do, dgate into dq (free until below) */
+    if (A->og && L->wog) { /* og = u * act(gate + ogate(u)), u = o * head_scale * head gate */
+        if (dout != bf->dout)
+            memcpy(bf->dout, dout, sizeof(float) * (size_t)(B * T * HD));
+        gates_apply_backward(s, bf->dout, L->wg ? bf->dq : NULL, bf->dogate, A->u, A->gate, A->ogate, B * T);
+        /* ogate = G(u): u's gradient gains G's input gradient */
+        gate_linear_backward(s, bf->dout, bf->dogate, A->u, L->wog, L->wogd, A->ogd, A->oga, B * T, HD,
+                             c->output_gate_headwise ? H : HD, c->output_gate_rank, bf->dlr, 1, g);
+        attn_out_backward(s, L, bf->dout, NULL, L->wh ? bf->dhgate : NULL, A->o, NULL, A->hgate, B * T, g);
+    } else if (A->og) { /* og = o * head_scale * gates: dout becomes d/do, dgate into dq (free until below) */
         if (dout != bf->dout)
             memcpy(bf->dout, dout, sizeof(float) * (size_t)(B * T * HD));
         attn_out_backward(s, L, bf->dout, L->wg ? bf->dq : NULL, L->wh ? bf->dhgate : NULL, A->o, A->gate, A->hgate,
                           B * T, g);
+    }
+    if (A->og) {
         dout = bf->dout;
-        /* gate = h @ wg^T; hgate = h @ wh^T + bh */
-        if (L->wgd) { /* gate = up(act(down(h))) */
-            const int64_t r = c->gate_values_rank;
-            float *dga = bf->dlr, *dgd = c->low_rank_silu_gates ? bf->dlr + B * T * r : bf->dlr;
-            xtc_linear_backward(dga, grad_of(g, L->wg), NULL, bf->dq, A->ga, L->wg, B * T, r, HD, 0);
-            if (c->low_rank_silu_gates)
-                xtc_act_backward(dgd, dga, A->gd, B * T * r, XTC_FF_SWISH);
-            xtc_linear_backward(bf->dh, grad_of(g, L->wgd), NULL, dgd, A->h, L->wgd, B * T, C, r, 0);
-        } else if (L->wg) {
-            xtc_linear_backward(bf->dh, grad_of(g, L->wg), NULL, bf->dq, A->h, L->wg, B * T, C,
-                                c->gate_values_headwise ? H : HD, 0);
-        }
+        /* gate = h @ wg^T (or up(act(down(h))) with a rank); hgate = h @ wh^T + bh */
+        if (L->wg)
+            gate_linear_backward(s, bf->dh, bf->dq, A->h, L->wg, L->wgd, A->gd, A->ga, B * T, C,
+                                 c->gate_values_headwise ? H : HD, c->gate_values_rank, bf->dlr, 0, g);
         if (L->wh)
             xtc_linear_backward(bf->dh, grad_of(g, L->wh), grad_of(g, L->bh), bf->dhgate, A->h, L->wh, B * T, C, H,
                                 L->wg != NULL);

@@ -49,7 +49,7 @@ bool xtc_stack_decode_ok(const struct xtc_stack *s, const struct xtc_stack_io *i
      * per-head gates (their logits are per head, not per feature: the general forward computes them) */
     const struct xtc_layers_config *c = &s->cfg;
     if (c->pre_talking_heads || c->post_talking_heads || c->pre_scale_post_talking_heads ||
-        c->gate_values_headwise || c->gate_value_heads || c->gate_values_rank > 0)
+        c->gate_values_headwise || c->gate_value_heads || c->gate_values_rank > 0 || c->output_gate)
         return false;
     return !train && io->cache_k && io->M == 0 && io->B * io->T <= DECODE_ROWS && !io->return_hiddens && !io->mask &&
            !io->pos && (!s->cfg.cross_attend || (io->cross_k && io->cross_ready));

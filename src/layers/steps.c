@@ -178,6 +178,18 @@ static inline float gate_act(const struct xtc_stack *s, float x) {
     return s->cfg.swiglu_values ? x / (1.0f + expf(-x)) : sigmoidf(x);
 }
 
+void xtc_step_gates_apply(const struct xtc_stack *s, float *og, const float *u, const float *gate, const float *ogate,
+                          int64_t N) {
+    const int64_t H = s->cfg.heads, D = s->cfg.dim_head, HD = H * D;
+    const bool hx = s->cfg.gate_values_headwise, ho = s->cfg.output_gate_headwise;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t f = 0; f < HD; f++) {
+            float z = (gate ? (hx ? gate[n * H + f / D] : gate[n * HD + f]) : 0.0f) +
+                      (ho ? ogate[n * H + f / D] : ogate[n * HD + f]);
+            og[n * HD + f] = u[n * HD + f] * gate_act(s, z);
+        }
+}
+
 void xtc_step_attn_out(const struct xtc_stack *s, const struct xtc_sublayer *L, float *og, const float *o,
                        const float *gate, const float *hgate, int64_t n0, int64_t n1, int64_t f0, int64_t f1) {
     const int64_t H = s->cfg.heads, D = s->cfg.dim_head, HD = H * D;

@@ -56,6 +56,11 @@ void xtc_step_ff_post_act_norm(const struct xtc_stack *s, const struct xtc_subla
 void xtc_step_attn_out(const struct xtc_stack *s, const struct xtc_sublayer *L, float *og, const float *o,
                        const float *gate, const float *hgate, int64_t n0, int64_t n1, int64_t f0, int64_t f1);
 
+/* With an output gate: og (N, H*D) = u * act(z), z = gate (value gate logits, per feature or per
+ * head, or NULL) + ogate (output gate logits, per feature or per head with output_gate_headwise). */
+void xtc_step_gates_apply(const struct xtc_stack *s, float *og, const float *u, const float *gate, const float *ogate,
+                          int64_t N);
+
 /* x[:, lo:hi] += y[:, lo:hi] for the N rows of C features. */
 void xtc_step_residual(float *x, const float *y, int64_t N, int64_t C, int64_t lo, int64_t hi);
 

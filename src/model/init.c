@@ -46,7 +46,8 @@ void xtc_params_init(struct xtc_model *m, uint64_t seed) {
         } else if (ends_with(p->name, "to_v_head_gate.bias")) {
             for (size_t j = 0; j < p->numel; j++) /* nn.init.constant_(bias, 10): the gates start open */
                 x[j] = 10.0f;
-        } else if (ends_with(p->name, "to_v_gate.weight") || ends_with(p->name, "to_v_gate.up.weight")) {
+        } else if (ends_with(p->name, "to_v_gate.weight") || ends_with(p->name, "to_v_gate.up.weight") ||
+                   ends_with(p->name, "to_output_gate.weight") || ends_with(p->name, "to_output_gate.up.weight")) {
             memset(x, 0, sizeof(float) * p->numel); /* LoRALinear without rank: init_zero_, sigmoid(0) = 0.5 */
         } else if (ends_with(p->name, "token_emb.emb.weight")) {
             double std = sqrt(2.0 / (double)fan_in);

@@ -139,6 +139,16 @@ static void stack_params(struct xtc_param_builder *b, struct xtc_stack *s) {
             snprintf(name, sizeof name, "layers.%d.1.to_v_gate.weight", l);
             L->wg = ADD(name, c->gate_values_headwise ? c->heads : HD, C);
         }
+        L->wog = L->wogd = NULL;
+        if (c->output_gate && c->output_gate_rank > 0) {
+            snprintf(name, sizeof name, "layers.%d.1.to_output_gate.down.weight", l);
+            L->wogd = ADD(name, c->output_gate_rank, HD);
+            snprintf(name, sizeof name, "layers.%d.1.to_output_gate.up.weight", l);
+            L->wog = ADD(name, HD, c->output_gate_rank);
+        } else if (c->output_gate) {
+            snprintf(name, sizeof name, "layers.%d.1.to_output_gate.weight", l);
+            L->wog = ADD(name, c->output_gate_headwise ? c->heads : HD, HD);
+        }
         L->wh = L->bh = NULL;
         if (c->gate_value_heads) {
             snprintf(name, sizeof name, "layers.%d.1.to_v_head_gate.weight", l);

@@ -494,6 +494,9 @@ int main(void) {
                        "\"heads\": 2, \"attn_dim_head\": 16, \"attn_gate_values\": true, "
                        "\"attn_gate_values_headwise\": true, \"attn_swiglu_values\": true, "
                        "\"attn_gate_value_heads\": true, \"rotary_pos_emb\": true", "");
+    cache_vs_recompute("output gate (low rank) + value gate + rotary",
+                       "\"heads\": 2, \"attn_dim_head\": 16, \"attn_gate_values\": true, \"attn_output_gate\": true, "
+                       "\"attn_output_gate_rank\": 4, \"rotary_pos_emb\": true", "");
     cache_vs_recompute("low-rank value gate + alibi",
                        "\"heads\": 2, \"attn_dim_head\": 16, \"attn_gate_values\": true, "
                        "\"attn_gate_values_rank\": 4, \"alibi_pos_bias\": true", ", \"use_abs_pos_emb\": false");
