@@ -315,7 +315,7 @@ static int ar_loss_call(struct check *c, const cJSON *call, int K) {
     const struct xtc_net_config *net = decoder_net(xtc_model_config(c->model));
     const struct xtc_safetensors_entry *e;
     void *d;
-    int64_t ignore, pad, V = net->wrap.num_tokens;
+    int64_t ignore, pad, V = net->wrap.logits_dim; /* the logits' width; targets must be below it */
     if (expect_inputs(c, call, K, (const char *[]){"x"}, 1) || wrapper_kwargs(c, call, &ignore, &pad) ||
         check_input(c, K, "x", K_I64, 2, NULL, &e, &d))
         return 1;
@@ -323,7 +323,8 @@ static int ar_loss_call(struct check *c, const cJSON *call, int K) {
     int64_t B = e->shape[0], n = e->shape[1];
     if (n < 2)
         return check_fail(c, "ar_loss needs at least 2 tokens per row");
-    if (check_targets(c, x, B * n, V, ignore))
+    /* tokens are ids; xtc_cross_entropy checks that targets are below logits_dim */
+    if (check_targets(c, x, B * n, net->wrap.num_tokens, ignore))
         return 1;
     int64_t *inp = check_own(c, sizeof(int64_t) * (size_t)(B * n));
     float *logits = check_own(c, sizeof(float) * (size_t)(B * (n - 1) * V));
@@ -451,7 +452,8 @@ static int xl_ar_loss_call(struct check *c, const cJSON *call, int K) {
     const struct xtc_net_config *net = decoder_net(xtc_model_config(c->model));
     const struct xtc_safetensors_entry *e;
     void *d;
-    int64_t ignore, pad, V = net->wrap.num_tokens, M = net->wrap.max_seq_len;
+    /* V: the logits' width (targets below it); inputs are token ids (below num_tokens) */
+    int64_t ignore, pad, V = net->wrap.logits_dim, M = net->wrap.max_seq_len, Vt = net->wrap.num_tokens;
     if (expect_inputs(c, call, K, (const char *[]){"x"}, 1) || wrapper_kwargs(c, call, &ignore, &pad) ||
         check_input(c, K, "x", K_I64, 2, NULL, &e, &d))
         return 1;
@@ -462,10 +464,10 @@ static int xl_ar_loss_call(struct check *c, const cJSON *call, int K) {
     /* inputs x[:, :-1] are fed as they are (no pad replacement), so they must be token ids */
     for (int64_t b = 0; b < B; b++)
         for (int64_t i = 0; i < N; i++)
-            if (x[b * n + i] < 0 || x[b * n + i] >= V)
+            if (x[b * n + i] < 0 || x[b * n + i] >= Vt)
                 return check_fail(c, "x[%lld, %lld] = %lld is fed as a token but is not a token id", (long long)b,
                                   (long long)i, (long long)x[b * n + i]);
-    if (check_targets(c, x, B * n, V, ignore))
+    if (check_targets(c, x, B * n, Vt, ignore))
         return 1;
     float *logits = check_own(c, sizeof(float) * (size_t)(B * N * V));
     if (!logits)
@@ -522,7 +524,7 @@ static int gen_alloc(struct check *c, struct gen *g) {
     if (__builtin_mul_overflow((size_t)g->B, (size_t)g->cap, &seq) || seq > SIZE_MAX / sizeof(int64_t) ||
         __builtin_mul_overflow((size_t)g->B, (size_t)(g->steps ? g->steps : 1), &rows) ||
         __builtin_mul_overflow(rows, (size_t)g->V, &logits) || logits > SIZE_MAX / sizeof(float))
-        return check_fail(c, "generate: batch %lld x (%lld + %lld tokens) x num_tokens %lld is too large",
+        return check_fail(c, "generate: batch %lld x (%lld + %lld tokens) x logits_dim %lld is too large",
                           (long long)g->B, (long long)g->t, (long long)g->steps, (long long)g->V);
     g->out = check_own(c, sizeof(int64_t) * seq);
     g->window = check_own(c, sizeof(int64_t) * seq);
@@ -563,10 +565,10 @@ static int generate_call(struct check *c, const cJSON *call, int K) {
     if (expect_inputs(c, call, K, (const char *[]){"prompts", "src", "mask"}, xt ? 3 : 1) ||
         check_input(c, K, "prompts", K_I64, 2, NULL, &e, &d))
         return 1;
-    struct gen g = {.B = e->shape[0], .t = e->shape[1], .steps = seq_len, .V = net->wrap.num_tokens};
+    struct gen g = {.B = e->shape[0], .t = e->shape[1], .steps = seq_len, .V = net->wrap.logits_dim};
     if (g.t < 1)
         return check_fail(c, "generate: empty prompt");
-    if (check_targets(c, d, g.B * g.t, g.V, INT64_MIN) || gen_alloc(c, &g))
+    if (check_targets(c, d, g.B * g.t, net->wrap.num_tokens, INT64_MIN) || gen_alloc(c, &g))
         return 1;
     for (int64_t b = 0; b < g.B; b++)
         memcpy(g.out + b * g.cap, (int64_t *)d + b * g.t, sizeof(int64_t) * (size_t)g.t);
@@ -620,11 +622,11 @@ static int xl_generate_call(struct check *c, const cJSON *call, int K) {
     if (expect_inputs(c, call, K, (const char *[]){"prompts"}, 1) ||
         check_input(c, K, "prompts", K_I64, 2, NULL, &e, &d))
         return 1;
-    struct gen g = {.B = e->shape[0], .t = e->shape[1], .steps = seq_len, .V = net->wrap.num_tokens};
+    struct gen g = {.B = e->shape[0], .t = e->shape[1], .steps = seq_len, .V = net->wrap.logits_dim};
     int64_t M = net->wrap.max_seq_len;
     if (g.t < 1 || M < 1)
         return check_fail(c, "xl_generate needs a prompt and max_seq_len >= 1");
-    if (check_targets(c, d, g.B * g.t, g.V, INT64_MIN) || gen_alloc(c, &g))
+    if (check_targets(c, d, g.B * g.t, net->wrap.num_tokens, INT64_MIN) || gen_alloc(c, &g))
         return 1;
     for (int64_t b = 0; b < g.B; b++)
         memcpy(g.out + b * g.cap, (int64_t *)d + b * g.t, sizeof(int64_t) * (size_t)g.t);

@@ -91,9 +91,26 @@ struct xtc_layers_config {
     double qk_norm_scale;
     bool qk_norm_dim_scale;   /* with qk_norm: learned per-dim q / k scales, logit scale dim_head^-0.5 */
     bool gate_values;         /* attention output *= sigmoid(x @ to_v_gate^T), per feature */
+    bool swiglu_values;       /* with gate_values: silu(gate logits) instead of sigmoid (attn_swiglu_values) */
+    bool gate_values_headwise; /* with gate_values: one gate logit per head (to_v_gate (H, C)), broadcast over D */
+    int gate_values_rank;     /* with gate_values, > 0: the gate logits are up(act(down(x))), down (rank, C), up
+                                 (H*D, rank), act silu with low_rank_silu_gates (the default), else none */
+    bool low_rank_silu_gates;
+    /* output gate (x-transformers 2.31.10 HyGA): the gate logits also add to_output_gate(u), u the
+     * attention output after head_scale and the per-head gate, per feature or per head, through a
+     * rank like the value gate's; the activation (sigmoid or swiglu_values' silu) applies to the sum */
+    bool output_gate, output_gate_headwise;
+    int output_gate_rank;
+    bool gate_value_heads;    /* attention output of head h *= sigmoid(x @ to_v_head_gate^T + bias)[h], after
+                                 head_scale and before the value gate */
     bool head_scale;          /* attention output of head h *= head_scale_params[h] */
     double logit_softclamp;   /* 0: none; else logits (bias included) -> v tanh(logits / v) before masking */
     int sparse_topk;          /* 0: none; else each query row keeps its sparse_topk largest logits (ties kept) */
+    bool sparse_topk_straight_through; /* with sparse_topk: gradients through the full softmax (forward unchanged) */
+    /* talking heads (x-transformers Attend): H x H mixings across heads of the scaled logits,
+     * before the positional bias (pre: logits += W_pre logits), of the probabilities (post:
+     * p <- W_post p), and the probabilities scaled by a mixing of the scaled logits (pre_scale_post) */
+    bool pre_talking_heads, post_talking_heads, pre_scale_post_talking_heads;
     double softclamp_output;  /* 0: none; else the stack output before the final norm is soft-clamped */
 
     enum xtc_norm_kind norm;

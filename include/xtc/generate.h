@@ -77,7 +77,9 @@ typedef bool (*xtc_gen_callback)(const int64_t *tokens, int64_t batch, void *use
  * max_seq_len tokens; with the cache, keys of earlier tokens are reused and the cache is
  * cut to max_seq_len - 1 before each step (same as recomputing while the sequence fits
  * in the window). out: (B, max_new_tokens) new tokens; *n_out: steps run.
- * step_logits (B, max_new_tokens, num_tokens) may be NULL.
+ * step_logits (B, max_new_tokens, logits_dim) may be NULL (logits_dim: num_tokens unless the
+ * config sets it; a head wider than the vocabulary is XTC_ERR_UNSUPPORTED, since it could choose
+ * an id that is no token).
  * Errors: XTC_ERR_ARG (token ids, options, batch x (prompt_len + max_new_tokens) beyond 2^33
  * tokens), XTC_ERR_SHAPE (absolute positions past max_seq_len with the cache),
  * XTC_ERR_UNSUPPORTED, XTC_ERR_NOMEM, XTC_ERR_NUMERIC (a step's logits hold NaN or +inf, or
@@ -109,7 +111,7 @@ XTC_API xtc_status xtc_generate_xl(xtc_model_t m, const int64_t *prompts, int64_
 /* Beam search options (x-transformers AutoregressiveWrapper.beam_search keywords). */
 struct xtc_beam_options {
     int64_t max_new_tokens;     /* seq_len: tokens added to every beam */
-    int beams;                  /* beams kept per prompt, 1..min(num_tokens, 1024) */
+    int beams;                  /* beams kept per prompt, 1..min(logits_dim, 1024) */
     bool stochastic;            /* propose each beam's children by Gumbel top-k (sampling without
                                    replacement from softmax(filtered logits / temperature)) instead
                                    of the top-k logits; scores and pruning stay exact log-probs */

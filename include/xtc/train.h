@@ -66,7 +66,7 @@ struct xtc_xl_loss_options {
  * (detached) memories of the one before, truncated to max_mem_len, and adds
  *     (len_c / (n - 1)) * mean over rows of (row's mean -log p over its kept targets)
  * (a row that keeps nothing adds 0 and still counts). *loss gets the total; logits
- * (batch, n - 1, num_tokens) receives every segment's logits when not NULL. With
+ * (batch, n - 1, logits_dim) receives every segment's logits when not NULL. With
  * o->backward the gradient of o->scale * loss is accumulated into the model's parameter
  * gradients. Errors: XTC_ERR_ARG (shapes, token ids, targets), and those of
  * xtc_model_forward / xtc_model_backward. Not thread-safe on one model. */

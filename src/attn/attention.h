@@ -23,6 +23,10 @@ struct xtc_attn_params {
                                   masking (x-transformers Attend softclamp_logits); 0: none */
     int sparse_topk;           /* > 0: after masking, logits below a row's sparse_topk-th largest (memory
                                   key/values included) are masked too (sparse_topk_attn); 0: none */
+    bool topk_straight_through; /* with sparse_topk, backward only: the logits' gradient goes through the
+                                  softmax of the row without the top-k drop (x-transformers
+                                  sparse_topk_straight_through: topk.detach() + soft - soft.detach());
+                                  the values still see the top-k probabilities */
     bool causal;               /* right-aligned: key j hidden from query i when j > i + S - T */
     const uint8_t *key_mask;   /* (B, S) nonzero = visible, or NULL */
     const uint8_t *query_mask; /* (B, T): rows with 0 produce zeros, or NULL */
@@ -53,6 +57,12 @@ struct xtc_attn_params {
     float *logits_out;
     const float *dlogits_in;
     float *dprev_out;
+    /* talking heads (attn/talking_heads.c): set, every row is computed for all heads at once
+     * there (the mixings join the heads), whatever the backend. th_*: (H, H) mixings or NULL;
+     * th_d*: their gradients, accumulated by the backward when not NULL. */
+    bool talking_heads;
+    const float *th_pre, *th_post, *th_pre_scale;
+    float *th_dpre, *th_dpost, *th_dpre_scale;
 };
 
 /* Whether a call needs the row-wise reference kernels on every backend (CoPE, data-dependent
@@ -131,9 +141,21 @@ static inline void xtc_attn_bias_grad_row(const struct xtc_attn_params *p, int64
  * values, as torch does), then masked query rows, and rows whose key_mask is all 0 when
  * there are no memory key/values (those pad the mask with True, so such rows attend to
  * them only), are zeroed. */
+/* Talking-heads attention (talking_heads.c): the same contract as xtc_attention_forward /
+ * _backward, one query row of all heads at a time on the calling thread. */
+size_t xtc_talking_heads_scratch(const struct xtc_attn_params *p);
+void xtc_talking_heads_forward(float *out, const float *q, const float *k, const float *v,
+                               const struct xtc_attn_params *p, float *scratch);
+void xtc_talking_heads_backward(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
+                                const float *dout, const float *q, const float *k, const float *v,
+                                const struct xtc_attn_params *p, float *scratch);
+
 static inline void xtc_attention_forward(float *out, const float *q, const float *k, const float *v,
                                          const struct xtc_attn_params *p, float *scratch) {
-    xtc_backend_get()->attention_forward(out, q, k, v, p, scratch);
+    if (p->talking_heads)
+        xtc_talking_heads_forward(out, q, k, v, p, scratch);
+    else
+        xtc_backend_get()->attention_forward(out, q, k, v, p, scratch);
 }
 
 /* Backward of xtc_attention_forward, recomputing the probabilities from q and k.
@@ -144,7 +166,10 @@ static inline void xtc_attention_forward(float *out, const float *q, const float
 static inline void xtc_attention_backward(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
                                           const float *dout, const float *q, const float *k, const float *v,
                                           const struct xtc_attn_params *p, float *scratch) {
-    xtc_backend_get()->attention_backward(dq, dk, dv, dmem_k, dmem_v, dbias, dout, q, k, v, p, scratch);
+    if (p->talking_heads)
+        xtc_talking_heads_backward(dq, dk, dv, dmem_k, dmem_v, dbias, dout, q, k, v, p, scratch);
+    else
+        xtc_backend_get()->attention_backward(dq, dk, dv, dmem_k, dmem_v, dbias, dout, q, k, v, p, scratch);
 }
 
 #endif

@@ -1,6 +1,7 @@
 /* Beam search: x-transformers 2.31.10 AutoregressiveWrapper.beam_search.
  *
- * B prompts, K beams, R = B*K rows after the first step, V vocabulary, T prompt length,
+ * B prompts, K beams, R = B*K rows after the first step, V logits (the vocabulary, or a
+ * narrower logits_dim), T prompt length,
  * S new tokens, W the window (max_seq_len). Per step (upstream line mirrored on the right):
  *
  *   x      = last W tokens of each row (or the newest one with the cache)   x = out[:, -max_seq_len:]
@@ -164,10 +165,11 @@ static xtc_status check_args(xtc_model_t m, const int64_t *prompts, int64_t B, i
     if (c->net.layers.cross_attend)
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "beam search over a cross-attending decoder is not supported (no context)");
     XTC_TRY(xtc_net_check_vocab_head(&c->net, "beam search", err));
-    int64_t V = c->net.wrap.num_tokens;
+    int64_t V = c->net.wrap.logits_dim; /* the proposals: logits_dim <= num_tokens, checked above */
     if (o->beams < 1 || o->beams > V || o->beams > 1024 || (int64_t)o->beams * B > (1 << 20))
-        XTC_FAIL(err, XTC_ERR_ARG, "beams = %d must be in 1..min(num_tokens = %lld, 1024), and batch * beams at most 2^20",
-                 o->beams, (long long)V);
+        XTC_FAIL(err, XTC_ERR_ARG,
+                 "beams = %d must be in 1..min(logits_dim = %lld, 1024) (logits_dim: num_tokens unless set), and "
+                 "batch * beams at most 2^20", o->beams, (long long)V);
     /* the sampler options, checked as for every generation entry point */
     struct xtc_gen_options filters;
     xtc_gen_options_default(&filters);
@@ -191,7 +193,7 @@ xtc_status xtc_beam_search(xtc_model_t m, const int64_t *prompts, int64_t B, int
                  "positions the KV cache cannot slide (x-transformers asserts too); turn the cache off (cache_kv = false, "
                  "xtc generate --no-cache)",
                  (long long)S, (long long)T, (long long)M);
-    struct beams s = {.B = B, .K = K, .R = B * K, .T = T, .S = S, .V = c->net.wrap.num_tokens, .cap = T + S};
+    struct beams s = {.B = B, .K = K, .R = B * K, .T = T, .S = S, .V = c->net.wrap.logits_dim, .cap = T + S};
     s.W = M > 0 ? M : s.cap;
     xtc_status rc =
         beams_alloc(&s, o->prompt_lens != NULL)
@@ -200,7 +202,8 @@ xtc_status xtc_beam_search(xtc_model_t m, const int64_t *prompts, int64_t B, int
                             "xtc_beam_search: out of memory allocating the buffers of %lld beams x %lld tokens",
                             (long long)s.R, (long long)s.cap);
     if (rc == XTC_OK)
-        rc = xtc_decode_prompts(s.seq, s.cap, s.start_b, prompts, B, T, s.V, o->prompt_lens, o->pad_value, err);
+        rc = xtc_decode_prompts(s.seq, s.cap, s.start_b, prompts, B, T, c->net.wrap.num_tokens, o->prompt_lens,
+                                o->pad_value, err);
     for (int64_t r = 0; rc == XTC_OK && s.start_r && r < s.R; r++)
         s.start_r[r] = s.start_b[r / K]; /* seq_start_pos repeated per beam after the first step */
     xtc_kv_cache_t kc = NULL;

@@ -71,7 +71,8 @@ static xtc_status decode(xtc_context_t ctx, const struct source *cx, const int64
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "generation needs a TransformerWrapper around a Decoder, or an XTransformer");
     if (c->net.layers.cross_attend && !cx)
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "a cross-attending decoder generates from a source: xtc_generate_seq2seq");
-    int64_t V = c->net.wrap.num_tokens, M = c->net.wrap.max_seq_len, S = o->max_new_tokens;
+    /* V: the token ids of prompts; Vo: the logits sampled from (logits_dim <= V, checked above) */
+    int64_t V = c->net.wrap.num_tokens, Vo = c->net.wrap.logits_dim, M = c->net.wrap.max_seq_len, S = o->max_new_tokens;
     /* no cache with memory tokens (as x-transformers) nor with data-dependent ALiBi, whose cached
      * steps differ from the model (model.c) */
     bool cached = o->cache_kv && c->net.wrap.num_memory_tokens == 0 && !c->net.layers.dda;
@@ -89,7 +90,7 @@ static xtc_status decode(xtc_context_t ctx, const struct source *cx, const int64
                  (long long)B, (long long)cap);
     int64_t *seq = malloc(sizeof(int64_t) * (size_t)(B * cap));
     int64_t *win = malloc(sizeof(int64_t) * (size_t)(B * (W < cap ? W : cap)));
-    float *scratch = malloc(sizeof(float) * (size_t)(2 * V));
+    float *scratch = malloc(sizeof(float) * (size_t)(2 * Vo));
     bool *done = calloc((size_t)B, sizeof(bool));
     int64_t *step_tokens = malloc(sizeof(int64_t) * (size_t)B);
     xtc_kv_cache_t kc = NULL;
@@ -132,7 +133,7 @@ static xtc_status decode(xtc_context_t ctx, const struct source *cx, const int64
         rc = xtc_context_forward(ctx, &in, &res, err);
         if (rc != XTC_OK)
             break;
-        struct xtc_decode_rows d = {.B = B, .V = V, .S = S, .cap = cap, .at = len, .o = o, .seq = seq, .out = out,
+        struct xtc_decode_rows d = {.B = B, .V = Vo, .S = S, .cap = cap, .at = len, .o = o, .seq = seq, .out = out,
                                     .step_tokens = step_tokens, .step_logits = step_logits, .scratch = scratch};
         rc = xtc_decode_step(res.logits, feed, &d, s, rng.s, err);
         if (rc != XTC_OK)

@@ -127,7 +127,8 @@ xtc_status xtc_generate_xl(xtc_model_t m, const int64_t *prompts, int64_t B, int
     XTC_TRY(check_args(m, prompts, B, T, o, out, n_out, err));
     *n_out = 0;
     const struct xtc_config *c = &m->cfg;
-    int64_t V = c->net.wrap.num_tokens, M = c->net.wrap.max_seq_len, S = o->max_new_tokens, cap = T + S;
+    /* the logits sampled from: logits_dim <= num_tokens (check_args) */
+    int64_t V = c->net.wrap.logits_dim, M = c->net.wrap.max_seq_len, S = o->max_new_tokens, cap = T + S;
     struct xl_state x = {.n_layers = m->net.stack.n_self, .B = B, .C = c->net.layers.dim, .L = c->net.wrap.max_mem_len};
     size_t seq_n, win_n, mem_bytes;
     if (xtc_mul_overflow(B, cap, &seq_n) || seq_n > XL_MAX_TOKENS || xtc_mul_overflow(B, M > T ? M : T, &win_n) ||

@@ -146,6 +146,7 @@ static void layers_defaults(struct xtc_layers_config *c) {
     c->disable_abs_pos_emb = -1;
     c->pre_norm = true;
     c->scale_residual_constant = 1;
+    c->low_rank_silu_gates = true;
 }
 
 /* Validates and resolves the defaults that depend on other keywords. */
@@ -271,6 +272,24 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
         c->dim_context = c->dim;
     if (!c->qk_norm)
         c->qk_norm_dim_scale = false; /* x-transformers creates the scales only with qk_norm */
+    if (!c->gate_values)
+        c->gate_values_headwise = false, c->gate_values_rank = 0; /* they shape the value gate only */
+    if (!c->output_gate)
+        c->output_gate_headwise = false, c->output_gate_rank = 0;
+    if (!c->gate_values && !c->output_gate)
+        c->swiglu_values = false; /* the activation of the gates' sum */
+    if (c->output_gate_rank > 0 && c->output_gate_headwise)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_output_gate_rank cannot be set with attn_output_gate_headwise "
+                 "(x-transformers asserts it: the headwise gate projects to heads directly)", where);
+    if (c->output_gate_rank > 0 && c->output_gate_rank >= c->heads * c->dim_head)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_output_gate_rank %d must be less than heads * attn_dim_head %d "
+                 "(x-transformers asserts it)", where, c->output_gate_rank, c->heads * c->dim_head);
+    if (c->gate_values_rank > 0 && c->gate_values_headwise)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_gate_values_rank cannot be set with attn_gate_values_headwise "
+                 "(x-transformers asserts it: the headwise gate projects to heads directly)", where);
+    if (c->gate_values_rank > 0 && c->gate_values_rank >= c->dim && c->gate_values_rank >= c->heads * c->dim_head)
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: attn_gate_values_rank %d must be less than dim %d or heads * attn_dim_head %d "
+                 "(x-transformers asserts it)", where, c->gate_values_rank, c->dim, c->heads * c->dim_head);
     double inner = floor(c->dim * c->ff_mult);
     if (inner < 1 || inner > (double)MAX_DIM * 64)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: ff_mult %g gives an inner width of %.0f", where, c->ff_mult, inner);
@@ -343,7 +362,7 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
                                struct xtc_error *err) {
     bool one_kv_head = false, disable_abs = false, disable_abs_seen = false, only_cross = false;
     bool rms = false, scalenorm = false, simple_rms = false, final_norm = true, swish = false, relu_squared = false;
-    bool softclamp_logits = false, softclamp_output = false, flash = false, cope_soft_onehot = false;
+    bool softclamp_logits = false, softclamp_output = false, flash = false, cope_soft_onehot = false, onnxable = false;
     double logit_softclamp_value = 50, softclamp_output_value = 30; /* Attend / AttentionLayers defaults */
     struct kw table[] = {
         {"disable_abs_pos_emb", KW_BOOL, &disable_abs, 0, 0, 0, &disable_abs_seen},
@@ -389,8 +408,22 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"attn_qk_norm_scale", KW_NUM, &c->qk_norm_scale, 1e-12, 1e12, 0, NULL},
         {"attn_qk_norm_dim_scale", KW_BOOL, &c->qk_norm_dim_scale, 0, 0, 0, NULL},
         {"attn_gate_values", KW_BOOL, &c->gate_values, 0, 0, 0, NULL},
+        /* Attention's value-gate activation: silu instead of sigmoid (used only with gate_values) */
+        {"attn_swiglu_values", KW_BOOL, &c->swiglu_values, 0, 0, 0, NULL},
+        {"attn_gate_values_headwise", KW_BOOL, &c->gate_values_headwise, 0, 0, 0, NULL},
+        {"attn_gate_value_heads", KW_BOOL, &c->gate_value_heads, 0, 0, 0, NULL},
+        {"attn_gate_values_rank", KW_INT_OR_NULL, &c->gate_values_rank, 1, MAX_DIM, 0, NULL},
+        {"attn_output_gate", KW_BOOL, &c->output_gate, 0, 0, 0, NULL},
+        {"attn_output_gate_headwise", KW_BOOL, &c->output_gate_headwise, 0, 0, 0, NULL},
+        {"attn_output_gate_rank", KW_INT_OR_NULL, &c->output_gate_rank, 1, MAX_DIM, 0, NULL},
+        /* the activation inside low-rank gates */
+        {"attn_low_rank_silu_gates", KW_BOOL, &c->low_rank_silu_gates, 0, 0, 0, NULL},
         {"attn_head_scale", KW_BOOL, &c->head_scale, 0, 0, 0, NULL},
         {"attn_sparse_topk", KW_INT, &c->sparse_topk, 1, MAX_SEQ, 0, NULL},
+        {"attn_sparse_topk_straight_through", KW_BOOL, &c->sparse_topk_straight_through, 0, 0, 0, NULL},
+        {"attn_pre_talking_heads", KW_BOOL, &c->pre_talking_heads, 0, 0, 0, NULL},
+        {"attn_post_talking_heads", KW_BOOL, &c->post_talking_heads, 0, 0, 0, NULL},
+        {"attn_pre_scale_post_talking_heads", KW_BOOL, &c->pre_scale_post_talking_heads, 0, 0, 0, NULL},
         {"attn_softclamp_logits", KW_BOOL, &softclamp_logits, 0, 0, 0, NULL},
         {"attn_logit_softclamp_value", KW_NUM, &logit_softclamp_value, 1e-6, 1e12, 0, NULL},
         {"softclamp_output", KW_BOOL, &softclamp_output, 0, 0, 0, NULL},
@@ -431,6 +464,11 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
         {"gate_residual", KW_BOOL, &c->gate_residual, 0, 0, 0, NULL},
         {"shift_tokens", KW_INT, &c->shift_tokens, -MAX_SMALL, MAX_SMALL, 0, NULL}, /* <= 0: none, as upstream */
         {"attn_on_attn", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        {"attn_qk_norm_groups", KW_DEFAULT_ONLY_INT, NULL, 0, 0, 1, NULL},
+        /* x-transformers builds the same causal mask without triu for ONNX export */
+        {"attn_onnxable", KW_BOOL, &onnxable, 0, 0, 0, NULL},
+        /* drops context tokens in training only, like the dropouts above */
+        {"cross_attn_tokens_dropout", KW_IGNORED_NUM, NULL, 0, 1, 0, NULL},
     };
     /* A number there is AttentionLayers' float form: it wraps every branch in Scale(value) and still
      * creates the learned residual_scale (a truthy float), which xtc does not implement. */
@@ -507,6 +545,21 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
                           : c->cross_residual_attn ? "cross_residual_attn" : NULL;
     if (widened && rowwise)
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "%s: %s with %s is not supported by xtc", where, widened, rowwise);
+    if (flash && (c->pre_talking_heads || c->post_talking_heads || c->pre_scale_post_talking_heads))
+        XTC_FAIL(err, XTC_ERR_CONFIG, "%s: %s is not compatible with attn_flash (x-transformers asserts it)", where,
+                 c->pre_talking_heads ? "attn_pre_talking_heads" : c->post_talking_heads ? "attn_post_talking_heads"
+                                                                                      : "attn_pre_scale_post_talking_heads");
+    /* talking heads compute whole rows of all heads in their own kernels (attn/talking_heads.c),
+     * and the straight-through top-k's backward is the reference kernels' main loop: neither is
+     * combined with the schemes that have paths of their own */
+    const bool talking = c->pre_talking_heads || c->post_talking_heads || c->pre_scale_post_talking_heads;
+    const char *own = c->use_cope ? "attn_use_cope" : c->dda ? "attn_data_dependent_alibi" : c->residual_attn ? "residual_attn"
+                      : c->cross_residual_attn ? "cross_residual_attn" : c->polar && !c->only_cross ? "polar_pos_emb"
+                      : c->rel_proj ? "attn_use_rel_proj_pos_bias" : NULL;
+    if ((talking || c->sparse_topk_straight_through) && own)
+        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "%s: %s with %s is not supported by xtc", where,
+                 c->pre_talking_heads ? "attn_pre_talking_heads" : c->post_talking_heads ? "attn_post_talking_heads"
+                 : talking ? "attn_pre_scale_post_talking_heads" : "attn_sparse_topk_straight_through", own);
     c->softclamp_output = softclamp_output ? softclamp_output_value : 0;
     if (c->shift_tokens > 0 && (c->causal ? 1 : 2) * c->shift_tokens + 1 > c->dim)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: shift_tokens %d makes %d feature groups, more than dim %d (x-transformers "
@@ -593,6 +646,8 @@ static xtc_status parse_wrapper(const cJSON *kwargs, struct xtc_net_config *net,
         {"l2norm_embed", KW_BOOL, &w->l2norm_embed, 0, 0, 0, NULL},
         {"use_cls_token", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
         {"average_pool_embed", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
+        /* a cached forward call takes the whole sequence in xtc's API */
+        {"input_not_include_cache", KW_DEFAULT_ONLY_BOOL, NULL, 0, 0, 0, NULL},
     };
     XTC_TRY(check_no_duplicates(kwargs, where, err));
     XTC_TRY(read_kwargs(kwargs, table, sizeof table / sizeof table[0], where, skip_attn_layers, err));
@@ -606,7 +661,10 @@ static xtc_status parse_wrapper(const cJSON *kwargs, struct xtc_net_config *net,
     XTC_TRY(parse_layers_class(al, &net->layers, "attn_layers", err));
     if (w->emb_dim <= 0)
         w->emb_dim = net->layers.dim;
-    if (w->logits_dim <= 0)
+    if (w->tie_embedding && w->logits_dim > 0 && w->logits_dim != w->num_tokens && !w->return_only_embed)
+        xtc_log(XTC_LOG_WARN, "TransformerWrapper: tie_embedding: logits_dim %d is not used (x-transformers ties the "
+                "logits to the %d token embeddings and ignores it)", w->logits_dim, w->num_tokens);
+    if (w->logits_dim <= 0 || w->tie_embedding)
         w->logits_dim = w->num_tokens;
     if (w->tie_embedding && w->emb_dim != net->layers.dim)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: tie_embedding needs emb_dim == dim (got %d and %d)", where, w->emb_dim,

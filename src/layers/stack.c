@@ -179,7 +179,21 @@ static void plan_acts(const struct xtc_stack *s, const struct xtc_stack_io *io, 
             if (!d.per_row) /* per row, the kernels read y itself */
                 x->dda_c = xtc_arena_floats(a, (size_t)(N * xtc_dda_out_features(&d)));
         }
-        if (train && (c->gate_values || c->head_scale))
+        if (c->gate_value_heads)
+            x->hgate = xtc_arena_floats(a, (size_t)(N * c->heads));
+        if (c->gate_values_rank > 0) {
+            x->gd = xtc_arena_floats(a, (size_t)(N * c->gate_values_rank));
+            x->ga = xtc_arena_floats(a, (size_t)(N * c->gate_values_rank));
+        }
+        if (c->output_gate) {
+            x->u = xtc_arena_floats(a, (size_t)(N * HD));
+            x->ogate = xtc_arena_floats(a, (size_t)(N * HD));
+            if (c->output_gate_rank > 0) {
+                x->ogd = xtc_arena_floats(a, (size_t)(N * c->output_gate_rank));
+                x->oga = xtc_arena_floats(a, (size_t)(N * c->output_gate_rank));
+            }
+        }
+        if (train && (c->gate_values || c->head_scale || c->gate_value_heads || c->output_gate))
             x->og = xtc_arena_floats(a, (size_t)(N * HD));
     }
     if (ff) {
@@ -251,7 +265,8 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
                                      .dbias_n = train && bs && bs->grad_row ? bias_n : 0,
                                      .cope = {.max_pos = c->use_cope ? c->cope_max_pos : 0, .D = c->dim_head,
                                               .H = c->heads},
-                                     .dda = {.on = c->dda}};
+                                     .dda = {.on = c->dda}, .sparse_topk = c->sparse_topk,
+                                     .topk_straight_through = c->sparse_topk > 0 && c->sparse_topk_straight_through};
     /* sized for every backend: the selection may change between calls on one plan; polar
      * self-attention reads heads of 2 D with one key head per query head */
     size_t scratch_n = xtc_backend_attention_scratch(&sizing, &bufs->scratch_per);
@@ -262,6 +277,10 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
         size_t np = xtc_backend_attention_scratch(&sizing, &per_p);
         scratch_n = np > scratch_n ? np : scratch_n;
         bufs->scratch_per = per_p > bufs->scratch_per ? per_p : bufs->scratch_per;
+    }
+    if (c->pre_talking_heads || c->post_talking_heads || c->pre_scale_post_talking_heads) {
+        size_t th = xtc_talking_heads_scratch(&sizing); /* one thread: the whole row of every head */
+        scratch_n = th > scratch_n ? th : scratch_n;
     }
     bufs->scratch = xtc_arena_floats(a, scratch_n);
     bufs->memk = xtc_arena_floats(a, (size_t)((int64_t)c->kv_heads * K * c->dim_head));
@@ -302,6 +321,13 @@ void xtc_stack_plan(const struct xtc_stack *s, const struct xtc_stack_io *io, bo
         if (!xtc_step_branch_plain(s))
             bufs->dtmp = xtc_arena_floats(a, (size_t)(N * C));
         bufs->dq = xtc_arena_floats(a, (size_t)(N * HD));
+        if (c->gate_value_heads)
+            bufs->dhgate = xtc_arena_floats(a, (size_t)(N * c->heads));
+        const int64_t rank = c->gate_values_rank > c->output_gate_rank ? c->gate_values_rank : c->output_gate_rank;
+        if (rank > 0)
+            bufs->dlr = xtc_arena_floats(a, (size_t)(2 * N * rank));
+        if (c->output_gate)
+            bufs->dogate = xtc_arena_floats(a, (size_t)(N * HD));
         bufs->dk = xtc_arena_floats(a, (size_t)(B * S * GD));
         bufs->dv = xtc_arena_floats(a, (size_t)(B * S * GD));
         bufs->dout = xtc_arena_floats(a, (size_t)(N * HD));
@@ -382,11 +408,16 @@ struct xtc_attn_params xtc_stack_attn_params_masked(const struct xtc_stack *s, c
         .scale = c->qk_norm && !c->qk_norm_dim_scale ? (float)c->qk_norm_scale : (float)(1.0 / sqrt((double)c->dim_head)),
         .softclamp = (float)c->logit_softclamp,
         .sparse_topk = c->sparse_topk,
+        .topk_straight_through = c->sparse_topk > 0 && c->sparse_topk_straight_through,
         .causal = self && c->causal,
         .key_mask = key_mask,
         .query_mask = io->mask,
         .mem_k = c->qk_norm && c->num_mem_kv > 0 ? bf->memk : L->mem_k,
         .mem_v = L->mem_v,
+        .talking_heads = c->pre_talking_heads || c->post_talking_heads || c->pre_scale_post_talking_heads,
+        .th_pre = L->th_pre,
+        .th_post = L->th_post,
+        .th_pre_scale = L->th_pre_scale,
     };
     if (L->cope_emb)
         p.cope = (struct xtc_cope){.max_pos = c->cope_max_pos, .D = c->dim_head, .H = c->heads,
@@ -609,11 +640,39 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
     else
         xtc_attention_forward(A->o, A->q, A->k, A->v, &p, bf->scratch);
     const float *o = A->o;
-    if (L->wg) /* the gate reads the sub-layer's input x (the queries' side, also in cross-attention) */
-        xtc_linear_forward(A->gate, A->h, L->wg, NULL, B * T, C, (int64_t)H * D);
-    if (L->wg || L->head_scale) {
+    if (L->wgd) { /* LoRALinear: up(act(down(x))), act silu or none (low_rank_silu_gates) */
+        const int64_t r = c->gate_values_rank;
+        xtc_linear_forward(A->gd, A->h, L->wgd, NULL, B * T, C, r);
+        if (c->low_rank_silu_gates)
+            xtc_act_forward(A->ga, A->gd, B * T * r, XTC_FF_SWISH);
+        else
+            memcpy(A->ga, A->gd, sizeof(float) * (size_t)(B * T * r));
+        xtc_linear_forward(A->gate, A->ga, L->wg, NULL, B * T, r, (int64_t)H * D);
+    } else if (L->wg) { /* the gate reads the sub-layer's input x (the queries' side, also in cross-attention) */
+        xtc_linear_forward(A->gate, A->h, L->wg, NULL, B * T, C, c->gate_values_headwise ? H : (int64_t)H * D);
+    }
+    if (L->wh) /* so does the per-head gate */
+        xtc_linear_forward(A->hgate, A->h, L->wh, L->bh, B * T, C, H);
+    if (L->wog) { /* u = o * head_scale * head gate; og = u * act(value gate + output gate(u)) */
+        const int64_t HD = (int64_t)H * D, r = c->output_gate_rank;
         float *og = A->og ? A->og : A->o;
-        xtc_step_attn_out(s, L, og, A->o, L->wg ? A->gate : NULL, 0, B * T, 0, (int64_t)H * D);
+        xtc_step_attn_out(s, L, A->u, A->o, NULL, L->wh ? A->hgate : NULL, 0, B * T, 0, HD);
+        if (L->wogd) { /* LoRALinear, as the value gate's */
+            xtc_linear_forward(A->ogd, A->u, L->wogd, NULL, B * T, HD, r);
+            if (c->low_rank_silu_gates)
+                xtc_act_forward(A->oga, A->ogd, B * T * r, XTC_FF_SWISH);
+            else
+                memcpy(A->oga, A->ogd, sizeof(float) * (size_t)(B * T * r));
+            xtc_linear_forward(A->ogate, A->oga, L->wog, NULL, B * T, r, HD);
+        } else {
+            xtc_linear_forward(A->ogate, A->u, L->wog, NULL, B * T, HD, c->output_gate_headwise ? H : HD);
+        }
+        xtc_step_gates_apply(s, og, A->u, L->wg ? A->gate : NULL, A->ogate, B * T);
+        o = og;
+    } else if (L->wg || L->head_scale || L->wh) {
+        float *og = A->og ? A->og : A->o;
+        xtc_step_attn_out(s, L, og, A->o, L->wg ? A->gate : NULL, L->wh ? A->hgate : NULL, 0, B * T, 0,
+                          (int64_t)H * D);
         o = og;
     }
     if (L->wo)

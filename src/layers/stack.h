@@ -28,7 +28,12 @@ struct xtc_sublayer {
     float *wq, *wk, *wv, *wo; /* (H*D, C), (G*D, Cin), (G*D, Cin), (C, H*D) or NULL with one head */
     float *mem_k, *mem_v;     /* (G, K, D) or NULL */
     float *q_scale, *k_scale; /* qk_norm_dim_scale: (H, 1, D), (G, 1, D), or NULL */
-    float *wg;                /* gate_values: to_v_gate.weight (H*D, C), or NULL */
+    float *wg;                /* gate_values: to_v_gate.weight (H*D, C), (H, C) headwise, or with a rank
+                                 to_v_gate.up.weight (H*D, rank); NULL without gate_values */
+    float *wgd;               /* gate_values_rank: to_v_gate.down.weight (rank, C), or NULL */
+    float *wog, *wogd;        /* output_gate: to_output_gate.weight (H*D or H, H*D), or .up.weight (H*D, rank)
+                                 and .down.weight (rank, H*D); NULL without it */
+    float *wh, *bh;           /* gate_value_heads: to_v_head_gate.weight (H, C), .bias (H), or NULL */
     float *head_scale;        /* head_scale: head_scale_params (1, H, 1, 1), or NULL */
     float *cope_emb;          /* attn_use_cope: attend.cope.pos_emb (max_pos, D), or NULL */
     float *cope_talk;         /* attn_cope_talking_heads: attend.cope.talking_heads.weight (H, H, 1, 1), or NULL */
@@ -36,6 +41,9 @@ struct xtc_sublayer {
                                  and bias (O; NULL per row), or NULL */
     float *rp_w, *rp_b, *rp_bank; /* rel_proj_pos_bias: to_distance_weights.0 (H*R, C), (H*R), distance_bank
                                      (R, max_dist), or NULL */
+    /* talking heads: attend.{pre_softmax,post_softmax,pre_scale_post}_talking_heads.weight
+     * (H, H, 1, 1), or NULL */
+    float *th_pre, *th_post, *th_pre_scale;
     float *w1, *b1, *w2, *b2; /* (inner or 2*inner, C), (.), (C, inner), (C); biases NULL with ff_no_bias */
     float *ff_gamma;          /* (inner) ff_post_act_ln gain (no unit offset), or NULL */
     /* the end of the branch: y <- y * branch_scale * (layerscale + 1), then the residual
@@ -105,8 +113,12 @@ struct xtc_sub_acts {
     float *kvin;               /* (B, M+T, C) [norm(mem); h] when M > 0 */
     float *q, *k, *v, *o;      /* post-rotary q (B,T,H*D), k, v (B,S,G*D), attention output (B,T,H*D) */
     float *q_raw, *k_raw;      /* qk_norm: q, k before l2-normalisation (training only) */
-    float *gate;               /* gate_values: gate logits h @ to_v_gate^T (B, T, H*D) */
     float *dda_y, *dda_c;      /* data-dependent ALiBi: h @ to_forget_gates^T (B, T, O), its gates (B, O, T) */
+    float *gate;               /* gate_values: gate logits h @ to_v_gate^T (B, T, H*D), (B, T, H) headwise */
+    float *hgate;              /* gate_value_heads: per-head gate logits h @ to_v_head_gate^T + bias (B, T, H) */
+    float *gd, *ga;            /* gate_values_rank: h @ down^T (B, T, rank) and its activation */
+    float *u;                  /* output_gate: o after head_scale and the per-head gate (B, T, H*D) */
+    float *ogate, *ogd, *oga;  /* output_gate: its logits (B, T, H*D or H); with a rank u @ down^T and activation */
     float *og;                 /* head_scale / gate_values: the output to_out reads (training only; else o in place) */
     /* polar_pos_emb, self-attention: q, k, v as attention reads them, every head 2 D wide (B, T, H*2D),
      * (B, S, H*2D): one key head per query head (the phase is per query head), v zero-padded to 2 D;
@@ -152,6 +164,9 @@ struct xtc_stack_bufs {
     float *dqp, *dkp, *dvp, *dop; /* polar_pos_emb: gradients of qp, kp, vp, op */
     float *drp_curves, *drp_w;    /* rel_proj_pos_bias: gradients of rp_curves, rp_w */
     float *dres, *dh, *dtmp, *dq, *dk, *dv, *dout, *dkvin, *dff1, *dffa, *dffn, *dmemk, *dbias, *dmem;
+    float *dhgate; /* gate_value_heads: the per-head gate logits' gradient (N, H) */
+    float *dlr;    /* low-rank gates: the gradients of the low-rank activations and pre-activations (2, N, rank) */
+    float *dogate; /* output_gate: its logits' gradient (N, H*D) */
 };
 
 /* Where backward puts the gradients: the parameter grad block (same layout as the

@@ -27,25 +27,43 @@ static void norm_backward(const struct xtc_stack *s, float *dinp, const float *w
         xtc_rmsnorm_backward(dinp, grad_of(g, gain.g), dout, inp, &gain, rstd, N, s->cfg.dim);
 }
 
-/* og = o * head_scale[head] * sigmoid(gate) (xtc_step_attn_out) over N rows of H*D: dog (in
- * place) becomes d/do; dgate (=, or NULL without a gate) the gradient of the gate logits;
- * the head scales' gradient is accumulated. */
+/* og = o * head_scale[head] * sigmoid(hgate[head]) * act(gate) (xtc_step_attn_out; act: sigmoid,
+ * or silu with swiglu_values; gate per feature, or per head with gate_values_headwise) over N rows
+ * of H*D: dog (in place) becomes d/do; dgate and dhgate (=, or NULL without that gate) the
+ * gradients of the gate logits; the head scales' gradient is accumulated. */
 static void attn_out_backward(const struct xtc_stack *s, const struct xtc_sublayer *L, float *dog, float *dgate,
-                              const float *o, const float *gate, int64_t N, const struct xtc_stack_grads *g) {
-    const int64_t D = s->cfg.dim_head, HD = (int64_t)s->cfg.heads * D;
+                              float *dhgate, const float *o, const float *gate, const float *hgate, int64_t N,
+                              const struct xtc_stack_grads *g) {
+    const int64_t H = s->cfg.heads, D = s->cfg.dim_head, HD = H * D;
+    const bool headwise = s->cfg.gate_values_headwise;
     float *dhs = grad_of(g, L->head_scale);
-    for (int64_t h = 0; h < s->cfg.heads; h++) {
+    if (dgate && headwise)
+        memset(dgate, 0, sizeof(float) * (size_t)(N * H)); /* sums over the head's features */
+    for (int64_t h = 0; h < H; h++) {
         double acc = 0;
-        for (int64_t n = 0; n < N; n++)
+        for (int64_t n = 0; n < N; n++) {
+            /* the per-head gate: sigmoid(hgate), derivative sh (1 - sh) */
+            const float sh = hgate ? 1.0f / (1.0f + expf(-hgate[n * H + h])) : 1.0f;
+            double dsh = 0;
             for (int64_t f = h * D; f < (h + 1) * D; f++) {
-                const int64_t i = n * HD + f;
-                float sg = gate ? 1.0f / (1.0f + expf(-gate[i])) : 1.0f;
+                const int64_t i = n * HD + f, gi = headwise ? n * H + h : i;
+                float sg = gate ? 1.0f / (1.0f + expf(-gate[gi])) : 1.0f;
+                /* sigmoid: a = sg, a' = sg (1 - sg); silu: a = g sg, a' = sg (1 + g (1 - sg)) */
+                float a = sg, da = sg * (1.0f - sg);
+                if (gate && s->cfg.swiglu_values)
+                    a = gate[gi] / (1.0f + expf(-gate[gi])), da = sg * (1.0f + gate[gi] * (1.0f - sg));
                 float hs = L->head_scale ? L->head_scale[h] : 1.0f;
-                if (dgate) /* d sigmoid = sg (1 - sg) */
-                    dgate[i] = dog[i] * o[i] * hs * sg * (1.0f - sg);
-                acc += (double)dog[i] * o[i] * sg;
-                dog[i] *= hs * sg;
+                if (dgate && headwise)
+                    dgate[gi] += dog[i] * o[i] * hs * sh * da;
+                else if (dgate)
+                    dgate[i] = dog[i] * o[i] * hs * sh * da;
+                acc += (double)dog[i] * o[i] * sh * a;
+                dsh += (double)dog[i] * o[i] * hs * a;
+                dog[i] *= hs * sh * a;
             }
+            if (dhgate)
+                dhgate[n * H + h] = (float)dsh * sh * (1.0f - sh);
+        }
         if (dhs)
             dhs[h] += (float)acc;
     }
@@ -217,6 +235,55 @@ struct resid_logits {
     float *dprev_out;
 };
 
+/* og = u * act(z), z = gate + ogate (xtc_step_gates_apply) over N rows of H*D: dog (in place)
+ * becomes d/du from this product only; dgate (value gate logits: =, or NULL) and dogate (=) the
+ * gradients of the two logit sets, summed over a head's features where that gate is headwise. */
+static void gates_apply_backward(const struct xtc_stack *s, float *dog, float *dgate, float *dogate, const float *u,
+                                 const float *gate, const float *ogate, int64_t N) {
+    const int64_t H = s->cfg.heads, D = s->cfg.dim_head, HD = H * D;
+    const bool hx = s->cfg.gate_values_headwise, ho = s->cfg.output_gate_headwise;
+    if (dgate && hx)
+        memset(dgate, 0, sizeof(float) * (size_t)(N * H));
+    if (ho)
+        memset(dogate, 0, sizeof(float) * (size_t)(N * H));
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t f = 0; f < HD; f++) {
+            const int64_t i = n * HD + f, ix = hx ? n * H + f / D : i, io = ho ? n * H + f / D : i;
+            const float z = (gate ? gate[ix] : 0.0f) + ogate[io], sg = 1.0f / (1.0f + expf(-z));
+            float a = sg, da = sg * (1.0f - sg); /* sigmoid, or silu with swiglu_values */
+            if (s->cfg.swiglu_values)
+                a = z / (1.0f + expf(-z)), da = sg * (1.0f + z * (1.0f - sg));
+            const float dz = dog[i] * u[i] * da;
+            if (dgate && hx)
+                dgate[ix] += dz;
+            else if (dgate)
+                dgate[ix] = dz;
+            if (ho)
+                dogate[io] += dz;
+            else
+                dogate[io] = dz;
+            dog[i] *= a;
+        }
+}
+
+/* dinp (+= when accumulate) and the weights' gradients of a gate y = x @ w^T, or with a rank
+ * (LoRALinear) y = act(x @ down^T) @ up^T (w: up; act silu or none; xd, xa: the saved
+ * pre-activation and activation); dlr: 2 N rank floats. */
+static void gate_linear_backward(const struct xtc_stack *s, float *dinp, const float *dy, const float *x,
+                                 const float *w, const float *down, const float *xd, const float *xa, int64_t N,
+                                 int64_t Cin, int64_t Cout, int64_t rank, float *dlr, int accumulate,
+                                 const struct xtc_stack_grads *g) {
+    if (!down) {
+        xtc_linear_backward(dinp, grad_of(g, w), NULL, dy, x, w, N, Cin, Cout, accumulate);
+        return;
+    }
+    float *dxa = dlr, *dxd = s->cfg.low_rank_silu_gates ? dlr + N * rank : dlr;
+    xtc_linear_backward(dxa, grad_of(g, w), NULL, dy, xa, w, N, rank, Cout, 0);
+    if (s->cfg.low_rank_silu_gates)
+        xtc_act_backward(dxd, dxa, xd, N * rank, XTC_FF_SWISH);
+    xtc_linear_backward(dinp, grad_of(g, down), NULL, dxd, x, down, N, Cin, rank, accumulate);
+}
+
 static void attention_backward(const struct xtc_stack *s, const struct xtc_sublayer *L, const struct xtc_stack_io *io,
                                struct xtc_stack_bufs *bf, const struct xtc_sub_acts *A, int self_idx, const float *dy,
                                const struct resid_logits *ra, const struct xtc_stack_grads *g) {
@@ -234,14 +301,29 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
         xtc_linear_backward(bf->dout, grad_of(g, L->wo), NULL, dy, og, L->wo, B * T, HD, C, 0);
         dout = bf->dout;
     }
-    if (A->og) { /* og = o * head_scale * sigmoid(gate): dout becomes d/do, dgate into dq (free until below) */
+    if (A->og && L->wog) { /* og = u * act(gate + ogate(u)), u = o * head_scale * head gate */
         if (dout != bf->dout)
             memcpy(bf->dout, dout, sizeof(float) * (size_t)(B * T * HD));
-        attn_out_backward(s, L, bf->dout, L->wg ? bf->dq : NULL, A->o, A->gate, B * T, g);
+        gates_apply_backward(s, bf->dout, L->wg ? bf->dq : NULL, bf->dogate, A->u, A->gate, A->ogate, B * T);
+        /* ogate = G(u): u's gradient gains G's input gradient */
+        gate_linear_backward(s, bf->dout, bf->dogate, A->u, L->wog, L->wogd, A->ogd, A->oga, B * T, HD,
+                             c->output_gate_headwise ? H : HD, c->output_gate_rank, bf->dlr, 1, g);
+        attn_out_backward(s, L, bf->dout, NULL, L->wh ? bf->dhgate : NULL, A->o, NULL, A->hgate, B * T, g);
+    } else if (A->og) { /* og = o * head_scale * gates: dout becomes d/do, dgate into dq (free until below) */
+        if (dout != bf->dout)
+            memcpy(bf->dout, dout, sizeof(float) * (size_t)(B * T * HD));
+        attn_out_backward(s, L, bf->dout, L->wg ? bf->dq : NULL, L->wh ? bf->dhgate : NULL, A->o, A->gate, A->hgate,
+                          B * T, g);
+    }
+    if (A->og) {
         dout = bf->dout;
-        /* gate = h @ wg^T */
+        /* gate = h @ wg^T (or up(act(down(h))) with a rank); hgate = h @ wh^T + bh */
         if (L->wg)
-            xtc_linear_backward(bf->dh, grad_of(g, L->wg), NULL, bf->dq, A->h, L->wg, B * T, C, HD, 0);
+            gate_linear_backward(s, bf->dh, bf->dq, A->h, L->wg, L->wgd, A->gd, A->ga, B * T, C,
+                                 c->gate_values_headwise ? H : HD, c->gate_values_rank, bf->dlr, 0, g);
+        if (L->wh)
+            xtc_linear_backward(bf->dh, grad_of(g, L->wh), grad_of(g, L->bh), bf->dhgate, A->h, L->wh, B * T, C, H,
+                                L->wg != NULL);
     }
     xtc_step_mem_keys(s, L, bf->memk, 0, G); /* the forward's memory keys of this layer */
     struct xtc_attn_params p = xtc_stack_attn_params(s, L, io, bf, self_idx);
@@ -262,6 +344,9 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
     float *dmem_k = K > 0 ? (c->qk_norm ? bf->dmemk : grad_of(g, L->mem_k)) : NULL;
     if (dmem_k == bf->dmemk && dmem_k)
         memset(dmem_k, 0, sizeof(float) * (size_t)G * K * D);
+    p.th_dpre = grad_of(g, L->th_pre);
+    p.th_dpost = grad_of(g, L->th_post);
+    p.th_dpre_scale = grad_of(g, L->th_pre_scale);
     float *dbias = p.dbias_n > 0 ? bf->dbias : NULL; /* a learned bias scheme's table */
     if (dbias)
         memset(dbias, 0, sizeof(float) * (size_t)p.dbias_n);
@@ -307,7 +392,7 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
     }
     /* q = h @ wq^T;  k = kvin @ wk^T;  v = kvin @ wv^T */
     const float *kvin = self ? (M > 0 ? A->kvin : A->h) : io->context;
-    xtc_linear_backward(bf->dh, grad_of(g, L->wq), NULL, bf->dq, A->h, L->wq, B * T, C, HD, L->wg != NULL);
+    xtc_linear_backward(bf->dh, grad_of(g, L->wq), NULL, bf->dq, A->h, L->wq, B * T, C, HD, L->wg || L->wh);
     if (L->dda_w) { /* y = h @ to_forget_gates^T + b, then (not per row) the cumulative log-sigmoid gates */
         if (!p.dda.per_row)
             xtc_dda_gates_backward(&p.dda, A->dda_y, B, T, bf->ddda_c, bf->ddda_y);

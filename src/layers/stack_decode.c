@@ -11,7 +11,7 @@
  * than a barrier). The operations are the general forward's (only the products sum in
  * another order; tests compare the two); the KV cache is read in place.
  *
- * Taken with a KV cache, without XL memories or gradients, and for cross-attention once
+ * Taken with a KV cache, without XL memories, gradients or talking heads, and for cross-attention once
  * the context keys/values are cached (from the second step on).
  * Shape letters as in stack.h; N = B * T rows, I feed-forward inner dim. */
 #include <string.h>
@@ -49,6 +49,11 @@ bool xtc_stack_decode_ok(const struct xtc_stack *s, const struct xtc_stack_io *i
      * and token shifts (whole sequences) run in the general forward; so do CoPE's talking heads,
      * which read every head's q and k, which this path transforms per kv head */
     const struct xtc_layers_config *c = &s->cfg;
+    /* talking heads join the heads of a row: the general forward (attn/talking_heads.c); so do the
+     * per-head gates (their logits are per head, not per feature: the general forward computes them) */
+    if (c->pre_talking_heads || c->post_talking_heads || c->pre_scale_post_talking_heads ||
+        c->gate_values_headwise || c->gate_value_heads || c->gate_values_rank > 0 || c->output_gate)
+        return false;
     const bool blocks_ok = !c->gate_residual && !c->residual_attn && !c->cross_residual_attn && c->shift_tokens <= 0 &&
                            !(c->use_cope && c->cope_talking_heads);
     return !train && blocks_ok && io->cache_k && io->M == 0 && io->B * io->T <= DECODE_ROWS && !io->return_hiddens &&
@@ -92,7 +97,7 @@ static void polar_kv_head(const struct sub *u, const struct xtc_attn_params *p, 
         for (int64_t t = 0; t < T; t++)
             memcpy(A->o + (b * T + t) * HD + h * D, A->op + (b * T + t) * HP + 2 * h * D, sizeof(float) * (size_t)D);
         if (L->wg || L->head_scale) /* the gate logits were computed with q */
-            xtc_step_attn_out(s, L, A->o, A->o, L->wg ? A->gate : NULL, b * T, (b + 1) * T, h * D, (h + 1) * D);
+            xtc_step_attn_out(s, L, A->o, A->o, L->wg ? A->gate : NULL, NULL, b * T, (b + 1) * T, h * D, (h + 1) * D);
     }
 }
 
@@ -155,7 +160,7 @@ static void attend_kv_head(const struct sub *u, int64_t b, int g) {
                              rotary && h >= h0 ? &bf->self_rt : NULL, b, T, t, false);
         st->be->attention_forward_head(A->o, A->q, k, v, &p, b, (int)h, u->P);
         if (L->wg || L->head_scale) /* the gate logits were computed with q */
-            xtc_step_attn_out(s, L, A->o, A->o, L->wg ? A->gate : NULL, b * T, (b + 1) * T, h * D, (h + 1) * D);
+            xtc_step_attn_out(s, L, A->o, A->o, L->wg ? A->gate : NULL, NULL, b * T, (b + 1) * T, h * D, (h + 1) * D);
     }
 }
 

@@ -256,16 +256,36 @@ void xtc_step_branch_out(const struct xtc_stack *s, const struct xtc_sublayer *L
 /* sigmoid in float, as torch's F.sigmoid on float32 */
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
+/* the value gate's activation: sigmoid, or silu with swiglu_values (F.silu: x / (1 + exp(-x))) */
+static inline float gate_act(const struct xtc_stack *s, float x) {
+    return s->cfg.swiglu_values ? x / (1.0f + expf(-x)) : sigmoidf(x);
+}
+
+void xtc_step_gates_apply(const struct xtc_stack *s, float *og, const float *u, const float *gate, const float *ogate,
+                          int64_t N) {
+    const int64_t H = s->cfg.heads, D = s->cfg.dim_head, HD = H * D;
+    const bool hx = s->cfg.gate_values_headwise, ho = s->cfg.output_gate_headwise;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t f = 0; f < HD; f++) {
+            float z = (gate ? (hx ? gate[n * H + f / D] : gate[n * HD + f]) : 0.0f) +
+                      (ho ? ogate[n * H + f / D] : ogate[n * HD + f]);
+            og[n * HD + f] = u[n * HD + f] * gate_act(s, z);
+        }
+}
+
 void xtc_step_attn_out(const struct xtc_stack *s, const struct xtc_sublayer *L, float *og, const float *o,
-                       const float *gate, int64_t n0, int64_t n1, int64_t f0, int64_t f1) {
-    const int64_t HD = (int64_t)s->cfg.heads * s->cfg.dim_head, D = s->cfg.dim_head;
+                       const float *gate, const float *hgate, int64_t n0, int64_t n1, int64_t f0, int64_t f1) {
+    const int64_t H = s->cfg.heads, D = s->cfg.dim_head, HD = H * D;
+    const bool headwise = s->cfg.gate_values_headwise;
     for (int64_t n = n0; n < n1; n++)
         for (int64_t f = f0; f < f1; f++) {
             float y = o[n * HD + f];
-            if (L->head_scale) /* out * head_scale_params, then the gate (Attention.forward order) */
+            if (L->head_scale) /* out * head_scale_params, then the gates (Attention.forward order) */
                 y *= L->head_scale[f / D];
+            if (hgate)
+                y *= sigmoidf(hgate[n * H + f / D]);
             if (gate)
-                y *= sigmoidf(gate[n * HD + f]);
+                y *= gate_act(s, headwise ? gate[n * H + f / D] : gate[n * HD + f]);
             og[n * HD + f] = y;
         }
 }

@@ -48,11 +48,18 @@ void xtc_step_ff_act(const struct xtc_stack *s, float *ffa, float *ff1, int64_t 
 void xtc_step_ff_post_act_norm(const struct xtc_stack *s, const struct xtc_sublayer *L, struct xtc_sub_acts *A,
                                int64_t n0, int64_t n1);
 
-/* The attention output as to_out reads it, rows [n0, n1) and features [f0, f1) of (N, H*D):
- * og = o * head_scale_params[head] (attn_head_scale) * sigmoid(gate) (attn_gate_values; gate
- * holds the logits x @ to_v_gate^T, or NULL). og may be o. */
+/* The attention output as to_out reads it, rows [n0, n1) and features [f0, f1) of (N, H*D), in
+ * Attention.forward's order: og = o * head_scale_params[head] (attn_head_scale) *
+ * sigmoid(hgate[head]) (attn_gate_value_heads; hgate: (N, H) logits, or NULL) * act(gate)
+ * (attn_gate_values; gate: the logits x @ to_v_gate^T, (N, H*D), or (N, H) headwise, or NULL;
+ * act: sigmoid, or silu with swiglu_values). og may be o. */
 void xtc_step_attn_out(const struct xtc_stack *s, const struct xtc_sublayer *L, float *og, const float *o,
-                       const float *gate, int64_t n0, int64_t n1, int64_t f0, int64_t f1);
+                       const float *gate, const float *hgate, int64_t n0, int64_t n1, int64_t f0, int64_t f1);
+
+/* With an output gate: og (N, H*D) = u * act(z), z = gate (value gate logits, per feature or per
+ * head, or NULL) + ogate (output gate logits, per feature or per head with output_gate_headwise). */
+void xtc_step_gates_apply(const struct xtc_stack *s, float *og, const float *u, const float *gate, const float *ogate,
+                          int64_t N);
 
 /* x[:, lo:hi] += y[:, lo:hi] for the N rows of C features. */
 void xtc_step_residual(float *x, const float *y, int64_t N, int64_t C, int64_t lo, int64_t hi);

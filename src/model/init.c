@@ -48,7 +48,17 @@ void xtc_params_init(struct xtc_model *m, uint64_t seed) {
         } else if (ends_with(p->name, "head_scale_params") || ends_with(p->name, "post_emb_norm.gamma")) {
             for (size_t j = 0; j < p->numel; j++) /* no unit offset: these start at 1 */
                 x[j] = 1.0f;
-        } else if (ends_with(p->name, "to_v_gate.weight")) {
+        } else if (ends_with(p->name, "talking_heads.weight")) {
+            memset(x, 0, sizeof(float) * p->numel); /* nn.init.dirac_: the identity across heads */
+            for (int64_t h = 0; h < p->shape[0]; h++)
+                x[h * p->shape[0] + h] = 1.0f;
+        } else if (ends_with(p->name, "to_v_head_gate.weight")) {
+            memset(x, 0, sizeof(float) * p->numel); /* nn.init.constant_(weight, 0) */
+        } else if (ends_with(p->name, "to_v_head_gate.bias")) {
+            for (size_t j = 0; j < p->numel; j++) /* nn.init.constant_(bias, 10): the gates start open */
+                x[j] = 10.0f;
+        } else if (ends_with(p->name, "to_v_gate.weight") || ends_with(p->name, "to_v_gate.up.weight") ||
+                   ends_with(p->name, "to_output_gate.weight") || ends_with(p->name, "to_output_gate.up.weight")) {
             memset(x, 0, sizeof(float) * p->numel); /* LoRALinear without rank: init_zero_, sigmoid(0) = 0.5 */
         } else if (ends_with(p->name, "token_emb.emb.weight")) {
             double std = sqrt(2.0 / (double)fan_in);

@@ -485,9 +485,10 @@ xtc_status xtc_model_zero_grad(xtc_model_t m, struct xtc_error *err) {
 }
 
 xtc_status xtc_net_check_vocab_head(const struct xtc_net_config *c, const char *what, struct xtc_error *err) {
-    if (c->has_wrapper && !c->wrap.return_only_embed && c->wrap.logits_dim != c->wrap.num_tokens)
+    if (c->has_wrapper && !c->wrap.return_only_embed && c->wrap.logits_dim > c->wrap.num_tokens)
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED,
-                 "%s needs logits over the vocabulary: logits_dim %d differs from num_tokens %d", what,
+                 "%s samples token ids from the logits: logits_dim %d exceeds num_tokens %d, so an id past the "
+                 "vocabulary could be chosen and fed back (x-transformers then fails in its token embedding)", what,
                  c->wrap.logits_dim, c->wrap.num_tokens);
     return XTC_OK;
 }

@@ -90,8 +90,10 @@ void xtc_context_release(struct xtc_context *ctx);
 xtc_status xtc_net_check_inputs(const struct xtc_net *net, const struct xtc_inputs *in, bool tokens_checked,
                                 bool context_from_encoder, struct xtc_error *err);
 
-/* Next-token generation and losses read the logits as scores of the vocabulary: a head of
- * another width (logits_dim != num_tokens) is XTC_ERR_UNSUPPORTED there, naming `what`. */
+/* Generation samples token ids from the logits (as x-transformers: ids 0..logits_dim-1, so a
+ * narrower head never proposes the last ids): a head wider than the vocabulary (logits_dim >
+ * num_tokens) could choose an id that is no token, and is XTC_ERR_UNSUPPORTED there, naming
+ * `what`. (Losses take any width: their targets must be below logits_dim, xtc_cross_entropy.) */
 xtc_status xtc_net_check_vocab_head(const struct xtc_net_config *c, const char *what, struct xtc_error *err);
 
 struct xtc_model {

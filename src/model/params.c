@@ -143,9 +143,32 @@ static void stack_params(struct xtc_param_builder *b, struct xtc_stack *s) {
             L->wk = ADD(name, GD, Cin);
             snprintf(name, sizeof name, "%sto_v.weight", bp);
             L->wv = ADD(name, GD, Cin);
-            if (c->gate_values) {
+            L->wgd = NULL;
+            if (c->gate_values && c->gate_values_rank > 0) { /* LoRALinear: down, then up */
+                snprintf(name, sizeof name, "%sto_v_gate.down.weight", bp);
+                L->wgd = ADD(name, c->gate_values_rank, C);
+                snprintf(name, sizeof name, "%sto_v_gate.up.weight", bp);
+                L->wg = ADD(name, HD, c->gate_values_rank);
+            } else if (c->gate_values) {
                 snprintf(name, sizeof name, "%sto_v_gate.weight", bp);
-                L->wg = ADD(name, HD, C);
+                L->wg = ADD(name, c->gate_values_headwise ? c->heads : HD, C);
+            }
+            L->wog = L->wogd = NULL;
+            if (c->output_gate && c->output_gate_rank > 0) {
+                snprintf(name, sizeof name, "%sto_output_gate.down.weight", bp);
+                L->wogd = ADD(name, c->output_gate_rank, HD);
+                snprintf(name, sizeof name, "%sto_output_gate.up.weight", bp);
+                L->wog = ADD(name, HD, c->output_gate_rank);
+            } else if (c->output_gate) {
+                snprintf(name, sizeof name, "%sto_output_gate.weight", bp);
+                L->wog = ADD(name, c->output_gate_headwise ? c->heads : HD, HD);
+            }
+            L->wh = L->bh = NULL;
+            if (c->gate_value_heads) {
+                snprintf(name, sizeof name, "%sto_v_head_gate.weight", bp);
+                L->wh = ADD(name, c->heads, C);
+                snprintf(name, sizeof name, "%sto_v_head_gate.bias", bp);
+                L->bh = ADD(name, c->heads);
             }
             if (c->qk_norm_dim_scale) {
                 snprintf(name, sizeof name, "%sqk_norm_q_scale", bp);
@@ -183,6 +206,20 @@ static void stack_params(struct xtc_param_builder *b, struct xtc_stack *s) {
                 L->rp_b = ADD(name, HR);
                 snprintf(name, sizeof name, "%srel_proj_pos_bias.distance_bank", bp);
                 L->rp_bank = ADD(name, c->rel_proj_num_basis, c->rel_proj_max_dist);
+            }
+            /* Attend's 1x1 convolutions across heads */
+            L->th_pre = L->th_post = L->th_pre_scale = NULL;
+            if (c->pre_talking_heads) {
+                snprintf(name, sizeof name, "%sattend.pre_softmax_talking_heads.weight", bp);
+                L->th_pre = ADD(name, c->heads, c->heads, 1, 1);
+            }
+            if (c->post_talking_heads) {
+                snprintf(name, sizeof name, "%sattend.post_softmax_talking_heads.weight", bp);
+                L->th_post = ADD(name, c->heads, c->heads, 1, 1);
+            }
+            if (c->pre_scale_post_talking_heads) {
+                snprintf(name, sizeof name, "%sattend.pre_scale_post_talking_heads.weight", bp);
+                L->th_pre_scale = ADD(name, c->heads, c->heads, 1, 1);
             }
             L->wo = NULL;
             if (c->heads > 1) {

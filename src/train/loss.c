@@ -21,7 +21,8 @@ xtc_status xtc_cross_entropy(const float *logits, const int64_t *targets, int64_
                  (long long)V);
     for (int64_t i = 0; i < N; i++)
         if (targets[i] != ignore_index && (targets[i] < 0 || targets[i] >= V))
-            XTC_FAIL(err, XTC_ERR_ARG, "target %lld at row %lld is not a token id (vocabulary %lld) nor ignore_index",
+            XTC_FAIL(err, XTC_ERR_ARG, "target %lld at row %lld is neither one of the %lld classes of the logits "
+                     "(num_tokens, or logits_dim when it differs) nor ignore_index",
                      (long long)targets[i], (long long)i, (long long)V);
     int64_t kept = 0;
     double mean = xtc_crossentropy_forward(logits, targets, N, V, ignore_index, &kept);

@@ -65,6 +65,8 @@ static xtc_status setup(struct xtc_trainer *t, const uint8_t *corpus, size_t len
         XTC_FAIL(err, XTC_ERR_CONFIG, "byte-level training needs a TransformerWrapper around a Decoder");
     if (c->net.wrap.num_tokens < 256)
         XTC_FAIL(err, XTC_ERR_CONFIG, "byte-level training needs num_tokens >= 256 (got %d)", c->net.wrap.num_tokens);
+    if (c->net.wrap.logits_dim < 256) /* every byte is a target: the cross-entropy needs a logit for it */
+        XTC_FAIL(err, XTC_ERR_CONFIG, "byte-level training needs logits_dim >= 256 (got %d)", c->net.wrap.logits_dim);
     if (c->net.layers.cross_attend)
         XTC_FAIL(err, XTC_ERR_CONFIG, "byte-level training of a cross-attending decoder needs a context");
     t->segment = c->net.wrap.max_seq_len;

@@ -52,12 +52,11 @@ xtc_status xtc_xl_workspace_create(xtc_xl_workspace_t *out, const struct xtc_mod
                  "xtc_xl_workspace_create: batch %lld x (segment %lld + max_mem_len %lld) exceeds "
                  "the rows of a forward call (2^28 tokens, 2^30 keys)",
                  (long long)batch, (long long)segment, (long long)L);
-    XTC_TRY(xtc_net_check_vocab_head(c, "the next-token loss", err));
     struct xtc_xl_workspace *w = calloc(1, sizeof *w);
     if (!w)
         XTC_FAIL(err, XTC_ERR_NOMEM, "out of memory allocating a Transformer-XL workspace");
     *w = (struct xtc_xl_workspace){
-        .B = batch, .S = segment, .L = L, .C = c->layers.dim, .V = c->wrap.num_tokens, .n_self = m->net.stack.n_self};
+        .B = batch, .S = segment, .L = L, .C = c->layers.dim, .V = c->wrap.logits_dim, .n_self = m->net.stack.n_self};
     size_t logits = sizeof(float) * (size_t)rows * (size_t)w->V;
     size_t mem = sizeof(float) * (size_t)batch * (size_t)w->L * (size_t)w->C;
     w->inp = malloc(sizeof(int64_t) * (size_t)rows);
@@ -109,7 +108,7 @@ xtc_status xtc_xl_loss(xtc_model_t m, const int64_t *x, int64_t batch, int64_t n
         xtc_mul_overflow(batch * (n - 1), w->V, &logit_bytes) ||
         xtc_bytes_overflow((int64_t)logit_bytes, sizeof(float), &logit_bytes))
         XTC_FAIL(err, XTC_ERR_ARG,
-                 "xtc_xl_loss: batch %lld x length %lld x num_tokens %lld logits exceed PTRDIFF_MAX bytes",
+                 "xtc_xl_loss: batch %lld x length %lld x logits_dim %lld logits exceed PTRDIFF_MAX bytes",
                  (long long)batch, (long long)n, (long long)w->V);
     const int64_t B = batch, N = n - 1, S = o->segment, V = w->V, C = w->C;
     int64_t mem_len = 0;

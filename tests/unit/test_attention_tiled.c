@@ -2,7 +2,10 @@
  * row-wise reference (attention.c), forward and backward, over every masking,
  * bias and memory combination, with T both below and above one tile (64 rows) and T = 1
  * (decoding's one-query products), at every kernel level up to the one in force (xtc/cpu.h,
- * forced through xtc_cpu_set_max_level; a failure's label names the level). */
+ * forced through xtc_cpu_set_max_level; a failure's label names the level).
+ * Also: the talking-heads kernels (attn/talking_heads.c) without mixings equal the
+ * reference, and a straight-through top-k's gradients are those of the full softmax for
+ * the logits (dq, dk, dmem_k, the bias table) and those of top-k for the values. */
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,6 +35,8 @@ struct cfg {
     int64_t B, T, S, K;
     int H, G, D;
     bool causal, key_mask, query_mask, alibi, alibi_pos, t5;
+    int topk;
+    bool straight_through;
 };
 
 static void run(const struct cfg *c) {
@@ -52,7 +57,8 @@ static void run(const struct cfg *c) {
         pos[i] = (i * 37) % 11 - 3;
     struct xtc_attn_params p = {.B = B, .T = T, .S = S, .K = K, .H = H, .G = G, .D = D, .scale = 0.3f,
                                 .causal = c->causal, .key_mask = c->key_mask ? km : NULL,
-                                .query_mask = c->query_mask ? qm : NULL, .mem_k = mk, .mem_v = mv};
+                                .query_mask = c->query_mask ? qm : NULL, .mem_k = mk, .mem_v = mv,
+                                .sparse_topk = c->topk, .topk_straight_through = c->straight_through};
     if (c->alibi) {
         p.bias = (struct xtc_attn_bias){.scheme = &xtc_alibi_scheme, .data = slopes};
         if (c->alibi_pos) {
@@ -65,7 +71,9 @@ static void run(const struct cfg *c) {
     }
     size_t ns = xtc_attention_tiled_scratch(&p);
     size_t nr = (size_t)omp_get_max_threads() * xtc_attention_ref_scratch(&p);
-    float *scratch = malloc(sizeof(float) * (ns > nr ? ns : nr));
+    size_t nth = xtc_talking_heads_scratch(&p);
+    ns = ns > nr ? ns : nr;
+    float *scratch = malloc(sizeof(float) * (ns > nth ? ns : nth));
     float *o_ref = calloc(nq, sizeof(float)), *o_til = calloc(nq, sizeof(float));
     xtc_attention_forward_ref(o_ref, q, k, v, &p, scratch);
     xtc_attention_forward_tiled(o_til, q, k, v, &p, scratch);
@@ -74,8 +82,17 @@ static void run(const struct cfg *c) {
     snprintf(label, sizeof label, "%s %s forward", xtc_cpu_level_name(xtc_cpu_level()), c->name);
     CHECK(xtc_check_close_f(label, o_til, o_ref, nq, 2e-5, 2e-4) == 0, "%s", label);
 
-    float *g[2][6];
-    for (int r = 0; r < 2; r++) {
+    /* the talking-heads path with no mixing is plain attention, summed in the reference's order */
+    struct xtc_attn_params pt = p;
+    pt.talking_heads = true;
+    float *o_th = calloc(nq, sizeof(float));
+    xtc_talking_heads_forward(o_th, q, k, v, &pt, scratch);
+    snprintf(label, sizeof label, "%s talking-heads kernel forward", c->name);
+    CHECK(xtc_check_close_f(label, o_th, o_ref, nq, 1e-6, 1e-5) == 0, "%s", label);
+    free(o_th);
+
+    float *g[5][6];
+    for (int r = 0; r < 5; r++) {
         g[r][0] = calloc(nq, sizeof(float));
         g[r][1] = calloc(nk, sizeof(float));
         g[r][2] = calloc(nk, sizeof(float));
@@ -87,14 +104,34 @@ static void run(const struct cfg *c) {
                            dout, q, k, v, &p, scratch);
     xtc_attention_backward_tiled(g[1][0], g[1][1], g[1][2], K ? g[1][3] : NULL, K ? g[1][4] : NULL,
                                  c->t5 ? g[1][5] : NULL, dout, q, k, v, &p, scratch);
+    xtc_talking_heads_backward(g[2][0], g[2][1], g[2][2], K ? g[2][3] : NULL, K ? g[2][4] : NULL,
+                               c->t5 ? g[2][5] : NULL, dout, q, k, v, &pt, scratch);
     const char *names[6] = {"dq", "dk", "dv", "dmem_k", "dmem_v", "dt5"};
     size_t sizes[6] = {nq, nk, nk, nm, nm, (size_t)(H * (2 * S - 1))};
     for (int i = 0; i < 6; i++) {
         snprintf(label, sizeof label, "%s %s %s", xtc_cpu_level_name(xtc_cpu_level()), c->name, names[i]);
         /* gradients sum over many rows: a looser absolute floor for reordered float sums */
         CHECK(xtc_check_close_f(label, g[1][i], g[0][i], sizes[i], 1e-4, 1e-3) == 0, "%s", label);
+        snprintf(label, sizeof label, "%s talking-heads kernel %s", c->name, names[i]);
+        CHECK(xtc_check_close_f(label, g[2][i], g[0][i], sizes[i], 1e-4, 1e-3) == 0, "%s", label);
     }
-    for (int r = 0; r < 2; r++)
+    if (c->straight_through) {
+        /* the same reference kernel without the straight-through (values) and without top-k (logits) */
+        struct xtc_attn_params pv = p, pl = p;
+        pv.topk_straight_through = false;
+        pl.sparse_topk = 0, pl.topk_straight_through = false;
+        xtc_attention_backward_ref(g[3][0], g[3][1], g[3][2], K ? g[3][3] : NULL, K ? g[3][4] : NULL,
+                                   c->t5 ? g[3][5] : NULL, dout, q, k, v, &pv, scratch);
+        xtc_attention_backward_ref(g[4][0], g[4][1], g[4][2], K ? g[4][3] : NULL, K ? g[4][4] : NULL,
+                                   c->t5 ? g[4][5] : NULL, dout, q, k, v, &pl, scratch);
+        for (int i = 0; i < 6; i++) {
+            const int from = i == 2 || i == 4 ? 3 : 4; /* dv, dmem_v: top-k's; the others: the full softmax's */
+            snprintf(label, sizeof label, "%s straight-through %s", c->name, names[i]);
+            /* one kernel, the same sums: only the probabilities differ where they should */
+            CHECK(xtc_check_close_f(label, g[0][i], g[from][i], sizes[i], 1e-6, 1e-5) == 0, "%s", label);
+        }
+    }
+    for (int r = 0; r < 5; r++)
         for (int i = 0; i < 6; i++)
             free(g[r][i]);
     free(q), free(k), free(v), free(mk), free(mv), free(dout), free(slopes), free(t5), free(km), free(qm);
@@ -103,17 +140,21 @@ static void run(const struct cfg *c) {
 
 int main(void) {
     const struct cfg cases[] = {
-        {"plain", 2, 5, 5, 0, 2, 2, 8, false, false, false, false, false, false},
-        {"causal S>T", 2, 7, 12, 0, 2, 2, 8, true, false, false, false, false, false},
-        {"causal two tiles", 1, 150, 160, 0, 2, 1, 16, true, true, true, false, false, false},
-        {"masks + mem-kv", 3, 9, 9, 3, 4, 2, 8, true, true, true, false, false, false},
-        {"masks no mem-kv", 3, 9, 9, 0, 4, 4, 8, false, true, true, false, false, false},
-        {"alibi", 2, 70, 80, 0, 4, 4, 8, true, true, false, true, false, false},
-        {"alibi explicit pos + mem-kv", 2, 11, 11, 2, 4, 2, 4, true, false, true, true, true, false},
-        {"t5 bidirectional", 2, 13, 13, 2, 2, 2, 8, false, true, true, false, false, true},
-        {"t5 causal S>T", 2, 66, 90, 0, 2, 1, 8, true, false, false, false, false, true},
-        {"one query + mem-kv", 2, 1, 37, 3, 4, 2, 16, true, true, false, false, false, false},
-        {"one query alibi", 1, 1, 20, 0, 2, 2, 8, true, false, false, true, false, false},
+        {"plain", 2, 5, 5, 0, 2, 2, 8, false, false, false, false, false, false, 0, false},
+        {"causal S>T", 2, 7, 12, 0, 2, 2, 8, true, false, false, false, false, false, 0, false},
+        {"causal two tiles", 1, 150, 160, 0, 2, 1, 16, true, true, true, false, false, false, 0, false},
+        {"masks + mem-kv", 3, 9, 9, 3, 4, 2, 8, true, true, true, false, false, false, 0, false},
+        {"masks no mem-kv", 3, 9, 9, 0, 4, 4, 8, false, true, true, false, false, false, 0, false},
+        {"alibi", 2, 70, 80, 0, 4, 4, 8, true, true, false, true, false, false, 0, false},
+        {"alibi explicit pos + mem-kv", 2, 11, 11, 2, 4, 2, 4, true, false, true, true, true, false, 0, false},
+        {"t5 bidirectional", 2, 13, 13, 2, 2, 2, 8, false, true, true, false, false, true, 0, false},
+        {"t5 causal S>T", 2, 66, 90, 0, 2, 1, 8, true, false, false, false, false, true, 0, false},
+        {"sparse top-3 + mem-kv", 2, 9, 11, 2, 2, 2, 8, true, true, true, false, false, false, 3, false},
+        {"sparse top-4 straight-through + mem-kv + alibi", 2, 70, 75, 2, 4, 2, 8, true, true, true, true, false, false, 4,
+         true},
+        {"sparse top-2 straight-through + t5", 2, 13, 13, 0, 2, 2, 8, false, true, false, false, false, true, 2, true},
+        {"one query + mem-kv", 2, 1, 37, 3, 4, 2, 16, true, true, false, false, false, false, 0, false},
+        {"one query alibi", 1, 1, 20, 0, 2, 2, 8, true, false, false, true, false, false, 0, false},
     };
     const enum xtc_cpu_level top = xtc_cpu_level();
     for (int l = XTC_CPU_PORTABLE; l <= (int)top; l++) {

@@ -351,6 +351,17 @@ static const struct bad BAD[] = {
      "attn_flash"},
     {"shift_tokens out of range", DEC(", \"shift_tokens\": -70000"), XTC_ERR_CONFIG, "shift_tokens"},
     {"shift_tokens: more groups than dim", DEC(", \"shift_tokens\": 40"), XTC_ERR_CONFIG, "shift_tokens"},
+    /* Attend asserts talking heads are not compatible with flash attention */
+    {"attn_gate_values_rank with attn_gate_values_headwise",
+     DEC(", \"attn_gate_values\": true, \"attn_gate_values_rank\": 4, \"attn_gate_values_headwise\": true"),
+     XTC_ERR_CONFIG, "attn_gate_values_rank"},
+    {"attn_output_gate_rank with attn_output_gate_headwise",
+     DEC(", \"attn_output_gate\": true, \"attn_output_gate_rank\": 4, \"attn_output_gate_headwise\": true"),
+     XTC_ERR_CONFIG, "attn_output_gate_rank"},
+    {"attn_gate_values_rank too large", DEC(", \"attn_gate_values\": true, \"attn_gate_values_rank\": 4096"),
+     XTC_ERR_CONFIG, "attn_gate_values_rank"},
+    {"attn_flash with attn_post_talking_heads", DEC(", \"attn_flash\": true, \"attn_post_talking_heads\": true"),
+     XTC_ERR_CONFIG, "attn_post_talking_heads"},
     /* x-transformers fails at the first forward: logits = x (dim) @ E^T (emb_dim) */
     {"tie_embedding with emb_dim != dim",
      "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 64, \"max_seq_len\": 32, \"emb_dim\": 16, "
@@ -515,6 +526,16 @@ static void test_warnings(void) {
     rc = parse(&cfg, DEC(", \"attn_dim_head\": 16"), &err);
     CHECK(rc == XTC_OK && cap.n_warn == 0, "no rotary, small dim_head: rc %d, %d warnings", (int)rc, cap.n_warn);
     CHECK(cap.n_other == 0, "unexpected non-warning log messages: %d (%s)", cap.n_other, cap.last);
+
+    /* tie_embedding: x-transformers ties the logits to the token embedding and ignores logits_dim */
+    cap = (struct log_capture){0};
+    rc = parse(&cfg,
+               "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 64, \"max_seq_len\": 32, "
+               "\"tie_embedding\": true, \"logits_dim\": 40, \"attn_layers\": {\"class\": \"Decoder\", "
+               "\"kwargs\": {\"dim\": 32, \"depth\": 1}}}}", &err);
+    CHECK(rc == XTC_OK && cfg.net.wrap.logits_dim == 64 && cap.n_warn == 1 && strstr(cap.last, "logits_dim"),
+          "tied logits_dim 40: rc %d, logits_dim %d (want 64), %d warnings (%s)", (int)rc, cfg.net.wrap.logits_dim,
+          cap.n_warn, cap.last);
 
     /* with the callback removed, nothing is delivered */
     xtc_log_set(NULL, NULL);

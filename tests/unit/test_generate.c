@@ -428,36 +428,62 @@ static void non_finite_logits(void) {
     xtc_model_free(m);
 }
 
-/* A head of another width than the vocabulary (logits_dim) runs forward and backward, but
- * next-token generation, beam search and the losses read logits as vocabulary scores. */
-static void logits_dim_refused(void) {
-    const char *cfg = "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 40, \"max_seq_len\": 16, "
-                      "\"logits_dim\": 30, \"attn_layers\": {\"class\": \"Decoder\", \"kwargs\": {\"dim\": 32, "
-                      "\"depth\": 1, \"heads\": 2, \"attn_dim_head\": 16}}}}";
-    xtc_model_t m;
-    struct xtc_error err;
-    if (xtc_model_create(&m, cfg, strlen(cfg), 3, &err) != XTC_OK) {
-        CHECK(0, "logits_dim: init: %s", err.msg);
-        return;
+/* A head of another width than the vocabulary (logits_dim): generation samples ids from its
+ * logits, as x-transformers' AutoregressiveWrapper does, so a narrower head generates (ids below
+ * logits_dim only) and a wider one is refused (it could pick an id that is no token). */
+static void logits_dim_generation(void) {
+    for (int wide = 0; wide < 2; wide++) {
+        char cfg[512];
+        snprintf(cfg, sizeof cfg,
+                 "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 40, \"max_seq_len\": 16, "
+                 "\"logits_dim\": %d, \"attn_layers\": {\"class\": \"Decoder\", \"kwargs\": {\"dim\": 32, "
+                 "\"depth\": 1, \"heads\": 2, \"attn_dim_head\": 16}}}}", wide ? 50 : 30);
+        const int64_t Vo = wide ? 50 : 30;
+        xtc_model_t m;
+        struct xtc_error err;
+        if (xtc_model_create(&m, cfg, strlen(cfg), 3, &err) != XTC_OK) {
+            CHECK(0, "logits_dim: init: %s", err.msg);
+            return;
+        }
+        int64_t prompt[3] = {1, 2, 39}, out[2 * 6], n;
+        float step_logits[2 * 6 * 50];
+        struct xtc_gen_options o;
+        xtc_gen_options_default(&o);
+        o.max_new_tokens = 6;
+        struct xtc_beam_options bo;
+        xtc_beam_options_default(&bo);
+        bo.beams = 2;
+        bo.max_new_tokens = 2;
+        xtc_status g = xtc_generate(m, prompt, 1, 3, &o, NULL, NULL, out, &n, step_logits, &err);
+        if (wide) {
+            CHECK(g == XTC_ERR_UNSUPPORTED && strstr(err.msg, "logits_dim"), "generation refuses logits_dim > "
+                  "num_tokens (%s)", err.msg);
+            CHECK(xtc_generate_xl(m, prompt, 1, 3, &o, NULL, NULL, out, &n, NULL, &err) == XTC_ERR_UNSUPPORTED &&
+                      strstr(err.msg, "logits_dim"), "XL generation refuses logits_dim > num_tokens (%s)", err.msg);
+            CHECK(xtc_beam_search(m, prompt, 1, 3, &bo, out, NULL, &err) == XTC_ERR_UNSUPPORTED &&
+                      strstr(err.msg, "logits_dim"), "beam search refuses logits_dim > num_tokens (%s)", err.msg);
+        } else {
+            CHECK(g == XTC_OK && n == 6, "generation with logits_dim 30 < num_tokens 40: %s", err.msg);
+            bool ok = true;
+            for (int64_t i = 0; g == XTC_OK && i < n; i++) {
+                ok &= out[i] >= 0 && out[i] < Vo;
+                /* greedy: the id of the largest of the step's 30 logits */
+                int64_t best = 0;
+                for (int64_t v = 1; v < Vo; v++)
+                    best = step_logits[i * Vo + v] > step_logits[i * Vo + best] ? v : best;
+                ok &= out[i] == best;
+            }
+            CHECK(ok, "logits_dim 30: generated ids are the argmax of the 30 step logits");
+            CHECK(xtc_generate_xl(m, prompt, 1, 3, &o, NULL, NULL, out, &n, NULL, &err) == XTC_OK,
+                  "XL generation with logits_dim 30: %s", err.msg);
+            CHECK(xtc_beam_search(m, prompt, 1, 3, &bo, out, NULL, &err) == XTC_OK && out[0] < Vo && out[1] < Vo,
+                  "beam search with logits_dim 30: %s", err.msg);
+        }
+        struct xtc_inputs in = {.batch = 1, .len = 3, .tokens = prompt};
+        struct xtc_outputs res;
+        CHECK(xtc_model_forward(m, &in, &res, &err) == XTC_OK && res.out_dim == Vo, "logits_dim forward: %s", err.msg);
+        xtc_model_free(m);
     }
-    int64_t prompt[3] = {1, 2, 3}, out[4], n;
-    struct xtc_gen_options o;
-    xtc_gen_options_default(&o);
-    o.max_new_tokens = 4;
-    CHECK(xtc_generate(m, prompt, 1, 3, &o, NULL, NULL, out, &n, NULL, &err) == XTC_ERR_UNSUPPORTED &&
-              strstr(err.msg, "logits_dim"), "generation refuses logits_dim != num_tokens (%s)", err.msg);
-    CHECK(xtc_generate_xl(m, prompt, 1, 3, &o, NULL, NULL, out, &n, NULL, &err) == XTC_ERR_UNSUPPORTED &&
-              strstr(err.msg, "logits_dim"), "XL generation refuses logits_dim != num_tokens (%s)", err.msg);
-    struct xtc_beam_options bo;
-    xtc_beam_options_default(&bo);
-    bo.beams = 2;
-    bo.max_new_tokens = 2;
-    CHECK(xtc_beam_search(m, prompt, 1, 3, &bo, out, NULL, &err) == XTC_ERR_UNSUPPORTED &&
-              strstr(err.msg, "logits_dim"), "beam search refuses logits_dim != num_tokens (%s)", err.msg);
-    struct xtc_inputs in = {.batch = 1, .len = 3, .tokens = prompt};
-    struct xtc_outputs res;
-    CHECK(xtc_model_forward(m, &in, &res, &err) == XTC_OK && res.out_dim == 30, "logits_dim forward: %s", err.msg);
-    xtc_model_free(m);
 }
 
 int main(void) {
@@ -481,6 +507,22 @@ int main(void) {
                                            "\"attn_num_mem_kv\": 2", "");
     cache_vs_recompute("rotary + alibi", "\"heads\": 4, \"attn_dim_head\": 8, \"rotary_pos_emb\": true, "
                                          "\"alibi_pos_bias\": true", "");
+    /* per-head gates: decoding takes the general forward */
+    cache_vs_recompute("headwise swiglu value gate + head gate + rotary",
+                       "\"heads\": 2, \"attn_dim_head\": 16, \"attn_gate_values\": true, "
+                       "\"attn_gate_values_headwise\": true, \"attn_swiglu_values\": true, "
+                       "\"attn_gate_value_heads\": true, \"rotary_pos_emb\": true", "");
+    cache_vs_recompute("output gate (low rank) + value gate + rotary",
+                       "\"heads\": 2, \"attn_dim_head\": 16, \"attn_gate_values\": true, \"attn_output_gate\": true, "
+                       "\"attn_output_gate_rank\": 4, \"rotary_pos_emb\": true", "");
+    cache_vs_recompute("low-rank value gate + alibi",
+                       "\"heads\": 2, \"attn_dim_head\": 16, \"attn_gate_values\": true, "
+                       "\"attn_gate_values_rank\": 4, \"alibi_pos_bias\": true", ", \"use_abs_pos_emb\": false");
+    /* talking heads: decoding takes the general forward (the mixings join the heads of a row) */
+    cache_vs_recompute("talking heads + alibi + mem-kv",
+                       "\"heads\": 3, \"attn_dim_head\": 8, \"attn_pre_talking_heads\": true, "
+                       "\"attn_post_talking_heads\": true, \"attn_pre_scale_post_talking_heads\": true, "
+                       "\"alibi_pos_bias\": true, \"attn_num_mem_kv\": 1", ", \"use_abs_pos_emb\": false");
     cache_vs_recompute("glu + rmsnorm + ff bias", "\"heads\": 2, \"attn_dim_head\": 16, \"ff_glu\": true, "
                                                   "\"use_rmsnorm\": true, \"rotary_pos_emb\": true", "");
     /* feed-forward variants and block structures: the decoding step's whole-row ends of a branch */
@@ -572,6 +614,6 @@ int main(void) {
     sliding_window_runs();
     samplers();
     non_finite_logits();
-    logits_dim_refused();
+    logits_dim_generation();
     return xtc_check_report("test_generate");
 }

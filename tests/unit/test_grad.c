@@ -425,11 +425,17 @@ struct attn_ctx {
 
 static double attn_objective(void *ctx) {
     struct attn_ctx *c = ctx;
-    xtc_attention_forward_ref(c->out, c->q, c->k, c->v, &c->p, c->scratch);
+    if (c->p.talking_heads)
+        xtc_talking_heads_forward(c->out, c->q, c->k, c->v, &c->p, c->scratch);
+    else
+        xtc_attention_forward_ref(c->out, c->q, c->k, c->v, &c->p, c->scratch);
     return dot_r(c->out, c->r, c->n_out);
 }
 
-/* Checks dq, dk, dv (overwritten) and dmem_k, dmem_v, dt5 (accumulated) of one configuration. */
+/* Checks dq, dk, dv (overwritten) and dmem_k, dmem_v, dt5 (accumulated) of one configuration.
+ * With p.talking_heads, the talking-heads kernels run instead, and the mixings p names (any
+ * non-NULL th_* pointer: replaced by a random (H, H) matrix) get their gradients (accumulated)
+ * checked too. */
 static void attn_case(const char *name, struct xtc_attn_params p, bool with_t5) {
     const int64_t B = p.B, T = p.T, S = p.S, K = p.K;
     const size_t nq = (size_t)(B * T * p.H * p.D), nk = (size_t)(B * S * p.G * p.D), nm = (size_t)(p.G * K * p.D);
@@ -439,8 +445,20 @@ static void attn_case(const char *name, struct xtc_attn_params p, bool with_t5) 
     c.mk = K ? rand_floats(nm, 1.0) : NULL, c.mv = K ? rand_floats(nm, 1.0) : NULL;
     c.t5 = with_t5 ? rand_floats(nt5, 1.0) : NULL;
     c.out = xmalloc(sizeof(float) * nq);
-    c.scratch = xmalloc(sizeof(float) * xtc_attention_ref_scratch(&p) * (size_t)omp_get_max_threads());
+    size_t nscr = xtc_attention_ref_scratch(&p) * (size_t)omp_get_max_threads();
+    if (p.talking_heads && xtc_talking_heads_scratch(&p) > nscr)
+        nscr = xtc_talking_heads_scratch(&p);
+    c.scratch = xmalloc(sizeof(float) * nscr);
     c.p.mem_k = c.mk, c.p.mem_v = c.mv;
+    const size_t nw = (size_t)(p.H * p.H);
+    float *th[3] = {0}, *dth0[3] = {0}, *dth[3] = {0};
+    const float **th_slot[3] = {&c.p.th_pre, &c.p.th_post, &c.p.th_pre_scale};
+    float **dth_slot[3] = {&c.p.th_dpre, &c.p.th_dpost, &c.p.th_dpre_scale};
+    for (int w = 0; w < 3; w++)
+        if (*th_slot[w]) {
+            th[w] = rand_floats(nw, 1.0), dth0[w] = rand_floats(nw, 1.0), dth[w] = copy_floats(dth0[w], nw);
+            *th_slot[w] = th[w], *dth_slot[w] = dth[w];
+        }
     if (with_t5) {
         c.p.bias = (struct xtc_attn_bias){.scheme = &xtc_t5_scheme, .data = c.t5};
         c.p.dbias_n = (int64_t)nt5;
@@ -451,9 +469,21 @@ static void attn_case(const char *name, struct xtc_attn_params p, bool with_t5) 
     float *dt50 = with_t5 ? rand_floats(nt5, 1.0) : NULL;
     float *dmk = K ? copy_floats(dmk0, nm) : NULL, *dmv = K ? copy_floats(dmv0, nm) : NULL;
     float *dt5 = with_t5 ? copy_floats(dt50, nt5) : NULL;
-    xtc_attention_backward_ref(dq, dk, dv, dmk, dmv, dt5, c.r, c.q, c.k, c.v, &c.p, c.scratch);
+    if (c.p.talking_heads)
+        xtc_talking_heads_backward(dq, dk, dv, dmk, dmv, dt5, c.r, c.q, c.k, c.v, &c.p, c.scratch);
+    else
+        xtc_attention_backward_ref(dq, dk, dv, dmk, dmv, dt5, c.r, c.q, c.k, c.v, &c.p, c.scratch);
 
     char buf[128];
+    static const char *th_names[3] = {"pre", "post", "pre_scale_post"};
+    for (int w = 0; w < 3; w++) {
+        if (!th[w])
+            continue;
+        float *g = minus(dth[w], dth0[w], nw);
+        snprintf(buf, sizeof buf, "attn %s: d talking heads %s (+=)", name, th_names[w]);
+        fd_check(buf, attn_objective, &c, th[w], g, nw, NULL, 0, OP_EPS, OP_ATOL, OP_RTOL, NULL);
+        free(g);
+    }
     snprintf(buf, sizeof buf, "attn %s: dq", name);
     fd_check(buf, attn_objective, &c, c.q, dq, nq, NULL, 0, OP_EPS, OP_ATOL, OP_RTOL, NULL);
     snprintf(buf, sizeof buf, "attn %s: dk", name);
@@ -476,6 +506,8 @@ static void attn_case(const char *name, struct xtc_attn_params p, bool with_t5) 
         fd_check(buf, attn_objective, &c, c.t5, g, nt5, NULL, 0, OP_EPS, OP_ATOL, OP_RTOL, NULL);
         free(g);
     }
+    for (int w = 0; w < 3; w++)
+        free(th[w]), free(dth0[w]), free(dth[w]);
     free(dq), free(dk), free(dv), free(dmk0), free(dmv0), free(dt50), free(dmk), free(dmv), free(dt5);
     free(c.q), free(c.k), free(c.v), free(c.r), free(c.mk), free(c.mv), free(c.t5), free(c.out), free(c.scratch);
 }
@@ -547,6 +579,23 @@ static void test_attention(void) {
     /* T5 table, causal */
     attn_case("T5 causal", (struct xtc_attn_params){.B = 1, .T = 4, .S = 4, .H = 2, .G = 2, .D = 5, .scale = sc,
                                                      .causal = true},
+              true);
+    /* talking heads (attn/talking_heads.c): every mixing, with GQA, memory key/values, a soft
+     * clamp, causal masking with a query that sees no key (its probabilities are uniform, and
+     * pre_scale_post mixes the logits of its masked keys), and a T5 table under the pre mixing */
+    static const float flag = 1.0f; /* any non-NULL th_* asks attn_case for a random mixing */
+    attn_case("talking heads all + GQA + mem kv + softclamp + key mask",
+              (struct xtc_attn_params){.B = 2, .T = 5, .S = 5, .K = 1, .H = 3, .G = 1, .D = 5, .scale = sc,
+                                       .softclamp = 2.0f, .causal = true, .key_mask = km0, .talking_heads = true,
+                                       .th_pre = &flag, .th_post = &flag, .th_pre_scale = &flag},
+              false);
+    attn_case("talking heads pre_scale_post, query with no visible key",
+              (struct xtc_attn_params){.B = 2, .T = 5, .S = 5, .H = 2, .G = 2, .D = 5, .scale = sc, .causal = true,
+                                       .key_mask = km0, .talking_heads = true, .th_pre_scale = &flag},
+              false);
+    attn_case("talking heads pre + post, T5 S>T + key mask + sparse top-3",
+              (struct xtc_attn_params){.B = 2, .T = 3, .S = 5, .H = 2, .G = 2, .D = 5, .scale = sc, .sparse_topk = 3,
+                                       .key_mask = km5, .talking_heads = true, .th_pre = &flag, .th_post = &flag},
               true);
 }
 

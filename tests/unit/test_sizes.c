@@ -115,7 +115,7 @@ static void test_xl_sizes(xtc_model_t m) {
     float loss = 0;
     struct xtc_xl_loss_options o = {.segment = 2, .ignore_index = -100, .scale = 1.0f};
     expect("xtc_xl_loss with length 2^62", xtc_xl_loss(m, x, 1, (int64_t)1 << 62, &o, w, &loss, NULL, &err),
-           XTC_ERR_ARG, &err, WORDS("length 4611686018427387904", "num_tokens 16"));
+           XTC_ERR_ARG, &err, WORDS("length 4611686018427387904", "logits_dim 16"));
     xtc_xl_workspace_free(w);
 }
 

@@ -60,8 +60,10 @@ size_t xtc_attention_tiled_scratch(const struct xtc_attn_params *p) {
     if (xtc_attn_rowwise(p)) /* CoPE and data-dependent ALiBi run the row-wise reference kernels: their scratch on every thread */
         return xtc_attention_ref_scratch(p) * (size_t)omp_get_max_threads();
     int64_t W = p->K + p->S, R = tile_rows(p->T);
-    /* per thread: logits/probabilities, their gradient, the logits' gradient factors, dmem_k, dmem_v, dbias */
-    size_t per = (size_t)(2 * R * W + R * W + 2 * (int64_t)p->G * p->K * p->D + p->dbias_n + W + 16);
+    /* per thread: logits/probabilities, their gradient, the logits' gradient factors, dmem_k, dmem_v, dbias,
+     * top-k's row, and with a straight-through top-k the probabilities without the drop */
+    size_t per = (size_t)(2 * R * W + R * W + 2 * (int64_t)p->G * p->K * p->D + p->dbias_n + W + 16 +
+                          (p->topk_straight_through ? R * W : 0));
     return per * (size_t)omp_get_max_threads();
 }
 
@@ -232,6 +234,9 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
     const int nth = omp_get_max_threads();
     const size_t per = xtc_attention_tiled_scratch(p) / (size_t)nth;
     const int64_t nmem = (int64_t)G * K * D, nbias = dbias && p->bias.scheme && p->bias.scheme->grad_row ? p->dbias_n : 0;
+    const bool st = p->topk_straight_through && p->sparse_topk > 0;
+    struct xtc_attn_params full = *p;
+    full.sparse_topk = 0;
     memset(dk, 0, sizeof(float) * (size_t)(B * S * GD));
     memset(dv, 0, sizeof(float) * (size_t)(B * S * GD));
     int team = 1;
@@ -242,6 +247,8 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
         float *P = scratch + per * (size_t)omp_get_thread_num();
         float *dP = P + R * W, *gfac = dP + R * W, *my_dmk = gfac + R * W, *my_dmv = my_dmk + nmem;
         float *my_dbias = my_dmv + nmem;
+        /* straight-through top-k: the logits' gradient goes through the softmax without the drop (Pf) */
+        float *Pf = st ? my_dbias + nbias + W : NULL;
         memset(my_dmk, 0, sizeof(float) * (size_t)(2 * nmem + nbias));
 #pragma omp single
         team = omp_get_num_threads(); /* the threads that really run: only their sums exist */
@@ -254,7 +261,11 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
                 for (int h = hk; h < H; h += G)
                     for (int64_t i0 = 0; i0 < T; i0 += R) {
                         int64_t n = T - i0 < R ? T - i0 : R;
-                        int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, gfac, my_dbias + nbias, any), Wv = K + Sv;
+                        int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, st ? NULL : gfac, my_dbias + nbias, any);
+                        if (st) /* the same Sv: the top-k drop never changes which keys a tile sees */
+                            probs_tile(&full, q, k, b, h, i0, n, Pf, gfac, my_dbias + nbias, any);
+                        const int64_t Wv = K + Sv;
+                        const float *Pg = st ? Pf : P; /* the probabilities the logits' gradient goes through */
                         const float *dO = dout + (b * T + i0) * HD + (int64_t)h * D;
                         const float *Q = q + (b * T + i0) * HD + (int64_t)h * D;
                         float *dQ = dq + (b * T + i0) * HD + (int64_t)h * D;
@@ -276,7 +287,8 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
                         /* dS = P (dP - sum_j P dP) times the gradient factor (0 where the logit was a
                          * masked constant) */
                         for (int64_t r = 0; r < n; r++) {
-                            float *pr = P + r * W, *dr = dP + r * W, *gr = gfac + r * W;
+                            const float *pr = Pg + r * W;
+                            float *dr = dP + r * W, *gr = gfac + r * W;
                             double dsum = 0;
                             for (int64_t j = 0; j < Wv; j++)
                                 dsum += (double)pr[j] * dr[j];

@@ -143,7 +143,7 @@ size_t xtc_attention_ref_scratch(const struct xtc_attn_params *p) {
     if (p->cope.max_pos > 0) /* the forward's two rows and cope_forward_floats; the backward's (cope_backward) */
         return (size_t)(3 * (int64_t)p->H * W + 5 * W + xtc_cope_work_floats(&p->cope, W) +
                         (2 * W + cope_forward_floats(p)));
-    return (size_t)(4 * W);
+    return (size_t)((p->topk_straight_through ? 5 : 4) * W); /* + the row without top-k */
 }
 
 void xtc_attention_forward_head_ref(float *out, const float *q, const float *k, const float *v,
@@ -325,7 +325,11 @@ void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, 
         backward_cope(dq, dk, dv, dmem_k, dmem_v, dbias, dout, q, k, v, p, scratch);
         return;
     }
-    float *P = scratch, *dP = P + (K + S), *fac = dP + (K + S);
+    float *P = scratch, *dP = P + (K + S), *fac = dP + (K + S), *Pf = fac + 2 * (K + S);
+    /* straight-through top-k: the logits' gradient comes from the row's softmax without the drop */
+    struct xtc_attn_params full = *p;
+    full.sparse_topk = 0;
+    const bool st = p->topk_straight_through && p->sparse_topk > 0;
     for (int hk = 0; hk < G; hk++) {
         for (int h = hk; h < H; h += G)
             for (int64_t b = 0; b < B; b++)
@@ -333,12 +337,24 @@ void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, 
                     if (row_is_zeroed(p, b, i))
                         continue;
                     float mx = score_row(p, q, k, p->mem_k, b, h, i, P, fac + (K + S));
-                    /* recover the mask from the logits: masked entries are exactly -FLT_MAX */
-                    for (int64_t j = 0; j < K + S; j++)
-                        dP[j] = P[j] == -FLT_MAX ? 1.0f : 0.0f;
-                    /* y = c tanh(s / c): ds = dy (1 - (y / c)^2) */
-                    for (int64_t j = 0; j < K + S; j++)
-                        fac[j] = p->softclamp > 0 ? 1.0f - (P[j] / p->softclamp) * (P[j] / p->softclamp) : 1.0f;
+                    /* Pg: the probabilities the logits' gradient goes through (P, or P without top-k) */
+                    float *Pg = P;
+                    if (st) {
+                        float mxf = score_row(&full, q, k, p->mem_k, b, h, i, Pf, fac + (K + S));
+                        Pg = Pf;
+                        for (int64_t j = 0; j < K + S; j++)
+                            dP[j] = Pf[j] == -FLT_MAX ? 1.0f : 0.0f;
+                        for (int64_t j = 0; j < K + S; j++)
+                            fac[j] = p->softclamp > 0 ? 1.0f - (Pf[j] / p->softclamp) * (Pf[j] / p->softclamp) : 1.0f;
+                        softmax_row(Pf, K + S, mxf);
+                    } else {
+                        /* recover the mask from the logits: masked entries are exactly -FLT_MAX */
+                        for (int64_t j = 0; j < K + S; j++)
+                            dP[j] = P[j] == -FLT_MAX ? 1.0f : 0.0f;
+                        /* y = c tanh(s / c): ds = dy (1 - (y / c)^2) */
+                        for (int64_t j = 0; j < K + S; j++)
+                            fac[j] = p->softclamp > 0 ? 1.0f - (P[j] / p->softclamp) * (P[j] / p->softclamp) : 1.0f;
+                    }
                     softmax_row(P, K + S, mx);
                     const float *dov = dout + (b * T + i) * qstride + (int64_t)h * D;
                     const float *qv = q + (b * T + i) * qstride + (int64_t)h * D;
@@ -348,7 +364,7 @@ void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, 
                     for (int64_t j = 0; j < K + S; j++) {
                         float hid = dP[j];
                         float g = dot(dov, value_at(p, v, b, hk, j), D);
-                        Dsum += (double)P[j] * g;
+                        Dsum += (double)Pg[j] * g;
                         dP[j] = hid != 0.0f ? NAN : g; /* NaN marks a constant (masked) logit */
                     }
                     for (int64_t j = 0; j < K + S; j++) {
@@ -365,7 +381,7 @@ void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, 
                         }
                         const int64_t lrow = ((b * H + h) * T + i) * (K + S);
                         /* the logit also reaches the next layer (residual attention) */
-                        float dl = (float)(w * (dP[j] - Dsum));
+                        float dl = (float)(Pg[j] * (dP[j] - Dsum));
                         if (p->dlogits_in)
                             dl += p->dlogits_in[lrow + j];
                         float ds = dl * fac[j];
