@@ -179,6 +179,34 @@ void xtc_attention_forward_ref(float *out, const float *q, const float *k, const
             xtc_attention_forward_head_ref(out, q, k, v, p, b, h, scratch);
 }
 
+/* The gradient ds of logit j of query row (b, i) into the query (dqv) and key j: a memory key
+ * (dmem_k, when wanted) or key j of batch row b (dk). */
+static inline void logit_grad_qk(const struct xtc_attn_params *p, float ds, const float *k, int64_t b, int hk,
+                                 int64_t j, const float *qv, float *dqv, float *dk, float *dmem_k) {
+    const int64_t K = p->K, S = p->S, D = p->D, kstride = (int64_t)p->G * D;
+    const float *kv = j < K ? p->mem_k + ((int64_t)hk * K + j) * D : k + (b * S + (j - K)) * kstride + (int64_t)hk * D;
+    float *dkv = j < K ? (dmem_k ? dmem_k + ((int64_t)hk * K + j) * D : NULL)
+                       : dk + (b * S + (j - K)) * kstride + (int64_t)hk * D;
+    for (int64_t d = 0; d < D; d++)
+        dqv[d] += ds * p->scale * kv[d];
+    if (dkv)
+        for (int64_t d = 0; d < D; d++)
+            dkv[d] += ds * p->scale * qv[d];
+}
+
+/* The logit gradients dl (K + S) of query row (b, h, i) into the learned position terms: the
+ * scheme's bias table (dbias), data-dependent ALiBi's gates, the relative projection curves. */
+static void logit_grad_bias(const struct xtc_attn_params *p, float *dbias, int64_t b, int h, int64_t i,
+                            const float *dl) {
+    const int64_t K = p->K, S = p->S;
+    if (dbias && p->bias.scheme && p->bias.scheme->grad_row)
+        xtc_attn_bias_grad_row(p, b, h, i, S, dl + K, dbias);
+    if (p->dda.dtable)
+        xtc_dda_grad_row(&p->dda, b, h, i, S, dl + K);
+    if (p->rp_dcurves)
+        xtc_attn_relproj_grad_row(p, b, h, i, S, dl + K);
+}
+
 /* Backward with CoPE: one query row of every head at a time, since with talking heads a
  * head's gates read every head's logits. Per row: the masked logits l_h of each head (pre),
  * CoPE's gate inputs (A), then per head the softmax and its gradient dl (the logits after
@@ -289,23 +317,10 @@ static void backward_cope(float *dq, float *dk, float *dv, float *dmem_k, float 
                     /* y = c tanh(s / c): ds = dy (1 - (y / c)^2) */
                     if (p->softclamp > 0)
                         dp[j] *= 1.0f - (l[j] / p->softclamp) * (l[j] / p->softclamp);
-                    float ds = dp[j];
-                    if (ds == 0.0f)
-                        continue;
-                    const float *kv = j < K ? p->mem_k + ((int64_t)hk * K + j) * D
-                                            : k + (b * S + (j - K)) * kstride + (int64_t)hk * D;
-                    float *dkv = j < K ? (dmem_k ? dmem_k + ((int64_t)hk * K + j) * D : NULL)
-                                       : dk + (b * S + (j - K)) * kstride + (int64_t)hk * D;
-                    for (int d = 0; d < D; d++)
-                        dqv[d] += ds * p->scale * kv[d];
-                    if (dkv)
-                        for (int d = 0; d < D; d++)
-                            dkv[d] += ds * p->scale * qv[d];
+                    if (dp[j] != 0.0f)
+                        logit_grad_qk(p, dp[j], k, b, hk, j, qv, dqv, dk, dmem_k);
                 }
-                if (dbias && p->bias.scheme && p->bias.scheme->grad_row)
-                    xtc_attn_bias_grad_row(p, b, h, i, S, dp + K, dbias);
-                if (p->dda.dtable)
-                    xtc_dda_grad_row(&p->dda, b, h, i, S, dp + K);
+                logit_grad_bias(p, dbias, b, h, i, dp);
             }
         }
 }
@@ -388,24 +403,10 @@ void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, 
                         if (p->dprev_out)
                             p->dprev_out[lrow + j] = ds;
                         dP[j] = ds; /* the logit gradient, for a learned bias below */
-                        if (ds == 0.0f)
-                            continue;
-                        const float *kv = j < K ? p->mem_k + ((int64_t)hk * K + j) * D
-                                                : k + (b * S + (j - K)) * kstride + (int64_t)hk * D;
-                        float *dkv = j < K ? (dmem_k ? dmem_k + ((int64_t)hk * K + j) * D : NULL)
-                                           : dk + (b * S + (j - K)) * kstride + (int64_t)hk * D;
-                        for (int d = 0; d < D; d++)
-                            dqv[d] += ds * p->scale * kv[d];
-                        if (dkv)
-                            for (int d = 0; d < D; d++)
-                                dkv[d] += ds * p->scale * qv[d];
+                        if (ds != 0.0f)
+                            logit_grad_qk(p, ds, k, b, hk, j, qv, dqv, dk, dmem_k);
                     }
-                    if (dbias && p->bias.scheme && p->bias.scheme->grad_row)
-                        xtc_attn_bias_grad_row(p, b, h, i, S, dP + K, dbias);
-                    if (p->dda.dtable)
-                        xtc_dda_grad_row(&p->dda, b, h, i, S, dP + K);
-                    if (p->rp_dcurves)
-                        xtc_attn_relproj_grad_row(p, b, h, i, S, dP + K);
+                    logit_grad_bias(p, dbias, b, h, i, dP);
                 }
     }
 }
