@@ -7,6 +7,7 @@
 #define XTC_ATTENTION_H
 
 #include <float.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,6 +65,19 @@ struct xtc_attn_params {
     const float *th_pre, *th_post, *th_pre_scale;
     float *th_dpre, *th_dpost, *th_dpre_scale;
 };
+
+/* softmax in place over n logits whose maximum is mx (masked logits are -FLT_MAX, so a fully
+ * masked row becomes uniform, as in torch); the sum in double */
+static inline void xtc_softmax_row(float *row, int64_t n, float mx) {
+    double sum = 0;
+    for (int64_t j = 0; j < n; j++) {
+        row[j] = expf(row[j] - mx);
+        sum += row[j];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t j = 0; j < n; j++)
+        row[j] *= inv;
+}
 
 /* Whether a call needs the row-wise reference kernels on every backend (CoPE, data-dependent
  * ALiBi: they read a whole row, or the batch row, which the tiled kernels do not give). */

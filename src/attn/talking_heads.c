@@ -138,14 +138,7 @@ static void row_forward(const struct xtc_attn_params *p, const float *q, const f
                 fac[j] = 0.0f; /* a constant: no gradient reaches its logit */
             mx = row[j] > mx ? row[j] : mx;
         }
-        double sum = 0;
-        for (int64_t j = 0; j < J; j++) {
-            row[j] = expf(row[j] - mx);
-            sum += row[j];
-        }
-        float inv = (float)(1.0 / sum);
-        for (int64_t j = 0; j < J; j++)
-            row[j] *= inv;
+        xtc_softmax_row(row, J, mx);
     }
     if (p->th_post)
         mix(r->post, p->th_post, r->sim, H, J, false, false);

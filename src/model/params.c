@@ -57,6 +57,21 @@ float *xtc_param_add(struct xtc_param_builder *b, const char *name, int ndim, co
 #define ADD(name, ...) \
     xtc_param_add(b, name, (int)(sizeof(SHAPE(__VA_ARGS__)) / sizeof(int64_t)), SHAPE(__VA_ARGS__), false)
 
+/* A gate's projection `bp mod`: a Linear (out, in), or with a rank a LoRALinear, `.down`
+ * (rank, in) into *down then `.up` (out, rank) (a rank excludes head-wise gates: config). */
+static float *gate_params(struct xtc_param_builder *b, const char *bp, const char *mod, int rank, int64_t out,
+                          int64_t in, float **down) {
+    char name[256];
+    if (rank > 0) {
+        snprintf(name, sizeof name, "%s%s.down.weight", bp, mod);
+        *down = ADD(name, rank, in);
+        snprintf(name, sizeof name, "%s%s.up.weight", bp, mod);
+        return ADD(name, out, rank);
+    }
+    snprintf(name, sizeof name, "%s%s.weight", bp, mod);
+    return ADD(name, out, in);
+}
+
 /* The gain of one of the stack's norms: `prefix.gamma` (C) for LayerNorm, `prefix.g` (C) for
  * RMSNorm, (1) for ScaleNorm; SimpleRMSNorm has none (NULL). */
 static float *norm_param(struct xtc_param_builder *b, const struct xtc_layers_config *c, const char *prefix) {
@@ -143,26 +158,13 @@ static void stack_params(struct xtc_param_builder *b, struct xtc_stack *s) {
             L->wk = ADD(name, GD, Cin);
             snprintf(name, sizeof name, "%sto_v.weight", bp);
             L->wv = ADD(name, GD, Cin);
-            L->wgd = NULL;
-            if (c->gate_values && c->gate_values_rank > 0) { /* LoRALinear: down, then up */
-                snprintf(name, sizeof name, "%sto_v_gate.down.weight", bp);
-                L->wgd = ADD(name, c->gate_values_rank, C);
-                snprintf(name, sizeof name, "%sto_v_gate.up.weight", bp);
-                L->wg = ADD(name, HD, c->gate_values_rank);
-            } else if (c->gate_values) {
-                snprintf(name, sizeof name, "%sto_v_gate.weight", bp);
-                L->wg = ADD(name, c->gate_values_headwise ? c->heads : HD, C);
-            }
-            L->wog = L->wogd = NULL;
-            if (c->output_gate && c->output_gate_rank > 0) {
-                snprintf(name, sizeof name, "%sto_output_gate.down.weight", bp);
-                L->wogd = ADD(name, c->output_gate_rank, HD);
-                snprintf(name, sizeof name, "%sto_output_gate.up.weight", bp);
-                L->wog = ADD(name, HD, c->output_gate_rank);
-            } else if (c->output_gate) {
-                snprintf(name, sizeof name, "%sto_output_gate.weight", bp);
-                L->wog = ADD(name, c->output_gate_headwise ? c->heads : HD, HD);
-            }
+            L->wg = L->wgd = L->wog = L->wogd = NULL;
+            if (c->gate_values)
+                L->wg = gate_params(b, bp, "to_v_gate", c->gate_values_rank, c->gate_values_headwise ? c->heads : HD, C,
+                                    &L->wgd);
+            if (c->output_gate)
+                L->wog = gate_params(b, bp, "to_output_gate", c->output_gate_rank,
+                                     c->output_gate_headwise ? c->heads : HD, HD, &L->wogd);
             L->wh = L->bh = NULL;
             if (c->gate_value_heads) {
                 snprintf(name, sizeof name, "%sto_v_head_gate.weight", bp);

@@ -108,18 +108,6 @@ static float score_row(const struct xtc_attn_params *p, const float *q, const fl
     return mx;
 }
 
-/* softmax in place (masked logits are -FLT_MAX, so a fully masked row becomes uniform, as in torch) */
-static void softmax_row(float *row, int64_t n, float mx) {
-    double sum = 0;
-    for (int64_t j = 0; j < n; j++) {
-        row[j] = expf(row[j] - mx);
-        sum += row[j];
-    }
-    float inv = (float)(1.0 / sum);
-    for (int64_t j = 0; j < n; j++)
-        row[j] *= inv;
-}
-
 /* Whether the output row (b, i) is forced to zero: a masked query, or no visible key in the padding mask. */
 static bool row_is_zeroed(const struct xtc_attn_params *p, int64_t b, int64_t i) {
     if (p->query_mask && !p->query_mask[b * p->T + i])
@@ -160,7 +148,7 @@ void xtc_attention_forward_head_ref(float *out, const float *q, const float *k, 
             continue;
         }
         float mx = score_row(p, q, k, p->mem_k, b, h, i, row, row + (K + S));
-        softmax_row(row, K + S, mx);
+        xtc_softmax_row(row, K + S, mx);
         for (int64_t j = 0; j < K + S; j++) {
             float w = row[j];
             if (w == 0.0f)
@@ -258,7 +246,7 @@ static void backward_cope(float *dq, float *dk, float *dv, float *dmem_k, float 
                 float mx = -FLT_MAX;
                 for (int64_t j = 0; j < W; j++)
                     mx = P[j] > mx ? P[j] : mx;
-                softmax_row(P, W, mx);
+                xtc_softmax_row(P, W, mx);
                 double Dsum = 0;
                 for (int64_t j = 0; j < W; j++) {
                     dl[j] = dot(dov, value_at(p, v, b, hk, j), D);
@@ -361,7 +349,7 @@ void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, 
                             dP[j] = Pf[j] == -FLT_MAX ? 1.0f : 0.0f;
                         for (int64_t j = 0; j < K + S; j++)
                             fac[j] = p->softclamp > 0 ? 1.0f - (Pf[j] / p->softclamp) * (Pf[j] / p->softclamp) : 1.0f;
-                        softmax_row(Pf, K + S, mxf);
+                        xtc_softmax_row(Pf, K + S, mxf);
                     } else {
                         /* recover the mask from the logits: masked entries are exactly -FLT_MAX */
                         for (int64_t j = 0; j < K + S; j++)
@@ -370,7 +358,7 @@ void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, 
                         for (int64_t j = 0; j < K + S; j++)
                             fac[j] = p->softclamp > 0 ? 1.0f - (P[j] / p->softclamp) * (P[j] / p->softclamp) : 1.0f;
                     }
-                    softmax_row(P, K + S, mx);
+                    xtc_softmax_row(P, K + S, mx);
                     const float *dov = dout + (b * T + i) * qstride + (int64_t)h * D;
                     const float *qv = q + (b * T + i) * qstride + (int64_t)h * D;
                     float *dqv = dq + (b * T + i) * qstride + (int64_t)h * D;
