@@ -18,6 +18,15 @@ struct xtc_cli_series {
 /* Writes an SVG line plot of the series; non-zero on a write error. */
 int xtc_cli_plot_svg(FILE *f, const struct xtc_cli_series *series, int n_series, const char *title);
 
+/* A .npy array (npy.c): float32 or float64 (converted), C order, up to 8 dimensions; the
+ * floats (caller frees) and the shape, or NULL with a message in err. */
+#include <stdint.h>
+#include <stddef.h>
+float *xtc_cli_read_npy(const char *path, int64_t *shape, int *ndim, char *err, size_t err_len);
+/* The same from the file's bytes (path names it in messages). */
+float *xtc_cli_parse_npy(const char *buf, size_t len, const char *path, int64_t *shape, int *ndim, char *err,
+                         size_t err_len);
+
 /* Reads a whole (small) file; NULL with a message in err on failure. Caller frees. */
 char *xtc_cli_read_file(const char *path, size_t *len, char *err, size_t err_len);
 

@@ -1,5 +1,5 @@
 /* xtc info / xtc forward: inspect a model directory and run one forward pass (token ids, or
- * float inputs from a safetensors file). */
+ * float inputs from a safetensors or .npy file). */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
 #include <limits.h>
@@ -171,7 +171,7 @@ int xtc_cli_info(int argc, char **argv) {
 }
 
 /* A model over float inputs (ContinuousTransformerWrapper, bare stacks): x (B, T, width) and an
- * optional mask (B, T) from a safetensors file; prints the output's shape and writes it as "out". */
+ * optional mask (B, T) from a safetensors file, or x alone from a .npy file; prints the output's shape and writes it as "out". */
 static int forward_floats(const char *dir, const char *input, const char *out_path) {
     xtc_safetensors_t st = NULL;
     xtc_model_t m = NULL;
@@ -179,17 +179,37 @@ static int forward_floats(const char *dir, const char *input, const char *out_pa
     uint8_t *mask = NULL;
     int rc = 1;
     struct xtc_error err = {0};
-    if (xtc_safetensors_open(&st, input, &err) != XTC_OK) {
-        fprintf(stderr, "xtc forward: %s\n", err.msg);
-        return 1;
+    const struct xtc_safetensors_entry *ex = NULL, *em = NULL;
+    int64_t xshape[8] = {0};
+    int xdim = 0;
+    const size_t ilen = strlen(input);
+    const bool npy = ilen >= 4 && strcmp(input + ilen - 4, ".npy") == 0;
+    if (npy) { /* x alone, no mask */
+        char msg[512];
+        x = xtc_cli_read_npy(input, xshape, &xdim, msg, sizeof msg);
+        if (!x) {
+            fprintf(stderr, "xtc forward: %s\n", msg);
+            return 1;
+        }
+    } else {
+        if (xtc_safetensors_open(&st, input, &err) != XTC_OK) {
+            fprintf(stderr, "xtc forward: %s\n", err.msg);
+            return 1;
+        }
+        ex = xtc_safetensors_find(st, "x");
+        em = xtc_safetensors_find(st, "mask");
+        if (ex) {
+            xdim = ex->ndim;
+            for (int d = 0; d < xdim && d < 8; d++)
+                xshape[d] = ex->shape[d];
+        }
     }
-    const struct xtc_safetensors_entry *ex = xtc_safetensors_find(st, "x");
-    const struct xtc_safetensors_entry *em = xtc_safetensors_find(st, "mask");
-    if (!ex || ex->ndim != 3 || ex->shape[0] < 1 || ex->shape[1] < 1) {
-        fprintf(stderr, "xtc forward: %s needs a tensor \"x\" of shape (batch, len, width)\n", input);
+    if ((!npy && !ex) || xdim != 3 || xshape[0] < 1 || xshape[1] < 1) {
+        fprintf(stderr, "xtc forward: %s needs %s of shape (batch, len, width)\n", input,
+                npy ? "an array" : "a tensor \"x\"");
         goto done;
     }
-    int64_t B = ex->shape[0], T = ex->shape[1];
+    int64_t B = xshape[0], T = xshape[1];
     if (em && (em->ndim != 2 || em->shape[0] != B || em->shape[1] != T || em->dtype != XTC_DTYPE_BOOL)) {
         fprintf(stderr, "xtc forward: \"mask\" must be BOOL (%lld, %lld) like x\n", (long long)B, (long long)T);
         goto done;
@@ -206,18 +226,19 @@ static int forward_floats(const char *dir, const char *input, const char *out_pa
                         "(ContinuousTransformerWrapper, Encoder, Decoder); this one takes --tokens or --text\n");
         goto done;
     }
-    if (ex->shape[2] != width) {
-        fprintf(stderr, "xtc forward: x has width %lld, the model takes %lld\n", (long long)ex->shape[2],
+    if (xshape[2] != width) {
+        fprintf(stderr, "xtc forward: x has width %lld, the model takes %lld\n", (long long)xshape[2],
                 (long long)width);
         goto done;
     }
-    x = malloc(sizeof(float) * (size_t)ex->numel);
+    if (!npy)
+        x = malloc(sizeof(float) * (size_t)ex->numel);
     mask = em ? malloc((size_t)em->numel) : NULL;
     if (!x || (em && !mask)) {
         fprintf(stderr, "xtc forward: out of memory for the inputs\n");
         goto done;
     }
-    if (xtc_safetensors_read_f32(ex, x, &err) != XTC_OK ||
+    if ((!npy && xtc_safetensors_read_f32(ex, x, &err) != XTC_OK) ||
         (em && xtc_safetensors_read_bool(em, mask, &err) != XTC_OK)) {
         fprintf(stderr, "xtc forward: %s\n", err.msg);
         goto done;
@@ -278,6 +299,7 @@ int xtc_cli_forward(int argc, char **argv) {
                    "Runs one forward pass and prints the K most likely next tokens.\n"
                    "--input feeds a model over float inputs (ContinuousTransformerWrapper, Encoder, Decoder):\n"
                    "FILE.safetensors holds \"x\" F32 (batch, len, width) and optionally \"mask\" BOOL (batch, len);\n"
+                   "FILE.npy (numpy.save) holds x alone, float32 or float64, C order;\n"
                    "--out then writes the output as tensor \"out\".\n"
                    "--out writes the logits (or embeddings) as FILE.safetensors: tensor \"logits\" (1, n, dim);\n"
                    "an existing FILE is only replaced with --force.\n"

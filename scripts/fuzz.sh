@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_config fuzz_json fuzz_safetensors fuzz_case fuzz_train_state fuzz_corpus)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_config fuzz_json fuzz_safetensors fuzz_case fuzz_train_state fuzz_corpus fuzz_npy)
 export OMP_NUM_THREADS=1 # the models are tiny: idle OpenMP threads would only spin
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXTC_FUZZ=ON -DXTC_WERROR=OFF >/dev/null
 cmake --build build-fuzz -j2 --target "${targets[@]}" >/dev/null
@@ -24,6 +24,7 @@ for t in "${targets[@]}"; do
     fuzz_case) seeds=(tests/fuzz/corpus/case) ;; # its flags below: whole cases, slow executions
     fuzz_train_state) seeds=(tests/fuzz/corpus/train_state) ;;
     fuzz_corpus) seeds=(tests/fuzz/corpus/corpus) ;;
+    fuzz_npy) seeds=(tests/fuzz/corpus/npy) ;;
     *) seeds=() ;;
     esac
     mkdir -p "$work/$t"
