@@ -52,6 +52,16 @@ static void logits_row(const struct xtc_attn_params *p, const float *q, const fl
             row[K + j] = -FLT_MAX; /* replaced, not added to */
 }
 
+/* a[j] = sum_h2 w[h2] rows[h2][j] over the H rows of W: one head's row of a talking-heads mixing */
+static void talk_mix_row(const float *w, const float *rows, int H, int64_t W, float *a) {
+    for (int64_t j = 0; j < W; j++) {
+        float s = 0;
+        for (int h2 = 0; h2 < H; h2++)
+            s += w[h2] * rows[(int64_t)h2 * W + j];
+        a[j] = s;
+    }
+}
+
 /* CoPE's gate inputs of head h for query row i into a (K + S): the head's own masked logits
  * `row`, or with talking heads the mix sum_h2 W[h][h2] l_h2 of every head's (recomputed into
  * all, H rows), causally hidden keys set back to -FLT_MAX (CoPE's own causal mask; keys hidden
@@ -66,13 +76,7 @@ static void cope_gate_inputs(const struct xtc_attn_params *p, const float *q, co
     const int H = p->H;
     for (int h2 = 0; h2 < H; h2++)
         logits_row(p, q, k, p->mem_k, b, h2, i, all + (int64_t)h2 * W);
-    const float *w = p->cope.talk + (int64_t)h * H;
-    for (int64_t j = 0; j < W; j++) {
-        float s = 0;
-        for (int h2 = 0; h2 < H; h2++)
-            s += w[h2] * all[(int64_t)h2 * W + j];
-        a[j] = s;
-    }
+    talk_mix_row(p->cope.talk + (int64_t)h * H, all, H, W, a);
     for (int64_t j = i + S - p->T + 1; j < S; j++) /* the causal mask (CoPE asserts a causal layer) */
         a[K + j] = -FLT_MAX;
 }
@@ -222,13 +226,7 @@ static void backward_cope(float *dq, float *dk, float *dv, float *dmem_k, float 
                     memcpy(a, pre + (int64_t)h * W, sizeof(float) * (size_t)W);
                     continue;
                 }
-                const float *w = p->cope.talk + (int64_t)h * H;
-                for (int64_t j = 0; j < W; j++) {
-                    float sum = 0;
-                    for (int h2 = 0; h2 < H; h2++)
-                        sum += w[h2] * pre[(int64_t)h2 * W + j];
-                    a[j] = sum;
-                }
+                talk_mix_row(p->cope.talk + (int64_t)h * H, pre, H, W, a);
                 for (int64_t j = i + S - T + 1; j < S; j++)
                     a[K + j] = -FLT_MAX;
             }
