@@ -8,12 +8,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fuzz.h"
 
-#define TRAP_UNLESS(c)        \
-    do {                      \
-        if (!(c))             \
-            __builtin_trap(); \
-    } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int64_t shape[8];

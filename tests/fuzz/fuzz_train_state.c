@@ -10,13 +10,9 @@
 #include <string.h>
 
 #include "train/trainer.h"
+#include "fuzz.h"
 #include "xtc/xtc.h"
 
-#define TRAP_UNLESS(c) \
-    do {               \
-        if (!(c))      \
-            __builtin_trap(); \
-    } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const uint8_t corpus[] = "the corpus the seeds were trained on\n";
