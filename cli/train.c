@@ -19,6 +19,8 @@
 #include "cli.h"
 #include "xtc/xtc.h"
 
+static const char *dtype_arg(enum xtc_dtype d) { return d == XTC_DTYPE_BF16 ? "bf16" : "f32"; }
+
 #define CMD "train"
 
 /* A small byte-level GPT with rotary positions: trains to readable text in minutes on 2 cores. */
@@ -195,6 +197,9 @@ static void usage(FILE *f) {
             "  --lr X (2e-3)      --min-lr X (2e-4)  --warmup N (50)     --weight-decay X (0.01)\n"
             "  --grad-clip X (0.5)  --seed N (42)  --threads N (all)\n"
             "  --eval-every N (50)  --eval-batches N (8)  --save-every N (100)  --log-every N (10)\n"
+            "  --dtype f32|bf16   precision of the products (f32): bf16 rounds the linear layers' operands to\n"
+            "                     bfloat16 and sums in fp32 (mixed precision; weights, AdamW, norms and the\n"
+            "                     loss stay fp32); native through oneDNN where the CPU has bf16, else emulated\n"
             "  --xl N             Transformer-XL training: crops of N segments of max_seq_len, memories\n"
             "                     carried between segments (XLAutoregressiveWrapper); needs max_mem_len\n"
             "  --resume           continue DIR/latest exactly (same losses as an uninterrupted run); an error\n"
@@ -300,10 +305,11 @@ static int train_loop(xtc_trainer_t t, xtc_comm_t comm, const char *out, const c
     const bool lead = xtc_comm_rank(comm) == 0;
     const int ranks = xtc_comm_size(comm);
     printf("model: %lld parameters | corpus %s: %zu bytes in %zu file%s, fingerprint %016llx (%.0f%% held out) | "
-           "batch %lld x %lld bytes%s | %d threads\n",
+           "batch %lld x %lld bytes%s | %s products | %d threads\n",
            (long long)xtc_model_num_params(m), data, len, n_files, n_files == 1 ? "" : "s",
            (unsigned long long)xtc_corpus_fingerprint(corpus, len), o.val_fraction * 100, (long long)o.batch,
-           (long long)o.seq_len, o.xl_segments ? " (Transformer-XL segments)" : "", xtc_threads_get());
+           (long long)o.seq_len, o.xl_segments ? " (Transformer-XL segments)" : "", dtype_arg(o.dtype),
+           xtc_threads_get());
     struct xtc_comm_stats cs;
     xtc_trainer_comm_stats(t, &cs);
     if (ranks > 1)
@@ -457,9 +463,19 @@ static int train_loop(xtc_trainer_t t, xtc_comm_t comm, const char *out, const c
     return status;
 }
 
+/* --dtype f32|bf16; nonzero (after saying why) for anything else */
+static int parse_dtype(const char *a, const char *v, enum xtc_dtype *out) {
+    if (!strcmp(v, "f32") || !strcmp(v, "bf16")) {
+        *out = v[0] == 'b' ? XTC_DTYPE_BF16 : XTC_DTYPE_F32;
+        return 0;
+    }
+    fprintf(stderr, "xtc train: %s must be f32 or bf16 (got '%s')\n", a, v);
+    return 1;
+}
+
 /* The training options a user gave explicitly: on --resume they must equal the checkpoint's
  * (or --override-options). steps may always change: it extends (or shortens) a run. */
-enum { G_STEPS, G_BATCH, G_SEQ_LEN, G_ACCUM, G_LR, G_MIN_LR, G_WARMUP, G_WEIGHT_DECAY, G_GRAD_CLIP, G_SEED, G_XL, G_N };
+enum { G_STEPS, G_BATCH, G_SEQ_LEN, G_ACCUM, G_LR, G_MIN_LR, G_WARMUP, G_WEIGHT_DECAY, G_GRAD_CLIP, G_SEED, G_XL, G_DTYPE, G_N };
 
 /* Prints each given option that differs from the checkpoint's; returns how many differ.
  * With apply, *merged gets the checkpoint's options with the given ones in their place. */
@@ -485,6 +501,11 @@ static int diff_options(const bool *given, const struct xtc_train_options *o, co
     DIFF(G_SEED, seed, "--seed", "%llu", unsigned long long)
     DIFF(G_XL, xl_segments, "--xl", "%d", int)
 #undef DIFF
+    if (given[G_DTYPE] && o->dtype != ck->dtype) {
+        fprintf(stderr, "xtc train: --dtype %s %s the checkpoint's %s\n", dtype_arg(o->dtype), how, dtype_arg(ck->dtype));
+        merged->dtype = o->dtype;
+        n++;
+    }
     merged->steps = given[G_STEPS] ? o->steps : ck->steps;
     return n;
 }
@@ -707,6 +728,8 @@ int xtc_cli_train(int argc, char **argv) {
             bad = xtc_cli_parse_int(CMD, a, v, 1, INT_MAX, &save_every);
         } else if (OPT("--log-every")) {
             bad = xtc_cli_parse_int(CMD, a, v, 1, INT_MAX, &log_every);
+        } else if (OPT("--dtype")) {
+            bad = GIVEN(G_DTYPE) + parse_dtype(a, v, &o.dtype);
         } else if (OPT("--xl")) {
             bad = GIVEN(G_XL) + xtc_cli_parse_int(CMD, a, v, 0, 4096, &o.xl_segments);
         } else if (OPT("--sample")) {

@@ -18,6 +18,9 @@ find_path(CBLAS_INCLUDE_DIR cblas.h
   HINTS /usr/include/x86_64-linux-gnu/openblas-openmp /usr/include/aarch64-linux-gnu/openblas-openmp
         /usr/include/openblas)
 find_library(XTC_CJSON_LIBRARY cjson)
+# oneDNN (optional): bf16 products of mixed-precision training on CPUs that have them
+find_library(XTC_DNNL_LIBRARY dnnl)
+find_path(DNNL_INCLUDE_DIR dnnl.h PATH_SUFFIXES oneapi/dnnl)
 find_path(CJSON_INCLUDE_DIR cjson/cJSON.h)
 
 if(XTC_OPENBLAS_LIBRARY AND NOT TARGET xtc::openblas)
@@ -26,6 +29,11 @@ if(XTC_OPENBLAS_LIBRARY AND NOT TARGET xtc::openblas)
   if(CBLAS_INCLUDE_DIR)
     set_target_properties(xtc::openblas PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${CBLAS_INCLUDE_DIR}")
   endif()
+endif()
+if(XTC_DNNL_LIBRARY AND DNNL_INCLUDE_DIR AND NOT TARGET xtc::dnnl)
+  add_library(xtc::dnnl UNKNOWN IMPORTED)
+  set_target_properties(xtc::dnnl PROPERTIES IMPORTED_LOCATION "${XTC_DNNL_LIBRARY}"
+                                             INTERFACE_INCLUDE_DIRECTORIES "${DNNL_INCLUDE_DIR}")
 endif()
 if(XTC_CJSON_LIBRARY AND NOT TARGET xtc::cjson)
   add_library(xtc::cjson UNKNOWN IMPORTED)

@@ -38,6 +38,9 @@ install(FILES ${PROJECT_BINARY_DIR}/xtcConfig.cmake ${PROJECT_BINARY_DIR}/xtcCon
 # pkg-config. Libs.private lists what a static link adds (pkg-config --static --libs xtc).
 get_filename_component(XTC_OPENBLAS_DIR ${XTC_OPENBLAS_LIBRARY} DIRECTORY)
 set(XTC_PC_LIBS_PRIVATE "-L${XTC_OPENBLAS_DIR} -lopenblas -lcjson ${OpenMP_C_FLAGS} -lm")
+if(XTC_DNNL)
+  string(APPEND XTC_PC_LIBS_PRIVATE " ${XTC_DNNL_LIBRARY}")
+endif()
 if(XTC_MPI)
   foreach(lib ${MPI_C_LIBRARIES})
     string(APPEND XTC_PC_LIBS_PRIVATE " ${lib}")

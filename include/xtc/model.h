@@ -92,6 +92,19 @@ XTC_API int64_t xtc_model_num_params(const struct xtc_model *m);
  * or NaN), XTC_ERR_NOMEM. */
 XTC_API xtc_status xtc_model_set_decode_dtype(xtc_model_t m, enum xtc_dtype dtype, struct xtc_error *err);
 
+/* Precision of the products of forward calls without a KV cache and of their backward (mixed-
+ * precision training, PyTorch's bf16 autocast for the linear layers): XTC_DTYPE_F32 (the
+ * default) or XTC_DTYPE_BF16, where every linear layer's products (the output, the input
+ * gradient and the weight gradient) take bfloat16 operands (round to nearest even) and sum in
+ * fp32 into fp32 results. Weights, gradients, optimiser state, norms, activations, attention
+ * and the loss stay fp32: no loss scaling is needed. Each forward call rounds the current
+ * weights into a copy of its context (half the parameters' size where the CPU has bf16
+ * products, run through oneDNN; elsewhere the same products are emulated with fp32 sgemm on
+ * the rounded values: the same results up to the order of the sums, not faster than fp32),
+ * which its backward reads. Errors: XTC_ERR_ARG (another dtype). A call then fails with
+ * XTC_ERR_NOMEM when the copy cannot be made. */
+XTC_API xtc_status xtc_model_set_compute_dtype(xtc_model_t m, enum xtc_dtype dtype, struct xtc_error *err);
+
 /* Inputs of one forward call; x-transformers' forward() keywords. Unused fields are 0/NULL.
  * Masks are bytes, nonzero = keep / may be attended to. */
 struct xtc_inputs {

@@ -116,6 +116,8 @@ struct xtc_train_options {
     double val_fraction;       /* tail of the corpus held out */
     uint64_t seed;
     int xl_segments;           /* 0: plain autoregressive training */
+    enum xtc_dtype dtype;      /* products: XTC_DTYPE_F32 (default) or XTC_DTYPE_BF16, mixed precision
+                                  with fp32 master weights and AdamW (xtc_model_set_compute_dtype) */
 };
 XTC_API void xtc_train_options_default(struct xtc_train_options *o);
 

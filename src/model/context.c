@@ -27,6 +27,7 @@ xtc_status xtc_context_create(xtc_context_t *out, xtc_model_t m, struct xtc_erro
 
 void xtc_context_release(struct xtc_context *ctx) {
     xtc_arena_free(&ctx->arena);
+    xtc_context_autocast_release(ctx);
     memset(&ctx->last, 0, sizeof ctx->last);
 }
 
@@ -127,10 +128,8 @@ static xtc_status forward_xtransformer(struct xtc_context *ctx, const struct xtc
     return XTC_OK;
 }
 
-xtc_status xtc_context_forward(xtc_context_t ctx, const struct xtc_inputs *in, struct xtc_outputs *out,
+static xtc_status forward_call(xtc_context_t ctx, const struct xtc_inputs *in, struct xtc_outputs *out,
                                struct xtc_error *err) {
-    if (!ctx || !in || !out)
-        XTC_FAIL(err, XTC_ERR_ARG, "xtc_context_forward: NULL argument");
     const struct xtc_model *m = ctx->m;
     memset(out, 0, sizeof *out);
     ctx->last.valid = false;
@@ -159,6 +158,23 @@ xtc_status xtc_context_forward(xtc_context_t ctx, const struct xtc_inputs *in, s
         out->mem_len = xtc_net_mem_out_len(&m->net, in);
     }
     return XTC_OK;
+}
+
+/* With bf16 products (xtc_model_set_compute_dtype) for calls without a KV cache: decoding
+ * steps read the weights xtc_model_set_decode_dtype chose. */
+xtc_status xtc_context_forward(xtc_context_t ctx, const struct xtc_inputs *in, struct xtc_outputs *out,
+                               struct xtc_error *err) {
+    if (!ctx || !in || !out)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_context_forward: NULL argument");
+    ctx->last.bf16 = false;
+    if (!ctx->m->compute_bf16 || in->cache)
+        return forward_call(ctx, in, out, err);
+    ctx->last.valid = false;
+    XTC_TRY(xtc_context_autocast_refresh(ctx, err));
+    struct xtc_autocast *prev = xtc_context_autocast_begin(ctx);
+    xtc_status st = xtc_context_autocast_end(ctx, prev, forward_call(ctx, in, out, err), err);
+    ctx->last.bf16 = st == XTC_OK;
+    return st;
 }
 
 xtc_status xtc_context_encode(xtc_context_t ctx, const int64_t *src, const uint8_t *src_mask, int64_t batch,
@@ -195,9 +211,7 @@ xtc_status xtc_model_encode(xtc_model_t m, const int64_t *src, const uint8_t *sr
 
 /* ------------------------------------------------------------------ backward */
 
-xtc_status xtc_context_backward(xtc_context_t ctx, const float *dout, struct xtc_error *err) {
-    if (!ctx || !dout)
-        XTC_FAIL(err, XTC_ERR_ARG, "xtc_context_backward: NULL argument");
+static xtc_status backward_call(xtc_context_t ctx, const float *dout, struct xtc_error *err) {
     struct xtc_model *m = ctx->m;
     struct xtc_forward_state *f = &ctx->last;
     if (!f->valid)
@@ -230,6 +244,15 @@ xtc_status xtc_context_backward(xtc_context_t ctx, const float *dout, struct xtc
     g.dcontext = NULL;
     xtc_net_backward(&m->enc, &f->enc_in, &f->enc, f->dcontext, &g);
     return XTC_OK;
+}
+
+xtc_status xtc_context_backward(xtc_context_t ctx, const float *dout, struct xtc_error *err) {
+    if (!ctx || !dout)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_context_backward: NULL argument");
+    if (!ctx->last.valid || !ctx->last.bf16)
+        return backward_call(ctx, dout, err);
+    struct xtc_autocast *prev = xtc_context_autocast_begin(ctx);
+    return xtc_context_autocast_end(ctx, prev, backward_call(ctx, dout, err), err);
 }
 
 void xtc_context_input_grads(const struct xtc_context *ctx, struct xtc_input_grads *out) {

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "backend/autocast.h"
 #include "core/arena.h"
 #include "layers/stack.h"
 #include "model/wrapper.h"
@@ -58,6 +59,7 @@ void xtc_net_params(struct xtc_param_builder *b, struct xtc_net *net);
 /* What the last forward call left for backward. */
 struct xtc_forward_state {
     bool valid;                    /* made with save_for_backward */
+    bool bf16;                     /* ran with bf16 products: so does its backward */
     bool xt_full;                  /* XTransformer with src: encoder, decoder and loss (else one network) */
     struct xtc_inputs in;          /* the caller's inputs */
     struct xtc_inputs enc_in, dec_in; /* XTransformer: the two network calls */
@@ -72,9 +74,24 @@ struct xtc_context {
     struct xtc_model *m;
     struct xtc_arena arena; /* activations, re-planned when shapes grow */
     struct xtc_forward_state last;
+    /* bf16 products (xtc_model_set_compute_dtype): the weights rounded by this context's last
+     * forward, and the products' scratch (compute_dtype.c) */
+    struct xtc_autocast ac;
+    uint16_t *ac_bf16;
+    float *ac_f32;
 };
 /* Frees what a context holds (not the struct itself: the model's built-in one is embedded). */
 void xtc_context_release(struct xtc_context *ctx);
+
+/* compute_dtype.c: before a forward call with bf16 products, rounds the weights into the
+ * context's copy and reserves the products' scratch; then the calls run between begin (which
+ * makes the context's state the thread's, returning the one it replaces) and end (which puts
+ * that one back and turns a product that could not run into an error). */
+xtc_status xtc_context_autocast_refresh(struct xtc_context *ctx, struct xtc_error *err);
+struct xtc_autocast *xtc_context_autocast_begin(struct xtc_context *ctx);
+xtc_status xtc_context_autocast_end(struct xtc_context *ctx, struct xtc_autocast *prev, xtc_status st,
+                                    struct xtc_error *err);
+void xtc_context_autocast_release(struct xtc_context *ctx);
 
 /* Limits of one call (xtc_net_check_inputs), shared by the code that sizes buffers for calls.
  * Query rows (batch x tokens, memory tokens included) and key rows (batch x keys: memories,
@@ -111,6 +128,7 @@ struct xtc_model {
     int n_q8;
     int8_t *q8_values;      /* the int8 values and the block scales that q8's entries point into */
     float *q8_scales;
+    bool compute_bf16;       /* xtc_model_set_compute_dtype(BF16) */
     struct xtc_context base; /* the built-in context of the xtc_model_* calls */
     /* handed to every backward of the built-in context (struct xtc_stack_grads.layer_done) */
     void (*grad_hook)(void *user, int sub);

@@ -205,6 +205,7 @@ static char *options_json(const struct xtc_train_options *o) {
     cJSON_AddNumberToObject(j, "val_fraction", o->val_fraction);
     cJSON_AddStringToObject(j, "seed", seed);
     cJSON_AddNumberToObject(j, "xl_segments", o->xl_segments);
+    cJSON_AddStringToObject(j, "dtype", xtc_dtype_name(o->dtype));
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return s;
@@ -249,6 +250,15 @@ static xtc_status parse_options(const char *text, struct xtc_train_options *o, s
         NUM(grad_clip, float, 0, FLT_MAX)
         NUM(val_fraction, double, 0, DBL_MAX)
         NUM(xl_segments, int, 1, INT_MAX)
+        if (strcmp(v->string, "dtype") == 0) { /* absent in states written before mixed precision: F32 */
+            if (cJSON_IsString(v) && strcmp(v->valuestring, "F32") == 0)
+                o->dtype = XTC_DTYPE_F32;
+            else if (cJSON_IsString(v) && strcmp(v->valuestring, "BF16") == 0)
+                o->dtype = XTC_DTYPE_BF16;
+            else
+                rc = xtc_error_set(err, XTC_ERR_FORMAT, "train_state.safetensors: option 'dtype' must be \"F32\" or \"BF16\"");
+            continue;
+        }
         if (strcmp(v->string, "seed") == 0) {
             char *end = NULL;
             errno = 0;

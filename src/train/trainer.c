@@ -25,7 +25,7 @@ void xtc_train_options_default(struct xtc_train_options *o) {
     *o = (struct xtc_train_options){
         .batch = 4, .seq_len = 256, .accum = 1, .steps = 1000, .warmup = 100,
         .lr = 1e-3f, .min_lr = 1e-4f, .weight_decay = 0.01f, .beta1 = 0.9f, .beta2 = 0.99f, .eps = 1e-8f,
-        .grad_clip = 0.5f, .val_fraction = 0.05, .seed = 42, .xl_segments = 0,
+        .grad_clip = 0.5f, .val_fraction = 0.05, .seed = 42, .xl_segments = 0, .dtype = XTC_DTYPE_F32,
     };
 }
 
@@ -56,6 +56,8 @@ static xtc_status check_options(const struct xtc_train_options *o, struct xtc_er
         XTC_FAIL(err, XTC_ERR_ARG, "AdamW options: finite weight_decay >= 0, 0 <= beta1, beta2 < 1, finite eps > 0");
     if (o->xl_segments < 0 || o->xl_segments > 4096)
         XTC_FAIL(err, XTC_ERR_ARG, "xl_segments must be between 0 and 4096");
+    if (o->dtype != XTC_DTYPE_F32 && o->dtype != XTC_DTYPE_BF16)
+        XTC_FAIL(err, XTC_ERR_ARG, "training dtype must be F32 or BF16");
     return XTC_OK;
 }
 
@@ -132,6 +134,8 @@ xtc_status xtc_trainer_make(xtc_trainer_t *out, xtc_model_t model, const uint8_t
     xtc_status rc = check_options(o, err);
     if (rc == XTC_OK)
         rc = setup(t, corpus, len, err);
+    if (rc == XTC_OK)
+        rc = xtc_model_set_compute_dtype(model, o->dtype, err);
     if (rc == XTC_OK)
         rc = xtc_adamw_init(&t->opt, with_opt ? model->n_trainable : 0, o->beta1, o->beta2, o->eps, o->weight_decay,
                             err);

@@ -18,6 +18,15 @@ void xtc_cpu_linear_forward(float *out, const float *inp, const float *w, const 
 void xtc_cpu_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                              int64_t N, int64_t Cin, int64_t Cout, int accumulate);
 
+/* linear_bf16.c: the same with bf16 products (backend/autocast.h), in ac's scratch; false
+ * when w is not in ac's parameter block (the caller runs the fp32 product) */
+struct xtc_autocast;
+bool xtc_cpu_linear_forward_bf16(struct xtc_autocast *ac, float *out, const float *inp, const float *w,
+                                 const float *bias, int64_t N, int64_t Cin, int64_t Cout);
+bool xtc_cpu_linear_backward_bf16(struct xtc_autocast *ac, float *dinp, float *dw, float *db, const float *dout,
+                                  const float *inp, const float *w, int64_t N, int64_t Cin, int64_t Cout,
+                                  int accumulate);
+
 /* norms.c */
 void xtc_cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const struct xtc_norm_gain *gain,
                                int64_t N, int64_t C);

@@ -4,6 +4,7 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include "backend/autocast.h"
 #include "backend/cpu/cpu.h"
 #include "backend/cpu/matvec.h"
 #include "core/threads.h"
@@ -11,6 +12,9 @@
 void xtc_cpu_linear_forward(float *out, const float *inp, const float *w, const float *bias, int64_t N, int64_t Cin,
                             int64_t Cout, const struct xtc_matvec_weights *mw) {
     if (N == 0 || Cout == 0)
+        return;
+    struct xtc_autocast *ac = xtc_autocast_get();
+    if (ac && xtc_cpu_linear_forward_bf16(ac, out, inp, w, bias, N, Cin, Cout))
         return;
     if (N <= 4) {
         /* decoding: a few rows. sgemm would repack the whole weight matrix for them (most of
@@ -39,6 +43,9 @@ void xtc_cpu_linear_forward(float *out, const float *inp, const float *w, const 
 void xtc_cpu_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                              int64_t N, int64_t Cin, int64_t Cout, int accumulate) {
     if (N == 0 || Cout == 0 || Cin == 0)
+        return;
+    struct xtc_autocast *ac = xtc_autocast_get();
+    if (ac && xtc_cpu_linear_backward_bf16(ac, dinp, dw, db, dout, inp, w, N, Cin, Cout, accumulate))
         return;
     /* out = inp @ w^T  =>  dinp = dout @ w,  dw = dout^T @ inp,  db = sum_rows(dout) */
     if (dinp)

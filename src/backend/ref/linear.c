@@ -3,6 +3,7 @@
  * contiguously. PyTorch stores weights as (out, in), so out = inp @ w^T. */
 #include <string.h>
 
+#include "backend/autocast.h"
 #include "backend/ref/ref.h"
 #include "core/q8.h"
 
@@ -37,36 +38,57 @@ void xtc_ref_matvec(const struct xtc_matvec_weights *mw, float *out, int64_t ldo
         }
 }
 
+/* bf16 products (backend/autocast.h): both operands rounded, the sums in double as above */
+static void forward_bf16(float *out, const float *inp, const float *w, const float *bias, int64_t N, int64_t Cin,
+                         int64_t Cout) {
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t o = 0; o < Cout; o++) {
+            double s = bias ? bias[o] : 0.0;
+            for (int64_t k = 0; k < Cin; k++)
+                s += (double)xtc_bf16_round(w[o * Cin + k]) * xtc_bf16_round(inp[n * Cin + k]);
+            out[n * Cout + o] = (float)s;
+        }
+}
+
 void xtc_ref_linear_forward(float *out, const float *inp, const float *w, const float *bias, int64_t N, int64_t Cin,
                             int64_t Cout, const struct xtc_matvec_weights *mw) {
+    if (xtc_autocast_get()) {
+        forward_bf16(out, inp, w, bias, N, Cin, Cout);
+        return;
+    }
     /* the bfloat16 / int8 copies are read in the matrix-vector regime only, as on the cpu backend */
     xtc_ref_matvec(N <= 4 ? mw : NULL, out, Cout, inp, N, w, bias, Cin, 0, Cout);
 }
 
 void xtc_ref_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                              int64_t N, int64_t Cin, int64_t Cout, int accumulate) {
-    /* out = inp @ w^T  =>  dinp = dout @ w,  dw = dout^T @ inp,  db = sum_rows(dout) */
+    /* out = inp @ w^T  =>  dinp = dout @ w,  dw = dout^T @ inp,  db = sum_rows(dout); with bf16
+     * products (backend/autocast.h) the operands of the first two are rounded, the bias
+     * gradient sums the fp32 dout */
+    const bool rb = xtc_autocast_get() != NULL;
+#define R(x) (rb ? xtc_bf16_round(x) : (x))
     if (dinp)
         for (int64_t i = 0; i < N; i++) {
             float *d = dinp + i * Cin;
             if (!accumulate)
                 memset(d, 0, sizeof(float) * (size_t)Cin);
             for (int64_t o = 0; o < Cout; o++) {
-                const float g = dout[i * Cout + o], *wo = w + o * Cin;
+                const float g = R(dout[i * Cout + o]), *wo = w + o * Cin;
                 for (int64_t k = 0; k < Cin; k++)
-                    d[k] += g * wo[k];
+                    d[k] += g * R(wo[k]);
             }
         }
     if (dw)
         for (int64_t o = 0; o < Cout; o++)
             for (int64_t i = 0; i < N; i++) {
-                const float g = dout[i * Cout + o], *x = inp + i * Cin;
+                const float g = R(dout[i * Cout + o]), *x = inp + i * Cin;
                 float *d = dw + o * Cin;
                 for (int64_t k = 0; k < Cin; k++)
-                    d[k] += g * x[k];
+                    d[k] += g * R(x[k]);
             }
     if (db)
         for (int64_t i = 0; i < N; i++)
             for (int64_t o = 0; o < Cout; o++)
                 db[o] += dout[i * Cout + o];
 }
+#undef R
