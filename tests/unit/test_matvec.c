@@ -1,12 +1,11 @@
 /* Decoding's matrix-vector kernels (backend/cpu/matvec.c, matvec_q8.c, matvec_v16.c) against a double-precision
- * reference: fp32, bfloat16 and int8 weights (the int8 format's quantization checked too), every row count of the matrix-vector regime
- * (1..4) and short prompts (9, 16 rows), output ranges that do not start or end on the kernels' 4-row blocks, inputs
- * whose length is not a multiple of the vector width or of the bf16 kernels' 4096-element
- * chunks, with and without bias, into an output with a wider row stride; at every kernel level up
- * to the one in force (xtc/cpu.h: each level the machine has unless XTC_CPU caps it, forced
- * through xtc_cpu_set_max_level; on an AVX-512 machine the avx512 kernels of matvec_v16.c, and
- * the avx2 ones below them), through the explicitly portable entries, and (on any machine with
- * AVX2) through the AVX2 build of matvec_v16.c's source, so that the avx512 kernels' code is
+ * reference: fp32, bfloat16 and int8 weights (the int8 format's quantization checked too), every row count of the
+ * matrix-vector regime (1..4) and short prompts (9, 16 rows), output ranges that do not start or end on the kernels'
+ * 4-row blocks, inputs whose length is not a multiple of the vector width or of the bf16 kernels' 4096-element chunks,
+ * with and without bias, into an output with a wider row stride; at every kernel level up to the one in force
+ * (xtc/cpu.h: each level the machine has unless XTC_CPU caps it, forced through xtc_cpu_set_max_level; on an AVX-512
+ * machine the avx512 kernels of matvec_v16.c, and the avx2 ones below them), through the explicitly portable entries,
+ * and (on any machine with AVX2) through the AVX2 build of matvec_v16.c's source, so that the avx512 kernels' code is
  * checked on machines without AVX-512 too. */
 #include <math.h>
 #include <stdint.h>
@@ -35,8 +34,8 @@ static enum entry entry;
 /* at level avx512: products compared bit for bit with the AVX2 build of the same source */
 static int n_twins, n_twins_same;
 
-static void run_f32(float *out, int64_t ldo, const float *x, int64_t N, const float *w, const float *bias,
-                    int64_t Cin, int64_t o0, int64_t o1) {
+static void run_f32(float *out, int64_t ldo, const float *x, int64_t N, const float *w, const float *bias, int64_t Cin,
+                    int64_t o0, int64_t o1) {
 #ifdef XTC_MATVEC_AVX512
     if (entry == AVX512_ON_AVX2) {
         xtc_matvec_f32_avx512_on_avx2(out, ldo, x, N, w, bias, Cin, o0, o1);

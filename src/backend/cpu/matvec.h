@@ -42,8 +42,8 @@ void xtc_matvec_q8_portable(float *out, int64_t ldo, const float *inp, int64_t N
  * machine with level avx2. */
 void xtc_matvec_f32_avx512(float *out, int64_t ldo, const float *inp, int64_t N, const float *w, const float *bias,
                            int64_t Cin, int64_t o0, int64_t o1);
-void xtc_matvec_bf16_avx512(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w,
-                            const float *bias, int64_t Cin, int64_t o0, int64_t o1);
+void xtc_matvec_bf16_avx512(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w, const float *bias,
+                            int64_t Cin, int64_t o0, int64_t o1);
 void xtc_matvec_q8_avx512(float *out, int64_t ldo, const float *inp, int64_t N, const int8_t *q, const float *scale,
                           const float *bias, int64_t Cin, int64_t o0, int64_t o1);
 void xtc_matvec_f32_avx512_on_avx2(float *out, int64_t ldo, const float *inp, int64_t N, const float *w,
