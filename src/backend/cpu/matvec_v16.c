@@ -56,7 +56,8 @@ typedef int32_t v16i __attribute__((vector_size(64)));
         (v) = __builtin_convertvector(i_, v16f);                                                                       \
     } while (0)
 
-/* The next four rows' line at row r + 4 (rows of ldw elements), k elements in: read soon. */
+/* Prefetches element k of the four rows after the four at p (rows of ldw elements): the
+ * rows the next step reads. Prefetches never fault, so running past the matrix end is harmless. */
 #define PREFETCH_NEXT4(p, ldw, k)                                                                                      \
     do {                                                                                                               \
         for (int r_ = 4; r_ < 8; r_++)                                                                                 \
