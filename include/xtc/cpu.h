@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 /* Kernel levels, each including the ones below it. Levels without kernels of their own (today
- * everything above avx2) run the best lower kernels: xtc_cpu_kernels names them. */
+ * avx512_bf16 and amx) run the best lower kernels: xtc_cpu_kernels names them. */
 enum xtc_cpu_level {
     XTC_CPU_PORTABLE = 0,    /* plain C, vectorized by the compiler for the baseline (SSE2 on x86-64) */
     XTC_CPU_AVX2 = 1,        /* AVX2 + FMA */

@@ -1,7 +1,7 @@
 /* The cpu backend's kernel families and the code each runs at the current kernel level
  * (xtc_cpu_kernels, for `xtc info --cpu` and the benchmarks' output). A family lists the
- * levels it has code for; a higher level runs the best of them. Kept next to the kernels:
- * adding an AVX-512 version of a family means adding its line here. */
+ * levels it has code for; a higher level runs the best of them (avx512_bf16 and amx: the
+ * avx512 code). Kept next to the kernels: a new level's version of a family adds its entry here. */
 #include <cblas.h>
 
 #include "core/cpu.h"
@@ -12,11 +12,16 @@ struct family {
 };
 
 static const struct family families[] = {
-    {"matvec-f32 (decoding, fp32 weights)", {"portable (compiler-vectorized C)", "avx2 (AVX2+FMA intrinsics)"}},
-    {"matvec-bf16 (decoding, bf16 weights)", {"portable (compiler-vectorized C)", "avx2 (AVX2+FMA intrinsics)"}},
-    {"matvec-q8 (decoding, int8 weights)", {"portable (compiler-vectorized C)", "avx2 (AVX2+FMA intrinsics)"}},
-    {"activations (GELU, SiLU, squared ReLU)", {"portable (baseline build)", "avx2 (AVX2 build of the same C)"}},
-    {"attention (tile softmax, one-query products)", {"portable (baseline build)", "avx2 (AVX2 build of the same C)"}},
+    {"matvec-f32 (decoding, fp32 weights)",
+     {"portable (compiler-vectorized C)", "avx2 (AVX2+FMA intrinsics)", "avx512 (AVX-512+FMA, vector-extension C)"}},
+    {"matvec-bf16 (decoding, bf16 weights)",
+     {"portable (compiler-vectorized C)", "avx2 (AVX2+FMA intrinsics)", "avx512 (AVX-512+FMA, vector-extension C)"}},
+    {"matvec-q8 (decoding, int8 weights)",
+     {"portable (compiler-vectorized C)", "avx2 (AVX2+FMA intrinsics)", "avx512 (AVX-512+FMA, vector-extension C)"}},
+    {"activations (GELU, SiLU, squared ReLU)",
+     {"portable (baseline build)", "avx2 (AVX2 build of the same C)", "avx512 (AVX-512 build of the same C)"}},
+    {"attention (tile softmax, one-query products)",
+     {"portable (baseline build)", "avx2 (AVX2 build of the same C)", "avx512 (AVX-512 build of the same C)"}},
 };
 
 int xtc_cpu_kernels(struct xtc_cpu_kernel *out, int max) {

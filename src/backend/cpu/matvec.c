@@ -1,9 +1,9 @@
 /* Matrix-vector products for decoding: four weight rows at a time, each against every
- * input row while the four rows sit in L1. Two versions of each: portable C, whose dot
- * products are `omp simd` reductions (the compiler may split a sum into vector lanes: its
- * order differs from a left-to-right sum by rounding only, no -ffast-math needed), and
- * AVX2 + FMA intrinsics with prefetching, picked at run time by the kernel level (core/cpu.h:
- * avx2 or above). */
+ * input row while the four rows sit in L1. Three versions of each, picked at run time by the
+ * kernel level (core/cpu.h): portable C, whose dot products are `omp simd` reductions (the
+ * compiler may split a sum into vector lanes: its order differs from a left-to-right sum by
+ * rounding only, no -ffast-math needed); at level avx2, AVX2 + FMA intrinsics with
+ * prefetching; at avx512 and above, the 16-float kernels of matvec_v16.c. */
 #include "backend/cpu/matvec.h"
 
 #include <stdbool.h>
@@ -229,8 +229,13 @@ static void matvec_bf16_avx2(float *out, int64_t ldo, const float *inp, int64_t 
 
 void xtc_matvec_f32(float *out, int64_t ldo, const float *inp, int64_t N, const float *w, const float *bias,
                     int64_t Cin, int64_t o0, int64_t o1) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (xtc_cpu_level() >= XTC_CPU_AVX2) {
+#ifdef XTC_MATVEC_AVX512
+    const enum xtc_cpu_level level = xtc_cpu_level();
+    if (level >= XTC_CPU_AVX512) {
+        xtc_matvec_f32_avx512(out, ldo, inp, N, w, bias, Cin, o0, o1);
+        return;
+    }
+    if (level >= XTC_CPU_AVX2) {
         matvec_f32_avx2(out, ldo, inp, N, w, bias, Cin, o0, o1);
         return;
     }
@@ -240,8 +245,13 @@ void xtc_matvec_f32(float *out, int64_t ldo, const float *inp, int64_t N, const 
 
 void xtc_matvec_bf16(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w, const float *bias,
                      int64_t Cin, int64_t o0, int64_t o1) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (xtc_cpu_level() >= XTC_CPU_AVX2) {
+#ifdef XTC_MATVEC_AVX512
+    const enum xtc_cpu_level level = xtc_cpu_level();
+    if (level >= XTC_CPU_AVX512) {
+        xtc_matvec_bf16_avx512(out, ldo, inp, N, w, bias, Cin, o0, o1);
+        return;
+    }
+    if (level >= XTC_CPU_AVX2) {
         for (int64_t n = 0; n < N; n += 4) /* the split inputs of 4 rows fit the stack buffer */
             matvec_bf16_avx2(out + n * ldo, ldo, inp + n * Cin, N - n < 4 ? N - n : 4, w, bias, Cin, o0, o1);
         return;

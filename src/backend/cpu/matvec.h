@@ -21,7 +21,7 @@ void xtc_matvec_bf16(float *out, int64_t ldo, const float *inp, int64_t N, const
                      int64_t Cin, int64_t o0, int64_t o1);
 
 /* The portable versions (the compiler vectorizes them): what runs below kernel level avx2
- * (core/cpu.h). */
+ * (core/cpu.h); the avx2 kernels are in matvec.c and matvec_q8.c, the avx512 ones below. */
 void xtc_matvec_f32_portable(float *out, int64_t ldo, const float *inp, int64_t N, const float *w, const float *bias,
                              int64_t Cin, int64_t o0, int64_t o1);
 void xtc_matvec_bf16_portable(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w,
@@ -33,6 +33,26 @@ void xtc_matvec_q8(float *out, int64_t ldo, const float *inp, int64_t N, const i
                    const float *bias, int64_t Cin, int64_t o0, int64_t o1);
 void xtc_matvec_q8_portable(float *out, int64_t ldo, const float *inp, int64_t N, const int8_t *q, const float *scale,
                             const float *bias, int64_t Cin, int64_t o0, int64_t o1);
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define XTC_MATVEC_AVX512 1
+/* matvec_v16.c: the kernels of level avx512, one source in 16-float vectors built twice.
+ * The _avx512 build runs only at kernel level avx512 or above (xtc_cpu_level); the
+ * _avx512_on_avx2 build of the same source (AVX2 + FMA) is for the tests, which run it on any
+ * machine with level avx2. */
+void xtc_matvec_f32_avx512(float *out, int64_t ldo, const float *inp, int64_t N, const float *w, const float *bias,
+                           int64_t Cin, int64_t o0, int64_t o1);
+void xtc_matvec_bf16_avx512(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w, const float *bias,
+                            int64_t Cin, int64_t o0, int64_t o1);
+void xtc_matvec_q8_avx512(float *out, int64_t ldo, const float *inp, int64_t N, const int8_t *q, const float *scale,
+                          const float *bias, int64_t Cin, int64_t o0, int64_t o1);
+void xtc_matvec_f32_avx512_on_avx2(float *out, int64_t ldo, const float *inp, int64_t N, const float *w,
+                                   const float *bias, int64_t Cin, int64_t o0, int64_t o1);
+void xtc_matvec_bf16_avx512_on_avx2(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w,
+                                    const float *bias, int64_t Cin, int64_t o0, int64_t o1);
+void xtc_matvec_q8_avx512_on_avx2(float *out, int64_t ldo, const float *inp, int64_t N, const int8_t *q,
+                                  const float *scale, const float *bias, int64_t Cin, int64_t o0, int64_t o1);
+#endif
 
 /* xtc_matvec_f32 for weights w inside mw's block (or anywhere when mw is NULL or has no copy);
  * a matrix without an int8 copy (a slice, say) is read in fp32. */

@@ -101,8 +101,13 @@ AVX2 static void matvec_q8_avx2(float *out, int64_t ldo, const float *inp, int64
 
 void xtc_matvec_q8(float *out, int64_t ldo, const float *inp, int64_t N, const int8_t *q, const float *scale,
                    const float *bias, int64_t Cin, int64_t o0, int64_t o1) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (xtc_cpu_level() >= XTC_CPU_AVX2) { /* the AVX2 + FMA kernel (core/cpu.h's one decision) */
+#ifdef XTC_MATVEC_AVX512
+    const enum xtc_cpu_level level = xtc_cpu_level(); /* core/cpu.h's one decision */
+    if (level >= XTC_CPU_AVX512) {                    /* matvec_v16.c */
+        xtc_matvec_q8_avx512(out, ldo, inp, N, q, scale, bias, Cin, o0, o1);
+        return;
+    }
+    if (level >= XTC_CPU_AVX2) { /* the AVX2 + FMA kernel below */
         matvec_q8_avx2(out, ldo, inp, N, q, scale, bias, Cin, o0, o1);
         return;
     }
