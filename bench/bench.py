@@ -66,12 +66,15 @@ FORWARD_CONFIGS = [
 ]
 
 TRAIN_CONFIGS = [
-    # name, constructor call, batch, seq, warm-up steps, timed steps
-    ("gpt-small", gpt(), 4, 256, 2, 10),
+    # name, constructor call, batch, seq, warm-up steps, timed steps, products (f32, or bf16: PyTorch's bf16 autocast
+    # against xtc's --dtype bf16)
+    ("gpt-small", gpt(), 4, 256, 2, 10, "f32"),
     # the Llama-style block (SwiGLU, RMSNorm, no biases, rotary) at the small GPT's size
     ("gpt-small llama", gpt(ff_glu=True, ff_swish=True, ff_no_bias=True, use_rmsnorm=True, rotary_pos_emb=True),
-     4, 256, 2, 10),
-    ("gpt2-124M", GPT2, 4, 256, 2, 3),
+     4, 256, 2, 10, "f32"),
+    ("gpt2-124M", GPT2, 4, 256, 2, 3, "f32"),
+    ("gpt-small bf16", gpt(), 4, 256, 2, 10, "bf16"),
+    ("gpt2-124M bf16", GPT2, 4, 256, 2, 3, "bf16"),
 ]
 
 GEN_CONFIGS = [
@@ -221,7 +224,9 @@ def worker_train(a):
         if s == a.warmup:
             t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss = wrapper(x[s])
+        # bf16: autocast around the forward only, backward outside it (as torch.autocast's documentation says)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.dtype == "bf16"):
+            loss = wrapper(x[s])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -341,7 +346,7 @@ def cpu_model():
 
 # ---------------------------------------------------------------- driver: running the two sides
 
-def run_torch(a, kind, model_dir, tokens, batch, seq, warmup, runs, intra, interop, out=None, new=None):
+def run_torch(a, kind, model_dir, tokens, batch, seq, warmup, runs, intra, interop, out=None, new=None, dtype=None):
     cmd = [a.python, os.path.abspath(__file__), "--worker", kind, "--model-dir", model_dir, "--tokens", tokens,
            "--batch", str(batch), "--seq", str(seq), "--intra", str(intra),
            "--warmup", str(warmup), "--runs", str(runs)]
@@ -353,6 +358,8 @@ def run_torch(a, kind, model_dir, tokens, batch, seq, warmup, runs, intra, inter
         cmd += ["--new", str(new)]
     if kind == "train":
         cmd += ["--torch-adamw", a.torch_adamw]
+    if dtype:
+        cmd += ["--dtype", dtype]
     r, others = run_measured(cmd)
     if r.returncode != 0:
         sys.exit(f"PyTorch {kind} worker failed:\n{r.stderr}")
@@ -493,16 +500,16 @@ def suite_train(a, models, meta):
           file=sys.stderr)
     rows = []
     rng = np.random.default_rng(a.seed)
-    for name, call, batch, seq, warmup, steps in TRAIN_CONFIGS:
+    for name, call, batch, seq, warmup, steps, dtype in TRAIN_CONFIGS:
         if a.only and not re.search(a.only, name):
             continue
         d = models.get(call)
         tok = os.path.join(d, f"train_tokens_{batch}x{seq}x{warmup + steps}.i64")
         rng.integers(0, call["kwargs"]["num_tokens"], size=(warmup + steps, batch, seq), dtype=np.int64).tofile(tok)
         best, torch_by, x, others = interleaved(
-            a, lambda i, o: run_torch(a, "train", d, tok, batch, seq, warmup, steps, i, o),
+            a, lambda i, o: run_torch(a, "train", d, tok, batch, seq, warmup, steps, i, o, dtype=dtype),
             lambda: run_xtc(a, "xtc_bench_train", d, "--batch", batch, "--seq", seq, "--steps", steps,
-                            "--warmup", warmup, "--threads", a.threads, "--tokens", tok))
+                            "--warmup", warmup, "--threads", a.threads, "--tokens", tok, "--dtype", dtype))
         t = torch_by[best]
         fpt = train_flops_per_token(call, t["params"], t["emb_params"], seq)
         mfu_t, mfu_x = fpt * t["tokens_per_s"] / ceiling, fpt * x["tokens_per_s"] / ceiling
@@ -522,7 +529,10 @@ def suite_train(a, models, meta):
         conditions(a, meta,
                    f"One step = AutoregressiveWrapper loss on a (batch, seq) crop (seq tokens fed, seq - 1 scored), "
                    f"backward, clip_grad_norm_ 1.0, AdamW (lr 1e-4, betas 0.9/0.99, weight decay 0.01; PyTorch "
-                   f"{'fused=True' if a.fused else 'default implementation'}), fp32; "
+                   f"{'fused=True' if a.fused else 'default implementation'}), fp32; rows marked bf16: PyTorch's "
+                   f"forward under torch.autocast('cpu', dtype=torch.bfloat16) (backward outside it), xtc with "
+                   f"bf16 products (xtc_model_set_compute_dtype, `xtc train --dtype bf16`; the kernels line names "
+                   f"its bf16 products, native or emulated), fp32 master weights and AdamW on both sides; "
                    f"xtc: forward with save_for_backward, xtc_cross_entropy, xtc_model_backward, xtc_clip_grad_norm, "
                    f"xtc_adamw_step. Both sides start from the same weights and see the same batches, a new one each "
                    f"step; a round is the mean of the timed steps after the warm-up steps. tokens/s = batch x seq / "
@@ -656,6 +666,7 @@ def main():
     p.add_argument("--intra", type=int, help=argparse.SUPPRESS)
     p.add_argument("--interop", type=int, help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
+    p.add_argument("--dtype", choices=("f32", "bf16"), default="f32", help=argparse.SUPPRESS)
     p.add_argument("--torch-adamw", choices=("fused", "default"), default="fused",
                    help="train: PyTorch's AdamW implementation (fused=True, or the default for CPU tensors)")
     a = p.parse_args()

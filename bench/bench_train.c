@@ -1,7 +1,8 @@
-/* xtc_bench_train: time full training steps (fp32) of a TransformerWrapper decoder.
+/* xtc_bench_train: time full training steps (fp32, or bf16 products with --dtype bf16:
+ * xtc_model_set_compute_dtype) of a TransformerWrapper decoder.
  *
  *   xtc_bench_train CONFIG_JSON_FILE|MODEL_DIR --batch B --seq T [--steps N] [--warmup W] [--threads N]
- *                   [--seed S] [--init-seed S] [--dump-tokens FILE] [--tokens FILE]
+ *                   [--seed S] [--init-seed S] [--dump-tokens FILE] [--tokens FILE] [--dtype f32|bf16]
  *
  * One step is what x-transformers' AutoregressiveWrapper(model)(x) + loss.backward() + clip_grad_norm_(1.0)
  * + AdamW.step() does on a (B, T) batch: forward on the T tokens, next-token cross-entropy of the first T - 1
@@ -33,7 +34,7 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: " PROG " CONFIG_JSON_FILE|MODEL_DIR --batch B --seq T [--steps N] [--warmup W] [--threads N]\n"
-               "                       [--seed S] [--init-seed S] [--dump-tokens FILE] [--tokens FILE]\n");
+               "                       [--seed S] [--init-seed S] [--dump-tokens FILE] [--tokens FILE] [--dtype f32|bf16]\n");
 }
 static char *read_all(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -69,7 +70,7 @@ static char *read_all(const char *path, size_t *len) {
 }
 
 int main(int argc, char **argv) {
-    const char *src = NULL, *dump = NULL, *tok_in = NULL;
+    const char *src = NULL, *dump = NULL, *tok_in = NULL, *dtype = "f32";
     long batch = -1, seq = -1, steps = 10, warmup = 2, threads = 0, seed = 1234, init_seed = 0;
     const struct bench_opt opts[] = {
         {"--batch", .i = &batch, .min = 1},
@@ -81,11 +82,12 @@ int main(int argc, char **argv) {
         {"--init-seed", .i = &init_seed, .min = 0},
         {"--dump-tokens", .s = &dump, .what = "a file name"},
         {"--tokens", .s = &tok_in, .what = "a file name"},
+        {"--dtype", .s = &dtype, .what = "f32 or bf16"},
     };
     int rc = bench_parse_args(PROG, argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &src, usage);
     if (rc)
         return rc == 1 ? 0 : 2;
-    if (!src || batch < 0 || seq < 0) {
+    if (!src || batch < 0 || seq < 0 || (strcmp(dtype, "f32") != 0 && strcmp(dtype, "bf16") != 0)) {
         usage(stderr);
         return 2;
     }
@@ -111,6 +113,11 @@ int main(int argc, char **argv) {
             fprintf(stderr, PROG ": %s\n", err.msg);
             return 1;
         }
+    }
+    if (xtc_model_set_compute_dtype(m, dtype[0] == 'b' ? XTC_DTYPE_BF16 : XTC_DTYPE_F32, &err) != XTC_OK) {
+        fprintf(stderr, PROG ": %s\n", err.msg);
+        xtc_model_free(m);
+        return 1;
     }
     const struct xtc_config *cfg = xtc_model_config(m);
     if (cfg->model_class != XTC_MODEL_TRANSFORMER_WRAPPER) {
@@ -215,8 +222,8 @@ int main(int argc, char **argv) {
     }
     double per_step = (bench_now() - t0) / (double)steps;
     printf("tokens_per_s=%.2f ms_per_step=%.3f peak_rss_mb=%.1f params=%zu loss_first=%.6f loss_last=%.6f "
-           "batch=%ld seq=%ld threads=%d kernels=%s\n",
-           (double)N / per_step, 1e3 * per_step, bench_peak_rss_mb(), n_train, loss_first, loss_last, batch, seq,
+           "batch=%ld seq=%ld dtype=%s threads=%d kernels=%s\n",
+           (double)N / per_step, 1e3 * per_step, bench_peak_rss_mb(), n_train, loss_first, loss_last, batch, seq, dtype,
            xtc_threads_get(), bench_kernels());
 done:
     xtc_adamw_free(&opt);

@@ -3,7 +3,13 @@
  * levels it has code for; a higher level runs the best of them (avx512_bf16 and amx: the
  * avx512 code). Kept next to the kernels: a new level's version of a family adds its entry here. */
 #include <cblas.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
 
+#include "backend/autocast.h"
+#include "backend/cpu/matmul_dnnl.h"
 #include "core/cpu.h"
 
 struct family {
@@ -24,6 +30,18 @@ static const struct family families[] = {
      {"portable (baseline build)", "avx2 (AVX2 build of the same C)", "avx512 (AVX-512 build of the same C)"}},
 };
 
+/* the bf16 products' descriptions, which name the oneDNN version: made once each */
+static pthread_once_t g_native_once = PTHREAD_ONCE_INIT, g_emulated_once = PTHREAD_ONCE_INIT;
+static char g_native[96], g_emulated[96];
+
+static void describe_native(void) { snprintf(g_native, sizeof g_native, "%s (native bf16)", xtc_dnnl_version()); }
+
+static void describe_emulated(void) {
+    const char *v = xtc_dnnl_version();
+    snprintf(g_emulated, sizeof g_emulated, "emulated (sgemm on bf16-rounded fp32; %s%s)", v,
+             strcmp(v, "none") == 0 ? "" : ": no bf16 products at this level");
+}
+
 int xtc_cpu_kernels(struct xtc_cpu_kernel *out, int max) {
     const int n = (int)(sizeof families / sizeof families[0]);
     const enum xtc_cpu_level level = xtc_cpu_level();
@@ -37,5 +55,12 @@ int xtc_cpu_kernels(struct xtc_cpu_kernel *out, int max) {
      * or OPENBLAS_CORETYPE); XTC_CPU does not reach them */
     if (out && n < max)
         out[n] = (struct xtc_cpu_kernel){"sgemm (OpenBLAS; OPENBLAS_CORETYPE chooses)", openblas_get_corename()};
-    return n + 1;
+    /* mixed-precision training's products (backend/autocast.h): native where oneDNN has bf16
+     * products on this CPU at this level, else emulated */
+    if (out && n + 1 < max) {
+        const bool native = xtc_autocast_path_default() == XTC_AUTOCAST_DNNL_BF16;
+        pthread_once(native ? &g_native_once : &g_emulated_once, native ? describe_native : describe_emulated);
+        out[n + 1] = (struct xtc_cpu_kernel){"bf16 products (--dtype bf16 training)", native ? g_native : g_emulated};
+    }
+    return n + 2;
 }
