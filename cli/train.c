@@ -463,14 +463,14 @@ static int train_loop(xtc_trainer_t t, xtc_comm_t comm, const char *out, const c
     return status;
 }
 
-/* --dtype f32|bf16; nonzero (after saying why) for anything else */
+/* --dtype f32|bf16; 2 (a usage error, after saying why) for anything else */
 static int parse_dtype(const char *a, const char *v, enum xtc_dtype *out) {
     if (!strcmp(v, "f32") || !strcmp(v, "bf16")) {
         *out = v[0] == 'b' ? XTC_DTYPE_BF16 : XTC_DTYPE_F32;
         return 0;
     }
     fprintf(stderr, "xtc train: %s must be f32 or bf16 (got '%s')\n", a, v);
-    return 1;
+    return 2;
 }
 
 /* The training options a user gave explicitly: on --resume they must equal the checkpoint's

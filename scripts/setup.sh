@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
-PACKAGES="gcc libc6-dev make cmake libopenblas-openmp-dev libcjson-dev openmpi-bin libopenmpi-dev iproute2 fortunes"
+PACKAGES="gcc libc6-dev make cmake libopenblas-openmp-dev libcjson-dev libdnnl-dev openmpi-bin libopenmpi-dev iproute2 fortunes"
 if ! dpkg -s $PACKAGES >/dev/null 2>&1; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $PACKAGES >/dev/null

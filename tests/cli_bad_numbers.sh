@@ -38,6 +38,7 @@ reject --steps '' train --steps ''
 reject --batch 0 train --batch 0
 reject --batch 99999999999999999999 train --batch 99999999999999999999
 reject --lr fast train --lr fast
+refuse_with "--dtype must be f32 or bf16 (got 'fp16')" train --dtype fp16
 reject --lr nan train --lr nan
 reject --lr -1 train --lr -1
 reject --seed -1 train --seed -1
