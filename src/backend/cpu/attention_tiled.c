@@ -19,8 +19,15 @@
 #include "pos/pos.h"
 
 #define TQ 64
+#define TQ_MAX 256
 
-static inline int64_t tile_rows(int64_t T) { return T < TQ ? T : TQ; }
+/* Rows per tile: TQ, or up to T / 16 on long sequences. Each tile's sgemms repack all the keys
+ * (values) it sees, a copy per tile as large as the keys; taller tiles repack less often, and at
+ * T / 16 rows the causal tile's hidden triangle it still computes is ~3% of the work. */
+static inline int64_t tile_rows(int64_t T) {
+    int64_t r = T / 16 < TQ ? TQ : T / 16 > TQ_MAX ? TQ_MAX : T / 16;
+    return T < r ? T : r;
+}
 
 /* One query (decoding): a BLAS call per head costs more than its few thousand
  * multiply-adds, so the two products are plain vectorizable loops. */
@@ -78,9 +85,13 @@ static bool zeroed_row(const struct xtc_attn_params *p, int64_t b, int64_t i, bo
  * logits: a tile holding such a row is computed over all S keys. When gfac is not NULL it
  * receives each logit's gradient factor: 0 where the logit is a masked constant, else the
  * soft clamp's derivative (1 without one); logits sparse_topk drops are masked constants too.
+ * When rowinv is not NULL the rows are left unnormalised (exp(logit - max)) and rowinv[r]
+ * receives 1 / the row's sum, 0 for a zeroed row: the forward scales its n x D output rows
+ * instead of the n x (K + Sv) probabilities, a pass over the tile less.
  * tmp: W floats. Zeroed rows become all zero. Returns Sv. */
 XTC_KERNEL_BODY int64_t probs_tile_body(const struct xtc_attn_params *p, const float *q, const float *k, int64_t b,
-                                        int h, int64_t i0, int64_t n, float *P, float *gfac, float *tmp, bool any_key) {
+                                        int h, int64_t i0, int64_t n, float *P, float *gfac, float *tmp, bool any_key,
+                                        float *rowinv) {
     const int64_t T = p->T, S = p->S, K = p->K, W = K + S;
     const int D = p->D, hk = h % p->G;
     const int64_t HD = (int64_t)p->H * D, GD = (int64_t)p->G * D;
@@ -108,6 +119,8 @@ XTC_KERNEL_BODY int64_t probs_tile_body(const struct xtc_attn_params *p, const f
                 memset(row, 0, sizeof(float) * (size_t)W);
                 if (gr)
                     memset(gr, 0, sizeof(float) * (size_t)W);
+                if (rowinv)
+                    rowinv[r] = 0.0f;
                 continue;
             }
             int64_t last = p->causal ? i + S - T : S - 1;
@@ -123,13 +136,23 @@ XTC_KERNEL_BODY int64_t probs_tile_body(const struct xtc_attn_params *p, const f
                 for (int64_t j = 0; j < K + Sv; j++) /* y = c tanh(s / c): dy/ds = 1 - (y / c)^2 */
                     gr[j] = c > 0 ? 1.0f - (row[j] / c) * (row[j] / c) : 1.0f;
             bool any = K > 0;
-            for (int64_t j = 0; j < Sv; j++) {
-                bool masked = j > last || (km && !km[j]);
-                if (masked)
-                    row[K + j] = -FLT_MAX; /* replaced, not added to */
-                any |= !masked;
-                if (gr && masked)
-                    gr[K + j] = 0.0f;
+            if (km) {
+                for (int64_t j = 0; j < Sv; j++) {
+                    bool masked = j > last || !km[j];
+                    if (masked)
+                        row[K + j] = -FLT_MAX; /* replaced, not added to */
+                    any |= !masked;
+                    if (gr && masked)
+                        gr[K + j] = 0.0f;
+                }
+            } else { /* only the causal mask: the keys past `last`, a few per row of a long tile */
+                int64_t vis = last + 1 < Sv ? (last + 1 > 0 ? last + 1 : 0) : Sv;
+                any |= vis > 0;
+                for (int64_t j = vis; j < Sv; j++) {
+                    row[K + j] = -FLT_MAX;
+                    if (gr)
+                        gr[K + j] = 0.0f;
+                }
             }
             if (p->sparse_topk > 0 && xtc_attn_topk_row(row, K + Sv, p->sparse_topk, tmp) > -FLT_MAX)
                 for (int64_t j = 0; gr && j < K + Sv; j++)
@@ -138,6 +161,7 @@ XTC_KERNEL_BODY int64_t probs_tile_body(const struct xtc_attn_params *p, const f
             all_hidden_row |= !any;
             int64_t Wv = K + Sv;
             float mx = -FLT_MAX;
+#pragma omp simd reduction(max : mx)
             for (int64_t j = 0; j < Wv; j++)
                 mx = row[j] > mx ? row[j] : mx;
             float sum = 0;
@@ -147,8 +171,12 @@ XTC_KERNEL_BODY int64_t probs_tile_body(const struct xtc_attn_params *p, const f
                 sum += row[j];
             }
             float inv = 1.0f / sum;
-            for (int64_t j = 0; j < Wv; j++)
-                row[j] *= inv;
+            if (rowinv)
+                rowinv[r] = inv;
+            else
+#pragma omp simd
+                for (int64_t j = 0; j < Wv; j++)
+                    row[j] *= inv;
         }
         if (!all_hidden_row || Sv == S)
             break;
@@ -159,8 +187,8 @@ XTC_KERNEL_BODY int64_t probs_tile_body(const struct xtc_attn_params *p, const f
 /* each version inlines the one-query scores of its own level */
 XTC_DISPATCH(int64_t, probs_tile,
              (const struct xtc_attn_params *p, const float *q, const float *k, int64_t b, int h, int64_t i0, int64_t n,
-              float *P, float *gfac, float *tmp, bool any_key),
-             (p, q, k, b, h, i0, n, P, gfac, tmp, any_key))
+              float *P, float *gfac, float *tmp, bool any_key, float *rowinv),
+             (p, q, k, b, h, i0, n, P, gfac, tmp, any_key, rowinv))
 
 static bool any_visible_key(const struct xtc_attn_params *p, int64_t b) {
     if (!p->key_mask || p->K > 0)
@@ -186,7 +214,8 @@ void xtc_attention_forward_head(float *out, const float *q, const float *k, cons
     bool any = any_visible_key(p, b);
     for (int64_t i0 = 0; i0 < T; i0 += R) {
         int64_t n = T - i0 < R ? T - i0 : R;
-        int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, NULL, P + R * W, any);
+        float *inv = P + R * W + W; /* after probs_tile's W floats of tmp */
+        int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, NULL, P + R * W, any, inv);
         float *O = out + (b * T + i0) * HD + (int64_t)h * D;
         if (Sv > 0 && n == 1)
             one_query_values(O, P + K, Vb, GD, Sv, D, false);
@@ -201,6 +230,10 @@ void xtc_attention_forward_head(float *out, const float *q, const float *k, cons
         else if (K > 0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, D, (int)K, 1.0f, P, (int)W,
                         p->mem_v + (int64_t)hk * K * D, D, 1.0f, O, (int)HD);
+        for (int64_t r = 0; r < n; r++)
+#pragma omp simd
+            for (int d = 0; d < D; d++)
+                O[r * HD + d] *= inv[r];
     }
 }
 
@@ -261,9 +294,9 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
                 for (int h = hk; h < H; h += G)
                     for (int64_t i0 = 0; i0 < T; i0 += R) {
                         int64_t n = T - i0 < R ? T - i0 : R;
-                        int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, st ? NULL : gfac, my_dbias + nbias, any);
+                        int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, st ? NULL : gfac, my_dbias + nbias, any, NULL);
                         if (st) /* the same Sv: the top-k drop never changes which keys a tile sees */
-                            probs_tile(&full, q, k, b, h, i0, n, Pf, gfac, my_dbias + nbias, any);
+                            probs_tile(&full, q, k, b, h, i0, n, Pf, gfac, my_dbias + nbias, any, NULL);
                         const int64_t Wv = K + Sv;
                         const float *Pg = st ? Pf : P; /* the probabilities the logits' gradient goes through */
                         const float *dO = dout + (b * T + i0) * HD + (int64_t)h * D;
@@ -290,8 +323,10 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
                             const float *pr = Pg + r * W;
                             float *dr = dP + r * W, *gr = gfac + r * W;
                             double dsum = 0;
+#pragma omp simd reduction(+ : dsum)
                             for (int64_t j = 0; j < Wv; j++)
                                 dsum += (double)pr[j] * dr[j];
+#pragma omp simd
                             for (int64_t j = 0; j < Wv; j++)
                                 dr[j] = gr[j] == 0.0f ? 0.0f : pr[j] * (float)(dr[j] - dsum) * gr[j];
                             if (nbias > 0)
