@@ -63,6 +63,24 @@ XTC_DISPATCH_VOID(one_query_values,
                    bool acc),
                   (o, p, v, ldv, Sv, D, acc))
 
+/* The logits' gradient of one row, in place: dr[j] = p[j] (dr[j] - sum_j p[j] dr[j]) g[j], 0 where
+ * g[j] is 0 (a masked constant); the sum in double. A kernel of its own so the AVX2 build
+ * vectorizes it: it runs over every visible key of every query row. */
+XTC_KERNEL_BODY void softmax_grad_row_body(float *restrict dr, const float *restrict pr, const float *restrict gr,
+                                           int64_t Wv) {
+    double dsum = 0;
+#pragma omp simd reduction(+ : dsum)
+    for (int64_t j = 0; j < Wv; j++)
+        dsum += (double)pr[j] * dr[j];
+#pragma omp simd
+    for (int64_t j = 0; j < Wv; j++) {
+        float v = pr[j] * (float)((double)dr[j] - dsum) * gr[j];
+        dr[j] = gr[j] == 0.0f ? 0.0f : v;
+    }
+}
+XTC_DISPATCH_VOID(softmax_grad_row, (float *restrict dr, const float *restrict pr, const float *restrict gr, int64_t Wv),
+                  (dr, pr, gr, Wv))
+
 size_t xtc_attention_tiled_scratch(const struct xtc_attn_params *p) {
     if (xtc_attn_rowwise(p)) /* CoPE and data-dependent ALiBi run the row-wise reference kernels: their scratch on every thread */
         return xtc_attention_ref_scratch(p) * (size_t)omp_get_max_threads();
@@ -322,13 +340,7 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
                         for (int64_t r = 0; r < n; r++) {
                             const float *pr = Pg + r * W;
                             float *dr = dP + r * W, *gr = gfac + r * W;
-                            double dsum = 0;
-#pragma omp simd reduction(+ : dsum)
-                            for (int64_t j = 0; j < Wv; j++)
-                                dsum += (double)pr[j] * dr[j];
-#pragma omp simd
-                            for (int64_t j = 0; j < Wv; j++)
-                                dr[j] = gr[j] == 0.0f ? 0.0f : pr[j] * (float)(dr[j] - dsum) * gr[j];
+                            softmax_grad_row(dr, pr, gr, Wv);
                             if (nbias > 0)
                                 xtc_attn_bias_grad_row(p, b, h, i0 + r, Sv, dr + K, my_dbias);
                             if (p->rp_dcurves) /* rows of one (b, h) belong to one thread */
