@@ -19,13 +19,21 @@
 #include "pos/pos.h"
 
 #define TQ 64
-#define TQ_MAX 256
+#define TQ_BACKWARD_MAX 256
 
-/* Rows per tile: TQ, or up to T / 16 on long sequences. Each tile's sgemms repack all the keys
- * (values) it sees, a copy per tile as large as the keys; taller tiles repack less often, and at
- * T / 16 rows the causal tile's hidden triangle it still computes is ~3% of the work. */
-static inline int64_t tile_rows(int64_t T) {
-    int64_t r = T / 16 < TQ ? TQ : T / 16 > TQ_MAX ? TQ_MAX : T / 16;
+/* Rows per tile of the forward: TQ (its tile of probabilities is TQ x S floats, 1 MB at
+ * S = 4096; taller tiles made the forward slower, see tile_rows_backward). */
+static inline int64_t tile_rows(int64_t T) { return T < TQ ? T : TQ; }
+
+/* Rows per tile of the backward: TQ, or T / 16 up to TQ_BACKWARD_MAX on long sequences. Its
+ * products accumulate dK and dV (S x D each) and repack the keys and values once per tile, a
+ * pass over all of them per tile; taller tiles make fewer, at the cost of a larger scratch
+ * (three R x S tiles per thread: linear in S for a given R, and R stops growing at T = 4096)
+ * and of the hidden triangle a causal tile still computes (at T / 16 rows ~3% of the work).
+ * In one-thread A/B runs at T = 4096 (rotary small GPT), 256 rows took ~8% less time per
+ * training step than 64, while a forward with 256-row tiles was ~5% slower. */
+static inline int64_t tile_rows_backward(int64_t T) {
+    int64_t r = T / 16 < TQ ? TQ : T / 16 > TQ_BACKWARD_MAX ? TQ_BACKWARD_MAX : T / 16;
     return T < r ? T : r;
 }
 
@@ -84,7 +92,7 @@ XTC_DISPATCH_VOID(softmax_grad_row, (float *restrict dr, const float *restrict p
 size_t xtc_attention_tiled_scratch(const struct xtc_attn_params *p) {
     if (xtc_attn_rowwise(p)) /* CoPE and data-dependent ALiBi run the row-wise reference kernels: their scratch on every thread */
         return xtc_attention_ref_scratch(p) * (size_t)omp_get_max_threads();
-    int64_t W = p->K + p->S, R = tile_rows(p->T);
+    int64_t W = p->K + p->S, R = tile_rows_backward(p->T); /* >= the forward's */
     /* per thread: logits/probabilities, their gradient, the logits' gradient factors, dmem_k, dmem_v, dbias,
      * top-k's row, and with a straight-through top-k the probabilities without the drop */
     size_t per = (size_t)(2 * R * W + R * W + 2 * (int64_t)p->G * p->K * p->D + p->dbias_n + W + 16 +
@@ -281,7 +289,7 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
     }
     const int64_t B = p->B, T = p->T, S = p->S, K = p->K, W = K + S;
     const int H = p->H, G = p->G, D = p->D;
-    const int64_t HD = (int64_t)H * D, GD = (int64_t)G * D, R = tile_rows(T);
+    const int64_t HD = (int64_t)H * D, GD = (int64_t)G * D, R = tile_rows_backward(T);
     const int nth = omp_get_max_threads();
     const size_t per = xtc_attention_tiled_scratch(p) / (size_t)nth;
     const int64_t nmem = (int64_t)G * K * D, nbias = dbias && p->bias.scheme && p->bias.scheme->grad_row ? p->dbias_n : 0;
