@@ -225,21 +225,14 @@ static bool any_visible_key(const struct xtc_attn_params *p, int64_t b) {
     return false;
 }
 
-void xtc_attention_forward_head(float *out, const float *q, const float *k, const float *v,
-                                const struct xtc_attn_params *p, int64_t b, int h, float *P) {
-    /* CoPE reads a whole row (all heads' with talking heads), residual attention writes whole
-     * rows: the row-wise reference */
-    if (xtc_attn_rowwise(p) || xtc_attn_residual(p)) {
-        xtc_attention_forward_head_ref(out, q, k, v, p, b, h, P);
-        return;
-    }
+/* Query rows i0..i0+n of head h (n <= tile_rows(T)); P: the thread's scratch. */
+static void forward_tile(float *out, const float *q, const float *k, const float *v, const struct xtc_attn_params *p,
+                         int64_t b, int h, int64_t i0, int64_t n, bool any, float *P) {
     const int64_t T = p->T, S = p->S, K = p->K, W = K + S;
     const int D = p->D, hk = h % p->G;
     const int64_t HD = (int64_t)p->H * D, GD = (int64_t)p->G * D, R = tile_rows(T);
     const float *Vb = v + b * (p->v_bstride ? p->v_bstride : S) * GD + (int64_t)hk * D;
-    bool any = any_visible_key(p, b);
-    for (int64_t i0 = 0; i0 < T; i0 += R) {
-        int64_t n = T - i0 < R ? T - i0 : R;
+    {
         float *inv = P + R * W + W; /* after probs_tile's W floats of tmp */
         int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, NULL, P + R * W, any, inv);
         float *O = out + (b * T + i0) * HD + (int64_t)h * D;
@@ -263,6 +256,20 @@ void xtc_attention_forward_head(float *out, const float *q, const float *k, cons
     }
 }
 
+void xtc_attention_forward_head(float *out, const float *q, const float *k, const float *v,
+                                const struct xtc_attn_params *p, int64_t b, int h, float *P) {
+    /* CoPE reads a whole row (all heads' with talking heads), residual attention writes whole
+     * rows: the row-wise reference */
+    if (xtc_attn_rowwise(p) || xtc_attn_residual(p)) {
+        xtc_attention_forward_head_ref(out, q, k, v, p, b, h, P);
+        return;
+    }
+    const int64_t T = p->T, R = tile_rows(T);
+    bool any = any_visible_key(p, b);
+    for (int64_t i0 = 0; i0 < T; i0 += R)
+        forward_tile(out, q, k, v, p, b, h, i0, T - i0 < R ? T - i0 : R, any, P);
+}
+
 void xtc_attention_forward_tiled(float *out, const float *q, const float *k, const float *v,
                                  const struct xtc_attn_params *p, float *scratch) {
     if (xtc_attn_residual(p)) { /* residual attention: the reference kernel only */
@@ -274,10 +281,25 @@ void xtc_attention_forward_tiled(float *out, const float *q, const float *k, con
     const size_t per = xtc_attention_tiled_scratch(p) / (size_t)omp_get_max_threads();
     /* one decoding step is a few microseconds of work: waking threads would cost more */
     const bool parallel = (double)B * H * T * (K + S) * D > 2e5;
+    if (xtc_attn_rowwise(p)) { /* whole rows per (batch row, head): the reference's kernel */
 #pragma omp parallel for collapse(2) schedule(static) if (parallel)
-    for (int64_t b = 0; b < B; b++)
-        for (int h = 0; h < H; h++)
-            xtc_attention_forward_head(out, q, k, v, p, b, h, scratch + per * (size_t)omp_get_thread_num());
+        for (int64_t b = 0; b < B; b++)
+            for (int h = 0; h < H; h++)
+                xtc_attention_forward_head(out, q, k, v, p, b, h, scratch + per * (size_t)omp_get_thread_num());
+        return;
+    }
+    /* One work item per (tile, batch row, head), handed out one at a time, the last tiles first:
+     * a causal tile's cost grows with its row, and a long sequence at batch 1 has fewer heads than
+     * a thread count may divide evenly (or a thread loses its core for a while). Each item writes
+     * its own output rows, the same values whichever thread runs it. */
+    const int64_t R = tile_rows(T), nt = (T + R - 1) / R, BH = B * H;
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+    for (int64_t it = 0; it < nt * BH; it++) {
+        const int64_t i0 = (nt - 1 - it / BH) * R, b = (it % BH) / H;
+        const int h = (int)(it % H);
+        forward_tile(out, q, k, v, p, b, h, i0, T - i0 < R ? T - i0 : R, any_visible_key(p, b),
+                     scratch + per * (size_t)omp_get_thread_num());
+    }
 }
 
 void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
