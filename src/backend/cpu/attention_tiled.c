@@ -86,16 +86,33 @@ XTC_KERNEL_BODY void softmax_grad_row_body(float *restrict dr, const float *rest
         dr[j] = gr[j] == 0.0f ? 0.0f : v;
     }
 }
-XTC_DISPATCH_VOID(softmax_grad_row, (float *restrict dr, const float *restrict pr, const float *restrict gr, int64_t Wv),
+XTC_DISPATCH_VOID(softmax_grad_row,
+                  (float *restrict dr, const float *restrict pr, const float *restrict gr, int64_t Wv),
                   (dr, pr, gr, Wv))
+
+/* The same for an unnormalised row pr (the probabilities are s pr) whose every logit had a
+ * gradient factor of 1 or was masked (pr 0 there, so its gradient is 0 without a factor). */
+XTC_KERNEL_BODY void softmax_grad_row_scaled_body(float *restrict dr, const float *restrict pr, float s, int64_t Wv) {
+    double dsum = 0;
+#pragma omp simd reduction(+ : dsum)
+    for (int64_t j = 0; j < Wv; j++)
+        dsum += (double)pr[j] * dr[j];
+    dsum *= s;
+#pragma omp simd
+    for (int64_t j = 0; j < Wv; j++)
+        dr[j] = s * pr[j] * (float)((double)dr[j] - dsum);
+}
+XTC_DISPATCH_VOID(softmax_grad_row_scaled, (float *restrict dr, const float *restrict pr, float s, int64_t Wv),
+                  (dr, pr, s, Wv))
 
 size_t xtc_attention_tiled_scratch(const struct xtc_attn_params *p) {
     if (xtc_attn_rowwise(p)) /* CoPE and data-dependent ALiBi run the row-wise reference kernels: their scratch on every thread */
         return xtc_attention_ref_scratch(p) * (size_t)omp_get_max_threads();
     int64_t W = p->K + p->S, R = tile_rows_backward(p->T); /* >= the forward's */
     /* per thread: logits/probabilities, their gradient, the logits' gradient factors, dmem_k, dmem_v, dbias,
-     * top-k's row, and with a straight-through top-k the probabilities without the drop */
-    size_t per = (size_t)(2 * R * W + R * W + 2 * (int64_t)p->G * p->K * p->D + p->dbias_n + W + 16 +
+     * top-k's row, with a straight-through top-k the probabilities without the drop, then the backward's
+     * 1 / row sums, scaled dO rows and row flags (the forward's 1 / row sums sit after top-k's row) */
+    size_t per = (size_t)(2 * R * W + R * W + 2 * (int64_t)p->G * p->K * p->D + p->dbias_n + W + 16 + R * p->D + 2 * R +
                           (p->topk_straight_through ? R * W : 0));
     return per * (size_t)omp_get_max_threads();
 }
@@ -113,11 +130,12 @@ static bool zeroed_row(const struct xtc_attn_params *p, int64_t b, int64_t i, bo
  * soft clamp's derivative (1 without one); logits sparse_topk drops are masked constants too.
  * When rowinv is not NULL the rows are left unnormalised (exp(logit - max)) and rowinv[r]
  * receives 1 / the row's sum, 0 for a zeroed row: the forward scales its n x D output rows
- * instead of the n x (K + Sv) probabilities, a pass over the tile less.
+ * instead of the n x (K + Sv) probabilities, a pass over the tile less. When hidden is not
+ * NULL, hidden[r] tells whether row r saw no key at all (its logits all masked constants).
  * tmp: W floats. Zeroed rows become all zero. Returns Sv. */
 XTC_KERNEL_BODY int64_t probs_tile_body(const struct xtc_attn_params *p, const float *q, const float *k, int64_t b,
                                         int h, int64_t i0, int64_t n, float *P, float *gfac, float *tmp, bool any_key,
-                                        float *rowinv) {
+                                        float *rowinv, bool *hidden) {
     const int64_t T = p->T, S = p->S, K = p->K, W = K + S;
     const int D = p->D, hk = h % p->G;
     const int64_t HD = (int64_t)p->H * D, GD = (int64_t)p->G * D;
@@ -147,6 +165,8 @@ XTC_KERNEL_BODY int64_t probs_tile_body(const struct xtc_attn_params *p, const f
                     memset(gr, 0, sizeof(float) * (size_t)W);
                 if (rowinv)
                     rowinv[r] = 0.0f;
+                if (hidden)
+                    hidden[r] = false;
                 continue;
             }
             int64_t last = p->causal ? i + S - T : S - 1;
@@ -185,6 +205,8 @@ XTC_KERNEL_BODY int64_t probs_tile_body(const struct xtc_attn_params *p, const f
                     if (row[j] == -FLT_MAX)
                         gr[j] = 0.0f;
             all_hidden_row |= !any;
+            if (hidden)
+                hidden[r] = !any;
             int64_t Wv = K + Sv;
             float mx = -FLT_MAX;
 #pragma omp simd reduction(max : mx)
@@ -213,8 +235,8 @@ XTC_KERNEL_BODY int64_t probs_tile_body(const struct xtc_attn_params *p, const f
 /* each version inlines the one-query scores of its own level */
 XTC_DISPATCH(int64_t, probs_tile,
              (const struct xtc_attn_params *p, const float *q, const float *k, int64_t b, int h, int64_t i0, int64_t n,
-              float *P, float *gfac, float *tmp, bool any_key, float *rowinv),
-             (p, q, k, b, h, i0, n, P, gfac, tmp, any_key, rowinv))
+              float *P, float *gfac, float *tmp, bool any_key, float *rowinv, bool *hidden),
+             (p, q, k, b, h, i0, n, P, gfac, tmp, any_key, rowinv, hidden))
 
 static bool any_visible_key(const struct xtc_attn_params *p, int64_t b) {
     if (!p->key_mask || p->K > 0)
@@ -234,7 +256,7 @@ static void forward_tile(float *out, const float *q, const float *k, const float
     const float *Vb = v + b * (p->v_bstride ? p->v_bstride : S) * GD + (int64_t)hk * D;
     {
         float *inv = P + R * W + W; /* after probs_tile's W floats of tmp */
-        int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, NULL, P + R * W, any, inv);
+        int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, NULL, P + R * W, any, inv, NULL);
         float *O = out + (b * T + i0) * HD + (int64_t)h * D;
         if (Sv > 0 && n == 1)
             one_query_values(O, P + K, Vb, GD, Sv, D, false);
@@ -330,6 +352,12 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
         float *my_dbias = my_dmv + nmem;
         /* straight-through top-k: the logits' gradient goes through the softmax without the drop (Pf) */
         float *Pf = st ? my_dbias + nbias + W : NULL;
+        /* without a soft clamp or a straight-through top-k every logit's gradient factor is 1 or
+         * it was masked (its probability 0): the tile stays unnormalised (rinv: 1 / row sums), no
+         * factors are written, dO is scaled for dV (dOs) and 1 / sum goes into the row gradient */
+        const bool plain = !st && !(p->softclamp > 0);
+        float *rinv = my_dbias + nbias + W + (st ? R * W : 0), *dOs = rinv + R;
+        bool *hid = (bool *)(dOs + R * D);
         memset(my_dmk, 0, sizeof(float) * (size_t)(2 * nmem + nbias));
 #pragma omp single
         team = omp_get_num_threads(); /* the threads that really run: only their sums exist */
@@ -342,14 +370,23 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
                 for (int h = hk; h < H; h += G)
                     for (int64_t i0 = 0; i0 < T; i0 += R) {
                         int64_t n = T - i0 < R ? T - i0 : R;
-                        int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, st ? NULL : gfac, my_dbias + nbias, any, NULL);
+                        int64_t Sv = probs_tile(p, q, k, b, h, i0, n, P, st || plain ? NULL : gfac, my_dbias + nbias,
+                                                any, plain ? rinv : NULL, plain ? hid : NULL);
                         if (st) /* the same Sv: the top-k drop never changes which keys a tile sees */
-                            probs_tile(&full, q, k, b, h, i0, n, Pf, gfac, my_dbias + nbias, any, NULL);
+                            probs_tile(&full, q, k, b, h, i0, n, Pf, gfac, my_dbias + nbias, any, NULL, NULL);
                         const int64_t Wv = K + Sv;
                         const float *Pg = st ? Pf : P; /* the probabilities the logits' gradient goes through */
                         const float *dO = dout + (b * T + i0) * HD + (int64_t)h * D;
                         const float *Q = q + (b * T + i0) * HD + (int64_t)h * D;
                         float *dQ = dq + (b * T + i0) * HD + (int64_t)h * D;
+                        const float *dOv = dO; /* the dO the values' gradients take: P^T dOv */
+                        int ldov = (int)HD;
+                        if (plain) {
+                            for (int64_t r = 0; r < n; r++)
+                                for (int d = 0; d < D; d++)
+                                    dOs[r * D + d] = dO[r * HD + d] * rinv[r];
+                            dOv = dOs, ldov = D;
+                        }
                         /* dP = dO V^T (memory part first) */
                         if (K > 0)
                             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)K, D, 1.0f, dO,
@@ -359,18 +396,23 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
                                         Vb, (int)GD, 0.0f, dP + K, (int)W);
                             /* dV += P^T dO */
                             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)Sv, D, (int)n, 1.0f, P + K,
-                                        (int)W, dO, (int)HD, 1.0f, dV, (int)GD);
+                                        (int)W, dOv, ldov, 1.0f, dV, (int)GD);
                         }
                         /* dmem_v += P[:, :K]^T dO */
                         if (K > 0)
                             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, D, (int)n, 1.0f, P, (int)W,
-                                        dO, (int)HD, 1.0f, my_dmv + (int64_t)hk * K * D, D);
+                                        dOv, ldov, 1.0f, my_dmv + (int64_t)hk * K * D, D);
                         /* dS = P (dP - sum_j P dP) times the gradient factor (0 where the logit was a
                          * masked constant) */
                         for (int64_t r = 0; r < n; r++) {
                             const float *pr = Pg + r * W;
                             float *dr = dP + r * W, *gr = gfac + r * W;
-                            softmax_grad_row(dr, pr, gr, Wv);
+                            if (!plain)
+                                softmax_grad_row(dr, pr, gr, Wv);
+                            else if (hid[r] || rinv[r] == 0.0f) /* every logit masked, or a zeroed row */
+                                memset(dr, 0, sizeof(float) * (size_t)Wv);
+                            else
+                                softmax_grad_row_scaled(dr, pr, rinv[r], Wv);
                             if (nbias > 0)
                                 xtc_attn_bias_grad_row(p, b, h, i0 + r, Sv, dr + K, my_dbias);
                             if (p->rp_dcurves) /* rows of one (b, h) belong to one thread */
