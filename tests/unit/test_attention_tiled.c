@@ -156,6 +156,8 @@ int main(void) {
         {"sparse top-2 straight-through + t5", 2, 13, 13, 0, 2, 2, 8, false, true, false, false, false, true, 2, true},
         {"backward tiles of T / 16 rows, alibi + masks + mem-kv", 2, 1100, 1100, 2, 2, 1, 8, true, true, true, true,
          false, false, 0, false},
+        /* key 0 of batch 1 hidden (S = 8): its first row sees no key, torch averages all values */
+        {"a row sees no key", 2, 8, 8, 0, 2, 2, 8, true, true, false, false, false, false, 0, false},
         {"one query + mem-kv", 2, 1, 37, 3, 4, 2, 16, true, true, false, false, false, false, 0, false},
         {"one query alibi", 1, 1, 20, 0, 2, 2, 8, true, false, false, true, false, false, 0, false},
     };
