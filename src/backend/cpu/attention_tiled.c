@@ -310,15 +310,16 @@ void xtc_attention_forward_tiled(float *out, const float *q, const float *k, con
                 xtc_attention_forward_head(out, q, k, v, p, b, h, scratch + per * (size_t)omp_get_thread_num());
         return;
     }
-    /* One work item per (tile, batch row, head), handed out one at a time, the last tiles first:
-     * a causal tile's cost grows with its row, and a long sequence at batch 1 has fewer heads than
-     * a thread count may divide evenly (or a thread loses its core for a while). Each item writes
-     * its own output rows, the same values whichever thread runs it. */
+    /* One work item per (batch row, head, tile), handed out one at a time: a long sequence at
+     * batch 1 has fewer heads than a thread count may divide evenly (or a thread loses its core
+     * for a while). The tiles of one head are consecutive items (its keys and values stay in the
+     * cache), the last, costlier causal tiles first. Each item writes its own output rows, the
+     * same values whichever thread runs it. */
     const int64_t R = tile_rows(T), nt = (T + R - 1) / R, BH = B * H;
 #pragma omp parallel for schedule(dynamic, 1) if (parallel)
     for (int64_t it = 0; it < nt * BH; it++) {
-        const int64_t i0 = (nt - 1 - it / BH) * R, b = (it % BH) / H;
-        const int h = (int)(it % H);
+        const int64_t i0 = (nt - 1 - it % nt) * R, b = it / nt / H;
+        const int h = (int)(it / nt % H);
         forward_tile(out, q, k, v, p, b, h, i0, T - i0 < R ? T - i0 : R, any_visible_key(p, b),
                      scratch + per * (size_t)omp_get_thread_num());
     }
