@@ -684,6 +684,7 @@ LONG_TORCH = [(True, TORCH_SETTINGS[0]), (True, TORCH_SETTINGS[1]), (False, TORC
 def suite_long(a, models, meta):
     import numpy as np
     rows = []
+    total = 2 * len(LONG_SEQS) * sum(1 for name, _ in LONG_CONFIGS if not a.only or re.search(a.only, name))
     rng = np.random.default_rng(a.seed + 2)
     for name, call in LONG_CONFIGS:
         if a.only and not re.search(a.only, name):
@@ -760,8 +761,15 @@ def suite_long(a, models, meta):
                       f"{side[False][1]['tokens_per_s']:.0f}, xtc {x['tokens_per_s']:.0f} tok/s; RSS MB "
                       f"{rss['flash']:.0f} / {rss['einsum']:.0f} / {rss['xtc']:.0f}; diff {diff_cell}; "
                       f"others <= {others:.2f} cores", file=sys.stderr)
+                if a.write_readme:  # a long run: keep what it measured should it be stopped
+                    write_readme({"long": long_table(a, meta, rows, total)})
     if not rows:
         return None
+    return long_table(a, meta, rows, total)
+
+
+def long_table(a, meta, rows, total):
+    """The long-context suite's table of the rows measured so far (of total)."""
     kw = LONG_CONFIGS[0][1]["kwargs"]
     lk = kw["attn_layers"]["kwargs"]
     counts = ", ".join(f"T = {t}: {fw} + {fr} calls, {tw} + {ts} steps" for t, fw, fr, tw, ts in LONG_SEQS)
@@ -780,7 +788,9 @@ def suite_long(a, models, meta):
                    f"memory is linear in T, rising with T when it is quadratic. max abs diff: xtc against PyTorch "
                    f"flash / no flash, of the logits of one call on the same ids (forward) or of the first and last "
                    f"step's losses (train). Warm-up + timed: {counts}; a round is the mean (xtc, PyTorch train) or "
-                   f"median (PyTorch forward) of the timed ones."), "",
+                   f"median (PyTorch forward) of the timed ones."
+                   + (f" Partial: the first {len(rows)} of {total} rows (the run stopped)." if len(rows) < total else "")),
+        "",
         "| config | mode | T | PyTorch flash tokens/s | PyTorch no flash tokens/s | xtc tokens/s | xtc / best PyTorch "
         "| peak RSS MB flash / no flash / xtc | RSS growth KB/token flash / no flash / xtc | max abs diff flash / no flash "
         "| threads | others |",
@@ -796,6 +806,16 @@ def replace_section(text, key, table):
     head, rest = text.split(begin, 1)
     _, tail = rest.split(end, 1)
     return f"{head}{begin}\n{table}\n{end}{tail}"
+
+
+def write_readme(tables):
+    """Replaces the tables of the suites in tables ({suite: table}) in bench/README.md."""
+    with open(README) as f:
+        text = f.read()
+    for key, t in tables.items():
+        text = replace_section(text, key, t)
+    with open(README, "w") as f:
+        f.write(text)
 
 
 def main():
@@ -865,12 +885,7 @@ def main():
                 tables[s] = t
                 print(f"\n## {s}\n\n{tables[s]}\n")
     if a.write_readme and tables:
-        with open(README) as f:
-            text = f.read()
-        for s, t in tables.items():
-            text = replace_section(text, s, t)
-        with open(README, "w") as f:
-            f.write(text)
+        write_readme(tables)
         print(f"wrote {README} ({', '.join(tables)})", file=sys.stderr)
 
 
