@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark: xtc (C) vs x-transformers (PyTorch, CPU), same models, same machine, same run.
 
-Suites (--suite, comma-separated; default forward,train,generate):
+Suites (--suite, comma-separated; default forward,train,generate,long):
 
   forward   one forward pass (logits) under inference_mode: tokens/s and the max abs diff of the logits
   train     one fp32 training step (AutoregressiveWrapper loss: forward on (B, T), next-token cross-entropy of
@@ -9,6 +9,9 @@ Suites (--suite, comma-separated; default forward,train,generate):
             tokens/s, peak RSS, losses of both sides, model FLOP utilisation against the measured sgemm ceiling
   generate  greedy AutoregressiveWrapper.generate(prompts, N, cache_kv=True, temperature=0.) vs xtc_generate
             with the KV cache: generated tokens/s, and whether the generated tokens agree
+  long      long contexts: forward and training step at T = 1024, 2048, 4096 (batch 1, rotary and ALiBi) against
+            PyTorch with attn_flash=True (F.scaled_dot_product_attention) and attn_flash=False: tokens/s, peak RSS and
+            its growth per token between the T rows, max abs diff of logits / losses
 
 Every model is built in x-transformers (fixed seed) and saved as an xtc model dir (config.json = the constructor
 call as JSON, model.safetensors = state_dict in F32), so both sides run the same weights on the same token ids.
@@ -40,7 +43,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "bench", "README.md")
-SUITES = ("forward", "train", "generate")
+SUITES = ("forward", "train", "generate", "long")
 
 
 def gpt(**extra):
@@ -88,6 +91,19 @@ GEN_CONFIGS = [
     ("gpt2-124M b1 int8", GPT2, 1, 16, 32, 1, 3, "int8"),
 ]
 
+def long_gpt(**extra):
+    """The small GPT's width at depth 2 for the long-context suite: max_seq_len 4096 and no absolute positions (rotary
+    or ALiBi carry them; x-transformers keeps a learned absolute embedding next to ALiBi unless told not to)."""
+    call = gpt(**extra)
+    call["kwargs"].update(max_seq_len=4096, use_abs_pos_emb=False)
+    call["kwargs"]["attn_layers"]["kwargs"]["depth"] = 2
+    return call
+
+
+LONG_CONFIGS = [("rotary", long_gpt(rotary_pos_emb=True)), ("alibi", long_gpt(alibi_pos_bias=True))]
+# seq, forward warm-up + timed calls, training warm-up + timed steps (fewer where a call takes seconds)
+LONG_SEQS = [(1024, 2, 5, 1, 3), (2048, 1, 3, 1, 2), (4096, 1, 2, 1, 1)]
+
 # PyTorch thread settings tried (intra-op threads, inter-op threads or None for the default).
 TORCH_SETTINGS = [(2, None), (2, 1)]
 
@@ -134,10 +150,14 @@ def save_model(call, out_dir, seed):
             f.write(len(h).to_bytes(8, "little") + h + b"".join(blobs))
 
 
-def load_model(model_dir):
+def load_model(model_dir, attn_flash=None):
+    """The saved model; attn_flash (True / False) overrides the Decoder's attn_flash (the same weights: it only picks
+    PyTorch's attention path, F.scaled_dot_product_attention or x-transformers' own einsum + softmax)."""
     import torch
     with open(os.path.join(model_dir, "config.json")) as f:
         call = json.load(f)
+    if attn_flash is not None:
+        call["kwargs"]["attn_layers"]["kwargs"]["attn_flash"] = attn_flash
     model = build(call).eval()
     path = os.path.join(model_dir, "model.safetensors")
     try:
@@ -185,7 +205,7 @@ def worker_forward(a):
     import numpy as np
     import torch
     info = torch_threads(a)
-    model = load_model(a.model_dir)
+    model = load_model(a.model_dir, a.attn_flash)
     tokens = torch.from_numpy(np.fromfile(a.tokens, dtype=np.int64).reshape(a.batch, a.seq).copy())
     times = []
     with torch.inference_mode():
@@ -199,7 +219,7 @@ def worker_forward(a):
             model(tokens)
             times.append(time.perf_counter() - t0)
     med = statistics.median(times)
-    return dict(info, ms_per_call=1e3 * med, tokens_per_s=a.batch * a.seq / med)
+    return dict(info, ms_per_call=1e3 * med, tokens_per_s=a.batch * a.seq / med, peak_rss_mb=peak_rss_mb())
 
 
 def worker_train(a):
@@ -209,7 +229,7 @@ def worker_train(a):
     import torch
     from x_transformers import AutoregressiveWrapper
     info = torch_threads(a)
-    model = load_model(a.model_dir).train()
+    model = load_model(a.model_dir, a.attn_flash).train()
     wrapper = AutoregressiveWrapper(model)
     # fused=True: PyTorch's fastest CPU AdamW (the default, foreach=None, takes the per-tensor loop on CPU: on the
     # 124M model 0.8 s of a 6-7 s step instead of 0.1 s); same update rule.
@@ -344,9 +364,46 @@ def cpu_model():
     return platform.processor() or "?"
 
 
+# The CPU features xtc's and PyTorch's kernels choose between.
+CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_flags():
+    """'flags avx2, fma; no avx512f, ...' from /proc/cpuinfo's first flags line."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            have = set(next(ln for ln in f if ln.startswith("flags")).split(":", 1)[1].split())
+    except (OSError, StopIteration):
+        return "flags ?"
+    yes, no = [x for x in CPU_FLAGS if x in have], [x for x in CPU_FLAGS if x not in have]
+    return f"flags {', '.join(yes) or 'none of ' + ', '.join(CPU_FLAGS)}" + (f"; no {', '.join(no)}" if yes and no else "")
+
+
+def openblas_version(bin_dir):
+    """openblas_get_config() of the OpenBLAS the xtc tools load (found with ldd): version, build options (threading
+    model) and the core type its dynamic dispatch picked, e.g. 'OpenBLAS 0.3.21 ... USE_OPENMP Zen MAX_THREADS=64'."""
+    import ctypes
+    tool = os.path.join(bin_dir, "xtc_bench_forward")
+    path = next((ln.split("=>", 1)[1].split("(")[0].strip() for ln in sh(["ldd", tool]).splitlines()
+                 if "openblas" in ln and "=>" in ln), None)
+    try:
+        fn = ctypes.CDLL(path).openblas_get_config
+        fn.restype = ctypes.c_char_p
+        return fn().decode().strip()
+    except (OSError, AttributeError, TypeError):
+        return "OpenBLAS ?"
+
+
+def onednn_version():
+    """The installed oneDNN development package's version (Debian), or 'not installed'."""
+    v = sh(["dpkg-query", "-W", "-f", "${Version}", "libdnnl-dev"])
+    return f"{v} (libdnnl-dev)" if v not in ("", "?") else "not installed"
+
+
 # ---------------------------------------------------------------- driver: running the two sides
 
-def run_torch(a, kind, model_dir, tokens, batch, seq, warmup, runs, intra, interop, out=None, new=None, dtype=None):
+def run_torch(a, kind, model_dir, tokens, batch, seq, warmup, runs, intra, interop, out=None, new=None, flash=None,
+              dtype=None):
     cmd = [a.python, os.path.abspath(__file__), "--worker", kind, "--model-dir", model_dir, "--tokens", tokens,
            "--batch", str(batch), "--seq", str(seq), "--intra", str(intra),
            "--warmup", str(warmup), "--runs", str(runs)]
@@ -356,6 +413,8 @@ def run_torch(a, kind, model_dir, tokens, batch, seq, warmup, runs, intra, inter
         cmd += ["--out", out]
     if new is not None:
         cmd += ["--new", str(new)]
+    if flash is not None:
+        cmd += ["--attn-flash", str(int(flash))]
     if kind == "train":
         cmd += ["--torch-adamw", a.torch_adamw]
     if dtype:
@@ -437,8 +496,9 @@ class Models:
 
 def conditions(a, meta, extra):
     return (f"Date {meta['date']}, xtc commit `{meta['commit']}`"
-            f"{' (with uncommitted library changes)' if meta['dirty'] else ''}, CPU {meta['cpu']} ({meta['cores']} cores), "
-            f"xtc kernels {meta['kernels']}, torch {meta['torch']}, x-transformers {meta['xtransformers']}, "
+            f"{' (with uncommitted library changes)' if meta['dirty'] else ''}, CPU {meta['cpu']} ({meta['cores']} cores; "
+            f"{meta['flags']}), xtc kernels {meta['kernels']}, {meta['openblas']}, oneDNN {meta['onednn']}, "
+            f"torch {meta['torch']}, x-transformers {meta['xtransformers']}, "
             f"1-min load average {meta['load_before']} before, {loadavg()} after. "
             f"{extra} Each cell is the best of {a.rounds} rounds (one process each, the sides interleaved); "
             f"\"others\" = CPU cores used by other processes during the worst round.")
@@ -627,6 +687,126 @@ def suite_generate(a, models, meta):
         "| weights per step, DRAM bound (xtc / bound) | tokens equal | peak RSS MB | warm-up + timed calls | threads | others |",
         "|---|---:|---|---|---:|---:|---:|---|---|---:|---|---|---:|", *rows])
 
+# PyTorch variants of the long-context suite: (attn_flash, thread setting). The flash path gets both thread settings;
+# the einsum path, several times slower at these lengths, the default one only (each process costs seconds).
+LONG_TORCH = [(True, TORCH_SETTINGS[0]), (True, TORCH_SETTINGS[1]), (False, TORCH_SETTINGS[0])]
+
+
+def suite_long(a, models, meta):
+    import numpy as np
+    rows = []
+    total = 2 * len(LONG_SEQS) * sum(1 for name, _ in LONG_CONFIGS if not a.only or re.search(a.only, name))
+    rng = np.random.default_rng(a.seed + 2)
+    for name, call in LONG_CONFIGS:
+        if a.only and not re.search(a.only, name):
+            continue
+        d = models.get(call)
+        prev = {}  # mode -> (seq, {side: peak RSS MB}) of the previous T row
+        for seq, fw, fr, tw, ts in LONG_SEQS:
+            for mode in ("forward", "train"):
+                if mode == "forward":
+                    dump = os.path.join(d, f"long_logits_{seq}.f32")
+                    base = ["xtc_bench_forward", d, "--batch", 1, "--seq", seq, "--threads", a.threads]
+                    xargs = base + ["--iters", fr, "--warmup", fw]
+                    # untimed correctness call: xtc writes its logits and token ids; the first PyTorch process of each
+                    # attention path writes its logits of the same ids (its first, untimed call)
+                    run_xtc(a, *base, "--iters", 1, "--warmup", 0, "--dump", dump)
+                    tok = dump + ".tokens"
+                    refs = {f: f"{dump}.torch{int(f)}" for f in (True, False)}
+
+                    def torch_fn(flash, st):
+                        out = None if os.path.exists(refs[flash]) else refs[flash]
+                        return run_torch(a, "forward", d, tok, 1, seq, fw, fr, *st, flash=flash, out=out)
+                else:
+                    tok = os.path.join(d, f"long_train_tokens_{seq}.i64")
+                    rng.integers(0, call["kwargs"]["num_tokens"], size=(tw + ts, 1, seq), dtype=np.int64).tofile(tok)
+                    xargs = ["xtc_bench_train", d, "--batch", 1, "--seq", seq, "--steps", ts, "--warmup", tw,
+                             "--threads", a.threads, "--tokens", tok]
+
+                    def torch_fn(flash, st):
+                        return run_torch(a, "train", d, tok, 1, seq, tw, ts, *st, flash=flash)
+                res = {v: [] for v in LONG_TORCH}
+                xt = []
+                for _ in range(a.rounds):
+                    for v in LONG_TORCH:
+                        res[v].append(measure(a, lambda: torch_fn(*v)))
+                    xt.append(measure(a, lambda: run_xtc(a, *xargs)))
+                best_v = {v: max(m, key=lambda x: x["tokens_per_s"]) for v, m in res.items()}
+                x = max(xt, key=lambda m: m["tokens_per_s"])
+                others = max(m["others"] for m in xt + [m for ms in res.values() for m in ms])
+                # per attention path: the faster thread setting
+                side = {}
+                for f in (True, False):
+                    vs = [v for v in LONG_TORCH if v[0] == f]
+                    bv = max(vs, key=lambda v: best_v[v]["tokens_per_s"])
+                    side[f] = (bv, best_v[bv], [best_v[v] for v in vs if v != bv])
+                best_f = max((True, False), key=lambda f: side[f][1]["tokens_per_s"])
+                if mode == "forward":
+                    xl = np.fromfile(dump, dtype=np.float32)
+                    diffs = {f: float(np.abs(xl - np.fromfile(refs[f], dtype=np.float32)).max()) for f in refs}
+                    diff_cell = f"{diffs[True]:.1e} / {diffs[False]:.1e}"
+                else:
+                    diffs = {f: max(abs(x["loss_first"] - side[f][1]["loss_first"]),
+                                    abs(x["loss_last"] - side[f][1]["loss_last"])) for f in (True, False)}
+                    diff_cell = f"{diffs[True]:.1e} / {diffs[False]:.1e} (loss {x['loss_last']:.4f})"
+                rss = {"flash": side[True][1]["peak_rss_mb"], "einsum": side[False][1]["peak_rss_mb"],
+                       "xtc": x["peak_rss_mb"]}
+                if mode in prev:
+                    ps, pr = prev[mode]
+                    grow = " / ".join(f"{(rss[k] - pr[k]) * 1024 / (seq - ps):.0f}" for k in ("flash", "einsum", "xtc"))
+                else:
+                    grow = ""
+                prev[mode] = (seq, rss)
+                unit = "ms_per_call" if mode == "forward" else "ms_per_step"
+
+                def cell(m):
+                    return f"{m['tokens_per_s']:.0f} ({m[unit]:.0f} ms)"
+                other_flash = ", ".join(f"{m['tokens_per_s']:.0f}" for m in side[True][2])
+                rows.append(
+                    f"| {name} | {mode} | {seq} | {cell(side[True][1])} | {cell(side[False][1])} | {cell(x)} "
+                    f"| {x['tokens_per_s'] / side[best_f][1]['tokens_per_s']:.2f} "
+                    f"| {rss['flash']:.0f} / {rss['einsum']:.0f} / {rss['xtc']:.0f} | {grow} | {diff_cell} "
+                    f"| flash {setting(side[True][0][1])} (other setting: {other_flash}); no flash {setting(side[False][0][1])}; "
+                    f"xtc {int(x['threads'])} | {others:.2f} |")
+                print(f"long {name} {mode} T={seq}: torch flash {side[True][1]['tokens_per_s']:.0f}, no flash "
+                      f"{side[False][1]['tokens_per_s']:.0f}, xtc {x['tokens_per_s']:.0f} tok/s; RSS MB "
+                      f"{rss['flash']:.0f} / {rss['einsum']:.0f} / {rss['xtc']:.0f}; diff {diff_cell}; "
+                      f"others <= {others:.2f} cores", file=sys.stderr)
+                if a.write_readme:  # a long run: keep what it measured should it be stopped
+                    write_readme({"long": long_table(a, meta, rows, total)})
+    if not rows:
+        return None
+    return long_table(a, meta, rows, total)
+
+
+def long_table(a, meta, rows, total):
+    """The long-context suite's table of the rows measured so far (of total)."""
+    kw = LONG_CONFIGS[0][1]["kwargs"]
+    lk = kw["attn_layers"]["kwargs"]
+    counts = ", ".join(f"T = {t}: {fw} + {fr} calls, {tw} + {ts} steps" for t, fw, fr, tw, ts in LONG_SEQS)
+    return "\n".join([
+        conditions(a, meta,
+                   f"Model: TransformerWrapper(num_tokens={kw['num_tokens']}, max_seq_len={kw['max_seq_len']}, "
+                   f"use_abs_pos_emb=False, attn_layers=Decoder(dim={lk['dim']}, depth={lk['depth']}, "
+                   f"heads={lk['heads']}, rotary_pos_emb=True or alibi_pos_bias=True)), batch 1. "
+                   f"forward: as the forward suite (logits under inference_mode); train: as the training suite "
+                   f"(AutoregressiveWrapper loss, backward, clip_grad_norm_ 1.0, AdamW fused=True). PyTorch runs the "
+                   f"same weights with `attn_flash=True` (F.scaled_dot_product_attention) and `attn_flash=False` "
+                   f"(x-transformers' einsum + softmax path); the flash path's cell is the faster of the two thread "
+                   f"settings, the other path runs intra 2, interop default. xtc / best = xtc over the faster PyTorch "
+                   f"path. Peak RSS = VmHWM of each process (PyTorch's include ~0.7 GB of interpreter and libraries); "
+                   f"RSS growth = (peak RSS - the previous T row's) / (T - previous T), KB per token: constant when "
+                   f"memory is linear in T, rising with T when it is quadratic. max abs diff: xtc against PyTorch "
+                   f"flash / no flash, of the logits of one call on the same ids (forward) or of the first and last "
+                   f"step's losses (train). Warm-up + timed: {counts}; a round is the mean (xtc, PyTorch train) or "
+                   f"median (PyTorch forward) of the timed ones."
+                   + (f" Partial: the first {len(rows)} of {total} rows (the run stopped)." if len(rows) < total else "")),
+        "",
+        "| config | mode | T | PyTorch flash tokens/s | PyTorch no flash tokens/s | xtc tokens/s | xtc / best PyTorch "
+        "| peak RSS MB flash / no flash / xtc | RSS growth KB/token flash / no flash / xtc | max abs diff flash / no flash "
+        "| threads | others |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|", *rows])
+
 
 # ---------------------------------------------------------------- main
 
@@ -639,9 +819,19 @@ def replace_section(text, key, table):
     return f"{head}{begin}\n{table}\n{end}{tail}"
 
 
+def write_readme(tables):
+    """Replaces the tables of the suites in tables ({suite: table}) in bench/README.md."""
+    with open(README) as f:
+        text = f.read()
+    for key, t in tables.items():
+        text = replace_section(text, key, t)
+    with open(README, "w") as f:
+        f.write(text)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--suite", default=",".join(SUITES), help="comma-separated: forward,train,generate")
+    p.add_argument("--suite", default=",".join(SUITES), help="comma-separated: forward,train,generate,long")
     p.add_argument("--write-readme", action="store_true", help="rewrite the tables of the suites run in bench/README.md")
     p.add_argument("--bin-dir", default=os.path.join(ROOT, "build-bench", "bench"),
                    help="where xtc_bench_forward / _train / _generate / _sgemm are")
@@ -667,6 +857,7 @@ def main():
     p.add_argument("--interop", type=int, help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     p.add_argument("--dtype", choices=("f32", "bf16"), default="f32", help=argparse.SUPPRESS)
+    p.add_argument("--attn-flash", type=lambda v: bool(int(v)), help=argparse.SUPPRESS)
     p.add_argument("--torch-adamw", choices=("fused", "default"), default="fused",
                    help="train: PyTorch's AdamW implementation (fused=True, or the default for CPU tensors)")
     a = p.parse_args()
@@ -684,7 +875,7 @@ def main():
     from importlib.metadata import version
 
     tools = {"forward": ["xtc_bench_forward"], "train": ["xtc_bench_train", "xtc_bench_sgemm"],
-             "generate": ["xtc_bench_generate", "xtc_bench_bandwidth"]}
+             "generate": ["xtc_bench_generate", "xtc_bench_bandwidth"], "long": ["xtc_bench_forward", "xtc_bench_train"]}
     for s in suites:
         for tool in tools[s]:
             if not os.access(os.path.join(a.bin_dir, tool), os.X_OK):
@@ -693,9 +884,10 @@ def main():
     meta = {"date": datetime.date.today().isoformat(), "commit": sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]),
             "dirty": bool(sh(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no",
                                 "--", "src", "include", "CMakeLists.txt"])),
-            "cpu": cpu_model(), "kernels": xtc_kernels(a.bin_dir), "cores": os.cpu_count(), "torch": torch.__version__,
+            "cpu": cpu_model(), "flags": cpu_flags(), "kernels": xtc_kernels(a.bin_dir), "cores": os.cpu_count(),
+            "openblas": openblas_version(a.bin_dir), "onednn": onednn_version(), "torch": torch.__version__,
             "xtransformers": version("x-transformers")}
-    fns = {"forward": suite_forward, "train": suite_train, "generate": suite_generate}
+    fns = {"forward": suite_forward, "train": suite_train, "generate": suite_generate, "long": suite_long}
     tables = {}
     with tempfile.TemporaryDirectory(prefix="xtc-bench-") as tmp:
         models = Models(tmp, a.seed)
@@ -705,12 +897,7 @@ def main():
                 tables[s] = t
                 print(f"\n## {s}\n\n{tables[s]}\n")
     if a.write_readme and tables:
-        with open(README) as f:
-            text = f.read()
-        for s, t in tables.items():
-            text = replace_section(text, s, t)
-        with open(README, "w") as f:
-            f.write(text)
+        write_readme(tables)
         print(f"wrote {README} ({', '.join(tables)})", file=sys.stderr)
 
 

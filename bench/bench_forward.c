@@ -3,7 +3,8 @@
  *   xtc_bench_forward MODEL_DIR --batch B --seq T [--iters N] [--warmup W] [--threads N] [--seed S] [--dump FILE]
  *
  * Runs W warm-up calls, then N timed calls (CLOCK_MONOTONIC), and prints one line:
- *   tokens_per_s=... ms_per_call=... batch=B seq=T threads=N kernels=LEVEL
+ *   tokens_per_s=... ms_per_call=... peak_rss_mb=... batch=B seq=T threads=N kernels=LEVEL
+ * (peak_rss_mb: the peak RSS of the process, VmHWM, weights and all calls included)
  * With --dump FILE the logits of an extra, untimed first call are written to FILE as raw float32 (B, T, out_dim),
  * and the token ids to FILE.tokens as raw int64 (B, T), so a reference run can use the same input. */
 #define _POSIX_C_SOURCE 200809L
@@ -98,8 +99,9 @@ int main(int argc, char **argv) {
             }
         double per_call = (bench_now() - t0) / (double)iters;
         if (!status)
-            printf("tokens_per_s=%.1f ms_per_call=%.3f batch=%ld seq=%ld threads=%d kernels=%s\n", (double)n / per_call,
-                   1e3 * per_call, batch, seq, xtc_threads_get(), bench_kernels());
+            printf("tokens_per_s=%.1f ms_per_call=%.3f peak_rss_mb=%.1f batch=%ld seq=%ld threads=%d kernels=%s\n",
+                   (double)n / per_call, 1e3 * per_call, bench_peak_rss_mb(), batch, seq, xtc_threads_get(),
+                   bench_kernels());
     }
     free(tokens);
     xtc_model_free(m);

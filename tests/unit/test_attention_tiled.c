@@ -1,6 +1,7 @@
 /* The tiled BLAS attention (attention_tiled.c, what models run) against the
  * row-wise reference (attention.c), forward and backward, over every masking,
- * bias and memory combination, with T both below and above one tile (64 rows) and T = 1
+ * bias and memory combination, with T both below and above one tile (64 rows), T long enough
+ * for the backward's taller tiles (T / 16 rows: 68 at T = 1100, the last one partial) and T = 1
  * (decoding's one-query products), at every kernel level up to the one in force (xtc/cpu.h,
  * forced through xtc_cpu_set_max_level; a failure's label names the level).
  * Also: the talking-heads kernels (attn/talking_heads.c) without mixings equal the
@@ -153,6 +154,10 @@ int main(void) {
         {"sparse top-4 straight-through + mem-kv + alibi", 2, 70, 75, 2, 4, 2, 8, true, true, true, true, false, false, 4,
          true},
         {"sparse top-2 straight-through + t5", 2, 13, 13, 0, 2, 2, 8, false, true, false, false, false, true, 2, true},
+        {"backward tiles of T / 16 rows, alibi + masks + mem-kv", 2, 1100, 1100, 2, 2, 1, 8, true, true, true, true,
+         false, false, 0, false},
+        /* key 0 of batch 1 hidden (S = 8): its first row sees no key, torch averages all values */
+        {"a row sees no key", 2, 8, 8, 0, 2, 2, 8, true, true, false, false, false, false, 0, false},
         {"one query + mem-kv", 2, 1, 37, 3, 4, 2, 16, true, true, false, false, false, false, 0, false},
         {"one query alibi", 1, 1, 20, 0, 2, 2, 8, true, false, false, true, false, false, 0, false},
     };
