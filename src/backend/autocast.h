@@ -56,20 +56,8 @@ void xtc_autocast_force_path(int path);
 void *xtc_autocast_scratch(struct xtc_autocast *a, size_t bytes);
 void xtc_autocast_release(struct xtc_autocast *a);
 
-/* Round to bfloat16 and back (NaN stays NaN): the value a bf16 operand stands for. */
-static inline float xtc_bf16_round(float f) {
-    union {
-        float f;
-        uint32_t u;
-    } v = {.f = f};
-    if ((v.u & 0x7FFFFFFFu) > 0x7F800000u)
-        return f;
-    v.u = (v.u + 0x7FFFu + ((v.u >> 16) & 1u)) & 0xFFFF0000u;
-    return v.f;
-}
-
-/* The same value as bf16 bits (xtc_f32_to_bf16, inlined for the products' operand loops;
- * NaN becomes 0x7FC0 as there). */
+/* f rounded to bfloat16 (to nearest even), as bits: xtc_f32_to_bf16, inlined for the products'
+ * operand loops (NaN becomes 0x7FC0 as there). */
 static inline uint16_t xtc_bf16_bits(float f) {
     union {
         float f;
@@ -78,6 +66,15 @@ static inline uint16_t xtc_bf16_bits(float f) {
     if ((v.u & 0x7FFFFFFFu) > 0x7F800000u)
         return 0x7FC0;
     return (uint16_t)((v.u + 0x7FFFu + ((v.u >> 16) & 1u)) >> 16);
+}
+
+/* Round to bfloat16 and back: the value a bf16 operand stands for (widening is exact). */
+static inline float xtc_bf16_round(float f) {
+    union {
+        uint32_t u;
+        float f;
+    } v = {.u = (uint32_t)xtc_bf16_bits(f) << 16};
+    return v.f;
 }
 
 /* The rounded copy of weights w (Cout x Cin) if they lie in a's block, else NULL. */
