@@ -47,6 +47,14 @@ struct xtc_attn_params {
     /* rows between batch rows of k and of v: 0 means S (packed). Only the forward kernels
      * honour other values (decoding reads the KV cache in place). */
     int64_t k_bstride, v_bstride;
+    /* The forward's row statistics, for a backward that does not recompute the softmax's
+     * normalisation (the cpu backend's flash kernels, backend/cpu/attention_flash.c). Forward:
+     * lse (B, H, T), when not NULL, receives each row's log-sum-exp of its logits, or a marker
+     * the backward reads (+inf: a zeroed row; -inf: a row that saw no key; NaN in lse[0]: the
+     * forward kernels kept none). Backward: lse as the forward left it and out (B, T, H*D) the
+     * forward's output, both or neither; with neither, the backward recomputes everything. */
+    float *lse;
+    const float *out;
     /* residual attention (x-transformers residual_attn / cross_residual_attn; Attend's prev_attn):
      * prev_logits (B, H, T, K + S) is added to the scaled logits before the bias; logits_out
      * (same shape, may be prev_logits: each row is read before it is written) receives the
@@ -166,6 +174,8 @@ void xtc_talking_heads_backward(float *dq, float *dk, float *dv, float *dmem_k, 
 
 static inline void xtc_attention_forward(float *out, const float *q, const float *k, const float *v,
                                          const struct xtc_attn_params *p, float *scratch) {
+    if (p->lse) /* kernels that keep no row statistics leave it so (the backend may change before the backward) */
+        p->lse[0] = NAN;
     if (p->talking_heads)
         xtc_talking_heads_forward(out, q, k, v, p, scratch);
     else

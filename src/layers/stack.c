@@ -151,6 +151,7 @@ static void plan_acts(const struct xtc_stack *s, const struct xtc_stack_io *io, 
         x->k = xtc_arena_floats(a, (size_t)(B * S * GD));
         x->v = xtc_arena_floats(a, (size_t)(B * S * GD));
         x->o = xtc_arena_floats(a, (size_t)(N * HD));
+        x->lse = train ? xtc_arena_floats(a, (size_t)(N * c->heads)) : NULL;
         if (self && io->cache_k) {
             x->knew = xtc_arena_floats(a, (size_t)(B * (M + T) * GD));
             x->vnew = xtc_arena_floats(a, (size_t)(B * (M + T) * GD));
@@ -634,6 +635,7 @@ static void attention_sublayer(const struct xtc_stack *s, const struct xtc_subla
     }
     p.prev_logits = prev_logits;
     p.logits_out = self ? A->self_logits : A->cross_logits;
+    p.lse = A->lse;
     xtc_stack_relproj(s, L, io, A, &p);
     if (self && c->polar)
         xtc_stack_polar_attention(s, io, A, &p, bf->scratch);

@@ -112,6 +112,7 @@ struct xtc_sub_acts {
     float *mem_mean, *mem_rstd;/* statistics of the normed XL memories (B*M) */
     float *kvin;               /* (B, M+T, C) [norm(mem); h] when M > 0 */
     float *q, *k, *v, *o;      /* post-rotary q (B,T,H*D), k, v (B,S,G*D), attention output (B,T,H*D) */
+    float *lse;                /* the attention rows' log-sum-exp (B, H, T), for the backward (training only) */
     float *q_raw, *k_raw;      /* qk_norm: q, k before l2-normalisation (training only) */
     float *dda_y, *dda_c;      /* data-dependent ALiBi: h @ to_forget_gates^T (B, T, O), its gates (B, O, T) */
     float *gate;               /* gate_values: gate logits h @ to_v_gate^T (B, T, H*D), (B, T, H) headwise */

@@ -173,6 +173,7 @@ static void polar_backward(const struct xtc_stack *s, const struct xtc_stack_io 
             memset(d + D, 0, sizeof(float) * (size_t)D);
         }
     struct xtc_attn_params pp = xtc_stack_polar_params(p);
+    pp.out = A->op; /* what the forward's kernels wrote, every head 2 D wide */
     xtc_attention_backward(bf->dqp, bf->dkp, bf->dvp, NULL, NULL, dbias, bf->dop, A->qp, A->kp, A->vp, &pp,
                            bf->scratch);
     memset(bf->dq, 0, sizeof(float) * (size_t)(B * T * HD));
@@ -340,6 +341,8 @@ static void attention_backward(const struct xtc_stack *s, const struct xtc_subla
     }
     p.prev_logits = ra->prev;
     p.dlogits_in = ra->dlogits_in;
+    p.lse = A->lse; /* the forward's row statistics and output: the backward need not recompute them */
+    p.out = A->o;
     p.dprev_out = ra->dprev_out;
     float *dmem_k = K > 0 ? (c->qk_norm ? bf->dmemk : grad_of(g, L->mem_k)) : NULL;
     if (dmem_k == bf->dmemk && dmem_k)

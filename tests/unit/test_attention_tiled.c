@@ -38,7 +38,10 @@ struct cfg {
     bool causal, key_mask, query_mask, alibi, alibi_pos, t5;
     int topk;
     bool straight_through;
+    bool hidden_row, strided; /* a row sees no key; also run the forward on strided keys / values */
 };
+
+static int g_flash; /* the flash kernels allowed (attention_flash.c) */
 
 static void run(const struct cfg *c) {
     int64_t B = c->B, T = c->T, S = c->S, K = c->K;
@@ -56,10 +59,21 @@ static void run(const struct cfg *c) {
     int64_t *pos = malloc(sizeof(int64_t) * (size_t)(B * T));
     for (int64_t i = 0; i < B * T; i++)
         pos[i] = (i * 37) % 11 - 3;
-    struct xtc_attn_params p = {.B = B, .T = T, .S = S, .K = K, .H = H, .G = G, .D = D, .scale = 0.3f,
-                                .causal = c->causal, .key_mask = c->key_mask ? km : NULL,
-                                .query_mask = c->query_mask ? qm : NULL, .mem_k = mk, .mem_v = mv,
-                                .sparse_topk = c->topk, .topk_straight_through = c->straight_through};
+    struct xtc_attn_params p = {.B = B,
+                                .T = T,
+                                .S = S,
+                                .K = K,
+                                .H = H,
+                                .G = G,
+                                .D = D,
+                                .scale = 0.3f,
+                                .causal = c->causal,
+                                .key_mask = c->key_mask ? km : NULL,
+                                .query_mask = c->query_mask ? qm : NULL,
+                                .mem_k = mk,
+                                .mem_v = mv,
+                                .sparse_topk = c->topk,
+                                .topk_straight_through = c->straight_through};
     if (c->alibi) {
         p.bias = (struct xtc_attn_bias){.scheme = &xtc_alibi_scheme, .data = slopes};
         if (c->alibi_pos) {
@@ -76,12 +90,38 @@ static void run(const struct cfg *c) {
     ns = ns > nr ? ns : nr;
     float *scratch = malloc(sizeof(float) * (ns > nth ? ns : nth));
     float *o_ref = calloc(nq, sizeof(float)), *o_til = calloc(nq, sizeof(float));
+    float *lse = malloc(sizeof(float) * (size_t)(B * H * T));
     xtc_attention_forward_ref(o_ref, q, k, v, &p, scratch);
-    xtc_attention_forward_tiled(o_til, q, k, v, &p, scratch);
-    char label[160];
+    struct xtc_attn_params pf = p; /* the forward keeps its row statistics, the backward reads them */
+    pf.lse = lse;
+    xtc_attention_forward_tiled(o_til, q, k, v, &pf, scratch);
+    pf.out = o_til;
+    char label[200];
+    const char *path = g_flash ? "flash allowed" : "tiled";
+    /* flash takes every call without memory key/values, top-k or a single query, from AVX2 on */
+    const bool want_flash = g_flash && xtc_cpu_level() >= XTC_CPU_AVX2 && K == 0 && c->topk == 0 && T >= 8;
+    snprintf(label, sizeof label, "%s %s %s: flash forward taken", xtc_cpu_level_name(xtc_cpu_level()), path, c->name);
+    CHECK(xtc_attention_flash_forward_ok(&p) == want_flash && (lse[0] == lse[0]) == want_flash, "%s", label);
     /* both are float32 with different summation orders (BLAS vs row loops) */
-    snprintf(label, sizeof label, "%s %s forward", xtc_cpu_level_name(xtc_cpu_level()), c->name);
+    snprintf(label, sizeof label, "%s %s %s forward", xtc_cpu_level_name(xtc_cpu_level()), path, c->name);
     CHECK(xtc_check_close_f(label, o_til, o_ref, nq, 2e-5, 2e-4) == 0, "%s", label);
+    if (c->strided) { /* keys and values read in place from rows of a longer buffer (a KV cache) */
+        const int64_t cap = S + 5;
+        float *kc = calloc((size_t)(B * cap * G * D), sizeof(float)),
+              *vc = calloc((size_t)(B * cap * G * D), sizeof(float));
+        for (int64_t b = 0; b < B; b++) {
+            memcpy(kc + b * cap * G * D, k + b * S * G * D, sizeof(float) * (size_t)(S * G * D));
+            memcpy(vc + b * cap * G * D, v + b * S * G * D, sizeof(float) * (size_t)(S * G * D));
+        }
+        struct xtc_attn_params ps = p;
+        ps.k_bstride = ps.v_bstride = cap;
+        float *o_s = calloc(nq, sizeof(float));
+        xtc_attention_forward_tiled(o_s, q, kc, vc, &ps, scratch);
+        snprintf(label, sizeof label, "%s %s %s forward, strided keys", xtc_cpu_level_name(xtc_cpu_level()), path,
+                 c->name);
+        CHECK(xtc_check_close_f(label, o_s, o_ref, nq, 2e-5, 2e-4) == 0, "%s", label);
+        free(kc), free(vc), free(o_s);
+    }
 
     /* the talking-heads path with no mixing is plain attention, summed in the reference's order */
     struct xtc_attn_params pt = p;
@@ -101,16 +141,19 @@ static void run(const struct cfg *c) {
         g[r][4] = calloc(nm ? nm : 1, sizeof(float));
         g[r][5] = calloc((size_t)(H * (2 * S - 1)), sizeof(float));
     }
-    xtc_attention_backward_ref(g[0][0], g[0][1], g[0][2], K ? g[0][3] : NULL, K ? g[0][4] : NULL, c->t5 ? g[0][5] : NULL,
-                           dout, q, k, v, &p, scratch);
+    xtc_attention_backward_ref(g[0][0], g[0][1], g[0][2], K ? g[0][3] : NULL, K ? g[0][4] : NULL,
+                               c->t5 ? g[0][5] : NULL, dout, q, k, v, &p, scratch);
     xtc_attention_backward_tiled(g[1][0], g[1][1], g[1][2], K ? g[1][3] : NULL, K ? g[1][4] : NULL,
-                                 c->t5 ? g[1][5] : NULL, dout, q, k, v, &p, scratch);
+                                 c->t5 ? g[1][5] : NULL, dout, q, k, v, &pf, scratch);
+    /* flash's backward runs unless a row saw no key (its log-sum-exp -inf) */
+    snprintf(label, sizeof label, "%s %s %s: flash backward taken", xtc_cpu_level_name(xtc_cpu_level()), path, c->name);
+    CHECK(xtc_attention_flash_backward_ok(&pf) == (want_flash && !c->hidden_row), "%s", label);
     xtc_talking_heads_backward(g[2][0], g[2][1], g[2][2], K ? g[2][3] : NULL, K ? g[2][4] : NULL,
                                c->t5 ? g[2][5] : NULL, dout, q, k, v, &pt, scratch);
     const char *names[6] = {"dq", "dk", "dv", "dmem_k", "dmem_v", "dt5"};
     size_t sizes[6] = {nq, nk, nk, nm, nm, (size_t)(H * (2 * S - 1))};
     for (int i = 0; i < 6; i++) {
-        snprintf(label, sizeof label, "%s %s %s", xtc_cpu_level_name(xtc_cpu_level()), c->name, names[i]);
+        snprintf(label, sizeof label, "%s %s %s %s", xtc_cpu_level_name(xtc_cpu_level()), path, c->name, names[i]);
         /* gradients sum over many rows: a looser absolute floor for reordered float sums */
         CHECK(xtc_check_close_f(label, g[1][i], g[0][i], sizes[i], 1e-4, 1e-3) == 0, "%s", label);
         snprintf(label, sizeof label, "%s talking-heads kernel %s", c->name, names[i]);
@@ -136,36 +179,52 @@ static void run(const struct cfg *c) {
         for (int i = 0; i < 6; i++)
             free(g[r][i]);
     free(q), free(k), free(v), free(mk), free(mv), free(dout), free(slopes), free(t5), free(km), free(qm);
-    free(pos), free(scratch), free(o_ref), free(o_til);
+    free(pos), free(scratch), free(o_ref), free(o_til), free(lse);
 }
 
 int main(void) {
     const struct cfg cases[] = {
-        {"plain", 2, 5, 5, 0, 2, 2, 8, false, false, false, false, false, false, 0, false},
-        {"causal S>T", 2, 7, 12, 0, 2, 2, 8, true, false, false, false, false, false, 0, false},
-        {"causal two tiles", 1, 150, 160, 0, 2, 1, 16, true, true, true, false, false, false, 0, false},
-        {"masks + mem-kv", 3, 9, 9, 3, 4, 2, 8, true, true, true, false, false, false, 0, false},
-        {"masks no mem-kv", 3, 9, 9, 0, 4, 4, 8, false, true, true, false, false, false, 0, false},
-        {"alibi", 2, 70, 80, 0, 4, 4, 8, true, true, false, true, false, false, 0, false},
-        {"alibi explicit pos + mem-kv", 2, 11, 11, 2, 4, 2, 4, true, false, true, true, true, false, 0, false},
-        {"t5 bidirectional", 2, 13, 13, 2, 2, 2, 8, false, true, true, false, false, true, 0, false},
-        {"t5 causal S>T", 2, 66, 90, 0, 2, 1, 8, true, false, false, false, false, true, 0, false},
-        {"sparse top-3 + mem-kv", 2, 9, 11, 2, 2, 2, 8, true, true, true, false, false, false, 3, false},
-        {"sparse top-4 straight-through + mem-kv + alibi", 2, 70, 75, 2, 4, 2, 8, true, true, true, true, false, false, 4,
-         true},
-        {"sparse top-2 straight-through + t5", 2, 13, 13, 0, 2, 2, 8, false, true, false, false, false, true, 2, true},
+        {"plain", 2, 5, 5, 0, 2, 2, 8, false, false, false, false, false, false, 0, false, false, false},
+        {"causal S>T", 2, 7, 12, 0, 2, 2, 8, true, false, false, false, false, false, 0, false, false, false},
+        {"causal two tiles", 1, 150, 160, 0, 2, 1, 16, true, true, true, false, false, false, 0, false, false, false},
+        {"masks + mem-kv", 3, 9, 9, 3, 4, 2, 8, true, true, true, false, false, false, 0, false, false, false},
+        {"masks no mem-kv", 3, 9, 9, 0, 4, 4, 8, false, true, true, false, false, false, 0, false, false, false},
+        {"alibi", 2, 70, 80, 0, 4, 4, 8, true, true, false, true, false, false, 0, false, false, false},
+        {"alibi explicit pos + mem-kv", 2, 11, 11, 2, 4, 2, 4, true, false, true, true, true, false, 0, false, false,
+         false},
+        {"t5 bidirectional", 2, 13, 13, 2, 2, 2, 8, false, true, true, false, false, true, 0, false, false, false},
+        {"t5 causal S>T", 2, 66, 90, 0, 2, 1, 8, true, false, false, false, false, true, 0, false, false, false},
+        {"sparse top-3 + mem-kv", 2, 9, 11, 2, 2, 2, 8, true, true, true, false, false, false, 3, false, false, false},
+        {"sparse top-4 straight-through + mem-kv + alibi", 2, 70, 75, 2, 4, 2, 8, true, true, true, true, false, false,
+         4, true, false, false},
+        {"sparse top-2 straight-through + t5", 2, 13, 13, 0, 2, 2, 8, false, true, false, false, false, true, 2, true,
+         false, false},
         {"backward tiles of T / 16 rows, alibi + masks + mem-kv", 2, 1100, 1100, 2, 2, 1, 8, true, true, true, true,
-         false, false, 0, false},
+         false, false, 0, false, false, false},
         /* key 0 of batch 1 hidden (S = 8): its first row sees no key, torch averages all values */
-        {"a row sees no key", 2, 8, 8, 0, 2, 2, 8, true, true, false, false, false, false, 0, false},
-        {"one query + mem-kv", 2, 1, 37, 3, 4, 2, 16, true, true, false, false, false, false, 0, false},
-        {"one query alibi", 1, 1, 20, 0, 2, 2, 8, true, false, false, true, false, false, 0, false},
+        {"a row sees no key", 2, 8, 8, 0, 2, 2, 8, true, true, false, false, false, false, 0, false, true, false},
+        /* the flash kernels' blocks (48 query rows, 48 keys, D padded to 16): partial tiles,
+         * blocks and panels, grouped heads, heads not a multiple of 16 wide */
+        {"flash blocks causal S>T, D 20, grouped", 2, 100, 131, 0, 4, 2, 20, true, false, true, false, false, false, 0,
+         false, false, true},
+        {"flash blocks bidirectional, D 64, masks", 1, 97, 97, 0, 2, 2, 64, false, true, true, false, false, false, 0,
+         false, false, true},
+        {"flash blocks alibi explicit pos, D 6", 2, 50, 50, 0, 3, 3, 6, true, false, false, true, true, false, 0, false,
+         false, false},
+        {"flash blocks t5 causal, D 32, one kv head", 1, 61, 61, 0, 4, 1, 32, true, true, true, false, false, true, 0,
+         false, false, false},
+        {"flash short T 8", 3, 8, 8, 0, 2, 2, 16, true, false, false, true, false, false, 0, false, false, false},
+        {"one query + mem-kv", 2, 1, 37, 3, 4, 2, 16, true, true, false, false, false, false, 0, false, false, false},
+        {"one query alibi", 1, 1, 20, 0, 2, 2, 8, true, false, false, true, false, false, 0, false, false, false},
     };
     const enum xtc_cpu_level top = xtc_cpu_level();
     for (int l = XTC_CPU_PORTABLE; l <= (int)top; l++) {
         xtc_cpu_set_max_level((enum xtc_cpu_level)l);
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-            run(&cases[i]);
+        for (g_flash = 0; g_flash < 2; g_flash++) {
+            xtc_attention_flash_set(g_flash);
+            for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+                run(&cases[i]);
+        }
     }
     xtc_cpu_set_max_level(top);
     return xtc_check_report("test_attention_tiled");

@@ -105,7 +105,7 @@ XTC_KERNEL_BODY void softmax_grad_row_scaled_body(float *restrict dr, const floa
 XTC_DISPATCH_VOID(softmax_grad_row_scaled, (float *restrict dr, const float *restrict pr, float s, int64_t Wv),
                   (dr, pr, s, Wv))
 
-size_t xtc_attention_tiled_scratch(const struct xtc_attn_params *p) {
+static size_t tiled_scratch(const struct xtc_attn_params *p) {
     if (xtc_attn_rowwise(p)) /* CoPE and data-dependent ALiBi run the row-wise reference kernels: their scratch on every thread */
         return xtc_attention_ref_scratch(p) * (size_t)omp_get_max_threads();
     int64_t W = p->K + p->S, R = tile_rows_backward(p->T); /* >= the forward's */
@@ -115,6 +115,11 @@ size_t xtc_attention_tiled_scratch(const struct xtc_attn_params *p) {
     size_t per = (size_t)(2 * R * W + R * W + 2 * (int64_t)p->G * p->K * p->D + p->dbias_n + W + 16 + R * p->D + 2 * R +
                           (p->topk_straight_through ? R * W : 0));
     return per * (size_t)omp_get_max_threads();
+}
+
+size_t xtc_attention_tiled_scratch(const struct xtc_attn_params *p) {
+    size_t t = tiled_scratch(p), f = xtc_attention_flash_scratch(p);
+    return t > f ? t : f;
 }
 
 static bool zeroed_row(const struct xtc_attn_params *p, int64_t b, int64_t i, bool any_key) {
@@ -294,6 +299,12 @@ void xtc_attention_forward_head(float *out, const float *q, const float *k, cons
 
 void xtc_attention_forward_tiled(float *out, const float *q, const float *k, const float *v,
                                  const struct xtc_attn_params *p, float *scratch) {
+    if (xtc_attention_flash_forward_ok(p)) {
+        xtc_attention_forward_flash(out, q, k, v, p, scratch);
+        return;
+    }
+    if (p->lse) /* no row statistics: the backward recomputes them */
+        p->lse[0] = NAN;
     if (xtc_attn_residual(p)) { /* residual attention: the reference kernel only */
         xtc_attention_forward_ref(out, q, k, v, p, scratch);
         return;
@@ -328,6 +339,10 @@ void xtc_attention_forward_tiled(float *out, const float *q, const float *k, con
 void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
                                   const float *dout, const float *q, const float *k, const float *v,
                                   const struct xtc_attn_params *p, float *scratch) {
+    if (xtc_attention_flash_backward_ok(p)) {
+        xtc_attention_backward_flash(dq, dk, dv, dbias, dout, q, k, v, p, scratch);
+        return;
+    }
     if (xtc_attn_rowwise(p) || xtc_attn_residual(p)) { /* the row-wise reference, on one thread */
         xtc_attention_backward_ref(dq, dk, dv, dmem_k, dmem_v, dbias, dout, q, k, v, p, scratch);
         return;

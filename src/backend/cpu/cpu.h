@@ -65,6 +65,21 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
                                   const float *dout, const float *q, const float *k, const float *v,
                                   const struct xtc_attn_params *p, float *scratch);
 
+/* attention_flash.c: flash attention (online softmax over key blocks, FMA micro-kernels on
+ * operands packed once per head), what the tiled entry points run where it applies
+ * (xtc_attention_flash_forward_ok / _backward_ok: AVX2 and no option with a path of its own).
+ * Its scratch: xtc_attention_flash_scratch(p) floats (0 where it never applies), included in
+ * xtc_attention_tiled_scratch. xtc_attention_flash_set(0) keeps every call on the tiled
+ * kernels (tests; XTC_ATTENTION=tiled in the environment does the same). */
+size_t xtc_attention_flash_scratch(const struct xtc_attn_params *p);
+bool xtc_attention_flash_forward_ok(const struct xtc_attn_params *p);
+bool xtc_attention_flash_backward_ok(const struct xtc_attn_params *p);
+void xtc_attention_flash_set(int on);
+void xtc_attention_forward_flash(float *out, const float *q, const float *k, const float *v,
+                                 const struct xtc_attn_params *p, float *scratch);
+void xtc_attention_backward_flash(float *dq, float *dk, float *dv, float *dbias, const float *dout, const float *q,
+                                  const float *k, const float *v, const struct xtc_attn_params *p, float *scratch);
+
 /* adamw.c */
 void xtc_cpu_adamw_update(float *params, const float *grads, float *m, float *v, size_t n,
                           const struct xtc_adamw_consts *k);

@@ -1,0 +1,519 @@
+/* Flash attention on the CPU: the forward keeps each query tile's softmax online over blocks of
+ * keys (running max and sum per row, the output rescaled when the max grows) and saves every
+ * row's log-sum-exp; the backward recomputes each block's probabilities as exp(logit - lse),
+ * with no max or sum pass, and takes the row sums its softmax gradient needs from the forward's
+ * output (delta = dO . O). All products are 6 x 16 FMA micro-kernels (AVX2) on operands packed
+ * once per head: the keys transposed in panels of 16, the values, queries and output gradients
+ * in rows padded to a multiple of 16 floats. Against the query tiles through BLAS
+ * (attention_tiled.c) this removes what BLAS does again for every tile: repacking the keys and
+ * values it reads, zeroing its outputs first, and the backward's second softmax.
+ *
+ * It runs what the tiled kernels run minus the options with paths of their own: memory
+ * key/values, a soft clamp, sparse top-k, relative-projection bias, CoPE, data-dependent ALiBi,
+ * residual attention and talking heads go to the tiled (or row-wise) kernels, and so do
+ * decoding's single queries, CPUs below AVX2, and a backward whose forward left no
+ * log-sum-exp (xtc_attn_params.lse, .out). Masks, positional bias schemes (their learned
+ * tables' gradients included), grouped key/value heads and strided keys/values are handled.
+ * Semantics are the reference's (backend/ref/attention.c); results differ by rounding (a
+ * different summation order, FMA). */
+#include <float.h>
+#include <math.h>
+#include <omp.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attn/attention.h"
+#include "backend/cpu/cpu.h"
+#include "backend/cpu/vec.h"
+#include "core/cpu.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define FLASH_BUILT 1
+#define TARGET __attribute__((target("avx2,fma")))
+#else
+#define FLASH_BUILT 0
+#define TARGET
+#endif
+
+enum {
+    MR = 6,    /* micro-kernel rows */
+    NR = 16,   /* micro-kernel columns: two 8-float vectors */
+    BR = 48,   /* query rows per tile (a multiple of MR) */
+    BC = 48,   /* keys per block (a multiple of MR and NR: the backward's dK / dV rows are keys) */
+    MIN_T = 8, /* fewer query rows: the tiled kernels (decoding, short continuations) */
+};
+
+static inline int64_t round_up(int64_t x, int64_t m) {
+    return (x + m - 1) / m * m;
+}
+static inline int64_t padded_d(const struct xtc_attn_params *p) {
+    return round_up(p->D, NR);
+}
+
+/* 0: never, 1: where eligible; XTC_ATTENTION=tiled turns it off (read once), tests force it */
+static int g_flash = -1;
+
+void xtc_attention_flash_set(int on) {
+    g_flash = on ? 1 : 0;
+}
+
+static bool flash_enabled(void) {
+    if (g_flash < 0) {
+        const char *e = getenv("XTC_ATTENTION");
+        g_flash = e && strcmp(e, "tiled") == 0 ? 0 : 1;
+    }
+    return g_flash == 1;
+}
+
+/* Whether the flash kernels take this call's kind, whatever the CPU (scratch is sized from it). */
+static bool flash_kind(const struct xtc_attn_params *p) {
+    return FLASH_BUILT && p->K == 0 && !(p->softclamp > 0) && p->sparse_topk == 0 && !p->rp_curves &&
+           !xtc_attn_rowwise(p) && !xtc_attn_residual(p) && !p->talking_heads && p->T >= MIN_T && p->D > 0;
+}
+
+bool xtc_attention_flash_forward_ok(const struct xtc_attn_params *p) {
+    return flash_kind(p) && flash_enabled() && xtc_cpu_level() >= XTC_CPU_AVX2;
+}
+
+/* The backward also needs the forward's output and log-sum-exp, packed keys and values, and
+ * rows the forward did not mark: NaN (no flash forward ran) or -inf (a row that saw no key
+ * averages every value, a case the tiled backward covers). */
+bool xtc_attention_flash_backward_ok(const struct xtc_attn_params *p) {
+    if (!xtc_attention_flash_forward_ok(p) || !p->out || !p->lse || (p->k_bstride && p->k_bstride != p->S) ||
+        (p->v_bstride && p->v_bstride != p->S))
+        return false;
+    const int64_t n = p->B * p->H * p->T;
+    for (int64_t i = 0; i < n; i++)
+        if (p->lse[i] != p->lse[i] || p->lse[i] == -INFINITY)
+            return false;
+    return true;
+}
+
+/* Per-thread floats of the forward (query tile, logits block, output accumulator, row max and
+ * sum) and of the backward (packed keys twice and values, dK / dV accumulators, packed queries,
+ * dO and dQ of one head, delta, two blocks, the bias table's gradient), and the forward's shared
+ * packs (keys transposed and values of every (batch row, key/value head)). */
+static size_t fwd_per_thread(const struct xtc_attn_params *p) {
+    const int64_t Dp = padded_d(p);
+    return (size_t)(BR * Dp + BR * BC + BR * Dp + 2 * BR + 16);
+}
+static size_t bwd_per_thread(const struct xtc_attn_params *p) {
+    const int64_t Dp = padded_d(p), Sp = round_up(p->S, BC), Tp = round_up(p->T, BR);
+    return (size_t)(2 * Sp * p->D + 3 * Sp * Dp + 3 * Tp * Dp + Tp + 2 * BR * BC + p->dbias_n + 16);
+}
+static size_t fwd_shared(const struct xtc_attn_params *p) {
+    const int64_t Dp = padded_d(p), Sp = round_up(p->S, BC);
+    return (size_t)(p->B * p->G * Sp * (p->D + Dp));
+}
+static size_t per_thread(const struct xtc_attn_params *p) {
+    size_t f = fwd_per_thread(p), b = bwd_per_thread(p);
+    return f > b ? f : b;
+}
+
+size_t xtc_attention_flash_scratch(const struct xtc_attn_params *p) {
+    if (!flash_kind(p))
+        return 0;
+    return per_thread(p) * (size_t)omp_get_max_threads() + fwd_shared(p);
+}
+
+#if FLASH_BUILT
+
+/* C (6 x 16, row stride ldc) = (acc ? C : 0) + sum_k A(r, k) B[k][0..16), A(r, k) = A[r ar + k ak],
+ * B rows ldb apart. Twelve accumulators, two loads and six broadcasts per k. */
+TARGET static inline void mk(float *restrict C, int64_t ldc, const float *restrict A, int64_t ar, int64_t ak,
+                             const float *restrict B, int64_t ldb, int64_t kn, bool acc) {
+    __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+    if (acc) {
+        c00 = _mm256_loadu_ps(C), c01 = _mm256_loadu_ps(C + 8);
+        c10 = _mm256_loadu_ps(C + ldc), c11 = _mm256_loadu_ps(C + ldc + 8);
+        c20 = _mm256_loadu_ps(C + 2 * ldc), c21 = _mm256_loadu_ps(C + 2 * ldc + 8);
+        c30 = _mm256_loadu_ps(C + 3 * ldc), c31 = _mm256_loadu_ps(C + 3 * ldc + 8);
+        c40 = _mm256_loadu_ps(C + 4 * ldc), c41 = _mm256_loadu_ps(C + 4 * ldc + 8);
+        c50 = _mm256_loadu_ps(C + 5 * ldc), c51 = _mm256_loadu_ps(C + 5 * ldc + 8);
+    } else {
+        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
+    }
+    const float *a0 = A, *a1 = A + ar, *a2 = A + 2 * ar, *a3 = A + 3 * ar, *a4 = A + 4 * ar, *a5 = A + 5 * ar;
+    for (int64_t k = 0; k < kn; k++) {
+        const __m256 b0 = _mm256_loadu_ps(B + k * ldb), b1 = _mm256_loadu_ps(B + k * ldb + 8);
+        const int64_t o = k * ak;
+        __m256 a = _mm256_broadcast_ss(a0 + o);
+        c00 = _mm256_fmadd_ps(a, b0, c00), c01 = _mm256_fmadd_ps(a, b1, c01);
+        a = _mm256_broadcast_ss(a1 + o);
+        c10 = _mm256_fmadd_ps(a, b0, c10), c11 = _mm256_fmadd_ps(a, b1, c11);
+        a = _mm256_broadcast_ss(a2 + o);
+        c20 = _mm256_fmadd_ps(a, b0, c20), c21 = _mm256_fmadd_ps(a, b1, c21);
+        a = _mm256_broadcast_ss(a3 + o);
+        c30 = _mm256_fmadd_ps(a, b0, c30), c31 = _mm256_fmadd_ps(a, b1, c31);
+        a = _mm256_broadcast_ss(a4 + o);
+        c40 = _mm256_fmadd_ps(a, b0, c40), c41 = _mm256_fmadd_ps(a, b1, c41);
+        a = _mm256_broadcast_ss(a5 + o);
+        c50 = _mm256_fmadd_ps(a, b0, c50), c51 = _mm256_fmadd_ps(a, b1, c51);
+    }
+    _mm256_storeu_ps(C, c00), _mm256_storeu_ps(C + 8, c01);
+    _mm256_storeu_ps(C + ldc, c10), _mm256_storeu_ps(C + ldc + 8, c11);
+    _mm256_storeu_ps(C + 2 * ldc, c20), _mm256_storeu_ps(C + 2 * ldc + 8, c21);
+    _mm256_storeu_ps(C + 3 * ldc, c30), _mm256_storeu_ps(C + 3 * ldc + 8, c31);
+    _mm256_storeu_ps(C + 4 * ldc, c40), _mm256_storeu_ps(C + 4 * ldc + 8, c41);
+    _mm256_storeu_ps(C + 5 * ldc, c50), _mm256_storeu_ps(C + 5 * ldc + 8, c51);
+}
+
+/* e^x for x <= 0 (x - the row's max, or its log-sum-exp), 0 below -87.3 (masked logits:
+ * -FLT_MAX - m; zeroed rows' lse +inf), NaN passed through. The Cody-Waite reduction and
+ * polynomial of xtc_vec_expf (vec.h) with FMAs, and no clamp above: the compiled version's two
+ * clamps, NaN blend and unfused multiply-adds cost as much as the logits' products. */
+TARGET static inline __m256 exp_nonpos(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(-87.3365447505531f);
+    const __m256 xc = _mm256_min_ps(_mm256_setzero_ps(), _mm256_max_ps(lo, x)); /* NaN stays NaN */
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 q = _mm256_set1_ps(1.9875691500e-4f);
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.3981999507e-3f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(8.3334519073e-3f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.1665795894e-2f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.6666665459e-1f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(5.0000001201e-1f));
+    q = _mm256_add_ps(_mm256_fmadd_ps(q, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    const __m256 y = _mm256_mul_ps(q, _mm256_castsi256_ps(e));
+    return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), y);
+}
+
+TARGET static inline float hmax8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+TARGET static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* C (m x Dp, m a multiple of MR, stride Dp) = or += A (m x kn: A(r, k) = A[r ar + k ak]) B (kn x Dp, stride Dp) */
+TARGET static void mm_rows(float *C, const float *A, int64_t ar, int64_t ak, const float *B, int64_t m, int64_t kn,
+                           int64_t Dp, bool acc) {
+    for (int64_t r = 0; r < m; r += MR)
+        for (int64_t c = 0; c < Dp; c += NR)
+            mk(C + r * Dp + c, Dp, A + r * ar, ar, ak, B + c, Dp, kn, acc);
+}
+
+/* The logits block (m x nb, stride BC; m a multiple of MR) = X (m x D rows, stride ldx) times
+ * the transposed keys' panels from key j0 on: Kt (S / 16 panels of D x 16). */
+TARGET static void logits_block(float *Sb, const float *X, int64_t ldx, const float *Kt, int64_t j0, int64_t nb,
+                                int64_t m, int D) {
+    for (int64_t r = 0; r < m; r += MR)
+        for (int64_t c = 0; c < nb; c += NR)
+            mk(Sb + r * BC + c, BC, X + r * ldx, ldx, 1, Kt + (j0 + c) * D, NR, D, false);
+}
+
+/* Kt: keys [0, S) of stride ldk transposed into panels of 16 (panel p: D rows of keys 16p ..
+ * 16p + 15), zero past S up to Sp; rows: X (n x D, stride ldx) into n x Dp rows, zero-padded to
+ * np rows and Dp columns (scaled by s). */
+static void pack_panels(float *Kt, const float *K, int64_t ldk, int64_t S, int64_t Sp, int D) {
+    for (int64_t p0 = 0; p0 < Sp; p0 += NR) {
+        float *P = Kt + p0 * D;
+        for (int d = 0; d < D; d++)
+            for (int c = 0; c < NR; c++)
+                P[d * NR + c] = p0 + c < S ? K[(p0 + c) * ldk + d] : 0.0f;
+    }
+}
+static void pack_rows(float *Xp, const float *X, int64_t ldx, int64_t n, int64_t np, int D, int64_t Dp, float s) {
+    for (int64_t r = 0; r < np; r++) {
+        float *o = Xp + r * Dp;
+        if (r < n)
+            for (int d = 0; d < D; d++)
+                o[d] = X[r * ldx + d] * s;
+        for (int64_t d = r < n ? D : 0; d < Dp; d++)
+            o[d] = 0.0f;
+    }
+}
+
+/* The logits of row i (batch row b, head h) for keys [j0, j0 + nb): bias added, masked keys
+ * -FLT_MAX (replaced, as every kernel does). */
+TARGET static void logits_row(const struct xtc_attn_params *p, int64_t b, int h, int64_t i, int64_t j0, int64_t nb,
+                              float *row) {
+    const int64_t S = p->S, T = p->T;
+    if (p->bias.scheme) {
+        const struct xtc_attn_bias *a = &p->bias;
+        const int64_t *pb = a->pos ? a->pos + (a->pos_batched ? b * T : 0) : NULL;
+        a->scheme->add_row(a, h, pb ? pb[i] : S - T + i, pb ? pb + j0 : NULL, j0, nb, S, row);
+    }
+    int64_t vis = nb; /* keys [j0, j0 + vis) pass the causal mask */
+    if (p->causal) {
+        const int64_t last = i + S - T;
+        vis = last + 1 - j0 < 0 ? 0 : last + 1 - j0 < nb ? last + 1 - j0 : nb;
+        for (int64_t j = vis; j < nb; j++)
+            row[j] = -FLT_MAX;
+    }
+    if (p->key_mask) {
+        const uint8_t *km = p->key_mask + b * S + j0;
+        for (int64_t j = 0; j < vis; j++)
+            if (!km[j])
+                row[j] = -FLT_MAX;
+    }
+}
+
+static bool zeroed(const struct xtc_attn_params *p, int64_t b, int64_t i, bool any_key) {
+    return !any_key || (p->query_mask && !p->query_mask[b * p->T + i]);
+}
+
+static bool any_visible_key(const struct xtc_attn_params *p, int64_t b) {
+    if (!p->key_mask)
+        return true;
+    for (int64_t j = 0; j < p->S; j++)
+        if (p->key_mask[b * p->S + j])
+            return true;
+    return false;
+}
+
+/* Rows i0 .. i0 + n of head h. Kt, Vp: the (b, h % G) packs. ws: fwd_per_thread floats. */
+TARGET static void forward_tile(float *out, float *lse, const float *q, const float *Kt, const float *Vp,
+                                const struct xtc_attn_params *p, int64_t b, int h, int64_t i0, int64_t n, bool any_key,
+                                float *ws) {
+    const int64_t T = p->T, S = p->S, HD = (int64_t)p->H * p->D, Dp = padded_d(p);
+    const int D = p->D;
+    const int64_t m = round_up(n, MR);
+    float *Qp = ws, *Sb = Qp + BR * Dp, *Oa = Sb + BR * BC, *mx = Oa + BR * Dp, *l = mx + BR;
+    pack_rows(Qp, q + (b * T + i0) * HD + (int64_t)h * D, HD, n, m, D, Dp, p->scale);
+    memset(Oa, 0, sizeof(float) * (size_t)(m * Dp));
+    for (int64_t r = 0; r < n; r++)
+        mx[r] = -FLT_MAX, l[r] = 0.0f;
+    /* keys any row of the tile may see */
+    const int64_t Sv = p->causal ? (i0 + n + S - T < S ? (i0 + n + S - T > 0 ? i0 + n + S - T : 0) : S) : S;
+    for (int64_t j0 = 0; j0 < Sv; j0 += BC) {
+        const int64_t nb = Sv - j0 < BC ? Sv - j0 : BC, nb8 = round_up(nb, 8);
+        logits_block(Sb, Qp, Dp, Kt, j0, nb, m, D);
+        for (int64_t r = 0; r < n; r++) {
+            float *row = Sb + r * BC;
+            logits_row(p, b, h, i0 + r, j0, nb, row);
+            for (int64_t j = nb; j < nb8; j++) /* whole vectors: the keys past the block weigh 0 */
+                row[j] = -FLT_MAX;
+            __m256 vm = _mm256_set1_ps(-FLT_MAX);
+            for (int64_t j = 0; j < nb8; j += 8)
+                vm = _mm256_max_ps(_mm256_loadu_ps(row + j), vm); /* a NaN logit reaches the sum instead */
+            const float bm = hmax8(vm), mnew = bm > mx[r] ? bm : mx[r];
+            const __m256 vmax = _mm256_set1_ps(mnew);
+            __m256 vs = _mm256_setzero_ps();
+            for (int64_t j = 0; j < nb8; j += 8) {
+                const __m256 e = exp_nonpos(_mm256_sub_ps(_mm256_loadu_ps(row + j), vmax));
+                _mm256_storeu_ps(row + j, e);
+                vs = _mm256_add_ps(vs, e);
+            }
+            const float sum = hsum8(vs);
+            if (mnew != mx[r]) { /* the running sum and output were relative to a smaller max */
+                const float alpha = xtc_vec_expf(mx[r] - mnew);
+                l[r] *= alpha;
+                float *o = Oa + r * Dp;
+#pragma omp simd
+                for (int64_t d = 0; d < Dp; d++)
+                    o[d] *= alpha;
+                mx[r] = mnew;
+            }
+            l[r] += sum;
+        }
+        for (int64_t r = n; r < m; r++) /* the padding rows: no weight */
+            memset(Sb + r * BC, 0, sizeof(float) * (size_t)nb);
+        mm_rows(Oa, Sb, BC, 1, Vp + j0 * Dp, m, nb, Dp, true);
+    }
+    float *O = out + (b * T + i0) * HD + (int64_t)h * D;
+    float *L = lse ? lse + ((b * p->H + h) * T + i0) : NULL;
+    for (int64_t r = 0; r < n; r++) {
+        float *o = O + r * HD;
+        if (zeroed(p, b, i0 + r, any_key)) {
+            memset(o, 0, sizeof(float) * (size_t)D);
+            if (L)
+                L[r] = INFINITY; /* the backward's exp(logit - lse) is then 0: no gradient */
+        } else if (mx[r] == -FLT_MAX && l[r] == l[r]) {
+            /* every key hidden from this row: torch's softmax of -FLT_MAX logits is uniform over
+             * all S keys, including those the causal mask kept out of this tile */
+            memset(o, 0, sizeof(float) * (size_t)D);
+            for (int64_t j = 0; j < S; j++)
+                for (int d = 0; d < D; d++)
+                    o[d] += Vp[j * Dp + d];
+            for (int d = 0; d < D; d++)
+                o[d] /= (float)S;
+            if (L)
+                L[r] = -INFINITY; /* the backward leaves such a call to the tiled kernels */
+        } else {
+            const float inv = 1.0f / l[r];
+            for (int d = 0; d < D; d++)
+                o[d] = Oa[r * Dp + d] * inv;
+            if (L)
+                L[r] = mx[r] + logf(l[r]);
+        }
+    }
+}
+
+TARGET static void forward_flash(float *out, const float *q, const float *k, const float *v,
+                                 const struct xtc_attn_params *p, float *scratch) {
+    const int64_t B = p->B, T = p->T, S = p->S, Dp = padded_d(p), Sp = round_up(S, BC);
+    const int H = p->H, G = p->G, D = p->D;
+    const int64_t GD = (int64_t)G * D;
+    const int64_t ks = p->k_bstride ? p->k_bstride : S, vs = p->v_bstride ? p->v_bstride : S;
+    const size_t per = per_thread(p);
+    float *shared = scratch + per * (size_t)omp_get_max_threads();
+    const int64_t pack = Sp * (D + Dp); /* Kt then Vp of one (b, hk) */
+    const int64_t nt = (T + BR - 1) / BR, BH = B * H;
+    const bool parallel = (double)B * H * T * S * D > 2e5;
+#pragma omp parallel if (parallel)
+    {
+#pragma omp for collapse(2) schedule(static)
+        for (int64_t b = 0; b < B; b++)
+            for (int hk = 0; hk < G; hk++) {
+                float *Kt = shared + (b * G + hk) * pack, *Vp = Kt + Sp * D;
+                pack_panels(Kt, k + b * ks * GD + (int64_t)hk * D, GD, S, Sp, D);
+                pack_rows(Vp, v + b * vs * GD + (int64_t)hk * D, GD, S, Sp, D, Dp, 1.0f);
+            }
+        float *ws = scratch + per * (size_t)omp_get_thread_num();
+        /* (batch row, head, tile) items one at a time, the last (costlier, causal) tiles of a
+         * head first; each writes its own rows, the same values whichever thread runs it */
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t it = 0; it < nt * BH; it++) {
+            const int64_t i0 = (nt - 1 - it % nt) * BR, b = it / nt / H;
+            const int h = (int)(it / nt % H);
+            const float *Kt = shared + (b * G + h % G) * pack;
+            forward_tile(out, p->lse, q, Kt, Kt + Sp * D, p, b, h, i0, T - i0 < BR ? T - i0 : BR, any_visible_key(p, b),
+                         ws);
+        }
+    }
+}
+
+/* Every head h of key/value head hk in batch row b. ws: bwd_per_thread floats. */
+TARGET static void backward_group(float *dq, float *dk, float *dv, float *dbias, const float *dout, const float *q,
+                                  const float *k, const float *v, const struct xtc_attn_params *p, int64_t b, int hk,
+                                  float *ws) {
+    const int64_t T = p->T, S = p->S, Dp = padded_d(p), Sp = round_up(S, BC), Tp = round_up(T, BR);
+    const int H = p->H, G = p->G, D = p->D;
+    const int64_t HD = (int64_t)H * D, GD = (int64_t)G * D;
+    float *Kt = ws, *Vt = Kt + Sp * D, *Kp = Vt + Sp * D, *dKa = Kp + Sp * Dp, *dVa = dKa + Sp * Dp;
+    float *Qp = dVa + Sp * Dp, *dOp = Qp + Tp * Dp, *dQa = dOp + Tp * Dp, *delta = dQa + Tp * Dp;
+    float *Sb = delta + Tp, *dP = Sb + BR * BC;
+    const float *Kb = k + b * S * GD + (int64_t)hk * D, *Vb = v + b * S * GD + (int64_t)hk * D;
+    pack_panels(Kt, Kb, GD, S, Sp, D);
+    pack_panels(Vt, Vb, GD, S, Sp, D);
+    pack_rows(Kp, Kb, GD, S, Sp, D, Dp, 1.0f);
+    memset(dKa, 0, sizeof(float) * (size_t)(2 * Sp * Dp));
+    const bool nbias = dbias && p->bias.scheme && p->bias.scheme->grad_row && p->dbias_n > 0;
+    for (int h = hk; h < H; h += G) {
+        const float *Qh = q + b * T * HD + (int64_t)h * D, *dOh = dout + b * T * HD + (int64_t)h * D;
+        const float *Oh = p->out + b * T * HD + (int64_t)h * D, *L = p->lse + (b * H + h) * T;
+        pack_rows(Qp, Qh, HD, T, Tp, D, Dp, p->scale); /* the scale is in Q: dK = dS^T (scale Q) */
+        pack_rows(dOp, dOh, HD, T, Tp, D, Dp, 1.0f);
+        memset(dQa, 0, sizeof(float) * (size_t)(Tp * Dp));
+        for (int64_t i = 0; i < T; i++) { /* delta_i = sum_j P_ij dP_ij = dO_i . O_i */
+            double s = 0;
+            for (int d = 0; d < D; d++)
+                s += (double)dOh[i * HD + d] * Oh[i * HD + d];
+            delta[i] = (float)s;
+        }
+        for (int64_t j0 = 0; j0 < S; j0 += BC) {
+            const int64_t nb = S - j0 < BC ? S - j0 : BC, nb8 = round_up(nb, 8), mk_rows = round_up(nb, MR);
+            /* the first query row that sees key j0 (causal: i + S - T >= j0), at a tile boundary */
+            int64_t first = p->causal ? j0 - (S - T) : 0;
+            first = first < 0 ? 0 : first / BR * BR;
+            for (int64_t i0 = first; i0 < T; i0 += BR) {
+                const int64_t n = T - i0 < BR ? T - i0 : BR, m = round_up(n, MR);
+                logits_block(Sb, Qp + i0 * Dp, Dp, Kt, j0, nb, m, D);
+                logits_block(dP, dOp + i0 * Dp, Dp, Vt, j0, nb, m, D); /* dP = dO V^T */
+                for (int64_t r = 0; r < m; r++) {
+                    float *pr = Sb + r * BC, *dr = dP + r * BC;
+                    if (r >= n) { /* padding rows: no probability, no gradient */
+                        memset(pr, 0, sizeof(float) * BC);
+                        memset(dr, 0, sizeof(float) * BC);
+                        continue;
+                    }
+                    const int64_t i = i0 + r;
+                    logits_row(p, b, h, i, j0, nb, pr);
+                    for (int64_t j = nb; j < nb8; j++) /* whole vectors: the keys past the block weigh 0 */
+                        pr[j] = -FLT_MAX;
+                    const __m256 li = _mm256_set1_ps(L[i]), di = _mm256_set1_ps(delta[i]);
+                    for (int64_t j = 0; j < nb8; j += 8) { /* masked logits (-FLT_MAX) get 0 */
+                        const __m256 e = exp_nonpos(_mm256_sub_ps(_mm256_loadu_ps(pr + j), li));
+                        _mm256_storeu_ps(pr + j, e);
+                        /* dS = P (dP - delta) */
+                        _mm256_storeu_ps(dr + j, _mm256_mul_ps(e, _mm256_sub_ps(_mm256_loadu_ps(dr + j), di)));
+                    }
+                    for (int64_t j = nb8; j < BC; j++) /* the products read up to a whole panel, or MR keys */
+                        pr[j] = dr[j] = 0.0f;
+                    if (nbias) {
+                        const struct xtc_attn_bias *a = &p->bias;
+                        const int64_t *pb = a->pos ? a->pos + (a->pos_batched ? b * T : 0) : NULL;
+                        a->scheme->grad_row(a, h, pb ? pb[i] : S - T + i, pb ? pb + j0 : NULL, j0, nb, S, dr, dbias);
+                    }
+                }
+                /* dV += P^T dO, dK += dS^T (scale Q), dQ += dS K (scaled at the end) */
+                mm_rows(dVa + j0 * Dp, Sb, 1, BC, dOp + i0 * Dp, mk_rows, n, Dp, true);
+                mm_rows(dKa + j0 * Dp, dP, 1, BC, Qp + i0 * Dp, mk_rows, n, Dp, true);
+                mm_rows(dQa + i0 * Dp, dP, BC, 1, Kp + j0 * Dp, m, nb, Dp, true);
+            }
+        }
+        float *dQ = dq + b * T * HD + (int64_t)h * D;
+        for (int64_t i = 0; i < T; i++)
+            for (int d = 0; d < D; d++)
+                dQ[i * HD + d] = p->scale * dQa[i * Dp + d];
+    }
+    float *dK = dk + b * S * GD + (int64_t)hk * D, *dV = dv + b * S * GD + (int64_t)hk * D;
+    for (int64_t j = 0; j < S; j++)
+        for (int d = 0; d < D; d++) {
+            dK[j * GD + d] = dKa[j * Dp + d];
+            dV[j * GD + d] = dVa[j * Dp + d];
+        }
+}
+
+static void backward_flash(float *dq, float *dk, float *dv, float *dbias, const float *dout, const float *q,
+                           const float *k, const float *v, const struct xtc_attn_params *p, float *scratch) {
+    const int64_t B = p->B;
+    const int G = p->G;
+    const size_t per = per_thread(p);
+    const int64_t nbias = dbias && p->bias.scheme && p->bias.scheme->grad_row ? p->dbias_n : 0;
+    const int64_t off = (int64_t)(bwd_per_thread(p) - (size_t)p->dbias_n - 16); /* the thread's dbias sums */
+    int team = 1;
+    const bool parallel = (double)B * p->H * p->T * p->S * p->D > 2e5;
+#pragma omp parallel if (parallel)
+    {
+        float *ws = scratch + per * (size_t)omp_get_thread_num();
+        if (nbias)
+            memset(ws + off, 0, sizeof(float) * (size_t)nbias);
+#pragma omp single
+        team = omp_get_num_threads(); /* the threads that really run: only their sums exist */
+#pragma omp for collapse(2) schedule(static)
+        for (int64_t b = 0; b < B; b++)
+            for (int hk = 0; hk < G; hk++)
+                backward_group(dq, dk, dv, nbias ? ws + off : NULL, dout, q, k, v, p, b, hk, ws);
+    }
+    /* private sums reduced in thread order: deterministic for a given thread count */
+    for (int t = 0; t < team; t++)
+        for (int64_t i = 0; i < nbias; i++)
+            dbias[i] += scratch[per * (size_t)t + (size_t)off + (size_t)i];
+}
+
+void xtc_attention_forward_flash(float *out, const float *q, const float *k, const float *v,
+                                 const struct xtc_attn_params *p, float *scratch) {
+    forward_flash(out, q, k, v, p, scratch);
+}
+
+void xtc_attention_backward_flash(float *dq, float *dk, float *dv, float *dbias, const float *dout, const float *q,
+                                  const float *k, const float *v, const struct xtc_attn_params *p, float *scratch) {
+    backward_flash(dq, dk, dv, dbias, dout, q, k, v, p, scratch);
+}
+
+#else /* no AVX2 build: never eligible (flash_kind is false) */
+
+void xtc_attention_forward_flash(float *out, const float *q, const float *k, const float *v,
+                                 const struct xtc_attn_params *p, float *scratch) {
+    (void)out, (void)q, (void)k, (void)v, (void)p, (void)scratch;
+}
+
+void xtc_attention_backward_flash(float *dq, float *dk, float *dv, float *dbias, const float *dout, const float *q,
+                                  const float *k, const float *v, const struct xtc_attn_params *p, float *scratch) {
+    (void)dq, (void)dk, (void)dv, (void)dbias, (void)dout, (void)q, (void)k, (void)v, (void)p, (void)scratch;
+}
+
+#endif
