@@ -464,8 +464,10 @@ static void copies_per_call(void) {
     CHECK(xtc_context_forward(ctx, &in, &out, &err) == XTC_OK && memcmp(first, out.logits, bytes) == 0,
           "pinned: the first call rounds the weights");
     w[0] += 0.5f;
-    CHECK(xtc_context_forward(ctx, &in, &out, &err) == XTC_OK && memcmp(first, out.logits, bytes) == 0,
-          "pinned: the second call reuses the copy");
+    /* (the ref backend rounds the master weights in its products: it sees the change) */
+    const bool ref = strcmp(xtc_backend_name(), "ref") == 0;
+    CHECK(xtc_context_forward(ctx, &in, &out, &err) == XTC_OK && (memcmp(first, out.logits, bytes) == 0) != ref,
+          "pinned: the second call reuses the copy (%s backend)", xtc_backend_name());
     xtc_context_autocast_unpin(ctx);
     CHECK(ctx->ac_refreshes - before == 1, "two pinned calls, %llu copies (want 1)",
           (unsigned long long)(ctx->ac_refreshes - before));
