@@ -60,7 +60,7 @@ xtc_status xtc_context_autocast_refresh(struct xtc_context *ctx, struct xtc_erro
     const struct xtc_model *m = ctx->m;
     struct xtc_autocast *ac = &ctx->ac;
     const enum xtc_autocast_path path = xtc_autocast_path_default();
-    /* a forced path may change between calls: the copy is then made again in its type */
+    /* pinned: the copy made since the pin serves while it is of the path's type and block */
     if (ctx->ac_pins > 0 && ctx->ac_valid && ac->path == path && ac->base == m->data && ac->n == m->n_floats &&
         !atomic_load(&g_refresh_always))
         return XTC_OK;
