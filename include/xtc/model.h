@@ -101,7 +101,8 @@ XTC_API xtc_status xtc_model_set_decode_dtype(xtc_model_t m, enum xtc_dtype dtyp
  * weights into a copy of its context (half the parameters' size where the CPU has bf16
  * products, run through oneDNN; elsewhere the same products are emulated with fp32 sgemm on
  * the rounded values: the same results up to the order of the sums, not faster than fp32),
- * which its backward reads. Errors: XTC_ERR_ARG (another dtype). A call then fails with
+ * which its backward reads: weights changed between two calls are seen. xtc_trainer_step and
+ * xtc_xl_loss, whose forward calls share the same weights, round them once for all of them. Errors: XTC_ERR_ARG (another dtype). A call then fails with
  * XTC_ERR_NOMEM when the copy cannot be made. */
 XTC_API xtc_status xtc_model_set_compute_dtype(xtc_model_t m, enum xtc_dtype dtype, struct xtc_error *err);
 

@@ -68,7 +68,8 @@ struct xtc_xl_loss_options {
  * (a row that keeps nothing adds 0 and still counts). *loss gets the total; logits
  * (batch, n - 1, logits_dim) receives every segment's logits when not NULL. With
  * o->backward the gradient of o->scale * loss is accumulated into the model's parameter
- * gradients. Errors: XTC_ERR_ARG (shapes, token ids, targets), and those of
+ * gradients. With bf16 products (xtc_model_set_compute_dtype) the weights are rounded once for
+ * all segments. Errors: XTC_ERR_ARG (shapes, token ids, targets), and those of
  * xtc_model_forward / xtc_model_backward. Not thread-safe on one model. */
 XTC_API xtc_status xtc_xl_loss(xtc_model_t m, const int64_t *x, int64_t batch, int64_t n,
                                const struct xtc_xl_loss_options *o, xtc_xl_workspace_t w, float *loss, float *logits,
@@ -176,8 +177,10 @@ XTC_API uint64_t xtc_corpus_fingerprint(const uint8_t *corpus, size_t len);
  * the lock file cannot be created: the message names the errno). */
 XTC_API xtc_status xtc_trainer_use_dir(xtc_trainer_t t, const char *dir, struct xtc_error *err);
 
-/* One optimiser step. XTC_ERR_ARG with a message when the loss or the gradients are
- * not finite: the parameters are left as they were before the step. */
+/* One optimiser step. With bf16 products its accum micro-batches (and their XL segments)
+ * share one rounded copy of the weights, made by the first forward call. XTC_ERR_ARG with a
+ * message when the loss or the gradients are not finite: the parameters are left as they
+ * were before the step. */
 XTC_API xtc_status xtc_trainer_step(xtc_trainer_t t, struct xtc_step_stats *stats, struct xtc_error *err);
 
 /* Mean validation loss over n_batches fixed held-out batches (the same every call). */

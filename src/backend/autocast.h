@@ -6,10 +6,11 @@
  *
  * The state is per thread, as torch's autocast state: the context sets it around its call
  * (model/context.c) and the backends' linear kernels read it once per product; the layer code
- * between them is the same for both precisions. The weights are rounded once per forward call
- * into the context's copy: the cpu backend reads that copy (bf16 values for oneDNN, the same
- * values widened back to fp32 for the emulation through sgemm), the ref backend rounds the
- * master weights itself. */
+ * between them is the same for both precisions. The weights are rounded into the context's
+ * copy by every forward call, or once for a pinned span of calls (a training step:
+ * model/model.h): the cpu backend reads that copy (bf16 values for oneDNN, the same values
+ * widened back to fp32 for the emulation through sgemm), the ref backend rounds the master
+ * weights itself. */
 #ifndef XTC_BACKEND_AUTOCAST_H
 #define XTC_BACKEND_AUTOCAST_H
 

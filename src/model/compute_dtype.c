@@ -1,9 +1,14 @@
 /* The precision of a model's products in forward and backward calls
  * (xtc_model_set_compute_dtype): fp32, or bf16 products with fp32 everything else
- * (backend/autocast.h). Each context keeps its own rounded copy of the weights, refreshed by
- * every forward call that runs with bf16 products: the copy is never stale after an optimiser
- * step, and contexts on several threads never share one. Its backward reads the copy its
- * forward made, as PyTorch's autocast keeps the bf16 weights it cast in the forward. */
+ * (backend/autocast.h). Each context keeps its own rounded copy of the weights, so contexts
+ * on several threads never share one. A forward call with bf16 products rounds the weights
+ * into it again, unless the context is pinned (xtc_context_autocast_pin) and the copy was
+ * made since the pin: the trainer pins around a step's micro-batches and XL segments, whose
+ * weights cannot change, so the copy is made once per optimiser step and is never stale
+ * after one; outside pins every call rounds, as the public API lets callers change weights
+ * between calls. A backward reads the copy its forward used, as PyTorch's autocast keeps the
+ * bf16 weights it cast in the forward. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,10 +42,29 @@ static void round_range(void *arg, int64_t lo, int64_t hi, int tid) {
             j->f32[i] = xtc_bf16_round(j->src[i]);
 }
 
+static atomic_bool g_refresh_always;
+
+void xtc_context_autocast_force_refresh(bool always) { atomic_store(&g_refresh_always, always); }
+
+void xtc_context_autocast_pin(struct xtc_context *ctx) {
+    if (ctx->ac_pins++ == 0)
+        ctx->ac_valid = false; /* the weights may have changed since the last copy */
+}
+
+void xtc_context_autocast_unpin(struct xtc_context *ctx) {
+    if (ctx->ac_pins > 0 && --ctx->ac_pins == 0)
+        ctx->ac_valid = false; /* the caller may change them now (the optimiser step) */
+}
+
 xtc_status xtc_context_autocast_refresh(struct xtc_context *ctx, struct xtc_error *err) {
     const struct xtc_model *m = ctx->m;
     struct xtc_autocast *ac = &ctx->ac;
     const enum xtc_autocast_path path = xtc_autocast_path_default();
+    /* pinned: the copy made since the pin serves while it is of the path's type and block */
+    if (ctx->ac_pins > 0 && ctx->ac_valid && ac->path == path && ac->base == m->data && ac->n == m->n_floats &&
+        !atomic_load(&g_refresh_always))
+        return XTC_OK;
+    ctx->ac_valid = false;
     const size_t n = m->n_floats ? m->n_floats : 1;
     /* the copy in the path's type (a forced path may change between calls) */
     if (path == XTC_AUTOCAST_DNNL_BF16 && !ctx->ac_bf16) {
@@ -65,6 +89,8 @@ xtc_status xtc_context_autocast_refresh(struct xtc_context *ctx, struct xtc_erro
     ac->n = m->n_floats;
     ac->w_bf16 = ctx->ac_bf16;
     ac->w_f32 = ctx->ac_f32;
+    ctx->ac_valid = ctx->ac_pins > 0;
+    ctx->ac_refreshes++;
     return XTC_OK;
 }
 
@@ -89,5 +115,6 @@ void xtc_context_autocast_release(struct xtc_context *ctx) {
     free(ctx->ac_f32);
     ctx->ac_bf16 = NULL;
     ctx->ac_f32 = NULL;
+    ctx->ac_valid = false;
     memset(&ctx->ac, 0, sizeof ctx->ac);
 }

@@ -74,11 +74,14 @@ struct xtc_context {
     struct xtc_model *m;
     struct xtc_arena arena; /* activations, re-planned when shapes grow */
     struct xtc_forward_state last;
-    /* bf16 products (xtc_model_set_compute_dtype): the weights rounded by this context's last
-     * forward, and the products' scratch (compute_dtype.c) */
+    /* bf16 products (xtc_model_set_compute_dtype): the weights as this context's last forward
+     * read them, rounded, and the products' scratch (compute_dtype.c) */
     struct xtc_autocast ac;
     uint16_t *ac_bf16;
     float *ac_f32;
+    int ac_pins;           /* xtc_context_autocast_pin depth: > 0 while the weights stay as they are */
+    bool ac_valid;         /* the copy holds the weights of the current pin (never true unpinned) */
+    uint64_t ac_refreshes; /* copies made, for the tests */
 };
 /* Frees what a context holds (not the struct itself: the model's built-in one is embedded). */
 void xtc_context_release(struct xtc_context *ctx);
@@ -88,6 +91,17 @@ void xtc_context_release(struct xtc_context *ctx);
  * makes the context's state the thread's, returning the one it replaces) and end (which puts
  * that one back and turns a product that could not run into an error). */
 xtc_status xtc_context_autocast_refresh(struct xtc_context *ctx, struct xtc_error *err);
+/* Between pin and unpin the caller promises that the model's weights do not change, so the
+ * forward calls of that span round them once, in the first call, and the later ones reuse the
+ * copy (a training step's micro-batches and XL segments: the optimiser runs after unpin).
+ * Pins nest; the copy goes stale at the outermost pin and unpin. Unpinned, every forward call
+ * rounds again: a caller of the public API may change the weights through their pointers
+ * between two calls without telling the library. */
+void xtc_context_autocast_pin(struct xtc_context *ctx);
+void xtc_context_autocast_unpin(struct xtc_context *ctx);
+/* Tests: with always set, pinned forward calls round the weights again too (the behaviour
+ * without pins, to compare with). */
+void xtc_context_autocast_force_refresh(bool always);
 struct xtc_autocast *xtc_context_autocast_begin(struct xtc_context *ctx);
 xtc_status xtc_context_autocast_end(struct xtc_context *ctx, struct xtc_autocast *prev, xtc_status st,
                                     struct xtc_error *err);

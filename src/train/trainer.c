@@ -204,25 +204,38 @@ static xtc_status run_batch(struct xtc_trainer *t, bool backward, float scale, d
     return XTC_OK;
 }
 
-xtc_status xtc_trainer_step(xtc_trainer_t t, struct xtc_step_stats *stats, struct xtc_error *err) {
-    if (!t || !stats)
-        XTC_FAIL(err, XTC_ERR_ARG, "xtc_trainer_step: NULL argument");
-    xtc_model_t m = t->model;
-    XTC_TRY(xtc_model_zero_grad(m, err));
+/* This rank's micro-batches of the step: their mean loss into *total, gradients accumulated. */
+static xtc_status micro_batches(struct xtc_trainer *t, double *total, struct xtc_error *err) {
     /* every rank draws the whole global batch, so the generator stays the same everywhere and
      * equals one process's with accum * N; rank r trains micro-batches r * accum ... */
     const int A = t->o.accum, N = t->dp.size, r = t->dp.rank;
     const size_t B = (size_t)t->o.batch;
     draw_starts(t, &t->rng, 0, t->n_train, t->starts, B * (size_t)A * (size_t)N);
-    double total = 0;
+    *total = 0;
     for (int a = 0; a < A; a++) {
         fill_crops(t, t->starts + ((size_t)r * (size_t)A + (size_t)a) * B);
         if (N > 1 && a == A - 1)
             xtc_dp_arm(t); /* the last micro-batch's backward completes the gradients */
         double loss;
         XTC_TRY(run_batch(t, true, 1.0f / (float)(A * N), &loss, err));
-        total += loss / (A * N);
+        *total += loss / (A * N);
     }
+    return XTC_OK;
+}
+
+xtc_status xtc_trainer_step(xtc_trainer_t t, struct xtc_step_stats *stats, struct xtc_error *err) {
+    if (!t || !stats)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_trainer_step: NULL argument");
+    xtc_model_t m = t->model;
+    XTC_TRY(xtc_model_zero_grad(m, err));
+    const int A = t->o.accum, N = t->dp.size;
+    /* the weights change only in the update below: with bf16 products the micro-batches share
+     * one rounded copy of them, made by the first forward call (compute_dtype.c) */
+    double total;
+    xtc_context_autocast_pin(&m->base);
+    xtc_status rc = micro_batches(t, &total, err);
+    xtc_context_autocast_unpin(&m->base);
+    XTC_TRY(rc);
     if (N > 1)
         XTC_TRY(xtc_dp_finish(t, &total, err));
     double norm;
@@ -260,15 +273,19 @@ xtc_status xtc_trainer_evaluate(xtc_trainer_t t, int n_batches, float *loss, str
     xtc_rng_seed(&rng, t->o.seed ^ 0x5eedf00dULL);
     double total = 0;
     size_t *starts = t->starts; /* B of them: the step's are drawn again by the next step */
-    for (int i = 0; i < n_batches; i++) {
+    xtc_status rc = XTC_OK;
+    xtc_context_autocast_pin(&t->model->base); /* one rounded copy for all batches, as in a step */
+    for (int i = 0; i < n_batches && rc == XTC_OK; i++) {
         draw_starts(t, &rng, t->n_train, t->len, starts, (size_t)t->o.batch);
         if (i % t->dp.size != t->dp.rank)
             continue; /* another rank's batch */
         fill_crops(t, starts);
-        double l;
-        XTC_TRY(run_batch(t, false, 1.0f, &l, err));
+        double l = 0;
+        rc = run_batch(t, false, 1.0f, &l, err);
         total += l;
     }
+    xtc_context_autocast_unpin(&t->model->base);
+    XTC_TRY(rc);
     if (t->dp.size > 1)
         XTC_TRY(xtc_dp_sum(t, &total, 1, err));
     *loss = (float)(total / n_batches);

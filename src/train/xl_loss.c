@@ -91,25 +91,10 @@ static xtc_status segment_loss(struct xtc_xl_workspace *w, const float *logits, 
     return XTC_OK;
 }
 
-xtc_status xtc_xl_loss(xtc_model_t m, const int64_t *x, int64_t batch, int64_t n,
-                       const struct xtc_xl_loss_options *o, xtc_xl_workspace_t w, float *loss, float *logits,
-                       struct xtc_error *err) {
-    if (!m || !x || !o || !w || !loss)
-        XTC_FAIL(err, XTC_ERR_ARG, "xtc_xl_loss: NULL argument");
-    if (batch != w->B || n < 2 || o->segment < 1 || o->segment > w->S)
-        XTC_FAIL(err, XTC_ERR_ARG,
-                 "xtc_xl_loss: batch %lld, length %lld, segment %lld do not fit the workspace (batch %lld, segment "
-                 "at most %lld; at least 2 tokens)", (long long)batch, (long long)n, (long long)o->segment,
-                 (long long)w->B, (long long)w->S);
-    /* x is (batch, n) and logits (batch, n - 1, V): arrays that must fit in memory, which bounds
-     * every index below */
-    size_t x_bytes, logit_bytes;
-    if (xtc_mul_overflow(batch, n, &x_bytes) || xtc_bytes_overflow((int64_t)x_bytes, sizeof(int64_t), &x_bytes) ||
-        xtc_mul_overflow(batch * (n - 1), w->V, &logit_bytes) ||
-        xtc_bytes_overflow((int64_t)logit_bytes, sizeof(float), &logit_bytes))
-        XTC_FAIL(err, XTC_ERR_ARG,
-                 "xtc_xl_loss: batch %lld x length %lld x logits_dim %lld logits exceed PTRDIFF_MAX bytes",
-                 (long long)batch, (long long)n, (long long)w->V);
+/* The segments of xtc_xl_loss, its arguments checked. */
+static xtc_status segments(xtc_model_t m, const int64_t *x, int64_t batch, int64_t n,
+                           const struct xtc_xl_loss_options *o, struct xtc_xl_workspace *w, float *loss,
+                           float *logits, struct xtc_error *err) {
     const int64_t B = batch, N = n - 1, S = o->segment, V = w->V, C = w->C;
     int64_t mem_len = 0;
     int cur = 0; /* mems[cur * n_self + l]: the memories the next segment reads */
@@ -146,4 +131,31 @@ xtc_status xtc_xl_loss(xtc_model_t m, const int64_t *x, int64_t batch, int64_t n
     }
     *loss = (float)total;
     return XTC_OK;
+}
+
+xtc_status xtc_xl_loss(xtc_model_t m, const int64_t *x, int64_t batch, int64_t n,
+                       const struct xtc_xl_loss_options *o, xtc_xl_workspace_t w, float *loss, float *logits,
+                       struct xtc_error *err) {
+    if (!m || !x || !o || !w || !loss)
+        XTC_FAIL(err, XTC_ERR_ARG, "xtc_xl_loss: NULL argument");
+    if (batch != w->B || n < 2 || o->segment < 1 || o->segment > w->S)
+        XTC_FAIL(err, XTC_ERR_ARG,
+                 "xtc_xl_loss: batch %lld, length %lld, segment %lld do not fit the workspace (batch %lld, segment "
+                 "at most %lld; at least 2 tokens)", (long long)batch, (long long)n, (long long)o->segment,
+                 (long long)w->B, (long long)w->S);
+    /* x is (batch, n) and logits (batch, n - 1, V): arrays that must fit in memory, which bounds
+     * every index below */
+    size_t x_bytes, logit_bytes;
+    if (xtc_mul_overflow(batch, n, &x_bytes) || xtc_bytes_overflow((int64_t)x_bytes, sizeof(int64_t), &x_bytes) ||
+        xtc_mul_overflow(batch * (n - 1), w->V, &logit_bytes) ||
+        xtc_bytes_overflow((int64_t)logit_bytes, sizeof(float), &logit_bytes))
+        XTC_FAIL(err, XTC_ERR_ARG,
+                 "xtc_xl_loss: batch %lld x length %lld x logits_dim %lld logits exceed PTRDIFF_MAX bytes",
+                 (long long)batch, (long long)n, (long long)w->V);
+    /* the weights stay as they are until the last segment's backward: with bf16 products they
+     * are rounded once for all segments (compute_dtype.c) */
+    xtc_context_autocast_pin(&m->base);
+    xtc_status rc = segments(m, x, batch, n, o, w, loss, logits, err);
+    xtc_context_autocast_unpin(&m->base);
+    return rc;
 }

@@ -8,7 +8,11 @@
  *     and the cpu backend's against the ref backend's and each path's against the others
  *     (the same rounding: far closer than to fp32);
  *   - training: the trainer's dtype option, bf16 losses close to fp32 ones, the dtype kept by
- *     checkpoints. */
+ *     checkpoints;
+ *   - the rounded copy of the weights: made once per training step (micro-batches and XL
+ *     segments share it), the same losses bit for bit as a copy made by every forward call,
+ *     and still made by every forward call of the public API (a weight changed between two
+ *     calls is seen). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdint.h>
@@ -23,6 +27,7 @@
 #include "backend/ref/ref.h"
 #include "check.h"
 #include "corpus_text.h"
+#include "model/model.h"
 #include "xtc/xtc.h"
 
 static float frand(uint64_t *s) {
@@ -340,10 +345,144 @@ static void training(void) {
     free(corpus);
 }
 
+/* ------------------------------------------------------------------ the rounded copy */
+
+static const char *xl_config =
+    "{\"class\": \"TransformerWrapper\", \"kwargs\": {\"num_tokens\": 256, \"max_seq_len\": 16, \"max_mem_len\": 16, "
+    "\"attn_layers\": {\"class\": \"Decoder\", \"kwargs\": {\"dim\": 32, \"depth\": 2, \"heads\": 2, "
+    "\"rotary_pos_emb\": true}}}}";
+
+enum { STEPS = 3, ACCUM = 3, EVAL_BATCHES = 2 };
+
+/* Losses of STEPS bf16 steps with accum ACCUM (xl segments per crop: 0 plain, else
+ * Transformer-XL) and an evaluation, with the copies of the weights each made. */
+static int copies_run(const uint8_t *corpus, size_t len, int xl, float losses[STEPS + 1], uint64_t copies[STEPS + 1]) {
+    struct xtc_error err;
+    struct xtc_train_options o;
+    xtc_train_options_default(&o);
+    o.batch = 2, o.seq_len = 16, o.accum = ACCUM, o.steps = STEPS, o.warmup = 1, o.lr = 1e-2f, o.xl_segments = xl;
+    o.dtype = XTC_DTYPE_BF16;
+    xtc_model_t m;
+    xtc_trainer_t t;
+    if (xtc_model_create(&m, xl_config, strlen(xl_config), 2, &err) != XTC_OK ||
+        xtc_trainer_create(&t, m, corpus, len, &o, &err) != XTC_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    const struct xtc_context *ctx = &xtc_trainer_model(t)->base;
+    int rc = 0;
+    for (int i = 0; i < STEPS && rc == 0; i++) {
+        uint64_t before = ctx->ac_refreshes;
+        struct xtc_step_stats st;
+        rc = xtc_trainer_step(t, &st, &err) != XTC_OK;
+        losses[i] = st.loss;
+        copies[i] = ctx->ac_refreshes - before;
+    }
+    uint64_t before = ctx->ac_refreshes;
+    if (rc == 0)
+        rc = xtc_trainer_evaluate(t, EVAL_BATCHES, &losses[STEPS], &err) != XTC_OK;
+    copies[STEPS] = ctx->ac_refreshes - before;
+    if (rc)
+        fprintf(stderr, "%s\n", err.msg);
+    xtc_trainer_free(t);
+    return rc;
+}
+
+static void copies_per_step(void) {
+    const size_t len = 20000;
+    uint8_t *corpus = xtc_test_corpus(len, 7);
+    for (int xl = 0; xl <= 2; xl += 2) {
+        const uint64_t segs = xl ? (uint64_t)xl : 1;
+        float once[STEPS + 1], every[STEPS + 1];
+        uint64_t n_once[STEPS + 1], n_every[STEPS + 1];
+        CHECK(copies_run(corpus, len, xl, once, n_once) == 0, "xl %d: training, one copy per step", xl);
+        xtc_context_autocast_force_refresh(true);
+        CHECK(copies_run(corpus, len, xl, every, n_every) == 0, "xl %d: training, a copy per forward", xl);
+        xtc_context_autocast_force_refresh(false);
+        for (int i = 0; i < STEPS; i++) {
+            CHECK(n_once[i] == 1, "xl %d, step %d: %llu copies of the weights (want 1 for %d micro-batches x %llu "
+                  "segments)", xl, i + 1, (unsigned long long)n_once[i], ACCUM, (unsigned long long)segs);
+            CHECK(n_every[i] == ACCUM * segs, "xl %d, step %d: %llu copies with the copy forced every forward (want "
+                  "%llu)", xl, i + 1, (unsigned long long)n_every[i], (unsigned long long)(ACCUM * segs));
+            /* the same copy, the same products: a copy left from before the last update differs */
+            CHECK(memcmp(&once[i], &every[i], sizeof(float)) == 0,
+                  "xl %d, step %d: loss %.9g with one copy per step, %.9g with one per forward", xl, i + 1, once[i],
+                  every[i]);
+        }
+        CHECK(once[STEPS - 1] != once[0], "xl %d: the steps moved the weights (loss %.6g, then %.6g)", xl, once[0],
+              once[STEPS - 1]);
+        CHECK(n_once[STEPS] == 1 && n_every[STEPS] == EVAL_BATCHES * segs,
+              "xl %d: evaluation made %llu copies (%llu forced)", xl, (unsigned long long)n_once[STEPS],
+              (unsigned long long)n_every[STEPS]);
+        CHECK(memcmp(&once[STEPS], &every[STEPS], sizeof(float)) == 0,
+              "xl %d: validation loss %.9g vs %.9g", xl, once[STEPS], every[STEPS]);
+    }
+    free(corpus);
+}
+
+/* Calls of the public API make a copy each: a weight changed through its pointer between two
+ * calls is seen. Pinned calls share one (and, as promised to them, miss such a change). */
+static void copies_per_call(void) {
+    struct xtc_error err;
+    xtc_model_t m;
+    xtc_context_t ctx;
+    CHECK(xtc_model_create(&m, xl_config, strlen(xl_config), 4, &err) == XTC_OK, "model: %s", err.msg);
+    CHECK(xtc_model_set_compute_dtype(m, XTC_DTYPE_BF16, &err) == XTC_OK, "bf16");
+    CHECK(xtc_context_create(&ctx, m, &err) == XTC_OK, "context");
+    /* a query projection: read by a linear layer's product only, so through the copy */
+    int q = -1;
+    for (int i = 0; i < xtc_model_param_count(m) && q < 0; i++)
+        if (strstr(xtc_model_param(m, i).name, "to_q.weight"))
+            q = i;
+    CHECK(q >= 0, "a to_q.weight parameter");
+    if (q < 0)
+        return;
+    float *w = xtc_model_param_data(m, q);
+    enum { TL = 12 };
+    int64_t tokens[TL];
+    for (int i = 0; i < TL; i++)
+        tokens[i] = (i * 37 + 5) % 256;
+    struct xtc_inputs in = {.batch = 1, .len = TL, .tokens = tokens};
+    struct xtc_outputs out;
+    static float first[TL * 256];
+    const size_t bytes = sizeof first;
+    uint64_t before = ctx->ac_refreshes;
+    CHECK(xtc_context_forward(ctx, &in, &out, &err) == XTC_OK, "forward: %s", err.msg);
+    memcpy(first, out.logits, bytes);
+    CHECK(xtc_context_forward(ctx, &in, &out, &err) == XTC_OK && memcmp(first, out.logits, bytes) == 0,
+          "the same weights, the same logits");
+    const float w0 = w[0];
+    w[0] += 0.5f;
+    CHECK(xtc_context_forward(ctx, &in, &out, &err) == XTC_OK && memcmp(first, out.logits, bytes) != 0,
+          "a weight changed between two forward calls changes the logits");
+    CHECK(ctx->ac_refreshes - before == 3, "three forward calls, %llu copies (want 3)",
+          (unsigned long long)(ctx->ac_refreshes - before));
+    /* pinned: one copy for the span (the change below breaks the promise, to show it is kept) */
+    w[0] = w0;
+    before = ctx->ac_refreshes;
+    xtc_context_autocast_pin(ctx);
+    CHECK(xtc_context_forward(ctx, &in, &out, &err) == XTC_OK && memcmp(first, out.logits, bytes) == 0,
+          "pinned: the first call rounds the weights");
+    w[0] += 0.5f;
+    /* (the ref backend rounds the master weights in its products: it sees the change) */
+    const bool ref = strcmp(xtc_backend_name(), "ref") == 0;
+    CHECK(xtc_context_forward(ctx, &in, &out, &err) == XTC_OK && (memcmp(first, out.logits, bytes) == 0) != ref,
+          "pinned: the second call reuses the copy (%s backend)", xtc_backend_name());
+    xtc_context_autocast_unpin(ctx);
+    CHECK(ctx->ac_refreshes - before == 1, "two pinned calls, %llu copies (want 1)",
+          (unsigned long long)(ctx->ac_refreshes - before));
+    CHECK(xtc_context_forward(ctx, &in, &out, &err) == XTC_OK && memcmp(first, out.logits, bytes) != 0,
+          "unpinned again: the change is seen");
+    xtc_context_free(ctx);
+    xtc_model_free(m);
+}
+
 int main(void) {
     products();
     model_gradients();
     training();
+    copies_per_step();
+    copies_per_call();
     printf("%d checks, %d failed\n", xtc_checks_run, xtc_checks_failed);
     return xtc_checks_failed != 0;
 }
