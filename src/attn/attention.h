@@ -157,7 +157,8 @@ static inline void xtc_attn_bias_grad_row(const struct xtc_attn_params *p, int64
 }
 
 /* out (B, T, H*D) = attention of q (B, T, H*D) over k, v (B, S, G*D), on the selected
- * backend (cpu: query tiles through BLAS, backend/cpu/attention_tiled.c; ref: one row at a
+ * backend (cpu: flash attention, backend/cpu/attention_flash.c, or query tiles through BLAS,
+ * backend/cpu/attention_tiled.c, for the options flash leaves to them; ref: one row at a
  * time, backend/ref/attention.c). scratch: xtc_backend_attention_scratch(p) floats.
  * Masked logits are replaced by -FLT_MAX (so a row with every key hidden averages all
  * values, as torch does), then masked query rows, and rows whose key_mask is all 0 when

@@ -19,6 +19,7 @@
 #include <float.h>
 #include <math.h>
 #include <omp.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,19 +53,23 @@ static inline int64_t padded_d(const struct xtc_attn_params *p) {
     return round_up(p->D, NR);
 }
 
-/* 0: never, 1: where eligible; XTC_ATTENTION=tiled turns it off (read once), tests force it */
-static int g_flash = -1;
+/* -1 until the first call, then 0: never, 1: where eligible. XTC_ATTENTION=tiled turns it off
+ * (read once; an A/B switch for benchmarks), tests force it. Atomic: calls may come from several
+ * threads, each context on its own. */
+static atomic_int g_flash = -1;
 
 void xtc_attention_flash_set(int on) {
-    g_flash = on ? 1 : 0;
+    atomic_store(&g_flash, on ? 1 : 0);
 }
 
 static bool flash_enabled(void) {
-    if (g_flash < 0) {
+    int f = atomic_load_explicit(&g_flash, memory_order_relaxed);
+    if (f < 0) {
         const char *e = getenv("XTC_ATTENTION");
-        g_flash = e && strcmp(e, "tiled") == 0 ? 0 : 1;
+        atomic_compare_exchange_strong(&g_flash, &f, e && strcmp(e, "tiled") == 0 ? 0 : 1); /* a set wins */
+        f = atomic_load(&g_flash);
     }
-    return g_flash == 1;
+    return f == 1;
 }
 
 /* Whether the flash kernels take this call's kind, whatever the CPU (scratch is sized from it). */
