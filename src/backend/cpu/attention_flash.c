@@ -8,12 +8,13 @@
  * (attention_tiled.c) this removes what BLAS does again for every tile: repacking the keys and
  * values it reads, zeroing its outputs first, and the backward's second softmax.
  *
- * It runs what the tiled kernels run minus the options with paths of their own: memory
- * key/values, a soft clamp, sparse top-k, relative-projection bias, CoPE, data-dependent ALiBi,
- * residual attention and talking heads go to the tiled (or row-wise) kernels, and so do
- * decoding's single queries, CPUs below AVX2, and a backward whose forward left no
- * log-sum-exp (xtc_attn_params.lse, .out). Masks, positional bias schemes (their learned
- * tables' gradients included), grouped key/value heads and strided keys/values are handled.
+ * It runs what the tiled kernels run minus the options with paths of their own: a soft clamp,
+ * sparse top-k, relative-projection bias, CoPE, data-dependent ALiBi, residual attention and
+ * talking heads go to the tiled (or row-wise) kernels, and so do calls of fewer than 8 queries
+ * (decoding), CPUs below AVX2, and a backward whose forward left no log-sum-exp
+ * (xtc_attn_params.lse, .out). Masks, positional bias schemes (their learned tables' gradients
+ * included), memory key/values (blocks of keys of their own, before the sequence's, with neither
+ * bias nor mask), grouped key/value heads and strided keys/values are handled.
  * Semantics are the reference's (backend/ref/attention.c); results differ by rounding (a
  * different summation order, FMA). */
 #include <float.h>
@@ -74,7 +75,7 @@ static bool flash_enabled(void) {
 
 /* Whether the flash kernels take this call's kind, whatever the CPU (scratch is sized from it). */
 static bool flash_kind(const struct xtc_attn_params *p) {
-    return FLASH_BUILT && p->K == 0 && !(p->softclamp > 0) && p->sparse_topk == 0 && !p->rp_curves &&
+    return FLASH_BUILT && !(p->softclamp > 0) && p->sparse_topk == 0 && !p->rp_curves &&
            !xtc_attn_rowwise(p) && !xtc_attn_residual(p) && !p->talking_heads && p->T >= MIN_T && p->D > 0;
 }
 
@@ -96,21 +97,29 @@ bool xtc_attention_flash_backward_ok(const struct xtc_attn_params *p) {
     return true;
 }
 
+/* Keys of the memory key/values rounded up to whole blocks (0 without them). */
+static inline int64_t mem_rows(const struct xtc_attn_params *p) { return round_up(p->K, BC); }
+
 /* Per-thread floats of the forward (query tile, logits block, output accumulator, row max and
- * sum) and of the backward (packed keys twice and values, dK / dV accumulators, packed queries,
- * dO and dQ of one head, delta, two blocks, the bias table's gradient), and the forward's shared
- * packs (keys transposed and values of every (batch row, key/value head)). */
+ * sum) and of the backward (for the sequence's keys and then the memory key/values: keys
+ * transposed, values transposed, keys in rows, dK / dV accumulators; packed queries, dO and dQ of
+ * one head, delta, two blocks; last the private sums: the bias table's gradient, dmem_k, dmem_v),
+ * and the forward's shared packs (keys transposed and values of every (batch row, key/value
+ * head), then of the memory key/values of every key/value head). */
 static size_t fwd_per_thread(const struct xtc_attn_params *p) {
     const int64_t Dp = padded_d(p);
     return (size_t)(BR * Dp + BR * BC + BR * Dp + 2 * BR + 16);
 }
+static size_t bwd_private(const struct xtc_attn_params *p) {
+    return (size_t)(p->dbias_n + 2 * (int64_t)p->G * p->K * p->D + 16);
+}
 static size_t bwd_per_thread(const struct xtc_attn_params *p) {
-    const int64_t Dp = padded_d(p), Sp = round_up(p->S, BC), Tp = round_up(p->T, BR);
-    return (size_t)(2 * Sp * p->D + 3 * Sp * Dp + 3 * Tp * Dp + Tp + 2 * BR * BC + p->dbias_n + 16);
+    const int64_t Dp = padded_d(p), Sp = round_up(p->S, BC) + mem_rows(p), Tp = round_up(p->T, BR);
+    return (size_t)(2 * Sp * p->D + 3 * Sp * Dp + 3 * Tp * Dp + Tp + 2 * BR * BC) + bwd_private(p);
 }
 static size_t fwd_shared(const struct xtc_attn_params *p) {
     const int64_t Dp = padded_d(p), Sp = round_up(p->S, BC);
-    return (size_t)(p->B * p->G * Sp * (p->D + Dp));
+    return (size_t)((p->B * Sp + mem_rows(p)) * p->G * (p->D + Dp));
 }
 static size_t per_thread(const struct xtc_attn_params *p) {
     size_t f = fwd_per_thread(p), b = bwd_per_thread(p);
@@ -270,16 +279,69 @@ static bool zeroed(const struct xtc_attn_params *p, int64_t b, int64_t i, bool a
 }
 
 static bool any_visible_key(const struct xtc_attn_params *p, int64_t b) {
-    if (!p->key_mask)
-        return true;
+    if (!p->key_mask || p->K > 0)
+        return true; /* memory key/values pad the mask with True */
     for (int64_t j = 0; j < p->S; j++)
         if (p->key_mask[b * p->S + j])
             return true;
     return false;
 }
 
-/* Rows i0 .. i0 + n of head h. Kt, Vp: the (b, h % G) packs. ws: fwd_per_thread floats. */
-TARGET static void forward_tile(float *out, float *lse, const float *q, const float *Kt, const float *Vp,
+/* Keys of one kind, packed: the sequence's (bias and masks apply) or the memory key/values
+ * (neither), n of them. Kt: transposed in panels; Vp: values in rows of Dp (forward); Vt: values
+ * transposed, Kp: keys in rows, dKa / dVa: their gradients' accumulators (backward). */
+struct keys {
+    const float *Kt, *Vp, *Vt, *Kp;
+    float *dKa, *dVa;
+    int64_t n;
+    bool seq;
+};
+
+/* One block of nb keys from j0 into the running softmax of query rows i0 .. i0 + n (m padded):
+ * logits, bias and masks, the block's max and exponentials, the rows' sums and outputs rescaled
+ * where the max grew, then Oa += P V. */
+TARGET static void forward_block(const struct xtc_attn_params *p, int64_t b, int h, int64_t i0, int64_t n, int64_t m,
+                                 const float *Qp, const struct keys *ks, int64_t j0, int64_t nb, float *Sb, float *Oa,
+                                 float *mx, float *l) {
+    const int64_t Dp = padded_d(p), nb8 = round_up(nb, 8);
+    logits_block(Sb, Qp, Dp, ks->Kt, j0, nb, m, p->D);
+    for (int64_t r = 0; r < n; r++) {
+        float *row = Sb + r * BC;
+        if (ks->seq)
+            logits_row(p, b, h, i0 + r, j0, nb, row);
+        for (int64_t j = nb; j < nb8; j++) /* whole vectors: the keys past the block weigh 0 */
+            row[j] = -FLT_MAX;
+        __m256 vm = _mm256_set1_ps(-FLT_MAX);
+        for (int64_t j = 0; j < nb8; j += 8)
+            vm = _mm256_max_ps(_mm256_loadu_ps(row + j), vm); /* a NaN logit reaches the sum instead */
+        const float bm = hmax8(vm), mnew = bm > mx[r] ? bm : mx[r];
+        const __m256 vmax = _mm256_set1_ps(mnew);
+        __m256 vs = _mm256_setzero_ps();
+        for (int64_t j = 0; j < nb8; j += 8) {
+            const __m256 e = exp_nonpos(_mm256_sub_ps(_mm256_loadu_ps(row + j), vmax));
+            _mm256_storeu_ps(row + j, e);
+            vs = _mm256_add_ps(vs, e);
+        }
+        const float sum = hsum8(vs);
+        if (mnew != mx[r]) { /* the running sum and output were relative to a smaller max */
+            const float alpha = xtc_vec_expf(mx[r] - mnew);
+            l[r] *= alpha;
+            float *o = Oa + r * Dp;
+#pragma omp simd
+            for (int64_t d = 0; d < Dp; d++)
+                o[d] *= alpha;
+            mx[r] = mnew;
+        }
+        l[r] += sum;
+    }
+    for (int64_t r = n; r < m; r++) /* the padding rows: no weight */
+        memset(Sb + r * BC, 0, sizeof(float) * (size_t)nb);
+    mm_rows(Oa, Sb, BC, 1, ks->Vp + j0 * Dp, m, nb, Dp, true);
+}
+
+/* Rows i0 .. i0 + n of head h. seq, mem: the (b, h % G) packs of the sequence's keys and of the
+ * memory key/values. ws: fwd_per_thread floats. */
+TARGET static void forward_tile(float *out, float *lse, const float *q, const struct keys *seq, const struct keys *mem,
                                 const struct xtc_attn_params *p, int64_t b, int h, int64_t i0, int64_t n, bool any_key,
                                 float *ws) {
     const int64_t T = p->T, S = p->S, HD = (int64_t)p->H * p->D, Dp = padded_d(p);
@@ -290,43 +352,12 @@ TARGET static void forward_tile(float *out, float *lse, const float *q, const fl
     memset(Oa, 0, sizeof(float) * (size_t)(m * Dp));
     for (int64_t r = 0; r < n; r++)
         mx[r] = -FLT_MAX, l[r] = 0.0f;
-    /* keys any row of the tile may see */
+    for (int64_t j0 = 0; j0 < mem->n; j0 += BC)
+        forward_block(p, b, h, i0, n, m, Qp, mem, j0, mem->n - j0 < BC ? mem->n - j0 : BC, Sb, Oa, mx, l);
+    /* the sequence's keys any row of the tile may see */
     const int64_t Sv = p->causal ? (i0 + n + S - T < S ? (i0 + n + S - T > 0 ? i0 + n + S - T : 0) : S) : S;
-    for (int64_t j0 = 0; j0 < Sv; j0 += BC) {
-        const int64_t nb = Sv - j0 < BC ? Sv - j0 : BC, nb8 = round_up(nb, 8);
-        logits_block(Sb, Qp, Dp, Kt, j0, nb, m, D);
-        for (int64_t r = 0; r < n; r++) {
-            float *row = Sb + r * BC;
-            logits_row(p, b, h, i0 + r, j0, nb, row);
-            for (int64_t j = nb; j < nb8; j++) /* whole vectors: the keys past the block weigh 0 */
-                row[j] = -FLT_MAX;
-            __m256 vm = _mm256_set1_ps(-FLT_MAX);
-            for (int64_t j = 0; j < nb8; j += 8)
-                vm = _mm256_max_ps(_mm256_loadu_ps(row + j), vm); /* a NaN logit reaches the sum instead */
-            const float bm = hmax8(vm), mnew = bm > mx[r] ? bm : mx[r];
-            const __m256 vmax = _mm256_set1_ps(mnew);
-            __m256 vs = _mm256_setzero_ps();
-            for (int64_t j = 0; j < nb8; j += 8) {
-                const __m256 e = exp_nonpos(_mm256_sub_ps(_mm256_loadu_ps(row + j), vmax));
-                _mm256_storeu_ps(row + j, e);
-                vs = _mm256_add_ps(vs, e);
-            }
-            const float sum = hsum8(vs);
-            if (mnew != mx[r]) { /* the running sum and output were relative to a smaller max */
-                const float alpha = xtc_vec_expf(mx[r] - mnew);
-                l[r] *= alpha;
-                float *o = Oa + r * Dp;
-#pragma omp simd
-                for (int64_t d = 0; d < Dp; d++)
-                    o[d] *= alpha;
-                mx[r] = mnew;
-            }
-            l[r] += sum;
-        }
-        for (int64_t r = n; r < m; r++) /* the padding rows: no weight */
-            memset(Sb + r * BC, 0, sizeof(float) * (size_t)nb);
-        mm_rows(Oa, Sb, BC, 1, Vp + j0 * Dp, m, nb, Dp, true);
-    }
+    for (int64_t j0 = 0; j0 < Sv; j0 += BC)
+        forward_block(p, b, h, i0, n, m, Qp, seq, j0, Sv - j0 < BC ? Sv - j0 : BC, Sb, Oa, mx, l);
     float *O = out + (b * T + i0) * HD + (int64_t)h * D;
     float *L = lse ? lse + ((b * p->H + h) * T + i0) : NULL;
     for (int64_t r = 0; r < n; r++) {
@@ -339,9 +370,9 @@ TARGET static void forward_tile(float *out, float *lse, const float *q, const fl
             /* every key hidden from this row: torch's softmax of -FLT_MAX logits is uniform over
              * all S keys, including those the causal mask kept out of this tile */
             memset(o, 0, sizeof(float) * (size_t)D);
-            for (int64_t j = 0; j < S; j++)
+            for (int64_t j = 0; j < S; j++) /* (no memory key/values: they would be visible) */
                 for (int d = 0; d < D; d++)
-                    o[d] += Vp[j * Dp + d];
+                    o[d] += seq->Vp[j * Dp + d];
             for (int d = 0; d < D; d++)
                 o[d] /= (float)S;
             if (L)
@@ -358,54 +389,123 @@ TARGET static void forward_tile(float *out, float *lse, const float *q, const fl
 
 TARGET static void forward_flash(float *out, const float *q, const float *k, const float *v,
                                  const struct xtc_attn_params *p, float *scratch) {
-    const int64_t B = p->B, T = p->T, S = p->S, Dp = padded_d(p), Sp = round_up(S, BC);
+    const int64_t B = p->B, T = p->T, S = p->S, K = p->K, Dp = padded_d(p), Sp = round_up(S, BC), Km = mem_rows(p);
     const int H = p->H, G = p->G, D = p->D;
     const int64_t GD = (int64_t)G * D;
-    const int64_t ks = p->k_bstride ? p->k_bstride : S, vs = p->v_bstride ? p->v_bstride : S;
+    const int64_t kst = p->k_bstride ? p->k_bstride : S, vst = p->v_bstride ? p->v_bstride : S;
     const size_t per = per_thread(p);
-    float *shared = scratch + per * (size_t)omp_get_max_threads();
-    const int64_t pack = Sp * (D + Dp); /* Kt then Vp of one (b, hk) */
+    float *shared = scratch + per * (size_t)omp_get_max_threads(), *shared_mem = shared + B * G * Sp * (D + Dp);
     const int64_t nt = (T + BR - 1) / BR, BH = B * H;
-    const bool parallel = (double)B * H * T * S * D > 2e5;
+    const bool parallel = (double)B * H * T * (K + S) * D > 2e5;
 #pragma omp parallel if (parallel)
     {
-#pragma omp for collapse(2) schedule(static)
-        for (int64_t b = 0; b < B; b++)
-            for (int hk = 0; hk < G; hk++) {
-                float *Kt = shared + (b * G + hk) * pack, *Vp = Kt + Sp * D;
-                pack_panels(Kt, k + b * ks * GD + (int64_t)hk * D, GD, S, Sp, D);
-                pack_rows(Vp, v + b * vs * GD + (int64_t)hk * D, GD, S, Sp, D, Dp, 1.0f);
+        /* Kt then Vp of every (b, hk), then of every hk's memory key/values */
+#pragma omp for schedule(static)
+        for (int64_t it = 0; it < (B + 1) * G; it++) {
+            const int64_t b = it / G;
+            const int hk = (int)(it % G);
+            if (b < B) {
+                float *Kt = shared + (b * G + hk) * Sp * (D + Dp);
+                pack_panels(Kt, k + b * kst * GD + (int64_t)hk * D, GD, S, Sp, D);
+                pack_rows(Kt + Sp * D, v + b * vst * GD + (int64_t)hk * D, GD, S, Sp, D, Dp, 1.0f);
+            } else if (K > 0) {
+                float *Kt = shared_mem + hk * Km * (D + Dp);
+                pack_panels(Kt, p->mem_k + (int64_t)hk * K * D, D, K, Km, D);
+                pack_rows(Kt + Km * D, p->mem_v + (int64_t)hk * K * D, D, K, Km, D, Dp, 1.0f);
             }
+        }
         float *ws = scratch + per * (size_t)omp_get_thread_num();
         /* (batch row, head, tile) items one at a time, the last (costlier, causal) tiles of a
          * head first; each writes its own rows, the same values whichever thread runs it */
 #pragma omp for schedule(dynamic, 1)
         for (int64_t it = 0; it < nt * BH; it++) {
             const int64_t i0 = (nt - 1 - it % nt) * BR, b = it / nt / H;
-            const int h = (int)(it / nt % H);
-            const float *Kt = shared + (b * G + h % G) * pack;
-            forward_tile(out, p->lse, q, Kt, Kt + Sp * D, p, b, h, i0, T - i0 < BR ? T - i0 : BR, any_visible_key(p, b),
-                         ws);
+            const int h = (int)(it / nt % H), hk = h % G;
+            const float *Kt = shared + (b * G + hk) * Sp * (D + Dp), *Mt = shared_mem + hk * Km * (D + Dp);
+            const struct keys seq = {.Kt = Kt, .Vp = Kt + Sp * D, .n = S, .seq = true};
+            const struct keys mem = {.Kt = Mt, .Vp = Mt + Km * D, .n = K, .seq = false};
+            forward_tile(out, p->lse, q, &seq, &mem, p, b, h, i0, T - i0 < BR ? T - i0 : BR, any_visible_key(p, b), ws);
         }
     }
 }
 
-/* Every head h of key/value head hk in batch row b. ws: bwd_per_thread floats. */
-TARGET static void backward_group(float *dq, float *dk, float *dv, float *dbias, const float *dout, const float *q,
-                                  const float *k, const float *v, const struct xtc_attn_params *p, int64_t b, int hk,
-                                  float *ws) {
-    const int64_t T = p->T, S = p->S, Dp = padded_d(p), Sp = round_up(S, BC), Tp = round_up(T, BR);
+/* Packs one kind of keys for the backward: keys transposed and in rows, values transposed (n
+ * of them from K, V with rows ld apart, into np), and zeroes their gradients' accumulators. */
+static void pack_keys(struct keys *ks, float *w, const float *K, const float *V, int64_t ld, int64_t n, int64_t np,
+                      int D, int64_t Dp, bool seq) {
+    float *Kt = w, *Vt = Kt + np * D, *Kp = Vt + np * D, *dKa = Kp + np * Dp, *dVa = dKa + np * Dp;
+    pack_panels(Kt, K, ld, n, np, D);
+    pack_panels(Vt, V, ld, n, np, D);
+    pack_rows(Kp, K, ld, n, np, D, Dp, 1.0f);
+    memset(dKa, 0, sizeof(float) * (size_t)(2 * np * Dp));
+    *ks = (struct keys){.Kt = Kt, .Vt = Vt, .Kp = Kp, .dKa = dKa, .dVa = dVa, .n = n, .seq = seq};
+}
+
+/* The gradients of head h's query rows from one block of nb keys from j0 (of kind ks): each
+ * query tile that sees the block recomputes its probabilities from the saved log-sum-exp,
+ * then dV, dK += and dQa += (dQ without the scale). Qp, dOp, dQa: the head's packed rows. */
+TARGET static void backward_block(const struct xtc_attn_params *p, int64_t b, int h, const struct keys *ks, int64_t j0,
+                                  int64_t nb, const float *Qp, const float *dOp, float *dQa, const float *L,
+                                  const float *delta, float *Sb, float *dP, float *dbias) {
+    const int64_t T = p->T, S = p->S, Dp = padded_d(p), nb8 = round_up(nb, 8), mk_rows = round_up(nb, MR);
+    const int D = p->D;
+    /* the first query row that sees key j0 (causal: i + S - T >= j0), at a tile boundary */
+    int64_t first = p->causal && ks->seq ? j0 - (S - T) : 0;
+    first = first < 0 ? 0 : first / BR * BR;
+    for (int64_t i0 = first; i0 < T; i0 += BR) {
+        const int64_t n = T - i0 < BR ? T - i0 : BR, m = round_up(n, MR);
+        logits_block(Sb, Qp + i0 * Dp, Dp, ks->Kt, j0, nb, m, D);
+        logits_block(dP, dOp + i0 * Dp, Dp, ks->Vt, j0, nb, m, D); /* dP = dO V^T */
+        for (int64_t r = 0; r < m; r++) {
+            float *pr = Sb + r * BC, *dr = dP + r * BC;
+            if (r >= n) { /* padding rows: no probability, no gradient */
+                memset(pr, 0, sizeof(float) * BC);
+                memset(dr, 0, sizeof(float) * BC);
+                continue;
+            }
+            const int64_t i = i0 + r;
+            if (ks->seq)
+                logits_row(p, b, h, i, j0, nb, pr);
+            for (int64_t j = nb; j < nb8; j++) /* whole vectors: the keys past the block weigh 0 */
+                pr[j] = -FLT_MAX;
+            const __m256 li = _mm256_set1_ps(L[i]), di = _mm256_set1_ps(delta[i]);
+            for (int64_t j = 0; j < nb8; j += 8) { /* masked logits (-FLT_MAX) get 0 */
+                const __m256 e = exp_nonpos(_mm256_sub_ps(_mm256_loadu_ps(pr + j), li));
+                _mm256_storeu_ps(pr + j, e);
+                /* dS = P (dP - delta) */
+                _mm256_storeu_ps(dr + j, _mm256_mul_ps(e, _mm256_sub_ps(_mm256_loadu_ps(dr + j), di)));
+            }
+            for (int64_t j = nb8; j < BC; j++) /* the products read up to a whole panel, or MR keys */
+                pr[j] = dr[j] = 0.0f;
+            if (dbias && ks->seq) {
+                const struct xtc_attn_bias *a = &p->bias;
+                const int64_t *pb = a->pos ? a->pos + (a->pos_batched ? b * T : 0) : NULL;
+                a->scheme->grad_row(a, h, pb ? pb[i] : S - T + i, pb ? pb + j0 : NULL, j0, nb, S, dr, dbias);
+            }
+        }
+        /* dV += P^T dO, dK += dS^T (scale Q), dQ += dS K (scaled at the end) */
+        mm_rows(ks->dVa + j0 * Dp, Sb, 1, BC, dOp + i0 * Dp, mk_rows, n, Dp, true);
+        mm_rows(ks->dKa + j0 * Dp, dP, 1, BC, Qp + i0 * Dp, mk_rows, n, Dp, true);
+        mm_rows(dQa + i0 * Dp, dP, BC, 1, ks->Kp + j0 * Dp, m, nb, Dp, true);
+    }
+}
+
+/* Every head h of key/value head hk in batch row b. ws: bwd_per_thread floats; priv: the
+ * thread's private sums (dbias when learned, then dmem_k, dmem_v). */
+TARGET static void backward_group(float *dq, float *dk, float *dv, float *priv, bool dbias, const float *dout,
+                                  const float *q, const float *k, const float *v, const struct xtc_attn_params *p,
+                                  int64_t b, int hk, float *ws) {
+    const int64_t T = p->T, S = p->S, K = p->K, Dp = padded_d(p), Sp = round_up(S, BC), Km = mem_rows(p);
+    const int64_t Tp = round_up(T, BR);
     const int H = p->H, G = p->G, D = p->D;
     const int64_t HD = (int64_t)H * D, GD = (int64_t)G * D;
-    float *Kt = ws, *Vt = Kt + Sp * D, *Kp = Vt + Sp * D, *dKa = Kp + Sp * Dp, *dVa = dKa + Sp * Dp;
-    float *Qp = dVa + Sp * Dp, *dOp = Qp + Tp * Dp, *dQa = dOp + Tp * Dp, *delta = dQa + Tp * Dp;
+    struct keys seq, mem;
+    pack_keys(&seq, ws, k + b * S * GD + (int64_t)hk * D, v + b * S * GD + (int64_t)hk * D, GD, S, Sp, D, Dp, true);
+    float *w = ws + 2 * Sp * D + 3 * Sp * Dp;
+    pack_keys(&mem, w, p->mem_k + (int64_t)hk * K * D, p->mem_v + (int64_t)hk * K * D, D, K, Km, D, Dp, false);
+    w += 2 * Km * D + 3 * Km * Dp;
+    float *Qp = w, *dOp = Qp + Tp * Dp, *dQa = dOp + Tp * Dp, *delta = dQa + Tp * Dp;
     float *Sb = delta + Tp, *dP = Sb + BR * BC;
-    const float *Kb = k + b * S * GD + (int64_t)hk * D, *Vb = v + b * S * GD + (int64_t)hk * D;
-    pack_panels(Kt, Kb, GD, S, Sp, D);
-    pack_panels(Vt, Vb, GD, S, Sp, D);
-    pack_rows(Kp, Kb, GD, S, Sp, D, Dp, 1.0f);
-    memset(dKa, 0, sizeof(float) * (size_t)(2 * Sp * Dp));
-    const bool nbias = dbias && p->bias.scheme && p->bias.scheme->grad_row && p->dbias_n > 0;
     for (int h = hk; h < H; h += G) {
         const float *Qh = q + b * T * HD + (int64_t)h * D, *dOh = dout + b * T * HD + (int64_t)h * D;
         const float *Oh = p->out + b * T * HD + (int64_t)h * D, *L = p->lse + (b * H + h) * T;
@@ -418,47 +518,11 @@ TARGET static void backward_group(float *dq, float *dk, float *dv, float *dbias,
                 s += (double)dOh[i * HD + d] * Oh[i * HD + d];
             delta[i] = (float)s;
         }
-        for (int64_t j0 = 0; j0 < S; j0 += BC) {
-            const int64_t nb = S - j0 < BC ? S - j0 : BC, nb8 = round_up(nb, 8), mk_rows = round_up(nb, MR);
-            /* the first query row that sees key j0 (causal: i + S - T >= j0), at a tile boundary */
-            int64_t first = p->causal ? j0 - (S - T) : 0;
-            first = first < 0 ? 0 : first / BR * BR;
-            for (int64_t i0 = first; i0 < T; i0 += BR) {
-                const int64_t n = T - i0 < BR ? T - i0 : BR, m = round_up(n, MR);
-                logits_block(Sb, Qp + i0 * Dp, Dp, Kt, j0, nb, m, D);
-                logits_block(dP, dOp + i0 * Dp, Dp, Vt, j0, nb, m, D); /* dP = dO V^T */
-                for (int64_t r = 0; r < m; r++) {
-                    float *pr = Sb + r * BC, *dr = dP + r * BC;
-                    if (r >= n) { /* padding rows: no probability, no gradient */
-                        memset(pr, 0, sizeof(float) * BC);
-                        memset(dr, 0, sizeof(float) * BC);
-                        continue;
-                    }
-                    const int64_t i = i0 + r;
-                    logits_row(p, b, h, i, j0, nb, pr);
-                    for (int64_t j = nb; j < nb8; j++) /* whole vectors: the keys past the block weigh 0 */
-                        pr[j] = -FLT_MAX;
-                    const __m256 li = _mm256_set1_ps(L[i]), di = _mm256_set1_ps(delta[i]);
-                    for (int64_t j = 0; j < nb8; j += 8) { /* masked logits (-FLT_MAX) get 0 */
-                        const __m256 e = exp_nonpos(_mm256_sub_ps(_mm256_loadu_ps(pr + j), li));
-                        _mm256_storeu_ps(pr + j, e);
-                        /* dS = P (dP - delta) */
-                        _mm256_storeu_ps(dr + j, _mm256_mul_ps(e, _mm256_sub_ps(_mm256_loadu_ps(dr + j), di)));
-                    }
-                    for (int64_t j = nb8; j < BC; j++) /* the products read up to a whole panel, or MR keys */
-                        pr[j] = dr[j] = 0.0f;
-                    if (nbias) {
-                        const struct xtc_attn_bias *a = &p->bias;
-                        const int64_t *pb = a->pos ? a->pos + (a->pos_batched ? b * T : 0) : NULL;
-                        a->scheme->grad_row(a, h, pb ? pb[i] : S - T + i, pb ? pb + j0 : NULL, j0, nb, S, dr, dbias);
-                    }
-                }
-                /* dV += P^T dO, dK += dS^T (scale Q), dQ += dS K (scaled at the end) */
-                mm_rows(dVa + j0 * Dp, Sb, 1, BC, dOp + i0 * Dp, mk_rows, n, Dp, true);
-                mm_rows(dKa + j0 * Dp, dP, 1, BC, Qp + i0 * Dp, mk_rows, n, Dp, true);
-                mm_rows(dQa + i0 * Dp, dP, BC, 1, Kp + j0 * Dp, m, nb, Dp, true);
-            }
-        }
+        for (int64_t j0 = 0; j0 < K; j0 += BC)
+            backward_block(p, b, h, &mem, j0, K - j0 < BC ? K - j0 : BC, Qp, dOp, dQa, L, delta, Sb, dP, NULL);
+        for (int64_t j0 = 0; j0 < S; j0 += BC)
+            backward_block(p, b, h, &seq, j0, S - j0 < BC ? S - j0 : BC, Qp, dOp, dQa, L, delta, Sb, dP,
+                           dbias ? priv : NULL);
         float *dQ = dq + b * T * HD + (int64_t)h * D;
         for (int64_t i = 0; i < T; i++)
             for (int d = 0; d < D; d++)
@@ -467,36 +531,50 @@ TARGET static void backward_group(float *dq, float *dk, float *dv, float *dbias,
     float *dK = dk + b * S * GD + (int64_t)hk * D, *dV = dv + b * S * GD + (int64_t)hk * D;
     for (int64_t j = 0; j < S; j++)
         for (int d = 0; d < D; d++) {
-            dK[j * GD + d] = dKa[j * Dp + d];
-            dV[j * GD + d] = dVa[j * Dp + d];
+            dK[j * GD + d] = seq.dKa[j * Dp + d];
+            dV[j * GD + d] = seq.dVa[j * Dp + d];
+        }
+    /* the memory key/values are shared by every batch row: into the thread's sums */
+    float *dmk = priv + p->dbias_n + (int64_t)hk * K * D, *dmv = dmk + (int64_t)G * K * D;
+    for (int64_t j = 0; j < K; j++)
+        for (int d = 0; d < D; d++) {
+            dmk[j * D + d] += mem.dKa[j * Dp + d];
+            dmv[j * D + d] += mem.dVa[j * Dp + d];
         }
 }
 
-static void backward_flash(float *dq, float *dk, float *dv, float *dbias, const float *dout, const float *q,
-                           const float *k, const float *v, const struct xtc_attn_params *p, float *scratch) {
-    const int64_t B = p->B;
+static void backward_flash(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
+                           const float *dout, const float *q, const float *k, const float *v,
+                           const struct xtc_attn_params *p, float *scratch) {
+    const int64_t B = p->B, nmem = (int64_t)p->G * p->K * p->D;
     const int G = p->G;
     const size_t per = per_thread(p);
-    const int64_t nbias = dbias && p->bias.scheme && p->bias.scheme->grad_row ? p->dbias_n : 0;
-    const int64_t off = (int64_t)(bwd_per_thread(p) - (size_t)p->dbias_n - 16); /* the thread's dbias sums */
+    const bool learned = dbias && p->bias.scheme && p->bias.scheme->grad_row && p->dbias_n > 0;
+    const size_t off = bwd_per_thread(p) - bwd_private(p); /* the thread's private sums */
+    const size_t nprivate = (size_t)(p->dbias_n + 2 * nmem);
     int team = 1;
-    const bool parallel = (double)B * p->H * p->T * p->S * p->D > 2e5;
+    const bool parallel = (double)B * p->H * p->T * (p->K + p->S) * p->D > 2e5;
 #pragma omp parallel if (parallel)
     {
         float *ws = scratch + per * (size_t)omp_get_thread_num();
-        if (nbias)
-            memset(ws + off, 0, sizeof(float) * (size_t)nbias);
+        memset(ws + off, 0, sizeof(float) * nprivate);
 #pragma omp single
         team = omp_get_num_threads(); /* the threads that really run: only their sums exist */
 #pragma omp for collapse(2) schedule(static)
         for (int64_t b = 0; b < B; b++)
             for (int hk = 0; hk < G; hk++)
-                backward_group(dq, dk, dv, nbias ? ws + off : NULL, dout, q, k, v, p, b, hk, ws);
+                backward_group(dq, dk, dv, ws + off, learned, dout, q, k, v, p, b, hk, ws);
     }
     /* private sums reduced in thread order: deterministic for a given thread count */
-    for (int t = 0; t < team; t++)
-        for (int64_t i = 0; i < nbias; i++)
-            dbias[i] += scratch[per * (size_t)t + (size_t)off + (size_t)i];
+    for (int t = 0; t < team; t++) {
+        const float *base = scratch + per * (size_t)t + off;
+        for (int64_t i = 0; learned && i < p->dbias_n; i++)
+            dbias[i] += base[i];
+        for (int64_t i = 0; dmem_k && i < nmem; i++)
+            dmem_k[i] += base[p->dbias_n + i];
+        for (int64_t i = 0; dmem_v && i < nmem; i++)
+            dmem_v[i] += base[p->dbias_n + nmem + i];
+    }
 }
 
 void xtc_attention_forward_flash(float *out, const float *q, const float *k, const float *v,
@@ -504,9 +582,10 @@ void xtc_attention_forward_flash(float *out, const float *q, const float *k, con
     forward_flash(out, q, k, v, p, scratch);
 }
 
-void xtc_attention_backward_flash(float *dq, float *dk, float *dv, float *dbias, const float *dout, const float *q,
-                                  const float *k, const float *v, const struct xtc_attn_params *p, float *scratch) {
-    backward_flash(dq, dk, dv, dbias, dout, q, k, v, p, scratch);
+void xtc_attention_backward_flash(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
+                                  const float *dout, const float *q, const float *k, const float *v,
+                                  const struct xtc_attn_params *p, float *scratch) {
+    backward_flash(dq, dk, dv, dmem_k, dmem_v, dbias, dout, q, k, v, p, scratch);
 }
 
 #else /* no AVX2 build: never eligible (flash_kind is false) */
@@ -516,9 +595,11 @@ void xtc_attention_forward_flash(float *out, const float *q, const float *k, con
     (void)out, (void)q, (void)k, (void)v, (void)p, (void)scratch;
 }
 
-void xtc_attention_backward_flash(float *dq, float *dk, float *dv, float *dbias, const float *dout, const float *q,
-                                  const float *k, const float *v, const struct xtc_attn_params *p, float *scratch) {
-    (void)dq, (void)dk, (void)dv, (void)dbias, (void)dout, (void)q, (void)k, (void)v, (void)p, (void)scratch;
+void xtc_attention_backward_flash(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
+                                  const float *dout, const float *q, const float *k, const float *v,
+                                  const struct xtc_attn_params *p, float *scratch) {
+    (void)dq, (void)dk, (void)dv, (void)dmem_k, (void)dmem_v, (void)dbias, (void)dout, (void)q, (void)k, (void)v;
+    (void)p, (void)scratch;
 }
 
 #endif

@@ -340,7 +340,7 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
                                   const float *dout, const float *q, const float *k, const float *v,
                                   const struct xtc_attn_params *p, float *scratch) {
     if (xtc_attention_flash_backward_ok(p)) {
-        xtc_attention_backward_flash(dq, dk, dv, dbias, dout, q, k, v, p, scratch);
+        xtc_attention_backward_flash(dq, dk, dv, dmem_k, dmem_v, dbias, dout, q, k, v, p, scratch);
         return;
     }
     if (xtc_attn_rowwise(p) || xtc_attn_residual(p)) { /* the row-wise reference, on one thread */

@@ -77,8 +77,9 @@ bool xtc_attention_flash_backward_ok(const struct xtc_attn_params *p);
 void xtc_attention_flash_set(int on);
 void xtc_attention_forward_flash(float *out, const float *q, const float *k, const float *v,
                                  const struct xtc_attn_params *p, float *scratch);
-void xtc_attention_backward_flash(float *dq, float *dk, float *dv, float *dbias, const float *dout, const float *q,
-                                  const float *k, const float *v, const struct xtc_attn_params *p, float *scratch);
+void xtc_attention_backward_flash(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
+                                  const float *dout, const float *q, const float *k, const float *v,
+                                  const struct xtc_attn_params *p, float *scratch);
 
 /* adamw.c */
 void xtc_cpu_adamw_update(float *params, const float *grads, float *m, float *v, size_t n,
