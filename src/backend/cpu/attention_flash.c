@@ -75,8 +75,8 @@ static bool flash_enabled(void) {
 
 /* Whether the flash kernels take this call's kind, whatever the CPU (scratch is sized from it). */
 static bool flash_kind(const struct xtc_attn_params *p) {
-    return FLASH_BUILT && !(p->softclamp > 0) && p->sparse_topk == 0 && !p->rp_curves &&
-           !xtc_attn_rowwise(p) && !xtc_attn_residual(p) && !p->talking_heads && p->T >= MIN_T && p->D > 0;
+    return FLASH_BUILT && !(p->softclamp > 0) && p->sparse_topk == 0 && !p->rp_curves && !xtc_attn_rowwise(p) &&
+           !xtc_attn_residual(p) && !p->talking_heads && p->T >= MIN_T && p->D > 0;
 }
 
 bool xtc_attention_flash_forward_ok(const struct xtc_attn_params *p) {
@@ -98,7 +98,9 @@ bool xtc_attention_flash_backward_ok(const struct xtc_attn_params *p) {
 }
 
 /* Keys of the memory key/values rounded up to whole blocks (0 without them). */
-static inline int64_t mem_rows(const struct xtc_attn_params *p) { return round_up(p->K, BC); }
+static inline int64_t mem_rows(const struct xtc_attn_params *p) {
+    return round_up(p->K, BC);
+}
 
 /* Per-thread floats of the forward (query tile, logits block, output accumulator, row max and
  * sum) and of the backward (for the sequence's keys and then the memory key/values: keys
