@@ -39,6 +39,7 @@ struct cfg {
     int topk;
     bool straight_through;
     bool hidden_row, strided; /* a row sees no key; also run the forward on strided keys / values */
+    float softclamp;
 };
 
 static int g_flash; /* the flash kernels allowed (attention_flash.c) */
@@ -73,7 +74,8 @@ static void run(const struct cfg *c) {
                                 .mem_k = mk,
                                 .mem_v = mv,
                                 .sparse_topk = c->topk,
-                                .topk_straight_through = c->straight_through};
+                                .topk_straight_through = c->straight_through,
+                                .softclamp = c->softclamp};
     if (c->alibi) {
         p.bias = (struct xtc_attn_bias){.scheme = &xtc_alibi_scheme, .data = slopes};
         if (c->alibi_pos) {
@@ -184,38 +186,47 @@ static void run(const struct cfg *c) {
 
 int main(void) {
     const struct cfg cases[] = {
-        {"plain", 2, 5, 5, 0, 2, 2, 8, false, false, false, false, false, false, 0, false, false, false},
-        {"causal S>T", 2, 7, 12, 0, 2, 2, 8, true, false, false, false, false, false, 0, false, false, false},
-        {"causal two tiles", 1, 150, 160, 0, 2, 1, 16, true, true, true, false, false, false, 0, false, false, false},
-        {"masks + mem-kv", 3, 9, 9, 3, 4, 2, 8, true, true, true, false, false, false, 0, false, false, false},
-        {"masks no mem-kv", 3, 9, 9, 0, 4, 4, 8, false, true, true, false, false, false, 0, false, false, false},
-        {"alibi", 2, 70, 80, 0, 4, 4, 8, true, true, false, true, false, false, 0, false, false, false},
+        {"plain", 2, 5, 5, 0, 2, 2, 8, false, false, false, false, false, false, 0, false, false, false, 0},
+        {"causal S>T", 2, 7, 12, 0, 2, 2, 8, true, false, false, false, false, false, 0, false, false, false, 0},
+        {"causal two tiles", 1, 150, 160, 0, 2, 1, 16, true, true, true, false, false, false, 0, false, false, false,
+         0},
+        {"masks + mem-kv", 3, 9, 9, 3, 4, 2, 8, true, true, true, false, false, false, 0, false, false, false, 0},
+        {"masks no mem-kv", 3, 9, 9, 0, 4, 4, 8, false, true, true, false, false, false, 0, false, false, false, 0},
+        {"alibi", 2, 70, 80, 0, 4, 4, 8, true, true, false, true, false, false, 0, false, false, false, 0},
         {"alibi explicit pos + mem-kv", 2, 11, 11, 2, 4, 2, 4, true, false, true, true, true, false, 0, false, false,
-         false},
-        {"t5 bidirectional", 2, 13, 13, 2, 2, 2, 8, false, true, true, false, false, true, 0, false, false, false},
-        {"t5 causal S>T", 2, 66, 90, 0, 2, 1, 8, true, false, false, false, false, true, 0, false, false, false},
-        {"sparse top-3 + mem-kv", 2, 9, 11, 2, 2, 2, 8, true, true, true, false, false, false, 3, false, false, false},
+         false, 0},
+        {"t5 bidirectional", 2, 13, 13, 2, 2, 2, 8, false, true, true, false, false, true, 0, false, false, false, 0},
+        {"t5 causal S>T", 2, 66, 90, 0, 2, 1, 8, true, false, false, false, false, true, 0, false, false, false, 0},
+        {"sparse top-3 + mem-kv", 2, 9, 11, 2, 2, 2, 8, true, true, true, false, false, false, 3, false, false, false,
+         0},
         {"sparse top-4 straight-through + mem-kv + alibi", 2, 70, 75, 2, 4, 2, 8, true, true, true, true, false, false,
-         4, true, false, false},
+         4, true, false, false, 0},
         {"sparse top-2 straight-through + t5", 2, 13, 13, 0, 2, 2, 8, false, true, false, false, false, true, 2, true,
-         false, false},
+         false, false, 0},
         {"backward tiles of T / 16 rows, alibi + masks + mem-kv", 2, 1100, 1100, 2, 2, 1, 8, true, true, true, true,
-         false, false, 0, false, false, false},
+         false, false, 0, false, false, false, 0},
         /* key 0 of batch 1 hidden (S = 8): its first row sees no key, torch averages all values */
-        {"a row sees no key", 2, 8, 8, 0, 2, 2, 8, true, true, false, false, false, false, 0, false, true, false},
+        {"a row sees no key", 2, 8, 8, 0, 2, 2, 8, true, true, false, false, false, false, 0, false, true, false, 0},
         /* the flash kernels' blocks (48 query rows, 48 keys, D padded to 16): partial tiles,
          * blocks and panels, grouped heads, heads not a multiple of 16 wide */
         {"flash blocks causal S>T, D 20, grouped", 2, 100, 131, 0, 4, 2, 20, true, false, true, false, false, false, 0,
-         false, false, true},
+         false, false, true, 0},
         {"flash blocks bidirectional, D 64, masks", 1, 97, 97, 0, 2, 2, 64, false, true, true, false, false, false, 0,
-         false, false, true},
+         false, false, true, 0},
         {"flash blocks alibi explicit pos, D 6", 2, 50, 50, 0, 3, 3, 6, true, false, false, true, true, false, 0, false,
-         false, false},
+         false, false, 0},
         {"flash blocks t5 causal, D 32, one kv head", 1, 61, 61, 0, 4, 1, 32, true, true, true, false, false, true, 0,
-         false, false, false},
-        {"flash short T 8", 3, 8, 8, 0, 2, 2, 16, true, false, false, true, false, false, 0, false, false, false},
-        {"one query + mem-kv", 2, 1, 37, 3, 4, 2, 16, true, true, false, false, false, false, 0, false, false, false},
-        {"one query alibi", 1, 1, 20, 0, 2, 2, 8, true, false, false, true, false, false, 0, false, false, false},
+         false, false, false, 0},
+        {"flash short T 8", 3, 8, 8, 0, 2, 2, 16, true, false, false, true, false, false, 0, false, false, false, 0},
+        {"one query + mem-kv", 2, 1, 37, 3, 4, 2, 16, true, true, false, false, false, false, 0, false, false, false,
+         0},
+        {"one query alibi", 1, 1, 20, 0, 2, 2, 8, true, false, false, true, false, false, 0, false, false, false, 0},
+        {"flash soft clamp, causal S>T, masks, alibi", 2, 60, 70, 0, 2, 2, 16, true, true, true, true, false, false, 0,
+         false, false, false, 0.5f},
+        {"soft clamp + mem-kv + t5", 2, 50, 50, 3, 2, 1, 8, false, true, false, false, false, true, 0, false, false,
+         false, 0.7f},
+        {"soft clamp one query + mem-kv", 2, 1, 9, 2, 2, 2, 8, true, false, false, false, false, false, 0, false, false,
+         false, 0.5f},
     };
     const enum xtc_cpu_level top = xtc_cpu_level();
     for (int l = XTC_CPU_PORTABLE; l <= (int)top; l++) {

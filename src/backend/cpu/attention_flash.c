@@ -8,15 +8,14 @@
  * (attention_tiled.c) this removes what BLAS does again for every tile: repacking the keys and
  * values it reads, zeroing its outputs first, and the backward's second softmax.
  *
- * It runs what the tiled kernels run minus the options with paths of their own: a soft clamp,
- * sparse top-k, relative-projection bias, CoPE, data-dependent ALiBi, residual attention and
- * talking heads go to the tiled (or row-wise) kernels, and so do calls of fewer than 8 queries
- * (decoding), CPUs below AVX2, and a backward whose forward left no log-sum-exp
- * (xtc_attn_params.lse, .out). Masks, positional bias schemes (their learned tables' gradients
- * included), memory key/values (blocks of keys of their own, before the sequence's, with neither
- * bias nor mask), grouped key/value heads and strided keys/values are handled.
- * Semantics are the reference's (backend/ref/attention.c); results differ by rounding (a
- * different summation order, FMA). */
+ * It runs what the tiled kernels run minus the options with paths of their own: sparse top-k,
+ * relative-projection bias, CoPE, data-dependent ALiBi, residual attention and talking heads go
+ * to the tiled (or row-wise) kernels, and so do calls of fewer than 8 queries (decoding), CPUs
+ * below AVX2, and a backward whose forward left no log-sum-exp (xtc_attn_params.lse, .out). Masks, positional bias
+ * schemes (their learned tables' gradients included), soft clamps of the logits, memory key/values (blocks of keys of
+ * their own, before the sequence's, with neither bias nor mask), grouped key/value heads and strided keys/values are
+ * handled. Semantics are the reference's (backend/ref/attention.c); results differ by rounding (a different summation
+ * order, FMA). */
 #include <float.h>
 #include <math.h>
 #include <omp.h>
@@ -75,8 +74,8 @@ static bool flash_enabled(void) {
 
 /* Whether the flash kernels take this call's kind, whatever the CPU (scratch is sized from it). */
 static bool flash_kind(const struct xtc_attn_params *p) {
-    return FLASH_BUILT && !(p->softclamp > 0) && p->sparse_topk == 0 && !p->rp_curves && !xtc_attn_rowwise(p) &&
-           !xtc_attn_residual(p) && !p->talking_heads && p->T >= MIN_T && p->D > 0;
+    return FLASH_BUILT && p->sparse_topk == 0 && !p->rp_curves && !xtc_attn_rowwise(p) && !xtc_attn_residual(p) &&
+           !p->talking_heads && p->T >= MIN_T && p->D > 0;
 }
 
 bool xtc_attention_flash_forward_ok(const struct xtc_attn_params *p) {
@@ -251,16 +250,23 @@ static void pack_rows(float *Xp, const float *X, int64_t ldx, int64_t n, int64_t
     }
 }
 
-/* The logits of row i (batch row b, head h) for keys [j0, j0 + nb): bias added, masked keys
- * -FLT_MAX (replaced, as every kernel does). */
-TARGET static void logits_row(const struct xtc_attn_params *p, int64_t b, int h, int64_t i, int64_t j0, int64_t nb,
-                              float *row) {
+/* The logits of row i (batch row b, head h) for keys [j0, j0 + nb) of kind ks: the sequence's
+ * get their bias, every logit the soft clamp (Attend clamps the whole row, memory key/values
+ * included), then the sequence's masked keys -FLT_MAX (replaced, as every kernel does). */
+TARGET static void logits_row(const struct xtc_attn_params *p, bool seq, int64_t b, int h, int64_t i, int64_t j0,
+                              int64_t nb, float *row) {
     const int64_t S = p->S, T = p->T;
-    if (p->bias.scheme) {
+    if (seq && p->bias.scheme) {
         const struct xtc_attn_bias *a = &p->bias;
         const int64_t *pb = a->pos ? a->pos + (a->pos_batched ? b * T : 0) : NULL;
         a->scheme->add_row(a, h, pb ? pb[i] : S - T + i, pb ? pb + j0 : NULL, j0, nb, S, row);
     }
+    const float c = p->softclamp;
+    if (c > 0)
+        for (int64_t j = 0; j < nb; j++)
+            row[j] = c * tanhf(row[j] / c);
+    if (!seq)
+        return;
     int64_t vis = nb; /* keys [j0, j0 + vis) pass the causal mask */
     if (p->causal) {
         const int64_t last = i + S - T;
@@ -309,8 +315,8 @@ TARGET static void forward_block(const struct xtc_attn_params *p, int64_t b, int
     logits_block(Sb, Qp, Dp, ks->Kt, j0, nb, m, p->D);
     for (int64_t r = 0; r < n; r++) {
         float *row = Sb + r * BC;
-        if (ks->seq)
-            logits_row(p, b, h, i0 + r, j0, nb, row);
+        if (ks->seq || p->softclamp > 0)
+            logits_row(p, ks->seq, b, h, i0 + r, j0, nb, row);
         for (int64_t j = nb; j < nb8; j++) /* whole vectors: the keys past the block weigh 0 */
             row[j] = -FLT_MAX;
         __m256 vm = _mm256_set1_ps(-FLT_MAX);
@@ -451,6 +457,8 @@ TARGET static void backward_block(const struct xtc_attn_params *p, int64_t b, in
                                   const float *delta, float *Sb, float *dP, float *dbias) {
     const int64_t T = p->T, S = p->S, Dp = padded_d(p), nb8 = round_up(nb, 8), mk_rows = round_up(nb, MR);
     const int D = p->D;
+    const bool clamp = p->softclamp > 0;
+    const __m256 vc = _mm256_set1_ps(clamp ? p->softclamp : 1.0f);
     /* the first query row that sees key j0 (causal: i + S - T >= j0), at a tile boundary */
     int64_t first = p->causal && ks->seq ? j0 - (S - T) : 0;
     first = first < 0 ? 0 : first / BR * BR;
@@ -466,16 +474,22 @@ TARGET static void backward_block(const struct xtc_attn_params *p, int64_t b, in
                 continue;
             }
             const int64_t i = i0 + r;
-            if (ks->seq)
-                logits_row(p, b, h, i, j0, nb, pr);
+            if (ks->seq || clamp)
+                logits_row(p, ks->seq, b, h, i, j0, nb, pr);
             for (int64_t j = nb; j < nb8; j++) /* whole vectors: the keys past the block weigh 0 */
                 pr[j] = -FLT_MAX;
             const __m256 li = _mm256_set1_ps(L[i]), di = _mm256_set1_ps(delta[i]);
             for (int64_t j = 0; j < nb8; j += 8) { /* masked logits (-FLT_MAX) get 0 */
-                const __m256 e = exp_nonpos(_mm256_sub_ps(_mm256_loadu_ps(pr + j), li));
+                const __m256 y = _mm256_loadu_ps(pr + j), e = exp_nonpos(_mm256_sub_ps(y, li));
                 _mm256_storeu_ps(pr + j, e);
-                /* dS = P (dP - delta) */
-                _mm256_storeu_ps(dr + j, _mm256_mul_ps(e, _mm256_sub_ps(_mm256_loadu_ps(dr + j), di)));
+                /* dS = P (dP - delta), times the soft clamp's derivative 1 - (y / c)^2, 0 where masked */
+                __m256 ds = _mm256_mul_ps(e, _mm256_sub_ps(_mm256_loadu_ps(dr + j), di));
+                if (clamp) {
+                    const __m256 t = _mm256_div_ps(y, vc);
+                    ds = _mm256_mul_ps(ds, _mm256_sub_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(t, t)));
+                    ds = _mm256_andnot_ps(_mm256_cmp_ps(y, _mm256_set1_ps(-FLT_MAX), _CMP_EQ_OQ), ds);
+                }
+                _mm256_storeu_ps(dr + j, ds);
             }
             for (int64_t j = nb8; j < BC; j++) /* the products read up to a whole panel, or MR keys */
                 pr[j] = dr[j] = 0.0f;
