@@ -225,6 +225,9 @@ int main(void) {
          false, false, false, 0.5f},
         {"soft clamp + mem-kv + t5", 2, 50, 50, 3, 2, 1, 8, false, true, false, false, false, true, 0, false, false,
          false, 0.7f},
+        /* many (batch row, kv head) groups: the flash forward packs one group per work item */
+        {"flash groups per thread, mem-kv + alibi", 12, 30, 40, 2, 4, 2, 16, true, true, true, true, false, false, 0,
+         false, false, true, 0},
         {"soft clamp one query + mem-kv", 2, 1, 9, 2, 2, 2, 8, true, false, false, false, false, false, 0, false, false,
          false, 0.5f},
     };

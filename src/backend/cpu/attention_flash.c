@@ -107,9 +107,17 @@ static inline int64_t mem_rows(const struct xtc_attn_params *p) {
  * one head, delta, two blocks; last the private sums: the bias table's gradient, dmem_k, dmem_v),
  * and the forward's shared packs (keys transposed and values of every (batch row, key/value
  * head), then of the memory key/values of every key/value head). */
+/* Whether the forward's work items are whole groups of heads (batch row, key/value head), each
+ * thread packing the keys and values of its group in its own scratch: when there are enough
+ * groups to share out. With few (one long sequence), the items are (head, query tile) and every
+ * group's keys and values are packed up front in shared scratch, which grows with B: packing per
+ * group keeps a large batch's scratch at one group per thread. */
+static bool fwd_per_group(const struct xtc_attn_params *p) {
+    return p->B * p->G >= 4 * (int64_t)omp_get_max_threads();
+}
 static size_t fwd_per_thread(const struct xtc_attn_params *p) {
-    const int64_t Dp = padded_d(p);
-    return (size_t)(BR * Dp + BR * BC + BR * Dp + 2 * BR + 16);
+    const int64_t Dp = padded_d(p), group = fwd_per_group(p) ? round_up(p->S, BC) * (p->D + Dp) : 0;
+    return (size_t)(BR * Dp + BR * BC + BR * Dp + 2 * BR + 16 + group);
 }
 static size_t bwd_private(const struct xtc_attn_params *p) {
     return (size_t)(p->dbias_n + 2 * (int64_t)p->G * p->K * p->D + 16);
@@ -120,7 +128,7 @@ static size_t bwd_per_thread(const struct xtc_attn_params *p) {
 }
 static size_t fwd_shared(const struct xtc_attn_params *p) {
     const int64_t Dp = padded_d(p), Sp = round_up(p->S, BC);
-    return (size_t)((p->B * Sp + mem_rows(p)) * p->G * (p->D + Dp));
+    return (size_t)(((fwd_per_group(p) ? 0 : p->B * Sp) + mem_rows(p)) * p->G * (p->D + Dp));
 }
 static size_t per_thread(const struct xtc_attn_params *p) {
     size_t f = fwd_per_thread(p), b = bwd_per_thread(p);
@@ -395,44 +403,70 @@ TARGET static void forward_tile(float *out, float *lse, const float *q, const st
     }
 }
 
+/* Kt (panels) then Vp (rows of Dp) of n keys and values (rows ld apart) into w, np keys long */
+static void pack_forward(float *w, const float *K, const float *V, int64_t ld, int64_t n, int64_t np, int D,
+                         int64_t Dp) {
+    pack_panels(w, K, ld, n, np, D);
+    pack_rows(w + np * D, V, ld, n, np, D, Dp, 1.0f);
+}
+
 TARGET static void forward_flash(float *out, const float *q, const float *k, const float *v,
                                  const struct xtc_attn_params *p, float *scratch) {
     const int64_t B = p->B, T = p->T, S = p->S, K = p->K, Dp = padded_d(p), Sp = round_up(S, BC), Km = mem_rows(p);
     const int H = p->H, G = p->G, D = p->D;
-    const int64_t GD = (int64_t)G * D;
+    const int64_t GD = (int64_t)G * D, pack = Sp * (D + Dp);
     const int64_t kst = p->k_bstride ? p->k_bstride : S, vst = p->v_bstride ? p->v_bstride : S;
     const size_t per = per_thread(p);
-    float *shared = scratch + per * (size_t)omp_get_max_threads(), *shared_mem = shared + B * G * Sp * (D + Dp);
-    const int64_t nt = (T + BR - 1) / BR, BH = B * H;
+    const bool per_group = fwd_per_group(p);
+    /* shared: every hk's memory key/values, then (without per_group) every (b, hk)'s keys and values */
+    float *shared_mem = scratch + per * (size_t)omp_get_max_threads(), *shared = shared_mem + G * Km * (D + Dp);
+    const int64_t nt = (T + BR - 1) / BR, BH = B * H, npack = G + (per_group ? 0 : B * G);
     const bool parallel = (double)B * H * T * (K + S) * D > 2e5;
 #pragma omp parallel if (parallel)
     {
-        /* Kt then Vp of every (b, hk), then of every hk's memory key/values */
 #pragma omp for schedule(static)
-        for (int64_t it = 0; it < (B + 1) * G; it++) {
-            const int64_t b = it / G;
+        for (int64_t it = 0; it < npack; it++) {
             const int hk = (int)(it % G);
-            if (b < B) {
-                float *Kt = shared + (b * G + hk) * Sp * (D + Dp);
-                pack_panels(Kt, k + b * kst * GD + (int64_t)hk * D, GD, S, Sp, D);
-                pack_rows(Kt + Sp * D, v + b * vst * GD + (int64_t)hk * D, GD, S, Sp, D, Dp, 1.0f);
-            } else if (K > 0) {
-                float *Kt = shared_mem + hk * Km * (D + Dp);
-                pack_panels(Kt, p->mem_k + (int64_t)hk * K * D, D, K, Km, D);
-                pack_rows(Kt + Km * D, p->mem_v + (int64_t)hk * K * D, D, K, Km, D, Dp, 1.0f);
+            if (it < G && K > 0)
+                pack_forward(shared_mem + hk * Km * (D + Dp), p->mem_k + (int64_t)hk * K * D,
+                             p->mem_v + (int64_t)hk * K * D, D, K, Km, D, Dp);
+            else if (it >= G) {
+                const int64_t b = it / G - 1;
+                pack_forward(shared + (b * G + hk) * pack, k + b * kst * GD + (int64_t)hk * D,
+                             v + b * vst * GD + (int64_t)hk * D, GD, S, Sp, D, Dp);
             }
         }
         float *ws = scratch + per * (size_t)omp_get_thread_num();
-        /* (batch row, head, tile) items one at a time, the last (costlier, causal) tiles of a
-         * head first; each writes its own rows, the same values whichever thread runs it */
+        float *mine = per_group ? ws + (per - (size_t)pack) : NULL; /* after the tile's scratch */
+        if (per_group) {
+            /* one group of heads per item: its keys and values packed once, in the thread's scratch */
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t it = 0; it < nt * BH; it++) {
-            const int64_t i0 = (nt - 1 - it % nt) * BR, b = it / nt / H;
-            const int h = (int)(it / nt % H), hk = h % G;
-            const float *Kt = shared + (b * G + hk) * Sp * (D + Dp), *Mt = shared_mem + hk * Km * (D + Dp);
-            const struct keys seq = {.Kt = Kt, .Vp = Kt + Sp * D, .n = S, .seq = true};
-            const struct keys mem = {.Kt = Mt, .Vp = Mt + Km * D, .n = K, .seq = false};
-            forward_tile(out, p->lse, q, &seq, &mem, p, b, h, i0, T - i0 < BR ? T - i0 : BR, any_visible_key(p, b), ws);
+            for (int64_t it = 0; it < B * G; it++) {
+                const int64_t b = it / G;
+                const int hk = (int)(it % G);
+                pack_forward(mine, k + b * kst * GD + (int64_t)hk * D, v + b * vst * GD + (int64_t)hk * D, GD, S, Sp,
+                             D, Dp);
+                const float *Mt = shared_mem + hk * Km * (D + Dp);
+                const struct keys seq = {.Kt = mine, .Vp = mine + Sp * D, .n = S, .seq = true};
+                const struct keys mem = {.Kt = Mt, .Vp = Mt + Km * D, .n = K, .seq = false};
+                for (int h = hk; h < H; h += G)
+                    for (int64_t i0 = 0; i0 < T; i0 += BR)
+                        forward_tile(out, p->lse, q, &seq, &mem, p, b, h, i0, T - i0 < BR ? T - i0 : BR,
+                                     any_visible_key(p, b), ws);
+            }
+        } else {
+            /* (batch row, head, tile) items one at a time, the last (costlier, causal) tiles of a
+             * head first; each writes its own rows, the same values whichever thread runs it */
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t it = 0; it < nt * BH; it++) {
+                const int64_t i0 = (nt - 1 - it % nt) * BR, b = it / nt / H;
+                const int h = (int)(it / nt % H), hk = h % G;
+                const float *Kt = shared + (b * G + hk) * pack, *Mt = shared_mem + hk * Km * (D + Dp);
+                const struct keys seq = {.Kt = Kt, .Vp = Kt + Sp * D, .n = S, .seq = true};
+                const struct keys mem = {.Kt = Mt, .Vp = Mt + Km * D, .n = K, .seq = false};
+                forward_tile(out, p->lse, q, &seq, &mem, p, b, h, i0, T - i0 < BR ? T - i0 : BR, any_visible_key(p, b),
+                             ws);
+            }
         }
     }
 }
