@@ -91,6 +91,17 @@ static inline void xtc_softmax_row(float *row, int64_t n, float mx) {
  * ALiBi: they read a whole row, or the batch row, which the tiled kernels do not give). */
 static inline bool xtc_attn_rowwise(const struct xtc_attn_params *p) { return p->cope.max_pos > 0 || p->dda.on; }
 
+/* Whether batch row b has a key its padding mask lets through (memory key/values pad the mask
+ * with True); rows of a batch row without one are zeroed. */
+static inline bool xtc_attn_any_visible_key(const struct xtc_attn_params *p, int64_t b) {
+    if (!p->key_mask || p->K > 0)
+        return true;
+    for (int64_t j = 0; j < p->S; j++)
+        if (p->key_mask[b * p->S + j])
+            return true;
+    return false;
+}
+
 static inline bool xtc_attn_residual(const struct xtc_attn_params *p) {
     return p->prev_logits || p->logits_out || p->dlogits_in || p->dprev_out;
 }

@@ -294,15 +294,6 @@ static bool zeroed(const struct xtc_attn_params *p, int64_t b, int64_t i, bool a
     return !any_key || (p->query_mask && !p->query_mask[b * p->T + i]);
 }
 
-static bool any_visible_key(const struct xtc_attn_params *p, int64_t b) {
-    if (!p->key_mask || p->K > 0)
-        return true; /* memory key/values pad the mask with True */
-    for (int64_t j = 0; j < p->S; j++)
-        if (p->key_mask[b * p->S + j])
-            return true;
-    return false;
-}
-
 /* Keys of one kind, packed: the sequence's (bias and masks apply) or the memory key/values
  * (neither), n of them. Kt: transposed in panels; Vp: values in rows of Dp (forward); Vt: values
  * transposed, Kp: keys in rows, dKa / dVa: their gradients' accumulators (backward). */
@@ -444,15 +435,15 @@ TARGET static void forward_flash(float *out, const float *q, const float *k, con
             for (int64_t it = 0; it < B * G; it++) {
                 const int64_t b = it / G;
                 const int hk = (int)(it % G);
-                pack_forward(mine, k + b * kst * GD + (int64_t)hk * D, v + b * vst * GD + (int64_t)hk * D, GD, S, Sp,
-                             D, Dp);
+                pack_forward(mine, k + b * kst * GD + (int64_t)hk * D, v + b * vst * GD + (int64_t)hk * D, GD, S, Sp, D,
+                             Dp);
                 const float *Mt = shared_mem + hk * Km * (D + Dp);
                 const struct keys seq = {.Kt = mine, .Vp = mine + Sp * D, .n = S, .seq = true};
                 const struct keys mem = {.Kt = Mt, .Vp = Mt + Km * D, .n = K, .seq = false};
                 for (int h = hk; h < H; h += G)
                     for (int64_t i0 = 0; i0 < T; i0 += BR)
                         forward_tile(out, p->lse, q, &seq, &mem, p, b, h, i0, T - i0 < BR ? T - i0 : BR,
-                                     any_visible_key(p, b), ws);
+                                     xtc_attn_any_visible_key(p, b), ws);
             }
         } else {
             /* (batch row, head, tile) items one at a time, the last (costlier, causal) tiles of a
@@ -464,8 +455,8 @@ TARGET static void forward_flash(float *out, const float *q, const float *k, con
                 const float *Kt = shared + (b * G + hk) * pack, *Mt = shared_mem + hk * Km * (D + Dp);
                 const struct keys seq = {.Kt = Kt, .Vp = Kt + Sp * D, .n = S, .seq = true};
                 const struct keys mem = {.Kt = Mt, .Vp = Mt + Km * D, .n = K, .seq = false};
-                forward_tile(out, p->lse, q, &seq, &mem, p, b, h, i0, T - i0 < BR ? T - i0 : BR, any_visible_key(p, b),
-                             ws);
+                forward_tile(out, p->lse, q, &seq, &mem, p, b, h, i0, T - i0 < BR ? T - i0 : BR,
+                             xtc_attn_any_visible_key(p, b), ws);
             }
         }
     }

@@ -243,15 +243,6 @@ XTC_DISPATCH(int64_t, probs_tile,
               float *P, float *gfac, float *tmp, bool any_key, float *rowinv, bool *hidden),
              (p, q, k, b, h, i0, n, P, gfac, tmp, any_key, rowinv, hidden))
 
-static bool any_visible_key(const struct xtc_attn_params *p, int64_t b) {
-    if (!p->key_mask || p->K > 0)
-        return true; /* memory key/values pad the mask with True */
-    for (int64_t j = 0; j < p->S; j++)
-        if (p->key_mask[b * p->S + j])
-            return true;
-    return false;
-}
-
 /* Query rows i0..i0+n of head h (n <= tile_rows(T)); P: the thread's scratch. */
 static void forward_tile(float *out, const float *q, const float *k, const float *v, const struct xtc_attn_params *p,
                          int64_t b, int h, int64_t i0, int64_t n, bool any, float *P) {
@@ -292,7 +283,7 @@ void xtc_attention_forward_head(float *out, const float *q, const float *k, cons
         return;
     }
     const int64_t T = p->T, R = tile_rows(T);
-    bool any = any_visible_key(p, b);
+    bool any = xtc_attn_any_visible_key(p, b);
     for (int64_t i0 = 0; i0 < T; i0 += R)
         forward_tile(out, q, k, v, p, b, h, i0, T - i0 < R ? T - i0 : R, any, P);
 }
@@ -331,7 +322,7 @@ void xtc_attention_forward_tiled(float *out, const float *q, const float *k, con
     for (int64_t it = 0; it < nt * BH; it++) {
         const int64_t i0 = (nt - 1 - it % nt) * R, b = it / nt / H;
         const int h = (int)(it / nt % H);
-        forward_tile(out, q, k, v, p, b, h, i0, T - i0 < R ? T - i0 : R, any_visible_key(p, b),
+        forward_tile(out, q, k, v, p, b, h, i0, T - i0 < R ? T - i0 : R, xtc_attn_any_visible_key(p, b),
                      scratch + per * (size_t)omp_get_thread_num());
     }
 }
@@ -380,7 +371,7 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
 #pragma omp for collapse(2) schedule(static)
         for (int64_t b = 0; b < B; b++)
             for (int hk = 0; hk < G; hk++) {
-                bool any = any_visible_key(p, b);
+                bool any = xtc_attn_any_visible_key(p, b);
                 float *dK = dk + b * S * GD + (int64_t)hk * D, *dV = dv + b * S * GD + (int64_t)hk * D;
                 const float *Kb = k + b * S * GD + (int64_t)hk * D, *Vb = v + b * S * GD + (int64_t)hk * D;
                 for (int h = hk; h < H; h += G)
