@@ -102,18 +102,31 @@ static inline bool xtc_attn_any_visible_key(const struct xtc_attn_params *p, int
     return false;
 }
 
+/* Whether query row i of batch row b is zeroed: a masked query, or a batch row with no visible
+ * key (any_key: xtc_attn_any_visible_key(p, b), computed once per batch row by the callers). */
+static inline bool xtc_attn_row_zeroed(const struct xtc_attn_params *p, int64_t b, int64_t i, bool any_key) {
+    return (p->query_mask && !p->query_mask[b * p->T + i]) || !any_key;
+}
+
 static inline bool xtc_attn_residual(const struct xtc_attn_params *p) {
     return p->prev_logits || p->logits_out || p->dlogits_in || p->dprev_out;
 }
 
 /* Adds the positional bias of query row i (batch row b, head h) to the logits of keys
- * [0, n) (one call for every kernel; the scheme decides the values). Default positions
- * are right-aligned: key j at j, query i at S - T + i; explicit ones come from pos[b]. */
-static inline void xtc_attn_bias_row(const struct xtc_attn_params *p, int64_t b, int h, int64_t i, int64_t n,
-                                     float *row) {
+ * [j0, j0 + n), row[0] being key j0's (one call for every kernel; the scheme decides the
+ * values). Default positions are right-aligned: key j at j, query i at S - T + i; explicit
+ * ones come from pos[b]. */
+static inline void xtc_attn_bias_seg(const struct xtc_attn_params *p, int64_t b, int h, int64_t i, int64_t j0,
+                                     int64_t n, float *row) {
     const struct xtc_attn_bias *a = &p->bias;
     const int64_t *pb = a->pos ? a->pos + (a->pos_batched ? b * p->T : 0) : NULL;
-    a->scheme->add_row(a, h, pb ? pb[i] : p->S - p->T + i, pb, 0, n, p->S, row);
+    a->scheme->add_row(a, h, pb ? pb[i] : p->S - p->T + i, pb ? pb + j0 : NULL, j0, n, p->S, row);
+}
+
+/* The same for keys [0, n). */
+static inline void xtc_attn_bias_row(const struct xtc_attn_params *p, int64_t b, int h, int64_t i, int64_t n,
+                                     float *row) {
+    xtc_attn_bias_seg(p, b, h, i, 0, n, row);
 }
 
 /* Adds the relative-projection bias of query row i (batch row b, head h) to the logits of keys [0, n). */
@@ -159,12 +172,18 @@ static inline float xtc_attn_topk_row(float *row, int64_t n, int topk, float *tm
     return thr;
 }
 
-/* dtable += the logit gradients drow of keys [0, n) of that row, for a learned bias. */
-static inline void xtc_attn_bias_grad_row(const struct xtc_attn_params *p, int64_t b, int h, int64_t i, int64_t n,
-                                          const float *drow, float *dtable) {
+/* dtable += the logit gradients drow of keys [j0, j0 + n) of that row, for a learned bias. */
+static inline void xtc_attn_bias_grad_seg(const struct xtc_attn_params *p, int64_t b, int h, int64_t i, int64_t j0,
+                                          int64_t n, const float *drow, float *dtable) {
     const struct xtc_attn_bias *a = &p->bias;
     const int64_t *pb = a->pos ? a->pos + (a->pos_batched ? b * p->T : 0) : NULL;
-    a->scheme->grad_row(a, h, pb ? pb[i] : p->S - p->T + i, pb, 0, n, p->S, drow, dtable);
+    a->scheme->grad_row(a, h, pb ? pb[i] : p->S - p->T + i, pb ? pb + j0 : NULL, j0, n, p->S, drow, dtable);
+}
+
+/* The same for keys [0, n). */
+static inline void xtc_attn_bias_grad_row(const struct xtc_attn_params *p, int64_t b, int h, int64_t i, int64_t n,
+                                          const float *drow, float *dtable) {
+    xtc_attn_bias_grad_seg(p, b, h, i, 0, n, drow, dtable);
 }
 
 /* out (B, T, H*D) = attention of q (B, T, H*D) over k, v (B, S, G*D), on the selected

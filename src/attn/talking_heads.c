@@ -41,7 +41,7 @@ static inline const float *value_at(const struct xtc_attn_params *p, const float
 
 /* Whether the output row (b, i) is forced to zero (as in every kernel: attention.h) */
 static bool row_is_zeroed(const struct xtc_attn_params *p, int64_t b, int64_t i) {
-    return (p->query_mask && !p->query_mask[b * p->T + i]) || !xtc_attn_any_visible_key(p, b);
+    return xtc_attn_row_zeroed(p, b, i, xtc_attn_any_visible_key(p, b));
 }
 
 /* y[h][j] (+)= sum_g W[h][g] x[g][j] over H rows of J (transpose: W[g][h]) */

@@ -264,11 +264,8 @@ static void pack_rows(float *Xp, const float *X, int64_t ldx, int64_t n, int64_t
 TARGET static void logits_row(const struct xtc_attn_params *p, bool seq, int64_t b, int h, int64_t i, int64_t j0,
                               int64_t nb, float *row) {
     const int64_t S = p->S, T = p->T;
-    if (seq && p->bias.scheme) {
-        const struct xtc_attn_bias *a = &p->bias;
-        const int64_t *pb = a->pos ? a->pos + (a->pos_batched ? b * T : 0) : NULL;
-        a->scheme->add_row(a, h, pb ? pb[i] : S - T + i, pb ? pb + j0 : NULL, j0, nb, S, row);
-    }
+    if (seq && p->bias.scheme)
+        xtc_attn_bias_seg(p, b, h, i, j0, nb, row);
     const float c = p->softclamp;
     if (c > 0)
         for (int64_t j = 0; j < nb; j++)
@@ -288,10 +285,6 @@ TARGET static void logits_row(const struct xtc_attn_params *p, bool seq, int64_t
             if (!km[j])
                 row[j] = -FLT_MAX;
     }
-}
-
-static bool zeroed(const struct xtc_attn_params *p, int64_t b, int64_t i, bool any_key) {
-    return !any_key || (p->query_mask && !p->query_mask[b * p->T + i]);
 }
 
 /* Keys of one kind, packed: the sequence's (bias and masks apply) or the memory key/values
@@ -369,7 +362,7 @@ TARGET static void forward_tile(float *out, float *lse, const float *q, const st
     float *L = lse ? lse + ((b * p->H + h) * T + i0) : NULL;
     for (int64_t r = 0; r < n; r++) {
         float *o = O + r * HD;
-        if (zeroed(p, b, i0 + r, any_key)) {
+        if (xtc_attn_row_zeroed(p, b, i0 + r, any_key)) {
             memset(o, 0, sizeof(float) * (size_t)D);
             if (L)
                 L[r] = INFINITY; /* the backward's exp(logit - lse) is then 0: no gradient */
@@ -401,8 +394,8 @@ static void pack_forward(float *w, const float *K, const float *V, int64_t ld, i
     pack_rows(w + np * D, V, ld, n, np, D, Dp, 1.0f);
 }
 
-TARGET static void forward_flash(float *out, const float *q, const float *k, const float *v,
-                                 const struct xtc_attn_params *p, float *scratch) {
+TARGET void xtc_attention_forward_flash(float *out, const float *q, const float *k, const float *v,
+                                        const struct xtc_attn_params *p, float *scratch) {
     const int64_t B = p->B, T = p->T, S = p->S, K = p->K, Dp = padded_d(p), Sp = round_up(S, BC), Km = mem_rows(p);
     const int H = p->H, G = p->G, D = p->D;
     const int64_t GD = (int64_t)G * D, pack = Sp * (D + Dp);
@@ -518,11 +511,8 @@ TARGET static void backward_block(const struct xtc_attn_params *p, int64_t b, in
             }
             for (int64_t j = nb8; j < BC; j++) /* the products read up to a whole panel, or MR keys */
                 pr[j] = dr[j] = 0.0f;
-            if (dbias && ks->seq) {
-                const struct xtc_attn_bias *a = &p->bias;
-                const int64_t *pb = a->pos ? a->pos + (a->pos_batched ? b * T : 0) : NULL;
-                a->scheme->grad_row(a, h, pb ? pb[i] : S - T + i, pb ? pb + j0 : NULL, j0, nb, S, dr, dbias);
-            }
+            if (dbias && ks->seq)
+                xtc_attn_bias_grad_seg(p, b, h, i, j0, nb, dr, dbias);
         }
         /* dV += P^T dO, dK += dS^T (scale Q), dQ += dS K (scaled at the end) */
         mm_rows(ks->dVa + j0 * Dp, Sb, 1, BC, dOp + i0 * Dp, mk_rows, n, Dp, true);
@@ -584,9 +574,9 @@ TARGET static void backward_group(float *dq, float *dk, float *dv, float *priv, 
         }
 }
 
-static void backward_flash(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
-                           const float *dout, const float *q, const float *k, const float *v,
-                           const struct xtc_attn_params *p, float *scratch) {
+void xtc_attention_backward_flash(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
+                                  const float *dout, const float *q, const float *k, const float *v,
+                                  const struct xtc_attn_params *p, float *scratch) {
     const int64_t B = p->B, nmem = (int64_t)p->G * p->K * p->D;
     const int G = p->G;
     const size_t per = per_thread(p);
@@ -616,17 +606,6 @@ static void backward_flash(float *dq, float *dk, float *dv, float *dmem_k, float
         for (int64_t i = 0; dmem_v && i < nmem; i++)
             dmem_v[i] += base[p->dbias_n + nmem + i];
     }
-}
-
-void xtc_attention_forward_flash(float *out, const float *q, const float *k, const float *v,
-                                 const struct xtc_attn_params *p, float *scratch) {
-    forward_flash(out, q, k, v, p, scratch);
-}
-
-void xtc_attention_backward_flash(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,
-                                  const float *dout, const float *q, const float *k, const float *v,
-                                  const struct xtc_attn_params *p, float *scratch) {
-    backward_flash(dq, dk, dv, dmem_k, dmem_v, dbias, dout, q, k, v, p, scratch);
 }
 
 #else /* no AVX2 build: never eligible (flash_kind is false) */

@@ -122,10 +122,6 @@ size_t xtc_attention_tiled_scratch(const struct xtc_attn_params *p) {
     return t > f ? t : f;
 }
 
-static bool zeroed_row(const struct xtc_attn_params *p, int64_t b, int64_t i, bool any_key) {
-    return (p->query_mask && !p->query_mask[b * p->T + i]) || !any_key;
-}
-
 /* Logits of rows i0..i0+n of head h into P (n x W, W = K + S), then softmax per row.
  * Only keys [0, Sv) are computed, Sv the keys any row of the tile may see (causal tiles
  * skip the hidden upper triangle); columns past K + Sv are then zero and unused. A row
@@ -164,7 +160,7 @@ XTC_KERNEL_BODY int64_t probs_tile_body(const struct xtc_attn_params *p, const f
             int64_t i = i0 + r;
             float *row = P + r * W;
             float *gr = gfac ? gfac + r * W : NULL;
-            if (zeroed_row(p, b, i, any_key)) {
+            if (xtc_attn_row_zeroed(p, b, i, any_key)) {
                 memset(row, 0, sizeof(float) * (size_t)W);
                 if (gr)
                     memset(gr, 0, sizeof(float) * (size_t)W);
@@ -294,8 +290,6 @@ void xtc_attention_forward_tiled(float *out, const float *q, const float *k, con
         xtc_attention_forward_flash(out, q, k, v, p, scratch);
         return;
     }
-    if (p->lse) /* no row statistics: the backward recomputes them */
-        p->lse[0] = NAN;
     if (xtc_attn_residual(p)) { /* residual attention: the reference kernel only */
         xtc_attention_forward_ref(out, q, k, v, p, scratch);
         return;

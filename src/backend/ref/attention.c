@@ -114,7 +114,7 @@ static float score_row(const struct xtc_attn_params *p, const float *q, const fl
 
 /* Whether the output row (b, i) is forced to zero: a masked query, or no visible key in the padding mask. */
 static bool row_is_zeroed(const struct xtc_attn_params *p, int64_t b, int64_t i) {
-    return (p->query_mask && !p->query_mask[b * p->T + i]) || !xtc_attn_any_visible_key(p, b);
+    return xtc_attn_row_zeroed(p, b, i, xtc_attn_any_visible_key(p, b));
 }
 
 static inline const float *value_at(const struct xtc_attn_params *p, const float *v, int64_t b, int hk, int64_t j) {
