@@ -32,8 +32,9 @@
 extern "C" {
 #endif
 
-/* Kernel levels, each including the ones below it. Levels without kernels of their own (today
- * avx512_bf16 and amx) run the best lower kernels: xtc_cpu_kernels names them. */
+/* Kernel levels, each including the ones below it. A level runs its own kernels where it has
+ * them (avx512_bf16: the bf16-weight decoding products) and the best lower ones elsewhere (amx
+ * has none of its own yet): xtc_cpu_kernels names them. */
 enum xtc_cpu_level {
     XTC_CPU_PORTABLE = 0,    /* plain C, vectorized by the compiler for the baseline (SSE2 on x86-64) */
     XTC_CPU_AVX2 = 1,        /* AVX2 + FMA */

@@ -5,8 +5,8 @@
  * with and without bias, into an output with a wider row stride; at every kernel level up to the one in force
  * (xtc/cpu.h: each level the machine has unless XTC_CPU caps it, forced through xtc_cpu_set_max_level; on an AVX-512
  * machine the avx512 kernels of matvec_v16.c, and the avx2 ones below them), through the explicitly portable entries,
- * and (on any machine with AVX2) through the AVX2 build of matvec_v16.c's source, so that the avx512 kernels' code is
- * checked on machines without AVX-512 too. */
+ * and (on any machine with AVX2) through the AVX2 builds of matvec_v16.c's sources (the avx512_bf16 kernel's with its
+ * dot-product instruction emulated), so that the avx512 kernels' code is checked on machines without AVX-512 too. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,7 +28,8 @@ static float frand(uint64_t *s) {
 enum entry {
     DISPATCH,      /* xtc_matvec_*: the kernels of the level in force */
     PORTABLE,      /* xtc_matvec_*_portable */
-    AVX512_ON_AVX2 /* xtc_matvec_*_avx512_on_avx2: matvec_v16.c's source built for AVX2 */
+    AVX512_ON_AVX2,    /* xtc_matvec_*_avx512_on_avx2: matvec_v16.c's source built for AVX2 */
+    AVX512BF16_ON_AVX2 /* bf16: xtc_matvec_bf16_avx512bf16_on_avx2 (VDPBF16PS emulated); f32, int8: as above */
 };
 static enum entry entry;
 /* at level avx512: products compared bit for bit with the AVX2 build of the same source */
@@ -37,7 +38,7 @@ static int n_twins, n_twins_same;
 static void run_f32(float *out, int64_t ldo, const float *x, int64_t N, const float *w, const float *bias, int64_t Cin,
                     int64_t o0, int64_t o1) {
 #ifdef XTC_MATVEC_AVX512
-    if (entry == AVX512_ON_AVX2) {
+    if (entry == AVX512_ON_AVX2 || entry == AVX512BF16_ON_AVX2) {
         xtc_matvec_f32_avx512_on_avx2(out, ldo, x, N, w, bias, Cin, o0, o1);
         return;
     }
@@ -52,6 +53,10 @@ static void run_bf16(float *out, int64_t ldo, const float *x, int64_t N, const u
         xtc_matvec_bf16_avx512_on_avx2(out, ldo, x, N, w, bias, Cin, o0, o1);
         return;
     }
+    if (entry == AVX512BF16_ON_AVX2) {
+        xtc_matvec_bf16_avx512bf16_on_avx2(out, ldo, x, N, w, bias, Cin, o0, o1);
+        return;
+    }
 #endif
     (entry == PORTABLE ? xtc_matvec_bf16_portable : xtc_matvec_bf16)(out, ldo, x, N, w, bias, Cin, o0, o1);
 }
@@ -59,7 +64,7 @@ static void run_bf16(float *out, int64_t ldo, const float *x, int64_t N, const u
 static void run_q8(float *out, int64_t ldo, const float *x, int64_t N, const int8_t *q, const float *sc,
                    const float *bias, int64_t Cin, int64_t o0, int64_t o1) {
 #ifdef XTC_MATVEC_AVX512
-    if (entry == AVX512_ON_AVX2) {
+    if (entry == AVX512_ON_AVX2 || entry == AVX512BF16_ON_AVX2) {
         xtc_matvec_q8_avx512_on_avx2(out, ldo, x, N, q, sc, bias, Cin, o0, o1);
         return;
     }
@@ -102,7 +107,8 @@ static void one_case(int64_t N, int64_t Cin, int64_t Cout, int64_t o0, int64_t o
             float *twin = malloc(sizeof(float) * (size_t)(N * ldo));
             for (int64_t i = 0; i < N * ldo; i++)
                 twin[i] = -12345.0f;
-            entry = AVX512_ON_AVX2;
+            /* the build of the source the level in force runs */
+            entry = pass == 1 && xtc_cpu_level() >= XTC_CPU_AVX512_BF16 ? AVX512BF16_ON_AVX2 : AVX512_ON_AVX2;
             if (pass == 0)
                 run_f32(twin, ldo, x, N, w, with_bias ? bias : NULL, Cin, o0, o1);
             else if (pass == 1)
@@ -137,11 +143,14 @@ static void one_case(int64_t N, int64_t Cin, int64_t Cout, int64_t o0, int64_t o
         snprintf(name, sizeof name, "%s %s N=%lld Cin=%lld rows %lld..%lld bias %d",
                  entry == PORTABLE         ? "portable entry"
                  : entry == AVX512_ON_AVX2 ? "avx512 source on avx2"
+                 : entry == AVX512BF16_ON_AVX2 ? "avx512_bf16 source on avx2"
                                            : xtc_cpu_level_name(xtc_cpu_level()),
                  pass == 2 ? "int8" : pass ? "bf16" : "f32", (long long)N, (long long)Cin, (long long)o0, (long long)o1, with_bias);
         CHECK(untouched, "%s: only the requested outputs are written", name);
         /* fp32 sums of Cin products of values in [-1, 1] in another order than the double
-         * reference: error ~ sqrt(Cin) * 6e-8 * |terms|, well under 1e-5 * Cin */
+         * reference: error ~ sqrt(Cin) * 6e-8 * |terms|, well under 1e-5 * Cin; the avx512_bf16
+         * kernel's x in two bf16 halves adds up to 2^-16 |term| each: ~ sqrt(Cin) * 4e-6, under
+         * it too (x as bf16 alone, 2^-9 |term|, would not be) */
         CHECK(xtc_check_close(name, got, want, (size_t)(N * (o1 - o0)), 1e-5 * (double)Cin, 1e-5) == 0, "%s", name);
     }
     free(w), free(x), free(w16), free(bias), free(out), free(got), free(want), free(q8), free(sc);
@@ -207,6 +216,8 @@ int main(void) {
     /* the avx512 kernels' source, built for AVX2: wherever AVX2 is, whatever the cap */
     if (xtc_cpu_detected_level() >= XTC_CPU_AVX2) {
         entry = AVX512_ON_AVX2;
+        all_cases();
+        entry = AVX512BF16_ON_AVX2;
         all_cases();
     } else {
         printf("test_matvec: no AVX2 here: matvec_v16.c's AVX2 build not run\n");

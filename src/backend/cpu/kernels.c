@@ -1,6 +1,6 @@
 /* The cpu backend's kernel families and the code each runs at the current kernel level
  * (xtc_cpu_kernels, for `xtc info --cpu` and the benchmarks' output). A family lists the
- * levels it has code for; a higher level runs the best of them (avx512_bf16 and amx: the
+ * levels it has code for; a higher level runs the best of them (amx: the avx512_bf16 or
  * avx512 code). Kept next to the kernels: a new level's version of a family adds its entry here. */
 #include <cblas.h>
 #include <pthread.h>
@@ -21,7 +21,8 @@ static const struct family families[] = {
     {"matvec-f32 (decoding, fp32 weights)",
      {"portable (compiler-vectorized C)", "avx2 (AVX2+FMA intrinsics)", "avx512 (AVX-512+FMA, vector-extension C)"}},
     {"matvec-bf16 (decoding, bf16 weights)",
-     {"portable (compiler-vectorized C)", "avx2 (AVX2+FMA intrinsics)", "avx512 (AVX-512+FMA, vector-extension C)"}},
+     {"portable (compiler-vectorized C)", "avx2 (AVX2+FMA intrinsics)", "avx512 (AVX-512+FMA, vector-extension C)",
+      "avx512_bf16 (VDPBF16PS dot products, x in two bf16 halves)"}},
     {"matvec-q8 (decoding, int8 weights)",
      {"portable (compiler-vectorized C)", "avx2 (AVX2+FMA intrinsics)", "avx512 (AVX-512+FMA, vector-extension C)"}},
     {"activations (GELU, SiLU, squared ReLU)",

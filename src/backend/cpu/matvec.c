@@ -3,7 +3,8 @@
  * kernel level (core/cpu.h): portable C, whose dot products are `omp simd` reductions (the
  * compiler may split a sum into vector lanes: its order differs from a left-to-right sum by
  * rounding only, no -ffast-math needed); at level avx2, AVX2 + FMA intrinsics with
- * prefetching; at avx512 and above, the 16-float kernels of matvec_v16.c. */
+ * prefetching; at avx512 and above, the 16-float kernels of matvec_v16.c (bf16 weights at
+ * avx512_bf16: its VDPBF16PS kernel). */
 #include "backend/cpu/matvec.h"
 
 #include <stdbool.h>
@@ -247,6 +248,10 @@ void xtc_matvec_bf16(float *out, int64_t ldo, const float *inp, int64_t N, const
                      int64_t Cin, int64_t o0, int64_t o1) {
 #ifdef XTC_MATVEC_AVX512
     const enum xtc_cpu_level level = xtc_cpu_level();
+    if (level >= XTC_CPU_AVX512_BF16) {
+        xtc_matvec_bf16_avx512bf16(out, ldo, inp, N, w, bias, Cin, o0, o1);
+        return;
+    }
     if (level >= XTC_CPU_AVX512) {
         xtc_matvec_bf16_avx512(out, ldo, inp, N, w, bias, Cin, o0, o1);
         return;

@@ -46,6 +46,12 @@ void xtc_matvec_bf16_avx512(float *out, int64_t ldo, const float *inp, int64_t N
                             int64_t Cin, int64_t o0, int64_t o1);
 void xtc_matvec_q8_avx512(float *out, int64_t ldo, const float *inp, int64_t N, const int8_t *q, const float *scale,
                           const float *bias, int64_t Cin, int64_t o0, int64_t o1);
+/* Level avx512_bf16's bf16 kernel (VDPBF16PS dot products, x in two bf16 halves), and its source
+ * built for AVX2 with the instruction emulated exactly (for the tests). */
+void xtc_matvec_bf16_avx512bf16(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w,
+                                const float *bias, int64_t Cin, int64_t o0, int64_t o1);
+void xtc_matvec_bf16_avx512bf16_on_avx2(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w,
+                                        const float *bias, int64_t Cin, int64_t o0, int64_t o1);
 void xtc_matvec_f32_avx512_on_avx2(float *out, int64_t ldo, const float *inp, int64_t N, const float *w,
                                    const float *bias, int64_t Cin, int64_t o0, int64_t o1);
 void xtc_matvec_bf16_avx512_on_avx2(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w,

@@ -9,6 +9,9 @@
  *   ymm halves doing the same lane operations; run by the tests only.
  * AVX-512 intrinsics could only be tested on an AVX-512 CPU; the second build tests this source
  * on any x86-64 with AVX2, and the first is the same source in wider registers.
+ * Level avx512_bf16's bf16 kernel (matvec_bf16dot_body.h) needs one instruction the vector
+ * extensions cannot say, VDPBF16PS: its two builds differ in that one macro, the instruction
+ * in _avx512bf16 and an exact emulation in _avx512bf16_on_avx2.
  *
  * The tricks of the AVX2 kernels (matvec.c, matvec_q8.c) carry over: four weight rows at a
  * time against every input row while they sit in L1, the next four rows prefetched (the
@@ -23,10 +26,13 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "backend/autocast.h"
 #include "backend/cpu/matvec.h"
 #include "core/q8.h"
 
 #ifdef XTC_MATVEC_AVX512
+
+#include <immintrin.h> /* _mm512_dpbf16_ps only: everything else is vector-extension C */
 
 #ifdef __clang__
 #pragma STDC FP_CONTRACT ON
@@ -36,6 +42,7 @@
 
 #define BODY static inline __attribute__((always_inline))
 #define TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
+#define TARGET_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
 #define TARGET_AVX2 __attribute__((target("avx2,fma")))
 
 typedef float v16f __attribute__((vector_size(64)));
@@ -177,16 +184,78 @@ BODY void bf16_rows_body(float *out, int64_t ldo, const float *inp, int64_t N, c
     }
 }
 
-BODY void matvec_bf16_body(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w, const float *bias,
-                           int64_t Cin, int64_t o0, int64_t o1) {
+/* The bias, the rows through rows (a build's bf16_rows_body or bf16dot_rows) 4 input rows at a
+ * time (their split inputs fit the stack buffers), the last o1 - o0 mod 4 outputs portably.
+ * Scalar code, shared by every build: rows is called, so no vector crosses it. */
+typedef void bf16_rows_fn(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w, int64_t Cin,
+                          int64_t o0, int64_t o1);
+static void matvec_bf16_with(bf16_rows_fn *rows, float *out, int64_t ldo, const float *inp, int64_t N,
+                             const uint16_t *w, const float *bias, int64_t Cin, int64_t o0, int64_t o1) {
     const int64_t o4 = o0 + (o1 - o0) / 4 * 4;
     for (int64_t n = 0; n < N; n++)
         for (int64_t o = o0; o < o4; o++)
             out[n * ldo + o] = bias ? bias[o] : 0.0f;
-    for (int64_t n = 0; n < N; n += 4) /* the split inputs of 4 rows fit the stack buffer */
-        bf16_rows_body(out + n * ldo, ldo, inp + n * Cin, N - n < 4 ? N - n : 4, w, Cin, o0, o4);
+    for (int64_t n = 0; n < N; n += 4)
+        rows(out + n * ldo, ldo, inp + n * Cin, N - n < 4 ? N - n : 4, w, Cin, o0, o4);
     if (o4 < o1)
         xtc_matvec_bf16_portable(out, ldo, inp, N, w, bias, Cin, o4, o1);
+}
+
+// --- bf16 weights, bf16 dot products (level avx512_bf16)
+
+/* x[0 .. 2 npairs) as two bf16 halves, pairs packed as the weights are (element 2i in the low
+ * 16 bits): hi = x truncated (never rounds up to infinity), lo = x - hi (exact in fp32) rounded
+ * to nearest even; x = hi + lo to 2^-16 relative. A NaN stays NaN in hi; lo is 0 where x - hi
+ * is not a number (x infinite), so an infinite x gives what the fp32 products give. */
+static void split_bf16(uint32_t *hi, uint32_t *lo, const float *x, int64_t npairs) {
+    for (int64_t i = 0; i < 2 * npairs; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], sizeof u);
+        const uint32_t h = (u & 0x7FFFFFFFu) > 0x7F800000u ? 0x7FC0u : u >> 16;
+        const float r = x[i] - bf16_f32((uint16_t)h);
+        const uint32_t l = r != r ? 0u : xtc_bf16_bits(r);
+        const int sh = (int)(i & 1) * 16;
+        if (!sh)
+            hi[i / 2] = lo[i / 2] = 0;
+        hi[i / 2] |= h << sh;
+        lo[i / 2] |= l << sh;
+    }
+}
+
+/* What VDPBF16PS does per 32-bit lane (Intel's order: the high halves' product first), in
+ * 16-float vectors: the products of two bf16 are exact in fp32, so each add rounds as the
+ * instruction's does (which also flushes denormal inputs and results to zero: the tests keep
+ * clear of them). */
+#define BF16DOT_EMULATED(acc, w, x)                                                                                    \
+    do {                                                                                                               \
+        (acc) = (v16f)((w) & 0xFFFF0000u) * (v16f)((x) & 0xFFFF0000u) + (acc);                                       \
+        (acc) = (v16f)((w) << 16) * (v16f)((x) << 16) + (acc);                                                         \
+    } while (0)
+#define BF16DOT_NATIVE(acc, w, x) ((acc) = (v16f)_mm512_dpbf16_ps((__m512)(acc), (__m512bh)(w), (__m512bh)(x)))
+
+#define BF16DOT_SUFFIX avx512bf16
+#define BF16DOT_TARGET TARGET_AVX512BF16
+#define BF16DOT BF16DOT_NATIVE
+#include "backend/cpu/matvec_bf16dot_body.h"
+#undef BF16DOT_SUFFIX
+#undef BF16DOT_TARGET
+#undef BF16DOT
+
+#define BF16DOT_SUFFIX avx512bf16_on_avx2
+#define BF16DOT_TARGET TARGET_AVX2
+#define BF16DOT BF16DOT_EMULATED
+#include "backend/cpu/matvec_bf16dot_body.h"
+#undef BF16DOT_SUFFIX
+#undef BF16DOT_TARGET
+#undef BF16DOT
+
+void xtc_matvec_bf16_avx512bf16(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w,
+                                const float *bias, int64_t Cin, int64_t o0, int64_t o1) {
+    matvec_bf16_with(bf16dot_rows_avx512bf16, out, ldo, inp, N, w, bias, Cin, o0, o1);
+}
+void xtc_matvec_bf16_avx512bf16_on_avx2(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w,
+                                        const float *bias, int64_t Cin, int64_t o0, int64_t o1) {
+    matvec_bf16_with(bf16dot_rows_avx512bf16_on_avx2, out, ldo, inp, N, w, bias, Cin, o0, o1);
 }
 
 // --- int8 weights
@@ -242,9 +311,13 @@ BODY void matvec_q8_body(float *out, int64_t ldo, const float *inp, int64_t N, c
                                         const float *bias, int64_t Cin, int64_t o0, int64_t o1) {                      \
         matvec_f32_body(out, ldo, inp, N, w, bias, Cin, o0, o1);                                                       \
     }                                                                                                                  \
-    target void xtc_matvec_bf16_##suffix(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w,      \
-                                         const float *bias, int64_t Cin, int64_t o0, int64_t o1) {                     \
-        matvec_bf16_body(out, ldo, inp, N, w, bias, Cin, o0, o1);                                                      \
+    target static void bf16_rows_##suffix(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w,   \
+                                          int64_t Cin, int64_t o0, int64_t o1) {                                       \
+        bf16_rows_body(out, ldo, inp, N, w, Cin, o0, o1);                                                              \
+    }                                                                                                                  \
+    void xtc_matvec_bf16_##suffix(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w,             \
+                                  const float *bias, int64_t Cin, int64_t o0, int64_t o1) {                            \
+        matvec_bf16_with(bf16_rows_##suffix, out, ldo, inp, N, w, bias, Cin, o0, o1);                                  \
     }                                                                                                                  \
     target void xtc_matvec_q8_##suffix(float *out, int64_t ldo, const float *inp, int64_t N, const int8_t *q,          \
                                        const float *scale, const float *bias, int64_t Cin, int64_t o0, int64_t o1) {   \
