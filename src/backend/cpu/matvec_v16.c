@@ -9,9 +9,10 @@
  *   ymm halves doing the same lane operations; run by the tests only.
  * AVX-512 intrinsics could only be tested on an AVX-512 CPU; the second build tests this source
  * on any x86-64 with AVX2, and the first is the same source in wider registers.
- * Level avx512_bf16's bf16 kernel (matvec_bf16dot_body.h) needs one instruction the vector
- * extensions cannot say, VDPBF16PS: its two builds differ in that one macro, the instruction
- * in _avx512bf16 and an exact emulation in _avx512bf16_on_avx2.
+ * Level avx512_bf16's bf16 kernel needs one instruction the vector extensions cannot say,
+ * VDPBF16PS: its two builds differ in that one macro, the instruction in _avx512bf16 and an
+ * exact emulation in _avx512bf16_on_avx2. The bf16 kernels' loops are matvec_bf16_rows.h,
+ * included once per build.
  *
  * The tricks of the AVX2 kernels (matvec.c, matvec_q8.c) carry over: four weight rows at a
  * time against every input row while they sit in L1, the next four rows prefetched (the
@@ -127,10 +128,7 @@ BODY void matvec_f32_body(float *out, int64_t ldo, const float *inp, int64_t N, 
 
 // --- bf16 weights
 
-/* The input is split in chunks of KC elements, per 32 elements the 16 even ones then the 16
- * odd ones, kept on the stack (64 KiB) for up to 4 input rows; a chunk covers a whole row of
- * the usual widths (each chunk is one pass over the weight rows). */
-#define KC 4096
+#define KC 4096 /* elements of an input row prepared at a time (matvec_bf16_rows.h) */
 
 /* bfloat16 is the top half of a float: widening is a shift (exact) */
 static inline float bf16_f32(uint16_t h) {
@@ -140,52 +138,101 @@ static inline float bf16_f32(uint16_t h) {
     return f;
 }
 
-/* Input rows n < N (N <= 4), output rows [o0, o1) with o1 - o0 a multiple of 4: out += the
- * products. A 32-bit lane holding two bf16 weights (w[2i] low, w[2i+1] high) gives w[2i] as a
- * float by a left shift and w[2i+1] by masking the low half: per 32 weights a load, a shift,
- * an AND and two FMAs. */
-BODY void bf16_rows_body(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w, int64_t Cin,
-                         int64_t o0, int64_t o1) {
-    float xe[4 * KC];
-    for (int64_t k0 = 0; k0 < Cin; k0 += KC) {
-        const int64_t kc = Cin - k0 < KC ? Cin - k0 : KC, n32 = kc / 32 * 32;
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t k = 0; k < n32; k += 32)
-                for (int i = 0; i < 16; i++) {
-                    xe[n * KC + k + i] = inp[n * Cin + k0 + k + 2 * i];
-                    xe[n * KC + k + 16 + i] = inp[n * Cin + k0 + k + 2 * i + 1];
-                }
-        for (int64_t o = o0; o < o1; o += 4)
-            for (int64_t n = 0; n < N; n++) {
-                const uint16_t *wo = w + o * Cin + k0;
-                const float *x = inp + n * Cin + k0, *xs = xe + n * KC;
-                v16f e[4] = {0}, d[4] = {0};
-                for (int64_t k = 0; k < n32; k += 32) {
-                    PREFETCH_NEXT4(wo, Cin, k); /* one 64-byte line holds 32 bf16 weights */
-                    v16f xev, xod;
-                    LOAD(xev, xs + k);
-                    LOAD(xod, xs + k + 16);
-                    for (int r = 0; r < 4; r++) {
-                        v16u v;
-                        LOAD(v, wo + r * Cin + k);
-                        e[r] = (v16f)(v << 16) * xev + e[r];
-                        d[r] = (v16f)(v & 0xFFFF0000u) * xod + d[r];
-                    }
-                }
-                for (int r = 0; r < 4; r++) {
-                    const v16f ed = e[r] + d[r];
-                    float s;
-                    HSUM(s, ed);
-                    for (int64_t k = n32; k < kc; k++)
-                        s += bf16_f32(wo[r * Cin + k]) * x[k];
-                    out[n * ldo + o + r] += s;
-                }
-            }
-    }
+/* Level avx512: per 32 elements of x, the 16 even ones then the 16 odd ones (as float bits).
+ * A 32-bit lane holding two bf16 weights (w[2i] low, w[2i+1] high) gives w[2i] as a float by a
+ * left shift and w[2i+1] by masking the low half: per 32 weights a load, a shift, an AND and
+ * two FMAs. */
+static void split_even_odd(uint32_t *xs, const float *x, int64_t n32) {
+    for (int64_t k = 0; k < n32; k += 32)
+        for (int i = 0; i < 16; i++) {
+            memcpy(&xs[k + i], &x[k + 2 * i], sizeof(float));
+            memcpy(&xs[k + 16 + i], &x[k + 2 * i + 1], sizeof(float));
+        }
 }
+#define STEP_WIDEN(e, d, v, a, b)                                                                                      \
+    do {                                                                                                               \
+        (e) = (v16f)((v) << 16) * (v16f)(a) + (e);                                                                     \
+        (d) = (v16f)((v) & 0xFFFF0000u) * (v16f)(b) + (d);                                                             \
+    } while (0)
 
-/* The bias, the rows through rows (a build's bf16_rows_body or bf16dot_rows) 4 input rows at a
- * time (their split inputs fit the stack buffers), the last o1 - o0 mod 4 outputs portably.
+/* Level avx512_bf16: VDPBF16PS multiplies bf16 by bf16, so x is given as two bf16 halves, per
+ * 32 elements 16 words of hi then 16 of lo, pairs packed as the weights are: hi = x truncated
+ * (never rounds up to infinity), lo = x - hi (exact in fp32) rounded to nearest even; x = hi +
+ * lo to 2^-16 relative (bf16 x alone would add an error as large as the weights' own
+ * rounding). Per 32 weights two dot products instead of a shift, an AND and two FMAs; the pairs
+ * are in memory order, the lane order the instruction pairs, so nothing is shuffled. A NaN
+ * stays NaN in hi; lo is 0 where x - hi is not a number (x infinite), so an infinite x gives
+ * what the fp32 products give. */
+static void split_bf16_halves(uint32_t *xs, const float *x, int64_t n32) {
+    for (int64_t k = 0; k < n32; k += 32)
+        for (int i = 0; i < 16; i++) {
+            uint32_t hi = 0, lo = 0;
+            for (int j = 0; j < 2; j++) {
+                uint32_t u;
+                memcpy(&u, &x[k + 2 * i + j], sizeof u);
+                const uint32_t h = (u & 0x7FFFFFFFu) > 0x7F800000u ? 0x7FC0u : u >> 16;
+                const float r = x[k + 2 * i + j] - bf16_f32((uint16_t)h);
+                hi |= h << 16 * j;
+                lo |= (r != r ? 0u : (uint32_t)xtc_bf16_bits(r)) << 16 * j;
+            }
+            xs[k + i] = hi, xs[k + 16 + i] = lo;
+        }
+}
+/* VDPBF16PS per 32-bit lane: acc += the high halves' product, then the low halves' (Intel's
+ * order); in plain 16-float vectors for the tests' build: the products of two bf16 are exact in
+ * fp32, so each add rounds as the instruction's does (which also flushes denormal inputs and
+ * results to zero: the tests keep clear of them). */
+#define DOT_EMULATED(acc, w, x)                                                                                        \
+    do {                                                                                                               \
+        (acc) = (v16f)((w) & 0xFFFF0000u) * (v16f)((x) & 0xFFFF0000u) + (acc);                                       \
+        (acc) = (v16f)((w) << 16) * (v16f)((x) << 16) + (acc);                                                         \
+    } while (0)
+#define DOT_NATIVE(acc, w, x) ((acc) = (v16f)_mm512_dpbf16_ps((__m512)(acc), (__m512bh)(w), (__m512bh)(x)))
+#define STEP_DOT_EMULATED(e, d, v, a, b)                                                                               \
+    do {                                                                                                               \
+        DOT_EMULATED(e, v, a);                                                                                         \
+        DOT_EMULATED(d, v, b);                                                                                         \
+    } while (0)
+#define STEP_DOT_NATIVE(e, d, v, a, b)                                                                                 \
+    do {                                                                                                               \
+        DOT_NATIVE(e, v, a);                                                                                           \
+        DOT_NATIVE(d, v, b);                                                                                           \
+    } while (0)
+
+/* the four builds of the rows kernel */
+#define BF16_ROWS_NAME bf16_rows_avx512
+#define BF16_ROWS_TARGET TARGET_AVX512
+#define BF16_SPLIT split_even_odd
+#define BF16_STEP STEP_WIDEN
+#include "backend/cpu/matvec_bf16_rows.h"
+#undef BF16_ROWS_NAME
+#undef BF16_ROWS_TARGET
+#define BF16_ROWS_NAME bf16_rows_avx512_on_avx2
+#define BF16_ROWS_TARGET TARGET_AVX2
+#include "backend/cpu/matvec_bf16_rows.h"
+#undef BF16_ROWS_NAME
+#undef BF16_ROWS_TARGET
+#undef BF16_SPLIT
+#undef BF16_STEP
+#define BF16_ROWS_NAME bf16_rows_avx512bf16
+#define BF16_ROWS_TARGET TARGET_AVX512BF16
+#define BF16_SPLIT split_bf16_halves
+#define BF16_STEP STEP_DOT_NATIVE
+#include "backend/cpu/matvec_bf16_rows.h"
+#undef BF16_ROWS_NAME
+#undef BF16_ROWS_TARGET
+#undef BF16_STEP
+#define BF16_ROWS_NAME bf16_rows_avx512bf16_on_avx2
+#define BF16_ROWS_TARGET TARGET_AVX2
+#define BF16_STEP STEP_DOT_EMULATED
+#include "backend/cpu/matvec_bf16_rows.h"
+#undef BF16_ROWS_NAME
+#undef BF16_ROWS_TARGET
+#undef BF16_SPLIT
+#undef BF16_STEP
+
+/* The bias, the rows through rows (one build of matvec_bf16_rows.h) 4 input rows at a time
+ * (their prepared inputs fit the stack buffer), the last o1 - o0 mod 4 outputs portably.
  * Scalar code, shared by every build: rows is called, so no vector crosses it. */
 typedef void bf16_rows_fn(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w, int64_t Cin,
                           int64_t o0, int64_t o1);
@@ -201,61 +248,13 @@ static void matvec_bf16_with(bf16_rows_fn *rows, float *out, int64_t ldo, const 
         xtc_matvec_bf16_portable(out, ldo, inp, N, w, bias, Cin, o4, o1);
 }
 
-// --- bf16 weights, bf16 dot products (level avx512_bf16)
-
-/* x[0 .. 2 npairs) as two bf16 halves, pairs packed as the weights are (element 2i in the low
- * 16 bits): hi = x truncated (never rounds up to infinity), lo = x - hi (exact in fp32) rounded
- * to nearest even; x = hi + lo to 2^-16 relative. A NaN stays NaN in hi; lo is 0 where x - hi
- * is not a number (x infinite), so an infinite x gives what the fp32 products give. */
-static void split_bf16(uint32_t *hi, uint32_t *lo, const float *x, int64_t npairs) {
-    for (int64_t i = 0; i < 2 * npairs; i++) {
-        uint32_t u;
-        memcpy(&u, &x[i], sizeof u);
-        const uint32_t h = (u & 0x7FFFFFFFu) > 0x7F800000u ? 0x7FC0u : u >> 16;
-        const float r = x[i] - bf16_f32((uint16_t)h);
-        const uint32_t l = r != r ? 0u : xtc_bf16_bits(r);
-        const int sh = (int)(i & 1) * 16;
-        if (!sh)
-            hi[i / 2] = lo[i / 2] = 0;
-        hi[i / 2] |= h << sh;
-        lo[i / 2] |= l << sh;
-    }
-}
-
-/* What VDPBF16PS does per 32-bit lane (Intel's order: the high halves' product first), in
- * 16-float vectors: the products of two bf16 are exact in fp32, so each add rounds as the
- * instruction's does (which also flushes denormal inputs and results to zero: the tests keep
- * clear of them). */
-#define BF16DOT_EMULATED(acc, w, x)                                                                                    \
-    do {                                                                                                               \
-        (acc) = (v16f)((w) & 0xFFFF0000u) * (v16f)((x) & 0xFFFF0000u) + (acc);                                       \
-        (acc) = (v16f)((w) << 16) * (v16f)((x) << 16) + (acc);                                                         \
-    } while (0)
-#define BF16DOT_NATIVE(acc, w, x) ((acc) = (v16f)_mm512_dpbf16_ps((__m512)(acc), (__m512bh)(w), (__m512bh)(x)))
-
-#define BF16DOT_SUFFIX avx512bf16
-#define BF16DOT_TARGET TARGET_AVX512BF16
-#define BF16DOT BF16DOT_NATIVE
-#include "backend/cpu/matvec_bf16dot_body.h"
-#undef BF16DOT_SUFFIX
-#undef BF16DOT_TARGET
-#undef BF16DOT
-
-#define BF16DOT_SUFFIX avx512bf16_on_avx2
-#define BF16DOT_TARGET TARGET_AVX2
-#define BF16DOT BF16DOT_EMULATED
-#include "backend/cpu/matvec_bf16dot_body.h"
-#undef BF16DOT_SUFFIX
-#undef BF16DOT_TARGET
-#undef BF16DOT
-
 void xtc_matvec_bf16_avx512bf16(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w,
                                 const float *bias, int64_t Cin, int64_t o0, int64_t o1) {
-    matvec_bf16_with(bf16dot_rows_avx512bf16, out, ldo, inp, N, w, bias, Cin, o0, o1);
+    matvec_bf16_with(bf16_rows_avx512bf16, out, ldo, inp, N, w, bias, Cin, o0, o1);
 }
 void xtc_matvec_bf16_avx512bf16_on_avx2(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w,
                                         const float *bias, int64_t Cin, int64_t o0, int64_t o1) {
-    matvec_bf16_with(bf16dot_rows_avx512bf16_on_avx2, out, ldo, inp, N, w, bias, Cin, o0, o1);
+    matvec_bf16_with(bf16_rows_avx512bf16_on_avx2, out, ldo, inp, N, w, bias, Cin, o0, o1);
 }
 
 // --- int8 weights
@@ -310,10 +309,6 @@ BODY void matvec_q8_body(float *out, int64_t ldo, const float *inp, int64_t N, c
     target void xtc_matvec_f32_##suffix(float *out, int64_t ldo, const float *inp, int64_t N, const float *w,          \
                                         const float *bias, int64_t Cin, int64_t o0, int64_t o1) {                      \
         matvec_f32_body(out, ldo, inp, N, w, bias, Cin, o0, o1);                                                       \
-    }                                                                                                                  \
-    target static void bf16_rows_##suffix(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w,   \
-                                          int64_t Cin, int64_t o0, int64_t o1) {                                       \
-        bf16_rows_body(out, ldo, inp, N, w, Cin, o0, o1);                                                              \
     }                                                                                                                  \
     void xtc_matvec_bf16_##suffix(float *out, int64_t ldo, const float *inp, int64_t N, const uint16_t *w,             \
                                   const float *bias, int64_t Cin, int64_t o0, int64_t o1) {                            \
