@@ -2,9 +2,15 @@
  * keys (running max and sum per row, the output rescaled when the max grows) and saves every
  * row's log-sum-exp; the backward recomputes each block's probabilities as exp(logit - lse),
  * with no max or sum pass, and takes the row sums its softmax gradient needs from the forward's
- * output (delta = dO . O). All products are 6 x 16 FMA micro-kernels (AVX2) on operands packed
- * once per head: the keys transposed in panels of 16, the values, queries and output gradients
- * in rows padded to a multiple of 16 floats. Against the query tiles through BLAS
+ * output (delta = dO . O). All products are FMA micro-kernels on operands packed once per head:
+ * the keys transposed in panels of 16, the values, queries and output gradients in rows padded
+ * to a multiple of 16 floats. The algorithm below is written once; its products and row passes
+ * (block max, exponentials, sums, rescaling, the backward's dS) go through a table of vector
+ * primitives (attention_flash.h) chosen once per call from the kernel level: at avx2, 6 x 16
+ * micro-kernels (two 8-float vectors per row) and 8-float row passes in AVX2 intrinsics, below;
+ * from avx512 on, 12 x 16 micro-kernels (one 16-float vector per row) and 16-float row passes
+ * (attention_flash_v16.c, one source in vector extensions, also built for AVX2 for the tests).
+ * The packed layouts are the same at both levels. Against the query tiles through BLAS
  * (attention_tiled.c) this removes what BLAS does again for every tile: repacking the keys and
  * values it reads, zeroing its outputs first, and the backward's second softmax.
  *
@@ -15,7 +21,7 @@
  * schemes (their learned tables' gradients included), soft clamps of the logits, memory key/values (blocks of keys of
  * their own, before the sequence's, with neither bias nor mask), grouped key/value heads and strided keys/values are
  * handled. Semantics are the reference's (backend/ref/attention.c); results differ by rounding (a different summation
- * order, FMA). */
+ * order, FMA), and between the avx2 and avx512 levels by rounding only (the rows' sums over 16 lanes, two FMAs). */
 #include <float.h>
 #include <math.h>
 #include <omp.h>
