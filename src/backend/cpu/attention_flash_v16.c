@@ -49,10 +49,12 @@
 #define TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
 #define TARGET_AVX2 __attribute__((target("avx2,fma")))
 
-enum { MR = XTC_FLASH_MR, NR = XTC_FLASH_NR, BC = XTC_FLASH_BC, W = 16 /* floats per vector */ };
+enum { NR = XTC_FLASH_NR, BC = XTC_FLASH_BC, W = 16 /* floats per vector */ };
+_Static_assert(BC % W == 0 && NR == W, "a row of a block is whole vectors, a panel one vector wide");
 
 typedef float v16f __attribute__((vector_size(64)));
 typedef int32_t v16i __attribute__((vector_size(64)));
+typedef uint32_t v16u __attribute__((vector_size(64)));
 
 /* Unaligned loads and stores: memcpy is one vector move at either target. Macros rather than
  * functions: no vector ever crosses a function boundary (its passing convention differs per
@@ -88,7 +90,7 @@ static inline int64_t round_up(int64_t x, int64_t m) {
         q_ = q_ * r_ + 5.0000001201e-1f;                                                                               \
         const v16f rr_ = r_ * r_;                                                                                      \
         q_ = (q_ * rr_ + r_) + 1.0f;                                                                                   \
-        const v16i e_ = ((v16i)t_ - (v16i)magic_ + 127) << 23;                                                         \
+        const v16u e_ = ((v16u)t_ - (v16u)magic_ + 127u) << 23; /* unsigned: a NaN's bits wrap harmlessly */           \
         (y) = SELECT(below_, SPLAT(0.0f), q_ * (v16f)e_);                                                              \
     } while (0)
 
@@ -136,8 +138,9 @@ BODY void mk_body(float *restrict C, int64_t ldc, const float *restrict A, int64
         STORE(C + r * ldc, c[r]);
 }
 
-/* Rows [0, m) of a product (m a multiple of MR) in micro-kernels of 12 rows, then one of 6:
- * rows r0 .. of C (stride ldc), A from row r0, per column block c (B from column c). */
+/* Rows [0, m) of a product (m a multiple of XTC_FLASH_MR, 6) in micro-kernels of 12 rows, then
+ * one of 6 where m is not a multiple of 12: KERNEL(R) computes rows r0 .. r0 + R of every column
+ * block. */
 #define ROWS_12_6(m, KERNEL)                                                                                           \
     do {                                                                                                               \
         int64_t r0 = 0;                                                                                                \
