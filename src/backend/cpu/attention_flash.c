@@ -39,6 +39,8 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define FLASH_BUILT 1
+/* the avx2 kernels, and the algorithm itself at every level (flash runs from level avx2 up): its
+ * scalar parts run the same code whichever table it calls */
 #define TARGET __attribute__((target("avx2,fma")))
 #else
 #define FLASH_BUILT 0
