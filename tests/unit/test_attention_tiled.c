@@ -3,13 +3,18 @@
  * bias and memory combination, with T both below and above one tile (64 rows), T long enough
  * for the backward's taller tiles (T / 16 rows: 68 at T = 1100, the last one partial) and T = 1
  * (decoding's one-query products), at every kernel level up to the one in force (xtc/cpu.h,
- * forced through xtc_cpu_set_max_level; a failure's label names the level).
+ * forced through xtc_cpu_set_max_level; a failure's label names the level), with the flash
+ * kernels (attention_flash.c) off and allowed; from level avx2 on also with the flash kernels'
+ * 16-float source (attention_flash_v16.c, what level avx512 runs) in its AVX2 build, so that
+ * source is checked on machines without AVX-512 too (on one with AVX-512, the level's own
+ * kernels are also compared bit for bit with that build, and the count printed).
  * Also: the talking-heads kernels (attn/talking_heads.c) without mixings equal the
  * reference, and a straight-through top-k's gradients are those of the full softmax for
  * the logits (dq, dk, dmem_k, the bias table) and those of top-k for the values. */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,7 +48,9 @@ struct cfg {
     float softclamp;
 };
 
-static int g_flash; /* the flash kernels allowed (attention_flash.c) */
+static int g_flash; /* enum xtc_flash_mode: the flash kernels off, allowed, or their 16-float source on AVX2 */
+/* at level avx512: flash results compared bit for bit with the AVX2 build of the same source */
+static int n_twins, n_twins_same;
 
 static void run(const struct cfg *c) {
     int64_t B = c->B, T = c->T, S = c->S, K = c->K;
@@ -101,14 +108,26 @@ static void run(const struct cfg *c) {
     xtc_attention_forward_tiled(o_til, q, k, v, &pf, scratch);
     pf.out = o_til;
     char label[200];
-    const char *path = g_flash ? "flash allowed" : "tiled";
+    const char *path = g_flash == XTC_FLASH_V16_ON_AVX2 ? "flash (avx512 source on avx2)"
+                       : g_flash                        ? "flash allowed"
+                                                        : "tiled";
     /* flash takes every call without top-k and of 8 queries or more, from AVX2 on */
     const bool want_flash = g_flash && xtc_cpu_level() >= XTC_CPU_AVX2 && c->topk == 0 && T >= 8;
+    const bool twin = want_flash && g_flash == XTC_FLASH_ON && xtc_cpu_level() >= XTC_CPU_AVX512;
     snprintf(label, sizeof label, "%s %s %s: flash forward taken", xtc_cpu_level_name(xtc_cpu_level()), path, c->name);
     CHECK(xtc_attention_flash_forward_ok(&p) == want_flash && (lse[0] == lse[0]) == want_flash, "%s", label);
     /* both are float32 with different summation orders (BLAS vs row loops) */
     snprintf(label, sizeof label, "%s %s %s forward", xtc_cpu_level_name(xtc_cpu_level()), path, c->name);
     CHECK(xtc_check_close_f(label, o_til, o_ref, nq, 2e-5, 2e-4) == 0, "%s", label);
+    if (twin) {
+        float *o_twin = calloc(nq, sizeof(float));
+        xtc_attention_flash_set(XTC_FLASH_V16_ON_AVX2);
+        xtc_attention_forward_tiled(o_twin, q, k, v, &pf, scratch);
+        xtc_attention_flash_set(g_flash);
+        n_twins++;
+        n_twins_same += memcmp(o_twin, o_til, sizeof(float) * nq) == 0;
+        free(o_twin);
+    }
     if (c->strided) { /* keys and values read in place from rows of a longer buffer (a KV cache) */
         const int64_t cap = S + 5;
         float *kc = calloc((size_t)(B * cap * G * D), sizeof(float)),
@@ -149,6 +168,17 @@ static void run(const struct cfg *c) {
                                c->t5 ? g[0][5] : NULL, dout, q, k, v, &p, scratch);
     xtc_attention_backward_tiled(g[1][0], g[1][1], g[1][2], K ? g[1][3] : NULL, K ? g[1][4] : NULL,
                                  c->t5 ? g[1][5] : NULL, dout, q, k, v, &pf, scratch);
+    if (twin && !c->hidden_row) { /* into g[3] (only the straight-through cases use it, never flash) */
+        xtc_attention_flash_set(XTC_FLASH_V16_ON_AVX2);
+        xtc_attention_backward_tiled(g[3][0], g[3][1], g[3][2], K ? g[3][3] : NULL, K ? g[3][4] : NULL,
+                                     c->t5 ? g[3][5] : NULL, dout, q, k, v, &pf, scratch);
+        xtc_attention_flash_set(g_flash);
+        bool same = true;
+        for (int i = 0; i < 3; i++) /* dq, dk, dv */
+            same &= memcmp(g[3][i], g[1][i], sizeof(float) * (i ? nk : nq)) == 0;
+        n_twins++;
+        n_twins_same += same;
+    }
     /* flash's backward runs unless a row saw no key (its log-sum-exp -inf) */
     snprintf(label, sizeof label, "%s %s %s: flash backward taken", xtc_cpu_level_name(xtc_cpu_level()), path, c->name);
     CHECK(xtc_attention_flash_backward_ok(&pf) == (want_flash && !c->hidden_row), "%s", label);
@@ -236,12 +266,18 @@ int main(void) {
     const enum xtc_cpu_level top = xtc_cpu_level();
     for (int l = XTC_CPU_PORTABLE; l <= (int)top; l++) {
         xtc_cpu_set_max_level((enum xtc_cpu_level)l);
-        for (g_flash = 0; g_flash < 2; g_flash++) {
+        /* the 16-float source's AVX2 build: once, at level avx2 (it needs AVX2, and is the same code at any level) */
+        const int modes = l == XTC_CPU_AVX2 ? 3 : 2;
+        for (g_flash = XTC_FLASH_OFF; g_flash < modes; g_flash++) {
             xtc_attention_flash_set(g_flash);
             for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
                 run(&cases[i]);
         }
     }
     xtc_cpu_set_max_level(top);
+    xtc_attention_flash_set(XTC_FLASH_ON);
+    if (n_twins)
+        printf("test_attention_tiled: avx512 flash kernels equal their AVX2 build bit for bit in %d of %d calls\n",
+               n_twins_same, n_twins);
     return xtc_check_report("test_attention_tiled");
 }

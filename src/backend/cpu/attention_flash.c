@@ -2,9 +2,15 @@
  * keys (running max and sum per row, the output rescaled when the max grows) and saves every
  * row's log-sum-exp; the backward recomputes each block's probabilities as exp(logit - lse),
  * with no max or sum pass, and takes the row sums its softmax gradient needs from the forward's
- * output (delta = dO . O). All products are 6 x 16 FMA micro-kernels (AVX2) on operands packed
- * once per head: the keys transposed in panels of 16, the values, queries and output gradients
- * in rows padded to a multiple of 16 floats. Against the query tiles through BLAS
+ * output (delta = dO . O). All products are FMA micro-kernels on operands packed once per head:
+ * the keys transposed in panels of 16, the values, queries and output gradients in rows padded
+ * to a multiple of 16 floats. The algorithm below is written once; its products and row passes
+ * (block max, exponentials, sums, rescaling, the backward's dS) go through a table of vector
+ * primitives (attention_flash.h) chosen once per call from the kernel level: at avx2, 6 x 16
+ * micro-kernels (two 8-float vectors per row) and 8-float row passes in AVX2 intrinsics, below;
+ * from avx512 on, 12 x 16 micro-kernels (one 16-float vector per row) and 16-float row passes
+ * (attention_flash_v16.c, one source in vector extensions, also built for AVX2 for the tests).
+ * The packed layouts are the same at both levels. Against the query tiles through BLAS
  * (attention_tiled.c) this removes what BLAS does again for every tile: repacking the keys and
  * values it reads, zeroing its outputs first, and the backward's second softmax.
  *
@@ -15,7 +21,7 @@
  * schemes (their learned tables' gradients included), soft clamps of the logits, memory key/values (blocks of keys of
  * their own, before the sequence's, with neither bias nor mask), grouped key/value heads and strided keys/values are
  * handled. Semantics are the reference's (backend/ref/attention.c); results differ by rounding (a different summation
- * order, FMA). */
+ * order, FMA), and between the avx2 and avx512 levels by rounding only (the rows' sums over 16 lanes, two FMAs). */
 #include <float.h>
 #include <math.h>
 #include <omp.h>
@@ -25,6 +31,7 @@
 #include <string.h>
 
 #include "attn/attention.h"
+#include "backend/cpu/attention_flash.h"
 #include "backend/cpu/cpu.h"
 #include "backend/cpu/vec.h"
 #include "core/cpu.h"
@@ -32,6 +39,8 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define FLASH_BUILT 1
+/* the avx2 kernels, and the algorithm itself at every level (flash runs from level avx2 up): its
+ * scalar parts run the same code whichever table it calls */
 #define TARGET __attribute__((target("avx2,fma")))
 #else
 #define FLASH_BUILT 0
@@ -39,11 +48,11 @@
 #endif
 
 enum {
-    MR = 6,    /* micro-kernel rows */
-    NR = 16,   /* micro-kernel columns: two 8-float vectors */
-    BR = 48,   /* query rows per tile (a multiple of MR) */
-    BC = 48,   /* keys per block (a multiple of MR and NR: the backward's dK / dV rows are keys) */
-    MIN_T = 8, /* fewer query rows: the tiled kernels (decoding, short continuations) */
+    MR = XTC_FLASH_MR, /* micro-kernel rows (avx2) */
+    NR = XTC_FLASH_NR, /* micro-kernel columns: two 8-float vectors (avx2), one of 16 (avx512) */
+    BR = XTC_FLASH_BR, /* query rows per tile */
+    BC = XTC_FLASH_BC, /* keys per block */
+    MIN_T = 8,         /* fewer query rows: the tiled kernels (decoding, short continuations) */
 };
 
 static inline int64_t round_up(int64_t x, int64_t m) {
@@ -53,23 +62,24 @@ static inline int64_t padded_d(const struct xtc_attn_params *p) {
     return round_up(p->D, NR);
 }
 
-/* -1 until the first call, then 0: never, 1: where eligible. XTC_ATTENTION=tiled turns it off
- * (read once; an A/B switch for benchmarks), tests force it. Atomic: calls may come from several
- * threads, each context on its own. */
+/* -1 until the first call, then an enum xtc_flash_mode (backend/cpu/cpu.h): XTC_FLASH_OFF, or
+ * on where eligible. XTC_ATTENTION=tiled turns it off (read once; an A/B switch for
+ * benchmarks), tests force it. Atomic: calls may come from several threads, each context on its
+ * own. */
 static atomic_int g_flash = -1;
 
-void xtc_attention_flash_set(int on) {
-    atomic_store(&g_flash, on ? 1 : 0);
+void xtc_attention_flash_set(int mode) {
+    atomic_store(&g_flash, mode == XTC_FLASH_V16_ON_AVX2 ? XTC_FLASH_V16_ON_AVX2 : mode ? XTC_FLASH_ON : XTC_FLASH_OFF);
 }
 
-static bool flash_enabled(void) {
+static int flash_mode(void) {
     int f = atomic_load_explicit(&g_flash, memory_order_relaxed);
     if (f < 0) {
         const char *e = getenv("XTC_ATTENTION");
-        atomic_compare_exchange_strong(&g_flash, &f, e && strcmp(e, "tiled") == 0 ? 0 : 1); /* a set wins */
-        f = atomic_load(&g_flash);
+        atomic_compare_exchange_strong(&g_flash, &f, e && strcmp(e, "tiled") == 0 ? XTC_FLASH_OFF : XTC_FLASH_ON);
+        f = atomic_load(&g_flash); /* a set wins */
     }
-    return f == 1;
+    return f;
 }
 
 /* Whether the flash kernels take this call's kind, whatever the CPU (scratch is sized from it). */
@@ -79,7 +89,7 @@ static bool flash_kind(const struct xtc_attn_params *p) {
 }
 
 bool xtc_attention_flash_forward_ok(const struct xtc_attn_params *p) {
-    return flash_kind(p) && flash_enabled() && xtc_cpu_level() >= XTC_CPU_AVX2;
+    return flash_kind(p) && flash_mode() != XTC_FLASH_OFF && xtc_cpu_level() >= XTC_CPU_AVX2;
 }
 
 /* The backward also needs the forward's output and log-sum-exp, packed keys and values, and
@@ -236,6 +246,95 @@ TARGET static void logits_block(float *Sb, const float *X, int64_t ldx, const fl
             mk(Sb + r * BC + c, BC, X + r * ldx, ldx, 1, Kt + (j0 + c) * D, NR, D, false);
 }
 
+/* The row passes of attention_flash.h's table, 8 keys at a time (each row padded to whole vectors). */
+TARGET static void rows_max(float *Sb, int64_t n, int64_t nb, float *bmax) {
+    const int64_t nb8 = round_up(nb, 8);
+    for (int64_t r = 0; r < n; r++) {
+        float *row = Sb + r * BC;
+        for (int64_t j = nb; j < nb8; j++) /* whole vectors: the keys past the block weigh 0 */
+            row[j] = -FLT_MAX;
+        __m256 vm = _mm256_set1_ps(-FLT_MAX);
+        for (int64_t j = 0; j < nb8; j += 8)
+            vm = _mm256_max_ps(_mm256_loadu_ps(row + j), vm); /* a NaN logit reaches the sum instead */
+        bmax[r] = hmax8(vm);
+    }
+}
+
+TARGET static void rows_exp_sum(float *Sb, int64_t n, int64_t nb, const float *mx, float *sum) {
+    const int64_t nb8 = round_up(nb, 8);
+    for (int64_t r = 0; r < n; r++) {
+        float *row = Sb + r * BC;
+        for (int64_t j = nb; j < nb8; j++)
+            row[j] = -FLT_MAX;
+        const __m256 vmax = _mm256_set1_ps(mx[r]);
+        __m256 vs = _mm256_setzero_ps();
+        for (int64_t j = 0; j < nb8; j += 8) {
+            const __m256 e = exp_nonpos(_mm256_sub_ps(_mm256_loadu_ps(row + j), vmax));
+            _mm256_storeu_ps(row + j, e);
+            vs = _mm256_add_ps(vs, e);
+        }
+        sum[r] = hsum8(vs);
+    }
+}
+
+TARGET static void scale_rows(float *Oa, int64_t Dp, int64_t n, const float *alpha) {
+    for (int64_t r = 0; r < n; r++) {
+        if (alpha[r] == 1.0f)
+            continue;
+        float *o = Oa + r * Dp;
+        const float a = alpha[r];
+#pragma omp simd
+        for (int64_t d = 0; d < Dp; d++)
+            o[d] *= a;
+    }
+}
+
+TARGET static void rows_grad(float *Sb, float *dP, int64_t n, int64_t nb, const float *L, const float *delta, float c) {
+    const int64_t nb8 = round_up(nb, 8);
+    const __m256 vc = _mm256_set1_ps(c > 0 ? c : 1.0f);
+    for (int64_t r = 0; r < n; r++) {
+        float *pr = Sb + r * BC, *dr = dP + r * BC;
+        for (int64_t j = nb; j < nb8; j++) /* whole vectors: the keys past the block weigh 0 */
+            pr[j] = -FLT_MAX;
+        const __m256 li = _mm256_set1_ps(L[r]), di = _mm256_set1_ps(delta[r]);
+        for (int64_t j = 0; j < nb8; j += 8) { /* masked logits (-FLT_MAX) get 0 */
+            const __m256 y = _mm256_loadu_ps(pr + j), e = exp_nonpos(_mm256_sub_ps(y, li));
+            _mm256_storeu_ps(pr + j, e);
+            /* dS = P (dP - delta), times the soft clamp's derivative 1 - (y / c)^2, 0 where masked */
+            __m256 ds = _mm256_mul_ps(e, _mm256_sub_ps(_mm256_loadu_ps(dr + j), di));
+            if (c > 0) {
+                const __m256 t = _mm256_div_ps(y, vc);
+                ds = _mm256_mul_ps(ds, _mm256_sub_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(t, t)));
+                ds = _mm256_andnot_ps(_mm256_cmp_ps(y, _mm256_set1_ps(-FLT_MAX), _CMP_EQ_OQ), ds);
+            }
+            _mm256_storeu_ps(dr + j, ds);
+        }
+        for (int64_t j = nb8; j < BC; j++) /* the products read up to a whole panel, or MR keys */
+            pr[j] = dr[j] = 0.0f;
+    }
+}
+
+static const struct xtc_flash_kernels kernels_avx2 = {
+    .logits_block = logits_block,
+    .mm_rows = mm_rows,
+    .rows_max = rows_max,
+    .rows_exp_sum = rows_exp_sum,
+    .scale_rows = scale_rows,
+    .rows_grad = rows_grad,
+};
+
+/* The table of the level in force (the tests may ask for the avx512 source's AVX2 build). Chosen
+ * once per call: a call runs one level's code throughout. */
+static const struct xtc_flash_kernels *flash_kernels(void) {
+#ifdef XTC_FLASH_V16
+    if (flash_mode() == XTC_FLASH_V16_ON_AVX2)
+        return &xtc_flash_kernels_avx512_on_avx2;
+    if (xtc_cpu_level() >= XTC_CPU_AVX512)
+        return &xtc_flash_kernels_avx512;
+#endif
+    return &kernels_avx2;
+}
+
 /* Kt: keys [0, S) of stride ldk transposed into panels of 16 (panel p: D rows of keys 16p ..
  * 16p + 15), zero past S up to Sp; rows: X (n x D, stride ldx) into n x Dp rows, zero-padded to
  * np rows and Dp columns (scaled by s). */
@@ -300,50 +399,39 @@ struct keys {
 /* One block of nb keys from j0 into the running softmax of query rows i0 .. i0 + n (m padded):
  * logits, bias and masks, the block's max and exponentials, the rows' sums and outputs rescaled
  * where the max grew, then Oa += P V. */
-TARGET static void forward_block(const struct xtc_attn_params *p, int64_t b, int h, int64_t i0, int64_t n, int64_t m,
-                                 const float *Qp, const struct keys *ks, int64_t j0, int64_t nb, float *Sb, float *Oa,
-                                 float *mx, float *l) {
-    const int64_t Dp = padded_d(p), nb8 = round_up(nb, 8);
-    logits_block(Sb, Qp, Dp, ks->Kt, j0, nb, m, p->D);
+TARGET static void forward_block(const struct xtc_flash_kernels *fk, const struct xtc_attn_params *p, int64_t b, int h,
+                                 int64_t i0, int64_t n, int64_t m, const float *Qp, const struct keys *ks, int64_t j0,
+                                 int64_t nb, float *Sb, float *Oa, float *mx, float *l) {
+    const int64_t Dp = padded_d(p);
+    float bmax[BR], alpha[BR], sum[BR];
+    fk->logits_block(Sb, Qp, Dp, ks->Kt, j0, nb, m, p->D);
+    if (ks->seq || p->softclamp > 0)
+        for (int64_t r = 0; r < n; r++)
+            logits_row(p, ks->seq, b, h, i0 + r, j0, nb, Sb + r * BC);
+    fk->rows_max(Sb, n, nb, bmax);
     for (int64_t r = 0; r < n; r++) {
-        float *row = Sb + r * BC;
-        if (ks->seq || p->softclamp > 0)
-            logits_row(p, ks->seq, b, h, i0 + r, j0, nb, row);
-        for (int64_t j = nb; j < nb8; j++) /* whole vectors: the keys past the block weigh 0 */
-            row[j] = -FLT_MAX;
-        __m256 vm = _mm256_set1_ps(-FLT_MAX);
-        for (int64_t j = 0; j < nb8; j += 8)
-            vm = _mm256_max_ps(_mm256_loadu_ps(row + j), vm); /* a NaN logit reaches the sum instead */
-        const float bm = hmax8(vm), mnew = bm > mx[r] ? bm : mx[r];
-        const __m256 vmax = _mm256_set1_ps(mnew);
-        __m256 vs = _mm256_setzero_ps();
-        for (int64_t j = 0; j < nb8; j += 8) {
-            const __m256 e = exp_nonpos(_mm256_sub_ps(_mm256_loadu_ps(row + j), vmax));
-            _mm256_storeu_ps(row + j, e);
-            vs = _mm256_add_ps(vs, e);
-        }
-        const float sum = hsum8(vs);
+        const float mnew = bmax[r] > mx[r] ? bmax[r] : mx[r];
+        alpha[r] = 1.0f;
         if (mnew != mx[r]) { /* the running sum and output were relative to a smaller max */
-            const float alpha = xtc_vec_expf(mx[r] - mnew);
-            l[r] *= alpha;
-            float *o = Oa + r * Dp;
-#pragma omp simd
-            for (int64_t d = 0; d < Dp; d++)
-                o[d] *= alpha;
+            alpha[r] = xtc_vec_expf(mx[r] - mnew);
+            l[r] *= alpha[r];
             mx[r] = mnew;
         }
-        l[r] += sum;
     }
+    fk->rows_exp_sum(Sb, n, nb, mx, sum);
+    for (int64_t r = 0; r < n; r++)
+        l[r] += sum[r];
+    fk->scale_rows(Oa, Dp, n, alpha);
     for (int64_t r = n; r < m; r++) /* the padding rows: no weight */
         memset(Sb + r * BC, 0, sizeof(float) * (size_t)nb);
-    mm_rows(Oa, Sb, BC, 1, ks->Vp + j0 * Dp, m, nb, Dp, true);
+    fk->mm_rows(Oa, Sb, BC, 1, ks->Vp + j0 * Dp, m, nb, Dp, true);
 }
 
 /* Rows i0 .. i0 + n of head h. seq, mem: the (b, h % G) packs of the sequence's keys and of the
  * memory key/values. ws: fwd_per_thread floats. */
-TARGET static void forward_tile(float *out, float *lse, const float *q, const struct keys *seq, const struct keys *mem,
-                                const struct xtc_attn_params *p, int64_t b, int h, int64_t i0, int64_t n, bool any_key,
-                                float *ws) {
+TARGET static void forward_tile(const struct xtc_flash_kernels *fk, float *out, float *lse, const float *q,
+                                const struct keys *seq, const struct keys *mem, const struct xtc_attn_params *p,
+                                int64_t b, int h, int64_t i0, int64_t n, bool any_key, float *ws) {
     const int64_t T = p->T, S = p->S, HD = (int64_t)p->H * p->D, Dp = padded_d(p);
     const int D = p->D;
     const int64_t m = round_up(n, MR);
@@ -353,11 +441,11 @@ TARGET static void forward_tile(float *out, float *lse, const float *q, const st
     for (int64_t r = 0; r < n; r++)
         mx[r] = -FLT_MAX, l[r] = 0.0f;
     for (int64_t j0 = 0; j0 < mem->n; j0 += BC)
-        forward_block(p, b, h, i0, n, m, Qp, mem, j0, mem->n - j0 < BC ? mem->n - j0 : BC, Sb, Oa, mx, l);
+        forward_block(fk, p, b, h, i0, n, m, Qp, mem, j0, mem->n - j0 < BC ? mem->n - j0 : BC, Sb, Oa, mx, l);
     /* the sequence's keys any row of the tile may see */
     const int64_t Sv = p->causal ? (i0 + n + S - T < S ? (i0 + n + S - T > 0 ? i0 + n + S - T : 0) : S) : S;
     for (int64_t j0 = 0; j0 < Sv; j0 += BC)
-        forward_block(p, b, h, i0, n, m, Qp, seq, j0, Sv - j0 < BC ? Sv - j0 : BC, Sb, Oa, mx, l);
+        forward_block(fk, p, b, h, i0, n, m, Qp, seq, j0, Sv - j0 < BC ? Sv - j0 : BC, Sb, Oa, mx, l);
     float *O = out + (b * T + i0) * HD + (int64_t)h * D;
     float *L = lse ? lse + ((b * p->H + h) * T + i0) : NULL;
     for (int64_t r = 0; r < n; r++) {
@@ -406,6 +494,7 @@ TARGET void xtc_attention_forward_flash(float *out, const float *q, const float 
     float *shared_mem = scratch + per * (size_t)omp_get_max_threads(), *shared = shared_mem + G * Km * (D + Dp);
     const int64_t nt = (T + BR - 1) / BR, BH = B * H, npack = G + (per_group ? 0 : B * G);
     const bool parallel = (double)B * H * T * (K + S) * D > 2e5;
+    const struct xtc_flash_kernels *fk = flash_kernels();
 #pragma omp parallel if (parallel)
     {
 #pragma omp for schedule(static)
@@ -435,7 +524,7 @@ TARGET void xtc_attention_forward_flash(float *out, const float *q, const float 
                 const struct keys mem = {.Kt = Mt, .Vp = Mt + Km * D, .n = K, .seq = false};
                 for (int h = hk; h < H; h += G)
                     for (int64_t i0 = 0; i0 < T; i0 += BR)
-                        forward_tile(out, p->lse, q, &seq, &mem, p, b, h, i0, T - i0 < BR ? T - i0 : BR,
+                        forward_tile(fk, out, p->lse, q, &seq, &mem, p, b, h, i0, T - i0 < BR ? T - i0 : BR,
                                      xtc_attn_any_visible_key(p, b), ws);
             }
         } else {
@@ -448,7 +537,7 @@ TARGET void xtc_attention_forward_flash(float *out, const float *q, const float 
                 const float *Kt = shared + (b * G + hk) * pack, *Mt = shared_mem + hk * Km * (D + Dp);
                 const struct keys seq = {.Kt = Kt, .Vp = Kt + Sp * D, .n = S, .seq = true};
                 const struct keys mem = {.Kt = Mt, .Vp = Mt + Km * D, .n = K, .seq = false};
-                forward_tile(out, p->lse, q, &seq, &mem, p, b, h, i0, T - i0 < BR ? T - i0 : BR,
+                forward_tile(fk, out, p->lse, q, &seq, &mem, p, b, h, i0, T - i0 < BR ? T - i0 : BR,
                              xtc_attn_any_visible_key(p, b), ws);
             }
         }
@@ -470,62 +559,42 @@ static void pack_keys(struct keys *ks, float *w, const float *K, const float *V,
 /* The gradients of head h's query rows from one block of nb keys from j0 (of kind ks): each
  * query tile that sees the block recomputes its probabilities from the saved log-sum-exp,
  * then dV, dK += and dQa += (dQ without the scale). Qp, dOp, dQa: the head's packed rows. */
-TARGET static void backward_block(const struct xtc_attn_params *p, int64_t b, int h, const struct keys *ks, int64_t j0,
-                                  int64_t nb, const float *Qp, const float *dOp, float *dQa, const float *L,
-                                  const float *delta, float *Sb, float *dP, float *dbias) {
-    const int64_t T = p->T, S = p->S, Dp = padded_d(p), nb8 = round_up(nb, 8), mk_rows = round_up(nb, MR);
+TARGET static void backward_block(const struct xtc_flash_kernels *fk, const struct xtc_attn_params *p, int64_t b, int h,
+                                  const struct keys *ks, int64_t j0, int64_t nb, const float *Qp, const float *dOp,
+                                  float *dQa, const float *L, const float *delta, float *Sb, float *dP, float *dbias) {
+    const int64_t T = p->T, S = p->S, Dp = padded_d(p), mk_rows = round_up(nb, MR);
     const int D = p->D;
     const bool clamp = p->softclamp > 0;
-    const __m256 vc = _mm256_set1_ps(clamp ? p->softclamp : 1.0f);
     /* the first query row that sees key j0 (causal: i + S - T >= j0), at a tile boundary */
     int64_t first = p->causal && ks->seq ? j0 - (S - T) : 0;
     first = first < 0 ? 0 : first / BR * BR;
     for (int64_t i0 = first; i0 < T; i0 += BR) {
         const int64_t n = T - i0 < BR ? T - i0 : BR, m = round_up(n, MR);
-        logits_block(Sb, Qp + i0 * Dp, Dp, ks->Kt, j0, nb, m, D);
-        logits_block(dP, dOp + i0 * Dp, Dp, ks->Vt, j0, nb, m, D); /* dP = dO V^T */
-        for (int64_t r = 0; r < m; r++) {
-            float *pr = Sb + r * BC, *dr = dP + r * BC;
-            if (r >= n) { /* padding rows: no probability, no gradient */
-                memset(pr, 0, sizeof(float) * BC);
-                memset(dr, 0, sizeof(float) * BC);
-                continue;
-            }
-            const int64_t i = i0 + r;
-            if (ks->seq || clamp)
-                logits_row(p, ks->seq, b, h, i, j0, nb, pr);
-            for (int64_t j = nb; j < nb8; j++) /* whole vectors: the keys past the block weigh 0 */
-                pr[j] = -FLT_MAX;
-            const __m256 li = _mm256_set1_ps(L[i]), di = _mm256_set1_ps(delta[i]);
-            for (int64_t j = 0; j < nb8; j += 8) { /* masked logits (-FLT_MAX) get 0 */
-                const __m256 y = _mm256_loadu_ps(pr + j), e = exp_nonpos(_mm256_sub_ps(y, li));
-                _mm256_storeu_ps(pr + j, e);
-                /* dS = P (dP - delta), times the soft clamp's derivative 1 - (y / c)^2, 0 where masked */
-                __m256 ds = _mm256_mul_ps(e, _mm256_sub_ps(_mm256_loadu_ps(dr + j), di));
-                if (clamp) {
-                    const __m256 t = _mm256_div_ps(y, vc);
-                    ds = _mm256_mul_ps(ds, _mm256_sub_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(t, t)));
-                    ds = _mm256_andnot_ps(_mm256_cmp_ps(y, _mm256_set1_ps(-FLT_MAX), _CMP_EQ_OQ), ds);
-                }
-                _mm256_storeu_ps(dr + j, ds);
-            }
-            for (int64_t j = nb8; j < BC; j++) /* the products read up to a whole panel, or MR keys */
-                pr[j] = dr[j] = 0.0f;
-            if (dbias && ks->seq)
-                xtc_attn_bias_grad_seg(p, b, h, i, j0, nb, dr, dbias);
+        fk->logits_block(Sb, Qp + i0 * Dp, Dp, ks->Kt, j0, nb, m, D);
+        fk->logits_block(dP, dOp + i0 * Dp, Dp, ks->Vt, j0, nb, m, D); /* dP = dO V^T */
+        if (ks->seq || clamp)
+            for (int64_t r = 0; r < n; r++)
+                logits_row(p, ks->seq, b, h, i0 + r, j0, nb, Sb + r * BC);
+        /* P = exp(logit - lse), dS = P (dP - delta) (times the soft clamp's derivative) */
+        fk->rows_grad(Sb, dP, n, nb, L + i0, delta + i0, clamp ? p->softclamp : 0.0f);
+        for (int64_t r = 0; dbias && ks->seq && r < n; r++)
+            xtc_attn_bias_grad_seg(p, b, h, i0 + r, j0, nb, dP + r * BC, dbias);
+        for (int64_t r = n; r < m; r++) { /* padding rows: no probability, no gradient */
+            memset(Sb + r * BC, 0, sizeof(float) * BC);
+            memset(dP + r * BC, 0, sizeof(float) * BC);
         }
         /* dV += P^T dO, dK += dS^T (scale Q), dQ += dS K (scaled at the end) */
-        mm_rows(ks->dVa + j0 * Dp, Sb, 1, BC, dOp + i0 * Dp, mk_rows, n, Dp, true);
-        mm_rows(ks->dKa + j0 * Dp, dP, 1, BC, Qp + i0 * Dp, mk_rows, n, Dp, true);
-        mm_rows(dQa + i0 * Dp, dP, BC, 1, ks->Kp + j0 * Dp, m, nb, Dp, true);
+        fk->mm_rows(ks->dVa + j0 * Dp, Sb, 1, BC, dOp + i0 * Dp, mk_rows, n, Dp, true);
+        fk->mm_rows(ks->dKa + j0 * Dp, dP, 1, BC, Qp + i0 * Dp, mk_rows, n, Dp, true);
+        fk->mm_rows(dQa + i0 * Dp, dP, BC, 1, ks->Kp + j0 * Dp, m, nb, Dp, true);
     }
 }
 
 /* Every head h of key/value head hk in batch row b. ws: bwd_per_thread floats; priv: the
  * thread's private sums (dbias when learned, then dmem_k, dmem_v). */
-TARGET static void backward_group(float *dq, float *dk, float *dv, float *priv, bool dbias, const float *dout,
-                                  const float *q, const float *k, const float *v, const struct xtc_attn_params *p,
-                                  int64_t b, int hk, float *ws) {
+TARGET static void backward_group(const struct xtc_flash_kernels *fk, float *dq, float *dk, float *dv, float *priv,
+                                  bool dbias, const float *dout, const float *q, const float *k, const float *v,
+                                  const struct xtc_attn_params *p, int64_t b, int hk, float *ws) {
     const int64_t T = p->T, S = p->S, K = p->K, Dp = padded_d(p), Sp = round_up(S, BC), Km = mem_rows(p);
     const int64_t Tp = round_up(T, BR);
     const int H = p->H, G = p->G, D = p->D;
@@ -550,9 +619,9 @@ TARGET static void backward_group(float *dq, float *dk, float *dv, float *priv, 
             delta[i] = (float)s;
         }
         for (int64_t j0 = 0; j0 < K; j0 += BC)
-            backward_block(p, b, h, &mem, j0, K - j0 < BC ? K - j0 : BC, Qp, dOp, dQa, L, delta, Sb, dP, NULL);
+            backward_block(fk, p, b, h, &mem, j0, K - j0 < BC ? K - j0 : BC, Qp, dOp, dQa, L, delta, Sb, dP, NULL);
         for (int64_t j0 = 0; j0 < S; j0 += BC)
-            backward_block(p, b, h, &seq, j0, S - j0 < BC ? S - j0 : BC, Qp, dOp, dQa, L, delta, Sb, dP,
+            backward_block(fk, p, b, h, &seq, j0, S - j0 < BC ? S - j0 : BC, Qp, dOp, dQa, L, delta, Sb, dP,
                            dbias ? priv : NULL);
         float *dQ = dq + b * T * HD + (int64_t)h * D;
         for (int64_t i = 0; i < T; i++)
@@ -585,6 +654,7 @@ void xtc_attention_backward_flash(float *dq, float *dk, float *dv, float *dmem_k
     const size_t nprivate = (size_t)(p->dbias_n + 2 * nmem);
     int team = 1;
     const bool parallel = (double)B * p->H * p->T * (p->K + p->S) * p->D > 2e5;
+    const struct xtc_flash_kernels *fk = flash_kernels();
 #pragma omp parallel if (parallel)
     {
         float *ws = scratch + per * (size_t)omp_get_thread_num();
@@ -594,7 +664,7 @@ void xtc_attention_backward_flash(float *dq, float *dk, float *dv, float *dmem_k
 #pragma omp for collapse(2) schedule(static)
         for (int64_t b = 0; b < B; b++)
             for (int hk = 0; hk < G; hk++)
-                backward_group(dq, dk, dv, ws + off, learned, dout, q, k, v, p, b, hk, ws);
+                backward_group(fk, dq, dk, dv, ws + off, learned, dout, q, k, v, p, b, hk, ws);
     }
     /* private sums reduced in thread order: deterministic for a given thread count */
     for (int t = 0; t < team; t++) {

@@ -66,15 +66,23 @@ void xtc_attention_backward_tiled(float *dq, float *dk, float *dv, float *dmem_k
                                   const struct xtc_attn_params *p, float *scratch);
 
 /* attention_flash.c: flash attention (online softmax over key blocks, FMA micro-kernels on
- * operands packed once per head), what the tiled entry points run where it applies
- * (xtc_attention_flash_forward_ok / _backward_ok: AVX2 and no option with a path of its own).
- * Its scratch: xtc_attention_flash_scratch(p) floats (0 where it never applies), included in
- * xtc_attention_tiled_scratch. xtc_attention_flash_set(0) keeps every call on the tiled
- * kernels (tests; XTC_ATTENTION=tiled in the environment does the same). */
+ * operands packed once per head: 8-float vectors at kernel level avx2, 16-float ones from
+ * avx512), what the tiled entry points run where it applies (xtc_attention_flash_forward_ok /
+ * _backward_ok: AVX2 and no option with a path of its own). Its scratch:
+ * xtc_attention_flash_scratch(p) floats (0 where it never applies), included in
+ * xtc_attention_tiled_scratch. xtc_attention_flash_set(XTC_FLASH_OFF) keeps every call on the
+ * tiled kernels (tests; XTC_ATTENTION=tiled in the environment does the same);
+ * XTC_FLASH_V16_ON_AVX2 (tests) runs the avx512 kernels' source in its AVX2 build at any level
+ * from avx2 (attention_flash_v16.c), so that it is tested on machines without AVX-512. */
+enum xtc_flash_mode {
+    XTC_FLASH_OFF = 0,
+    XTC_FLASH_ON = 1,         /* where eligible, the level's kernels (the default) */
+    XTC_FLASH_V16_ON_AVX2 = 2 /* where eligible, the 16-float kernels built for AVX2 */
+};
 size_t xtc_attention_flash_scratch(const struct xtc_attn_params *p);
 bool xtc_attention_flash_forward_ok(const struct xtc_attn_params *p);
 bool xtc_attention_flash_backward_ok(const struct xtc_attn_params *p);
-void xtc_attention_flash_set(int on);
+void xtc_attention_flash_set(int mode);
 void xtc_attention_forward_flash(float *out, const float *q, const float *k, const float *v,
                                  const struct xtc_attn_params *p, float *scratch);
 void xtc_attention_backward_flash(float *dq, float *dk, float *dv, float *dmem_k, float *dmem_v, float *dbias,

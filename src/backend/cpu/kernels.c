@@ -29,6 +29,9 @@ static const struct family families[] = {
      {"portable (baseline build)", "avx2 (AVX2 build of the same C)", "avx512 (AVX-512 build of the same C)"}},
     {"attention (tile softmax, one-query products)",
      {"portable (baseline build)", "avx2 (AVX2 build of the same C)", "avx512 (AVX-512 build of the same C)"}},
+    {"flash attention (8 queries and more)",
+     {"none (query tiles through BLAS)", "avx2 (6x16 AVX2+FMA intrinsics, 8-float rows)",
+      "avx512 (12x16 AVX-512+FMA, 16-float rows, vector-extension C)"}},
 };
 
 /* the bf16 products' descriptions, which name the oneDNN version: made once each */
