@@ -206,8 +206,9 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
     if (c->alibi + c->rel_pos_bias + c->dynamic_pos_bias > 1)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: alibi_pos_bias, rel_pos_bias and dynamic_pos_bias are mutually exclusive", where);
     /* AttentionLayers hands rotary's positions to every self-attention block as `pos`, and
-     * Attention then asserts that only ALiBi takes custom positions */
-    if (c->rotary && (c->rel_pos_bias || c->dynamic_pos_bias))
+     * Attention then asserts that only ALiBi takes custom positions; cross-attention blocks get
+     * neither, so a CrossAttender runs (its T5 / dynamic bias is then unused) */
+    if (c->rotary && (c->rel_pos_bias || c->dynamic_pos_bias) && !c->only_cross)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: rotary_pos_emb with %s fails in x-transformers (only ALiBi takes the positions "
                  "rotary passes to attention)", where, c->rel_pos_bias ? "rel_pos_bias" : "dynamic_pos_bias");
     if (c->polar && c->polar_uniform_init)

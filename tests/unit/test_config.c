@@ -146,6 +146,11 @@ static void test_defaults(void) {
               cfg.model_class == XTC_MODEL_CROSS_ATTENDER && cfg.net.layers.cross_attend &&
               cfg.net.layers.only_cross,
           "CrossAttender: %s", err.msg);
+    /* rotary with a T5 / dynamic bias fails only in self-attention, which a CrossAttender lacks */
+    CHECK(parse(&cfg, "{\"class\": \"CrossAttender\", \"kwargs\": {\"dim\": 32, \"depth\": 1, "
+                      "\"rotary_pos_emb\": true, \"rel_pos_bias\": true}}", &err) == XTC_OK &&
+              cfg.net.layers.rotary && cfg.net.layers.rel_pos_bias,
+          "CrossAttender with rotary and rel_pos_bias: %s", err.msg);
 
     /* XTransformer splits enc_ / dec_ keys: wrapper keys to the wrappers, the rest to the stacks */
     rc = parse(&cfg,
