@@ -155,11 +155,12 @@ static inline void xtc_attn_relproj_grad_row(const struct xtc_attn_params *p, in
 
 /* Logits this close to the top-k threshold, relative to the row's largest magnitude, count as
  * tied with it. x-transformers keeps every logit equal to the k-th largest, and equal keys (a
- * repeated token without positions, or at mirrored ALiBi distances) give exactly equal logits in
- * torch; xtc's projections and BLAS tiles may round two equal rows a few ulps apart (column or
- * row position in a GEMM kernel), which would otherwise drop one of them at random. 1e-5 is
- * ~80 ulps: above that rounding, below any gap a float32 reference could itself resolve. */
-#define XTC_TOPK_TIE_REL 1e-5f
+ * repeated token without positions, or in one T5 bucket) mostly give exactly equal logits in
+ * torch; xtc's projections and BLAS tiles may round two equal rows apart (by their row or column
+ * in a GEMM kernel; up to ~4 ulps of the row's largest logit seen), which would otherwise drop
+ * one of them at random. Logits closer than that are near-ties no float32 implementation
+ * resolves the same way (torch itself splits some equal keys by half an ulp). */
+#define XTC_TOPK_TIE_REL (8.0f * FLT_EPSILON)
 
 /* Keeps the topk largest of the n logits of a row (ties with the topk-th kept, within
  * XTC_TOPK_TIE_REL) and masks the others with -FLT_MAX, as x-transformers' sparse_topk_attn does
