@@ -529,10 +529,6 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
     if (flash && (c->residual_attn || c->cross_residual_attn))
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: %s is not compatible with attn_flash (x-transformers asserts it)", where,
                  c->residual_attn ? "residual_attn" : "cross_residual_attn");
-    /* the logits passed on are taken before attn_fn's top-k, which xtc's kernels apply in place */
-    if (c->sparse_topk > 0 && (c->residual_attn || c->cross_residual_attn))
-        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "%s: %s with attn_sparse_topk is not supported by xtc", where,
-                 c->residual_attn ? "residual_attn" : "cross_residual_attn");
     /* CoPE and data-dependent ALiBi rewrite the row the residual logits are taken from and
      * added to: which of them x-transformers passes on is not pinned by a reference case */
     if ((c->use_cope || c->dda) && (c->residual_attn || c->cross_residual_attn))
