@@ -553,7 +553,11 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
     const char *own = c->use_cope ? "attn_use_cope" : c->dda ? "attn_data_dependent_alibi" : c->residual_attn ? "residual_attn"
                       : c->cross_residual_attn ? "cross_residual_attn" : c->polar && !c->only_cross ? "polar_pos_emb"
                       : c->rel_proj ? "attn_use_rel_proj_pos_bias" : NULL;
-    if ((talking || c->sparse_topk_straight_through) && own)
+    /* residual attention runs in the reference kernels, whose main loop has the straight-through
+     * backward too (the logits passed on are those before the drop either way) */
+    const bool own_st = own && !((c->residual_attn || c->cross_residual_attn) && !c->use_cope && !c->dda &&
+                                 !(c->polar && !c->only_cross) && !c->rel_proj);
+    if ((talking && own) || (c->sparse_topk_straight_through && own_st))
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "%s: %s with %s is not supported by xtc", where,
                  c->pre_talking_heads ? "attn_pre_talking_heads" : c->post_talking_heads ? "attn_post_talking_heads"
                  : talking ? "attn_pre_scale_post_talking_heads" : "attn_sparse_topk_straight_through", own);
