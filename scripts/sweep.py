@@ -5,11 +5,13 @@ Draws N random model configurations (seeded, reproducible) over the feature
 space x-transformers offers (classes, positions, memories, masks, attention and
 block options), makes a golden case for each with the machinery of
 scripts/make_golden_wrappers.py (forward calls, Transformer-XL mems over two
-calls, gradients for a fraction of them), runs `xtc check` on it and sorts the
-outcome into
+calls, greedy generation, the XL and continuous wrappers' losses, gradients for
+a fraction of them), runs `xtc check` on it and sorts the outcome into
 
   passed       xtc matches within the case's tolerance;
   failed       xtc computes something else (worst tensor and error printed);
+  near-tie     xtc disagrees where the float32 reference has a sparse top-k
+               threshold within TIE_ULPS of another logit (decided by rounding);
   unsupported  xtc refuses the configuration or a call (its message printed);
   skipped      x-transformers itself rejects or crashes on the combination, or
                produces no finite reference (its message printed).
@@ -20,7 +22,7 @@ features one at a time while the case still fails and prints the smallest
 failing configuration as a make_golden_wrappers.py spec.
 
 Usage:
-    python scripts/sweep.py --seed 1 --n 200 [--out DIR] [--keep-failures DIR] [--xtc build/xtc] [--shrink]
+    python scripts/sweep.py --seed 1 --n 200 [--out DIR] [--keep-failures DIR] [--xtc build/xtc] [--dense F] [--shrink]
     python scripts/sweep.py --shrink-cfg DIR/CASE/sweep_cfg.json   # shrink one kept failure
 
 A tool run by hand, not a CI step.
