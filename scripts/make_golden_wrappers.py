@@ -655,6 +655,32 @@ CASES = [
          grad=True,
          calls=[fwd([("x", tok(2, 8)), ("mask", lens_mask(8, [8, 5])), ("context", flt(2, 5, 32)), ("context_mask", lens_mask(5, [5, 4]))],
                     grad_inputs=["context"])]),
+    dict(name="sparse_topk_tied_repeated_tokens",
+         description="attn_sparse_topk 4 in a bidirectional encoder without positions (use_abs_pos_emb False): repeated token ids give equal keys, so logits tie exactly at the 4th largest and x-transformers keeps every tied key (more than 4 per row); call 1 with a padding mask. Gradients (the float64 re-run keeps logits within 1e-12 of the threshold, fp64_topk_ties: its matmul may round equal keys apart).",
+         features=["attn_sparse_topk", "attn_sparse_topk_ties", "bidirectional", "padding_mask"],
+         model=tw("Encoder", heads=4, attn_dim_head=8, attn_sparse_topk=4, ff_mult=2, wrapper={"use_abs_pos_emb": False}),
+         grad=True, fp64_topk_ties=True,
+         calls=[fwd([("x", mg.ints([[5, 9, 5, 3, 9, 5, 7, 3, 3, 5, 9, 1, 7], [2, 2, 2, 8, 8, 2, 4, 4, 2, 8, 6, 6, 2]]))]),
+                fwd([("x", mg.ints([[11, 4, 11, 4, 11, 4, 20, 20, 20, 4, 11, 30, 30], [7, 7, 7, 7, 1, 1, 1, 1, 9, 9, 9, 9, 9]])),
+                     ("mask", lens_mask(13, [13, 11]))])]),
+    dict(name="residual_attn_sparse_topk_cross",
+         description="residual_attn and cross_residual_attn with attn_sparse_topk 3 in a 3-layer decoder: each layer passes on its logits before the top-k (pre_softmax_attn), so a logit the top-k drops still reaches the next layer and gets a gradient from it; padding mask with a hole, context_mask; gradients, incl. d/d context.",
+         features=["attn_sparse_topk", "causal", "context_mask", "cross_attention", "cross_residual_attn", "padding_mask",
+                   "residual_attn"],
+         model=tw(depth=3, heads=4, attn_dim_head=8, residual_attn=True, cross_attend=True, cross_residual_attn=True,
+                  attn_sparse_topk=3, ff_mult=2),
+         grad=True, fp64_topk_ties=True,
+         calls=[fwd([("x", tok(2, 11)), ("mask", mg.boolmask(["11111111111", "11101111100"])), ("context", flt(2, 7, 32)),
+                     ("context_mask", lens_mask(7, [7, 5]))], grad_inputs=["context"])]),
+    dict(name="residual_attn_sparse_topk_straight_through",
+         description="residual_attn with a straight-through attn_sparse_topk 2 in a 3-layer decoder with a soft clamp (value 2) and 2 memory key/values: logits before the top-k go to the next layer, the logits' gradient goes through the softmax without the drop plus the next layer's; padding mask; gradients.",
+         features=["attn_softclamp_logits", "attn_sparse_topk", "attn_sparse_topk_straight_through", "causal", "mem_kv",
+                   "padding_mask", "residual_attn"],
+         model=tw(depth=3, heads=4, attn_dim_head=8, residual_attn=True, attn_sparse_topk=2,
+                  attn_sparse_topk_straight_through=True, attn_softclamp_logits=True, attn_logit_softclamp_value=2.0,
+                  attn_num_mem_kv=2, ff_mult=2),
+         grad=True, fp64_topk_ties=True,
+         calls=[fwd([("x", tok(2, 10)), ("mask", lens_mask(10, [10, 7]))])]),
     # ------------------------------------------------------------ CoPE (contextual positions)
     dict(name="cope_rope_xl_mems_mask",
          description="attn_use_cope with attn_cope_max_pos 4 (positions clamp at 3) and rotary, Transformer-XL memories (max_mem_len 4) with mem_masks and padding masks (a hole; no query row with every key hidden: x-transformers' float64 re-run gives NaN gradients there): two calls; gradients, incl. the pos_emb's and d/d mems in call 1.",
@@ -1625,6 +1651,35 @@ def top2_gap(step_logits):
     return float((top[..., 0] - top[..., 1]).min())
 
 
+def sparse_topk_attn_tied(logits, sparse_topk, temperature=1., straight_through=False, dim=-1):
+    """attend.sparse_topk_attn of 2.31.10 with logits within 1e-12 (relative to the row's largest
+    magnitude) of the k-th largest kept as tied. For the float64 re-run of cases whose float32
+    reference has exact ties (equal keys of repeated tokens): torch's float64 matmul may round equal
+    rows apart, which drops one tied key and would make the tolerance meaningless."""
+    orig_logits = logits
+    mask_value = -torch.finfo(logits.dtype).max
+    top_values, _ = logits.topk(sparse_topk, dim=dim)
+    visible = logits > mask_value
+    big = logits.masked_fill(~visible, 0.).abs().amax(dim=dim, keepdim=True)
+    thr = top_values.select(dim, -1).unsqueeze(dim) - 1e-12 * big
+    logits = logits.masked_fill(~((logits >= thr) & visible), mask_value)
+    topk_attn = logits.softmax(dim=dim)
+    if not straight_through:
+        return topk_attn
+    soft_attn = (orig_logits / temperature).softmax(dim=dim)
+    return topk_attn.detach() + soft_attn - soft_attn.detach()
+
+
+def fp64_topk_ties(model):
+    """The float64 copy's sparse top-k through sparse_topk_attn_tied (spec "fp64_topk_ties")."""
+    from functools import partial
+    from x_transformers.attend import Attend, sparse_topk_attn
+    for mod in model.modules():
+        fn = getattr(mod, "attn_fn", None)
+        if isinstance(mod, Attend) and getattr(fn, "func", None) is sparse_topk_attn:
+            mod.attn_fn = partial(sparse_topk_attn_tied, **fn.keywords)
+
+
 def build(spec, seed):
     torch.manual_seed(seed)
     model = mg.build_model(spec["model"])
@@ -1636,6 +1691,8 @@ def build(spec, seed):
     model64 = mg.build_model(spec["model"])
     model64.load_state_dict(model.state_dict())
     model64.eval().double()
+    if spec.get("fp64_topk_ties"):
+        fp64_topk_ties(model64)
     return model, model64
 
 

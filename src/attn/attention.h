@@ -153,19 +153,31 @@ static inline void xtc_attn_relproj_grad_row(const struct xtc_attn_params *p, in
     }
 }
 
-/* Keeps the topk largest of the n logits of a row (ties with the topk-th kept) and masks the
- * others with -FLT_MAX, as x-transformers' sparse_topk_attn does after masking; masked logits
- * never count as kept, so a row with fewer than topk visible keys keeps them all (x-transformers
- * raises when the row has fewer than topk entries; here they are all kept). tmp: n floats.
- * Returns the threshold (-FLT_MAX: nothing dropped). */
+/* Logits this close to the top-k threshold, relative to the row's largest magnitude, count as
+ * tied with it. x-transformers keeps every logit equal to the k-th largest, and equal keys (a
+ * repeated token without positions, or in one T5 bucket) mostly give exactly equal logits in
+ * torch; xtc's projections and BLAS tiles may round two equal rows apart (by their row or column
+ * in a GEMM kernel; up to ~4 ulps of the row's largest logit seen), which would otherwise drop
+ * one of them at random. Logits closer than that are near-ties no float32 implementation
+ * resolves the same way (torch itself splits some equal keys by half an ulp). */
+#define XTC_TOPK_TIE_REL (8.0f * FLT_EPSILON)
+
+/* Keeps the topk largest of the n logits of a row (ties with the topk-th kept, within
+ * XTC_TOPK_TIE_REL) and masks the others with -FLT_MAX, as x-transformers' sparse_topk_attn does
+ * after masking; masked logits never count as kept, so a row with fewer than topk visible keys
+ * keeps them all (x-transformers raises when the row has fewer than topk entries; here they are
+ * all kept). tmp: n floats. Returns the threshold (-FLT_MAX: nothing dropped). */
 static inline float xtc_attn_topk_row(float *row, int64_t n, int topk, float *tmp) {
     int64_t m = 0;
+    float big = 0.0f;
     for (int64_t j = 0; j < n; j++)
-        if (row[j] > -FLT_MAX)
+        if (row[j] > -FLT_MAX) {
             tmp[m++] = row[j];
+            big = fabsf(row[j]) > big ? fabsf(row[j]) : big;
+        }
     if (m <= topk)
         return -FLT_MAX;
-    float thr = xtc_kth_largest_inplace(tmp, m, topk);
+    float thr = xtc_kth_largest_inplace(tmp, m, topk) - XTC_TOPK_TIE_REL * big;
     for (int64_t j = 0; j < n; j++)
         if (row[j] < thr)
             row[j] = -FLT_MAX;

@@ -206,8 +206,9 @@ static xtc_status layers_resolve(struct xtc_layers_config *c, const char *where,
     if (c->alibi + c->rel_pos_bias + c->dynamic_pos_bias > 1)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: alibi_pos_bias, rel_pos_bias and dynamic_pos_bias are mutually exclusive", where);
     /* AttentionLayers hands rotary's positions to every self-attention block as `pos`, and
-     * Attention then asserts that only ALiBi takes custom positions */
-    if (c->rotary && (c->rel_pos_bias || c->dynamic_pos_bias))
+     * Attention then asserts that only ALiBi takes custom positions; cross-attention blocks get
+     * neither, so a CrossAttender runs (its T5 / dynamic bias is then unused) */
+    if (c->rotary && (c->rel_pos_bias || c->dynamic_pos_bias) && !c->only_cross)
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: rotary_pos_emb with %s fails in x-transformers (only ALiBi takes the positions "
                  "rotary passes to attention)", where, c->rel_pos_bias ? "rel_pos_bias" : "dynamic_pos_bias");
     if (c->polar && c->polar_uniform_init)
@@ -528,10 +529,6 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
     if (flash && (c->residual_attn || c->cross_residual_attn))
         XTC_FAIL(err, XTC_ERR_CONFIG, "%s: %s is not compatible with attn_flash (x-transformers asserts it)", where,
                  c->residual_attn ? "residual_attn" : "cross_residual_attn");
-    /* the logits passed on are taken before attn_fn's top-k, which xtc's kernels apply in place */
-    if (c->sparse_topk > 0 && (c->residual_attn || c->cross_residual_attn))
-        XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "%s: %s with attn_sparse_topk is not supported by xtc", where,
-                 c->residual_attn ? "residual_attn" : "cross_residual_attn");
     /* CoPE and data-dependent ALiBi rewrite the row the residual logits are taken from and
      * added to: which of them x-transformers passes on is not pinned by a reference case */
     if ((c->use_cope || c->dda) && (c->residual_attn || c->cross_residual_attn))
@@ -556,7 +553,11 @@ static xtc_status parse_layers(const cJSON *kwargs, struct xtc_layers_config *c,
     const char *own = c->use_cope ? "attn_use_cope" : c->dda ? "attn_data_dependent_alibi" : c->residual_attn ? "residual_attn"
                       : c->cross_residual_attn ? "cross_residual_attn" : c->polar && !c->only_cross ? "polar_pos_emb"
                       : c->rel_proj ? "attn_use_rel_proj_pos_bias" : NULL;
-    if ((talking || c->sparse_topk_straight_through) && own)
+    /* residual attention runs in the reference kernels, whose main loop has the straight-through
+     * backward too (the logits passed on are those before the drop either way) */
+    const bool own_st = own && !((c->residual_attn || c->cross_residual_attn) && !c->use_cope && !c->dda &&
+                                 !(c->polar && !c->only_cross) && !c->rel_proj);
+    if ((talking && own) || (c->sparse_topk_straight_through && own_st))
         XTC_FAIL(err, XTC_ERR_UNSUPPORTED, "%s: %s with %s is not supported by xtc", where,
                  c->pre_talking_heads ? "attn_pre_talking_heads" : c->post_talking_heads ? "attn_post_talking_heads"
                  : talking ? "attn_pre_scale_post_talking_heads" : "attn_sparse_topk_straight_through", own);

@@ -146,6 +146,15 @@ static void test_defaults(void) {
               cfg.model_class == XTC_MODEL_CROSS_ATTENDER && cfg.net.layers.cross_attend &&
               cfg.net.layers.only_cross,
           "CrossAttender: %s", err.msg);
+    /* rotary with a T5 / dynamic bias fails only in self-attention, which a CrossAttender lacks */
+    CHECK(parse(&cfg, "{\"class\": \"CrossAttender\", \"kwargs\": {\"dim\": 32, \"depth\": 1, "
+                      "\"rotary_pos_emb\": true, \"rel_pos_bias\": true}}", &err) == XTC_OK &&
+              cfg.net.layers.rotary && cfg.net.layers.rel_pos_bias,
+          "CrossAttender with rotary and rel_pos_bias: %s", err.msg);
+    /* residual attention with (straight-through) sparse top-k: the reference kernels take both */
+    CHECK(parse(&cfg, "{\"class\": \"Decoder\", \"kwargs\": {\"dim\": 32, \"depth\": 2, \"residual_attn\": true, "
+                      "\"attn_sparse_topk\": 2, \"attn_sparse_topk_straight_through\": true}}", &err) == XTC_OK,
+          "residual_attn with straight-through sparse top-k: %s", err.msg);
 
     /* XTransformer splits enc_ / dec_ keys: wrapper keys to the wrappers, the rest to the stacks */
     rc = parse(&cfg,
@@ -276,8 +285,9 @@ static const struct bad BAD[] = {
      XTC_ERR_CONFIG, "ff_relu_squared"},
     {"norm_add_unit_offset false", DEC(", \"norm_add_unit_offset\": false"), XTC_ERR_UNSUPPORTED,
      "norm_add_unit_offset"},
-    {"residual_attn with attn_sparse_topk", DEC(", \"residual_attn\": true, \"attn_sparse_topk\": 4"),
-     XTC_ERR_UNSUPPORTED, "residual_attn"},
+    {"attn_sparse_topk_straight_through with attn_use_rel_proj_pos_bias",
+     DEC(", \"attn_use_rel_proj_pos_bias\": true, \"attn_sparse_topk\": 4, \"attn_sparse_topk_straight_through\": true"),
+     XTC_ERR_UNSUPPORTED, "attn_use_rel_proj_pos_bias"},
     {"residual_attn with attn_use_cope", DEC(", \"residual_attn\": true, \"attn_use_cope\": true"),
      XTC_ERR_UNSUPPORTED, "attn_use_cope"},
     {"polar with CoPE", DEC(", \"polar_pos_emb\": true, \"attn_use_cope\": true"), XTC_ERR_UNSUPPORTED,

@@ -114,7 +114,9 @@ static size_t tiled_scratch(const struct xtc_attn_params *p) {
      * 1 / row sums, scaled dO rows and row flags (the forward's 1 / row sums sit after top-k's row) */
     size_t per = (size_t)(2 * R * W + R * W + 2 * (int64_t)p->G * p->K * p->D + p->dbias_n + W + 16 + R * p->D + 2 * R +
                           (p->topk_straight_through ? R * W : 0));
-    return per * (size_t)omp_get_max_threads();
+    /* residual attention runs the reference backward on the whole scratch: with top-k it needs 5 rows */
+    size_t ref = xtc_attention_ref_scratch(p);
+    return (per > ref ? per : ref) * (size_t)omp_get_max_threads();
 }
 
 size_t xtc_attention_tiled_scratch(const struct xtc_attn_params *p) {

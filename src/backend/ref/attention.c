@@ -128,7 +128,7 @@ size_t xtc_attention_ref_scratch(const struct xtc_attn_params *p) {
     if (p->cope.max_pos > 0) /* the forward's two rows and cope_forward_floats; the backward's (cope_backward) */
         return (size_t)(3 * (int64_t)p->H * W + 5 * W + xtc_cope_work_floats(&p->cope, W) +
                         (2 * W + cope_forward_floats(p)));
-    return (size_t)((p->topk_straight_through ? 5 : 4) * W); /* + the row without top-k */
+    return (size_t)((p->sparse_topk > 0 ? 5 : 4) * W); /* + the row without top-k */
 }
 
 void xtc_attention_forward_head_ref(float *out, const float *q, const float *k, const float *v,
@@ -324,6 +324,9 @@ void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, 
     struct xtc_attn_params full = *p;
     full.sparse_topk = 0;
     const bool st = p->topk_straight_through && p->sparse_topk > 0;
+    /* residual attention passes the logits on before the top-k: a dropped logit still reaches
+     * the next layer, so only the mask makes a logit constant (the row without top-k tells) */
+    const bool res_topk = !st && p->sparse_topk > 0 && (p->dlogits_in || p->dprev_out);
     for (int hk = 0; hk < G; hk++) {
         for (int h = hk; h < H; h += G)
             for (int64_t b = 0; b < B; b++)
@@ -342,12 +345,19 @@ void xtc_attention_backward_ref(float *dq, float *dk, float *dv, float *dmem_k, 
                             fac[j] = p->softclamp > 0 ? 1.0f - (Pf[j] / p->softclamp) * (Pf[j] / p->softclamp) : 1.0f;
                         xtc_softmax_row(Pf, K + S, mxf);
                     } else {
+                        /* the logits before top-k with residual attention (P's dropped ones get
+                         * probability 0, so their softmax gradient is 0), else P's */
+                        const float *L = P;
+                        if (res_topk) {
+                            score_row(&full, q, k, p->mem_k, b, h, i, Pf, fac + (K + S));
+                            L = Pf;
+                        }
                         /* recover the mask from the logits: masked entries are exactly -FLT_MAX */
                         for (int64_t j = 0; j < K + S; j++)
-                            dP[j] = P[j] == -FLT_MAX ? 1.0f : 0.0f;
+                            dP[j] = L[j] == -FLT_MAX ? 1.0f : 0.0f;
                         /* y = c tanh(s / c): ds = dy (1 - (y / c)^2) */
                         for (int64_t j = 0; j < K + S; j++)
-                            fac[j] = p->softclamp > 0 ? 1.0f - (P[j] / p->softclamp) * (P[j] / p->softclamp) : 1.0f;
+                            fac[j] = p->softclamp > 0 ? 1.0f - (L[j] / p->softclamp) * (L[j] / p->softclamp) : 1.0f;
                     }
                     xtc_softmax_row(P, K + S, mx);
                     const float *dov = dout + (b * T + i) * qstride + (int64_t)h * D;
